@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains egw-admin, the operator's command for the state
+ * database: check the configuration, create or migrate the database.
+ *
+ * It runs with the same environment as the daemons so "egw-admin
+ * check-config" shows exactly what they would use.
+ */
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "store.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: egw-admin check-config   print the effective configuration\n"
+	    "       egw-admin migrate        create or upgrade the database\n"
+	    "       egw-admin schema-version print the database's schema version\n");
+}
+
+static int
+cmd_check_config(const struct config *cfg)
+{
+	struct json_object *o = json_object_new_object();
+	char buf[NETADDR_PREFIX_STRLEN];
+	struct json_object *dns = json_object_new_array();
+
+	json_object_object_add(o, "NATS_URL", json_object_new_string(cfg->nats_url));
+	json_object_object_add(o, "NFT_BINARY", json_object_new_string(cfg->nft_binary));
+	json_object_object_add(o, "DRY_RUN", json_object_new_boolean(cfg->dry_run));
+	json_object_object_add(o, "EGW_STATE_DIR", json_object_new_string(cfg->state_dir));
+	json_object_object_add(o, "EGW_DB_PATH", json_object_new_string(cfg->db_path));
+	json_object_object_add(o, "EGW_RUN_DIR", json_object_new_string(cfg->run_dir));
+	json_object_object_add(o, "EGW_FCGI_SOCKET", json_object_new_string(cfg->fcgi_socket));
+	json_object_object_add(o, "EGW_APPLIER_SOCKET",
+	    json_object_new_string(cfg->applier_socket));
+	json_object_object_add(o, "EGW_HTTP_LISTEN", json_object_new_string(cfg->http_listen));
+	json_object_object_add(o, "EGW_WORKERS", json_object_new_int((int)cfg->workers));
+	json_object_object_add(o, "EGW_AUTH", json_object_new_string(cfg->auth ? "on" : "off"));
+	json_object_object_add(o, "EGW_NFLOG_GROUP", json_object_new_int(cfg->nflog_group));
+	for (size_t i = 0; i < cfg->n_dns_servers; i++)
+		json_object_array_add(dns, json_object_new_string(
+		    netaddr_format_prefix(&cfg->dns_servers[i], buf, false)));
+	json_object_object_add(o, "EGW_DNS_SERVERS", dns);
+	json_object_object_add(o, "EGW_IFACE_TEMPLATE",
+	    json_object_new_string(cfg->iface_template));
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	struct store *st;
+	int rc;
+
+	if (argc < 2) {
+		usage();
+		return 2;
+	}
+	config_load_env(&cfg, "egw-admin");
+	log_init("admin", cfg.log_level);
+	if (strcmp(argv[1], "check-config") == 0)
+		return cmd_check_config(&cfg);
+	if (strcmp(argv[1], "migrate") == 0) {
+		if ((rc = store_open(cfg.db_path, &st)) != 0) {
+			fprintf(stderr, "egw-admin: %s: %s\n", cfg.db_path, err_message(rc));
+			return 1;
+		}
+		printf("schema version %d\n", store_schema_version(st));
+		store_close(st);
+		return 0;
+	}
+	if (strcmp(argv[1], "schema-version") == 0) {
+		if ((rc = store_open_readonly(cfg.db_path, &st)) != 0) {
+			fprintf(stderr, "egw-admin: %s: %s\n", cfg.db_path, err_message(rc));
+			return 1;
+		}
+		printf("%d\n", store_schema_version(st));
+		store_close(st);
+		return 0;
+	}
+	usage();
+	return 2;
+}

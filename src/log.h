@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains structured logging: one JSON object per line on stderr.
+ *
+ * Every line carries ts (UTC, milliseconds), level, proc, pid, func and msg,
+ * plus the current request id when one is set, plus optional context keys.
+ * json-c does the serialising so that escaping is always right.  Logging
+ * never exits and never allocates on the caller's behalf beyond the line.
+ */
+#ifndef EGW_LOG_H
+#define EGW_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_LEVEL_DEBUG = 0,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_ERROR
+};
+
+/**
+ * log_init() - set the process name and minimum level
+ * @proc: short component name ("api", "applier", ...); borrowed, must
+ *        outlive the process (use a literal)
+ * @min_level: lines below this level are dropped
+ */
+void log_init(const char *proc, enum log_level min_level);
+
+/**
+ * log_level_parse() - parse "debug"/"info"/"warn"/"error"
+ * @text: the value
+ * @out: where the level goes
+ *
+ * Returns: 0, or EGW_E_CONFIG for an unknown name.
+ */
+int log_level_parse(const char *text, enum log_level *out);
+
+/**
+ * log_set_request_id() - attach a request id to following lines
+ * @request_id: copied (truncated to 64 bytes); NULL clears it
+ */
+void log_set_request_id(const char *request_id);
+
+/**
+ * log_emit() - write one line
+ * @level: severity
+ * @func: calling function (the macros pass __func__)
+ * @errnum: errno to report as "errno"/"err", or 0 for none
+ * @kv: NULL or a NULL-terminated list of key, value string pairs added to
+ *      the line (values may be NULL and are then skipped)
+ * @fmt: printf-style message
+ */
+void log_emit(enum log_level level, const char *func, int errnum,
+    const char *const *kv, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+#define log_debug(...) log_emit(LOG_LEVEL_DEBUG, __func__, 0, NULL, __VA_ARGS__)
+#define log_info(...) log_emit(LOG_LEVEL_INFO, __func__, 0, NULL, __VA_ARGS__)
+#define log_warnx(...) log_emit(LOG_LEVEL_WARN, __func__, 0, NULL, __VA_ARGS__)
+/* log_warn adds errno's value and text, like OpenBSD's log_warn. */
+#define log_warn(...) log_emit(LOG_LEVEL_WARN, __func__, errno, NULL, __VA_ARGS__)
+#define log_errorx(...) log_emit(LOG_LEVEL_ERROR, __func__, 0, NULL, __VA_ARGS__)
+#define log_error(...) log_emit(LOG_LEVEL_ERROR, __func__, errno, NULL, __VA_ARGS__)
+/* Context keys: log_kv(LOG_LEVEL_INFO, ((const char *[]){"route", r, NULL}), "..."). */
+#define log_kv(level, kv, ...) log_emit(level, __func__, 0, kv, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the SQLite connection, migrations and transactions.
+ *
+ * Statements are cached per connection keyed by the address of their SQL
+ * literal, so a worker prepares each statement once for its lifetime.
+ * BEGIN IMMEDIATE takes the write lock before reading, which is what lets
+ * the busy handler resolve contention between the prefork workers, the
+ * applier and the NATS bridge (a deferred transaction that upgrades to a
+ * writer can fail with SQLITE_BUSY_SNAPSHOT that no waiting resolves).
+ */
+#include "store.h"
+#include "err.h"
+#include "log.h"
+#include "migrations.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STORE_STMT_CACHE 96
+
+struct store_cached_stmt {
+	const char *sql;
+	sqlite3_stmt *stmt;
+};
+
+struct store {
+	sqlite3 *db;
+	size_t n_cached;
+	struct store_cached_stmt cache[STORE_STMT_CACHE];
+};
+
+int
+store_rc_to_err(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return EGW_E_BUSY;
+	case SQLITE_NOMEM:
+		return EGW_E_NOMEM;
+	case SQLITE_CONSTRAINT:
+		return EGW_E_CONFLICT;
+	default:
+		return EGW_E_DB;
+	}
+}
+
+sqlite3 *
+store_db(struct store *st)
+{
+	return st->db;
+}
+
+int
+store_exec(struct store *st, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		log_errorx("sqlite: %s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return store_rc_to_err(rc);
+	}
+	return 0;
+}
+
+sqlite3_stmt *
+store_prepare(struct store *st, const char *sql)
+{
+	sqlite3_stmt *stmt;
+
+	for (size_t i = 0; i < st->n_cached; i++) {
+		if (st->cache[i].sql == sql) {
+			stmt = st->cache[i].stmt;
+			sqlite3_reset(stmt);
+			sqlite3_clear_bindings(stmt);
+			return stmt;
+		}
+	}
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt,
+	    NULL) != SQLITE_OK) {
+		log_errorx("sqlite prepare: %s", sqlite3_errmsg(st->db));
+		return NULL;
+	}
+	if (st->n_cached == STORE_STMT_CACHE) {
+		/* Full: evict the oldest; the cache only bounds prepare cost. */
+		sqlite3_finalize(st->cache[0].stmt);
+		memmove(&st->cache[0], &st->cache[1],
+		    (STORE_STMT_CACHE - 1) * sizeof(st->cache[0]));
+		st->n_cached--;
+	}
+	st->cache[st->n_cached].sql = sql;
+	st->cache[st->n_cached].stmt = stmt;
+	st->n_cached++;
+	return stmt;
+}
+
+static int
+store_pragma_int(struct store *st, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return EGW_E_DB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW ? 0 : store_rc_to_err(rc);
+}
+
+int
+store_schema_version(struct store *st)
+{
+	int64_t v;
+
+	if (store_pragma_int(st, "PRAGMA user_version", &v) != 0)
+		return EGW_E_DB;
+	return (int)v;
+}
+
+int64_t
+store_data_version(struct store *st)
+{
+	int64_t v;
+
+	if (store_pragma_int(st, "PRAGMA data_version", &v) != 0)
+		return -1;
+	return v;
+}
+
+int
+store_latest_schema_version(void)
+{
+	return store_n_migrations == 0 ? 0
+	    : store_migrations[store_n_migrations - 1].version;
+}
+
+int
+store_begin(struct store *st)
+{
+	int64_t deadline = timefmt_monotonic_ms() + STORE_BUSY_TIMEOUT_MS;
+	int rc;
+
+	/* The busy handler already waits; the loop covers the rare cases where
+	 * SQLite returns BUSY without invoking it (e.g. WAL recovery). */
+	for (;;) {
+		rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		if (rc == SQLITE_OK)
+			return 0;
+		if ((rc & 0xff) != SQLITE_BUSY || timefmt_monotonic_ms() > deadline)
+			break;
+		usleep(2000);
+	}
+	log_warnx("BEGIN IMMEDIATE: %s", sqlite3_errstr(rc));
+	return store_rc_to_err(rc);
+}
+
+int
+store_commit(struct store *st)
+{
+	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK) {
+		log_warnx("COMMIT: %s", sqlite3_errmsg(st->db));
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return store_rc_to_err(rc);
+	}
+	return 0;
+}
+
+int
+store_rollback(struct store *st)
+{
+	if (sqlite3_get_autocommit(st->db))
+		return 0;
+	return store_rc_to_err(sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL));
+}
+
+int
+store_migrate_to(struct store *st, int target)
+{
+	int current = store_schema_version(st);
+	int rc;
+
+	if (current < 0)
+		return current;
+	if (current > store_latest_schema_version()) {
+		log_errorx("database schema version %d is newer than this program's %d",
+		    current, store_latest_schema_version());
+		return EGW_E_SCHEMA;
+	}
+	for (size_t i = 0; i < store_n_migrations; i++) {
+		const struct store_migration *m = &store_migrations[i];
+		char pragma[64];
+
+		if (m->version <= current || m->version > target)
+			continue;
+		if ((rc = store_begin(st)) != 0)
+			return rc;
+		/* Another process may have migrated while we waited for the lock. */
+		if (store_schema_version(st) >= m->version) {
+			store_rollback(st);
+			continue;
+		}
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", m->version);
+		if ((rc = store_exec(st, m->sql)) != 0 ||
+		    (rc = store_exec(st, pragma)) != 0) {
+			log_errorx("migration %s failed", m->name);
+			store_rollback(st);
+			return rc;
+		}
+		if ((rc = store_commit(st)) != 0)
+			return rc;
+		log_info("applied migration %s", m->name);
+	}
+	return 0;
+}
+
+static int
+store_open_flags(const char *path, int flags, struct store **out)
+{
+	struct store *st;
+	int rc;
+
+	*out = NULL;
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return EGW_E_NOMEM;
+	rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		log_errorx("open %s: %s", path,
+		    st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		rc = (rc & 0xff) == SQLITE_CANTOPEN ? EGW_E_NOTFOUND : store_rc_to_err(rc);
+		store_close(st);
+		return rc;
+	}
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	sqlite3_extended_result_codes(st->db, 1);
+	if ((rc = store_exec(st, "PRAGMA foreign_keys = ON;"
+	    "PRAGMA synchronous = FULL;")) != 0) {
+		store_close(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+int
+store_open(const char *path, struct store **out)
+{
+	struct store *st;
+	int rc;
+
+	if ((rc = store_open_flags(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+	    &st)) != 0)
+		return rc;
+	/* journal_mode needs no transaction and persists in the file. */
+	if ((rc = store_exec(st, "PRAGMA journal_mode = WAL")) != 0 ||
+	    (rc = store_migrate_to(st, store_latest_schema_version())) != 0) {
+		store_close(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+int
+store_open_readonly(const char *path, struct store **out)
+{
+	if (access(path, F_OK) != 0)
+		return EGW_E_NOTFOUND;
+	return store_open_flags(path, SQLITE_OPEN_READONLY, out);
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < st->n_cached; i++)
+		sqlite3_finalize(st->cache[i].stmt);
+	sqlite3_close_v2(st->db);
+	free(st);
+}
+
+int
+store_generation(struct store *st, int64_t *desired, int64_t *applied)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT desired_generation, applied_generation FROM applier_state WHERE id = 1");
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		if (desired)
+			*desired = sqlite3_column_int64(stmt, 0);
+		if (applied)
+			*applied = sqlite3_column_int64(stmt, 1);
+	}
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : store_rc_to_err(rc == SQLITE_DONE ? SQLITE_ERROR : rc);
+}
+
+int
+store_bump_generation(struct store *st, int64_t *out)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "UPDATE applier_state SET desired_generation = desired_generation + 1"
+	    " WHERE id = 1 RETURNING desired_generation");
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : EGW_E_DB;
+}

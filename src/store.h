@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the SQLite connection: open, migrate, transactions.
+ *
+ * Every process opens its own connection after fork (never inherit one).
+ * store_open() sets WAL, a busy timeout, foreign keys and synchronous=FULL,
+ * then applies the numbered migrations from sql/ (embedded at build time)
+ * that are newer than PRAGMA user_version, each in its own transaction.
+ * Writers use store_begin() (BEGIN IMMEDIATE, retried while busy) so the
+ * busy timeout applies before any read snapshot is taken.  The resource
+ * modules (store_policy.c, ...) build on this; nothing outside store*.c ever
+ * sees a sqlite3_stmt.
+ */
+#ifndef EGW_STORE_H
+#define EGW_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct sqlite3;
+
+/* Identifies who made a change, for policy_history and audit events. */
+struct store_actor {
+	const char *actor;	/* "api:<token name>", "nats", "applier", ... */
+	const char *request_id;	/* may be NULL */
+};
+
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/**
+ * store_open() - open (creating if needed) and migrate the database
+ * @path: database file; its directory must exist
+ * @out: the connection, owned by the caller (store_close)
+ *
+ * Returns: 0; EGW_E_SCHEMA when the file's schema is newer than this
+ * program; EGW_E_DB or EGW_E_BUSY otherwise (details logged).
+ */
+int store_open(const char *path, struct store **out);
+
+/**
+ * store_open_readonly() - open an existing database without migrating
+ * @path: database file
+ * @out: the connection
+ *
+ * Returns: 0, EGW_E_NOTFOUND when the file is missing, EGW_E_DB otherwise.
+ */
+int store_open_readonly(const char *path, struct store **out);
+
+/**
+ * store_close() - finalize cached statements and close; NULL is a no-op
+ */
+void store_close(struct store *st);
+
+/**
+ * store_schema_version() - the database's PRAGMA user_version
+ *
+ * Returns: the version (>= 0), or EGW_E_DB.
+ */
+int store_schema_version(struct store *st);
+
+/**
+ * store_latest_schema_version() - highest migration built into the program
+ */
+int store_latest_schema_version(void);
+
+/**
+ * store_migrate_to() - apply migrations up to @version only (for tests of
+ * upgrades from each earlier version)
+ *
+ * Returns: 0 or an EGW_E_* code.
+ */
+int store_migrate_to(struct store *st, int version);
+
+/**
+ * store_begin() - BEGIN IMMEDIATE, retrying while the database is busy
+ *
+ * Returns: 0, EGW_E_BUSY after STORE_BUSY_TIMEOUT_MS, or EGW_E_DB.
+ */
+int store_begin(struct store *st);
+
+/**
+ * store_commit() / store_rollback() - end the transaction
+ *
+ * Returns: 0 or EGW_E_BUSY / EGW_E_DB (a failed commit is rolled back).
+ */
+int store_commit(struct store *st);
+int store_rollback(struct store *st);
+
+/**
+ * store_exec() - run SQL text without results (DDL, tests)
+ *
+ * Returns: 0 or EGW_E_DB (message logged).
+ */
+int store_exec(struct store *st, const char *sql);
+
+/**
+ * store_prepare() - a cached prepared statement for @sql
+ * @st: connection
+ * @sql: a string literal; the cache is keyed by its address
+ *
+ * The statement is reset and its bindings cleared before it is returned.
+ * For use inside store*.c only.
+ *
+ * Returns: the statement (owned by the cache), or NULL (logged).
+ */
+struct sqlite3_stmt *store_prepare(struct store *st, const char *sql);
+
+/**
+ * store_db() - the underlying handle, for store*.c only
+ */
+struct sqlite3 *store_db(struct store *st);
+
+/**
+ * store_rc_to_err() - map a SQLite result code to an enum egw_err
+ */
+int store_rc_to_err(int sqlite_rc);
+
+/**
+ * store_data_version() - PRAGMA data_version, changes when another
+ * connection commits
+ *
+ * Returns: the value (compare for equality only), or -1 on error.
+ */
+int64_t store_data_version(struct store *st);
+
+/**
+ * store_generation() - desired and applied generations from applier_state
+ * @desired: may be NULL
+ * @applied: may be NULL
+ *
+ * Returns: 0 or EGW_E_DB.
+ */
+int store_generation(struct store *st, int64_t *desired, int64_t *applied);
+
+/**
+ * store_bump_generation() - increment desired_generation; call inside a
+ * transaction
+ * @out: the new generation
+ *
+ * Returns: 0 or EGW_E_DB.
+ */
+int store_bump_generation(struct store *st, int64_t *out);
+
+#endif

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the tests of config.c: defaults, derived paths and
+ * every bad value producing one line that names the variable.
+ */
+#include "config.h"
+#include "err.h"
+#include "tap.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const *test_env;
+
+static const char *
+fake_getenv(const char *name)
+{
+	for (const char *const *e = test_env; e && *e; e += 2) {
+		if (strcmp(e[0], name) == 0)
+			return e[1];
+	}
+	return NULL;
+}
+
+static int
+load(struct config *cfg, char *err, const char *const *env)
+{
+	test_env = env;
+	return config_load(cfg, fake_getenv, err, CONFIG_ERR_MAX);
+}
+
+static const struct {
+	const char *name, *value;
+} bad[] = {
+	{ "NATS_URL", "http://x:4222" }, { "NATS_URL", "nats://a b" },
+	{ "NATS_URL", "" },
+	{ "NFT_BINARY", "nft" }, { "DRY_RUN", "maybe" }, { "DRY_RUN", "" },
+	{ "EGW_STATE_DIR", "relative/dir" }, { "EGW_DB_PATH", "db.sqlite" },
+	{ "EGW_RUN_DIR", "/run/x\ny" }, { "EGW_FCGI_SOCKET", "sock" },
+	{ "EGW_APPLIER_SOCKET", "" }, { "EGW_HTTP_LISTEN", "8089x" },
+	{ "EGW_HTTP_LISTEN", "0" }, { "EGW_HTTP_LISTEN", "70000" },
+	{ "EGW_HTTP_LISTEN", "localhost:8089" }, { "EGW_HTTP_LISTEN", "[::1:8089" },
+	{ "EGW_WORKERS", "0" }, { "EGW_WORKERS", "257" }, { "EGW_WORKERS", "-1" },
+	{ "EGW_WORKERS", "4 " }, { "EGW_WORKERS", "four" }, { "EGW_WORKERS", "" },
+	{ "EGW_MAX_BODY", "10" }, { "EGW_AUTH", "sometimes" },
+	{ "EGW_LOG_LEVEL", "verbose" }, { "EGW_USER", "-root" }, { "EGW_USER", "a b" },
+	{ "EGW_NFLOG_GROUP", "0" }, { "EGW_NFLOG_GROUP", "65536" },
+	{ "EGW_LOG_RATE", "0" }, { "EGW_LOG_BURST", "x" },
+	{ "EGW_NFLOG_RCVBUF", "1" }, { "EGW_LOG_RETENTION", "1w" },
+	{ "EGW_LOG_RETENTION", "10s" }, { "EGW_LOG_RETENTION", "d" },
+	{ "EGW_LOG_MAX_ROWS", "5" },
+	{ "EGW_DNS_SERVERS", "dns.example" }, { "EGW_DNS_SERVERS", "192.0.2.0/24" },
+	{ "EGW_DNS_SERVERS", "1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5,6.6.6.6,7.7.7.7,8.8.8.8,9.9.9.9" },
+	{ "EGW_MANAGED_SOURCES", "100.64.0.1/10" }, { "EGW_MANAGED_IFACES", "eth0,bad name" },
+	{ "EGW_IFACE_TEMPLATE", "br-fixed" }, { "EGW_IFACE_TEMPLATE", "bridge-{network_id}" },
+	{ "EGW_IFACE_TEMPLATE", "br-{network_id:0}" }, { "EGW_IFACE_TEMPLATE", "b\"{network_id:4}" },
+	{ "EGW_RECONCILE_INTERVAL", "0" }, { "EGW_RECONCILE_INTERVAL", "2d" },
+	{ "EGW_COMPLETED_RETENTION", "-5" }, { "EGW_OUTBOX_RETENTION", "1s" },
+	{ "EGW_CREATE_STREAMS", "2" },
+};
+
+int
+main(void)
+{
+	struct config cfg;
+	char err[CONFIG_ERR_MAX], name[NETADDR_IFNAMSIZ];
+
+	is_int(load(&cfg, err, NULL), 0, "defaults load");
+	is_str(cfg.nats_url, "nats://forge_nats:4222", "NATS_URL default is the seed's");
+	is_str(cfg.nft_binary, "/usr/sbin/nft", "NFT_BINARY default is the seed's");
+	ok(cfg.dry_run, "DRY_RUN defaults to true");
+	is_str(cfg.db_path, "/var/lib/forge-egress-gateway/egw.db", "db under the state dir");
+	is_str(cfg.fcgi_socket, "/run/forge-egress-gateway/api.sock", "fcgi socket under run dir");
+	is_int(cfg.workers, 4, "4 workers by default");
+	ok(cfg.auth, "auth on by default");
+	is_int(cfg.nflog_group, 7, "nflog group 7");
+	is_int(cfg.log_retention_s, 7 * 86400, "log retention 7 days");
+	is_int(cfg.n_dns_servers, 0, "no resolvers by default");
+
+	{
+		const char *env[] = {
+			"EGW_STATE_DIR", "/tmp/egw-state", "DRY_RUN", "False",
+			"EGW_WORKERS", "16", "EGW_DNS_SERVERS", "192.0.2.53, 2001:db8::53",
+			"EGW_MANAGED_SOURCES", "100.64.0.0/10", "EGW_MANAGED_IFACES", "veth-a,br-x",
+			"EGW_LOG_RETENTION", "12h", "EGW_AUTH", "off",
+			"EGW_HTTP_LISTEN", "[::1]:18089", "NATS_URL", "nats://127.0.0.1:4222,nats://127.0.0.1:4223",
+			NULL,
+		};
+
+		is_int(load(&cfg, err, env), 0, "overrides load");
+		is_str(cfg.db_path, "/tmp/egw-state/egw.db", "db follows EGW_STATE_DIR");
+		ok(!cfg.dry_run, "DRY_RUN=False parsed");
+		is_int(cfg.workers, 16, "EGW_WORKERS=16");
+		is_int(cfg.n_dns_servers, 2, "two resolvers");
+		is_int(cfg.n_managed_sources, 1, "one managed source");
+		is_int(cfg.n_managed_ifaces, 2, "two managed interfaces");
+		is_str(cfg.managed_ifaces[1], "br-x", "second managed interface");
+		is_int(cfg.log_retention_s, 12 * 3600, "12h retention");
+		ok(!cfg.auth, "auth off");
+	}
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		const char *env[] = { bad[i].name, bad[i].value, NULL };
+		int rc = load(&cfg, err, env);
+
+		ok(rc == EGW_E_CONFIG && strncmp(err, bad[i].name, strlen(bad[i].name)) == 0 &&
+		    err[strlen(bad[i].name)] == ':' && strchr(err, '\n') == NULL,
+		    "%s=\"%s\" rejected with one line naming it", bad[i].name, bad[i].value);
+		if (rc != EGW_E_CONFIG)
+			tap_diag("  accepted");
+		else if (strncmp(err, bad[i].name, strlen(bad[i].name)) != 0)
+			tap_diag("  error: %s", err);
+	}
+
+	load(&cfg, err, NULL);
+	ok(config_iface_for_network(&cfg, "0123456789abcdef0123", name) == 0 &&
+	    strcmp(name, "br-0123456789ab") == 0, "docker bridge name derived");
+	ok(config_iface_for_network(&cfg, "", name) == EGW_E_INVALID, "empty network_id");
+	{
+		const char *env[] = { "EGW_IFACE_TEMPLATE", "sc-{network_id}", NULL };
+
+		load(&cfg, err, env);
+		ok(config_iface_for_network(&cfg, "lab1", name) == 0 &&
+		    strcmp(name, "sc-lab1") == 0, "custom template");
+		ok(config_iface_for_network(&cfg, "a-very-long-network", name) == EGW_E_INVALID,
+		    "template result over 15 characters refused");
+		ok(config_iface_for_network(&cfg, "x;y", name) == EGW_E_INVALID,
+		    "template result with bad characters refused");
+	}
+	return tap_done();
+}
