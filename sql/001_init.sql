@@ -51,6 +51,9 @@ CREATE TABLE policies (
 	profile       TEXT NOT NULL REFERENCES profiles(name),
 	mode          TEXT NOT NULL DEFAULT 'enforce' CHECK (mode IN ('enforce', 'audit')),
 	enabled       INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+	-- 1 when the policy names its own resolvers (policy_dns_servers, which
+	-- may then be empty: no DNS); 0 means the configured EGW_DNS_SERVERS.
+	dns_servers_set INTEGER NOT NULL DEFAULT 0 CHECK (dns_servers_set IN (0, 1)),
 	revision      INTEGER NOT NULL DEFAULT 1,
 	generation    INTEGER NOT NULL,
 	created_at    TEXT NOT NULL,
@@ -132,6 +135,8 @@ CREATE TABLE egress_log (
 );
 CREATE INDEX egress_log_ts ON egress_log(ts);
 CREATE INDEX egress_log_scenario_ts ON egress_log(scenario_id, ts);
+-- The API pages newest first by id, per scenario.
+CREATE INDEX egress_log_scenario_id ON egress_log(scenario_id, id);
 
 -- Audit events waiting for (or already given to) NATS.  event_id is the
 -- de-duplication id (Nats-Msg-Id); payload is the exact JSON published.

@@ -1,2 +1,172 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: being written. */
+/*
+ * This file contains the JSON codec: json-c text to struct policy and back,
+ * and the JSON error body every client sees.
+ *
+ * Input is untrusted.  The parser is strict: the body must be one JSON
+ * object (no NUL byte, nesting at most CODEC_MAX_DEPTH), every field has one
+ * JSON type (integers must be JSON integers: 443, never 443.0 nor "443"
+ * except in the port list string form "443" / "8000-8100"), unknown fields
+ * are refused, and every problem is collected with its JSON pointer path
+ * before the call fails.  Values are parsed into typed netaddr values, so no
+ * client text ever reaches the renderer.  The output side writes the same
+ * canonical form back (prefixes in canonical text, a single port as an
+ * integer, a range as "lo-hi"), so JSON -> policy -> JSON -> policy is the
+ * identity.  Pure code: no I/O.
+ *
+ * Policy body fields (input):
+ *   scenario_id   string, required, 1..64 of [A-Za-z0-9_.:-]
+ *   network_id    string, 0..128 of the same set ("" or null: none)
+ *   profile       string, a profile name (default "none"); existence is
+ *                 checked by the store
+ *   custom_rules  [{"proto":"tcp|udp|icmp|any","dest":"addr or prefix",
+ *                   "ports":[443,"8000-8100"]}]; dest absent/null = any;
+ *                 ports absent/[] = any (and required absent for icmp/any)
+ *   allowed_hosts [addresses or prefixes]
+ *   allowed_ports [integers or "lo-hi"/"443" strings]
+ *   enabled       boolean (default true)
+ *   sources       [prefixes]: the scenario's source addresses
+ *   interfaces    [interface names]: the scenario's ingress interfaces
+ *   dns_servers   [addresses]: resolvers (absent/null: configured default)
+ *   mode          "enforce" (default) | "audit"
+ *   revision      integer >= 0 (0 or absent: no optimistic-lock check)
+ * Meaning of allowed_hosts/allowed_ports (profiles with policy entries, e.g.
+ * "custom"): hosts only -> any port to those hosts; ports only -> those
+ * ports anywhere (tcp and udp); both -> only those ports on those hosts;
+ * custom_rules -> each entry exactly as given.
+ * Response-only fields are accepted and ignored so a GET body can be PUT
+ * back: id, mark, generation, applied_generation, created_at, updated_at,
+ * completed_at, status, apply_status, apply_error.
+ */
+#ifndef EGW_CODEC_H
+#define EGW_CODEC_H
+
+#include "policy.h"
+
+#include <stddef.h>
+
+struct json_object;
+
+#define CODEC_MAX_DEPTH 16
+
+/**
+ * codec_parse_body() - strictly parse a request/event body into a JSON object
+ * @body: the bytes (need not be NUL-terminated)
+ * @len: their length
+ * @out: the parsed object, owned by the caller (json_object_put)
+ * @errs: on failure gets exactly one entry (path "" and the reason); may be
+ *        NULL
+ *
+ * Refuses an empty body, a NUL byte, malformed JSON, trailing bytes after
+ * the value, nesting deeper than CODEC_MAX_DEPTH and any top-level value
+ * other than an object.
+ *
+ * Returns: 0, EGW_E_BADREQUEST or EGW_E_NOMEM.
+ */
+int codec_parse_body(const char *body, size_t len, struct json_object **out,
+    struct policy_errors *errs);
+
+/**
+ * codec_policy_from_json() - parse and validate a policy body
+ * @body: the bytes
+ * @len: their length
+ * @out: filled from the body (reset with policy_init first); on failure its
+ *       contents are unspecified
+ * @errs: problems (reset first); required
+ *
+ * codec_parse_body() then codec_policy_from_object(obj, NULL, ...).
+ *
+ * Returns: 0; EGW_E_BADREQUEST (errs has one entry) when the body is not a
+ * well-formed JSON object; EGW_E_INVALID (errs has every problem with its
+ * JSON path) for unknown fields, wrong types or bad values; EGW_E_NOMEM.
+ */
+int codec_policy_from_json(const char *body, size_t len, struct policy *out,
+    struct policy_errors *errs);
+
+/**
+ * codec_policy_from_object() - typed policy from a parsed JSON object
+ * @obj: a JSON object (borrowed)
+ * @extra_keys: NULL or a NULL-terminated list of further top-level names to
+ *              accept and ignore (e.g. "track" in NATS events)
+ * @out: filled (reset with policy_init first)
+ * @errs: problems (reset first); required
+ *
+ * Runs policy_validate() after typing, so the result is ready for the store.
+ * An absent "profile" yields "none"; callers that map a default (the NATS
+ * bridge's track) check the object for the key themselves.
+ *
+ * Returns: 0, EGW_E_BADREQUEST when @obj is not an object, or EGW_E_INVALID
+ * with every problem in @errs.
+ */
+int codec_policy_from_object(struct json_object *obj,
+    const char *const *extra_keys, struct policy *out,
+    struct policy_errors *errs);
+
+/**
+ * codec_policy_to_json() - the API representation of a stored policy
+ * @p: the policy
+ *
+ * The input fields in canonical form (dns_servers is null when not set),
+ * plus "mark" (p->id, the packet mark in nft listings), "revision",
+ * "generation", "created_at", "updated_at", "completed_at" (null unless
+ * set) and "status": {"apply":"pending|applied|failed","error":null|text,
+ * "applied_generation":N}.
+ *
+ * Returns: a new object owned by the caller (json_object_put), or NULL when
+ * out of memory.
+ */
+struct json_object *codec_policy_to_json(const struct policy *p);
+
+/**
+ * codec_policy_input_to_json() - only the input fields, canonical
+ * @p: the policy
+ *
+ * What the store compares to decide whether a put changes anything, and
+ * what a client would send to recreate the policy.  Metadata (revision,
+ * times, status, mark) is left out.
+ *
+ * Returns: a new object owned by the caller, or NULL when out of memory.
+ */
+struct json_object *codec_policy_input_to_json(const struct policy *p);
+
+/**
+ * codec_policy_input_string() - codec_policy_input_to_json() as plain text
+ *
+ * Returns: malloc'd NUL-terminated text owned by the caller (free), or NULL
+ * when out of memory.
+ */
+char *codec_policy_input_string(const struct policy *p);
+
+/**
+ * codec_error_body() - the JSON error document clients receive
+ * @err: an enum egw_err value (gives "code" via err_token)
+ * @message: human text; NULL uses err_message(err)
+ * @errs: NULL or the problems to list under "details"
+ * @request_id: NULL or the request id (null in the output when NULL)
+ *
+ * Shape: {"error":{"code":...,"message":...,"field":<first path or null>,
+ * "details":[{"path":...,"reason":...}]},"request_id":...}; when problems
+ * were dropped for space, "details_dropped":N is added to "error".
+ *
+ * Returns: malloc'd text owned by the caller (free), or NULL when out of
+ * memory.
+ */
+char *codec_error_body(int err, const char *message,
+    const struct policy_errors *errs, const char *request_id);
+
+/**
+ * codec_port_range_to_json() - 443 as an integer, a range as "lo-hi"
+ *
+ * Returns: a new json-c value owned by the caller, or NULL.
+ */
+struct json_object *codec_port_range_to_json(const struct port_range *r);
+
+/**
+ * codec_prefix_to_json() - canonical prefix text ("192.0.2.1" for a host,
+ * "10.0.0.0/8" otherwise)
+ *
+ * Returns: a new json-c string owned by the caller, or NULL.
+ */
+struct json_object *codec_prefix_to_json(const struct ip_prefix *p);
+
+#endif

@@ -117,6 +117,27 @@ struct policy *policy_new(void);
 void policy_free(struct policy *p);
 
 /**
+ * policy_init() - reset a policy to the defaults policy_new() gives
+ * @p: the policy (every field is overwritten)
+ *
+ * Defaults: everything zero/empty, profile "none", mode enforce, enabled,
+ * dns_servers_set false, apply status pending.
+ */
+void policy_init(struct policy *p);
+
+/**
+ * policy_errors_init() - empty an error list
+ */
+void policy_errors_init(struct policy_errors *errs);
+
+/**
+ * policy_valid_profile_name() - check a profile name: 1..64 of [a-z0-9_-]
+ *
+ * Returns: true when acceptable (same rule as the profiles table's CHECK).
+ */
+bool policy_valid_profile_name(const char *name);
+
+/**
  * policy_errors_add() - record one problem (printf-style reason)
  * @errs: the list
  * @path: JSON pointer of the offending value
@@ -143,8 +164,12 @@ bool policy_valid_id(const char *id, size_t max, bool allow_empty);
  * @p: the policy (fields already typed by the codec)
  * @errs: problems are appended here
  *
- * Checks what typing alone cannot: ids, profile name syntax, duplicate
- * entries, icmp/any rules that carry ports, overlapping or empty selectors.
+ * Checks what typing alone cannot: ids (scenario_id required), profile
+ * name syntax, list sizes, duplicate or overlapping entries within one list
+ * (sources, interfaces, dns_servers, allowed_hosts, allowed_ports,
+ * custom_rules), icmp/any rules that carry ports, address families of
+ * dns_servers (single addresses only).  Whether the profile exists and
+ * whether another scenario already claims a source is the store's job.
  *
  * Returns: 0 when no problem was found, EGW_E_INVALID otherwise.
  */

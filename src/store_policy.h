@@ -1,2 +1,236 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: being written. */
+/*
+ * This file contains the policy store: policies, their history and profiles.
+ *
+ * Every mutation is one BEGIN IMMEDIATE transaction that writes the policy
+ * rows, a policy_history row (before/after as the API shows them), an
+ * audit.egress outbox event and bumps applier_state.desired_generation, so
+ * the kernel, the history and NATS can all catch up from the database.
+ * The whole transaction is retried a few times when the database stays
+ * busy, which makes the functions safe under many concurrent writer
+ * processes (no lost update: the revision is read under the write lock).
+ * A put that changes nothing writes nothing (NATS redelivery is normal).
+ * After a function returns 0 the caller nudges the applier.
+ */
+#ifndef EGW_STORE_POLICY_H
+#define EGW_STORE_POLICY_H
+
+#include "policy.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_POLICY_LIST_MAX 1000	/* largest page of store_policy_list */
+#define STORE_TXN_ATTEMPTS 5		/* tries of a busy mutation */
+
+/* A profile and its rules (each rule row has at most one port range). */
+struct store_profile {
+	char name[POLICY_PROFILE_MAX + 1];
+	char description[256];
+	bool uses_policy_entries;	/* adds the policy's hosts/ports/rules */
+	bool builtin;
+	size_t n_rules;
+	struct policy_rule rules[POLICY_MAX_RULES];
+};
+
+/* One policy_history row; strings are borrowed for the callback only. */
+struct store_history_entry {
+	int64_t id;
+	const char *ts;
+	const char *scenario_id;
+	const char *operation;		/* create|update|delete|enable|disable|complete|expire */
+	const char *actor;
+	const char *request_id;		/* NULL when none */
+	int64_t revision;		/* 0 when none */
+	int64_t generation;
+	const char *before_json;	/* NULL for a create */
+	const char *after_json;		/* NULL for a delete/expire */
+};
+
+/**
+ * store_policy_get() - load one scenario's policy
+ * @st: connection
+ * @scenario_id: the scenario
+ * @out: filled completely (input fields and stored metadata)
+ *
+ * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_policy_get(struct store *st, const char *scenario_id,
+    struct policy *out);
+
+/**
+ * store_policy_get_by_id() - load a policy by its row id (= packet mark)
+ *
+ * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_policy_get_by_id(struct store *st, int64_t id, struct policy *out);
+
+/**
+ * store_policy_list() - policies ordered by scenario_id
+ * @st: connection
+ * @after_scenario_id: NULL or "" to start at the first; else the cursor
+ *                     (the last scenario_id of the previous page)
+ * @limit: page size, 1..STORE_POLICY_LIST_MAX; 0 means every policy (for
+ *         the applier's full reconcile)
+ * @cb: called per policy, in order, inside one read transaction (a
+ *      consistent snapshot); the policy is valid only during the call; it
+ *      may read but must not write through @st; a non-zero return stops
+ *      the walk and is returned
+ * @ctx: passed to @cb
+ * @more: may be NULL; set true when policies remain after this page
+ *
+ * Returns: 0, EGW_E_INVALID (limit), EGW_E_NOMEM, EGW_E_BUSY, EGW_E_DB, or
+ * what @cb returned.
+ */
+int store_policy_list(struct store *st, const char *after_scenario_id,
+    size_t limit, int (*cb)(const struct policy *p, void *ctx), void *ctx,
+    bool *more);
+
+/**
+ * store_policy_put() - create or replace a scenario's policy
+ * @st: connection (not inside a transaction)
+ * @p: the policy's input fields and p->revision (0: no check; else it must
+ *     equal the stored revision, and a create with a non-zero revision is a
+ *     conflict); on return 0 the stored metadata is filled in (id,
+ *     revision, generation, times, apply status)
+ * @actor: who, for history and audit; may be NULL
+ * @created: may be NULL; true when the scenario had no policy
+ * @errs: may be NULL; gets the problems of EGW_E_INVALID
+ *
+ * Validates @p again (policy_validate), checks that the profile exists
+ * ("/profile") and that no other scenario claims one of its sources or
+ * interfaces ("/sources/N", "/interfaces/N").  A policy equal to the stored
+ * one (same canonical input JSON) is not written: 0, *created = false, @p
+ * gets the stored metadata.  Otherwise the revision grows by one (1 on
+ * create), the desired generation is bumped and stored in p->generation,
+ * apply status becomes pending; enabling a completed policy clears
+ * completed_at.
+ *
+ * Returns: 0, EGW_E_INVALID, EGW_E_CONFLICT (revision mismatch),
+ * EGW_E_BUSY (still locked after STORE_TXN_ATTEMPTS), EGW_E_NOMEM,
+ * EGW_E_IO (no randomness for the event id) or EGW_E_DB.
+ */
+int store_policy_put(struct store *st, struct policy *p,
+    const struct store_actor *actor, bool *created,
+    struct policy_errors *errs);
+
+/**
+ * store_policy_delete() - delete a scenario's policy
+ * @generation: may be NULL; the desired generation after the delete
+ *
+ * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY, EGW_E_IO or EGW_E_DB.
+ */
+int store_policy_delete(struct store *st, const char *scenario_id,
+    const struct store_actor *actor, int64_t *generation);
+
+/**
+ * store_policy_set_enabled() - enable or disable a policy
+ * @out: may be NULL; the policy after the call
+ *
+ * Setting the current value again writes nothing and returns 0.  A change
+ * bumps revision and generation (history "enable"/"disable"; enabling
+ * clears completed_at).
+ *
+ * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY, EGW_E_IO or EGW_E_DB.
+ */
+int store_policy_set_enabled(struct store *st, const char *scenario_id,
+    bool enabled, const struct store_actor *actor, struct policy *out);
+
+/**
+ * store_policy_complete() - scenario.completed: disable and stamp
+ * completed_at (history "complete", event "policy.completed")
+ *
+ * Completing an already completed policy writes nothing and returns 0.
+ *
+ * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY, EGW_E_IO or EGW_E_DB.
+ */
+int store_policy_complete(struct store *st, const char *scenario_id,
+    const struct store_actor *actor);
+
+/**
+ * store_policy_expire_completed() - delete disabled policies completed more
+ * than @retention_s ago, in one transaction (history "expire", event
+ * "policy.expired" each, one generation bump)
+ * @deleted: may be NULL
+ *
+ * Returns: 0, EGW_E_BUSY, EGW_E_IO or EGW_E_DB.
+ */
+int store_policy_expire_completed(struct store *st, unsigned retention_s,
+    size_t *deleted);
+
+/**
+ * store_policy_set_apply_result() - the applier records an apply's outcome
+ * @st: connection
+ * @scenario_id: the policy; NULL for every policy whose generation is at
+ *               most @generation
+ * @generation: the desired generation that was applied; a policy changed
+ *              after it (higher generation) is left pending
+ * @status: applied or failed
+ * @error: NULL, or the failure text (truncated to POLICY_ERROR_MAX - 1)
+ *
+ * Does not bump the generation and writes no history (it is not a policy
+ * change); sets applied_generation on the rows it updates.
+ *
+ * Returns: 0, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_policy_set_apply_result(struct store *st, const char *scenario_id,
+    int64_t generation, enum policy_apply_status status, const char *error);
+
+/**
+ * store_policy_history() - history rows, newest first
+ * @scenario_id: NULL for every scenario
+ * @before_id: 0, or the cursor (only rows with id < before_id)
+ * @limit: 1..STORE_POLICY_LIST_MAX
+ * @cb: per row (borrowed strings); non-zero stops and is returned
+ * @next_cursor: may be NULL; 0 when nothing further matches
+ *
+ * Returns: 0, EGW_E_INVALID (limit), EGW_E_DB, or what @cb returned.
+ */
+int store_policy_history(struct store *st, const char *scenario_id,
+    int64_t before_id, size_t limit,
+    int (*cb)(const struct store_history_entry *h, void *ctx), void *ctx,
+    int64_t *next_cursor);
+
+/**
+ * store_profile_get() - whether a profile exists
+ * @uses_policy_entries: may be NULL; whether the policy's own
+ *                       hosts/ports/custom_rules apply
+ *
+ * Returns: 0, EGW_E_NOTFOUND or EGW_E_DB.
+ */
+int store_profile_get(struct store *st, const char *name,
+    bool *uses_policy_entries);
+
+/**
+ * store_profile_load() - a profile with its rules (in position order)
+ * @out: filled
+ *
+ * Returns: 0, EGW_E_NOTFOUND, EGW_E_DB (also for a stored rule that does
+ * not parse, which the schema's CHECKs should make impossible).
+ */
+int store_profile_load(struct store *st, const char *name,
+    struct store_profile *out);
+
+/**
+ * store_profile_list() - every profile with its rules, ordered by name
+ * @cb: per profile (valid during the call only); non-zero stops and is
+ *      returned
+ *
+ * Returns: 0, EGW_E_NOMEM, EGW_E_DB, or what @cb returned.
+ */
+int store_profile_list(struct store *st,
+    int (*cb)(const struct store_profile *pr, void *ctx), void *ctx);
+
+/**
+ * store_track_profile() - the profile for a scenario.created track
+ * @track: the track (NULL or unknown: the '*' row; no '*' row: "none")
+ * @out: the profile name
+ *
+ * Returns: 0 or EGW_E_DB.
+ */
+int store_track_profile(struct store *st, const char *track,
+    char out[POLICY_PROFILE_MAX + 1]);
+
+#endif

@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains request parsing and response formatting (see http.h).
+ *
+ * The path is taken from REQUEST_URI, not from nginx's decoded and
+ * normalised DOCUMENT_URI, so that this file alone decides what a byte
+ * means: each segment is percent-decoded on its own, which keeps an encoded
+ * '/' inside a segment from changing the route.
+ */
+#include "http.h"
+#include "err.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+void
+http_req_init(struct http_req *req)
+{
+	memset(req, 0, sizeof(*req));
+}
+
+void
+http_req_free(struct http_req *req)
+{
+	free(req->path);
+	for (size_t i = 0; i < req->n_segments; i++)
+		free(req->segments[i]);
+	for (size_t i = 0; i < req->n_query; i++) {
+		free(req->query[i].name);
+		free(req->query[i].value);
+	}
+	free(req->content_type);
+	free(req->authorization);
+	free(req->body);
+	http_req_init(req);
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *
+http_percent_decode(const char *in, size_t len, bool plus_is_space)
+{
+	char *out = malloc(len + 1);
+	size_t o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		if (c == '%') {
+			int hi, lo;
+
+			if (i + 2 >= len) {
+				free(out);
+				return NULL;
+			}
+			hi = hexval(in[i + 1]);
+			lo = hexval(in[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				free(out);
+				return NULL;
+			}
+			out[o++] = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (c == '\0') {
+			free(out);
+			return NULL;
+		} else if (c == '+' && plus_is_space) {
+			out[o++] = ' ';
+		} else {
+			out[o++] = c;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+bool
+http_valid_request_id(const char *id)
+{
+	size_t n = 0;
+
+	if (id == NULL)
+		return false;
+	for (; id[n] != '\0'; n++) {
+		char c = id[n];
+
+		if (n >= HTTP_REQUEST_ID_MAX)
+			return false;
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return n > 0;
+}
+
+static void
+http_generate_request_id(char out[HTTP_REQUEST_ID_MAX + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[12];
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		/* Not a secret: uniqueness is enough, so fall back to time. */
+		snprintf(out, HTTP_REQUEST_ID_MAX + 1, "t%lx", (unsigned long)random());
+		return;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[2 * sizeof(raw)] = '\0';
+}
+
+bool
+http_content_type_is_json(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+
+	if (ct == NULL)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	if (strncasecmp(ct, want, n) != 0)
+		return false;
+	ct += n;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	return *ct == '\0' || *ct == ';';
+}
+
+int
+http_parse_content_length(const char *text, size_t *out)
+{
+	size_t n = 0, len = strlen(text);
+
+	if (len == 0 || len > 18)
+		return EGW_E_BADREQUEST;
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return EGW_E_BADREQUEST;
+		n = n * 10 + (size_t)(text[i] - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+static int
+http_bad(struct http_req *req, const char *message, const char *field)
+{
+	req->error_message = message;
+	req->error_field = field;
+	return EGW_E_BADREQUEST;
+}
+
+static int
+http_parse_path(struct http_req *req, const char *path, size_t len)
+{
+	size_t i = 0;
+
+	if (len == 0 || path[0] != '/')
+		return http_bad(req, "the request path must start with '/'", NULL);
+	req->path = strndup(path, len);
+	if (req->path == NULL)
+		return EGW_E_NOMEM;
+	/* "/" alone has no segment; a trailing '/' is not an empty segment. */
+	i = 1;
+	while (i < len) {
+		size_t j = i;
+		char *seg;
+
+		while (j < len && path[j] != '/')
+			j++;
+		if (j == i)
+			return http_bad(req, "empty path segment", NULL);
+		if (req->n_segments == HTTP_MAX_SEGMENTS)
+			return http_bad(req, "too many path segments", NULL);
+		seg = http_percent_decode(path + i, j - i, false);
+		if (seg == NULL)
+			return http_bad(req, "bad percent-encoding in the path", NULL);
+		req->segments[req->n_segments++] = seg;
+		i = j + 1;
+	}
+	return 0;
+}
+
+static int
+http_parse_query(struct http_req *req, const char *q)
+{
+	while (*q != '\0') {
+		const char *amp = strchr(q, '&');
+		size_t len = amp ? (size_t)(amp - q) : strlen(q);
+		const char *eq = memchr(q, '=', len);
+		size_t nlen = eq ? (size_t)(eq - q) : len;
+		struct http_param *p;
+
+		if (len == 0) {
+			q += 1;
+			continue;
+		}
+		if (req->n_query == HTTP_MAX_QUERY)
+			return http_bad(req, "too many query parameters", NULL);
+		p = &req->query[req->n_query];
+		p->name = http_percent_decode(q, nlen, true);
+		p->value = eq ? http_percent_decode(eq + 1, len - nlen - 1, true)
+		    : strdup("");
+		if (p->name == NULL || p->value == NULL) {
+			free(p->name);
+			free(p->value);
+			p->name = p->value = NULL;
+			return http_bad(req, "bad percent-encoding in the query", NULL);
+		}
+		req->n_query++;
+		if (p->name[0] == '\0')
+			return http_bad(req, "empty query parameter name", NULL);
+		for (size_t i = 0; i + 1 < req->n_query; i++) {
+			if (strcmp(req->query[i].name, p->name) == 0) {
+				req->error_field = NULL;
+				return http_bad(req, "query parameter given twice", NULL);
+			}
+		}
+		q += len;
+		if (*q == '&')
+			q++;
+	}
+	return 0;
+}
+
+static char *
+http_dup_param(http_getenv_fn getenv_fn, void *env, const char *name, int *rc)
+{
+	const char *v = getenv_fn(env, name);
+	char *copy;
+
+	if (v == NULL)
+		return NULL;
+	copy = strdup(v);
+	if (copy == NULL)
+		*rc = EGW_E_NOMEM;
+	return copy;
+}
+
+int
+http_req_parse(struct http_req *req, http_getenv_fn getenv_fn, void *env)
+{
+	const char *method = getenv_fn(env, "REQUEST_METHOD");
+	const char *uri = getenv_fn(env, "REQUEST_URI");
+	const char *rid = getenv_fn(env, "HTTP_X_REQUEST_ID");
+	const char *clen = getenv_fn(env, "CONTENT_LENGTH");
+	const char *qmark;
+	int rc = 0;
+
+	if (http_valid_request_id(rid)) {
+		memcpy(req->request_id, rid, strlen(rid) + 1);
+	} else {
+		http_generate_request_id(req->request_id);
+		req->request_id_generated = true;
+	}
+	if (method == NULL || method[0] == '\0' ||
+	    strlen(method) >= sizeof(req->method))
+		return http_bad(req, "missing or unknown method", NULL);
+	memcpy(req->method, method, strlen(method) + 1);
+
+	req->content_type = http_dup_param(getenv_fn, env, "CONTENT_TYPE", &rc);
+	req->authorization = http_dup_param(getenv_fn, env, "HTTP_AUTHORIZATION", &rc);
+	if (rc != 0)
+		return rc;
+	if (clen != NULL && clen[0] != '\0') {
+		if (http_parse_content_length(clen, &req->content_length) != 0)
+			return http_bad(req, "Content-Length is not a number", NULL);
+		req->has_length = true;
+	}
+	if (uri == NULL || uri[0] == '\0')
+		return http_bad(req, "missing request URI", NULL);
+	if (strlen(uri) > HTTP_MAX_URI)
+		return http_bad(req, "request URI too long", NULL);
+	qmark = strchr(uri, '?');
+	if ((rc = http_parse_path(req, uri, qmark ? (size_t)(qmark - uri)
+	    : strlen(uri))) != 0)
+		return rc;
+	if (qmark != NULL && (rc = http_parse_query(req, qmark + 1)) != 0)
+		return rc;
+	return 0;
+}
+
+int
+http_req_read_body(struct http_req *req, size_t max_body, bool required,
+    http_read_fn read_fn, void *rctx)
+{
+	size_t got = 0;
+
+	if (!req->has_length) {
+		if (required) {
+			req->error_message = "a JSON body with a Content-Length is required";
+			return EGW_E_LENGTH;
+		}
+		return 0;
+	}
+	if (req->content_length > max_body) {
+		req->error_message = "the request body exceeds the size limit";
+		return EGW_E_TOOLARGE;
+	}
+	if (req->content_length == 0) {
+		if (required)
+			return http_bad(req, "the request body is empty", NULL);
+		return 0;
+	}
+	if (!http_content_type_is_json(req->content_type)) {
+		req->error_message = "the body must be sent as Content-Type: application/json";
+		return EGW_E_MEDIATYPE;
+	}
+	req->body = malloc(req->content_length + 1);
+	if (req->body == NULL)
+		return EGW_E_NOMEM;
+	while (got < req->content_length) {
+		int n = read_fn(rctx, req->body + got,
+		    (int)(req->content_length - got));
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	req->body[got] = '\0';
+	req->body_len = got;
+	if (got != req->content_length)
+		return http_bad(req, "the request body is shorter than its Content-Length", NULL);
+	return 0;
+}
+
+const char *
+http_query_get(const struct http_req *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_query; i++) {
+		if (strcmp(req->query[i].name, name) == 0)
+			return req->query[i].value;
+	}
+	return NULL;
+}
+
+int
+http_query_check(struct http_req *req, const char *const *allowed)
+{
+	for (size_t i = 0; i < req->n_query; i++) {
+		bool found = false;
+
+		for (size_t j = 0; allowed[j] != NULL; j++) {
+			if (strcmp(req->query[i].name, allowed[j]) == 0) {
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			return http_bad(req, "unknown query parameter",
+			    req->query[i].name);
+	}
+	return 0;
+}
+
+int
+http_query_uint(struct http_req *req, const char *name, uint64_t min,
+    uint64_t max, uint64_t def, uint64_t *out)
+{
+	const char *v = http_query_get(req, name);
+	uint64_t n = 0;
+	size_t len;
+
+	if (v == NULL) {
+		*out = def;
+		return 0;
+	}
+	len = strlen(v);
+	if (len == 0 || len > 18)
+		return http_bad(req, "not a whole number", name);
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return http_bad(req, "not a whole number", name);
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	if (n < min || n > max)
+		return http_bad(req, "out of range", name);
+	*out = n;
+	return 0;
+}
+
+void
+http_resp_init(struct http_resp *resp)
+{
+	memset(resp, 0, sizeof(*resp));
+	resp->status = 200;
+}
+
+void
+http_resp_free(struct http_resp *resp)
+{
+	free(resp->body);
+	for (size_t i = 0; i < resp->n_headers; i++)
+		free(resp->headers[i]);
+	http_resp_init(resp);
+}
+
+int
+http_resp_set_body(struct http_resp *resp, int status, char *body)
+{
+	if (body == NULL)
+		return EGW_E_NOMEM;
+	free(resp->body);
+	resp->status = status;
+	resp->body = body;
+	resp->body_len = strlen(body);
+	return 0;
+}
+
+int
+http_resp_json(struct http_resp *resp, int status, struct json_object *obj)
+{
+	const char *text;
+	char *copy;
+
+	if (obj == NULL)
+		return EGW_E_NOMEM;
+	text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	copy = text ? strdup(text) : NULL;
+	json_object_put(obj);
+	return http_resp_set_body(resp, status, copy);
+}
+
+int
+http_resp_add_header(struct http_resp *resp, const char *name,
+    const char *value)
+{
+	char *h;
+
+	if (strpbrk(value, "\r\n") != NULL || strpbrk(name, "\r\n: ") != NULL)
+		return EGW_E_INVALID;
+	if (resp->n_headers == HTTP_RESP_MAX_HEADERS)
+		return EGW_E_NOMEM;
+	if (asprintf(&h, "%s: %s", name, value) < 0)
+		return EGW_E_NOMEM;
+	resp->headers[resp->n_headers++] = h;
+	return 0;
+}
+
+int
+http_resp_error(struct http_resp *resp, int err, const char *message,
+    const char *field, const char *request_id)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *e = json_object_new_object();
+
+	json_object_object_add(e, "code", json_object_new_string(err_token(err)));
+	json_object_object_add(e, "message",
+	    json_object_new_string(message ? message : err_message(err)));
+	json_object_object_add(e, "field", field ? json_object_new_string(field) : NULL);
+	json_object_object_add(e, "details", json_object_new_array());
+	json_object_object_add(o, "error", e);
+	json_object_object_add(o, "request_id",
+	    request_id ? json_object_new_string(request_id) : NULL);
+	return http_resp_json(resp, err_http_status(err), o);
+}
+
+const char *
+http_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Entity";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	return "Unknown";
+}
+
+int
+http_resp_head(const struct http_resp *resp, const char *request_id,
+    char *buf, size_t size)
+{
+	size_t off = 0;
+	int n;
+
+	n = snprintf(buf, size,
+	    "Status: %d %s\r\n"
+	    "Content-Type: %s\r\n"
+	    "Content-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\n"
+	    "X-Request-Id: %s\r\n",
+	    resp->status, http_status_text(resp->status),
+	    resp->content_type ? resp->content_type : "application/json",
+	    resp->body_len, request_id);
+	if (n < 0 || (size_t)n >= size)
+		return -1;
+	off = (size_t)n;
+	for (size_t i = 0; i < resp->n_headers; i++) {
+		n = snprintf(buf + off, size - off, "%s\r\n", resp->headers[i]);
+		if (n < 0 || (size_t)n >= size - off)
+			return -1;
+		off += (size_t)n;
+	}
+	if (size - off < 3)
+		return -1;
+	memcpy(buf + off, "\r\n", 3);
+	return (int)(off + 2);
+}

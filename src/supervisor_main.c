@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains egw-supervisor, the one command that runs the whole
+ * gateway: an optional local nats-server, egw-applier, egw-api, egw-natsd,
+ * egw-flowlog and nginx.
+ *
+ * Children are started in dependency order and stopped in reverse.  A child
+ * that exits is restarted with exponential backoff; one that crashes too
+ * often in a short window is given up on (logged at error level and shown
+ * as "failed" by `egw-supervisor status`) while the rest keeps running,
+ * because the kernel ruleset stays in force without the applier and the API
+ * keeps answering without the NATS bridge.  SIGTERM/SIGINT stop everything
+ * and remove pid files and sockets; SIGHUP is forwarded.  When started as
+ * root every child runs as EGW_USER, and only the applier and the flow-log
+ * reader keep CAP_NET_ADMIN (privdrop.c).
+ */
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "privdrop.h"
+#include "timefmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SUP_MAX_ARGS 12
+#define SUP_STOP_TIMEOUT_MS 10000
+#define SUP_BACKOFF_MIN_MS 250
+#define SUP_BACKOFF_MAX_MS 30000
+#define SUP_STABLE_MS 10000	/* running this long resets the backoff */
+#define SUP_CRASH_WINDOW_MS 60000
+#define SUP_CRASH_LIMIT 8	/* exits within the window before giving up */
+
+enum child_state {
+	CHILD_STOPPED,
+	CHILD_RUNNING,
+	CHILD_BACKOFF,
+	CHILD_FAILED
+};
+
+static const char *const child_state_names[] = {
+	"stopped", "running", "backoff", "failed"
+};
+
+struct child {
+	const char *name;
+	char path[PATH_MAX];
+	char *argv[SUP_MAX_ARGS];
+	bool keep_net_admin;
+	bool enabled;
+	pid_t pid;
+	enum child_state state;
+	unsigned restarts;
+	unsigned backoff_ms;
+	int64_t started_ms;
+	int64_t restart_at_ms;
+	int64_t exits[SUP_CRASH_LIMIT];	/* ring of recent exit times */
+	unsigned n_exits;
+	int last_status;
+};
+
+struct supervisor {
+	struct config cfg;
+	bool drop_privs;
+	uid_t uid;
+	gid_t gid;
+	char bindir[PATH_MAX];
+	char nats_store[PATH_MAX];
+	char nginx_conf[PATH_MAX];
+	char local_nats_port[8];
+	bool local_nats;
+	struct child children[6];
+	size_t n_children;
+	bool stopping;
+};
+
+static void __attribute__((noreturn))
+fatal_io(const char *what)
+{
+	log_error("%s", what);
+	exit(1);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: egw-supervisor [-n] [--local-nats PORT] [run]\n"
+	    "       egw-supervisor status\n"
+	    "  -n                check the configuration and exit\n"
+	    "  --local-nats PORT start nats-server -js on 127.0.0.1:PORT and use it\n");
+}
+
+static int
+path_join(char *out, size_t size, const char *a, const char *b)
+{
+	int n = snprintf(out, size, "%s/%s", a, b);
+
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+static int
+self_dir(char *out, size_t size)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if (strlen(exe) >= size)
+		return -1;
+	memcpy(out, exe, strlen(exe) + 1);
+	return 0;
+}
+
+/* Runs as the unprivileged user, so check the binary exists up front. */
+static struct child *
+add_child(struct supervisor *sup, const char *name, const char *path,
+    bool keep_net_admin)
+{
+	struct child *c = &sup->children[sup->n_children++];
+
+	memset(c, 0, sizeof(*c));
+	c->name = name;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->keep_net_admin = keep_net_admin;
+	c->enabled = true;
+	c->argv[0] = (char *)name;
+	c->backoff_ms = SUP_BACKOFF_MIN_MS;
+	return c;
+}
+
+static void
+write_pidfile(const struct supervisor *sup, const char *name, pid_t pid)
+{
+	char path[PATH_MAX], file[64];
+	FILE *f;
+
+	snprintf(file, sizeof(file), "%s.pid", name);
+	if (path_join(path, sizeof(path), sup->cfg.run_dir, file) != 0)
+		return;
+	if ((f = fopen(path, "w")) == NULL) {
+		log_warn("cannot write %s", path);
+		return;
+	}
+	fprintf(f, "%ld\n", (long)pid);
+	fclose(f);
+}
+
+static void
+remove_run_file(const struct supervisor *sup, const char *file)
+{
+	char path[PATH_MAX];
+
+	if (path_join(path, sizeof(path), sup->cfg.run_dir, file) == 0)
+		unlink(path);
+}
+
+static void
+write_status(const struct supervisor *sup)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *arr = json_object_new_array();
+	char path[PATH_MAX], tmp[PATH_MAX], ts[TIMEFMT_LEN];
+	const char *text;
+	FILE *f;
+
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(o, "stopping", json_object_new_boolean(sup->stopping));
+	json_object_object_add(o, "updated_at", json_object_new_string(timefmt_now(ts)));
+	for (size_t i = 0; i < sup->n_children; i++) {
+		const struct child *c = &sup->children[i];
+		struct json_object *e = json_object_new_object();
+
+		if (!c->enabled)
+			continue;
+		json_object_object_add(e, "name", json_object_new_string(c->name));
+		json_object_object_add(e, "state",
+		    json_object_new_string(child_state_names[c->state]));
+		json_object_object_add(e, "pid", c->state == CHILD_RUNNING ?
+		    json_object_new_int((int)c->pid) : NULL);
+		json_object_object_add(e, "restarts", json_object_new_int((int)c->restarts));
+		json_object_object_add(e, "since", c->started_ms ? json_object_new_string(
+		    timefmt_from_ms(c->started_ms, ts)) : NULL);
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "children", arr);
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (path_join(path, sizeof(path), sup->cfg.run_dir, "supervisor.json") == 0 &&
+	    path_join(tmp, sizeof(tmp), sup->cfg.run_dir, "supervisor.json.tmp") == 0 &&
+	    (f = fopen(tmp, "w")) != NULL) {
+		fprintf(f, "%s\n", text);
+		if (fclose(f) == 0)
+			rename(tmp, path);
+	}
+	json_object_put(o);
+}
+
+/* In the forked child: drop privileges, reset signals, exec. */
+static void
+exec_child(const struct supervisor *sup, const struct child *c)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* A child of ours must not outlive us if we are killed with -9. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0)
+		_exit(126);
+	if (sup->drop_privs && privdrop_apply(sup->uid, sup->gid, c->keep_net_admin) != 0) {
+		log_error("%s: dropping privileges failed", c->name);
+		_exit(126);
+	}
+	execv(c->path, c->argv);
+	log_error("%s: cannot execute %s", c->name, c->path);
+	_exit(127);
+}
+
+static int
+start_child(struct supervisor *sup, struct child *c)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_error("%s: fork", c->name);
+		return EGW_E_IO;
+	}
+	if (pid == 0)
+		exec_child(sup, c);
+	c->pid = pid;
+	c->state = CHILD_RUNNING;
+	c->started_ms = timefmt_monotonic_ms();
+	write_pidfile(sup, c->name, pid);
+	log_info("started %s (pid %ld)", c->name, (long)pid);
+	return 0;
+}
+
+static void
+on_child_exit(struct supervisor *sup, struct child *c, int status)
+{
+	int64_t now = timefmt_monotonic_ms();
+	unsigned recent = 0;
+	char desc[64];
+
+	if (WIFEXITED(status))
+		snprintf(desc, sizeof(desc), "exit status %d", WEXITSTATUS(status));
+	else
+		snprintf(desc, sizeof(desc), "signal %d", WTERMSIG(status));
+	c->pid = 0;
+	c->last_status = status;
+	{
+		char file[64];
+
+		snprintf(file, sizeof(file), "%s.pid", c->name);
+		remove_run_file(sup, file);
+	}
+	if (sup->stopping) {
+		c->state = CHILD_STOPPED;
+		log_info("%s stopped (%s)", c->name, desc);
+		return;
+	}
+	if (now - c->started_ms >= SUP_STABLE_MS)
+		c->backoff_ms = SUP_BACKOFF_MIN_MS;
+	c->exits[c->n_exits++ % SUP_CRASH_LIMIT] = now;
+	for (unsigned i = 0; i < SUP_CRASH_LIMIT && i < c->n_exits; i++) {
+		if (now - c->exits[i] <= SUP_CRASH_WINDOW_MS)
+			recent++;
+	}
+	if (recent >= SUP_CRASH_LIMIT) {
+		c->state = CHILD_FAILED;
+		log_errorx("%s exited (%s) %u times within %d s: giving up on it; "
+		    "fix the cause and restart the gateway", c->name, desc, recent,
+		    SUP_CRASH_WINDOW_MS / 1000);
+		return;
+	}
+	c->state = CHILD_BACKOFF;
+	c->restart_at_ms = now + c->backoff_ms;
+	log_warnx("%s exited (%s); restarting in %u ms", c->name, desc, c->backoff_ms);
+	c->backoff_ms = c->backoff_ms * 2 > SUP_BACKOFF_MAX_MS ? SUP_BACKOFF_MAX_MS
+	    : c->backoff_ms * 2;
+}
+
+static void
+reap(struct supervisor *sup)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < sup->n_children; i++) {
+			struct child *c = &sup->children[i];
+
+			if (c->pid == pid) {
+				on_child_exit(sup, c, status);
+				break;
+			}
+		}
+	}
+}
+
+static bool
+any_running(const struct supervisor *sup)
+{
+	for (size_t i = 0; i < sup->n_children; i++) {
+		if (sup->children[i].pid > 0)
+			return true;
+	}
+	return false;
+}
+
+/* Reverse start order; each child gets SIGTERM and up to 10 s. */
+static void
+stop_all(struct supervisor *sup, int sfd)
+{
+	sup->stopping = true;
+	for (size_t i = sup->n_children; i-- > 0;) {
+		struct child *c = &sup->children[i];
+		int64_t deadline;
+
+		if (c->pid <= 0) {
+			if (c->state == CHILD_BACKOFF)
+				c->state = CHILD_STOPPED;
+			continue;
+		}
+		kill(c->pid, SIGTERM);
+		deadline = timefmt_monotonic_ms() + SUP_STOP_TIMEOUT_MS;
+		while (c->pid > 0 && timefmt_monotonic_ms() < deadline) {
+			struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+			struct signalfd_siginfo si;
+
+			if (poll(&pfd, 1, 100) > 0 && read(sfd, &si, sizeof(si)) < 0)
+				(void)0;
+			reap(sup);
+		}
+		if (c->pid > 0) {
+			log_warnx("%s did not stop within %d s; killing it", c->name,
+			    SUP_STOP_TIMEOUT_MS / 1000);
+			kill(c->pid, SIGKILL);
+			while (c->pid > 0 && waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+				;
+			c->pid = 0;
+			c->state = CHILD_STOPPED;
+		}
+	}
+	while (any_running(sup))
+		reap(sup);
+}
+
+static int
+ensure_dir(const struct supervisor *sup, const char *dir, mode_t mode)
+{
+	char path[PATH_MAX];
+
+	/* mkdir -p, then hand the leaf to the service user. */
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(path, mode) != 0 && errno != EEXIST)
+		return -1;
+	if (chmod(path, mode) != 0)
+		return -1;
+	if (sup->drop_privs && chown(path, sup->uid, sup->gid) != 0)
+		return -1;
+	return 0;
+}
+
+/* Fill nginx/egw-api.conf.in's placeholders with this run's values. */
+static int
+render_nginx_conf(struct supervisor *sup, const char *template_path)
+{
+	struct template_var {
+		const char *key;
+		char value[PATH_MAX];
+	} vars[6];
+	char line[4096];
+	FILE *in, *out;
+	char tmp[PATH_MAX + 8];
+
+	vars[0].key = "@LISTEN@";
+	snprintf(vars[0].value, sizeof(vars[0].value), "%s", sup->cfg.http_listen);
+	vars[1].key = "@FCGI_SOCKET@";
+	snprintf(vars[1].value, sizeof(vars[1].value), "%s", sup->cfg.fcgi_socket);
+	vars[2].key = "@RUN_DIR@";
+	snprintf(vars[2].value, sizeof(vars[2].value), "%s", sup->cfg.run_dir);
+	vars[3].key = "@MAX_BODY@";
+	snprintf(vars[3].value, sizeof(vars[3].value), "%zu", sup->cfg.max_body + 1024);
+	vars[4].key = "@ACCESS_LOG@";
+	snprintf(vars[4].value, sizeof(vars[4].value), "/dev/stderr");
+	vars[5].key = "@ERROR_LOG@";
+	snprintf(vars[5].value, sizeof(vars[5].value), "stderr");
+
+	if ((in = fopen(template_path, "r")) == NULL) {
+		log_error("cannot read nginx template %s", template_path);
+		return -1;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", sup->nginx_conf);
+	if ((out = fopen(tmp, "w")) == NULL) {
+		log_error("cannot write %s", tmp);
+		fclose(in);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), in) != NULL) {
+		char *p = line;
+
+		while (*p) {
+			bool replaced = false;
+
+			for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++) {
+				const struct template_var *v = &vars[i];
+				size_t kl = strlen(v->key);
+
+				if (strncmp(p, v->key, kl) == 0) {
+					fputs(v->value, out);
+					p += kl;
+					replaced = true;
+					break;
+				}
+			}
+			if (!replaced)
+				fputc(*p++, out);
+		}
+	}
+	fclose(in);
+	if (fclose(out) != 0 || rename(tmp, sup->nginx_conf) != 0) {
+		log_error("cannot write %s", sup->nginx_conf);
+		return -1;
+	}
+	return 0;
+}
+
+/* Database creation and migration, as the service user, before anything. */
+static int
+migrate(struct supervisor *sup)
+{
+	struct child admin;
+	int status;
+	pid_t pid;
+
+	memset(&admin, 0, sizeof(admin));
+	admin.name = "egw-admin";
+	if (path_join(admin.path, sizeof(admin.path), sup->bindir, "egw-admin") != 0)
+		return -1;
+	admin.argv[0] = "egw-admin";
+	admin.argv[1] = "migrate";
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0)
+		exec_child(sup, &admin);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int
+setup_children(struct supervisor *sup)
+{
+	const char *nginx = getenv("EGW_NGINX");
+	const char *nats = getenv("EGW_NATS_SERVER");
+	const char *tmpl = getenv("EGW_NGINX_TEMPLATE");
+	static const struct {
+		const char *name;
+		bool net_admin;
+	} own[] = {
+		{ "egw-applier", true },
+		{ "egw-api", false },
+		{ "egw-natsd", false },
+		{ "egw-flowlog", true },
+	};
+	char path[PATH_MAX], default_tmpl[PATH_MAX];
+	struct child *c;
+
+	if (sup->local_nats) {
+		c = add_child(sup, "nats-server", nats ? nats : "/usr/bin/nats-server", false);
+		c->argv[1] = "-js";
+		c->argv[2] = "-a";
+		c->argv[3] = "127.0.0.1";
+		c->argv[4] = "-p";
+		c->argv[5] = sup->local_nats_port;
+		c->argv[6] = "-sd";
+		c->argv[7] = sup->nats_store;
+	}
+	for (size_t i = 0; i < sizeof(own) / sizeof(*own); i++) {
+		if (path_join(path, sizeof(path), sup->bindir, own[i].name) != 0)
+			return -1;
+		if (access(path, X_OK) != 0) {
+			log_errorx("%s not found next to egw-supervisor (%s)", own[i].name, path);
+			return -1;
+		}
+		add_child(sup, own[i].name, path, own[i].net_admin);
+	}
+	if (tmpl == NULL) {
+		snprintf(default_tmpl, sizeof(default_tmpl), "%s/nginx/egw-api.conf.in",
+		    EGW_PKGDATADIR);
+		tmpl = default_tmpl;
+	}
+	if (path_join(sup->nginx_conf, sizeof(sup->nginx_conf), sup->cfg.run_dir,
+	    "nginx.conf") != 0 || render_nginx_conf(sup, tmpl) != 0)
+		return -1;
+	c = add_child(sup, "nginx", nginx ? nginx : "/usr/sbin/nginx", false);
+	c->argv[1] = "-c";
+	c->argv[2] = sup->nginx_conf;
+	c->argv[3] = "-e";
+	c->argv[4] = "stderr";
+	c->argv[5] = "-g";
+	c->argv[6] = "daemon off;";
+	return 0;
+}
+
+static int
+cmd_status(const struct config *cfg)
+{
+	char path[PATH_MAX];
+	struct json_object *o, *children;
+	bool all_running = true;
+
+	if (path_join(path, sizeof(path), cfg->run_dir, "supervisor.json") != 0)
+		return 2;
+	o = json_object_from_file(path);
+	if (o == NULL) {
+		fprintf(stderr, "egw-supervisor: not running (no %s)\n", path);
+		return 3;
+	}
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (json_object_object_get_ex(o, "children", &children)) {
+		for (size_t i = 0; i < json_object_array_length(children); i++) {
+			struct json_object *st;
+
+			if (json_object_object_get_ex(json_object_array_get_idx(children, i),
+			    "state", &st) && strcmp(json_object_get_string(st), "running") != 0)
+				all_running = false;
+		}
+	}
+	json_object_put(o);
+	return all_running ? 0 : 1;
+}
+
+static int
+run(struct supervisor *sup)
+{
+	sigset_t mask;
+	int sfd;
+	bool dirty = true;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
+		fatal_io("signalfd");
+
+	for (size_t i = 0; i < sup->n_children; i++) {
+		if (start_child(sup, &sup->children[i]) != 0)
+			sup->children[i].state = CHILD_FAILED;
+	}
+	write_pidfile(sup, "supervisor", getpid());
+
+	for (;;) {
+		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+		struct signalfd_siginfo si;
+		int64_t now = timefmt_monotonic_ms(), wait_ms = 1000;
+
+		if (dirty) {
+			write_status(sup);
+			dirty = false;
+		}
+		for (size_t i = 0; i < sup->n_children; i++) {
+			struct child *c = &sup->children[i];
+
+			if (c->state != CHILD_BACKOFF)
+				continue;
+			if (c->restart_at_ms <= now) {
+				c->restarts++;
+				if (start_child(sup, c) != 0) {
+					c->state = CHILD_BACKOFF;
+					c->restart_at_ms = now + c->backoff_ms;
+				}
+				dirty = true;
+			} else if (c->restart_at_ms - now < wait_ms) {
+				wait_ms = c->restart_at_ms - now;
+			}
+		}
+		if (dirty)
+			continue;
+		if (poll(&pfd, 1, (int)wait_ms) <= 0)
+			continue;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		switch (si.ssi_signo) {
+		case SIGCHLD:
+			reap(sup);
+			dirty = true;
+			break;
+		case SIGHUP:
+			for (size_t i = 0; i < sup->n_children; i++) {
+				if (sup->children[i].pid > 0)
+					kill(sup->children[i].pid, SIGHUP);
+			}
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %u: stopping the gateway", si.ssi_signo);
+			stop_all(sup, sfd);
+			remove_run_file(sup, "supervisor.json");
+			remove_run_file(sup, "supervisor.pid");
+			remove_run_file(sup, "nginx.conf");
+			unlink(sup->cfg.fcgi_socket);
+			unlink(sup->cfg.applier_socket);
+			close(sfd);
+			log_info("all components stopped");
+			return 0;
+		}
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct supervisor sup;
+	bool check_only = false;
+	const char *cmd = "run";
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0) {
+			check_only = true;
+		} else if (strcmp(argv[i], "--local-nats") == 0 && i + 1 < argc) {
+			unsigned long port = strtoul(argv[++i], NULL, 10);
+
+			if (port == 0 || port > 65535) {
+				usage();
+				return 2;
+			}
+			snprintf(sup.local_nats_port, sizeof(sup.local_nats_port), "%lu", port);
+			sup.local_nats = true;
+		} else if (strcmp(argv[i], "run") == 0 || strcmp(argv[i], "status") == 0) {
+			cmd = argv[i];
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	config_load_env(&sup.cfg, "egw-supervisor");
+	log_init("supervisor", sup.cfg.log_level);
+	if (check_only) {
+		printf("configuration OK\n");
+		return 0;
+	}
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(&sup.cfg);
+
+	if (self_dir(sup.bindir, sizeof(sup.bindir)) != 0)
+		fatal_io("cannot find my own directory");
+	if (geteuid() == 0) {
+		if (privdrop_lookup(sup.cfg.user, &sup.uid, &sup.gid) != 0) {
+			log_errorx("EGW_USER %s does not exist; create it with "
+			    "\"useradd --system --no-create-home %s\"", sup.cfg.user, sup.cfg.user);
+			return 1;
+		}
+		sup.drop_privs = sup.uid != 0;
+	}
+	if (ensure_dir(&sup, sup.cfg.state_dir, 0750) != 0 ||
+	    ensure_dir(&sup, sup.cfg.run_dir, 0750) != 0)
+		fatal_io("cannot create the state or run directory");
+	if (sup.local_nats) {
+		char url[64];
+
+		if (path_join(sup.nats_store, sizeof(sup.nats_store), sup.cfg.state_dir,
+		    "nats") != 0 || ensure_dir(&sup, sup.nats_store, 0750) != 0)
+			fatal_io("cannot create the NATS store directory");
+		snprintf(url, sizeof(url), "nats://127.0.0.1:%s", sup.local_nats_port);
+		setenv("NATS_URL", url, 1);
+		snprintf(sup.cfg.nats_url, sizeof(sup.cfg.nats_url), "%s", url);
+	}
+	if (migrate(&sup) != 0) {
+		log_errorx("creating or migrating %s failed", sup.cfg.db_path);
+		return 1;
+	}
+	if (setup_children(&sup) != 0)
+		return 1;
+	log_info("starting the gateway: http %s, dry_run %s, nats %s", sup.cfg.http_listen,
+	    sup.cfg.dry_run ? "true" : "false", sup.cfg.nats_url);
+	return run(&sup);
+}
