@@ -1,3 +1,782 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: being written. */
+/*
+ * This file contains the JSON codec for policies and error bodies.
+ *
+ * Parsing happens in two passes over the same error list: typing (here:
+ * JSON types, lengths, address/port syntax, unknown fields) and semantics
+ * (policy_validate: duplicates, overlaps, icmp with ports).  A semantic
+ * problem at a path the typing pass already reported is not repeated, so a
+ * client sees one reason per value.  Everything is collected before the
+ * call fails.  Output is canonical so that equal policies serialise to
+ * equal text, which the store relies on to detect no-op puts.  Pure code.
+ */
+#include "codec.h"
 #include "err.h"
+
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* Fields a client may send but which only the server sets. */
+static const char *const codec_ignored_keys[] = {
+	"id", "mark", "generation", "applied_generation", "created_at",
+	"updated_at", "completed_at", "status", "apply_status", "apply_error",
+	NULL
+};
+
+static const char *
+json_type_text(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+		return "null";
+	case json_type_boolean:
+		return "a boolean";
+	case json_type_double:
+		return "a non-integer number";
+	case json_type_int:
+		return "an integer";
+	case json_type_object:
+		return "an object";
+	case json_type_array:
+		return "an array";
+	case json_type_string:
+		return "a string";
+	}
+	return "unknown";
+}
+
+/* JSON pointer escaping of one key (RFC 6901), truncated to fit. */
+static void
+pointer_key(char *out, size_t size, const char *key)
+{
+	size_t o = 0;
+
+	for (const char *k = key; *k != '\0' && o + 3 < size; k++) {
+		if (*k == '~') {
+			out[o++] = '~';
+			out[o++] = '0';
+		} else if (*k == '/') {
+			out[o++] = '~';
+			out[o++] = '1';
+		} else {
+			out[o++] = *k;
+		}
+	}
+	out[o] = '\0';
+}
+
+int
+codec_parse_body(const char *body, size_t len, struct json_object **out,
+    struct policy_errors *errs)
+{
+	struct json_tokener *tok;
+	struct json_object *obj;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	*out = NULL;
+	if (body == NULL || len == 0) {
+		policy_errors_add(errs, "", "the body is empty; send a JSON object");
+		return EGW_E_BADREQUEST;
+	}
+	if (memchr(body, '\0', len) != NULL) {
+		policy_errors_add(errs, "", "the body contains a NUL byte");
+		return EGW_E_BADREQUEST;
+	}
+	if (len > (size_t)INT32_MAX) {
+		policy_errors_add(errs, "", "the body is too large");
+		return EGW_E_BADREQUEST;
+	}
+	tok = json_tokener_new_ex(CODEC_MAX_DEPTH);
+	if (tok == NULL)
+		return EGW_E_NOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (jerr == json_tokener_continue) {
+		json_object_put(obj);
+		policy_errors_add(errs, "", "the JSON document is incomplete");
+		return EGW_E_BADREQUEST;
+	}
+	if (jerr != json_tokener_success) {
+		json_object_put(obj);
+		if (jerr == json_tokener_error_depth)
+			policy_errors_add(errs, "",
+			    "the JSON is nested deeper than %d levels",
+			    CODEC_MAX_DEPTH);
+		else
+			policy_errors_add(errs, "", "malformed JSON at byte %zu: %s",
+			    end, json_tokener_error_desc(jerr));
+		return EGW_E_BADREQUEST;
+	}
+	for (size_t i = end; i < len; i++) {
+		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\n' &&
+		    body[i] != '\r') {
+			json_object_put(obj);
+			policy_errors_add(errs, "",
+			    "unexpected data after the JSON value at byte %zu", i);
+			return EGW_E_BADREQUEST;
+		}
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		policy_errors_add(errs, "", "the body must be a JSON object, not %s",
+		    json_type_text(obj));
+		json_object_put(obj);
+		return EGW_E_BADREQUEST;
+	}
+	*out = obj;
+	return 0;
+}
+
+/*
+ * A string value copied into out[size]; false (and an error recorded) when
+ * it is not a string, holds a NUL or is longer than max bytes.
+ */
+static bool
+get_string(struct json_object *v, const char *path, size_t max, char *out,
+    size_t size, struct policy_errors *errs)
+{
+	const char *s;
+	size_t len;
+
+	if (!json_object_is_type(v, json_type_string)) {
+		policy_errors_add(errs, path, "must be a string, not %s",
+		    json_type_text(v));
+		return false;
+	}
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (strlen(s) != len) {
+		policy_errors_add(errs, path, "must not contain a NUL character");
+		return false;
+	}
+	if (len > max || len >= size) {
+		policy_errors_add(errs, path, "longer than %zu bytes", max);
+		return false;
+	}
+	memcpy(out, s, len + 1);
+	return true;
+}
+
+static bool
+looks_like_hostname(const char *s)
+{
+	if (strchr(s, ':') != NULL)
+		return false;
+	for (; *s != '\0'; s++)
+		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))
+			return true;
+	return false;
+}
+
+/* One address or prefix; single_addr refuses "/len". */
+static bool
+get_prefix(struct json_object *v, const char *path, bool single_addr,
+    struct ip_prefix *out, struct policy_errors *errs)
+{
+	char text[NETADDR_PREFIX_STRLEN + 16];
+	const char *why = NULL;
+
+	if (!json_object_is_type(v, json_type_string)) {
+		policy_errors_add(errs, path,
+		    "must be a string holding an address%s, not %s",
+		    single_addr ? "" : " or prefix", json_type_text(v));
+		return false;
+	}
+	if (!get_string(v, path, sizeof(text) - 1, text, sizeof(text), NULL)) {
+		policy_errors_add(errs, path, "not an IPv4 or IPv6 address%s",
+		    single_addr ? "" : " or prefix");
+		return false;
+	}
+	if (looks_like_hostname(text)) {
+		policy_errors_add(errs, path,
+		    "hostnames are not supported yet; give an address or prefix");
+		return false;
+	}
+	if (single_addr && strchr(text, '/') != NULL) {
+		policy_errors_add(errs, path,
+		    "must be a single address, not a prefix");
+		return false;
+	}
+	if ((single_addr ? netaddr_parse_addr(text, out, &why)
+	    : netaddr_parse_prefix(text, out, &why)) != 0) {
+		policy_errors_add(errs, path, "%s", why);
+		return false;
+	}
+	return true;
+}
+
+/* One port list entry: an integer, or "443" / "8000-8100". */
+static bool
+get_port(struct json_object *v, const char *path, struct port_range *out,
+    struct policy_errors *errs)
+{
+	const char *why = NULL;
+	char text[16];
+	int64_t n;
+
+	switch (json_object_get_type(v)) {
+	case json_type_int:
+		n = json_object_get_int64(v);
+		if (n < 1 || n > 65535) {
+			policy_errors_add(errs, path, "port must be 1-65535");
+			return false;
+		}
+		out->lo = out->hi = (uint16_t)n;
+		return true;
+	case json_type_string:
+		if (!get_string(v, path, sizeof(text) - 1, text, sizeof(text),
+		    NULL) || netaddr_parse_port_range(text, out, &why) != 0) {
+			policy_errors_add(errs, path, "%s", why ? why
+			    : "port range must be \"lo-hi\" with integers 1-65535");
+			return false;
+		}
+		return true;
+	case json_type_double:
+		policy_errors_add(errs, path,
+		    "must be an integer 1-65535 or a \"lo-hi\" string, not a "
+		    "non-integer number");
+		return false;
+	default:
+		policy_errors_add(errs, path,
+		    "must be an integer 1-65535 or a \"lo-hi\" string, not %s",
+		    json_type_text(v));
+		return false;
+	}
+}
+
+/* An array value (null counts as absent); false when the type is wrong. */
+static bool
+get_array(struct json_object *v, const char *path, size_t max, size_t *n,
+    struct policy_errors *errs)
+{
+	*n = 0;
+	if (v == NULL)
+		return true;
+	if (!json_object_is_type(v, json_type_array)) {
+		policy_errors_add(errs, path, "must be an array, not %s",
+		    json_type_text(v));
+		return false;
+	}
+	*n = json_object_array_length(v);
+	if (*n > max) {
+		policy_errors_add(errs, path, "at most %zu entries (got %zu)", max,
+		    *n);
+		return false;
+	}
+	return true;
+}
+
+static size_t
+get_prefix_list(struct json_object *v, const char *name, bool single_addr,
+    size_t max, struct ip_prefix *out, struct policy_errors *errs)
+{
+	char path[128];
+	size_t n, k = 0;
+
+	snprintf(path, sizeof(path), "/%s", name);
+	if (!get_array(v, path, max, &n, errs))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "/%s/%zu", name, i);
+		if (get_prefix(json_object_array_get_idx(v, i), path, single_addr,
+		    &out[k], errs))
+			k++;
+	}
+	return k;
+}
+
+static size_t
+get_port_list(struct json_object *v, const char *base, size_t max,
+    struct port_range *out, struct policy_errors *errs)
+{
+	char path[128];
+	size_t n, k = 0;
+
+	if (!get_array(v, base, max, &n, errs))
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%zu", base, i);
+		if (get_port(json_object_array_get_idx(v, i), path, &out[k], errs))
+			k++;
+	}
+	return k;
+}
+
+static bool
+get_rule(struct json_object *v, size_t idx, struct policy_rule *r,
+    struct policy_errors *errs)
+{
+	char path[128], base[64], key[96], proto[16];
+	size_t before = errs->count + errs->dropped;
+	bool have_proto = false;
+
+	snprintf(base, sizeof(base), "/custom_rules/%zu", idx);
+	memset(r, 0, sizeof(*r));
+	if (json_object_is_type(v, json_type_string)) {
+		policy_errors_add(errs, base,
+		    "raw rule text is not accepted; give an object such as "
+		    "{\"proto\":\"tcp\",\"dest\":\"192.0.2.0/24\","
+		    "\"ports\":[443,\"8000-8100\"]}");
+		return false;
+	}
+	if (!json_object_is_type(v, json_type_object)) {
+		policy_errors_add(errs, base,
+		    "must be an object {\"proto\",\"dest\",\"ports\"}, not %s",
+		    json_type_text(v));
+		return false;
+	}
+	json_object_object_foreach(v, k, val) {
+		if (strcmp(k, "proto") == 0) {
+			snprintf(path, sizeof(path), "%s/proto", base);
+			have_proto = true;
+			if (!json_object_is_type(val, json_type_string) ||
+			    !get_string(val, path, sizeof(proto) - 1, proto,
+			    sizeof(proto), NULL) ||
+			    netaddr_parse_proto(proto, &r->proto) != 0)
+				policy_errors_add(errs, path,
+				    "must be \"tcp\", \"udp\", \"icmp\" or \"any\"");
+		} else if (strcmp(k, "dest") == 0) {
+			snprintf(path, sizeof(path), "%s/dest", base);
+			if (val != NULL && get_prefix(val, path, false, &r->dest,
+			    errs))
+				r->has_dest = true;
+		} else if (strcmp(k, "ports") == 0) {
+			snprintf(path, sizeof(path), "%s/ports", base);
+			r->n_ports = get_port_list(val, path,
+			    POLICY_RULE_MAX_PORTS, r->ports, errs);
+		} else {
+			pointer_key(key, sizeof(key), k);
+			snprintf(path, sizeof(path), "%s/%s", base, key);
+			policy_errors_add(errs, path,
+			    "unknown field (allowed: proto, dest, ports)");
+		}
+	}
+	if (!have_proto) {
+		snprintf(path, sizeof(path), "%s/proto", base);
+		policy_errors_add(errs, path,
+		    "required: \"tcp\", \"udp\", \"icmp\" or \"any\"");
+	}
+	return errs->count + errs->dropped == before;
+}
+
+static bool
+key_in(const char *key, const char *const *list)
+{
+	for (; list != NULL && *list != NULL; list++)
+		if (strcmp(key, *list) == 0)
+			return true;
+	return false;
+}
+
+/* Whether @path or one of its ancestors already has a problem recorded. */
+static bool
+path_reported(const struct policy_errors *errs, size_t upto, const char *path)
+{
+	for (size_t i = 0; i < upto; i++) {
+		size_t len = strlen(errs->items[i].path);
+
+		if (strncmp(errs->items[i].path, path, len) == 0 &&
+		    (path[len] == '\0' || path[len] == '/'))
+			return true;
+	}
+	return false;
+}
+
+static void
+parse_field(const char *k, struct json_object *v, struct policy *out,
+    const char *const *extra_keys, struct policy_errors *errs)
+{
+	char path[128], key[96], text[16];
+	size_t n;
+
+	if (strcmp(k, "scenario_id") == 0) {
+		if (v == NULL)
+			policy_errors_add(errs, "/scenario_id",
+			    "required: a string, not null");
+		else
+			get_string(v, "/scenario_id", POLICY_SCENARIO_ID_MAX,
+			    out->scenario_id, sizeof(out->scenario_id), errs);
+	} else if (strcmp(k, "network_id") == 0) {
+		if (v != NULL)
+			get_string(v, "/network_id", POLICY_NETWORK_ID_MAX,
+			    out->network_id, sizeof(out->network_id), errs);
+	} else if (strcmp(k, "profile") == 0) {
+		if (v != NULL)
+			get_string(v, "/profile", POLICY_PROFILE_MAX,
+			    out->profile, sizeof(out->profile), errs);
+	} else if (strcmp(k, "mode") == 0) {
+		if (v == NULL)
+			return;
+		if (!json_object_is_type(v, json_type_string) ||
+		    !get_string(v, "/mode", sizeof(text) - 1, text, sizeof(text),
+		    NULL) || policy_mode_parse(text, &out->mode) != 0)
+			policy_errors_add(errs, "/mode",
+			    "must be \"enforce\" or \"audit\"");
+	} else if (strcmp(k, "enabled") == 0) {
+		if (v == NULL)
+			return;
+		if (!json_object_is_type(v, json_type_boolean))
+			policy_errors_add(errs, "/enabled",
+			    "must be true or false, not %s", json_type_text(v));
+		else
+			out->enabled = json_object_get_boolean(v);
+	} else if (strcmp(k, "revision") == 0) {
+		if (v == NULL)
+			return;
+		if (!json_object_is_type(v, json_type_int))
+			policy_errors_add(errs, "/revision",
+			    "must be an integer, not %s", json_type_text(v));
+		else if (json_object_get_int64(v) < 0)
+			policy_errors_add(errs, "/revision", "must be >= 0");
+		else
+			out->revision = json_object_get_int64(v);
+	} else if (strcmp(k, "sources") == 0) {
+		out->n_sources = get_prefix_list(v, "sources", false,
+		    POLICY_MAX_SOURCES, out->sources, errs);
+	} else if (strcmp(k, "dns_servers") == 0) {
+		out->dns_servers_set = v != NULL;
+		out->n_dns_servers = get_prefix_list(v, "dns_servers", true,
+		    POLICY_MAX_DNS, out->dns_servers, errs);
+	} else if (strcmp(k, "allowed_hosts") == 0) {
+		out->n_hosts = get_prefix_list(v, "allowed_hosts", false,
+		    POLICY_MAX_HOSTS, out->hosts, errs);
+	} else if (strcmp(k, "allowed_ports") == 0) {
+		out->n_ports = get_port_list(v, "/allowed_ports",
+		    POLICY_MAX_PORTS, out->ports, errs);
+	} else if (strcmp(k, "interfaces") == 0) {
+		if (!get_array(v, "/interfaces", POLICY_MAX_INTERFACES, &n, errs))
+			return;
+		out->n_interfaces = 0;
+		for (size_t i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "/interfaces/%zu", i);
+			if (get_string(json_object_array_get_idx(v, i), path,
+			    NETADDR_IFNAMSIZ - 1, out->interfaces[out->n_interfaces],
+			    NETADDR_IFNAMSIZ, errs))
+				out->n_interfaces++;
+		}
+	} else if (strcmp(k, "custom_rules") == 0) {
+		if (!get_array(v, "/custom_rules", POLICY_MAX_RULES, &n, errs))
+			return;
+		out->n_rules = 0;
+		for (size_t i = 0; i < n; i++)
+			if (get_rule(json_object_array_get_idx(v, i), i,
+			    &out->rules[out->n_rules], errs))
+				out->n_rules++;
+	} else if (!key_in(k, codec_ignored_keys) && !key_in(k, extra_keys)) {
+		pointer_key(key, sizeof(key), k);
+		snprintf(path, sizeof(path), "/%s", key);
+		policy_errors_add(errs, path, "unknown field");
+	}
+}
+
+int
+codec_policy_from_object(struct json_object *obj,
+    const char *const *extra_keys, struct policy *out,
+    struct policy_errors *errs)
+{
+	struct policy_errors *sem;
+	size_t typed;
+
+	policy_init(out);
+	policy_errors_init(errs);
+	if (!json_object_is_type(obj, json_type_object)) {
+		policy_errors_add(errs, "", "must be a JSON object");
+		return EGW_E_BADREQUEST;
+	}
+	{
+		json_object_object_foreach(obj, k, v)
+			parse_field(k, v, out, extra_keys, errs);
+	}
+	typed = errs->count;
+	if (!json_object_object_get_ex(obj, "scenario_id", NULL) && typed == 0) {
+		/* policy_validate says "required" below. */
+	}
+	sem = malloc(sizeof(*sem));
+	if (sem == NULL)
+		return EGW_E_NOMEM;
+	policy_errors_init(sem);
+	policy_validate(out, sem);
+	for (size_t i = 0; i < sem->count; i++) {
+		/* A value dropped by the typing pass (wrong type) would look
+		 * "required" or shift indexes; its path already has a reason. */
+		if (path_reported(errs, typed, sem->items[i].path))
+			continue;
+		if (strcmp(sem->items[i].path, "/scenario_id") == 0 &&
+		    json_object_object_get_ex(obj, "scenario_id", NULL) &&
+		    typed > 0 && path_reported(errs, typed, "/scenario_id"))
+			continue;
+		policy_errors_add(errs, sem->items[i].path, "%s",
+		    sem->items[i].reason);
+	}
+	errs->dropped += sem->dropped;
+	free(sem);
+	return errs->count + errs->dropped == 0 ? 0 : EGW_E_INVALID;
+}
+
+int
+codec_policy_from_json(const char *body, size_t len, struct policy *out,
+    struct policy_errors *errs)
+{
+	struct json_object *obj;
+	int rc;
+
+	policy_init(out);
+	policy_errors_init(errs);
+	if ((rc = codec_parse_body(body, len, &obj, errs)) != 0)
+		return rc;
+	rc = codec_policy_from_object(obj, NULL, out, errs);
+	json_object_put(obj);
+	return rc;
+}
+
+struct json_object *
+codec_prefix_to_json(const struct ip_prefix *p)
+{
+	char buf[NETADDR_PREFIX_STRLEN];
+
+	return json_object_new_string(netaddr_format_prefix(p, buf, false));
+}
+
+struct json_object *
+codec_port_range_to_json(const struct port_range *r)
+{
+	char buf[16];
+
+	if (r->lo == r->hi)
+		return json_object_new_int(r->lo);
+	snprintf(buf, sizeof(buf), "%u-%u", (unsigned)r->lo, (unsigned)r->hi);
+	return json_object_new_string(buf);
+}
+
+/* Appends; a NULL value means out of memory, reported through *oom. */
+static void
+arr_add(struct json_object *arr, struct json_object *v, bool *oom)
+{
+	if (v == NULL || json_object_array_add(arr, v) != 0) {
+		json_object_put(v);
+		*oom = true;
+	}
+}
+
+static void
+obj_add(struct json_object *obj, const char *key, struct json_object *v,
+    bool allow_null, bool *oom)
+{
+	if ((v == NULL && !allow_null) ||
+	    json_object_object_add(obj, key, v) != 0) {
+		json_object_put(v);
+		*oom = true;
+	}
+}
+
+static struct json_object *
+prefix_array(const struct ip_prefix *v, size_t n, bool *oom)
+{
+	struct json_object *arr = json_object_new_array_ext((int)n);
+
+	if (arr == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		arr_add(arr, codec_prefix_to_json(&v[i]), oom);
+	return arr;
+}
+
+static struct json_object *
+port_array(const struct port_range *v, size_t n, bool *oom)
+{
+	struct json_object *arr = json_object_new_array_ext((int)n);
+
+	if (arr == NULL) {
+		*oom = true;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++)
+		arr_add(arr, codec_port_range_to_json(&v[i]), oom);
+	return arr;
+}
+
+static size_t
+clamp(size_t n, size_t max)
+{
+	return n < max ? n : max;
+}
+
+static void
+add_input_fields(struct json_object *o, const struct policy *p, bool *oom)
+{
+	struct json_object *arr, *rule;
+
+	obj_add(o, "scenario_id", json_object_new_string(p->scenario_id), false, oom);
+	obj_add(o, "network_id", json_object_new_string(p->network_id), false, oom);
+	obj_add(o, "profile", json_object_new_string(p->profile), false, oom);
+	obj_add(o, "mode", json_object_new_string(policy_mode_name(p->mode)),
+	    false, oom);
+	obj_add(o, "enabled", json_object_new_boolean(p->enabled), false, oom);
+	obj_add(o, "sources", prefix_array(p->sources,
+	    clamp(p->n_sources, POLICY_MAX_SOURCES), oom), false, oom);
+	arr = json_object_new_array();
+	for (size_t i = 0; arr != NULL &&
+	    i < clamp(p->n_interfaces, POLICY_MAX_INTERFACES); i++)
+		arr_add(arr, json_object_new_string(p->interfaces[i]), oom);
+	obj_add(o, "interfaces", arr, false, oom);
+	obj_add(o, "dns_servers", p->dns_servers_set
+	    ? prefix_array(p->dns_servers, clamp(p->n_dns_servers,
+	    POLICY_MAX_DNS), oom) : NULL, true, oom);
+	obj_add(o, "allowed_hosts", prefix_array(p->hosts,
+	    clamp(p->n_hosts, POLICY_MAX_HOSTS), oom), false, oom);
+	obj_add(o, "allowed_ports", port_array(p->ports,
+	    clamp(p->n_ports, POLICY_MAX_PORTS), oom), false, oom);
+	arr = json_object_new_array();
+	for (size_t i = 0; arr != NULL &&
+	    i < clamp(p->n_rules, POLICY_MAX_RULES); i++) {
+		const struct policy_rule *r = &p->rules[i];
+
+		rule = json_object_new_object();
+		if (rule == NULL) {
+			*oom = true;
+			break;
+		}
+		obj_add(rule, "proto", json_object_new_string(
+		    netaddr_proto_name(r->proto)), false, oom);
+		obj_add(rule, "dest", r->has_dest ? codec_prefix_to_json(&r->dest)
+		    : NULL, !r->has_dest, oom);
+		obj_add(rule, "ports", port_array(r->ports,
+		    clamp(r->n_ports, POLICY_RULE_MAX_PORTS), oom), false, oom);
+		arr_add(arr, rule, oom);
+	}
+	obj_add(o, "custom_rules", arr, false, oom);
+}
+
+struct json_object *
+codec_policy_input_to_json(const struct policy *p)
+{
+	struct json_object *o = json_object_new_object();
+	bool oom = false;
+
+	if (o == NULL)
+		return NULL;
+	add_input_fields(o, p, &oom);
+	if (oom) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+char *
+codec_policy_input_string(const struct policy *p)
+{
+	struct json_object *o = codec_policy_input_to_json(p);
+	const char *s;
+	char *copy = NULL;
+
+	if (o == NULL)
+		return NULL;
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s != NULL)
+		copy = strdup(s);
+	json_object_put(o);
+	return copy;
+}
+
+static struct json_object *
+string_or_null(const char *s)
+{
+	return s != NULL && s[0] != '\0' ? json_object_new_string(s) : NULL;
+}
+
+struct json_object *
+codec_policy_to_json(const struct policy *p)
+{
+	struct json_object *o = json_object_new_object(), *status;
+	bool oom = false;
+
+	if (o == NULL)
+		return NULL;
+	add_input_fields(o, p, &oom);
+	obj_add(o, "mark", json_object_new_int64(p->id), false, &oom);
+	obj_add(o, "revision", json_object_new_int64(p->revision), false, &oom);
+	obj_add(o, "generation", json_object_new_int64(p->generation), false, &oom);
+	obj_add(o, "created_at", string_or_null(p->created_at), true, &oom);
+	obj_add(o, "updated_at", string_or_null(p->updated_at), true, &oom);
+	obj_add(o, "completed_at", string_or_null(p->completed_at), true, &oom);
+	status = json_object_new_object();
+	if (status != NULL) {
+		obj_add(status, "apply", json_object_new_string(
+		    policy_apply_status_name(p->apply_status)), false, &oom);
+		obj_add(status, "error", string_or_null(p->apply_error), true, &oom);
+		obj_add(status, "applied_generation",
+		    json_object_new_int64(p->applied_generation), false, &oom);
+	}
+	obj_add(o, "status", status, false, &oom);
+	if (oom) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
+}
+
+char *
+codec_error_body(int err, const char *message,
+    const struct policy_errors *errs, const char *request_id)
+{
+	struct json_object *doc = json_object_new_object(), *e, *details, *d;
+	bool oom = false;
+	const char *s;
+	char *out = NULL;
+
+	if (doc == NULL)
+		return NULL;
+	e = json_object_new_object();
+	details = json_object_new_array();
+	if (e == NULL || details == NULL) {
+		json_object_put(e);
+		json_object_put(details);
+		json_object_put(doc);
+		return NULL;
+	}
+	obj_add(e, "code", json_object_new_string(err_token(err)), false, &oom);
+	obj_add(e, "message", json_object_new_string(message != NULL ? message
+	    : err_message(err)), false, &oom);
+	obj_add(e, "field", errs != NULL && errs->count > 0
+	    ? json_object_new_string(errs->items[0].path) : NULL,
+	    errs == NULL || errs->count == 0, &oom);
+	for (size_t i = 0; errs != NULL && i < errs->count &&
+	    i < POLICY_ERRORS_MAX; i++) {
+		d = json_object_new_object();
+		if (d == NULL) {
+			oom = true;
+			break;
+		}
+		obj_add(d, "path", json_object_new_string(errs->items[i].path),
+		    false, &oom);
+		obj_add(d, "reason", json_object_new_string(errs->items[i].reason),
+		    false, &oom);
+		arr_add(details, d, &oom);
+	}
+	obj_add(e, "details", details, false, &oom);
+	if (errs != NULL && errs->dropped > 0)
+		obj_add(e, "details_dropped",
+		    json_object_new_int64((int64_t)errs->dropped), false, &oom);
+	obj_add(doc, "error", e, false, &oom);
+	obj_add(doc, "request_id", string_or_null(request_id), true, &oom);
+	if (!oom) {
+		s = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+		    JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (s != NULL)
+			out = strdup(s);
+	}
+	json_object_put(doc);
+	return out;
+}

@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 struct config;
+struct metrics;
 struct store;
 
 #define ROUTE_MAX_PARAMS 2
@@ -37,6 +38,7 @@ struct api_ctx {
 	size_t n_params;
 	const char *params[ROUTE_MAX_PARAMS];	/* decoded {param} values */
 	int worker_index;		/* slot of this worker in the pool */
+	struct metrics *metrics;	/* the pool's shared counters (may be NULL) */
 };
 
 /*

@@ -101,6 +101,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: egw-supervisor [-n] [--local-nats PORT] [run]\n"
 	    "       egw-supervisor status\n"
+	    "       egw-supervisor render-nginx OUTPUT  fill the nginx site template\n"
 	    "  -n                check the configuration and exit\n"
 	    "  --local-nats PORT start nats-server -js on 127.0.0.1:PORT and use it\n");
 }
@@ -394,7 +395,8 @@ ensure_dir(const struct supervisor *sup, const char *dir, mode_t mode)
 
 /* Fill nginx/egw-api.conf.in's placeholders with this run's values. */
 static int
-render_nginx_conf(struct supervisor *sup, const char *template_path)
+render_nginx_conf(struct supervisor *sup, const char *template_path,
+    const char *out_path)
 {
 	struct template_var {
 		const char *key;
@@ -421,7 +423,7 @@ render_nginx_conf(struct supervisor *sup, const char *template_path)
 		log_error("cannot read nginx template %s", template_path);
 		return -1;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", sup->nginx_conf);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out_path);
 	if ((out = fopen(tmp, "w")) == NULL) {
 		log_error("cannot write %s", tmp);
 		fclose(in);
@@ -449,11 +451,23 @@ render_nginx_conf(struct supervisor *sup, const char *template_path)
 		}
 	}
 	fclose(in);
-	if (fclose(out) != 0 || rename(tmp, sup->nginx_conf) != 0) {
-		log_error("cannot write %s", sup->nginx_conf);
+	if (fclose(out) != 0 || rename(tmp, out_path) != 0) {
+		log_error("cannot write %s", out_path);
 		return -1;
 	}
 	return 0;
+}
+
+static const char *
+nginx_template(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("EGW_NGINX_TEMPLATE");
+
+	if (env != NULL)
+		return env;
+	snprintf(path, sizeof(path), "%s/nginx/egw-api.conf.in", EGW_PKGDATADIR);
+	return path;
 }
 
 /* Database creation and migration, as the service user, before anything. */
@@ -486,7 +500,6 @@ setup_children(struct supervisor *sup)
 {
 	const char *nginx = getenv("EGW_NGINX");
 	const char *nats = getenv("EGW_NATS_SERVER");
-	const char *tmpl = getenv("EGW_NGINX_TEMPLATE");
 	static const struct {
 		const char *name;
 		bool net_admin;
@@ -496,7 +509,7 @@ setup_children(struct supervisor *sup)
 		{ "egw-natsd", false },
 		{ "egw-flowlog", true },
 	};
-	char path[PATH_MAX], default_tmpl[PATH_MAX];
+	char path[PATH_MAX];
 	struct child *c;
 
 	if (sup->local_nats) {
@@ -518,13 +531,9 @@ setup_children(struct supervisor *sup)
 		}
 		add_child(sup, own[i].name, path, own[i].net_admin);
 	}
-	if (tmpl == NULL) {
-		snprintf(default_tmpl, sizeof(default_tmpl), "%s/nginx/egw-api.conf.in",
-		    EGW_PKGDATADIR);
-		tmpl = default_tmpl;
-	}
 	if (path_join(sup->nginx_conf, sizeof(sup->nginx_conf), sup->cfg.run_dir,
-	    "nginx.conf") != 0 || render_nginx_conf(sup, tmpl) != 0)
+	    "nginx.conf") != 0 ||
+	    render_nginx_conf(sup, nginx_template(), sup->nginx_conf) != 0)
 		return -1;
 	c = add_child(sup, "nginx", nginx ? nginx : "/usr/sbin/nginx", false);
 	c->argv[1] = "-c";
@@ -651,6 +660,7 @@ main(int argc, char **argv)
 	static struct supervisor sup;
 	bool check_only = false;
 	const char *cmd = "run";
+	const char *render_out = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-n") == 0) {
@@ -666,6 +676,9 @@ main(int argc, char **argv)
 			sup.local_nats = true;
 		} else if (strcmp(argv[i], "run") == 0 || strcmp(argv[i], "status") == 0) {
 			cmd = argv[i];
+		} else if (strcmp(argv[i], "render-nginx") == 0 && i + 1 < argc) {
+			cmd = argv[i];
+			render_out = argv[++i];
 		} else {
 			usage();
 			return 2;
@@ -679,6 +692,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(&sup.cfg);
+	if (strcmp(cmd, "render-nginx") == 0)
+		return render_nginx_conf(&sup, nginx_template(), render_out) == 0 ? 0 : 1;
 
 	if (self_dir(sup.bindir, sizeof(sup.bindir)) != 0)
 		fatal_io("cannot find my own directory");

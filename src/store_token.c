@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the api_tokens table access (see store_token.h).
+ */
+#include "store_token.h"
+#include "err.h"
+#include "log.h"
+#include "timefmt.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+bool
+store_token_valid_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > STORE_TOKEN_NAME_MAX)
+		return false;
+	if (strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789_.-") != n)
+		return false;
+	return name[0] != '.' && name[0] != '-' && name[0] != '_';
+}
+
+static bool
+store_token_valid_scopes(const char *s)
+{
+	return strcmp(s, "read") == 0 || strcmp(s, "write") == 0 ||
+	    strcmp(s, "read,write") == 0;
+}
+
+static void
+store_token_copy(char *dst, size_t size, const unsigned char *src)
+{
+	snprintf(dst, size, "%s", src ? (const char *)src : "");
+}
+
+static void
+store_token_row(sqlite3_stmt *stmt, struct store_token *out)
+{
+	out->id = sqlite3_column_int64(stmt, 0);
+	store_token_copy(out->name, sizeof(out->name), sqlite3_column_text(stmt, 1));
+	store_token_copy(out->scopes, sizeof(out->scopes), sqlite3_column_text(stmt, 2));
+	store_token_copy(out->created_at, sizeof(out->created_at),
+	    sqlite3_column_text(stmt, 3));
+	store_token_copy(out->revoked_at, sizeof(out->revoked_at),
+	    sqlite3_column_text(stmt, 4));
+}
+
+int
+store_token_create(struct store *st, const char *name, const char *scopes,
+    const char *hash_hex)
+{
+	sqlite3_stmt *del, *ins;
+	char now[TIMEFMT_LEN];
+	int rc;
+
+	if (!store_token_valid_name(name) || !store_token_valid_scopes(scopes) ||
+	    strlen(hash_hex) != STORE_TOKEN_HASH_LEN)
+		return EGW_E_INVALID;
+	if ((rc = store_begin(st)) != 0)
+		return rc;
+	del = store_prepare(st,
+	    "DELETE FROM api_tokens WHERE name = ?1 AND revoked_at IS NOT NULL");
+	ins = store_prepare(st,
+	    "INSERT INTO api_tokens (name, token_hash, scopes, created_at)"
+	    " VALUES (?1, ?2, ?3, ?4)");
+	if (del == NULL || ins == NULL) {
+		store_rollback(st);
+		return EGW_E_DB;
+	}
+	sqlite3_bind_text(del, 1, name, -1, SQLITE_STATIC);
+	rc = sqlite3_step(del);
+	sqlite3_reset(del);
+	if (rc != SQLITE_DONE) {
+		store_rollback(st);
+		return store_rc_to_err(rc);
+	}
+	timefmt_now(now);
+	sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 2, hash_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 3, scopes, -1, SQLITE_STATIC);
+	sqlite3_bind_text(ins, 4, now, -1, SQLITE_STATIC);
+	rc = sqlite3_step(ins);
+	sqlite3_reset(ins);
+	if (rc != SQLITE_DONE) {
+		store_rollback(st);
+		return store_rc_to_err(rc);
+	}
+	return store_commit(st);
+}
+
+int
+store_token_lookup(struct store *st, const char *hash_hex,
+    struct store_token *out)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT id, name, scopes, created_at, revoked_at FROM api_tokens"
+	    " WHERE token_hash = ?1 AND revoked_at IS NULL");
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, hash_hex, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		store_token_row(stmt, out);
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? EGW_E_NOTFOUND : store_rc_to_err(rc);
+}
+
+int
+store_token_revoke(struct store *st, const char *name)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "UPDATE api_tokens SET revoked_at = ?2"
+	    " WHERE name = ?1 AND revoked_at IS NULL");
+	char now[TIMEFMT_LEN];
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	timefmt_now(now);
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, now, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store_rc_to_err(rc);
+	return sqlite3_changes(store_db(st)) == 1 ? 0 : EGW_E_NOTFOUND;
+}
+
+int
+store_token_list(struct store *st,
+    int (*cb)(const struct store_token *t, void *ctx), void *ctx)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT id, name, scopes, created_at, revoked_at FROM api_tokens"
+	    " ORDER BY name");
+	struct store_token t;
+	int rc, ret = 0;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		store_token_row(stmt, &t);
+		if ((ret = cb(&t, ctx)) != 0)
+			break;
+	}
+	sqlite3_reset(stmt);
+	if (ret != 0)
+		return ret;
+	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+}
