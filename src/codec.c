@@ -314,7 +314,7 @@ static bool
 get_rule(struct json_object *v, size_t idx, struct policy_rule *r,
     struct policy_errors *errs)
 {
-	char path[128], base[64], key[96], proto[16];
+	char path[128], base[40], key[64], proto[16];
 	size_t before = errs->count + errs->dropped;
 	bool have_proto = false;
 
@@ -376,15 +376,22 @@ key_in(const char *key, const char *const *list)
 	return false;
 }
 
-/* Whether @path or one of its ancestors already has a problem recorded. */
+/*
+ * Whether the typing pass already reported a problem in the same top-level
+ * field as @path.  Entries that failed typing are left out of the typed
+ * lists, so a semantic index there would not match the client's index; the
+ * client fixes the typed problem first and then sees the rest.
+ */
 static bool
-path_reported(const struct policy_errors *errs, size_t upto, const char *path)
+field_reported(const struct policy_errors *errs, size_t upto, const char *path)
 {
-	for (size_t i = 0; i < upto; i++) {
-		size_t len = strlen(errs->items[i].path);
+	const char *end = strchr(path + 1, '/');
+	size_t len = end != NULL ? (size_t)(end - path) : strlen(path);
 
-		if (strncmp(errs->items[i].path, path, len) == 0 &&
-		    (path[len] == '\0' || path[len] == '/'))
+	for (size_t i = 0; i < upto; i++) {
+		const char *q = errs->items[i].path;
+
+		if (strncmp(q, path, len) == 0 && (q[len] == '\0' || q[len] == '/'))
 			return true;
 	}
 	return false;
@@ -496,22 +503,13 @@ codec_policy_from_object(struct json_object *obj,
 			parse_field(k, v, out, extra_keys, errs);
 	}
 	typed = errs->count;
-	if (!json_object_object_get_ex(obj, "scenario_id", NULL) && typed == 0) {
-		/* policy_validate says "required" below. */
-	}
 	sem = malloc(sizeof(*sem));
 	if (sem == NULL)
 		return EGW_E_NOMEM;
 	policy_errors_init(sem);
 	policy_validate(out, sem);
 	for (size_t i = 0; i < sem->count; i++) {
-		/* A value dropped by the typing pass (wrong type) would look
-		 * "required" or shift indexes; its path already has a reason. */
-		if (path_reported(errs, typed, sem->items[i].path))
-			continue;
-		if (strcmp(sem->items[i].path, "/scenario_id") == 0 &&
-		    json_object_object_get_ex(obj, "scenario_id", NULL) &&
-		    typed > 0 && path_reported(errs, typed, "/scenario_id"))
+		if (field_reported(errs, typed, sem->items[i].path))
 			continue;
 		policy_errors_add(errs, sem->items[i].path, "%s",
 		    sem->items[i].reason);

@@ -7,6 +7,9 @@
 #include "err.h"
 #include "log.h"
 #include "store.h"
+#include "store_component.h"
+
+#include <json-c/json.h>
 #include "tap.h"
 
 #include <sqlite3.h>
@@ -100,6 +103,25 @@ main(void)
 	store_close(st2);
 	st2 = NULL;
 
+	{
+		struct component_status cs;
+		struct json_object *info = json_object_new_object(), *v;
+
+		is_int(store_component_get(st, "natsd", &cs), EGW_E_NOTFOUND,
+		    "component never reported");
+		json_object_object_add(info, "published", json_object_new_int(7));
+		is_int(store_component_heartbeat(st, "natsd", info), 0, "heartbeat written");
+		json_object_object_add(info, "published", json_object_new_int(9));
+		is_int(store_component_heartbeat(st, "natsd", info), 0, "heartbeat upserted");
+		json_object_put(info);
+		is_int(store_component_get(st, "natsd", &cs), 0, "component read back");
+		is_int(cs.pid, getpid(), "pid recorded");
+		ok(cs.heartbeat_age_ms >= 0 && cs.heartbeat_age_ms < 5000, "fresh heartbeat");
+		ok(json_object_object_get_ex(cs.info, "published", &v) &&
+		    json_object_get_int(v) == 9, "latest info kept");
+		is_int(query_int(st, "SELECT count(*) FROM component_status"), 1, "one row per component");
+		json_object_put(cs.info);
+	}
 	is_int(store_exec(st, "INSERT INTO policies (scenario_id, profile, generation, created_at, updated_at)"
 	    " VALUES ('s1', 'no-such-profile', 1, 'x', 'x')"), EGW_E_CONFLICT,
 	    "foreign key violation refused");

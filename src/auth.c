@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains token minting, hashing and checking (see auth.h).
+ */
+#include "auth.h"
+#include "err.h"
+
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+int
+auth_token_generate(char out[AUTH_TOKEN_LEN + 1])
+{
+	static const char b64url[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char raw[33];	/* 32 random bytes, padded to a multiple of 3 */
+	size_t o = 4;
+
+	if (getrandom(raw, 32, 0) != 32)
+		return EGW_E_IO;
+	raw[32] = 0;
+	memcpy(out, "egw_", 4);
+	for (size_t i = 0; i < 33; i += 3) {
+		uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+
+		out[o++] = b64url[(v >> 18) & 63];
+		out[o++] = b64url[(v >> 12) & 63];
+		out[o++] = b64url[(v >> 6) & 63];
+		out[o++] = b64url[v & 63];
+	}
+	/* 44 characters encode 33 bytes; the last one carries only padding. */
+	out[AUTH_TOKEN_LEN] = '\0';
+	return 0;
+}
+
+int
+auth_token_hash(const char *token, char out[STORE_TOKEN_HASH_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL) != 1 ||
+	    len != 32)
+		return EGW_E_INTERNAL;
+	for (unsigned i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[STORE_TOKEN_HASH_LEN] = '\0';
+	return 0;
+}
+
+int
+auth_scopes_parse(const char *text, unsigned *out)
+{
+	if (strcmp(text, "read") == 0)
+		*out = AUTH_SCOPE_READ;
+	else if (strcmp(text, "write") == 0)
+		*out = AUTH_SCOPE_WRITE;
+	else if (strcmp(text, "read,write") == 0 || strcmp(text, "write,read") == 0)
+		*out = AUTH_SCOPE_READ | AUTH_SCOPE_WRITE;
+	else
+		return EGW_E_INVALID;
+	return 0;
+}
+
+const char *
+auth_scopes_name(unsigned scopes)
+{
+	switch (scopes & (AUTH_SCOPE_READ | AUTH_SCOPE_WRITE)) {
+	case AUTH_SCOPE_READ: return "read";
+	case AUTH_SCOPE_WRITE: return "write";
+	case AUTH_SCOPE_READ | AUTH_SCOPE_WRITE: return "read,write";
+	}
+	return "";
+}
+
+int
+auth_bearer(const char *header, char out[AUTH_PRESENTED_MAX + 1])
+{
+	size_t n;
+
+	if (header == NULL || strncasecmp(header, "Bearer ", 7) != 0)
+		return EGW_E_UNAUTHORIZED;
+	header += 7;
+	while (*header == ' ')
+		header++;
+	n = strspn(header, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-._~+/");
+	while (header[n] == '=')
+		n++;
+	if (n == 0 || n > AUTH_PRESENTED_MAX)
+		return EGW_E_UNAUTHORIZED;
+	/* Trailing spaces are tolerated; anything else is not a token68. */
+	if (header[n + strspn(header + n, " ")] != '\0')
+		return EGW_E_UNAUTHORIZED;
+	memcpy(out, header, n);
+	out[n] = '\0';
+	return 0;
+}
+
+int
+auth_check(struct store *st, const char *header, unsigned need,
+    char name[STORE_TOKEN_NAME_MAX + 1])
+{
+	char token[AUTH_PRESENTED_MAX + 1], hash[STORE_TOKEN_HASH_LEN + 1];
+	struct store_token t;
+	unsigned scopes;
+	int rc;
+
+	if ((rc = auth_bearer(header, token)) != 0)
+		return rc;
+	rc = auth_token_hash(token, hash);
+	explicit_bzero(token, sizeof(token));
+	if (rc != 0)
+		return rc;
+	if ((rc = store_token_lookup(st, hash, &t)) != 0)
+		return rc == EGW_E_NOTFOUND ? EGW_E_UNAUTHORIZED : rc;
+	if (auth_scopes_parse(t.scopes, &scopes) != 0)
+		return EGW_E_FORBIDDEN;
+	if ((scopes & need) != need)
+		return EGW_E_FORBIDDEN;
+	memcpy(name, t.name, sizeof(t.name));
+	return 0;
+}

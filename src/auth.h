@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains bearer-token authentication for the API.
+ *
+ * A token is "egw_" followed by 43 base64url characters (32 random bytes);
+ * it is shown once when minted and only its SHA-256 (libcrypto EVP) is
+ * stored.  A request presents "Authorization: Bearer <token>"; the worker
+ * hashes it and looks the hash up, so the token never sits in the database
+ * or a log line.  Scopes are read and write; mutations need write, reads
+ * need read.  Missing or unknown token: 401; known token without the
+ * scope: 403.
+ */
+#ifndef EGW_AUTH_H
+#define EGW_AUTH_H
+
+#include "store_token.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define AUTH_TOKEN_LEN 47		/* "egw_" + 43, excluding the NUL */
+#define AUTH_PRESENTED_MAX 256		/* longest Authorization token read */
+
+#define AUTH_SCOPE_READ 1u
+#define AUTH_SCOPE_WRITE 2u
+
+/**
+ * auth_token_generate() - a new random token
+ * @out: AUTH_TOKEN_LEN + 1 bytes
+ *
+ * Returns: 0, or EGW_E_IO when the kernel gives no randomness.
+ */
+int auth_token_generate(char out[AUTH_TOKEN_LEN + 1]);
+
+/**
+ * auth_token_hash() - hex SHA-256 of @token
+ * @token: NUL-terminated
+ * @out: STORE_TOKEN_HASH_LEN + 1 bytes
+ *
+ * Returns: 0 or EGW_E_INTERNAL (libcrypto failed).
+ */
+int auth_token_hash(const char *token, char out[STORE_TOKEN_HASH_LEN + 1]);
+
+/**
+ * auth_scopes_parse() - "read", "write", "read,write" (or "write,read")
+ * @text: the scopes
+ * @out: AUTH_SCOPE_* bits
+ *
+ * Returns: 0 or EGW_E_INVALID.
+ */
+int auth_scopes_parse(const char *text, unsigned *out);
+
+/**
+ * auth_scopes_name() - canonical text of scope bits ("read,write")
+ *
+ * Returns: a static string, "" for none.
+ */
+const char *auth_scopes_name(unsigned scopes);
+
+/**
+ * auth_bearer() - extract the token from an Authorization header value
+ * @header: the value (may be NULL)
+ * @out: AUTH_PRESENTED_MAX + 1 bytes
+ *
+ * Returns: 0, or EGW_E_UNAUTHORIZED when the header is absent, not
+ * "Bearer <token>" or the token has characters outside base64url/base64.
+ */
+int auth_bearer(const char *header, char out[AUTH_PRESENTED_MAX + 1]);
+
+/**
+ * auth_check() - authenticate a request for a needed scope
+ * @st: connection
+ * @header: the Authorization header value (may be NULL)
+ * @need: AUTH_SCOPE_READ or AUTH_SCOPE_WRITE
+ * @name: the token's name on success (STORE_TOKEN_NAME_MAX + 1 bytes)
+ *
+ * Returns: 0, EGW_E_UNAUTHORIZED, EGW_E_FORBIDDEN, EGW_E_BUSY or EGW_E_DB.
+ */
+int auth_check(struct store *st, const char *header, unsigned need,
+    char name[STORE_TOKEN_NAME_MAX + 1]);
+
+#endif

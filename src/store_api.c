@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the API's read-only status queries (see store_api.h).
+ */
+#include "store_api.h"
+#include "err.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+store_api_copy(char *dst, size_t size, const unsigned char *src)
+{
+	snprintf(dst, size, "%s", src ? (const char *)src : "");
+}
+
+static int
+store_api_dup(sqlite3_stmt *stmt, int col, char **out)
+{
+	const unsigned char *v = sqlite3_column_text(stmt, col);
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	*out = strdup((const char *)v);
+	return *out ? 0 : EGW_E_NOMEM;
+}
+
+int
+store_api_applier_state(struct store *st, bool with_ruleset,
+    struct store_applier_state *out)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT desired_generation, applied_generation, dry_run,"
+	    " last_apply_at, last_duration_ms, last_error, heartbeat_at,"
+	    " CASE WHEN ?1 THEN rendered_ruleset END"
+	    " FROM applier_state WHERE id = 1");
+	int rc, ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->dry_run = -1;
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_int(stmt, 1, with_ruleset);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		out->desired_generation = sqlite3_column_int64(stmt, 0);
+		out->applied_generation = sqlite3_column_int64(stmt, 1);
+		if (sqlite3_column_type(stmt, 2) != SQLITE_NULL)
+			out->dry_run = sqlite3_column_int(stmt, 2) != 0;
+		store_api_copy(out->last_apply_at, sizeof(out->last_apply_at),
+		    sqlite3_column_text(stmt, 3));
+		if (sqlite3_column_type(stmt, 4) != SQLITE_NULL) {
+			out->has_duration = true;
+			out->last_duration_ms = sqlite3_column_double(stmt, 4);
+		}
+		store_api_copy(out->heartbeat_at, sizeof(out->heartbeat_at),
+		    sqlite3_column_text(stmt, 6));
+		if ((ret = store_api_dup(stmt, 5, &out->last_error)) == 0)
+			ret = store_api_dup(stmt, 7, &out->rendered_ruleset);
+	}
+	sqlite3_reset(stmt);
+	if (ret != 0) {
+		store_api_applier_state_free(out);
+		return ret;
+	}
+	if (rc == SQLITE_ROW)
+		return 0;
+	return rc == SQLITE_DONE ? EGW_E_DB : store_rc_to_err(rc);
+}
+
+void
+store_api_applier_state_free(struct store_applier_state *s)
+{
+	free(s->last_error);
+	free(s->rendered_ruleset);
+	s->last_error = NULL;
+	s->rendered_ruleset = NULL;
+}
+
+int
+store_api_policy_totals(struct store *st, struct store_policy_totals *out)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT count(*), coalesce(sum(enabled), 0),"
+	    " coalesce(sum(apply_status = 'pending'), 0),"
+	    " coalesce(sum(apply_status = 'applied'), 0),"
+	    " coalesce(sum(apply_status = 'failed'), 0),"
+	    " coalesce(sum(mode = 'audit'), 0) FROM policies");
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (stmt == NULL)
+		return EGW_E_DB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		out->total = sqlite3_column_int64(stmt, 0);
+		out->enabled = sqlite3_column_int64(stmt, 1);
+		out->pending = sqlite3_column_int64(stmt, 2);
+		out->applied = sqlite3_column_int64(stmt, 3);
+		out->failed = sqlite3_column_int64(stmt, 4);
+		out->audit_mode = sqlite3_column_int64(stmt, 5);
+	}
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : store_rc_to_err(rc == SQLITE_DONE ? SQLITE_ERROR : rc);
+}
+
+int
+store_api_counters(struct store *st,
+    int (*cb)(const struct store_counter_row *row, void *ctx), void *ctx)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT scenario_id, allowed_packets, allowed_bytes, denied_packets,"
+	    " denied_bytes, updated_at FROM policy_counters ORDER BY scenario_id");
+	struct store_counter_row row;
+	int rc, ret = 0;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		row.scenario_id = (const char *)sqlite3_column_text(stmt, 0);
+		row.allowed_packets = sqlite3_column_int64(stmt, 1);
+		row.allowed_bytes = sqlite3_column_int64(stmt, 2);
+		row.denied_packets = sqlite3_column_int64(stmt, 3);
+		row.denied_bytes = sqlite3_column_int64(stmt, 4);
+		row.updated_at = (const char *)sqlite3_column_text(stmt, 5);
+		if ((ret = cb(&row, ctx)) != 0)
+			break;
+	}
+	sqlite3_reset(stmt);
+	if (ret != 0)
+		return ret;
+	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+}
+
+int
+store_api_egress_per_scenario(struct store *st,
+    int (*cb)(const char *scenario_id, int64_t allow, int64_t deny,
+    int64_t would_deny, void *ctx), void *ctx)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT scenario_id, sum(action = 'allow'), sum(action = 'deny'),"
+	    " sum(action = 'would_deny') FROM egress_log"
+	    " WHERE scenario_id IS NOT NULL GROUP BY scenario_id"
+	    " ORDER BY scenario_id");
+	int rc, ret = 0;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if ((ret = cb((const char *)sqlite3_column_text(stmt, 0),
+		    sqlite3_column_int64(stmt, 1), sqlite3_column_int64(stmt, 2),
+		    sqlite3_column_int64(stmt, 3), ctx)) != 0)
+			break;
+	}
+	sqlite3_reset(stmt);
+	if (ret != 0)
+		return ret;
+	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+}
+
+int
+store_api_writable(struct store *st)
+{
+	int rc = store_begin(st);
+
+	if (rc != 0)
+		return rc;
+	return store_rollback(st);
+}

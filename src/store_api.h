@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the read-only queries only the API serves: the
+ * applier's state row (for /v1/ruleset, /readyz, /v1/stats, /metrics),
+ * the kernel counter table and policy totals.
+ *
+ * Writers of these rows are elsewhere (the applier writes applier_state and
+ * policy_counters, the long-running daemons component_status); the API
+ * never writes them.
+ */
+#ifndef EGW_STORE_API_H
+#define EGW_STORE_API_H
+
+#include "store.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store_applier_state {
+	int64_t desired_generation;
+	int64_t applied_generation;
+	int dry_run;			/* 1, 0, or -1 when never applied */
+	char last_apply_at[32];		/* "" when never */
+	bool has_duration;
+	double last_duration_ms;
+	char *last_error;		/* malloc'd, NULL when none */
+	char heartbeat_at[32];		/* "" when never */
+	char *rendered_ruleset;		/* malloc'd, NULL when none or not asked */
+};
+
+/**
+ * store_api_applier_state() - read the applier_state row
+ * @st: connection
+ * @with_ruleset: also copy rendered_ruleset (can be large)
+ * @out: filled; release with store_api_applier_state_free()
+ *
+ * Returns: 0, EGW_E_NOMEM, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_api_applier_state(struct store *st, bool with_ruleset,
+    struct store_applier_state *out);
+
+/**
+ * store_api_applier_state_free() - release the strings of @s
+ */
+void store_api_applier_state_free(struct store_applier_state *s);
+
+struct store_policy_totals {
+	int64_t total;
+	int64_t enabled;
+	int64_t pending;
+	int64_t applied;
+	int64_t failed;
+	int64_t audit_mode;
+};
+
+/**
+ * store_api_policy_totals() - policy counts by state
+ *
+ * Returns: 0 or EGW_E_DB.
+ */
+int store_api_policy_totals(struct store *st, struct store_policy_totals *out);
+
+/* One policy_counters row (strings borrowed for the callback only). */
+struct store_counter_row {
+	const char *scenario_id;
+	int64_t allowed_packets, allowed_bytes;
+	int64_t denied_packets, denied_bytes;
+	const char *updated_at;
+};
+
+/**
+ * store_api_counters() - kernel counters per scenario, ordered by
+ * scenario_id
+ * @cb: per row; non-zero stops and is returned
+ *
+ * Returns: 0, EGW_E_DB or what @cb returned.
+ */
+int store_api_counters(struct store *st,
+    int (*cb)(const struct store_counter_row *row, void *ctx), void *ctx);
+
+/**
+ * store_api_egress_per_scenario() - egress_log rows per scenario and action
+ * @cb: per scenario: (scenario_id, allow, deny, would_deny, ctx)
+ *
+ * Returns: 0, EGW_E_DB or what @cb returned.
+ */
+int store_api_egress_per_scenario(struct store *st,
+    int (*cb)(const char *scenario_id, int64_t allow, int64_t deny,
+    int64_t would_deny, void *ctx), void *ctx);
+
+/**
+ * store_api_writable() - whether a write transaction can be started now
+ *
+ * Takes and releases the write lock (BEGIN IMMEDIATE; ROLLBACK).
+ *
+ * Returns: 0, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_api_writable(struct store *st);
+
+#endif
