@@ -6,6 +6,7 @@
  * It runs with the same environment as the daemons so "egw-admin
  * check-config" shows exactly what they would use.
  */
+#include "admin_token.h"
 #include "config.h"
 #include "err.h"
 #include "log.h"
@@ -21,7 +22,9 @@ usage(void)
 	fprintf(stderr,
 	    "usage: egw-admin check-config   print the effective configuration\n"
 	    "       egw-admin migrate        create or upgrade the database\n"
-	    "       egw-admin schema-version print the database's schema version\n");
+	    "       egw-admin schema-version print the database's schema version\n"
+	    "       egw-admin token create NAME read|write|read,write\n"
+	    "       egw-admin token list | token revoke NAME\n");
 }
 
 static int
@@ -71,6 +74,8 @@ main(int argc, char **argv)
 	log_init("admin", cfg.log_level);
 	if (strcmp(argv[1], "check-config") == 0)
 		return cmd_check_config(&cfg);
+	if (strcmp(argv[1], "token") == 0)
+		return admin_token_main(argc - 1, argv + 1, &cfg);
 	if (strcmp(argv[1], "migrate") == 0) {
 		if ((rc = store_open(cfg.db_path, &st)) != 0) {
 			fprintf(stderr, "egw-admin: %s: %s\n", cfg.db_path, err_message(rc));

@@ -248,8 +248,9 @@ pktparse_proto_name(uint8_t proto, char *buf)
 	case IPPROTO_UDP:
 		return "udp";
 	case IPPROTO_ICMP:
-	case IPPROTO_ICMPV6:
 		return "icmp";
+	case IPPROTO_ICMPV6:
+		return "icmpv6";
 	case IPPROTO_UDPLITE:
 		return "udplite";
 	case IPPROTO_SCTP:

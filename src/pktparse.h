@@ -99,9 +99,9 @@ const char *pktparse_action_name(enum pktparse_action action);
  * @proto: an IPPROTO_* number
  * @buf: at least 4 bytes, used for protocols without a name
  *
- * "tcp", "udp", "icmp" (for ICMP and ICMPv6, like the policy vocabulary in
- * netaddr.h), "udplite", "sctp", "dccp", "gre", "esp", "ah", else the
- * decimal number.
+ * "tcp", "udp", "icmp", "icmpv6", "udplite", "sctp", "dccp", "gre", "esp",
+ * "ah", else the decimal number (the protocol as it was on the wire; the
+ * policy vocabulary's "icmp" covers both ICMP and ICMPv6).
  *
  * Returns: a static string or @buf.
  */

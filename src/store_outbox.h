@@ -81,6 +81,11 @@ void store_outbox_events_free(struct outbox_event *ev, size_t n);
 /**
  * store_outbox_mark_delivered() - record the publish ack
  *
+ * One UPDATE with no BEGIN of its own: called between store_begin() and
+ * store_commit() it joins that transaction (mark a whole acked batch with
+ * one commit); outside one it commits by itself.  Marking a delivered row
+ * again keeps its first delivered_at.
+ *
  * Returns: 0, EGW_E_NOTFOUND (no such row), EGW_E_BUSY or EGW_E_DB.
  */
 int store_outbox_mark_delivered(struct store *st, int64_t id);
@@ -88,6 +93,8 @@ int store_outbox_mark_delivered(struct store *st, int64_t id);
 /**
  * store_outbox_mark_failed() - count a failed attempt and keep its error
  * @error: text (truncated to 512 bytes); may be NULL
+ *
+ * Joins the caller's transaction like store_outbox_mark_delivered().
  *
  * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY or EGW_E_DB.
  */

@@ -1,3 +1,1186 @@
 /* SPDX-License-Identifier: MIT */
-/* Placeholder: being written. */
+/*
+ * This file contains the policy store (see store_policy.h).
+ *
+ * A mutation reads the stored row only after BEGIN IMMEDIATE has taken the
+ * write lock, so the revision it compares and increments cannot change
+ * underneath it: that is what makes concurrent puts from many processes
+ * lose no update.  Child rows (sources, resolvers, destinations) are
+ * replaced wholesale; they are small and rewriting them keeps one spelling
+ * per value.  Values come back through the netaddr parsers, so a row edited
+ * by hand into something unparsable is reported as a database error rather
+ * than rendered.
+ */
+#include "store_policy.h"
+#include "audit.h"
+#include "codec.h"
 #include "err.h"
+#include "log.h"
+#include "timefmt.h"
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define POLICY_COLUMNS \
+	"id, scenario_id, network_id, profile, mode, enabled, dns_servers_set," \
+	" revision, generation, created_at, updated_at, completed_at," \
+	" apply_status, apply_error, applied_generation"
+
+static const char sql_by_sid[] =
+    "SELECT " POLICY_COLUMNS " FROM policies WHERE scenario_id = ?1";
+static const char sql_by_id[] =
+    "SELECT " POLICY_COLUMNS " FROM policies WHERE id = ?1";
+
+static int
+step_err(int rc)
+{
+	int err = store_rc_to_err(rc);
+
+	return err == 0 ? EGW_E_DB : err;
+}
+
+static void
+col_text(sqlite3_stmt *stmt, int col, char *out, size_t size)
+{
+	const unsigned char *s = sqlite3_column_text(stmt, col);
+
+	snprintf(out, size, "%s", s != NULL ? (const char *)s : "");
+}
+
+static char *
+json_text(struct json_object *o)
+{
+	const char *s;
+	char *copy = NULL;
+
+	if (o == NULL)
+		return NULL;
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s != NULL)
+		copy = strdup(s);
+	json_object_put(o);
+	return copy;
+}
+
+/* Main row into @p; children are loaded by load_children(). */
+static void
+policy_from_row(sqlite3_stmt *stmt, struct policy *p)
+{
+	char text[16];
+
+	policy_init(p);
+	p->id = sqlite3_column_int64(stmt, 0);
+	col_text(stmt, 1, p->scenario_id, sizeof(p->scenario_id));
+	col_text(stmt, 2, p->network_id, sizeof(p->network_id));
+	col_text(stmt, 3, p->profile, sizeof(p->profile));
+	col_text(stmt, 4, text, sizeof(text));
+	if (policy_mode_parse(text, &p->mode) != 0)
+		p->mode = POLICY_MODE_ENFORCE;
+	p->enabled = sqlite3_column_int(stmt, 5) != 0;
+	p->dns_servers_set = sqlite3_column_int(stmt, 6) != 0;
+	p->revision = sqlite3_column_int64(stmt, 7);
+	p->generation = sqlite3_column_int64(stmt, 8);
+	col_text(stmt, 9, p->created_at, sizeof(p->created_at));
+	col_text(stmt, 10, p->updated_at, sizeof(p->updated_at));
+	col_text(stmt, 11, p->completed_at, sizeof(p->completed_at));
+	col_text(stmt, 12, text, sizeof(text));
+	if (policy_apply_status_parse(text, &p->apply_status) != 0)
+		p->apply_status = POLICY_APPLY_PENDING;
+	col_text(stmt, 13, p->apply_error, sizeof(p->apply_error));
+	p->applied_generation = sqlite3_column_int64(stmt, 14);
+}
+
+static int
+bad_row(const struct policy *p, const char *what, const char *text)
+{
+	log_errorx("policy %lld (%s): stored %s \"%s\" does not parse",
+	    (long long)p->id, p->scenario_id, what, text);
+	return EGW_E_DB;
+}
+
+static int
+load_children(struct store *st, struct policy *p)
+{
+	sqlite3_stmt *stmt;
+	const char *why;
+	char kind[16], value[64], origin[8], proto[8];
+	int rc, err = 0;
+	int64_t last_rule = -1;
+
+	stmt = store_prepare(st, "SELECT kind, value FROM policy_sources"
+	    " WHERE policy_id = ?1 ORDER BY position");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_int64(stmt, 1, p->id);
+	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		col_text(stmt, 0, kind, sizeof(kind));
+		col_text(stmt, 1, value, sizeof(value));
+		if (strcmp(kind, "iface") == 0 &&
+		    p->n_interfaces < POLICY_MAX_INTERFACES &&
+		    netaddr_valid_ifname(value))
+			memcpy(p->interfaces[p->n_interfaces++], value,
+			    strlen(value) + 1);	/* valid: < IFNAMSIZ */
+		else if (strcmp(kind, "prefix") == 0 &&
+		    p->n_sources < POLICY_MAX_SOURCES &&
+		    netaddr_parse_prefix(value, &p->sources[p->n_sources], &why) == 0)
+			p->n_sources++;
+		else
+			err = bad_row(p, "source", value);
+	}
+	sqlite3_reset(stmt);
+	if (err != 0 || (rc != SQLITE_DONE && rc != SQLITE_ROW))
+		return err != 0 ? err : step_err(rc);
+
+	stmt = store_prepare(st, "SELECT addr FROM policy_dns_servers"
+	    " WHERE policy_id = ?1 ORDER BY position");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_int64(stmt, 1, p->id);
+	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		col_text(stmt, 0, value, sizeof(value));
+		if (p->n_dns_servers < POLICY_MAX_DNS && netaddr_parse_addr(value,
+		    &p->dns_servers[p->n_dns_servers], &why) == 0)
+			p->n_dns_servers++;
+		else
+			err = bad_row(p, "dns server", value);
+	}
+	sqlite3_reset(stmt);
+	if (err != 0 || (rc != SQLITE_DONE && rc != SQLITE_ROW))
+		return err != 0 ? err : step_err(rc);
+
+	stmt = store_prepare(st, "SELECT origin, rule_index, proto, dest,"
+	    " port_lo, port_hi FROM policy_destinations"
+	    " WHERE policy_id = ?1 ORDER BY position");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_int64(stmt, 1, p->id);
+	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		bool has_dest = sqlite3_column_type(stmt, 3) != SQLITE_NULL;
+		bool has_port = sqlite3_column_type(stmt, 4) != SQLITE_NULL;
+		struct port_range pr = {
+			(uint16_t)sqlite3_column_int(stmt, 4),
+			(uint16_t)sqlite3_column_int(stmt, 5)
+		};
+		struct ip_prefix dest;
+
+		col_text(stmt, 0, origin, sizeof(origin));
+		col_text(stmt, 2, proto, sizeof(proto));
+		col_text(stmt, 3, value, sizeof(value));
+		if (has_dest && netaddr_parse_prefix(value, &dest, &why) != 0) {
+			err = bad_row(p, "destination", value);
+		} else if (strcmp(origin, "host") == 0 && has_dest &&
+		    p->n_hosts < POLICY_MAX_HOSTS) {
+			p->hosts[p->n_hosts++] = dest;
+		} else if (strcmp(origin, "port") == 0 && has_port &&
+		    p->n_ports < POLICY_MAX_PORTS) {
+			p->ports[p->n_ports++] = pr;
+		} else if (strcmp(origin, "rule") == 0) {
+			int64_t idx = sqlite3_column_int64(stmt, 1);
+			struct policy_rule *r;
+
+			if (idx != last_rule) {
+				if (p->n_rules >= POLICY_MAX_RULES) {
+					err = bad_row(p, "rule", "too many");
+					break;
+				}
+				r = &p->rules[p->n_rules++];
+				memset(r, 0, sizeof(*r));
+				if (netaddr_parse_proto(proto, &r->proto) != 0) {
+					err = bad_row(p, "rule protocol", proto);
+					break;
+				}
+				r->has_dest = has_dest;
+				if (has_dest)
+					r->dest = dest;
+				last_rule = idx;
+			}
+			r = &p->rules[p->n_rules - 1];
+			if (has_port) {
+				if (r->n_ports >= POLICY_RULE_MAX_PORTS) {
+					err = bad_row(p, "rule ports", "too many");
+					break;
+				}
+				r->ports[r->n_ports++] = pr;
+			}
+		} else {
+			err = bad_row(p, "destination origin", origin);
+		}
+	}
+	sqlite3_reset(stmt);
+	if (err != 0 || (rc != SQLITE_DONE && rc != SQLITE_ROW))
+		return err != 0 ? err : step_err(rc);
+	return 0;
+}
+
+static int
+load_policy(struct store *st, const char *sql, const char *sid, int64_t id,
+    struct policy *out)
+{
+	sqlite3_stmt *stmt = store_prepare(st, sql);
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	if (sid != NULL)
+		sqlite3_bind_text(stmt, 1, sid, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		policy_from_row(stmt, out);
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE)
+		return EGW_E_NOTFOUND;
+	if (rc != SQLITE_ROW)
+		return step_err(rc);
+	return load_children(st, out);
+}
+
+int
+store_policy_get(struct store *st, const char *scenario_id, struct policy *out)
+{
+	return load_policy(st, sql_by_sid, scenario_id, 0, out);
+}
+
+int
+store_policy_get_by_id(struct store *st, int64_t id, struct policy *out)
+{
+	return load_policy(st, sql_by_id, NULL, id, out);
+}
+
+int
+store_policy_list(struct store *st, const char *after_scenario_id,
+    size_t limit, int (*cb)(const struct policy *p, void *ctx), void *ctx,
+    bool *more)
+{
+	sqlite3_stmt *stmt;
+	struct policy *p = NULL;
+	int64_t *ids = NULL, *grown;
+	size_t n = 0, cap = 0, take;
+	bool own_txn = sqlite3_get_autocommit(store_db(st)) != 0;
+	int rc, err = 0;
+
+	if (more != NULL)
+		*more = false;
+	if (limit > STORE_POLICY_LIST_MAX)
+		return EGW_E_INVALID;
+	/* One snapshot for the id list and every policy loaded from it. */
+	if (own_txn && (err = store_rc_to_err(sqlite3_exec(store_db(st),
+	    "BEGIN", NULL, NULL, NULL))) != 0)
+		return err;
+	stmt = store_prepare(st, "SELECT id FROM policies WHERE scenario_id > ?1"
+	    " ORDER BY scenario_id LIMIT ?2");
+	if (stmt == NULL) {
+		err = EGW_E_DB;
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, after_scenario_id != NULL ? after_scenario_id
+	    : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, 2, limit == 0 ? -1 : (sqlite3_int64)limit + 1);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			grown = realloc(ids, cap * sizeof(*ids));
+			if (grown == NULL) {
+				err = EGW_E_NOMEM;
+				break;
+			}
+			ids = grown;
+		}
+		ids[n++] = sqlite3_column_int64(stmt, 0);
+	}
+	sqlite3_reset(stmt);
+	if (err == 0 && rc != SQLITE_DONE)
+		err = step_err(rc);
+	if (err != 0)
+		goto out;
+	take = n;
+	if (limit != 0 && n > limit) {
+		take = limit;
+		if (more != NULL)
+			*more = true;
+	}
+	if ((p = policy_new()) == NULL) {
+		err = EGW_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < take && err == 0; i++) {
+		if ((err = store_policy_get_by_id(st, ids[i], p)) == 0)
+			err = cb(p, ctx);
+	}
+out:
+	if (own_txn)
+		sqlite3_exec(store_db(st), "COMMIT", NULL, NULL, NULL);
+	policy_free(p);
+	free(ids);
+	return err;
+}
+
+/* ---- writes ---- */
+
+static int
+exec_stmt(sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		log_warnx("sqlite: %s", sqlite3_errstr(rc));
+		return step_err(rc);
+	}
+	return 0;
+}
+
+static int
+write_children(struct store *st, const struct policy *p)
+{
+	static const char *const del[] = {
+		"DELETE FROM policy_sources WHERE policy_id = ?1",
+		"DELETE FROM policy_dns_servers WHERE policy_id = ?1",
+		"DELETE FROM policy_destinations WHERE policy_id = ?1",
+	};
+	char text[NETADDR_PREFIX_STRLEN];
+	sqlite3_stmt *stmt;
+	int64_t pos = 0;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(del) / sizeof(*del); i++) {
+		if ((stmt = store_prepare(st, del[i])) == NULL)
+			return EGW_E_DB;
+		sqlite3_bind_int64(stmt, 1, p->id);
+		if ((rc = exec_stmt(stmt)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < p->n_sources + p->n_interfaces; i++) {
+		bool iface = i >= p->n_sources;
+
+		stmt = store_prepare(st, "INSERT INTO policy_sources"
+		    " (policy_id, position, kind, value) VALUES (?1, ?2, ?3, ?4)");
+		if (stmt == NULL)
+			return EGW_E_DB;
+		sqlite3_bind_int64(stmt, 1, p->id);
+		sqlite3_bind_int64(stmt, 2, (int64_t)i);
+		sqlite3_bind_text(stmt, 3, iface ? "iface" : "prefix", -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 4, iface ? p->interfaces[i - p->n_sources]
+		    : netaddr_format_prefix(&p->sources[i], text, false), -1,
+		    SQLITE_TRANSIENT);
+		if ((rc = exec_stmt(stmt)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < p->n_dns_servers; i++) {
+		stmt = store_prepare(st, "INSERT INTO policy_dns_servers"
+		    " (policy_id, position, addr) VALUES (?1, ?2, ?3)");
+		if (stmt == NULL)
+			return EGW_E_DB;
+		sqlite3_bind_int64(stmt, 1, p->id);
+		sqlite3_bind_int64(stmt, 2, (int64_t)i);
+		sqlite3_bind_text(stmt, 3, netaddr_format_prefix(&p->dns_servers[i],
+		    text, false), -1, SQLITE_TRANSIENT);
+		if ((rc = exec_stmt(stmt)) != 0)
+			return rc;
+	}
+#define DEST_SQL "INSERT INTO policy_destinations (policy_id, position," \
+	" origin, rule_index, proto, dest, port_lo, port_hi)" \
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+	for (size_t i = 0; i < p->n_hosts; i++) {
+		if ((stmt = store_prepare(st, DEST_SQL)) == NULL)
+			return EGW_E_DB;
+		sqlite3_bind_int64(stmt, 1, p->id);
+		sqlite3_bind_int64(stmt, 2, pos++);
+		sqlite3_bind_text(stmt, 3, "host", -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 5, "any", -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 6, netaddr_format_prefix(&p->hosts[i], text,
+		    false), -1, SQLITE_TRANSIENT);
+		if ((rc = exec_stmt(stmt)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < p->n_ports; i++) {
+		if ((stmt = store_prepare(st, DEST_SQL)) == NULL)
+			return EGW_E_DB;
+		sqlite3_bind_int64(stmt, 1, p->id);
+		sqlite3_bind_int64(stmt, 2, pos++);
+		sqlite3_bind_text(stmt, 3, "port", -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 5, "any", -1, SQLITE_STATIC);
+		sqlite3_bind_int(stmt, 7, p->ports[i].lo);
+		sqlite3_bind_int(stmt, 8, p->ports[i].hi);
+		if ((rc = exec_stmt(stmt)) != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct policy_rule *r = &p->rules[i];
+		size_t rows = r->n_ports == 0 ? 1 : r->n_ports;
+
+		for (size_t j = 0; j < rows; j++) {
+			if ((stmt = store_prepare(st, DEST_SQL)) == NULL)
+				return EGW_E_DB;
+			sqlite3_bind_int64(stmt, 1, p->id);
+			sqlite3_bind_int64(stmt, 2, pos++);
+			sqlite3_bind_text(stmt, 3, "rule", -1, SQLITE_STATIC);
+			sqlite3_bind_int64(stmt, 4, (int64_t)i);
+			sqlite3_bind_text(stmt, 5, netaddr_proto_name(r->proto), -1,
+			    SQLITE_STATIC);
+			if (r->has_dest)
+				sqlite3_bind_text(stmt, 6, netaddr_format_prefix(
+				    &r->dest, text, false), -1, SQLITE_TRANSIENT);
+			if (r->n_ports > 0) {
+				sqlite3_bind_int(stmt, 7, r->ports[j].lo);
+				sqlite3_bind_int(stmt, 8, r->ports[j].hi);
+			}
+			if ((rc = exec_stmt(stmt)) != 0)
+				return rc;
+		}
+	}
+#undef DEST_SQL
+	return 0;
+}
+
+static int
+add_history(struct store *st, const char *op, const char *scenario_id,
+    const struct store_actor *actor, int64_t revision, int64_t generation,
+    const struct policy *before, const struct policy *after)
+{
+	char now[TIMEFMT_LEN];
+	char *bj = NULL, *aj = NULL;
+	sqlite3_stmt *stmt;
+	int rc = EGW_E_NOMEM;
+
+	if (before != NULL && (bj = json_text(codec_policy_to_json(before))) == NULL)
+		goto out;
+	if (after != NULL && (aj = json_text(codec_policy_to_json(after))) == NULL)
+		goto out;
+	stmt = store_prepare(st, "INSERT INTO policy_history (ts, scenario_id,"
+	    " operation, actor, request_id, revision, generation, before_json,"
+	    " after_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+	if (stmt == NULL) {
+		rc = EGW_E_DB;
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, timefmt_now(now), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(stmt, 2, scenario_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(stmt, 3, op, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, actor != NULL && actor->actor != NULL
+	    ? actor->actor : "unknown", -1, SQLITE_TRANSIENT);
+	if (actor != NULL && actor->request_id != NULL)
+		sqlite3_bind_text(stmt, 5, actor->request_id, -1, SQLITE_TRANSIENT);
+	if (revision > 0)
+		sqlite3_bind_int64(stmt, 6, revision);
+	sqlite3_bind_int64(stmt, 7, generation);
+	if (bj != NULL)
+		sqlite3_bind_text(stmt, 8, bj, -1, SQLITE_STATIC);
+	if (aj != NULL)
+		sqlite3_bind_text(stmt, 9, aj, -1, SQLITE_STATIC);
+	rc = exec_stmt(stmt);
+out:
+	free(bj);
+	free(aj);
+	return rc;
+}
+
+/* Runs @fn in BEGIN IMMEDIATE ... COMMIT, retrying the whole of it while
+ * the database stays busy.  @fn returns 0 to commit, 1 for "nothing to
+ * write" (rolled back, reported as 0), or an error (rolled back). */
+static int
+with_txn(struct store *st, int (*fn)(struct store *, void *), void *arg)
+{
+	int rc = EGW_E_BUSY;
+
+	for (int attempt = 0; attempt < STORE_TXN_ATTEMPTS; attempt++) {
+		if (attempt > 0)
+			usleep((useconds_t)(5000 * attempt +
+			    ((timefmt_monotonic_ms() ^ getpid()) % 10) * 1000));
+		if ((rc = store_begin(st)) != 0) {
+			if (rc == EGW_E_BUSY)
+				continue;
+			return rc;
+		}
+		rc = fn(st, arg);
+		if (rc == 0) {
+			rc = store_commit(st);
+		} else {
+			store_rollback(st);
+			if (rc == 1)
+				return 0;
+		}
+		if (rc != EGW_E_BUSY)
+			return rc;
+		log_warnx("transaction busy (attempt %d of %d)", attempt + 1,
+		    STORE_TXN_ATTEMPTS);
+	}
+	return rc;
+}
+
+struct put_args {
+	struct policy *p;
+	const struct store_actor *actor;
+	bool *created;
+	struct policy_errors *errs;
+	const char *input;		/* canonical input JSON of p */
+	struct policy *old;		/* scratch */
+};
+
+/* Does another scenario already claim one of p's sources or interfaces? */
+static int
+check_claims(struct store *st, const struct policy *p,
+    struct policy_errors *errs)
+{
+	char kind[16], value[64], owner[POLICY_SCENARIO_ID_MAX + 1], path[64];
+	sqlite3_stmt *stmt;
+	struct ip_prefix pfx;
+	const char *why;
+	int rc, found = 0;
+
+	if (p->n_sources == 0 && p->n_interfaces == 0)
+		return 0;
+	stmt = store_prepare(st, "SELECT s.kind, s.value, p.scenario_id"
+	    " FROM policy_sources s JOIN policies p ON p.id = s.policy_id"
+	    " WHERE p.scenario_id <> ?1");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, p->scenario_id, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		col_text(stmt, 0, kind, sizeof(kind));
+		col_text(stmt, 1, value, sizeof(value));
+		col_text(stmt, 2, owner, sizeof(owner));
+		if (strcmp(kind, "iface") == 0) {
+			for (size_t i = 0; i < p->n_interfaces; i++) {
+				if (strcmp(p->interfaces[i], value) != 0)
+					continue;
+				snprintf(path, sizeof(path), "/interfaces/%zu", i);
+				policy_errors_add(errs, path,
+				    "interface %s already belongs to scenario %s",
+				    value, owner);
+				found++;
+			}
+		} else if (netaddr_parse_prefix(value, &pfx, &why) == 0) {
+			for (size_t i = 0; i < p->n_sources; i++) {
+				if (!netaddr_prefix_overlaps(&p->sources[i], &pfx))
+					continue;
+				snprintf(path, sizeof(path), "/sources/%zu", i);
+				policy_errors_add(errs, path,
+				    "overlaps %s, a source of scenario %s", value,
+				    owner);
+				found++;
+			}
+		}
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return step_err(rc);
+	return found > 0 ? EGW_E_INVALID : 0;
+}
+
+static int
+put_txn(struct store *st, void *arg)
+{
+	struct put_args *a = arg;
+	struct policy *p = a->p, *old = a->old;
+	char now[TIMEFMT_LEN], *old_input;
+	sqlite3_stmt *stmt;
+	bool exists, uses;
+	int64_t gen, applied = 0;
+	int rc;
+
+	rc = store_policy_get(st, p->scenario_id, old);
+	if (rc != 0 && rc != EGW_E_NOTFOUND)
+		return rc;
+	exists = rc == 0;
+	if (exists) {
+		if (p->revision != 0 && p->revision != old->revision)
+			return EGW_E_CONFLICT;
+		old_input = codec_policy_input_string(old);
+		if (old_input == NULL)
+			return EGW_E_NOMEM;
+		rc = strcmp(old_input, a->input);
+		free(old_input);
+		if (rc == 0) {
+			/* Same policy: report the stored state, write nothing. */
+			*p = *old;
+			*a->created = false;
+			return 1;
+		}
+		applied = old->applied_generation;
+	} else if (p->revision != 0) {
+		return EGW_E_CONFLICT;
+	}
+	rc = store_profile_get(st, p->profile, &uses);
+	if (rc == EGW_E_NOTFOUND) {
+		policy_errors_add(a->errs, "/profile", "unknown profile \"%s\"",
+		    p->profile);
+		return EGW_E_INVALID;
+	}
+	if (rc != 0)
+		return rc;
+	if ((rc = check_claims(st, p, a->errs)) != 0)
+		return rc;
+	if ((rc = store_bump_generation(st, &gen)) != 0)
+		return rc;
+	timefmt_now(now);
+	if (exists) {
+		stmt = store_prepare(st, "UPDATE policies SET network_id = ?2,"
+		    " profile = ?3, mode = ?4, enabled = ?5, dns_servers_set = ?6,"
+		    " revision = revision + 1, generation = ?7, updated_at = ?8,"
+		    " completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,"
+		    " apply_status = 'pending', apply_error = NULL"
+		    " WHERE id = ?1 RETURNING id, revision, created_at, completed_at");
+		if (stmt == NULL)
+			return EGW_E_DB;
+		sqlite3_bind_int64(stmt, 1, old->id);
+	} else {
+		stmt = store_prepare(st, "INSERT INTO policies (scenario_id,"
+		    " network_id, profile, mode, enabled, dns_servers_set, revision,"
+		    " generation, created_at, updated_at) VALUES"
+		    " (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8, ?8)"
+		    " RETURNING id, revision, created_at, completed_at");
+		if (stmt == NULL)
+			return EGW_E_DB;
+		sqlite3_bind_text(stmt, 1, p->scenario_id, -1, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_text(stmt, 2, p->network_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(stmt, 3, p->profile, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(stmt, 4, policy_mode_name(p->mode), -1, SQLITE_STATIC);
+	sqlite3_bind_int(stmt, 5, p->enabled);
+	sqlite3_bind_int(stmt, 6, p->dns_servers_set);
+	sqlite3_bind_int64(stmt, 7, gen);
+	sqlite3_bind_text(stmt, 8, now, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		p->id = sqlite3_column_int64(stmt, 0);
+		p->revision = sqlite3_column_int64(stmt, 1);
+		col_text(stmt, 2, p->created_at, sizeof(p->created_at));
+		col_text(stmt, 3, p->completed_at, sizeof(p->completed_at));
+		rc = sqlite3_step(stmt);	/* finish the statement */
+	}
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return step_err(rc);
+	if (p->id <= 0 || p->id >= INT32_MAX) {
+		log_errorx("policy id %lld outside the packet mark range",
+		    (long long)p->id);
+		return EGW_E_DB;
+	}
+	p->generation = gen;
+	p->applied_generation = applied;
+	snprintf(p->updated_at, sizeof(p->updated_at), "%s", now);
+	p->apply_status = POLICY_APPLY_PENDING;
+	p->apply_error[0] = '\0';
+	if ((rc = write_children(st, p)) != 0)
+		return rc;
+	if ((rc = add_history(st, exists ? "update" : "create", p->scenario_id,
+	    a->actor, p->revision, gen, exists ? old : NULL, p)) != 0)
+		return rc;
+	if ((rc = audit_policy_event(st, exists ? "policy.updated"
+	    : "policy.created", p, a->actor, gen, NULL)) != 0)
+		return rc;
+	*a->created = !exists;
+	return 0;
+}
+
+int
+store_policy_put(struct store *st, struct policy *p,
+    const struct store_actor *actor, bool *created,
+    struct policy_errors *errs)
+{
+	struct policy_errors local;
+	struct put_args a;
+	bool created_local = false;
+	int rc;
+
+	if (errs == NULL) {
+		errs = &local;
+		policy_errors_init(errs);
+	}
+	if (created == NULL)
+		created = &created_local;
+	*created = false;
+	if (policy_validate(p, errs) != 0)
+		return EGW_E_INVALID;
+	memset(&a, 0, sizeof(a));
+	a.p = p;
+	a.actor = actor;
+	a.created = created;
+	a.errs = errs;
+	a.input = codec_policy_input_string(p);
+	a.old = policy_new();
+	if (a.input == NULL || a.old == NULL) {
+		rc = EGW_E_NOMEM;
+		goto out;
+	}
+	rc = with_txn(st, put_txn, &a);
+out:
+	free((char *)a.input);
+	policy_free(a.old);
+	return rc;
+}
+
+struct simple_args {
+	const char *scenario_id;
+	const struct store_actor *actor;
+	bool enabled;
+	int64_t generation;
+	struct policy *p;
+	struct policy *out;
+};
+
+static int
+delete_one(struct store *st, const struct policy *p, const char *op,
+    const char *type, const struct store_actor *actor, int64_t gen)
+{
+	sqlite3_stmt *stmt = store_prepare(st, "DELETE FROM policies WHERE id = ?1");
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_int64(stmt, 1, p->id);
+	if ((rc = exec_stmt(stmt)) != 0)
+		return rc;
+	if ((rc = add_history(st, op, p->scenario_id, actor, p->revision, gen, p,
+	    NULL)) != 0)
+		return rc;
+	return audit_policy_event(st, type, p, actor, gen, NULL);
+}
+
+static int
+delete_txn(struct store *st, void *arg)
+{
+	struct simple_args *a = arg;
+	int rc;
+
+	if ((rc = store_policy_get(st, a->scenario_id, a->p)) != 0)
+		return rc;
+	if ((rc = store_bump_generation(st, &a->generation)) != 0)
+		return rc;
+	return delete_one(st, a->p, "delete", "policy.deleted", a->actor,
+	    a->generation);
+}
+
+static int
+run_simple(struct store *st, int (*fn)(struct store *, void *),
+    struct simple_args *a)
+{
+	int rc;
+
+	if ((a->p = policy_new()) == NULL)
+		return EGW_E_NOMEM;
+	rc = with_txn(st, fn, a);
+	if (rc == 0 && a->out != NULL)
+		*a->out = *a->p;
+	policy_free(a->p);
+	return rc;
+}
+
+int
+store_policy_delete(struct store *st, const char *scenario_id,
+    const struct store_actor *actor, int64_t *generation)
+{
+	struct simple_args a = { .scenario_id = scenario_id, .actor = actor };
+	int rc = run_simple(st, delete_txn, &a);
+
+	if (rc == 0 && generation != NULL)
+		*generation = a.generation;
+	return rc;
+}
+
+/* Updates enabled/completed_at, bumps revision and generation, reloads. */
+static int
+state_change(struct store *st, struct simple_args *a, bool enabled,
+    bool complete, const char *op, const char *type)
+{
+	struct policy *before;
+	char now[TIMEFMT_LEN];
+	sqlite3_stmt *stmt;
+	int64_t gen;
+	int rc;
+
+	if ((before = policy_new()) == NULL)
+		return EGW_E_NOMEM;
+	*before = *a->p;
+	if ((rc = store_bump_generation(st, &gen)) != 0)
+		goto out;
+	stmt = store_prepare(st, "UPDATE policies SET enabled = ?2,"
+	    " revision = revision + 1, generation = ?3, updated_at = ?4,"
+	    " completed_at = CASE WHEN ?5 THEN ?4 WHEN ?2 THEN NULL"
+	    " ELSE completed_at END,"
+	    " apply_status = 'pending', apply_error = NULL WHERE id = ?1");
+	if (stmt == NULL) {
+		rc = EGW_E_DB;
+		goto out;
+	}
+	sqlite3_bind_int64(stmt, 1, a->p->id);
+	sqlite3_bind_int(stmt, 2, enabled);
+	sqlite3_bind_int64(stmt, 3, gen);
+	sqlite3_bind_text(stmt, 4, timefmt_now(now), -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(stmt, 5, complete);
+	if ((rc = exec_stmt(stmt)) != 0)
+		goto out;
+	if ((rc = store_policy_get_by_id(st, a->p->id, a->p)) != 0)
+		goto out;
+	if ((rc = add_history(st, op, a->p->scenario_id, a->actor,
+	    a->p->revision, gen, before, a->p)) != 0)
+		goto out;
+	rc = audit_policy_event(st, type, a->p, a->actor, gen, NULL);
+	a->generation = gen;
+out:
+	policy_free(before);
+	return rc;
+}
+
+static int
+enable_txn(struct store *st, void *arg)
+{
+	struct simple_args *a = arg;
+	int rc;
+
+	if ((rc = store_policy_get(st, a->scenario_id, a->p)) != 0)
+		return rc;
+	if (a->p->enabled == a->enabled)
+		return 1;
+	return state_change(st, a, a->enabled, false,
+	    a->enabled ? "enable" : "disable",
+	    a->enabled ? "policy.enabled" : "policy.disabled");
+}
+
+int
+store_policy_set_enabled(struct store *st, const char *scenario_id,
+    bool enabled, const struct store_actor *actor, struct policy *out)
+{
+	struct simple_args a = {
+		.scenario_id = scenario_id, .actor = actor, .enabled = enabled,
+		.out = out
+	};
+
+	return run_simple(st, enable_txn, &a);
+}
+
+static int
+complete_txn(struct store *st, void *arg)
+{
+	struct simple_args *a = arg;
+	int rc;
+
+	if ((rc = store_policy_get(st, a->scenario_id, a->p)) != 0)
+		return rc;
+	if (!a->p->enabled && a->p->completed_at[0] != '\0')
+		return 1;
+	return state_change(st, a, false, true, "complete", "policy.completed");
+}
+
+int
+store_policy_complete(struct store *st, const char *scenario_id,
+    const struct store_actor *actor)
+{
+	struct simple_args a = { .scenario_id = scenario_id, .actor = actor };
+
+	return run_simple(st, complete_txn, &a);
+}
+
+struct expire_args {
+	const char *cutoff;
+	size_t deleted;
+};
+
+static int
+expire_txn(struct store *st, void *arg)
+{
+	static const struct store_actor expirer = { "expiry", NULL };
+	struct expire_args *a = arg;
+	struct policy *p = NULL;
+	sqlite3_stmt *stmt;
+	int64_t *ids = NULL, *grown, gen;
+	size_t n = 0, cap = 0;
+	int rc, err = 0;
+
+	a->deleted = 0;
+	stmt = store_prepare(st, "SELECT id FROM policies WHERE enabled = 0"
+	    " AND completed_at IS NOT NULL AND completed_at < ?1 ORDER BY id");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, a->cutoff, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((grown = realloc(ids, cap * sizeof(*ids))) == NULL) {
+				err = EGW_E_NOMEM;
+				break;
+			}
+			ids = grown;
+		}
+		ids[n++] = sqlite3_column_int64(stmt, 0);
+	}
+	sqlite3_reset(stmt);
+	if (err == 0 && rc != SQLITE_DONE)
+		err = step_err(rc);
+	if (err == 0 && n == 0)
+		err = 1;
+	if (err == 0 && (p = policy_new()) == NULL)
+		err = EGW_E_NOMEM;
+	if (err == 0)
+		err = store_bump_generation(st, &gen);
+	for (size_t i = 0; err == 0 && i < n; i++) {
+		if ((err = store_policy_get_by_id(st, ids[i], p)) == 0)
+			err = delete_one(st, p, "expire", "policy.expired",
+			    &expirer, gen);
+	}
+	if (err == 0)
+		a->deleted = n;
+	policy_free(p);
+	free(ids);
+	return err;
+}
+
+int
+store_policy_expire_completed(struct store *st, unsigned retention_s,
+    size_t *deleted)
+{
+	char cutoff[TIMEFMT_LEN];
+	struct expire_args a = { .cutoff = cutoff };
+	int rc;
+
+	timefmt_from_ms(timefmt_now_ms() - (int64_t)retention_s * 1000, cutoff);
+	rc = with_txn(st, expire_txn, &a);
+	if (deleted != NULL)
+		*deleted = rc == 0 ? a.deleted : 0;
+	return rc;
+}
+
+int
+store_policy_set_apply_result(struct store *st, const char *scenario_id,
+    int64_t generation, enum policy_apply_status status, const char *error)
+{
+	sqlite3_stmt *stmt = store_prepare(st, "UPDATE policies SET"
+	    " apply_status = ?1, apply_error = substr(?2, 1, ?5),"
+	    " applied_generation = ?3"
+	    " WHERE generation <= ?3 AND (?4 IS NULL OR scenario_id = ?4)");
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, policy_apply_status_name(status), -1,
+	    SQLITE_STATIC);
+	if (error != NULL && error[0] != '\0')
+		sqlite3_bind_text(stmt, 2, error, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, 3, generation);
+	if (scenario_id != NULL)
+		sqlite3_bind_text(stmt, 4, scenario_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(stmt, 5, POLICY_ERROR_MAX - 1);
+	return exec_stmt(stmt);
+}
+
+int
+store_policy_history(struct store *st, const char *scenario_id,
+    int64_t before_id, size_t limit,
+    int (*cb)(const struct store_history_entry *h, void *ctx), void *ctx,
+    int64_t *next_cursor)
+{
+	struct store_history_entry h;
+	sqlite3_stmt *stmt;
+	size_t seen = 0;
+	int rc, err = 0;
+
+	if (next_cursor != NULL)
+		*next_cursor = 0;
+	if (limit == 0 || limit > STORE_POLICY_LIST_MAX)
+		return EGW_E_INVALID;
+	stmt = store_prepare(st, "SELECT id, ts, scenario_id, operation, actor,"
+	    " request_id, revision, generation, before_json, after_json"
+	    " FROM policy_history WHERE (?1 IS NULL OR scenario_id = ?1)"
+	    " AND (?2 = 0 OR id < ?2) ORDER BY id DESC LIMIT ?3");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	if (scenario_id != NULL)
+		sqlite3_bind_text(stmt, 1, scenario_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, 2, before_id);
+	sqlite3_bind_int64(stmt, 3, (sqlite3_int64)limit + 1);
+	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (seen == limit) {
+			if (next_cursor != NULL)
+				*next_cursor = h.id;
+			break;
+		}
+		h.id = sqlite3_column_int64(stmt, 0);
+		h.ts = (const char *)sqlite3_column_text(stmt, 1);
+		h.scenario_id = (const char *)sqlite3_column_text(stmt, 2);
+		h.operation = (const char *)sqlite3_column_text(stmt, 3);
+		h.actor = (const char *)sqlite3_column_text(stmt, 4);
+		h.request_id = (const char *)sqlite3_column_text(stmt, 5);
+		h.revision = sqlite3_column_int64(stmt, 6);
+		h.generation = sqlite3_column_int64(stmt, 7);
+		h.before_json = (const char *)sqlite3_column_text(stmt, 8);
+		h.after_json = (const char *)sqlite3_column_text(stmt, 9);
+		seen++;
+		err = cb(&h, ctx);
+	}
+	if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = step_err(rc);
+	sqlite3_reset(stmt);
+	return err;
+}
+
+/* ---- profiles ---- */
+
+int
+store_profile_get(struct store *st, const char *name, bool *uses_policy_entries)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT uses_policy_entries FROM profiles WHERE name = ?1");
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && uses_policy_entries != NULL)
+		*uses_policy_entries = sqlite3_column_int(stmt, 0) != 0;
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE)
+		return EGW_E_NOTFOUND;
+	return rc == SQLITE_ROW ? 0 : step_err(rc);
+}
+
+static int
+load_profile_rules(struct store *st, struct store_profile *pr)
+{
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT proto, dest, port_lo,"
+	    " port_hi FROM profile_rules WHERE profile = ?1 ORDER BY position");
+	char proto[8], dest[64];
+	const char *why;
+	int rc, err = 0;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	pr->n_rules = 0;
+	sqlite3_bind_text(stmt, 1, pr->name, -1, SQLITE_TRANSIENT);
+	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		struct policy_rule *r = &pr->rules[pr->n_rules];
+
+		if (pr->n_rules >= POLICY_MAX_RULES) {
+			err = EGW_E_DB;
+			break;
+		}
+		memset(r, 0, sizeof(*r));
+		col_text(stmt, 0, proto, sizeof(proto));
+		if (netaddr_parse_proto(proto, &r->proto) != 0)
+			err = EGW_E_DB;
+		if (sqlite3_column_type(stmt, 1) != SQLITE_NULL) {
+			col_text(stmt, 1, dest, sizeof(dest));
+			if (netaddr_parse_prefix(dest, &r->dest, &why) != 0)
+				err = EGW_E_DB;
+			r->has_dest = true;
+		}
+		if (sqlite3_column_type(stmt, 2) != SQLITE_NULL) {
+			r->n_ports = 1;
+			r->ports[0].lo = (uint16_t)sqlite3_column_int(stmt, 2);
+			r->ports[0].hi = (uint16_t)sqlite3_column_int(stmt, 3);
+		}
+		pr->n_rules++;
+	}
+	sqlite3_reset(stmt);
+	if (err != 0) {
+		log_errorx("profile %s: a stored rule does not parse", pr->name);
+		return err;
+	}
+	return rc == SQLITE_DONE ? 0 : step_err(rc);
+}
+
+static const char sql_profile_one[] = "SELECT name, description,"
+    " uses_policy_entries, builtin FROM profiles WHERE name = ?1";
+
+static void
+profile_from_row(sqlite3_stmt *stmt, struct store_profile *pr)
+{
+	col_text(stmt, 0, pr->name, sizeof(pr->name));
+	col_text(stmt, 1, pr->description, sizeof(pr->description));
+	pr->uses_policy_entries = sqlite3_column_int(stmt, 2) != 0;
+	pr->builtin = sqlite3_column_int(stmt, 3) != 0;
+	pr->n_rules = 0;
+}
+
+int
+store_profile_load(struct store *st, const char *name,
+    struct store_profile *out)
+{
+	sqlite3_stmt *stmt = store_prepare(st, sql_profile_one);
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		profile_from_row(stmt, out);
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_DONE)
+		return EGW_E_NOTFOUND;
+	if (rc != SQLITE_ROW)
+		return step_err(rc);
+	return load_profile_rules(st, out);
+}
+
+int
+store_profile_list(struct store *st,
+    int (*cb)(const struct store_profile *pr, void *ctx), void *ctx)
+{
+	sqlite3_stmt *stmt;
+	struct store_profile *pr;
+	char (*names)[POLICY_PROFILE_MAX + 1] = NULL, (*grown)[POLICY_PROFILE_MAX + 1];
+	size_t n = 0, cap = 0;
+	int rc, err = 0;
+
+	stmt = store_prepare(st, "SELECT name FROM profiles ORDER BY name");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((grown = realloc(names, cap * sizeof(*names))) == NULL) {
+				err = EGW_E_NOMEM;
+				break;
+			}
+			names = grown;
+		}
+		col_text(stmt, 0, names[n++], sizeof(*names));
+	}
+	sqlite3_reset(stmt);
+	if (err == 0 && rc != SQLITE_DONE)
+		err = step_err(rc);
+	if (err == 0 && (pr = malloc(sizeof(*pr))) == NULL)
+		err = EGW_E_NOMEM;
+	if (err != 0) {
+		free(names);
+		return err;
+	}
+	for (size_t i = 0; i < n && err == 0; i++) {
+		if ((err = store_profile_load(st, names[i], pr)) == 0)
+			err = cb(pr, ctx);
+		else if (err == EGW_E_NOTFOUND)
+			err = 0;	/* deleted meanwhile */
+	}
+	free(pr);
+	free(names);
+	return err;
+}
+
+int
+store_track_profile(struct store *st, const char *track,
+    char out[POLICY_PROFILE_MAX + 1])
+{
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT profile FROM track_profiles"
+	    " WHERE track IN (?1, '*') ORDER BY track = '*' LIMIT 1");
+	int rc;
+
+	snprintf(out, POLICY_PROFILE_MAX + 1, "none");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, track != NULL ? track : "*", -1,
+	    SQLITE_TRANSIENT);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		col_text(stmt, 0, out, POLICY_PROFILE_MAX + 1);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : step_err(rc);
+}

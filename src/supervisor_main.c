@@ -101,7 +101,6 @@ usage(void)
 	fprintf(stderr,
 	    "usage: egw-supervisor [-n] [--local-nats PORT] [run]\n"
 	    "       egw-supervisor status\n"
-	    "       egw-supervisor render-nginx OUTPUT  fill the nginx site template\n"
 	    "  -n                check the configuration and exit\n"
 	    "  --local-nats PORT start nats-server -js on 127.0.0.1:PORT and use it\n");
 }
@@ -393,81 +392,64 @@ ensure_dir(const struct supervisor *sup, const char *dir, mode_t mode)
 	return 0;
 }
 
-/* Fill nginx/egw-api.conf.in's placeholders with this run's values. */
-static int
-render_nginx_conf(struct supervisor *sup, const char *template_path,
-    const char *out_path)
-{
-	struct template_var {
-		const char *key;
-		char value[PATH_MAX];
-	} vars[6];
-	char line[4096];
-	FILE *in, *out;
-	char tmp[PATH_MAX + 8];
-
-	vars[0].key = "@LISTEN@";
-	snprintf(vars[0].value, sizeof(vars[0].value), "%s", sup->cfg.http_listen);
-	vars[1].key = "@FCGI_SOCKET@";
-	snprintf(vars[1].value, sizeof(vars[1].value), "%s", sup->cfg.fcgi_socket);
-	vars[2].key = "@RUN_DIR@";
-	snprintf(vars[2].value, sizeof(vars[2].value), "%s", sup->cfg.run_dir);
-	vars[3].key = "@MAX_BODY@";
-	snprintf(vars[3].value, sizeof(vars[3].value), "%zu", sup->cfg.max_body + 1024);
-	vars[4].key = "@ACCESS_LOG@";
-	snprintf(vars[4].value, sizeof(vars[4].value), "/dev/stderr");
-	vars[5].key = "@ERROR_LOG@";
-	snprintf(vars[5].value, sizeof(vars[5].value), "stderr");
-
-	if ((in = fopen(template_path, "r")) == NULL) {
-		log_error("cannot read nginx template %s", template_path);
-		return -1;
-	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", out_path);
-	if ((out = fopen(tmp, "w")) == NULL) {
-		log_error("cannot write %s", tmp);
-		fclose(in);
-		return -1;
-	}
-	while (fgets(line, sizeof(line), in) != NULL) {
-		char *p = line;
-
-		while (*p) {
-			bool replaced = false;
-
-			for (size_t i = 0; i < sizeof(vars) / sizeof(*vars); i++) {
-				const struct template_var *v = &vars[i];
-				size_t kl = strlen(v->key);
-
-				if (strncmp(p, v->key, kl) == 0) {
-					fputs(v->value, out);
-					p += kl;
-					replaced = true;
-					break;
-				}
-			}
-			if (!replaced)
-				fputc(*p++, out);
-		}
-	}
-	fclose(in);
-	if (fclose(out) != 0 || rename(tmp, out_path) != 0) {
-		log_error("cannot write %s", out_path);
-		return -1;
-	}
-	return 0;
-}
-
 static const char *
-nginx_template(void)
+nginx_renderer(void)
 {
 	static char path[PATH_MAX];
-	const char *env = getenv("EGW_NGINX_TEMPLATE");
+	const char *env = getenv("EGW_NGINX_RENDER");
 
 	if (env != NULL)
 		return env;
-	snprintf(path, sizeof(path), "%s/nginx/egw-api.conf.in", EGW_PKGDATADIR);
+	snprintf(path, sizeof(path), "%s/scripts/render-nginx-conf", EGW_PKGDATADIR);
 	return path;
+}
+
+/*
+ * nginx's config comes from scripts/render-nginx-conf (installed as
+ * $pkgdatadir/scripts/render-nginx-conf), run as the service user so that the
+ * files it names are the user's; its output goes to @out_path.
+ */
+static int
+render_nginx_conf(struct supervisor *sup, const char *nginx_dir,
+    const char *out_path)
+{
+	struct child r;
+	char tmp[PATH_MAX + 8];
+	int status, fd;
+	pid_t pid;
+
+	memset(&r, 0, sizeof(r));
+	r.name = "render-nginx-conf";
+	snprintf(r.path, sizeof(r.path), "%s", nginx_renderer());
+	r.argv[0] = "render-nginx-conf";
+	r.argv[1] = "--standalone";
+	r.argv[2] = (char *)nginx_dir;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out_path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0) {
+		log_error("cannot write %s", tmp);
+		return -1;
+	}
+	if (sup->drop_privs && fchown(fd, sup->uid, sup->gid) != 0)
+		log_warn("chown %s", tmp);
+	if ((pid = fork()) < 0) {
+		close(fd);
+		return -1;
+	}
+	if (pid == 0) {
+		dup2(fd, STDOUT_FILENO);
+		exec_child(sup, &r);
+	}
+	close(fd);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || rename(tmp, out_path) != 0) {
+		log_errorx("rendering the nginx configuration with %s failed", r.path);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
 }
 
 /* Database creation and migration, as the service user, before anything. */
@@ -509,7 +491,7 @@ setup_children(struct supervisor *sup)
 		{ "egw-natsd", false },
 		{ "egw-flowlog", true },
 	};
-	char path[PATH_MAX];
+	char path[PATH_MAX], nginx_dir[PATH_MAX];
 	struct child *c;
 
 	if (sup->local_nats) {
@@ -531,9 +513,11 @@ setup_children(struct supervisor *sup)
 		}
 		add_child(sup, own[i].name, path, own[i].net_admin);
 	}
-	if (path_join(sup->nginx_conf, sizeof(sup->nginx_conf), sup->cfg.run_dir,
+	if (path_join(nginx_dir, sizeof(nginx_dir), sup->cfg.run_dir, "nginx") != 0 ||
+	    ensure_dir(sup, nginx_dir, 0750) != 0 ||
+	    path_join(sup->nginx_conf, sizeof(sup->nginx_conf), nginx_dir,
 	    "nginx.conf") != 0 ||
-	    render_nginx_conf(sup, nginx_template(), sup->nginx_conf) != 0)
+	    render_nginx_conf(sup, nginx_dir, sup->nginx_conf) != 0)
 		return -1;
 	c = add_child(sup, "nginx", nginx ? nginx : "/usr/sbin/nginx", false);
 	c->argv[1] = "-c";
@@ -644,7 +628,7 @@ run(struct supervisor *sup)
 			stop_all(sup, sfd);
 			remove_run_file(sup, "supervisor.json");
 			remove_run_file(sup, "supervisor.pid");
-			remove_run_file(sup, "nginx.conf");
+			
 			unlink(sup->cfg.fcgi_socket);
 			unlink(sup->cfg.applier_socket);
 			close(sfd);
@@ -660,7 +644,6 @@ main(int argc, char **argv)
 	static struct supervisor sup;
 	bool check_only = false;
 	const char *cmd = "run";
-	const char *render_out = NULL;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-n") == 0) {
@@ -676,9 +659,7 @@ main(int argc, char **argv)
 			sup.local_nats = true;
 		} else if (strcmp(argv[i], "run") == 0 || strcmp(argv[i], "status") == 0) {
 			cmd = argv[i];
-		} else if (strcmp(argv[i], "render-nginx") == 0 && i + 1 < argc) {
-			cmd = argv[i];
-			render_out = argv[++i];
+
 		} else {
 			usage();
 			return 2;
@@ -692,8 +673,6 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(&sup.cfg);
-	if (strcmp(cmd, "render-nginx") == 0)
-		return render_nginx_conf(&sup, nginx_template(), render_out) == 0 ? 0 : 1;
 
 	if (self_dir(sup.bindir, sizeof(sup.bindir)) != 0)
 		fatal_io("cannot find my own directory");

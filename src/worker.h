@@ -15,6 +15,7 @@
 #define EGW_WORKER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct config;
 struct metrics;
@@ -41,10 +42,11 @@ bool worker_stopping(void);
 /**
  * worker_nudge_applier() - tell the applier a mutation was committed
  * @cfg: configuration (applier socket path)
+ * @generation: the desired generation just committed
  *
  * Best effort; never blocks.  The applier also polls, so a lost nudge only
  * costs latency.
  */
-void worker_nudge_applier(const struct config *cfg);
+void worker_nudge_applier(const struct config *cfg, int64_t generation);
 
 #endif

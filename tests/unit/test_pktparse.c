@@ -352,7 +352,8 @@ test_names(void)
 	char buf[4];
 
 	is_str(pktparse_proto_name(IPPROTO_TCP, buf), "tcp", "tcp name");
-	is_str(pktparse_proto_name(IPPROTO_ICMPV6, buf), "icmp", "icmpv6 is icmp");
+	is_str(pktparse_proto_name(IPPROTO_ICMP, buf), "icmp", "icmp name");
+	is_str(pktparse_proto_name(IPPROTO_ICMPV6, buf), "icmpv6", "icmpv6 name");
 	is_str(pktparse_proto_name(253, buf), "253", "unnamed protocol is its number");
 	is_str(pktparse_action_name(PKTPARSE_WOULD_DENY), "would_deny", "would_deny name");
 }

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains egw-api, the REST API's FastCGI prefork pool.
+ *
+ * nginx serves port 8089 and forwards every request over FastCGI to the
+ * unix socket this program listens on (nginx/egw-api.conf.in).  main()
+ * reads like an OpenBSD daemon's: parse flags, load the configuration,
+ * set up logging, make sure the database exists and is migrated (once,
+ * before any worker runs), then hand over to the pool.
+ */
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "pool.h"
+#include "route.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: egw-api [-n] [--routes]\n"
+	    "  -n        check the configuration and exit\n"
+	    "  --routes  print the served routes (METHOD PATH SCOPE) and exit\n"
+	    "Settings come from the environment (see README.md).\n");
+}
+
+static int
+print_routes(void)
+{
+	static const char *const scopes[] = { "open", "read", "write" };
+	size_t n;
+	const struct route *r = route_table(&n);
+
+	for (size_t i = 0; i < n; i++)
+		printf("%s %s %s\n", r[i].method, r[i].pattern, scopes[r[i].scope]);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cfg;
+	struct store *st;
+	bool check_only = false;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0) {
+			check_only = true;
+		} else if (strcmp(argv[i], "--routes") == 0) {
+			return print_routes();
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	config_load_env(&cfg, "egw-api");
+	log_init("api", cfg.log_level);
+	if (check_only) {
+		printf("egw-api: configuration OK (socket %s, %u workers, auth %s)\n",
+		    cfg.fcgi_socket, cfg.workers, cfg.auth ? "on" : "off");
+		return 0;
+	}
+	if (!cfg.auth)
+		log_warnx("EGW_AUTH=off: every request is served without a token;"
+		    " use this only on a trusted network");
+
+	/* Migrate once here so the workers never race to create the schema. */
+	if ((rc = store_open(cfg.db_path, &st)) != 0) {
+		log_errorx("cannot open the database %s: %s", cfg.db_path,
+		    err_message(rc));
+		return 1;
+	}
+	store_close(st);
+	return pool_run(&cfg);
+}

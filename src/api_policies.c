@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the /v1/policies handlers: list, get, create or
+ * update, delete, enable and disable.
+ *
+ * Bodies are parsed and validated by codec.c; every mutation is one store
+ * transaction (store_policy.h) after which the applier is nudged.  With
+ * ?wait=SECONDS (0..API_WAIT_MAX_S) a mutation answers only once the
+ * applier has applied (or failed to apply) its generation, or 202 with the
+ * policy still pending when the time runs out.  A malformed scenario_id in
+ * the path is a 400: it cannot name a policy.
+ */
+#include "codec.h"
+#include "config.h"
+#include "err.h"
+#include "http.h"
+#include "log.h"
+#include "route.h"
+#include "store_policy.h"
+#include "worker.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define API_WAIT_MAX_S 30
+#define API_WAIT_POLL_MS 20
+#define API_LIST_DEFAULT 100
+
+static void
+api_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int64_t
+api_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The {scenario_id} path parameter, or a 400 naming it. */
+static int
+api_scenario_param(struct api_ctx *ctx, struct http_req *req, const char **out)
+{
+	const char *id = ctx->params[0];
+
+	if (ctx->n_params < 1 || !policy_valid_id(id, POLICY_SCENARIO_ID_MAX, false)) {
+		req->error_message = "scenario_id must be 1-64 of A-Z a-z 0-9 _ . : -,"
+		    " starting with a letter or digit";
+		req->error_field = "scenario_id";
+		return EGW_E_BADREQUEST;
+	}
+	*out = id;
+	return 0;
+}
+
+/* ?wait=SECONDS: 0 when absent. */
+static int
+api_wait_param(struct http_req *req, unsigned *out)
+{
+	uint64_t v;
+	int rc = http_query_uint(req, "wait", 0, API_WAIT_MAX_S, 0, &v);
+
+	*out = (unsigned)v;
+	return rc;
+}
+
+/* An error body listing every problem in @errs. */
+static int
+api_errors(struct api_ctx *ctx, struct http_resp *resp, int err,
+    const char *message, const struct policy_errors *errs)
+{
+	char *body = codec_error_body(err, message, errs, ctx->request_id);
+
+	if (body == NULL)
+		return EGW_E_NOMEM;
+	return http_resp_set_body(resp, err_http_status(err), body);
+}
+
+/*
+ * Wait until the policy's applied_generation reaches @generation.  @p is
+ * refreshed from the store.  Returns true when applied (or failed), false
+ * when time ran out, the worker is stopping or the policy went away.
+ */
+static bool
+api_wait_policy(struct api_ctx *ctx, struct policy *p, int64_t generation,
+    unsigned wait_s)
+{
+	int64_t deadline = api_now_ms() + (int64_t)wait_s * 1000;
+	struct policy *cur = policy_new();
+	char id[POLICY_SCENARIO_ID_MAX + 1];
+	bool done = false;
+
+	if (cur == NULL)
+		return false;
+	memcpy(id, p->scenario_id, sizeof(id));
+	for (;;) {
+		if (store_policy_get(ctx->st, id, cur) != 0)
+			break;
+		if (cur->applied_generation >= generation) {
+			done = true;
+			break;
+		}
+		if (api_now_ms() >= deadline || worker_stopping())
+			break;
+		api_sleep_ms(API_WAIT_POLL_MS);
+	}
+	if (cur->scenario_id[0] != '\0' && strcmp(cur->scenario_id, id) == 0)
+		memcpy(p, cur, sizeof(*p));
+	policy_free(cur);
+	return done;
+}
+
+static bool
+api_wait_generation(struct api_ctx *ctx, int64_t generation, unsigned wait_s)
+{
+	int64_t deadline = api_now_ms() + (int64_t)wait_s * 1000;
+	int64_t applied;
+
+	for (;;) {
+		if (store_generation(ctx->st, NULL, &applied) != 0)
+			return false;
+		if (applied >= generation)
+			return true;
+		if (api_now_ms() >= deadline || worker_stopping())
+			return false;
+		api_sleep_ms(API_WAIT_POLL_MS);
+	}
+}
+
+static void
+api_log_change(const char *what, const struct policy *p)
+{
+	char rev[24], gen[24];
+
+	snprintf(rev, sizeof(rev), "%lld", (long long)p->revision);
+	snprintf(gen, sizeof(gen), "%lld", (long long)p->generation);
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){ "scenario_id", p->scenario_id,
+	    "revision", rev, "generation", gen, NULL }), "policy %s", what);
+}
+
+/* Answer with the policy after a mutation, honouring ?wait. */
+static int
+api_policy_answer(struct api_ctx *ctx, struct http_resp *resp,
+    struct policy *p, int status, unsigned wait_s)
+{
+	struct json_object *o;
+
+	if (wait_s > 0 && !api_wait_policy(ctx, p, p->generation, wait_s))
+		status = 202;
+	o = codec_policy_to_json(p);
+	return http_resp_json(resp, status, o);
+}
+
+struct api_list_ctx {
+	struct json_object *list;
+	char last[POLICY_SCENARIO_ID_MAX + 1];
+};
+
+static int
+api_list_cb(const struct policy *p, void *arg)
+{
+	struct api_list_ctx *lc = arg;
+	struct json_object *o = codec_policy_to_json(p);
+
+	if (o == NULL)
+		return EGW_E_NOMEM;
+	json_object_array_add(lc->list, o);
+	memcpy(lc->last, p->scenario_id, sizeof(lc->last));
+	return 0;
+}
+
+int
+api_policies_list(struct api_ctx *ctx, struct http_req *req,
+    struct http_resp *resp)
+{
+	static const char *const allowed[] = { "limit", "cursor", NULL };
+	struct api_list_ctx lc = { 0 };
+	const char *cursor;
+	struct json_object *o;
+	bool more = false;
+	uint64_t limit;
+	int rc;
+
+	if ((rc = http_query_check(req, allowed)) != 0 ||
+	    (rc = http_query_uint(req, "limit", 1, STORE_POLICY_LIST_MAX,
+	    API_LIST_DEFAULT, &limit)) != 0)
+		return rc;
+	cursor = http_query_get(req, "cursor");
+	if (cursor != NULL && !policy_valid_id(cursor, POLICY_SCENARIO_ID_MAX, false)) {
+		req->error_message = "cursor is not a value this API returned";
+		req->error_field = "cursor";
+		return EGW_E_BADREQUEST;
+	}
+	lc.list = json_object_new_array();
+	rc = store_policy_list(ctx->st, cursor, (size_t)limit, api_list_cb, &lc, &more);
+	if (rc != 0) {
+		json_object_put(lc.list);
+		return rc;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "count",
+	    json_object_new_int((int)json_object_array_length(lc.list)));
+	json_object_object_add(o, "policies", lc.list);
+	json_object_object_add(o, "next_cursor",
+	    more && lc.last[0] ? json_object_new_string(lc.last) : NULL);
+	return http_resp_json(resp, 200, o);
+}
+
+int
+api_policies_get(struct api_ctx *ctx, struct http_req *req,
+    struct http_resp *resp)
+{
+	static const char *const allowed[] = { NULL };
+	struct policy *p;
+	const char *id;
+	int rc;
+
+	if ((rc = http_query_check(req, allowed)) != 0 ||
+	    (rc = api_scenario_param(ctx, req, &id)) != 0)
+		return rc;
+	if ((p = policy_new()) == NULL)
+		return EGW_E_NOMEM;
+	rc = store_policy_get(ctx->st, id, p);
+	if (rc == 0)
+		rc = http_resp_json(resp, 200, codec_policy_to_json(p));
+	else if (rc == EGW_E_NOTFOUND)
+		rc = api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
+	policy_free(p);
+	return rc;
+}
+
+int
+api_policies_put(struct api_ctx *ctx, struct http_req *req,
+    struct http_resp *resp)
+{
+	static const char *const allowed[] = { "wait", NULL };
+	struct store_actor actor = { ctx->actor, ctx->request_id };
+	struct policy_errors *errs;
+	struct policy *p;
+	bool created = false;
+	unsigned wait_s;
+	int rc;
+
+	if ((rc = http_query_check(req, allowed)) != 0 ||
+	    (rc = api_wait_param(req, &wait_s)) != 0)
+		return rc;
+	p = policy_new();
+	errs = calloc(1, sizeof(*errs));
+	if (p == NULL || errs == NULL) {
+		policy_free(p);
+		free(errs);
+		return EGW_E_NOMEM;
+	}
+	rc = codec_policy_from_json(req->body, req->body_len, p, errs);
+	if (rc == EGW_E_BADREQUEST || rc == EGW_E_INVALID) {
+		rc = api_errors(ctx, resp, rc, NULL, errs);
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	policy_errors_init(errs);
+	rc = store_policy_put(ctx->st, p, &actor, &created, errs);
+	if (rc == EGW_E_INVALID) {
+		rc = api_errors(ctx, resp, rc, NULL, errs);
+		goto out;
+	}
+	if (rc == EGW_E_CONFLICT) {
+		rc = api_errors(ctx, resp, rc, "revision does not match the stored"
+		    " policy; read it again and retry", NULL);
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	worker_nudge_applier(ctx->cfg, p->generation);
+	api_log_change(created ? "created" : "updated", p);
+	rc = api_policy_answer(ctx, resp, p, created ? 201 : 200, wait_s);
+out:
+	policy_free(p);
+	free(errs);
+	return rc;
+}
+
+int
+api_policies_delete(struct api_ctx *ctx, struct http_req *req,
+    struct http_resp *resp)
+{
+	static const char *const allowed[] = { "wait", NULL };
+	struct store_actor actor = { ctx->actor, ctx->request_id };
+	struct json_object *o;
+	int64_t generation = 0;
+	const char *id;
+	unsigned wait_s;
+	int status = 200;
+	bool applied = false;
+	int rc;
+
+	if ((rc = http_query_check(req, allowed)) != 0 ||
+	    (rc = api_wait_param(req, &wait_s)) != 0 ||
+	    (rc = api_scenario_param(ctx, req, &id)) != 0)
+		return rc;
+	rc = store_policy_delete(ctx->st, id, &actor, &generation);
+	if (rc == EGW_E_NOTFOUND)
+		return api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
+	if (rc != 0)
+		return rc;
+	worker_nudge_applier(ctx->cfg, generation);
+	{
+		char gen[24];
+
+		snprintf(gen, sizeof(gen), "%lld", (long long)generation);
+		log_kv(LOG_LEVEL_INFO, ((const char *[]){ "scenario_id", id,
+		    "generation", gen, NULL }), "policy deleted");
+	}
+	if (wait_s > 0) {
+		applied = api_wait_generation(ctx, generation, wait_s);
+		if (!applied)
+			status = 202;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("deleted"));
+	json_object_object_add(o, "scenario_id", json_object_new_string(id));
+	json_object_object_add(o, "generation", json_object_new_int64(generation));
+	json_object_object_add(o, "apply",
+	    json_object_new_string(applied ? "applied" : "pending"));
+	return http_resp_json(resp, status, o);
+}
+
+static int
+api_set_enabled(struct api_ctx *ctx, struct http_req *req,
+    struct http_resp *resp, bool enabled)
+{
+	static const char *const allowed[] = { "wait", NULL };
+	struct store_actor actor = { ctx->actor, ctx->request_id };
+	struct policy *p;
+	const char *id;
+	unsigned wait_s;
+	int rc;
+
+	if ((rc = http_query_check(req, allowed)) != 0 ||
+	    (rc = api_wait_param(req, &wait_s)) != 0 ||
+	    (rc = api_scenario_param(ctx, req, &id)) != 0)
+		return rc;
+	if ((p = policy_new()) == NULL)
+		return EGW_E_NOMEM;
+	rc = store_policy_set_enabled(ctx->st, id, enabled, &actor, p);
+	if (rc == EGW_E_NOTFOUND) {
+		rc = api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
+	} else if (rc == 0) {
+		worker_nudge_applier(ctx->cfg, p->generation);
+		api_log_change(enabled ? "enabled" : "disabled", p);
+		rc = api_policy_answer(ctx, resp, p, 200, wait_s);
+	}
+	policy_free(p);
+	return rc;
+}
+
+int
+api_policies_enable(struct api_ctx *ctx, struct http_req *req,
+    struct http_resp *resp)
+{
+	return api_set_enabled(ctx, req, resp, true);
+}
+
+int
+api_policies_disable(struct api_ctx *ctx, struct http_req *req,
+    struct http_resp *resp)
+{
+	return api_set_enabled(ctx, req, resp, false);
+}

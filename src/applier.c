@@ -1,0 +1,1044 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains egw-applier: the only writer of table inet forge_egress.
+ *
+ * main() reads the configuration, opens the database and the kernel layer,
+ * binds the nudge socket and runs one loop: a nudge or a changed
+ * PRAGMA data_version triggers an incremental apply of the scenarios that
+ * changed after the applied generation (one libnftnl transaction touching
+ * only their elements); every EGW_RECONCILE_INTERVAL seconds, at start and
+ * on SIGHUP the whole desired state is compared with the kernel's listing
+ * and any drift is repaired in one transaction.  The applier keeps in
+ * memory what it believes each scenario has in the kernel, so an
+ * incremental change never reads the table.  Stopping the applier never
+ * touches the kernel: enforcement continues with the last applied state,
+ * and a restart with nothing changed sends no transaction at all.
+ */
+#include "applier_proto.h"
+#include "audit.h"
+#include "config.h"
+#include "err.h"
+#include "kernel.h"
+#include "log.h"
+#include "policy.h"
+#include "render.h"
+#include "store.h"
+#include "store_applier.h"
+#include "store_policy.h"
+#include "timefmt.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <json-c/json.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define POLL_MS 200
+#define COUNTERS_MS 5000
+#define HEARTBEAT_MS 5000
+#define RENDER_STORE_MS 2000
+#define COALESCE_MS 3
+
+/* What one scenario has in the kernel (as far as we know). */
+struct scen {
+	char scenario_id[POLICY_SCENARIO_ID_MAX + 1];
+	uint32_t mark;
+	bool used;
+	bool seen;			/* reconcile bookkeeping */
+	struct render_elems elems;
+	uint64_t k_allow_pk, k_allow_by, k_deny_pk, k_deny_by;
+	bool have_counters;
+};
+
+struct applier {
+	struct config cfg;
+	struct render_config rc;
+	struct store *st;
+	struct kernel *k;
+	int sock;
+	struct render_profile *profiles;
+	size_t n_profiles;
+	struct render_elems global;
+	struct scen *scens;		/* open addressing on scenario_id */
+	size_t cap, n_scens;
+	int64_t applied_gen;
+	int64_t data_version;
+	bool rendered_dirty;
+	int64_t rendered_dirty_since;
+	unsigned long bad_msgs;
+	unsigned long applies;
+};
+
+static volatile sig_atomic_t got_term, got_hup;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+}
+
+/* ---- scenario table ---- */
+
+static uint64_t
+hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	return h;
+}
+
+static int
+scens_grow(struct applier *a)
+{
+	size_t cap = a->cap ? a->cap * 2 : 1024;
+	struct scen *v = calloc(cap, sizeof(*v)), *old = a->scens;
+
+	if (v == NULL)
+		return EGW_E_NOMEM;
+	for (size_t i = 0; i < a->cap; i++) {
+		if (!old[i].used)
+			continue;
+		size_t j = hash_str(old[i].scenario_id) & (cap - 1);
+		while (v[j].used)
+			j = (j + 1) & (cap - 1);
+		v[j] = old[i];
+	}
+	free(old);
+	a->scens = v;
+	a->cap = cap;
+	return 0;
+}
+
+static struct scen *
+scen_find(struct applier *a, const char *sid, bool create)
+{
+	size_t j;
+
+	if (a->cap == 0 && (!create || scens_grow(a) != 0))
+		return NULL;
+	if (create && (a->n_scens + 1) * 2 > a->cap && scens_grow(a) != 0)
+		return NULL;
+	j = hash_str(sid) & (a->cap - 1);
+	while (a->scens[j].used) {
+		if (strcmp(a->scens[j].scenario_id, sid) == 0)
+			return &a->scens[j];
+		j = (j + 1) & (a->cap - 1);
+	}
+	if (!create)
+		return NULL;
+	memset(&a->scens[j], 0, sizeof(a->scens[j]));
+	a->scens[j].used = true;
+	a->n_scens++;
+	snprintf(a->scens[j].scenario_id, sizeof(a->scens[j].scenario_id), "%s", sid);
+	return &a->scens[j];
+}
+
+/* Remove (backward-shift deletion keeps probe chains intact). */
+static void
+scen_remove(struct applier *a, struct scen *s)
+{
+	size_t i = (size_t)(s - a->scens), j = i;
+
+	render_elems_free(&s->elems);
+	a->scens[i].used = false;
+	a->n_scens--;
+	for (;;) {
+		j = (j + 1) & (a->cap - 1);
+		if (!a->scens[j].used)
+			break;
+		size_t home = hash_str(a->scens[j].scenario_id) & (a->cap - 1);
+		bool move = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+		if (move) {
+			a->scens[i] = a->scens[j];
+			a->scens[j].used = false;
+			memset(&a->scens[j].elems, 0, sizeof(a->scens[j].elems));
+			i = j;
+		}
+	}
+}
+
+/* ---- configuration for the renderer ---- */
+
+static void
+gateway_addresses(struct render_config *rc)
+{
+	struct ifaddrs *ifa, *i;
+
+	rc->n_gateway = 0;
+	if (getifaddrs(&ifa) != 0) {
+		log_warn("getifaddrs");
+		return;
+	}
+	for (i = ifa; i && rc->n_gateway < RENDER_MAX_GATEWAY; i = i->ifa_next) {
+		struct ip_prefix *p = &rc->gateway[rc->n_gateway];
+
+		if (i->ifa_addr == NULL || (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		memset(p, 0, sizeof(*p));
+		if (i->ifa_addr->sa_family == AF_INET) {
+			p->family = AF_INET;
+			p->len = 32;
+			memcpy(p->addr, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			p->family = AF_INET6;
+			p->len = 128;
+			memcpy(p->addr, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		rc->n_gateway++;
+	}
+	freeifaddrs(ifa);
+}
+
+static void
+render_config_from(const struct config *cfg, struct render_config *rc)
+{
+	memset(rc, 0, sizeof(*rc));
+	rc->nflog_group = cfg->nflog_group;
+	rc->log_rate = cfg->log_rate;
+	rc->log_burst = cfg->log_burst;
+	rc->output_hook = getenv("EGW_OUTPUT_HOOK") &&
+	    strcmp(getenv("EGW_OUTPUT_HOOK"), "true") == 0;
+	rc->n_dns = cfg->n_dns_servers < RENDER_MAX_DNS ? cfg->n_dns_servers : RENDER_MAX_DNS;
+	memcpy(rc->dns, cfg->dns_servers, rc->n_dns * sizeof(rc->dns[0]));
+	rc->n_managed = cfg->n_managed_sources < RENDER_MAX_MANAGED ?
+	    cfg->n_managed_sources : RENDER_MAX_MANAGED;
+	memcpy(rc->managed, cfg->managed_sources, rc->n_managed * sizeof(rc->managed[0]));
+	rc->n_managed_ifaces = cfg->n_managed_ifaces < RENDER_MAX_MANAGED ?
+	    cfg->n_managed_ifaces : RENDER_MAX_MANAGED;
+	memcpy(rc->managed_ifaces, cfg->managed_ifaces,
+	    rc->n_managed_ifaces * sizeof(rc->managed_ifaces[0]));
+	gateway_addresses(rc);
+}
+
+static int
+profile_cb(const struct store_profile *pr, void *ctx)
+{
+	struct applier *a = ctx;
+	struct render_profile *v = realloc(a->profiles,
+	    (a->n_profiles + 1) * sizeof(*v));
+	struct render_profile *p;
+
+	if (v == NULL)
+		return EGW_E_NOMEM;
+	a->profiles = v;
+	p = &v[a->n_profiles++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->name, sizeof(p->name), "%s", pr->name);
+	p->uses_policy_entries = pr->uses_policy_entries;
+	p->n_rules = pr->n_rules < RENDER_PROFILE_MAX_RULES ? pr->n_rules :
+	    RENDER_PROFILE_MAX_RULES;
+	memcpy(p->rules, pr->rules, p->n_rules * sizeof(p->rules[0]));
+	return 0;
+}
+
+static int
+load_profiles(struct applier *a)
+{
+	free(a->profiles);
+	a->profiles = NULL;
+	a->n_profiles = 0;
+	return store_profile_list(a->st, profile_cb, a);
+}
+
+static const struct render_profile *
+profile_find(const struct applier *a, const char *name)
+{
+	for (size_t i = 0; i < a->n_profiles; i++)
+		if (strcmp(a->profiles[i].name, name) == 0)
+			return &a->profiles[i];
+	return NULL;
+}
+
+/*
+ * A policy's desired elements.  Returns true when they express the policy
+ * (applied), false when it fell back to the baseline (failed; @why set).
+ */
+static bool
+desired_for(struct applier *a, const struct policy *p, struct render_elems *out,
+    char *why, size_t whylen)
+{
+	const struct render_profile *prof = profile_find(a, p->profile);
+	const struct render_profile *base = profile_find(a, "none");
+	char iface[NETADDR_IFNAMSIZ] = "";
+	enum render_state state = p->enabled ? RENDER_STATE_ACTIVE :
+	    RENDER_STATE_DISABLED;
+
+	why[0] = '\0';
+	if (p->n_sources == 0 && p->n_interfaces == 0)
+		(void)config_iface_for_network(&a->cfg, p->network_id, iface);
+	if (state == RENDER_STATE_ACTIVE && prof == NULL) {
+		snprintf(why, whylen, "profile \"%s\" does not exist", p->profile);
+		state = RENDER_STATE_FAILED;
+	}
+	if (render_policy(&a->rc, p, prof, base, state, iface, out, why,
+	    whylen) == 0)
+		return state != RENDER_STATE_FAILED;
+	/* the policy as written cannot be expressed: baseline, failed */
+	char why2[POLICY_ERROR_MAX];
+	if (render_policy(&a->rc, p, NULL, base, RENDER_STATE_FAILED, iface, out,
+	    why2, sizeof(why2)) != 0)
+		log_warnx("policy %s: not even the baseline renders: %s",
+		    p->scenario_id, why2);
+	return false;
+}
+
+/* Does any source element of @l conflict with another scenario's? */
+static const struct scen *
+source_conflict(struct applier *a, const char *sid, const struct render_elems *l,
+    const struct render_elem **which)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct render_elem *e = &l->v[i];
+
+		if (e->set != RENDER_SET_SRC4 && e->set != RENDER_SET_SRC6 &&
+		    e->set != RENDER_SET_SRCIF)
+			continue;
+		for (size_t s = 0; s < a->cap; s++) {
+			const struct scen *o = &a->scens[s];
+
+			if (!o->used || strcmp(o->scenario_id, sid) == 0)
+				continue;
+			for (size_t j = 0; j < o->elems.n; j++)
+				if (render_elems_conflict(e, &o->elems.v[j])) {
+					*which = e;
+					return o;
+				}
+		}
+	}
+	return NULL;
+}
+
+static void
+drop_sources(struct render_elems *l)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].set != RENDER_SET_SRC4 && l->v[i].set != RENDER_SET_SRC6 &&
+		    l->v[i].set != RENDER_SET_SRCIF)
+			l->v[w++] = l->v[i];
+	l->n = w;
+}
+
+/* Elements in @a but not in @b (both sorted) are appended to @out. */
+static int
+elems_minus(const struct render_elems *x, const struct render_elems *y,
+    struct render_elems *out)
+{
+	size_t i = 0, j = 0;
+	int rc;
+
+	while (i < x->n) {
+		int c = j < y->n ? render_elem_cmp(&x->v[i], &y->v[j]) : -1;
+
+		if (c < 0) {
+			if ((rc = render_elems_push(out, &x->v[i])) != 0)
+				return rc;
+			i++;
+		} else if (c == 0) {
+			i++;
+			j++;
+		} else {
+			j++;
+		}
+	}
+	return 0;
+}
+
+static char *
+full_text(struct applier *a, bool replace)
+{
+	struct render_elems all;
+	char *t;
+
+	render_elems_init(&all);
+	for (size_t i = 0; i < a->global.n; i++)
+		render_elems_push(&all, &a->global.v[i]);
+	for (size_t s = 0; s < a->cap; s++)
+		for (size_t i = 0; a->scens[s].used && i < a->scens[s].elems.n; i++)
+			render_elems_push(&all, &a->scens[s].elems.v[i]);
+	render_elems_sort(&all);
+	t = render_full_text(&a->rc, all.v, all.n, replace);
+	render_elems_free(&all);
+	return t;
+}
+
+static double
+ms_since(int64_t t0)
+{
+	return (double)(timefmt_monotonic_ms() - t0);
+}
+
+/* ---- incremental apply ---- */
+
+struct change {
+	char sid[POLICY_SCENARIO_ID_MAX + 1];
+	struct render_elems want;
+	bool exists, ok;
+	int64_t id;
+	char why[POLICY_ERROR_MAX];
+};
+
+struct changes {
+	struct change *v;
+	size_t n, cap;
+};
+
+static void
+collect_changed(const char *sid, void *ctx)
+{
+	struct changes *c = ctx;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 16;
+		struct change *v = realloc(c->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return;
+		c->v = v;
+		c->cap = cap;
+	}
+	memset(&c->v[c->n], 0, sizeof(c->v[0]));
+	snprintf(c->v[c->n].sid, sizeof(c->v[0].sid), "%s", sid);
+	c->n++;
+}
+
+/* Send the difference for changes[from..to) as one transaction. */
+static int
+send_changes(struct applier *a, struct change *ch, size_t n, char *err,
+    size_t errlen)
+{
+	struct render_elems del, add;
+	int rc = 0;
+
+	render_elems_init(&del);
+	render_elems_init(&add);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct scen *s = scen_find(a, ch[i].sid, false);
+		struct render_elems empty = { 0 };
+		const struct render_elems *have = s ? &s->elems : &empty;
+
+		rc = elems_minus(have, &ch[i].want, &del);
+		if (rc == 0)
+			rc = elems_minus(&ch[i].want, have, &add);
+	}
+	if (rc == 0 && !a->cfg.dry_run)
+		rc = kernel_elems_batch(a->k, del.v, del.n, add.v, add.n, err, errlen);
+	render_elems_free(&del);
+	render_elems_free(&add);
+	return rc;
+}
+
+static void
+commit_memory(struct applier *a, struct change *c)
+{
+	struct scen *s = scen_find(a, c->sid, c->exists);
+
+	if (s == NULL)
+		return;
+	if (!c->exists) {
+		scen_remove(a, s);
+		return;
+	}
+	render_elems_free(&s->elems);
+	s->elems = c->want;
+	memset(&c->want, 0, sizeof(c->want));
+	s->mark = (uint32_t)c->id;
+}
+
+static int
+apply_incremental(struct applier *a)
+{
+	struct changes ch = { 0 };
+	struct policy *p = policy_new();
+	int64_t desired = 0, t0 = timefmt_monotonic_ms();
+	char err[KERNEL_ERR_MAX] = "";
+	int rc;
+
+	if (p == NULL)
+		return EGW_E_NOMEM;
+	if ((rc = store_generation(a->st, &desired, NULL)) != 0 ||
+	    desired <= a->applied_gen) {
+		policy_free(p);
+		return rc;
+	}
+	if ((rc = store_applier_changed_since(a->st, a->applied_gen,
+	    collect_changed, &ch)) != 0)
+		goto out;
+	for (size_t i = 0; i < ch.n; i++) {
+		struct change *c = &ch.v[i];
+		const struct render_elem *which;
+		const struct scen *other;
+
+		render_elems_init(&c->want);
+		rc = store_policy_get(a->st, c->sid, p);
+		if (rc == EGW_E_NOTFOUND) {
+			c->exists = false;
+			c->ok = true;
+			rc = 0;
+			continue;
+		}
+		if (rc != 0)
+			goto out;
+		c->exists = true;
+		c->id = p->id;
+		c->ok = desired_for(a, p, &c->want, c->why, sizeof(c->why));
+		if ((other = source_conflict(a, c->sid, &c->want, &which)) != NULL) {
+			char t[160];
+
+			render_elem_text(which, t, sizeof(t));
+			snprintf(c->why, sizeof(c->why), "source %s is already "
+			    "scenario %s's", t, other->scenario_id);
+			drop_sources(&c->want);
+			c->ok = false;
+		}
+	}
+	rc = send_changes(a, ch.v, ch.n, err, sizeof(err));
+	if (rc == EGW_E_NFT) {
+		/* isolate: each scenario alone; a refused one falls back */
+		log_warnx("batch of %zu scenarios refused (%s); applying one by one",
+		    ch.n, err);
+		for (size_t i = 0; i < ch.n; i++) {
+			struct change *c = &ch.v[i];
+			char e1[KERNEL_ERR_MAX] = "";
+
+			if (send_changes(a, c, 1, e1, sizeof(e1)) == 0) {
+				commit_memory(a, c);
+				continue;
+			}
+			snprintf(c->why, sizeof(c->why), "%s", e1);
+			c->ok = false;
+			render_elems_free(&c->want);
+			render_elems_init(&c->want);
+			if (c->exists) {
+				struct policy *q = policy_new();
+				const struct render_profile *base = profile_find(a, "none");
+				char w[256];
+
+				if (q && store_policy_get(a->st, c->sid, q) == 0)
+					render_policy(&a->rc, q, NULL, base,
+					    RENDER_STATE_FAILED, NULL, &c->want, w, sizeof(w));
+				policy_free(q);
+				if (send_changes(a, c, 1, e1, sizeof(e1)) != 0)
+					continue;	/* keep what the kernel has */
+			}
+			commit_memory(a, c);
+		}
+		rc = 0;
+	} else if (rc == 0) {
+		for (size_t i = 0; i < ch.n; i++)
+			commit_memory(a, &ch.v[i]);
+	} else {
+		goto out;
+	}
+
+	double dur = ms_since(t0);
+	if ((rc = store_begin(a->st)) != 0)
+		goto out;
+	for (size_t i = 0; i < ch.n; i++) {
+		struct change *c = &ch.v[i];
+
+		if (!c->exists)
+			continue;
+		store_policy_set_apply_result(a->st, c->sid, desired,
+		    c->ok ? POLICY_APPLY_APPLIED : POLICY_APPLY_FAILED,
+		    c->ok ? NULL : c->why);
+		if (!c->ok)
+			audit_apply_event(a->st, false, desired, c->sid, c->why);
+	}
+	store_applier_record(a->st, desired, a->cfg.dry_run, dur, NULL, NULL);
+	if ((rc = store_commit(a->st)) != 0)
+		goto out;
+	a->applied_gen = desired;
+	a->applies++;
+	a->rendered_dirty = true;
+	if (a->rendered_dirty_since == 0)
+		a->rendered_dirty_since = timefmt_monotonic_ms();
+	{
+		char g[24], d[32], n[24];
+
+		snprintf(g, sizeof(g), "%lld", (long long)desired);
+		snprintf(d, sizeof(d), "%.3f", dur);
+		snprintf(n, sizeof(n), "%zu", ch.n);
+		log_kv(LOG_LEVEL_INFO, ((const char *[]){ "generation", g,
+		    "dur_ms", d, "scenarios", n, NULL }), "applied changes");
+	}
+out:
+	for (size_t i = 0; i < ch.n; i++)
+		render_elems_free(&ch.v[i].want);
+	free(ch.v);
+	policy_free(p);
+	return rc;
+}
+
+/* ---- full reconcile ---- */
+
+struct recon {
+	struct applier *a;
+	struct changes results;	/* sid, id, ok, why per policy (want unused) */
+	int64_t desired;
+	size_t status_writes;
+};
+
+static int
+recon_policy(const struct policy *p, void *ctx)
+{
+	struct recon *r = ctx;
+	struct applier *a = r->a;
+	struct scen *s = scen_find(a, p->scenario_id, true);
+	struct change *c;
+	char why[POLICY_ERROR_MAX];
+	bool ok;
+
+	if (s == NULL)
+		return EGW_E_NOMEM;
+	render_elems_free(&s->elems);
+	render_elems_init(&s->elems);
+	ok = desired_for(a, p, &s->elems, why, sizeof(why));
+	s->mark = (uint32_t)p->id;
+	s->seen = true;
+	collect_changed(p->scenario_id, &r->results);
+	if (r->results.n == 0)
+		return EGW_E_NOMEM;
+	c = &r->results.v[r->results.n - 1];
+	c->exists = true;
+	c->id = p->id;
+	c->ok = ok;
+	snprintf(c->why, sizeof(c->why), "%s", ok ? "" : why);
+	/* only rows whose status would change are written */
+	if (p->applied_generation != r->desired ||
+	    p->apply_status != (ok ? POLICY_APPLY_APPLIED : POLICY_APPLY_FAILED) ||
+	    strcmp(p->apply_error, c->why) != 0)
+		c->ok = ok, c->why[sizeof(c->why) - 1] = '\0', r->status_writes++;
+	else
+		c->exists = false;	/* nothing to write */
+	return 0;
+}
+
+/* Sources claimed twice: the higher mark (newer policy) loses them. */
+static void
+recon_source_conflicts(struct recon *r)
+{
+	struct applier *a = r->a;
+
+	for (size_t s = 0; s < a->cap; s++) {
+		struct scen *x = &a->scens[s];
+		const struct render_elem *which;
+		const struct scen *o;
+
+		if (!x->used || x->elems.n == 0)
+			continue;
+		if ((o = source_conflict(a, x->scenario_id, &x->elems, &which)) == NULL ||
+		    o->mark > x->mark)
+			continue;
+		char t[160];
+		render_elem_text(which, t, sizeof(t));
+		for (size_t i = 0; i < r->results.n; i++) {
+			struct change *c = &r->results.v[i];
+			if (strcmp(c->sid, x->scenario_id) == 0) {
+				snprintf(c->why, sizeof(c->why), "source %s is already "
+				    "scenario %s's", t, o->scenario_id);
+				c->ok = false;
+				c->exists = true;
+			}
+		}
+		drop_sources(&x->elems);
+	}
+}
+
+static int
+reconcile(struct applier *a, const char *trigger)
+{
+	struct recon r = { .a = a };
+	struct kernel_state ks = { 0 };
+	struct render_elems want, del, add;
+	int64_t t0 = timefmt_monotonic_ms();
+	char err[KERNEL_ERR_MAX] = "", drift[512] = "";
+	char *text = NULL;
+	int rc;
+
+	render_elems_init(&want);
+	render_elems_init(&del);
+	render_elems_init(&add);
+	render_config_from(&a->cfg, &a->rc);
+	if ((rc = load_profiles(a)) != 0 ||
+	    (rc = store_generation(a->st, &r.desired, NULL)) != 0)
+		return rc;
+	render_elems_free(&a->global);
+	render_elems_init(&a->global);
+	if ((rc = render_global(&a->rc, profile_find(a, "none"), &a->global)) != 0) {
+		log_errorx("managed sources do not render (%s)", err_message(rc));
+		return rc;
+	}
+	for (size_t s = 0; s < a->cap; s++)
+		a->scens[s].seen = false;
+	if ((rc = store_policy_list(a->st, NULL, 0, recon_policy, &r, NULL)) != 0)
+		goto out;
+	for (size_t s = 0; s < a->cap; s++)
+		if (a->scens[s].used && !a->scens[s].seen) {
+			scen_remove(a, &a->scens[s]);
+			s--;	/* backward shift may have moved one here */
+		}
+	recon_source_conflicts(&r);
+
+	for (size_t i = 0; i < a->global.n; i++)
+		render_elems_push(&want, &a->global.v[i]);
+	for (size_t s = 0; s < a->cap; s++)
+		for (size_t i = 0; a->scens[s].used && i < a->scens[s].elems.n; i++)
+			render_elems_push(&want, &a->scens[s].elems.v[i]);
+	render_elems_sort(&want);
+
+	if (a->cfg.dry_run) {
+		text = render_full_text(&a->rc, want.v, want.n, true);
+		rc = text ? kernel_run_text(a->k, text, true, err, sizeof(err)) :
+		    EGW_E_NOMEM;
+	} else {
+		if ((rc = kernel_read_state(a->k, &a->rc, &ks)) != 0)
+			goto out;
+		if (!ks.exists || !ks.skeleton_ok) {
+			if (ks.exists)
+				snprintf(drift, sizeof(drift), "skeleton: %s",
+				    ks.skeleton_why);
+			text = render_full_text(&a->rc, want.v, want.n, ks.exists);
+			rc = text ? kernel_run_text(a->k, text, false, err, sizeof(err)) :
+			    EGW_E_NOMEM;
+		} else {
+			elems_minus(&ks.elems, &want, &del);
+			elems_minus(&want, &ks.elems, &add);
+			if (del.n || add.n) {
+				snprintf(drift, sizeof(drift), "%zu unexpected and %zu "
+				    "missing elements", del.n, add.n);
+				rc = kernel_elems_batch(a->k, del.v, del.n, add.v,
+				    add.n, err, sizeof(err));
+			}
+		}
+	}
+	double dur = ms_since(t0);
+	if (rc != 0) {
+		log_errorx("reconcile (%s) failed: %s", trigger, err);
+		if (store_begin(a->st) == 0) {
+			store_applier_record(a->st, a->applied_gen, a->cfg.dry_run,
+			    dur, err[0] ? err : err_message(rc), NULL);
+			audit_apply_event(a->st, false, r.desired, NULL, err);
+			store_commit(a->st);
+		}
+		goto out;
+	}
+	if (text == NULL)
+		text = full_text(a, false);
+	if ((rc = store_begin(a->st)) != 0)
+		goto out;
+	for (size_t i = 0; i < r.results.n; i++) {
+		struct change *c = &r.results.v[i];
+
+		if (!c->exists)
+			continue;
+		store_policy_set_apply_result(a->st, c->sid, r.desired,
+		    c->ok ? POLICY_APPLY_APPLIED : POLICY_APPLY_FAILED,
+		    c->ok ? NULL : c->why);
+		if (!c->ok)
+			audit_apply_event(a->st, false, r.desired, c->sid, c->why);
+	}
+	if (drift[0] && ks.exists)
+		audit_drift_event(a->st, r.desired, drift);
+	store_applier_record(a->st, r.desired, a->cfg.dry_run, dur, NULL, text);
+	if ((rc = store_commit(a->st)) != 0)
+		goto out;
+	a->applied_gen = r.desired;
+	a->rendered_dirty = false;
+	a->rendered_dirty_since = 0;
+	{
+		char g[24], d[32], n[24];
+
+		snprintf(g, sizeof(g), "%lld", (long long)r.desired);
+		snprintf(d, sizeof(d), "%.3f", dur);
+		snprintf(n, sizeof(n), "%zu", want.n);
+		log_kv(drift[0] ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+		    ((const char *[]){ "generation", g, "dur_ms", d, "elements", n,
+		    "trigger", trigger, "drift", drift[0] ? drift : NULL, NULL }),
+		    "reconciled%s", a->cfg.dry_run ? " (dry run)" : "");
+	}
+out:
+	free(text);
+	free(r.results.v);
+	render_elems_free(&ks.elems);
+	render_elems_free(&want);
+	render_elems_free(&del);
+	render_elems_free(&add);
+	return rc;
+}
+
+/* ---- counters, heartbeat, rendered text ---- */
+
+static void
+read_counters(struct applier *a)
+{
+	struct kernel_counter *kc = NULL;
+	size_t n = 0;
+
+	if (a->cfg.dry_run || kernel_read_counters(a->k, &kc, &n) != 0)
+		return;
+	if (store_begin(a->st) != 0) {
+		free(kc);
+		return;
+	}
+	for (size_t s = 0; s < a->cap; s++) {
+		struct scen *x = &a->scens[s];
+
+		if (!x->used)
+			continue;
+		for (size_t i = 0; i < n; i++) {
+			struct kernel_counter *c = &kc[i];
+			uint64_t d[4];
+
+			if (c->mark != x->mark)
+				continue;
+			/* a recreated table restarts at 0: count from there */
+			d[0] = c->allowed_packets - (c->allowed_packets >= x->k_allow_pk ? x->k_allow_pk : 0);
+			d[1] = c->allowed_bytes - (c->allowed_bytes >= x->k_allow_by ? x->k_allow_by : 0);
+			d[2] = c->denied_packets - (c->denied_packets >= x->k_deny_pk ? x->k_deny_pk : 0);
+			d[3] = c->denied_bytes - (c->denied_bytes >= x->k_deny_by ? x->k_deny_by : 0);
+			if (!x->have_counters && getenv("EGW_COUNTERS_FROM_ZERO") == NULL)
+				d[0] = d[1] = d[2] = d[3] = 0;
+			if (d[0] || d[1] || d[2] || d[3])
+				store_applier_counters_add(a->st, x->scenario_id,
+				    d[0], d[1], d[2], d[3]);
+			x->k_allow_pk = c->allowed_packets;
+			x->k_allow_by = c->allowed_bytes;
+			x->k_deny_pk = c->denied_packets;
+			x->k_deny_by = c->denied_bytes;
+			x->have_counters = true;
+		}
+	}
+	store_commit(a->st);
+	free(kc);
+}
+
+static void
+heartbeat(struct applier *a)
+{
+	char info[256];
+
+	snprintf(info, sizeof(info), "{\"applied_generation\":%lld,"
+	    "\"dry_run\":%s,\"applies\":%lu,\"bad_messages\":%lu}",
+	    (long long)a->applied_gen, a->cfg.dry_run ? "true" : "false",
+	    a->applies, a->bad_msgs);
+	if (store_begin(a->st) == 0) {
+		store_applier_heartbeat(a->st, info);
+		store_commit(a->st);
+	}
+}
+
+static void
+store_rendered(struct applier *a)
+{
+	char *text = full_text(a, false);
+
+	if (text && store_begin(a->st) == 0) {
+		store_applier_record(a->st, a->applied_gen, a->cfg.dry_run, 0, NULL, text);
+		store_commit(a->st);
+	}
+	free(text);
+	a->rendered_dirty = false;
+	a->rendered_dirty_since = 0;
+}
+
+/* ---- nudge socket ---- */
+
+static int
+open_socket(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		log_errorx("EGW_APPLIER_SOCKET too long: %s", path);
+		return -1;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    chmod(path, 0660) != 0) {
+		log_error("bind %s", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Drain the socket; true when at least one valid nudge arrived. */
+static bool
+drain_socket(struct applier *a)
+{
+	struct applier_msg m;
+	bool nudged = false;
+	ssize_t n;
+
+	while ((n = recv(a->sock, &m, sizeof(m), MSG_DONTWAIT | MSG_TRUNC)) >= 0) {
+		if (n != (ssize_t)sizeof(m) || m.magic != APPLIER_MSG_MAGIC ||
+		    m.version != APPLIER_MSG_VERSION || m.type != APPLIER_MSG_NUDGE) {
+			a->bad_msgs++;
+			continue;
+		}
+		nudged = true;
+	}
+	return nudged;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: egw-applier [-n] [-1]\n"
+	    "  -n  check the configuration and exit\n"
+	    "  -1  reconcile once and exit\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct applier a;
+	bool check_only = false, once = false;
+	int64_t next_reconcile, next_counters, next_heartbeat;
+	int ch, rc;
+
+	while ((ch = getopt(argc, argv, "n1")) != -1) {
+		switch (ch) {
+		case 'n':
+			check_only = true;
+			break;
+		case '1':
+			once = true;
+			break;
+		default:
+			usage();
+		}
+	}
+	memset(&a, 0, sizeof(a));
+	a.sock = -1;
+	config_load_env(&a.cfg, "egw-applier");
+	log_init("applier", a.cfg.log_level);
+	render_config_from(&a.cfg, &a.rc);
+	if (check_only) {
+		char *t = render_skeleton_text(&a.rc);
+
+		if (t == NULL)
+			return 1;
+		free(t);
+		printf("egw-applier: configuration OK (dry_run=%s, db=%s, socket=%s)\n",
+		    a.cfg.dry_run ? "true" : "false", a.cfg.db_path,
+		    a.cfg.applier_socket);
+		return 0;
+	}
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if ((rc = store_open(a.cfg.db_path, &a.st)) != 0) {
+		log_errorx("cannot open %s: %s", a.cfg.db_path, err_message(rc));
+		return 1;
+	}
+	if ((rc = kernel_open(&a.k)) != 0) {
+		log_error("netfilter netlink unavailable (CAP_NET_ADMIN?)");
+		store_close(a.st);
+		return 1;
+	}
+	if (!once && (a.sock = open_socket(a.cfg.applier_socket)) < 0) {
+		kernel_close(a.k);
+		store_close(a.st);
+		return 1;
+	}
+	log_info("started (dry_run=%s)", a.cfg.dry_run ? "true" : "false");
+
+	rc = reconcile(&a, "start");
+	if (once) {
+		read_counters(&a);
+		goto done;
+	}
+	a.data_version = store_data_version(a.st);
+	next_reconcile = timefmt_monotonic_ms() + (int64_t)a.cfg.reconcile_interval_s * 1000;
+	next_counters = timefmt_monotonic_ms() + COUNTERS_MS;
+	next_heartbeat = 0;
+	while (!got_term) {
+		struct pollfd pfd = { .fd = a.sock, .events = POLLIN };
+		int64_t now, dv;
+		bool work;
+
+		poll(&pfd, 1, POLL_MS);
+		work = drain_socket(&a);
+		dv = store_data_version(a.st);
+		if (dv != a.data_version) {
+			a.data_version = dv;
+			work = true;
+		}
+		if (work) {
+			/* let a burst of commits land, then take them all at once */
+			usleep(COALESCE_MS * 1000);
+			drain_socket(&a);
+			if (apply_incremental(&a) != 0)
+				log_warnx("incremental apply failed; reconciling");
+			a.data_version = store_data_version(a.st);
+		}
+		now = timefmt_monotonic_ms();
+		if (got_hup || now >= next_reconcile) {
+			reconcile(&a, got_hup ? "sighup" : "interval");
+			got_hup = 0;
+			a.data_version = store_data_version(a.st);
+			next_reconcile = now + (int64_t)a.cfg.reconcile_interval_s * 1000;
+		}
+		if (now >= next_counters) {
+			read_counters(&a);
+			next_counters = now + COUNTERS_MS;
+		}
+		if (a.rendered_dirty && now - a.rendered_dirty_since >= RENDER_STORE_MS)
+			store_rendered(&a);
+		if (now >= next_heartbeat) {
+			heartbeat(&a);
+			next_heartbeat = now + HEARTBEAT_MS;
+		}
+	}
+	read_counters(&a);
+	if (a.rendered_dirty)
+		store_rendered(&a);
+	log_info("stopping; the kernel keeps enforcing generation %lld",
+	    (long long)a.applied_gen);
+done:
+	if (a.sock >= 0) {
+		close(a.sock);
+		unlink(a.cfg.applier_socket);
+	}
+	for (size_t s = 0; s < a.cap; s++)
+		render_elems_free(&a.scens[s].elems);
+	free(a.scens);
+	free(a.profiles);
+	render_elems_free(&a.global);
+	kernel_close(a.k);
+	store_close(a.st);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the kernel layer: libnftables for whole-table work,
+ * libnftnl batches for per-change element updates.
+ *
+ * Only table inet forge_egress is ever named.  Text goes through
+ * libnftables (one buffer = one netlink batch = one kernel transaction);
+ * incremental element changes are built with libnftnl and sent as one
+ * batch, which does not make the front end download the table first, so
+ * the cost of a change does not grow with the number of scenarios loaded
+ * (docs/KERNEL_LAYOUT.md has the measurements).
+ */
+#ifndef EGW_KERNEL_H
+#define EGW_KERNEL_H
+
+#include "render.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define KERNEL_ERR_MAX 1024
+
+struct kernel;
+
+/* What the reconciler learns from the table listing. */
+struct kernel_state {
+	bool exists;
+	bool skeleton_ok;		/* chains, hooks, rule tags and sets as rendered */
+	char skeleton_why[256];		/* first difference when !skeleton_ok */
+	struct render_elems elems;	/* every element of the element sets, sorted */
+};
+
+/* Per-mark totals of the dynamic counter sets. */
+struct kernel_counter {
+	uint32_t mark;
+	uint64_t allowed_packets, allowed_bytes;
+	uint64_t denied_packets, denied_bytes;
+};
+
+/**
+ * kernel_open() - libnftables context plus a netfilter netlink socket
+ * @out: the handle, owned by the caller (kernel_close)
+ *
+ * Returns: 0, EGW_E_NOMEM, or EGW_E_IO (errno set) when netlink is not
+ * available (no CAP_NET_ADMIN).
+ */
+int kernel_open(struct kernel **out);
+
+/**
+ * kernel_close() - release; NULL is a no-op
+ */
+void kernel_close(struct kernel *k);
+
+/**
+ * kernel_run_text() - run an nft script as one transaction
+ * @k: handle
+ * @text: nft commands (rendered, never client text)
+ * @dry_run: validate in the kernel and abort (nft --check)
+ * @err: libnftables' error buffer on failure (may be NULL)
+ * @errlen: size of @err
+ *
+ * Returns: 0 or EGW_E_NFT.
+ */
+int kernel_run_text(struct kernel *k, const char *text, bool dry_run,
+    char *err, size_t errlen);
+
+/**
+ * kernel_read_state() - list the table (JSON) and compare its skeleton
+ * @k: handle
+ * @rc: configuration the skeleton was rendered from
+ * @st: filled; free st->elems with render_elems_free()
+ *
+ * Returns: 0 (also when the table does not exist: st->exists is false),
+ * EGW_E_NFT or EGW_E_NOMEM.
+ */
+int kernel_read_state(struct kernel *k, const struct render_config *rc,
+    struct kernel_state *st);
+
+/**
+ * kernel_read_counters() - per-mark allowed/denied totals
+ * @k: handle
+ * @out: malloc'd array owned by the caller (free())
+ * @n: its length
+ *
+ * Returns: 0, EGW_E_NOTFOUND when the table is absent, EGW_E_NFT, EGW_E_NOMEM.
+ */
+int kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *n);
+
+/**
+ * kernel_elems_batch() - delete and add elements in one transaction (libnftnl)
+ * @k: handle
+ * @del: elements to delete (must exist, or the whole batch fails)
+ * @n_del: count
+ * @add: elements to add
+ * @n_add: count
+ * @err: kernel error text on failure
+ * @errlen: size of @err
+ *
+ * Returns: 0, EGW_E_NFT (the kernel refused; nothing changed), EGW_E_IO,
+ * EGW_E_TIMEOUT, or EGW_E_NOMEM.
+ */
+int kernel_elems_batch(struct kernel *k, const struct render_elem *del,
+    size_t n_del, const struct render_elem *add, size_t n_add, char *err,
+    size_t errlen);
+
+#endif

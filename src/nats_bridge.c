@@ -1,0 +1,1447 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the NATS bridge: scenario events into policies, the
+ * outbox out to audit.egress.
+ *
+ * Invariants:
+ * - SQLite is touched only by the bridge_run() thread.  cnats callbacks
+ *   (message delivery, publish acks, connection events) take b->mu, record
+ *   or queue, signal and return.
+ * - A scenario event is acked only after its change is committed; a
+ *   rejected event is terminated only after its "event.rejected" row is
+ *   committed; anything else is NAKed and comes back.
+ * - An outbox row is marked delivered only when it and every row before it
+ *   in the batch were acked (JetStream) or flushed (core), so audit.egress
+ *   receives the outbox in id order.  After a failed batch the stream's
+ *   last message id tells which rows already made it, so a retry does not
+ *   rely on the de-duplication window alone.
+ * - Nothing is published while the connection is not CONNECTED and the
+ *   reconnect buffer is tiny, so cnats never replays a tail of a batch
+ *   after a reconnect ahead of a lost middle.
+ */
+#include "nats_bridge.h"
+#include "audit.h"
+#include "codec.h"
+#include "err.h"
+#include "log.h"
+#include "policy.h"
+#include "store_component.h"
+#include "store_outbox.h"
+#include "store_policy.h"
+#include "timefmt.h"
+
+#if defined(__has_include)
+#if __has_include("applier_client.h")
+#include "applier_client.h"
+#define BRIDGE_HAVE_NUDGE 1
+#endif
+#endif
+
+#include <errno.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BRIDGE_QUEUE_MAX 1024		/* received, not yet handled */
+#define BRIDGE_BATCH 256		/* outbox rows per publish round */
+#define BRIDGE_EVENTS_PER_ROUND 64	/* events handled between batches */
+#define BRIDGE_POLL_MS 50		/* outbox poll (PRAGMA data_version) */
+#define BRIDGE_HEARTBEAT_MS 2000
+#define BRIDGE_EXPIRE_MS 2000
+#define BRIDGE_PRUNE_MS 60000
+#define BRIDGE_RECHECK_MS 30000		/* re-detect JetStream, streams, consumers */
+#define BRIDGE_ACK_WAIT_MS 5000		/* publish ack deadline per batch */
+#define BRIDGE_BACKOFF_MIN_MS 100
+#define BRIDGE_BACKOFF_MAX_MS 10000
+#define BRIDGE_RECONNECT_MAX_MS 5000
+#define BRIDGE_NAK_DELAY_MS 1000
+#define BRIDGE_CONSUMER_ACK_WAIT_S 30
+#define BRIDGE_CONSUMER_MAX_ACK_PENDING 256
+#define BRIDGE_AUDIT_DUPLICATES_S 600	/* dedup window of a created AUDIT */
+#define BRIDGE_NAME_MAX 64
+
+enum { KIND_CREATED = 0, KIND_COMPLETED = 1, KIND_N = 2 };
+
+static const char *const kind_subject[KIND_N] = {
+	BRIDGE_SUBJECT_CREATED, BRIDGE_SUBJECT_COMPLETED
+};
+static const char *const kind_durable[KIND_N] = {
+	BRIDGE_DURABLE_CREATED, BRIDGE_DURABLE_COMPLETED
+};
+
+enum pend_state { PEND_WAIT = 0, PEND_ACKED, PEND_FAILED };
+
+struct bridge_pend {
+	char event_id[OUTBOX_EVENT_ID_LEN];
+	enum pend_state state;
+	natsStatus err;
+	int js_err;
+	char why[128];
+};
+
+struct bridge_sub {
+	struct bridge *b;
+	int kind;
+	natsSubscription *sub;
+	bool js;			/* bound to a durable consumer */
+	char stream[BRIDGE_NAME_MAX];
+};
+
+struct bridge {
+	const struct config *cfg;
+	struct store *st;
+	natsOptions *opts;
+	natsConnection *nc;
+	jsCtx *js;
+	struct bridge_sub subs[KIND_N];
+
+	pthread_mutex_t mu;
+	pthread_cond_t wake;		/* queue got an item / state changed */
+	pthread_cond_t space;		/* queue has room */
+	pthread_cond_t acked;		/* a publish ack arrived */
+	/* Under mu: */
+	natsMsg *queue[BRIDGE_QUEUE_MAX];
+	int queue_kind[BRIDGE_QUEUE_MAX];
+	size_t q_head, q_len;
+	bool stopping;
+	bool closed;			/* the closed callback ran */
+	bool connected;
+	bool need_setup;
+	uint64_t reconnects;
+	struct bridge_pend pend[BRIDGE_BATCH];
+	size_t n_pend, n_resolved, ack_cursor;
+
+	/* Main thread only: */
+	bool setup_done;
+	bool jetstream;
+	bool audit_js;
+	char audit_stream[BRIDGE_NAME_MAX];
+	bool check_stream;		/* after a failed batch: skip what is stored */
+	bool outbox_more;		/* last fetch was full, or a retry is due */
+	int64_t data_version;
+	int64_t next_setup_ms, next_publish_ms, next_heartbeat_ms;
+	int64_t next_expire_ms, next_prune_ms, next_recheck_ms;
+	unsigned setup_backoff_ms, publish_backoff_ms;
+	struct bridge_stats stats;
+	char last_error[256];
+};
+
+/* ------------------------------------------------------------------ */
+/* Event validation and application (no NATS here)                    */
+
+/* JSON pointer of a top-level member ("~" -> "~0", "/" -> "~1"). */
+static void
+bridge_member_path(char *out, size_t size, const char *key)
+{
+	size_t n = 0;
+
+	if (size < 2)
+		return;
+	out[n++] = '/';
+	for (; *key && n + 3 < size; key++) {
+		if (*key == '~' || *key == '/') {
+			out[n++] = '~';
+			out[n++] = *key == '~' ? '0' : '1';
+		} else {
+			out[n++] = *key;
+		}
+	}
+	out[n] = '\0';
+}
+
+/* A member that is present and not JSON null. */
+static struct json_object *
+bridge_member(struct json_object *obj, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (!json_object_object_get_ex(obj, key, &v))
+		return NULL;
+	return v;
+}
+
+static bool
+bridge_is_string(struct json_object *v)
+{
+	return v != NULL && json_object_is_type(v, json_type_string);
+}
+
+static int
+bridge_created(struct store *st, struct json_object *obj,
+    const struct store_actor *actor, struct policy_errors *errs,
+    enum bridge_outcome *outcome)
+{
+	static const char *const extra[] = { "track", NULL };
+	char profile[POLICY_PROFILE_MAX + 1];
+	const char *track = NULL;
+	struct json_object *v;
+	struct policy *p = NULL, *old = NULL;
+	bool created = false, had_old = false;
+	int rc;
+
+	if ((v = bridge_member(obj, "track")) != NULL) {
+		if (!bridge_is_string(v) ||
+		    !policy_valid_id(json_object_get_string(v), POLICY_PROFILE_MAX, false)) {
+			policy_errors_add(errs, "/track", "must be a string of 1-%d "
+			    "letters, digits, '_', '.', ':' or '-'", POLICY_PROFILE_MAX);
+			return EGW_E_INVALID;
+		}
+		track = json_object_get_string(v);
+	}
+	/* An explicit profile wins over the track mapping. */
+	if (bridge_member(obj, "profile") == NULL) {
+		if ((rc = store_track_profile(st, track, profile)) != 0)
+			return rc == EGW_E_INVALID ? EGW_E_DB : rc;
+		json_object_object_add(obj, "profile", json_object_new_string(profile));
+	}
+	if ((p = policy_new()) == NULL || (old = policy_new()) == NULL) {
+		rc = EGW_E_NOMEM;
+		goto out;
+	}
+	if ((rc = codec_policy_from_object(obj, extra, p, errs)) != 0)
+		goto out;
+	/* Events carry no optimistic lock; the stream order is the order. */
+	p->revision = 0;
+
+	rc = store_policy_get(st, p->scenario_id, old);
+	if (rc == 0) {
+		had_old = true;
+		if (old->completed_at[0] != '\0') {
+			/* A late or redelivered created event must not reopen a
+			 * completed scenario (store_policy_put would). */
+			log_info("scenario %s is completed; created event ignored",
+			    p->scenario_id);
+			*outcome = BRIDGE_UNCHANGED;
+			goto out;
+		}
+	} else if (rc != EGW_E_NOTFOUND) {
+		goto out;
+	}
+	rc = store_policy_put(st, p, actor, &created, errs);
+	if (rc == EGW_E_CONFLICT)
+		rc = EGW_E_INVALID;	/* not retryable; recorded as rejected */
+	if (rc != 0)
+		goto out;
+	*outcome = created || !had_old || p->generation != old->generation
+	    ? BRIDGE_CHANGED : BRIDGE_UNCHANGED;
+out:
+	policy_free(p);
+	policy_free(old);
+	return rc;
+}
+
+static int
+bridge_completed(struct store *st, struct json_object *obj,
+    const struct store_actor *actor, struct policy_errors *errs,
+    enum bridge_outcome *outcome)
+{
+	static const char *const known[] = {
+		"scenario_id", "network_id", "track", "timestamp", "completed_at", NULL
+	};
+	const char *sid = NULL, *nid = "";
+	struct json_object *v;
+	struct policy *p = NULL;
+	char path[128];
+	int rc;
+
+	json_object_object_foreach(obj, key, val) {
+		size_t i;
+
+		for (i = 0; known[i] != NULL && strcmp(known[i], key) != 0; i++)
+			;
+		bridge_member_path(path, sizeof(path), key);
+		if (known[i] == NULL)
+			policy_errors_add(errs, path, "unknown field");
+		else if (val != NULL && !bridge_is_string(val))
+			policy_errors_add(errs, path, "must be a string");
+	}
+	v = bridge_member(obj, "scenario_id");
+	if (v == NULL)
+		policy_errors_add(errs, "/scenario_id", "required");
+	else if (bridge_is_string(v) && !policy_valid_id(json_object_get_string(v),
+	    POLICY_SCENARIO_ID_MAX, false))
+		policy_errors_add(errs, "/scenario_id", "must be 1-%d of A-Z a-z "
+		    "0-9 _ . : -, starting with a letter or digit",
+		    POLICY_SCENARIO_ID_MAX);
+	else if (bridge_is_string(v))
+		sid = json_object_get_string(v);
+	v = bridge_member(obj, "network_id");
+	if (bridge_is_string(v)) {
+		if (!policy_valid_id(json_object_get_string(v), POLICY_NETWORK_ID_MAX, true))
+			policy_errors_add(errs, "/network_id", "must be 0-%d of A-Z "
+			    "a-z 0-9 _ . : -", POLICY_NETWORK_ID_MAX);
+		else
+			nid = json_object_get_string(v);
+	}
+	if (errs->count > 0 || errs->dropped > 0 || sid == NULL)
+		return EGW_E_INVALID;
+
+	if ((p = policy_new()) == NULL)
+		return EGW_E_NOMEM;
+	rc = store_policy_get(st, sid, p);
+	if (rc == 0 && p->completed_at[0] != '\0') {
+		*outcome = BRIDGE_UNCHANGED;
+		goto out;
+	}
+	if (rc == EGW_E_NOTFOUND) {
+		/* Completed before created (independent consumers, or the
+		 * created event was lost): leave a disabled tombstone so the
+		 * late created event finds a completed scenario. */
+		policy_init(p);
+		snprintf(p->scenario_id, sizeof(p->scenario_id), "%s", sid);
+		snprintf(p->network_id, sizeof(p->network_id), "%s", nid);
+		snprintf(p->profile, sizeof(p->profile), "none");
+		p->enabled = false;
+		rc = store_policy_put(st, p, actor, NULL, errs);
+		if (rc == EGW_E_CONFLICT)
+			rc = EGW_E_INVALID;
+		if (rc == 0)
+			log_info("scenario %s completed before it was created; "
+			    "stored a disabled tombstone", sid);
+	}
+	if (rc != 0)
+		goto out;
+	if ((rc = store_policy_complete(st, sid, actor)) != 0)
+		goto out;
+	*outcome = BRIDGE_CHANGED;
+out:
+	policy_free(p);
+	return rc;
+}
+
+int
+bridge_handle_event(struct store *st, const char *subject, const char *data,
+    size_t len, size_t max_len, const char *request_id,
+    enum bridge_outcome *outcome)
+{
+	struct store_actor actor = { BRIDGE_ACTOR, request_id };
+	struct policy_errors *errs;
+	struct json_object *obj = NULL;
+	const char *sid = NULL;
+	int rc, rc2;
+
+	*outcome = BRIDGE_RETRY;
+	if ((errs = calloc(1, sizeof(*errs))) == NULL)
+		return EGW_E_NOMEM;
+	policy_errors_init(errs);
+	if (len > max_len) {
+		policy_errors_add(errs, "", "event larger than %zu bytes", max_len);
+		rc = EGW_E_TOOLARGE;
+	} else if ((rc = codec_parse_body(data, len, &obj, errs)) == 0) {
+		if (strcmp(subject, BRIDGE_SUBJECT_CREATED) == 0)
+			rc = bridge_created(st, obj, &actor, errs, outcome);
+		else if (strcmp(subject, BRIDGE_SUBJECT_COMPLETED) == 0)
+			rc = bridge_completed(st, obj, &actor, errs, outcome);
+		else
+			rc = EGW_E_INTERNAL;
+	}
+	if (rc == 0)
+		goto out;
+	if (rc != EGW_E_INVALID && rc != EGW_E_BADREQUEST && rc != EGW_E_TOOLARGE) {
+		log_warnx("%s event%s%s: %s; will retry", subject,
+		    request_id ? " " : "", request_id ? request_id : "",
+		    err_message(rc));
+		*outcome = BRIDGE_RETRY;
+		goto out;
+	}
+	if (obj != NULL && json_object_is_type(obj, json_type_object)) {
+		struct json_object *v = bridge_member(obj, "scenario_id");
+
+		if (bridge_is_string(v) && json_object_get_string_len(v) <= POLICY_SCENARIO_ID_MAX)
+			sid = json_object_get_string(v);
+	}
+	/* Nothing was written for the event itself (every store call above
+	 * is its own transaction and failed whole); record why. */
+	if ((rc2 = audit_rejected_event(st, subject, sid, rc, errs)) != 0) {
+		log_warnx("cannot record rejected %s event: %s; will retry",
+		    subject, err_message(rc2));
+		*outcome = BRIDGE_RETRY;
+		rc = rc2;
+		goto out;
+	}
+	log_kv(LOG_LEVEL_WARN, ((const char *[]){ "subject", subject,
+	    "request_id", request_id, "field",
+	    errs->count > 0 ? errs->items[0].path : NULL,
+	    "reason", errs->count > 0 ? errs->items[0].reason : err_message(rc),
+	    NULL }), "event rejected");
+	*outcome = BRIDGE_REJECTED;
+	rc = 0;
+out:
+	json_object_put(obj);
+	free(errs);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* cnats callbacks (cnats threads: lock, record, signal, return)       */
+
+static int64_t
+bridge_reconnect_delay(natsConnection *nc, int attempts, void *closure)
+{
+	int64_t d = BRIDGE_BACKOFF_MIN_MS;
+
+	for (int i = 1; i < attempts && d < BRIDGE_RECONNECT_MAX_MS; i++)
+		d *= 2;
+	if (d > BRIDGE_RECONNECT_MAX_MS)
+		d = BRIDGE_RECONNECT_MAX_MS;
+	/* Up to 20% jitter so a fleet does not reconnect in step. */
+	return d + (int64_t)(random() % (d / 5 + 1));
+}
+
+static void
+bridge_on_connected(natsConnection *nc, void *closure)
+{
+	struct bridge *b = closure;
+
+	/* Every callback's last touch of b is the unlock, so bridge_free()
+	 * can tear down once the connection is closed. */
+	log_info("connected to NATS");
+	pthread_mutex_lock(&b->mu);
+	b->connected = true;
+	b->need_setup = true;
+	pthread_cond_broadcast(&b->wake);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void
+bridge_on_reconnected(natsConnection *nc, void *closure)
+{
+	struct bridge *b = closure;
+
+	log_info("reconnected to NATS");
+	pthread_mutex_lock(&b->mu);
+	b->connected = true;
+	b->need_setup = true;	/* the server may have lost streams */
+	b->reconnects++;
+	pthread_cond_broadcast(&b->wake);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void
+bridge_on_disconnected(natsConnection *nc, void *closure)
+{
+	struct bridge *b = closure;
+
+	pthread_mutex_lock(&b->mu);
+	if (b->connected && !b->stopping)
+		log_warnx("disconnected from NATS; reconnecting");
+	b->connected = false;
+	pthread_cond_broadcast(&b->acked);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void
+bridge_on_closed(natsConnection *nc, void *closure)
+{
+	struct bridge *b = closure;
+
+	log_info("NATS connection closed");
+	pthread_mutex_lock(&b->mu);
+	b->connected = false;
+	b->closed = true;
+	pthread_cond_broadcast(&b->wake);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void
+bridge_on_error(natsConnection *nc, natsSubscription *sub, natsStatus err,
+    void *closure)
+{
+	log_warnx("NATS asynchronous error: %s", natsStatus_GetText(err));
+}
+
+static void
+bridge_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+    void *closure)
+{
+	struct bridge_sub *bs = closure;
+	struct bridge *b = bs->b;
+
+	pthread_mutex_lock(&b->mu);
+	while (b->q_len == BRIDGE_QUEUE_MAX && !b->stopping)
+		pthread_cond_wait(&b->space, &b->mu);
+	if (b->stopping) {
+		/* Not acked: JetStream redelivers it to the next run. */
+		pthread_mutex_unlock(&b->mu);
+		natsMsg_Destroy(msg);
+		return;
+	}
+	size_t tail = (b->q_head + b->q_len) % BRIDGE_QUEUE_MAX;
+
+	b->queue[tail] = msg;
+	b->queue_kind[tail] = bs->kind;
+	b->q_len++;
+	pthread_cond_signal(&b->wake);
+	pthread_mutex_unlock(&b->mu);
+}
+
+static void
+bridge_on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
+    void *closure)
+{
+	struct bridge *b = closure;
+	const char *id = NULL;
+
+	if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK)
+		id = NULL;
+	pthread_mutex_lock(&b->mu);
+	for (size_t k = 0; id != NULL && k < b->n_pend; k++) {
+		/* Acks come in order; start where the last one matched. */
+		size_t i = (b->ack_cursor + k) % b->n_pend;
+		struct bridge_pend *pe = &b->pend[i];
+
+		if (pe->state != PEND_WAIT || strcmp(pe->event_id, id) != 0)
+			continue;
+		if (pa != NULL) {
+			pe->state = PEND_ACKED;
+		} else {
+			pe->state = PEND_FAILED;
+			pe->err = pae != NULL ? pae->Err : NATS_ERR;
+			pe->js_err = pae != NULL ? (int)pae->ErrCode : 0;
+			snprintf(pe->why, sizeof(pe->why), "%s",
+			    pae != NULL && pae->ErrText != NULL ? pae->ErrText
+			    : natsStatus_GetText(pe->err));
+		}
+		b->n_resolved++;
+		b->ack_cursor = (i + 1) % b->n_pend;
+		pthread_cond_broadcast(&b->acked);
+		break;
+	}
+	pthread_mutex_unlock(&b->mu);
+	natsMsg_Destroy(msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Set-up: JetStream detection, streams, consumers, subscriptions      */
+
+static void
+bridge_set_error(struct bridge *b, const char *what, natsStatus s, int jerr)
+{
+	if (jerr != 0)
+		snprintf(b->last_error, sizeof(b->last_error), "%s: %s (JetStream error %d)",
+		    what, natsStatus_GetText(s), jerr);
+	else
+		snprintf(b->last_error, sizeof(b->last_error), "%s: %s", what,
+		    natsStatus_GetText(s));
+}
+
+static bool
+bridge_connected(struct bridge *b)
+{
+	bool c;
+
+	pthread_mutex_lock(&b->mu);
+	c = b->connected;
+	pthread_mutex_unlock(&b->mu);
+	return c;
+}
+
+/*
+ * The first stream that holds @subject.  Returns 0 with @name set, 0 with
+ * @name "" when there is none, or -1 when the question could not be asked.
+ */
+static int
+bridge_stream_for(struct bridge *b, const char *subject, char *name, size_t size)
+{
+	jsStreamNamesList *list = NULL;
+	jsOptions jo;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	name[0] = '\0';
+	jsOptions_Init(&jo);
+	jo.Stream.Info.SubjectsFilter = subject;
+	s = js_StreamNames(&list, b->js, &jo, &jerr);
+	if (s == NATS_NOT_FOUND)
+		return 0;
+	if (s != NATS_OK) {
+		bridge_set_error(b, "list streams", s, jerr);
+		return -1;
+	}
+	if (list != NULL && list->Count > 0)
+		snprintf(name, size, "%s", list->List[0]);
+	jsStreamNamesList_Destroy(list);
+	return 0;
+}
+
+static bool
+bridge_detect_jetstream(struct bridge *b, bool *hard_error)
+{
+	jsAccountInfo *ai = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	*hard_error = false;
+	s = js_GetAccountInfo(&ai, b->js, NULL, &jerr);
+	if (s == NATS_OK) {
+		jsAccountInfo_Destroy(ai);
+		return true;
+	}
+	if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT ||
+	    jerr == JSNotEnabledErr || jerr == JSNotEnabledForAccountErr)
+		return false;
+	bridge_set_error(b, "JetStream account info", s, jerr);
+	*hard_error = true;
+	return false;
+}
+
+static int
+bridge_setup_audit(struct bridge *b)
+{
+	char name[BRIDGE_NAME_MAX];
+	jsStreamConfig sc;
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	const char *subjects[] = { BRIDGE_AUDIT_SUBJECTS };
+	natsStatus s;
+
+	b->audit_js = false;
+	b->audit_stream[0] = '\0';
+	if (!b->jetstream)
+		return 0;
+	if (bridge_stream_for(b, OUTBOX_SUBJECT, name, sizeof(name)) != 0)
+		return -1;
+	if (name[0] == '\0' && b->cfg->create_streams) {
+		jsStreamConfig_Init(&sc);
+		sc.Name = BRIDGE_AUDIT_STREAM;
+		sc.Subjects = subjects;
+		sc.SubjectsLen = 1;
+		sc.Storage = js_FileStorage;
+		sc.Retention = js_LimitsPolicy;
+		sc.Duplicates = (int64_t)BRIDGE_AUDIT_DUPLICATES_S * 1000000000;
+		s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
+		if (s != NATS_OK) {
+			bridge_set_error(b, "create stream " BRIDGE_AUDIT_STREAM, s, jerr);
+			log_warnx("%s; audit events use core NATS", b->last_error);
+			return 0;
+		}
+		jsStreamInfo_Destroy(si);
+		log_info("created stream %s on %s", BRIDGE_AUDIT_STREAM,
+		    BRIDGE_AUDIT_SUBJECTS);
+		snprintf(name, sizeof(name), "%s", BRIDGE_AUDIT_STREAM);
+	}
+	if (name[0] == '\0') {
+		log_info("no stream holds %s (EGW_CREATE_STREAMS=false): audit "
+		    "events use core NATS publish + flush", OUTBOX_SUBJECT);
+		return 0;
+	}
+	b->audit_js = true;
+	snprintf(b->audit_stream, sizeof(b->audit_stream), "%s", name);
+	return 0;
+}
+
+static void
+bridge_unsubscribe(struct bridge_sub *bs)
+{
+	if (bs->sub == NULL)
+		return;
+	/* Destroy only: since cnats 3.4 that keeps a durable consumer (and
+	 * ours are created by js_AddConsumer, never by the subscription). */
+	if (!bs->js)
+		natsSubscription_Unsubscribe(bs->sub);
+	natsSubscription_Destroy(bs->sub);
+	bs->sub = NULL;
+	bs->js = false;
+	bs->stream[0] = '\0';
+}
+
+/* The durable push consumer for @bs, created when absent.  Fills @queue
+ * with its deliver group. */
+static int
+bridge_ensure_consumer(struct bridge *b, struct bridge_sub *bs,
+    const char *stream, char *queue, size_t qsize)
+{
+	jsConsumerInfo *ci = NULL;
+	jsConsumerConfig cc;
+	jsErrCode jerr = 0;
+	char deliver[128];
+	natsStatus s;
+
+	s = js_GetConsumerInfo(&ci, b->js, stream, kind_durable[bs->kind], NULL, &jerr);
+	if (s == NATS_NOT_FOUND || jerr == JSConsumerNotFoundErr) {
+		snprintf(deliver, sizeof(deliver), "_egw.deliver.%s", kind_durable[bs->kind]);
+		jsConsumerConfig_Init(&cc);
+		cc.Durable = kind_durable[bs->kind];
+		cc.Description = "forge egress gateway (egw-natsd)";
+		cc.DeliverSubject = deliver;
+		cc.DeliverGroup = BRIDGE_QUEUE_GROUP;
+		cc.DeliverPolicy = js_DeliverAll;
+		cc.AckPolicy = js_AckExplicit;
+		cc.AckWait = (int64_t)BRIDGE_CONSUMER_ACK_WAIT_S * 1000000000;
+		cc.MaxAckPending = BRIDGE_CONSUMER_MAX_ACK_PENDING;
+		cc.FilterSubject = kind_subject[bs->kind];
+		jerr = 0;
+		s = js_AddConsumer(&ci, b->js, stream, &cc, NULL, &jerr);
+		if (s == NATS_OK)
+			log_info("created durable consumer %s on stream %s",
+			    kind_durable[bs->kind], stream);
+	}
+	if (s != NATS_OK) {
+		bridge_set_error(b, "consumer", s, jerr);
+		return -1;
+	}
+	if (ci->Config == NULL || ci->Config->DeliverSubject == NULL ||
+	    ci->Config->DeliverSubject[0] == '\0') {
+		snprintf(b->last_error, sizeof(b->last_error), "consumer %s on %s "
+		    "is a pull consumer; egw-natsd needs a push consumer",
+		    kind_durable[bs->kind], stream);
+		jsConsumerInfo_Destroy(ci);
+		return -1;
+	}
+	snprintf(queue, qsize, "%s", ci->Config->DeliverGroup != NULL
+	    ? ci->Config->DeliverGroup : "");
+	jsConsumerInfo_Destroy(ci);
+	return 0;
+}
+
+static int
+bridge_setup_events(struct bridge *b, struct bridge_sub *bs)
+{
+	const char *subject = kind_subject[bs->kind];
+	char stream[BRIDGE_NAME_MAX] = "", queue[BRIDGE_NAME_MAX];
+	jsSubOptions so;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	if (b->jetstream && bridge_stream_for(b, subject, stream, sizeof(stream)) != 0)
+		return -1;
+	if (stream[0] != '\0') {
+		if (bridge_ensure_consumer(b, bs, stream, queue, sizeof(queue)) != 0) {
+			log_warnx("%s", b->last_error);
+			return -1;
+		}
+		if (bs->sub != NULL && bs->js && strcmp(bs->stream, stream) == 0 &&
+		    natsSubscription_IsValid(bs->sub))
+			return 0;
+		bridge_unsubscribe(bs);
+		jsSubOptions_Init(&so);
+		so.Stream = stream;
+		so.Consumer = kind_durable[bs->kind];
+		so.Queue = queue[0] != '\0' ? queue : NULL;
+		so.ManualAck = true;
+		s = js_Subscribe(&bs->sub, b->js, subject, bridge_on_msg, bs, NULL, &so, &jerr);
+		if (s != NATS_OK) {
+			bs->sub = NULL;
+			bridge_set_error(b, "bind consumer", s, jerr);
+			log_warnx("%s %s: %s", kind_durable[bs->kind], stream, b->last_error);
+			return -1;
+		}
+		bs->js = true;
+		snprintf(bs->stream, sizeof(bs->stream), "%s", stream);
+		log_info("%s: durable consumer %s on stream %s", subject,
+		    kind_durable[bs->kind], stream);
+		return 0;
+	}
+	if (bs->sub != NULL && !bs->js && natsSubscription_IsValid(bs->sub))
+		return 0;
+	bridge_unsubscribe(bs);
+	s = natsConnection_QueueSubscribe(&bs->sub, b->nc, subject,
+	    BRIDGE_QUEUE_GROUP, bridge_on_msg, bs);
+	if (s != NATS_OK) {
+		bs->sub = NULL;
+		bridge_set_error(b, "subscribe", s, 0);
+		return -1;
+	}
+	bs->js = false;
+	log_info("%s: core subscription (no stream holds the subject)", subject);
+	return 0;
+}
+
+static int
+bridge_setup(struct bridge *b)
+{
+	bool hard = false;
+	int rc = 0;
+
+	b->jetstream = bridge_detect_jetstream(b, &hard);
+	if (hard)
+		return -1;
+	if (bridge_setup_audit(b) != 0)
+		return -1;
+	for (int k = 0; k < KIND_N; k++) {
+		if (bridge_setup_events(b, &b->subs[k]) != 0)
+			rc = -1;
+	}
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){
+	    "jetstream", b->jetstream ? "true" : "false",
+	    "audit", b->audit_js ? b->audit_stream : "core",
+	    "created", b->subs[KIND_CREATED].js ? "durable" : "core",
+	    "completed", b->subs[KIND_COMPLETED].js ? "durable" : "core",
+	    NULL }), "NATS set-up %s", rc == 0 ? "done" : "incomplete");
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Scenario events                                                      */
+
+static void
+bridge_nudge(struct bridge *b)
+{
+#ifdef BRIDGE_HAVE_NUDGE
+	(void)applier_client_nudge(b->cfg->applier_socket);
+#else
+	/* XXX(natsd): applier_client_nudge() (src/applier_client.h, owner
+	 * applier) goes here; until then the applier's data_version poll
+	 * picks the change up. */
+	(void)b;
+#endif
+}
+
+static void
+bridge_dispatch(struct bridge *b, natsMsg *msg, int kind)
+{
+	const char *reply = natsMsg_GetReply(msg);
+	bool js = reply != NULL && strncmp(reply, "$JS.ACK.", 8) == 0;
+	enum bridge_outcome outcome;
+	jsMsgMetaData *meta = NULL;
+	char rid[128] = "core";
+	natsStatus s = NATS_OK;
+
+	if (js && natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+		snprintf(rid, sizeof(rid), "js:%s:%" PRIu64, meta->Stream,
+		    meta->Sequence.Stream);
+		jsMsgMetaData_Destroy(meta);
+	}
+	bridge_handle_event(b->st, kind_subject[kind], natsMsg_GetData(msg),
+	    (size_t)natsMsg_GetDataLength(msg), b->cfg->max_body, rid, &outcome);
+	b->stats.events++;
+	switch (outcome) {
+	case BRIDGE_CHANGED:
+		b->stats.changes++;
+		bridge_nudge(b);
+		/* fall through */
+	case BRIDGE_UNCHANGED:
+		if (js)
+			s = natsMsg_Ack(msg, NULL);
+		break;
+	case BRIDGE_REJECTED:
+		b->stats.rejected++;
+		if (js)
+			s = natsMsg_Term(msg, NULL);
+		break;
+	case BRIDGE_RETRY:
+		if (js)
+			s = natsMsg_NakWithDelay(msg, BRIDGE_NAK_DELAY_MS, NULL);
+		break;
+	}
+	/* A lost ack only means a redelivery, which changes nothing. */
+	if (s != NATS_OK)
+		log_warnx("ack of %s failed: %s", rid, natsStatus_GetText(s));
+	b->data_version = -1;	/* our own commits wrote outbox rows */
+	b->outbox_more = true;
+	natsMsg_Destroy(msg);
+}
+
+static size_t
+bridge_handle_queued(struct bridge *b)
+{
+	size_t n = 0;
+
+	while (n < BRIDGE_EVENTS_PER_ROUND) {
+		natsMsg *msg;
+		int kind;
+
+		pthread_mutex_lock(&b->mu);
+		if (b->q_len == 0) {
+			pthread_mutex_unlock(&b->mu);
+			break;
+		}
+		msg = b->queue[b->q_head];
+		kind = b->queue_kind[b->q_head];
+		b->q_head = (b->q_head + 1) % BRIDGE_QUEUE_MAX;
+		b->q_len--;
+		pthread_cond_signal(&b->space);
+		pthread_mutex_unlock(&b->mu);
+		bridge_dispatch(b, msg, kind);
+		n++;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Outbox publisher                                                     */
+
+static void
+bridge_publish_backoff(struct bridge *b, int64_t now)
+{
+	if (b->publish_backoff_ms == 0)
+		b->publish_backoff_ms = BRIDGE_BACKOFF_MIN_MS;
+	else if (b->publish_backoff_ms < BRIDGE_BACKOFF_MAX_MS)
+		b->publish_backoff_ms *= 2;
+	if (b->publish_backoff_ms > BRIDGE_BACKOFF_MAX_MS)
+		b->publish_backoff_ms = BRIDGE_BACKOFF_MAX_MS;
+	b->next_publish_ms = now + b->publish_backoff_ms;
+	b->outbox_more = true;
+	b->stats.failed++;
+}
+
+/* Mark rows [0, n) delivered in one transaction. */
+static int
+bridge_mark_delivered(struct bridge *b, const struct outbox_event *ev, size_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = store_begin(b->st)) != 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		rc = store_outbox_mark_delivered(b->st, ev[i].id);
+		if (rc != 0 && rc != EGW_E_NOTFOUND) {
+			store_rollback(b->st);
+			return rc;
+		}
+	}
+	if ((rc = store_commit(b->st)) != 0)
+		return rc;
+	b->stats.published += n;
+	return 0;
+}
+
+static void
+bridge_mark_failed(struct bridge *b, const struct outbox_event *ev,
+    const char *why)
+{
+	int rc = store_outbox_mark_failed(b->st, ev->id, why);
+
+	if (rc != 0)
+		log_warnx("outbox row %" PRId64 ": cannot record failure: %s",
+		    ev->id, err_message(rc));
+}
+
+/*
+ * After a failed batch some rows may be in the stream although their ack
+ * was lost.  The stream's last message on the subject says how far the
+ * outbox got; returns how many leading rows of @ev are already stored.
+ */
+static size_t
+bridge_already_stored(struct bridge *b, const struct outbox_event *ev, size_t n)
+{
+	natsMsg *m = NULL;
+	jsErrCode jerr = 0;
+	const char *id = NULL;
+	size_t k = 0;
+	natsStatus s;
+
+	s = js_GetLastMsg(&m, b->js, b->audit_stream, ev[0].subject, NULL, &jerr);
+	if (s != NATS_OK)
+		return 0;
+	if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id != NULL) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(ev[i].event_id, id) == 0) {
+				k = i + 1;
+				break;
+			}
+		}
+	}
+	natsMsg_Destroy(m);
+	return k;
+}
+
+static natsMsg *
+bridge_outbox_msg(const struct outbox_event *ev)
+{
+	natsMsg *m = NULL;
+
+	if (natsMsg_Create(&m, ev->subject, NULL, ev->payload,
+	    (int)strlen(ev->payload)) != NATS_OK)
+		return NULL;
+	if (natsMsgHeader_Set(m, "Nats-Msg-Id", ev->event_id) != NATS_OK) {
+		natsMsg_Destroy(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* JetStream: async publish with acks; returns how many leading rows were
+ * acked, and the first failure's text in @why. */
+static size_t
+bridge_publish_js(struct bridge *b, const struct outbox_event *ev, size_t n,
+    char *why, size_t whysize, bool *resetup)
+{
+	size_t sent = 0, ok = 0;
+	struct timespec deadline;
+	natsStatus s = NATS_OK;
+	jsPubOptions po;
+
+	pthread_mutex_lock(&b->mu);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(b->pend[i].event_id, ev[i].event_id, OUTBOX_EVENT_ID_LEN);
+		b->pend[i].state = PEND_WAIT;
+		b->pend[i].why[0] = '\0';
+	}
+	b->n_pend = n;
+	b->n_resolved = 0;
+	b->ack_cursor = 0;
+	pthread_mutex_unlock(&b->mu);
+
+	jsPubOptions_Init(&po);
+	po.MaxWait = BRIDGE_ACK_WAIT_MS;
+	for (; sent < n; sent++) {
+		natsMsg *m;
+
+		if (!bridge_connected(b)) {
+			snprintf(why, whysize, "not connected");
+			break;
+		}
+		if ((m = bridge_outbox_msg(&ev[sent])) == NULL) {
+			snprintf(why, whysize, "out of memory");
+			break;
+		}
+		po.MsgId = ev[sent].event_id;
+		s = js_PublishMsgAsync(b->js, &m, &po);
+		natsMsg_Destroy(m);	/* no-op when the library took it */
+		if (s != NATS_OK) {
+			snprintf(why, whysize, "publish: %s", natsStatus_GetText(s));
+			break;
+		}
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += BRIDGE_ACK_WAIT_MS / 1000;
+	pthread_mutex_lock(&b->mu);
+	while (b->n_resolved < sent && b->connected) {
+		if (pthread_cond_timedwait(&b->acked, &b->mu, &deadline) == ETIMEDOUT)
+			break;
+	}
+	for (ok = 0; ok < sent && b->pend[ok].state == PEND_ACKED; ok++)
+		;
+	if (ok < sent) {
+		const struct bridge_pend *pe = &b->pend[ok];
+
+		if (pe->state == PEND_FAILED) {
+			snprintf(why, whysize, "%s", pe->why);
+			if (pe->err == NATS_NO_RESPONDERS ||
+			    pe->js_err == JSStreamNotFoundErr)
+				*resetup = true;
+		} else {
+			snprintf(why, whysize, "no ack within %d ms", BRIDGE_ACK_WAIT_MS);
+		}
+	}
+	b->n_pend = 0;	/* late acks no longer match anything */
+	pthread_mutex_unlock(&b->mu);
+
+	if (b->n_resolved < sent) {
+		natsMsgList pending = { 0 };
+
+		/* Forget unacked messages; the retry republishes them. */
+		if (js_PublishAsyncGetPendingList(&pending, b->js) == NATS_OK)
+			natsMsgList_Destroy(&pending);
+	}
+	return ok;
+}
+
+/* Core NATS: publish then flush; all or nothing. */
+static size_t
+bridge_publish_core(struct bridge *b, const struct outbox_event *ev, size_t n,
+    char *why, size_t whysize)
+{
+	natsStatus s = NATS_OK;
+
+	for (size_t i = 0; i < n; i++) {
+		natsMsg *m = bridge_outbox_msg(&ev[i]);
+
+		if (m == NULL) {
+			snprintf(why, whysize, "out of memory");
+			return 0;
+		}
+		s = natsConnection_PublishMsg(b->nc, m);
+		natsMsg_Destroy(m);
+		if (s != NATS_OK) {
+			snprintf(why, whysize, "publish: %s", natsStatus_GetText(s));
+			return 0;
+		}
+	}
+	s = natsConnection_FlushTimeout(b->nc, BRIDGE_ACK_WAIT_MS);
+	if (s != NATS_OK) {
+		snprintf(why, whysize, "flush: %s", natsStatus_GetText(s));
+		return 0;
+	}
+	return n;
+}
+
+/* One round: fetch up to BRIDGE_BATCH undelivered rows and publish them. */
+static int
+bridge_publish_round(struct bridge *b, int64_t now)
+{
+	struct outbox_event *ev = NULL;
+	size_t n = 0, skip = 0, ok;
+	char why[192] = "";
+	bool resetup = false;
+	int rc;
+
+	if ((rc = store_outbox_fetch(b->st, 0, BRIDGE_BATCH, &ev, &n)) != 0) {
+		log_warnx("outbox fetch: %s", err_message(rc));
+		bridge_publish_backoff(b, now);
+		return rc == EGW_E_BUSY ? 0 : rc;
+	}
+	b->outbox_more = n == BRIDGE_BATCH;
+	if (n == 0)
+		return 0;
+	if (b->audit_js && b->check_stream) {
+		skip = bridge_already_stored(b, ev, n);
+		if (skip > 0) {
+			log_info("%zu outbox rows were stored before the failure; "
+			    "not republishing them", skip);
+			if ((rc = bridge_mark_delivered(b, ev, skip)) != 0)
+				goto out;
+		}
+	}
+	if (skip == n) {
+		b->outbox_more = true;
+		goto out;
+	}
+	if (b->audit_js)
+		ok = bridge_publish_js(b, ev + skip, n - skip, why, sizeof(why), &resetup);
+	else
+		ok = bridge_publish_core(b, ev + skip, n - skip, why, sizeof(why));
+	if ((rc = bridge_mark_delivered(b, ev + skip, ok)) != 0) {
+		/* Published but not marked: the retry republishes with the
+		 * same Nats-Msg-Id, which JetStream de-duplicates. */
+		log_warnx("outbox: cannot mark %zu rows delivered: %s", ok,
+		    err_message(rc));
+		bridge_publish_backoff(b, now);
+		b->check_stream = true;
+		rc = 0;
+		goto out;
+	}
+	if (skip + ok < n) {
+		bridge_mark_failed(b, &ev[skip + ok], why);
+		snprintf(b->last_error, sizeof(b->last_error), "publish: %s", why);
+		log_warnx("outbox row %" PRId64 " not delivered: %s; retry in %u ms",
+		    ev[skip + ok].id, why, b->publish_backoff_ms ?
+		    b->publish_backoff_ms * 2 : BRIDGE_BACKOFF_MIN_MS);
+		bridge_publish_backoff(b, now);
+		b->check_stream = true;
+		if (resetup) {
+			pthread_mutex_lock(&b->mu);
+			b->need_setup = true;
+			pthread_mutex_unlock(&b->mu);
+		}
+	} else {
+		b->publish_backoff_ms = 0;
+		b->next_publish_ms = 0;
+		b->check_stream = false;
+	}
+out:
+	store_outbox_events_free(ev, n);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* Status, housekeeping, loop                                           */
+
+static void
+bridge_heartbeat(struct bridge *b, bool running)
+{
+	struct json_object *info;
+	struct bridge_stats st;
+	int64_t backlog = 0;
+
+	if (store_outbox_backlog(b->st, &backlog) == 0)
+		b->stats.backlog = backlog;
+	bridge_get_stats(b, &st);
+	info = json_object_new_object();
+	json_object_object_add(info, "running", json_object_new_boolean(running));
+	json_object_object_add(info, "connected", json_object_new_boolean(st.connected));
+	json_object_object_add(info, "jetstream", json_object_new_boolean(st.jetstream));
+	json_object_object_add(info, "audit_mode",
+	    json_object_new_string(st.audit_js ? "jetstream" : "core"));
+	json_object_object_add(info, "audit_stream", b->audit_js
+	    ? json_object_new_string(b->audit_stream) : NULL);
+	json_object_object_add(info, "created_mode",
+	    json_object_new_string(st.events_js[KIND_CREATED] ? "durable" : "core"));
+	json_object_object_add(info, "completed_mode",
+	    json_object_new_string(st.events_js[KIND_COMPLETED] ? "durable" : "core"));
+	json_object_object_add(info, "published", json_object_new_int64((int64_t)st.published));
+	json_object_object_add(info, "failed", json_object_new_int64((int64_t)st.failed));
+	json_object_object_add(info, "rejected", json_object_new_int64((int64_t)st.rejected));
+	json_object_object_add(info, "events", json_object_new_int64((int64_t)st.events));
+	json_object_object_add(info, "changes", json_object_new_int64((int64_t)st.changes));
+	json_object_object_add(info, "reconnects", json_object_new_int64((int64_t)st.reconnects));
+	json_object_object_add(info, "backlog", json_object_new_int64(st.backlog));
+	json_object_object_add(info, "last_error", b->last_error[0]
+	    ? json_object_new_string(b->last_error) : NULL);
+
+	if (store_component_heartbeat(b->st, BRIDGE_COMPONENT, info) != 0)
+		log_warnx("cannot write component_status");
+	json_object_put(info);
+}
+
+static void
+bridge_housekeeping(struct bridge *b, int64_t now)
+{
+	size_t n = 0;
+	int rc;
+
+	if (now >= b->next_expire_ms) {
+		b->next_expire_ms = now + BRIDGE_EXPIRE_MS;
+		rc = store_policy_expire_completed(b->st, b->cfg->completed_retention_s, &n);
+		if (rc != 0) {
+			log_warnx("expire completed policies: %s", err_message(rc));
+		} else if (n > 0) {
+			log_info("deleted %zu completed policies after retention", n);
+			bridge_nudge(b);
+			b->outbox_more = true;
+		}
+	}
+	if (now >= b->next_prune_ms) {
+		b->next_prune_ms = now + BRIDGE_PRUNE_MS;
+		rc = store_outbox_prune(b->st, b->cfg->outbox_retention_s, &n);
+		if (rc != 0)
+			log_warnx("prune outbox: %s", err_message(rc));
+		else if (n > 0)
+			log_info("pruned %zu delivered outbox rows", n);
+	}
+	if (now >= b->next_heartbeat_ms) {
+		b->next_heartbeat_ms = now + BRIDGE_HEARTBEAT_MS;
+		bridge_heartbeat(b, true);
+	}
+}
+
+void
+bridge_get_stats(struct bridge *b, struct bridge_stats *out)
+{
+	*out = b->stats;
+	pthread_mutex_lock(&b->mu);
+	out->connected = b->connected;
+	out->reconnects = b->reconnects;
+	pthread_mutex_unlock(&b->mu);
+	out->jetstream = b->jetstream;
+	out->audit_js = b->audit_js;
+	for (int k = 0; k < KIND_N; k++)
+		out->events_js[k] = b->subs[k].js;
+}
+
+int
+bridge_new(const struct config *cfg, struct store *st, struct bridge **out)
+{
+	struct bridge *b;
+	pthread_condattr_t ca;
+	natsStatus s;
+
+	*out = NULL;
+	if ((b = calloc(1, sizeof(*b))) == NULL)
+		return EGW_E_NOMEM;
+	b->cfg = cfg;
+	b->st = st;
+	b->data_version = -1;
+	b->outbox_more = true;
+	for (int k = 0; k < KIND_N; k++) {
+		b->subs[k].b = b;
+		b->subs[k].kind = k;
+	}
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->wake, &ca);
+	pthread_cond_init(&b->space, &ca);
+	pthread_cond_init(&b->acked, &ca);
+	pthread_condattr_destroy(&ca);
+	srandom((unsigned)(getpid() ^ timefmt_now_ms()));
+
+	s = natsOptions_Create(&b->opts);
+	if (s == NATS_OK)
+		s = natsOptions_SetURL(b->opts, cfg->nats_url);
+	if (s != NATS_OK) {
+		log_errorx("NATS_URL rejected by cnats: %s", natsStatus_GetText(s));
+		bridge_free(b);
+		return EGW_E_CONFIG;
+	}
+	if (s == NATS_OK)
+		s = natsOptions_SetName(b->opts, "egw-natsd");
+	if (s == NATS_OK)	/* forever */
+		s = natsOptions_SetMaxReconnect(b->opts, -1);
+	if (s == NATS_OK)
+		s = natsOptions_SetCustomReconnectDelay(b->opts, bridge_reconnect_delay, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(b->opts, true, bridge_on_connected, b);
+	if (s == NATS_OK)	/* never buffer publishes across a reconnect */
+		s = natsOptions_SetReconnectBufSize(b->opts, 1);
+	if (s == NATS_OK)
+		s = natsOptions_SetTimeout(b->opts, 2000);
+	if (s == NATS_OK)
+		s = natsOptions_SetPingInterval(b->opts, 5000);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxPingsOut(b->opts, 2);
+	if (s == NATS_OK)
+		s = natsOptions_SetDisconnectedCB(b->opts, bridge_on_disconnected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(b->opts, bridge_on_reconnected, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetClosedCB(b->opts, bridge_on_closed, b);
+	if (s == NATS_OK)
+		s = natsOptions_SetErrorHandler(b->opts, bridge_on_error, b);
+	if (s != NATS_OK) {
+		log_errorx("NATS options: %s", natsStatus_GetText(s));
+		bridge_free(b);
+		return EGW_E_INTERNAL;
+	}
+	*out = b;
+	return 0;
+}
+
+static int
+bridge_connect(struct bridge *b)
+{
+	jsOptions jo;
+	natsStatus s;
+
+	s = natsConnection_Connect(&b->nc, b->opts);
+	if (s == NATS_OK) {
+		bridge_on_connected(b->nc, b);
+	} else if (s == NATS_NOT_YET_CONNECTED) {
+		log_warnx("NATS not reachable yet; retrying in the background");
+	} else {
+		log_errorx("NATS connect: %s", natsStatus_GetText(s));
+		return EGW_E_UNAVAILABLE;
+	}
+	jsOptions_Init(&jo);
+	jo.Wait = 2000;
+	jo.PublishAsync.MaxPending = BRIDGE_BATCH;
+	jo.PublishAsync.AckHandler = bridge_on_puback;
+	jo.PublishAsync.AckHandlerClosure = b;
+	s = natsConnection_JetStream(&b->js, b->nc, &jo);
+	if (s != NATS_OK) {
+		log_errorx("JetStream context: %s", natsStatus_GetText(s));
+		return EGW_E_INTERNAL;
+	}
+	return 0;
+}
+
+static int64_t
+bridge_min(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+int
+bridge_run(struct bridge *b, volatile sig_atomic_t *stop)
+{
+	int rc;
+
+	if (b->nc == NULL && (rc = bridge_connect(b)) != 0)
+		return rc;
+	while (!*stop) {
+		int64_t now = timefmt_monotonic_ms(), wake_at;
+		bool connected, setup, busy = false;
+		int64_t dv;
+
+		pthread_mutex_lock(&b->mu);
+		connected = b->connected;
+		setup = b->need_setup;
+		pthread_mutex_unlock(&b->mu);
+
+		if (connected && (setup || !b->setup_done || now >= b->next_recheck_ms) &&
+		    now >= b->next_setup_ms) {
+			pthread_mutex_lock(&b->mu);
+			b->need_setup = false;
+			pthread_mutex_unlock(&b->mu);
+			if (bridge_setup(b) == 0) {
+				b->setup_done = true;
+				b->setup_backoff_ms = 0;
+				b->next_recheck_ms = now + BRIDGE_RECHECK_MS;
+				b->outbox_more = true;
+			} else {
+				b->setup_backoff_ms = b->setup_backoff_ms == 0
+				    ? 500 : bridge_min(b->setup_backoff_ms * 2, BRIDGE_BACKOFF_MAX_MS);
+				b->next_setup_ms = now + b->setup_backoff_ms;
+				/* A partial set-up (e.g. audit ready, a consumer
+				 * not) still lets the rest work. */
+				b->setup_done = true;
+				pthread_mutex_lock(&b->mu);
+				b->need_setup = true;
+				pthread_mutex_unlock(&b->mu);
+			}
+		}
+
+		if (bridge_handle_queued(b) > 0)
+			busy = true;
+
+		/* Other processes' commits (API, applier, flowlog) show as a
+		 * new data_version; ours set outbox_more directly. */
+		dv = store_data_version(b->st);
+		if (dv != b->data_version) {
+			b->data_version = dv;
+			b->outbox_more = true;
+		}
+		if (connected && b->setup_done && b->outbox_more &&
+		    now >= b->next_publish_ms) {
+			if ((rc = bridge_publish_round(b, now)) != 0 && rc != EGW_E_BUSY) {
+				log_errorx("outbox: %s", err_message(rc));
+				if (rc == EGW_E_DB)
+					return rc;
+			}
+			busy = busy || b->outbox_more;
+		}
+
+		bridge_housekeeping(b, timefmt_monotonic_ms());
+		if (busy)
+			continue;
+
+		now = timefmt_monotonic_ms();
+		wake_at = now + BRIDGE_POLL_MS;
+		if (b->outbox_more && b->next_publish_ms > now)
+			wake_at = bridge_min(wake_at, b->next_publish_ms);
+		pthread_mutex_lock(&b->mu);
+		if (b->q_len == 0 && !*stop) {
+			struct timespec ts = {
+				.tv_sec = (time_t)(wake_at / 1000),
+				.tv_nsec = (long)(wake_at % 1000) * 1000000L
+			};
+
+			pthread_cond_timedwait(&b->wake, &b->mu, &ts);
+		}
+		pthread_mutex_unlock(&b->mu);
+	}
+	return 0;
+}
+
+void
+bridge_free(struct bridge *b)
+{
+	if (b == NULL)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->stopping = true;
+	pthread_cond_broadcast(&b->space);
+	pthread_mutex_unlock(&b->mu);
+	if (b->st != NULL && b->nc != NULL)
+		bridge_heartbeat(b, false);
+	for (int k = 0; k < KIND_N; k++)
+		bridge_unsubscribe(&b->subs[k]);
+	jsCtx_Destroy(b->js);
+	if (b->nc != NULL) {
+		struct timespec ts;
+
+		natsConnection_Close(b->nc);
+		/* The closed callback comes from a cnats thread; wait for it
+		 * (bounded) before b goes away. */
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 2;
+		pthread_mutex_lock(&b->mu);
+		while (!b->closed &&
+		    pthread_cond_timedwait(&b->wake, &b->mu, &ts) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&b->mu);
+		natsConnection_Destroy(b->nc);
+	}
+	/* Handled nothing, acked nothing: JetStream redelivers these. */
+	while (b->q_len > 0) {
+		natsMsg_Destroy(b->queue[b->q_head]);
+		b->q_head = (b->q_head + 1) % BRIDGE_QUEUE_MAX;
+		b->q_len--;
+	}
+	natsOptions_Destroy(b->opts);
+	pthread_cond_destroy(&b->wake);
+	pthread_cond_destroy(&b->space);
+	pthread_cond_destroy(&b->acked);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+}

@@ -1,0 +1,329 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the prefork master (see pool.h).
+ *
+ * The master is single-threaded and handles its signals synchronously:
+ * SIGCHLD, SIGTERM, SIGINT and SIGHUP stay blocked and are collected with
+ * sigtimedwait(), whose timeout doubles as the respawn timer.  No work
+ * happens in a signal handler, so there is nothing async-signal-unsafe to
+ * get wrong.
+ */
+#include "pool.h"
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "metrics.h"
+#include "route.h"
+#include "timefmt.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define POOL_BACKOFF_MIN_MS 100
+#define POOL_BACKOFF_MAX_MS 10000
+#define POOL_FAST_DEATH_MS 2000	/* a worker dying sooner is "failing" */
+
+struct pool_slot {
+	pid_t pid;		/* 0: not running */
+	int64_t started_ms;
+	int64_t respawn_at_ms;	/* when pid == 0: earliest restart */
+	unsigned fast_deaths;	/* consecutive early deaths, for backoff */
+	bool replacement;	/* the next start replaces a dead worker */
+};
+
+struct pool {
+	const struct config *cfg;
+	int listen_fd;
+	struct metrics *metrics;
+	unsigned n;
+	struct pool_slot *slots;
+	bool stopping;
+	char pid_path[CONFIG_PATH_MAX + 32];
+	char workers_path[CONFIG_PATH_MAX + 32];
+};
+
+static void
+pool_write_file(const char *path, const char *text)
+{
+	char tmp[CONFIG_PATH_MAX + 48];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f == NULL) {
+		log_warn("cannot write %s", tmp);
+		return;
+	}
+	fputs(text, f);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		log_warn("cannot write %s", path);
+		unlink(tmp);
+	}
+}
+
+/* Rewrite egw-api.workers: one "slot pid" line per live worker. */
+static void
+pool_write_workers(const struct pool *p)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		return;
+	for (unsigned i = 0; i < p->n; i++) {
+		if (p->slots[i].pid > 0)
+			fprintf(f, "%u %ld\n", i, (long)p->slots[i].pid);
+	}
+	fclose(f);
+	pool_write_file(p->workers_path, text ? text : "");
+	free(text);
+}
+
+static int
+pool_spawn(struct pool *p, unsigned i, const sigset_t *oldmask)
+{
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		log_warn("fork failed for worker slot %u", i);
+		p->slots[i].respawn_at_ms = timefmt_monotonic_ms() + POOL_BACKOFF_MAX_MS;
+		return EGW_E_IO;
+	}
+	if (pid == 0) {
+		int status;
+
+		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		status = worker_run(p->cfg, p->listen_fd, i, p->metrics);
+		_exit(status);
+	}
+	metrics_worker_spawned(p->metrics, p->slots[i].replacement);
+	p->slots[i].pid = pid;
+	p->slots[i].started_ms = timefmt_monotonic_ms();
+	p->slots[i].replacement = false;
+	log_debug("worker slot %u started as pid %ld", i, (long)pid);
+	return 0;
+}
+
+/* Account for a dead child; schedule its replacement. */
+static void
+pool_reap(struct pool *p)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (unsigned i = 0; i < p->n; i++) {
+			struct pool_slot *s = &p->slots[i];
+			int64_t now = timefmt_monotonic_ms(), delay = 0;
+			bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+
+			if (s->pid != pid)
+				continue;
+			s->pid = 0;
+			s->replacement = true;
+			if (p->stopping)
+				break;
+			if (!clean) {
+				if (WIFSIGNALED(status))
+					log_warnx("worker slot %u (pid %ld) killed by signal %d",
+					    i, (long)pid, WTERMSIG(status));
+				else
+					log_warnx("worker slot %u (pid %ld) exited with status %d",
+					    i, (long)pid, WEXITSTATUS(status));
+				if (now - s->started_ms < POOL_FAST_DEATH_MS) {
+					if (s->fast_deaths < 16)
+						s->fast_deaths++;
+				} else {
+					s->fast_deaths = 0;
+				}
+				if (s->fast_deaths > 0) {
+					delay = POOL_BACKOFF_MIN_MS << (s->fast_deaths - 1);
+					if (delay > POOL_BACKOFF_MAX_MS)
+						delay = POOL_BACKOFF_MAX_MS;
+				}
+			}
+			s->respawn_at_ms = now + delay;
+			break;
+		}
+	}
+}
+
+static unsigned
+pool_live(const struct pool *p)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < p->n; i++)
+		n += p->slots[i].pid > 0;
+	return n;
+}
+
+static void
+pool_signal_all(const struct pool *p, int sig)
+{
+	for (unsigned i = 0; i < p->n; i++) {
+		if (p->slots[i].pid > 0)
+			kill(p->slots[i].pid, sig);
+	}
+}
+
+static int
+pool_open_socket(struct pool *p)
+{
+	const char *path = p->cfg->fcgi_socket;
+
+	/* A stale socket from a crashed run would make bind fail. */
+	if (unlink(path) != 0 && errno != ENOENT) {
+		log_warn("cannot remove stale socket %s", path);
+		return EGW_E_IO;
+	}
+	p->listen_fd = FCGX_OpenSocket(path, 1024);
+	if (p->listen_fd < 0) {
+		log_warn("cannot listen on %s", path);
+		return EGW_E_IO;
+	}
+	/* nginx's workers connect as another user of the same group. */
+	if (chmod(path, 0660) != 0)
+		log_warn("chmod %s", path);
+	return 0;
+}
+
+static void
+pool_stop(struct pool *p)
+{
+	int64_t deadline = timefmt_monotonic_ms() + POOL_GRACE_MS;
+	int64_t next_term = 0;
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	sigset_t waitset;
+
+	p->stopping = true;
+	/* Nothing new can connect once the path is gone; accepted requests
+	 * and the backlog are still served until each worker sees the signal. */
+	unlink(p->cfg->fcgi_socket);
+	sigemptyset(&waitset);
+	sigaddset(&waitset, SIGCHLD);
+	log_info("stopping %u workers", pool_live(p));
+	while (pool_live(p) > 0 && timefmt_monotonic_ms() < deadline) {
+		/* Repeat the signal: one that lands between a worker's
+		 * unblock and its accept would otherwise be lost in the lock. */
+		if (timefmt_monotonic_ms() >= next_term) {
+			pool_signal_all(p, SIGTERM);
+			next_term = timefmt_monotonic_ms() + 1000;
+		}
+		sigtimedwait(&waitset, NULL, &ts);
+		pool_reap(p);
+	}
+	if (pool_live(p) > 0) {
+		log_warnx("%u workers still busy after %d ms; killing them",
+		    pool_live(p), POOL_GRACE_MS);
+		pool_signal_all(p, SIGKILL);
+		while (pool_live(p) > 0 && waitpid(-1, NULL, 0) > 0)
+			pool_reap(p);
+		for (unsigned i = 0; i < p->n; i++)
+			p->slots[i].pid = 0;
+	}
+}
+
+int
+pool_run(const struct config *cfg)
+{
+	struct pool p;
+	sigset_t set, oldmask;
+	size_t n_routes;
+	char text[32];
+	int rc = 0;
+
+	memset(&p, 0, sizeof(p));
+	p.cfg = cfg;
+	p.n = cfg->workers;
+	p.listen_fd = -1;
+	snprintf(p.pid_path, sizeof(p.pid_path), "%s/egw-api.pid", cfg->run_dir);
+	snprintf(p.workers_path, sizeof(p.workers_path), "%s/egw-api.workers",
+	    cfg->run_dir);
+	p.slots = calloc(p.n, sizeof(*p.slots));
+	route_table(&n_routes);
+	if (p.slots == NULL || metrics_create(p.n, n_routes, &p.metrics) != 0) {
+		log_errorx("cannot allocate the pool");
+		free(p.slots);
+		return 1;
+	}
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, &oldmask);
+
+	if (pool_open_socket(&p) != 0) {
+		rc = 1;
+		goto out;
+	}
+	snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	pool_write_file(p.pid_path, text);
+	log_info("listening on %s with %u workers", cfg->fcgi_socket, p.n);
+
+	for (unsigned i = 0; i < p.n; i++)
+		pool_spawn(&p, i, &oldmask);
+	pool_write_workers(&p);
+
+	for (;;) {
+		int64_t now = timefmt_monotonic_ms(), wait_ms = 1000;
+		struct timespec ts;
+		bool changed = false;
+		int sig;
+
+		for (unsigned i = 0; i < p.n; i++) {
+			struct pool_slot *s = &p.slots[i];
+
+			if (s->pid != 0)
+				continue;
+			if (s->respawn_at_ms <= now) {
+				pool_spawn(&p, i, &oldmask);
+				changed = true;
+			} else if (s->respawn_at_ms - now < wait_ms) {
+				wait_ms = s->respawn_at_ms - now;
+			}
+		}
+		if (changed)
+			pool_write_workers(&p);
+		ts.tv_sec = wait_ms / 1000;
+		ts.tv_nsec = (wait_ms % 1000) * 1000000;
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: replacing the workers");
+			pool_signal_all(&p, SIGHUP);
+		}
+		if (sig == SIGCHLD || sig == SIGHUP || sig < 0) {
+			unsigned before = pool_live(&p);
+
+			pool_reap(&p);
+			if (pool_live(&p) != before)
+				pool_write_workers(&p);
+		}
+	}
+	pool_stop(&p);
+	pool_write_workers(&p);
+	log_info("stopped");
+out:
+	if (p.listen_fd >= 0)
+		close(p.listen_fd);
+	unlink(p.pid_path);
+	unlink(p.workers_path);
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	metrics_destroy(p.metrics);
+	free(p.slots);
+	return rc;
+}

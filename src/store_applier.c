@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the applier's own queries and rows.
+ *
+ * Scenarios changed after a generation come from two places: policies whose
+ * generation is newer (created, updated, enabled, disabled, completed) and
+ * policy_history rows that are newer (which also names deleted and expired
+ * scenarios, whose policies rows are gone).
+ */
+#include "store_applier.h"
+#include "err.h"
+#include "log.h"
+#include "timefmt.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static int
+step_done(sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc) ? store_rc_to_err(rc) : EGW_E_DB;
+}
+
+int
+store_applier_changed_since(struct store *st, int64_t generation,
+    void (*cb)(const char *scenario_id, void *ctx), void *ctx)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT scenario_id FROM policies WHERE generation > ?1"
+	    " UNION SELECT scenario_id FROM policy_history WHERE generation > ?1");
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_int64(stmt, 1, generation);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const unsigned char *s = sqlite3_column_text(stmt, 0);
+
+		if (s != NULL)
+			cb((const char *)s, ctx);
+	}
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+}
+
+int
+store_applier_record(struct store *st, int64_t applied_generation,
+    bool dry_run, double duration_ms, const char *error, const char *rendered)
+{
+	char now[TIMEFMT_LEN];
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "UPDATE applier_state SET applied_generation = ?1, dry_run = ?2,"
+	    " last_apply_at = ?3, last_duration_ms = ?4, last_error = ?5,"
+	    " rendered_ruleset = coalesce(?6, rendered_ruleset),"
+	    " heartbeat_at = ?3 WHERE id = 1");
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	timefmt_now(now);
+	sqlite3_bind_int64(stmt, 1, applied_generation);
+	sqlite3_bind_int(stmt, 2, dry_run);
+	sqlite3_bind_text(stmt, 3, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(stmt, 4, duration_ms);
+	if (error)
+		sqlite3_bind_text(stmt, 5, error, -1, SQLITE_TRANSIENT);
+	if (rendered)
+		sqlite3_bind_text(stmt, 6, rendered, -1, SQLITE_STATIC);
+	return step_done(stmt);
+}
+
+int
+store_applier_heartbeat(struct store *st, const char *info)
+{
+	char now[TIMEFMT_LEN];
+	sqlite3_stmt *stmt;
+	int rc;
+
+	timefmt_now(now);
+	stmt = store_prepare(st, "UPDATE applier_state SET heartbeat_at = ?1"
+	    " WHERE id = 1");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, now, -1, SQLITE_TRANSIENT);
+	if ((rc = step_done(stmt)) != 0)
+		return rc;
+	stmt = store_prepare(st, "INSERT INTO component_status"
+	    " (component, pid, heartbeat_at, info) VALUES ('applier', ?1, ?2, ?3)"
+	    " ON CONFLICT(component) DO UPDATE SET pid = excluded.pid,"
+	    " heartbeat_at = excluded.heartbeat_at, info = excluded.info");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_int64(stmt, 1, (int64_t)getpid());
+	sqlite3_bind_text(stmt, 2, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(stmt, 3, info ? info : "{}", -1, SQLITE_TRANSIENT);
+	return step_done(stmt);
+}
+
+int
+store_applier_counters_add(struct store *st, const char *scenario_id,
+    uint64_t allowed_packets, uint64_t allowed_bytes, uint64_t denied_packets,
+    uint64_t denied_bytes)
+{
+	char now[TIMEFMT_LEN];
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "INSERT INTO policy_counters (scenario_id, allowed_packets,"
+	    " allowed_bytes, denied_packets, denied_bytes, updated_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(scenario_id) DO UPDATE"
+	    " SET allowed_packets = allowed_packets + excluded.allowed_packets,"
+	    " allowed_bytes = allowed_bytes + excluded.allowed_bytes,"
+	    " denied_packets = denied_packets + excluded.denied_packets,"
+	    " denied_bytes = denied_bytes + excluded.denied_bytes,"
+	    " updated_at = excluded.updated_at");
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	timefmt_now(now);
+	sqlite3_bind_text(stmt, 1, scenario_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, 2, (int64_t)allowed_packets);
+	sqlite3_bind_int64(stmt, 3, (int64_t)allowed_bytes);
+	sqlite3_bind_int64(stmt, 4, (int64_t)denied_packets);
+	sqlite3_bind_int64(stmt, 5, (int64_t)denied_bytes);
+	sqlite3_bind_text(stmt, 6, now, -1, SQLITE_TRANSIENT);
+	return step_done(stmt);
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the applier's view of the database.
+ *
+ * Policies and profiles are read through store_policy.h (which parses every
+ * stored text into typed values again) and apply results and audit events
+ * go through store_policy_set_apply_result() and audit.h.  What is left
+ * here: which scenarios changed after a generation, and the applier's own
+ * rows (applier_state, policy_counters, component_status).
+ */
+#ifndef EGW_STORE_APPLIER_H
+#define EGW_STORE_APPLIER_H
+
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/**
+ * store_applier_changed_since() - scenarios changed after @generation
+ * @cb: called once per scenario_id (deleted ones included)
+ *
+ * Returns: 0 or EGW_E_DB.
+ */
+int store_applier_changed_since(struct store *st, int64_t generation,
+    void (*cb)(const char *scenario_id, void *ctx), void *ctx);
+
+/**
+ * store_applier_record() - the applier_state row after an apply
+ * @applied_generation: generation now in the kernel (or validated, dry-run)
+ * @dry_run: DRY_RUN
+ * @duration_ms: the transaction's duration
+ * @error: last_error, NULL on success
+ * @rendered: the full ruleset text, or NULL to keep the stored one
+ *
+ * Returns: 0, EGW_E_DB or EGW_E_BUSY.  Call inside store_begin().
+ */
+int store_applier_record(struct store *st, int64_t applied_generation,
+    bool dry_run, double duration_ms, const char *error, const char *rendered);
+
+/**
+ * store_applier_heartbeat() - applier_state.heartbeat_at and component_status
+ * @info: JSON text for component_status.info (borrowed)
+ *
+ * Returns: 0, EGW_E_DB or EGW_E_BUSY.
+ */
+int store_applier_heartbeat(struct store *st, const char *info);
+
+/**
+ * store_applier_counters_add() - add kernel counter deltas to a scenario
+ *
+ * Returns: 0, EGW_E_DB or EGW_E_BUSY.  Call inside store_begin().
+ */
+int store_applier_counters_add(struct store *st, const char *scenario_id,
+    uint64_t allowed_packets, uint64_t allowed_bytes, uint64_t denied_packets,
+    uint64_t denied_bytes);
+
+#endif

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the worker's accept loop and request pipeline (see
+ * worker.h).
+ *
+ * Signals: our handlers are installed before FCGX_Init so libfcgi keeps
+ * them (it only replaces SIG_DFL/SIG_IGN), without SA_RESTART so a
+ * blocking accept is interrupted (FCGI_FAIL_ACCEPT_ON_INTR).  While a
+ * request is being served the stop signals are blocked: a write to nginx
+ * must never fail with EINTR half-way through a response.  They are
+ * unblocked again around the accept, where they take effect.
+ */
+#include "worker.h"
+#include "applier_client.h"
+#include "auth.h"
+#include "config.h"
+#include "err.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "route.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+
+static volatile sig_atomic_t worker_stop;
+
+bool
+worker_stopping(void)
+{
+	return worker_stop != 0;
+}
+
+static void
+worker_on_signal(int sig)
+{
+	(void)sig;
+	worker_stop = 1;
+	FCGX_ShutdownPending();
+}
+
+void
+worker_nudge_applier(const struct config *cfg, int64_t generation)
+{
+	/* A failed nudge only costs latency: the applier also polls. */
+	if (applier_client_nudge_generation(cfg->applier_socket, generation) != 0)
+		log_debug("applier nudge not delivered");
+}
+
+static int64_t
+worker_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static const char *
+worker_getenv(void *env, const char *name)
+{
+	return FCGX_GetParam(name, (FCGX_ParamArray)env);
+}
+
+static int
+worker_read(void *stream, char *buf, int len)
+{
+	return FCGX_GetStr(buf, len, (FCGX_Stream *)stream);
+}
+
+/* Turn a failed step into an error body, keeping the request's messages. */
+static void
+worker_error(struct http_resp *resp, const struct http_req *req, int err)
+{
+	const char *msg = NULL, *field = NULL;
+
+	if (err == EGW_E_BADREQUEST || err == EGW_E_LENGTH ||
+	    err == EGW_E_TOOLARGE || err == EGW_E_MEDIATYPE) {
+		msg = req->error_message;
+		field = req->error_field;
+	}
+	if (http_resp_error(resp, err, msg, field, req->request_id) != 0)
+		resp->status = 500;
+	if (err == EGW_E_UNAUTHORIZED)
+		http_resp_add_header(resp, "WWW-Authenticate", "Bearer realm=\"egw-api\"");
+	if (err == EGW_E_BUSY || err == EGW_E_UNAVAILABLE)
+		http_resp_add_header(resp, "Retry-After", "1");
+}
+
+/*
+ * Everything between "parameters arrived" and "response ready".  Returns
+ * the matched route's index (or n_routes when none matched).
+ */
+static size_t
+worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
+    struct http_resp *resp)
+{
+	const struct route *r = NULL;
+	char allow[64], token_name[STORE_TOKEN_NAME_MAX + 1], actor[80];
+	size_t n_routes;
+	int rc;
+
+	route_table(&n_routes);
+	rc = http_req_parse(req, worker_getenv, fr->envp);
+	ctx->request_id = req->request_id;
+	log_set_request_id(req->request_id);
+	if (rc != 0) {
+		worker_error(resp, req, rc);
+		return n_routes;
+	}
+	rc = route_find(req, ctx, &r, allow, sizeof(allow));
+	if (rc != 0) {
+		worker_error(resp, req, rc);
+		if (rc == EGW_E_METHOD)
+			http_resp_add_header(resp, "Allow", allow);
+		return n_routes;
+	}
+	if (r->scope != ROUTE_SCOPE_OPEN && ctx->cfg->auth) {
+		rc = auth_check(ctx->st, req->authorization,
+		    r->scope == ROUTE_SCOPE_WRITE ? AUTH_SCOPE_WRITE : AUTH_SCOPE_READ,
+		    token_name);
+		if (rc != 0) {
+			worker_error(resp, req, rc);
+			return route_index(r);
+		}
+		snprintf(actor, sizeof(actor), "api:%s", token_name);
+	} else {
+		snprintf(actor, sizeof(actor), "api:anonymous");
+	}
+	ctx->actor = actor;
+	rc = http_req_read_body(req, ctx->cfg->max_body, r->body, worker_read, fr->in);
+	if (rc == 0)
+		rc = r->handler(ctx, req, resp);
+	if (rc != 0) {
+		if (rc != EGW_E_BADREQUEST && err_http_status(rc) >= 500)
+			log_warnx("%s %s: %s", req->method, r->pattern, err_message(rc));
+		worker_error(resp, req, rc);
+	}
+	/* Handlers only see ctx->actor during the call. */
+	ctx->actor = NULL;
+	return route_index(r);
+}
+
+static void
+worker_send(FCGX_Request *fr, const struct http_resp *resp, const char *request_id)
+{
+	char head[1024];
+	int n = http_resp_head(resp, request_id, head, sizeof(head));
+
+	if (n < 0) {
+		static const char fallback[] = "Status: 500 Internal Server Error\r\n"
+		    "Content-Type: application/json\r\n\r\n"
+		    "{\"error\":{\"code\":\"internal\",\"message\":\"response header too large\","
+		    "\"field\":null,\"details\":[]},\"request_id\":null}";
+		FCGX_PutStr(fallback, (int)sizeof(fallback) - 1, fr->out);
+		return;
+	}
+	FCGX_PutStr(head, n, fr->out);
+	if (resp->body_len > 0)
+		FCGX_PutStr(resp->body, (int)resp->body_len, fr->out);
+	if (FCGX_GetError(fr->out) != 0)
+		log_warnx("writing the response failed (client gone?)");
+}
+
+static void
+worker_log_request(const struct http_req *req, const char *route, int status,
+    uint64_t usec)
+{
+	char st[8], dur[24];
+
+	snprintf(st, sizeof(st), "%d", status);
+	snprintf(dur, sizeof(dur), "%.3f", (double)usec / 1000.0);
+	log_kv(status >= 500 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
+	    ((const char *[]){ "method", req->method[0] ? req->method : NULL,
+	    "path", req->path, "route", route, "status", st, "dur_ms", dur, NULL }),
+	    "request");
+}
+
+static void
+worker_install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0;	/* no SA_RESTART: interrupt accept */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGCHLD, &sa, NULL);
+}
+
+int
+worker_run(const struct config *cfg, int listen_fd, unsigned slot,
+    struct metrics *metrics)
+{
+	struct api_ctx ctx;
+	struct store *st = NULL;
+	FCGX_Request fr;
+	sigset_t stopset;
+	const struct route *routes;
+	size_t n_routes;
+	int rc;
+
+	/* Die with the master: a worker must not outlive its pool. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		return 1;
+	worker_install_signals();
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGTERM);
+	sigaddset(&stopset, SIGINT);
+	sigaddset(&stopset, SIGHUP);
+	sigaddset(&stopset, SIGUSR1);
+	sigprocmask(SIG_UNBLOCK, &stopset, NULL);
+
+	if ((rc = store_open(cfg->db_path, &st)) != 0) {
+		log_errorx("worker %u: cannot open %s: %s", slot, cfg->db_path,
+		    err_message(rc));
+		return 1;
+	}
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, listen_fd,
+	    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_errorx("worker %u: libfcgi initialisation failed", slot);
+		store_close(st);
+		return 1;
+	}
+	routes = route_table(&n_routes);
+	log_debug("worker %u ready", slot);
+
+	while (!worker_stop) {
+		struct http_req req;
+		struct http_resp resp;
+		int64_t t0;
+		size_t ri;
+		uint64_t usec;
+
+		if (FCGX_Accept_r(&fr) < 0)
+			break;
+		sigprocmask(SIG_BLOCK, &stopset, NULL);
+		t0 = worker_now_ns();
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.cfg = cfg;
+		ctx.st = st;
+		ctx.worker_index = (int)slot;
+		ctx.metrics = metrics;
+		http_req_init(&req);
+		http_resp_init(&resp);
+
+		ri = worker_handle(&ctx, &fr, &req, &resp);
+		worker_send(&fr, &resp, req.request_id);
+		FCGX_Finish_r(&fr);
+		usec = (uint64_t)(worker_now_ns() - t0) / 1000;
+		metrics_observe(metrics, slot, ri, resp.status, usec);
+		worker_log_request(&req, ri < n_routes ? routes[ri].name : "unmatched",
+		    resp.status, usec);
+		/* A transaction must never leak into the next request. */
+		store_rollback(st);
+		log_set_request_id(NULL);
+		http_req_free(&req);
+		http_resp_free(&resp);
+		sigprocmask(SIG_UNBLOCK, &stopset, NULL);
+	}
+	FCGX_Free(&fr, 0);
+	store_close(st);
+	log_debug("worker %u stopping", slot);
+	return 0;
+}

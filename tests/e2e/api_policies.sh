@@ -1,0 +1,137 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# /v1/policies through a real nginx: create (201) and update (200), a body
+# from the earlier service's clients unchanged, read-modify-write, revision
+# conflicts (409), enable/disable, delete ({"status":"deleted"}), list
+# pagination, ?wait (202 pending without an applier), and what every
+# mutation writes in one transaction (history, outbox, generation).
+. "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
+. "$EGW_TOP_SRCDIR/tests/e2e/lib_api.sh"
+e2e_init api_policies
+need_cmd sqlite3
+
+export EGW_AUTH=off
+start_api 3
+start_nginx
+DB=$EGW_STATE_DIR/egw.db
+sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
+
+# The earlier service's client body, byte for byte.
+SEED='{"scenario_id": "scn-001", "network_id": "net-abc123", "profile": "training-updates", "custom_rules": [], "allowed_hosts": [], "allowed_ports": [], "enabled": true}'
+api POST /v1/policies "$SEED"
+ok "earlier service's body: 201 Created" status_is 201
+ok "fields echoed" jqe '.scenario_id == "scn-001" and .network_id == "net-abc123" and .profile == "training-updates" and .enabled == true'
+ok "revision 1, pending, timestamps" jqe '.revision == 1 and .status.apply == "pending" and (.created_at | test("Z$")) and .created_at == .updated_at'
+gen1=$(jq .generation "$T/body")
+ok "generation bumped in the same transaction" test "$(sql 'SELECT desired_generation FROM applier_state')" = "$gen1"
+ok "history row written" test "$(sql "SELECT count(*) FROM policy_history WHERE scenario_id='scn-001' AND operation='create'")" = 1
+ok "outbox audit event written" test "$(sql "SELECT count(*) FROM outbox WHERE scenario_id='scn-001' AND type='policy.created'")" = 1
+ok "history records the request id" test -n "$(sql "SELECT request_id FROM policy_history WHERE scenario_id='scn-001'")"
+
+api GET /v1/policies/scn-001
+ok "GET one: 200" status_is 200
+ok "GET one: same policy" jqe '.scenario_id == "scn-001" and .revision == 1'
+
+# Read-modify-write: the GET body (with created_at, status, ...) goes back.
+jq '.profile = "custom" | .allowed_hosts = ["203.0.113.10", "198.51.100.0/24"] | .allowed_ports = [443, "8000-8100"]' "$T/body" > "$T/rmw.json"
+api POST /v1/policies "$(cat "$T/rmw.json")"
+ok "read-modify-write: 200 update" status_is 200
+ok "revision 2" jqe '.revision == 2 and .profile == "custom"'
+ok "canonical hosts and ports" jqe '.allowed_hosts == ["203.0.113.10", "198.51.100.0/24"] and .allowed_ports == [443, "8000-8100"]'
+ok "created_at kept, updated_at moved" jqe '.created_at != .updated_at'
+# The same body again carries revision 1: stale now.
+api POST /v1/policies "$(cat "$T/rmw.json")"
+ok "stale revision: 409" error_is 409 conflict
+api POST /v1/policies '{"scenario_id":"scn-001","profile":"custom","allowed_hosts":["203.0.113.10"],"revision":2}'
+ok "matching revision: 200" status_is 200
+ok "revision 3" jqe '.revision == 3'
+api POST /v1/policies '{"scenario_id":"scn-new","revision":5}'
+ok "create with a revision: 409" error_is 409 conflict
+
+# Enforcement fields and custom_rules.
+api POST /v1/policies '{"scenario_id":"scn-002","network_id":"n2","profile":"custom","sources":["100.64.2.0/24"],"interfaces":["veth-s2"],"dns_servers":["192.0.2.53"],"mode":"audit","custom_rules":[{"proto":"tcp","dest":"203.0.113.0/24","ports":[443,"8000-8100"]},{"proto":"icmp","dest":"198.51.100.1"}]}'
+ok "policy with sources, interfaces, dns, mode, custom_rules: 201" status_is 201
+ok "custom_rules canonical" jqe '.custom_rules[0] == {"proto":"tcp","dest":"203.0.113.0/24","ports":[443,"8000-8100"]} and .custom_rules[1].proto == "icmp"'
+ok "mode audit, sources, interfaces" jqe '.mode == "audit" and .sources == ["100.64.2.0/24"] and .interfaces == ["veth-s2"] and .dns_servers == ["192.0.2.53"]'
+api POST /v1/policies '{"scenario_id":"scn-003","sources":["100.64.2.0/24"]}'
+ok "a source claimed by another scenario: 422" error_is 422 invalid_policy
+ok "the conflicting field is named" jqe '.error.details | any(.path == "/sources/0")'
+
+# Enable / disable.
+api POST /v1/policies/scn-001/disable
+ok "disable: 200" status_is 200
+ok "disabled" jqe '.enabled == false and .revision == 4'
+api POST /v1/policies/scn-001/disable
+ok "disable again: 200, unchanged" jqe '.enabled == false and .revision == 4'
+api POST /v1/policies/scn-001/enable '{}'
+ok "enable with an empty JSON body: 200" status_is 200
+ok "enabled" jqe '.enabled == true and .revision == 5'
+api POST /v1/policies/nope/enable
+ok "enable unknown: 404" error_is 404 not_found
+ok "history has enable and disable" test "$(sql "SELECT group_concat(operation) FROM (SELECT operation FROM policy_history WHERE scenario_id='scn-001' ORDER BY id)")" = "create,update,update,disable,enable"
+
+# ?wait without an applier running: bounded, then 202 pending.
+start=$(date +%s%N)
+api POST '/v1/policies?wait=1' '{"scenario_id":"scn-wait","profile":"none"}'
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+ok "?wait=1 with no applier: 202" status_is 202
+ok "?wait answer says pending" jqe '.status.apply == "pending" and .scenario_id == "scn-wait"'
+ok "?wait=1 took about a second ($elapsed ms)" test "$elapsed" -ge 900 -a "$elapsed" -lt 5000
+api POST '/v1/policies?wait=31' '{"scenario_id":"scn-wait"}'
+ok "?wait above 30: 400" error_is 400 bad_request
+ok "the field is wait" jq_is .error.field wait
+api POST '/v1/policies?wait=x' '{"scenario_id":"scn-wait"}'
+ok "?wait not a number: 400" error_is 400 bad_request
+# What the applier does when it has applied a generation: the waiting
+# request sees it and answers with the applied policy.
+(sleep 1; sql "UPDATE policies SET apply_status='applied', applied_generation=generation WHERE scenario_id='scn-wait'") &
+api POST '/v1/policies/scn-wait/disable?wait=10'
+ok "?wait returns once the policy is applied: 200" status_is 200
+ok "applied status returned" jqe '.status.apply == "applied" and .enabled == false'
+wait
+
+# List and pagination.
+for i in $(seq -w 1 25); do
+	api POST /v1/policies "{\"scenario_id\":\"page-$i\"}"
+done
+api GET '/v1/policies?limit=10'
+ok "list page 1: 10 and a cursor" jqe '.count == 10 and (.next_cursor | type == "string")'
+ok "ordered by scenario_id" jqe '[.policies[].scenario_id] == ([.policies[].scenario_id] | sort)'
+seen=$(jq -r '.policies[].scenario_id' "$T/body")
+cursor=$(jq -r .next_cursor "$T/body")
+pages=1
+while [ "$cursor" != null ] && [ $pages -lt 10 ]; do
+	api GET "/v1/policies?limit=10&cursor=$cursor"
+	seen="$seen
+$(jq -r '.policies[].scenario_id' "$T/body")"
+	cursor=$(jq -r .next_cursor "$T/body")
+	pages=$((pages + 1))
+done
+total=$(sql 'SELECT count(*) FROM policies')
+ok "pagination visits every policy once ($total)" test "$(echo "$seen" | sort -u | wc -l)" = "$total" -a "$(echo "$seen" | wc -l)" = "$total"
+api GET '/v1/policies'
+ok "default page" jqe ".count == $total and .next_cursor == null"
+api GET '/v1/policies?limit=0'
+ok "limit 0: 400" error_is 400 bad_request
+api GET '/v1/policies?cursor=bad%20cursor'
+ok "bad cursor: 400" error_is 400 bad_request
+
+# Delete.
+gen_before=$(sql 'SELECT desired_generation FROM applier_state')
+api DELETE /v1/policies/scn-001
+ok "DELETE: 200" status_is 200
+ok "DELETE body" jqe '.status == "deleted" and .scenario_id == "scn-001"'
+ok "DELETE bumps the generation" test "$(sql 'SELECT desired_generation FROM applier_state')" -gt "$gen_before"
+ok "delete written to history and outbox" test "$(sql "SELECT (SELECT count(*) FROM policy_history WHERE scenario_id='scn-001' AND operation='delete') || (SELECT count(*) FROM outbox WHERE scenario_id='scn-001' AND type='policy.deleted')")" = 11
+api GET /v1/policies/scn-001
+ok "GET after DELETE: 404" error_is 404 not_found
+api DELETE /v1/policies/scn-001
+ok "DELETE again: 404" error_is 404 not_found
+api DELETE '/v1/policies/scn-002?wait=1'
+ok "DELETE ?wait=1 with no applier: 202 pending" jqe '.status == "deleted" and .apply == "pending"'
+ok "DELETE ?wait=1 status" status_is 202
+api GET '/v1/policies/bad%20id'
+ok "malformed scenario_id in the path: 400" error_is 400 bad_request
+api GET '/v1/policies/%ZZ'
+ok "bad percent-encoding in the path: 400" error_is 400 bad_request
+e2e_done

@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: MIT
+# Helpers shared by the egw-natsd scenarios (tests/e2e/nats_*.sh).  Source
+# after lib.sh, e2e_init, start_nats and egw_env.
+
+need_cmd sqlite3 python3
+PROBE=$(egw_bin tests/e2e/natsprobe)
+OUTBOXGEN=$(egw_bin tests/e2e/nats_outboxgen)
+NATSD=$(egw_bin egw-natsd)
+DB="$EGW_STATE_DIR/egw.db"
+export EGW_DB_PATH="$DB"
+
+q() {
+	sqlite3 -batch -noheader "$DB" "$1"
+}
+
+# q_is SQL EXPECTED: the query's output equals EXPECTED.
+q_is() {
+	got=$(q "$1" 2>/dev/null)
+	[ "$got" = "$2" ] && return 0
+	echo "# query: $1" >&2
+	echo "#   got: '$got' want: '$2'" >&2
+	return 1
+}
+
+# Quiet variant for wait_for loops.
+q_eq() {
+	[ "$(q "$1" 2>/dev/null)" = "$2" ]
+}
+
+natsd_info() {
+	q "SELECT json_extract(info, '\$.$1') FROM component_status WHERE component = 'natsd'"
+}
+
+natsd_info_is() {
+	[ "$(natsd_info "$1" 2>/dev/null)" = "$2" ]
+}
+
+start_natsd() {
+	"$NATSD" >> "$T/natsd.log" 2>&1 &
+	NATSD_PID=$!
+	track_pid "$NATSD_PID"
+	wait_for 10 natsd_running ||
+		{ echo "Bail out! egw-natsd did not report running"; exit 99; }
+}
+
+natsd_running() {
+	kill -0 "$NATSD_PID" 2>/dev/null &&
+	    q_eq "SELECT pid || json_extract(info, '\$.running') FROM component_status
+		  WHERE component = 'natsd'" "${NATSD_PID}1"
+}
+
+stop_natsd() {
+	kill -TERM "$NATSD_PID" 2>/dev/null
+	wait "$NATSD_PID" 2>/dev/null
+}
+
+# Restart nats-server on the same port with the same store directory.
+restart_nats() {
+	nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$T/nats" \
+		>> "$T/nats.log" 2>&1 &
+	NATS_PID=$!
+	track_pid "$NATS_PID"
+	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT" ||
+		{ echo "Bail out! nats-server did not restart"; exit 99; }
+}
+
+# consumer_is STREAM CONSUMER FIELD VALUE
+consumer_is() {
+	got=$("$PROBE" consumer-info "$1" "$2" 2>/dev/null |
+	    python3 -c "import sys, json; print(json.load(sys.stdin)['$3'])" 2>/dev/null)
+	[ "$got" = "$4" ]
+}
+
+stream_last_seq() {
+	"$PROBE" stream-info "$1" | python3 -c "import sys, json; print(json.load(sys.stdin)['last_seq'])"
+}
+
+# Every message of a stream must carry Nats-Msg-Id == its payload's event_id.
+stream_ids_consistent() {
+	"$PROBE" stream-dump "$1" | python3 -c '
+import sys, json
+n = 0
+for line in sys.stdin:
+    m = json.loads(line)
+    d = m["data"]
+    if not isinstance(d, dict) or m["msg_id"] != d.get("event_id"):
+        print("# mismatch:", line.strip()); sys.exit(1)
+    n += 1
+sys.exit(0 if n > 0 else 1)'
+}
+
+# Run a command with its output discarded (keeps the TAP stream clean).
+quiet() {
+	"$@" > /dev/null 2>&1
+}
+
+now_ts() {
+	q "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+}

@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# egw-supervisor runs the whole gateway (local nats-server, applier, API
+# pool, NATS bridge, flow-log reader, nginx) inside a network namespace this
+# test creates.  Each child is killed with SIGKILL in turn under steady API
+# load: it must be back within 2 s and the API must keep answering.  As root
+# the components must run as EGW_USER with exactly the expected capability
+# sets, and SIGTERM must leave no process, socket or pid file behind.
+. "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
+e2e_init supervisor
+need_root
+need_cmd nginx nats-server curl ip
+
+ns=$(make_netns sup)
+chmod 755 "$T"
+export EGW_STATE_DIR="$T/state" EGW_RUN_DIR="$T/run"
+export EGW_HTTP_LISTEN=127.0.0.1:18089 EGW_WORKERS=2 EGW_AUTH=off
+export EGW_USER=nobody EGW_NGINX_RENDER="$EGW_TOP_SRCDIR/scripts/render-nginx-conf"
+export EGW_RECONCILE_INTERVAL=5 DRY_RUN=true
+unset NATS_URL
+sup="$EGW_TOP_BUILDDIR/egw-supervisor"
+
+in_ns() { ip netns exec "$ns" "$@"; }
+http_code() { in_ns curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:18089$1"; }
+health_ok() { [ "$(http_code /health)" = 200 ]; }
+
+in_ns "$sup" --local-nats 14222 run > "$T/supervisor.log" 2>&1 &
+SUP_PID=$!
+track_pid "$SUP_PID"
+
+ok "gateway answers /health through nginx" wait_for 20 health_ok
+ok "egw-supervisor status reports every child running" \
+	wait_for 10 "$sup" status
+
+child_pid() { cat "$EGW_RUN_DIR/$1.pid" 2>/dev/null; }
+
+# Runs requests until $T/load.stop exists (bounded: 3000 requests or 60 s)
+# and writes the count of failed ones to $T/load.failed.
+load() {
+	failed=0 n=0 end=$((SECONDS + 60))
+	while [ ! -e "$T/load.stop" ] && [ $n -lt 3000 ] && [ $SECONDS -lt $end ]; do
+		code=$(http_code /health)
+		[ "$code" = 200 ] || failed=$((failed + 1))
+		n=$((n + 1))
+	done
+	echo "$failed $n" > "$T/load.failed"
+}
+
+for child in egw-applier egw-natsd egw-flowlog egw-api nginx nats-server; do
+	old=$(child_pid "$child")
+	if [ -z "$old" ]; then
+		ok "$child has a pid file" false
+		continue
+	fi
+	rm -f "$T/load.stop" "$T/load.failed"
+	load &
+	LOAD_PID=$!
+	sleep 0.5
+	kill -KILL "$old"
+	t0=$(date +%s%N)
+	back() { p=$(child_pid "$child"); [ -n "$p" ] && [ "$p" != "$old" ] && kill -0 "$p"; }
+	ok "$child restarted after SIGKILL" wait_for 5 back
+	t1=$(date +%s%N)
+	ms=$(( (t1 - t0) / 1000000 ))
+	ok "$child back within 2 s (took $ms ms)" test "$ms" -le 2000
+	ok "API answers after $child restart" wait_for 5 health_ok
+	sleep 0.5
+	touch "$T/load.stop"
+	wait "$LOAD_PID"
+	read -r failed total < "$T/load.failed"
+	diag "$child: $failed of $total requests failed during the restart"
+	case $child in
+	egw-api|nginx) ok "$child crash: only in-flight requests fail ($failed of $total)" test "$failed" -le 20 ;;
+	*) ok "$child crash: no request failed ($failed of $total)" test "$failed" -eq 0 ;;
+	esac
+done
+
+# Privilege separation: user and capability sets per component.
+nobody_uid=$(id -u nobody)
+cap_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+uid_of() { awk '$1 == "Uid:" { print $2 }' "/proc/$1/status"; }
+for child in egw-applier egw-flowlog; do
+	p=$(child_pid "$child")
+	ok "$child runs as EGW_USER" test "$(uid_of "$p")" = "$nobody_uid"
+	ok "$child has only CAP_NET_ADMIN effective" test "$(cap_of "$p" CapEff)" = 0000000000001000
+	ok "$child bounding set is only CAP_NET_ADMIN" test "$(cap_of "$p" CapBnd)" = 0000000000001000
+	ok "$child has no_new_privs" test "$(awk '$1 == "NoNewPrivs:" { print $2 }' "/proc/$p/status")" = 1
+done
+for child in egw-api egw-natsd nginx nats-server; do
+	p=$(child_pid "$child")
+	ok "$child runs as EGW_USER" test "$(uid_of "$p")" = "$nobody_uid"
+	ok "$child has no capabilities" test "$(cap_of "$p" CapEff)$(cap_of "$p" CapPrm)" = 00000000000000000000000000000000
+done
+api=$(child_pid egw-api)
+for w in $(pgrep -P "$api"); do
+	ok "API worker $w has no capabilities" test "$(cap_of "$w" CapEff)" = 0000000000000000
+done
+
+# Clean stop.
+pids=$(cat "$EGW_RUN_DIR"/*.pid 2>/dev/null | sort -u)
+workers=$(pgrep -P "$api" | tr '\n' ' ')
+kill -TERM "$SUP_PID"
+stopped() { ! kill -0 "$SUP_PID" 2>/dev/null; }
+ok "supervisor exits on SIGTERM" wait_for 30 stopped
+wait "$SUP_PID"
+ok "supervisor exit status 0" test $? -eq 0
+alive=""
+for p in $pids $workers; do
+	kill -0 "$p" 2>/dev/null && alive="$alive $p"
+done
+ok "no component process left (${alive:-none})" test -z "$alive"
+ok "no pid file left" test -z "$(ls "$EGW_RUN_DIR"/*.pid 2>/dev/null)"
+ok "no socket left" test -z "$(find "$EGW_RUN_DIR" -type s)"
+ok "no supervisor status file left" test ! -e "$EGW_RUN_DIR/supervisor.json"
+e2e_done

@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the table-driven tests of codec.c: good bodies must
+ * parse and survive JSON -> policy -> JSON -> policy unchanged; bad bodies
+ * must fail with the right code and carry a problem at the right JSON path
+ * with a reason a client can act on.
+ */
+#include "codec.h"
+#include "err.h"
+#include "policy.h"
+#include "tap.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct good_case {
+	const char *name;
+	const char *body;
+};
+
+static const struct good_case good[] = {
+	{ "minimal", "{\"scenario_id\":\"s1\"}" },
+	{ "all fields", "{\"scenario_id\":\"scn-1\",\"network_id\":\"net_1\","
+	  "\"profile\":\"custom\",\"custom_rules\":[{\"proto\":\"tcp\","
+	  "\"dest\":\"192.0.2.0/24\",\"ports\":[443,\"8000-8100\"]}],"
+	  "\"allowed_hosts\":[\"198.51.100.7\",\"203.0.113.0/24\"],"
+	  "\"allowed_ports\":[22,\"6000-6010\"],\"enabled\":true,"
+	  "\"sources\":[\"100.64.1.0/24\"],\"interfaces\":[\"br-0123456789ab\"],"
+	  "\"dns_servers\":[\"100.64.1.1\"],\"mode\":\"enforce\",\"revision\":0}" },
+	{ "custom hosts only", "{\"scenario_id\":\"a\",\"profile\":\"custom\","
+	  "\"allowed_hosts\":[\"192.0.2.10\"]}" },
+	{ "custom ports only", "{\"scenario_id\":\"a\",\"profile\":\"custom\","
+	  "\"allowed_ports\":[80,443,\"8443\"]}" },
+	{ "icmp rule without ports", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"icmp\",\"dest\":\"192.0.2.1\"}]}" },
+	{ "any rule without dest", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"any\"}]}" },
+	{ "udp rule with range", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"udp\",\"ports\":[\"5000-5100\",53]}]}" },
+	{ "rule with null dest and empty ports", "{\"scenario_id\":\"a\","
+	  "\"custom_rules\":[{\"proto\":\"tcp\",\"dest\":null,\"ports\":[]}]}" },
+	{ "ipv6 entries", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"2001:db8::1\",\"2001:db8:1::/48\"],\"sources\":[\"fd00:1::/64\"],"
+	  "\"dns_servers\":[\"2001:db8::53\"]}" },
+	{ "empty dns list", "{\"scenario_id\":\"a\",\"dns_servers\":[]}" },
+	{ "null dns list", "{\"scenario_id\":\"a\",\"dns_servers\":null}" },
+	{ "audit mode", "{\"scenario_id\":\"a\",\"mode\":\"audit\"}" },
+	{ "disabled", "{\"scenario_id\":\"a\",\"enabled\":false}" },
+	{ "revision", "{\"scenario_id\":\"a\",\"revision\":3}" },
+	{ "response-only fields ignored", "{\"scenario_id\":\"a\","
+	  "\"created_at\":\"2026-01-01T00:00:00.000Z\",\"updated_at\":1,"
+	  "\"status\":{\"apply\":\"applied\"},\"apply_status\":\"failed\","
+	  "\"apply_error\":null,\"generation\":9,\"applied_generation\":8,"
+	  "\"id\":4,\"mark\":4,\"completed_at\":null}" },
+	{ "null optional fields", "{\"scenario_id\":\"a\",\"network_id\":null,"
+	  "\"profile\":null,\"custom_rules\":null,\"allowed_hosts\":null,"
+	  "\"allowed_ports\":null,\"sources\":null,\"interfaces\":null,"
+	  "\"mode\":null,\"enabled\":null,\"revision\":null}" },
+	{ "whitespace around body", " \n\t{\"scenario_id\":\"a\"}\r\n " },
+	{ "operator profile", "{\"scenario_id\":\"a\",\"profile\":\"lab_2-x\"}" },
+	{ "interfaces", "{\"scenario_id\":\"a\",\"interfaces\":[\"veth0.1\","
+	  "\"br-abc\",\"eth_9\"]}" },
+	{ "id characters", "{\"scenario_id\":\"Scn.1:a_b-c\"}" },
+	{ "adjacent ports", "{\"scenario_id\":\"a\",\"allowed_ports\":"
+	  "[\"1-79\",80,\"81-65535\"]}" },
+	{ "disjoint hosts", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"192.0.2.0/25\",\"192.0.2.128/25\",\"2001:db8::/32\"]}" },
+	{ "long ids", "{\"scenario_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaa\"}" },
+	{ "rules differing only in ports", "{\"scenario_id\":\"a\","
+	  "\"custom_rules\":[{\"proto\":\"tcp\",\"ports\":[80]},"
+	  "{\"proto\":\"tcp\",\"ports\":[81]}]}" },
+};
+
+struct bad_case {
+	const char *name;
+	const char *body;
+	int rc;
+	const char *path;
+	const char *reason;	/* substring */
+};
+
+#define BR EGW_E_BADREQUEST
+#define IV EGW_E_INVALID
+
+static const struct bad_case bad[] = {
+	{ "empty body", "", BR, "", "empty" },
+	{ "array body", "[]", BR, "", "must be a JSON object" },
+	{ "string body", "\"x\"", BR, "", "must be a JSON object" },
+	{ "truncated", "{\"scenario_id\":\"a\"", BR, "", "incomplete" },
+	{ "trailing data", "{\"scenario_id\":\"a\"} x", BR, "", "malformed" },
+	{ "two objects", "{\"scenario_id\":\"a\"}{}", BR, "", "malformed" },
+	{ "single quotes", "{'scenario_id':'a'}", BR, "", "malformed" },
+	{ "trailing comma", "{\"scenario_id\":\"a\",}", BR, "", "malformed" },
+	{ "bad utf-8", "{\"scenario_id\":\"\xff\xfe\"}", BR, "", "malformed" },
+	{ "no fields", "{}", IV, "/scenario_id", "required" },
+	{ "scenario_id number", "{\"scenario_id\":5}", IV, "/scenario_id",
+	  "must be a string" },
+	{ "scenario_id empty", "{\"scenario_id\":\"\"}", IV, "/scenario_id",
+	  "required" },
+	{ "scenario_id null", "{\"scenario_id\":null}", IV, "/scenario_id",
+	  "required" },
+	{ "scenario_id leading dash", "{\"scenario_id\":\"-a\"}", IV,
+	  "/scenario_id", "starting with a letter or digit" },
+	{ "scenario_id space", "{\"scenario_id\":\"a b\"}", IV, "/scenario_id",
+	  "characters" },
+	{ "scenario_id too long", "{\"scenario_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", IV, "/scenario_id",
+	  "longer than 64" },
+	{ "scenario_id NUL escape", "{\"scenario_id\":\"a\\u0000b\"}", IV,
+	  "/scenario_id", "NUL" },
+	{ "unknown field", "{\"scenario_id\":\"a\",\"foo\":1}", IV, "/foo",
+	  "unknown field" },
+	{ "unknown field escaped", "{\"scenario_id\":\"a\",\"a/b~c\":1}", IV,
+	  "/a~1b~0c", "unknown field" },
+	{ "network_id number", "{\"scenario_id\":\"a\",\"network_id\":5}", IV,
+	  "/network_id", "must be a string" },
+	{ "network_id bad chars", "{\"scenario_id\":\"a\",\"network_id\":\"n!\"}",
+	  IV, "/network_id", "characters" },
+	{ "profile number", "{\"scenario_id\":\"a\",\"profile\":1}", IV,
+	  "/profile", "must be a string" },
+	{ "profile bad name", "{\"scenario_id\":\"a\",\"profile\":\"Bad Name\"}",
+	  IV, "/profile", "profile name" },
+	{ "enabled string", "{\"scenario_id\":\"a\",\"enabled\":\"true\"}", IV,
+	  "/enabled", "true or false" },
+	{ "enabled integer", "{\"scenario_id\":\"a\",\"enabled\":1}", IV,
+	  "/enabled", "true or false" },
+	{ "mode unknown", "{\"scenario_id\":\"a\",\"mode\":\"strict\"}", IV,
+	  "/mode", "\"enforce\" or \"audit\"" },
+	{ "mode number", "{\"scenario_id\":\"a\",\"mode\":1}", IV, "/mode",
+	  "\"enforce\" or \"audit\"" },
+	{ "revision float", "{\"scenario_id\":\"a\",\"revision\":1.0}", IV,
+	  "/revision", "must be an integer" },
+	{ "revision string", "{\"scenario_id\":\"a\",\"revision\":\"3\"}", IV,
+	  "/revision", "must be an integer" },
+	{ "revision negative", "{\"scenario_id\":\"a\",\"revision\":-1}", IV,
+	  "/revision", ">= 0" },
+	{ "hosts not array", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "\"10.0.0.1\"}", IV, "/allowed_hosts", "must be an array" },
+	{ "hosts hostname", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"example.com\"]}", IV, "/allowed_hosts/0",
+	  "hostnames are not supported yet; give an address or prefix" },
+	{ "hosts bad length", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"10.0.0.1/33\"]}", IV, "/allowed_hosts/0", "prefix length" },
+	{ "hosts host bits", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"10.0.0.1/8\"]}", IV, "/allowed_hosts/0", "bits set" },
+	{ "hosts leading zero", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"010.0.0.1\"]}", IV, "/allowed_hosts/0", "IPv4" },
+	{ "hosts number", "{\"scenario_id\":\"a\",\"allowed_hosts\":[5]}", IV,
+	  "/allowed_hosts/0", "must be a string" },
+	{ "hosts duplicate", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"192.0.2.1\",\"192.0.2.1/32\"]}", IV, "/allowed_hosts/1",
+	  "duplicate of /allowed_hosts/0" },
+	{ "hosts overlap", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"192.0.2.0/24\",\"192.0.2.7\"]}", IV, "/allowed_hosts/1",
+	  "overlaps /allowed_hosts/0" },
+	{ "ports float", "{\"scenario_id\":\"a\",\"allowed_ports\":[443.0]}",
+	  IV, "/allowed_ports/0", "non-integer" },
+	{ "ports zero", "{\"scenario_id\":\"a\",\"allowed_ports\":[0]}", IV,
+	  "/allowed_ports/0", "1-65535" },
+	{ "ports too big", "{\"scenario_id\":\"a\",\"allowed_ports\":[65536]}",
+	  IV, "/allowed_ports/0", "1-65535" },
+	{ "ports reversed", "{\"scenario_id\":\"a\",\"allowed_ports\":"
+	  "[\"100-50\"]}", IV, "/allowed_ports/0", "above its end" },
+	{ "ports open range", "{\"scenario_id\":\"a\",\"allowed_ports\":"
+	  "[\"80-\"]}", IV, "/allowed_ports/0", "lo-hi" },
+	{ "ports leading zero", "{\"scenario_id\":\"a\",\"allowed_ports\":"
+	  "[\"080\"]}", IV, "/allowed_ports/0", "1-65535" },
+	{ "ports boolean", "{\"scenario_id\":\"a\",\"allowed_ports\":[true]}",
+	  IV, "/allowed_ports/0", "not a boolean" },
+	{ "ports duplicate", "{\"scenario_id\":\"a\",\"allowed_ports\":"
+	  "[80,\"80\"]}", IV, "/allowed_ports/1", "duplicate" },
+	{ "ports overlap", "{\"scenario_id\":\"a\",\"allowed_ports\":"
+	  "[80,\"70-90\"]}", IV, "/allowed_ports/1", "overlaps" },
+	{ "rules not array", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "\"tcp dport 22 accept\"}", IV, "/custom_rules", "must be an array" },
+	{ "rule as nft text", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[\"tcp dport 22 accept\"]}", IV, "/custom_rules/0",
+	  "{\"proto\":\"tcp\",\"dest\":\"192.0.2.0/24\",\"ports\":" },
+	{ "rule number", "{\"scenario_id\":\"a\",\"custom_rules\":[5]}", IV,
+	  "/custom_rules/0", "must be an object" },
+	{ "rule without proto", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"dest\":\"192.0.2.1\"}]}", IV, "/custom_rules/0/proto", "required" },
+	{ "rule bad proto", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"sctp\"}]}", IV, "/custom_rules/0/proto", "\"tcp\"" },
+	{ "icmp rule with ports", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"icmp\",\"ports\":[1]}]}", IV, "/custom_rules/0/ports",
+	  "takes no ports" },
+	{ "any rule with ports", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"any\",\"ports\":[80]}]}", IV, "/custom_rules/0/ports",
+	  "takes no ports" },
+	{ "rule hostname", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"dest\":\"api.example.org\"}]}", IV,
+	  "/custom_rules/0/dest", "hostnames are not supported yet" },
+	{ "rule unknown key", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"action\":\"accept\"}]}", IV,
+	  "/custom_rules/0/action", "unknown field" },
+	{ "rule duplicate", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"ports\":[22]},{\"proto\":\"tcp\",\"ports\":[22]}]}",
+	  IV, "/custom_rules/1", "duplicate of /custom_rules/0" },
+	{ "rule bad range", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"ports\":[\"1-2-3\"]}]}", IV,
+	  "/custom_rules/0/ports/0", "lo-hi" },
+	{ "rule ports float", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"ports\":[22.5]}]}", IV,
+	  "/custom_rules/0/ports/0", "non-integer" },
+	{ "rule ports overlap", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"ports\":[\"20-30\",25]}]}", IV,
+	  "/custom_rules/0/ports/1", "overlaps" },
+	{ "source everything", "{\"scenario_id\":\"a\",\"sources\":"
+	  "[\"0.0.0.0/0\"]}", IV, "/sources/0", "every address" },
+	{ "source overlap", "{\"scenario_id\":\"a\",\"sources\":"
+	  "[\"100.64.0.0/16\",\"100.64.3.0/24\"]}", IV, "/sources/1", "overlaps" },
+	{ "source hostname", "{\"scenario_id\":\"a\",\"sources\":[\"lab.local\"]}",
+	  IV, "/sources/0", "hostnames" },
+	{ "interface too long", "{\"scenario_id\":\"a\",\"interfaces\":"
+	  "[\"this-name-is-too-long\"]}", IV, "/interfaces/0", "longer than 15" },
+	{ "interface bad chars", "{\"scenario_id\":\"a\",\"interfaces\":"
+	  "[\"eth 0\"]}", IV, "/interfaces/0", "characters" },
+	{ "interface duplicate", "{\"scenario_id\":\"a\",\"interfaces\":"
+	  "[\"eth0\",\"eth0\"]}", IV, "/interfaces/1", "duplicate" },
+	{ "interface number", "{\"scenario_id\":\"a\",\"interfaces\":[1]}", IV,
+	  "/interfaces/0", "must be a string" },
+	{ "dns prefix", "{\"scenario_id\":\"a\",\"dns_servers\":"
+	  "[\"10.0.0.0/24\"]}", IV, "/dns_servers/0", "single address" },
+	{ "dns duplicate", "{\"scenario_id\":\"a\",\"dns_servers\":"
+	  "[\"10.0.0.2\",\"10.0.0.2\"]}", IV, "/dns_servers/1", "duplicate" },
+	{ "dns not array", "{\"scenario_id\":\"a\",\"dns_servers\":\"10.0.0.2\"}",
+	  IV, "/dns_servers", "must be an array" },
+	{ "sources object", "{\"scenario_id\":\"a\",\"sources\":{}}", IV,
+	  "/sources", "must be an array" },
+};
+
+static bool
+has_problem(const struct policy_errors *errs, const char *path,
+    const char *reason)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		if (strcmp(errs->items[i].path, path) == 0 &&
+		    strstr(errs->items[i].reason, reason) != NULL)
+			return true;
+	return false;
+}
+
+static void
+dump(const struct policy_errors *errs)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		tap_diag("  %s: %s", errs->items[i].path, errs->items[i].reason);
+}
+
+static char *
+to_text(const struct policy *p)
+{
+	struct json_object *o = codec_policy_to_json(p);
+	char *s = strdup(json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN));
+
+	json_object_put(o);
+	return s;
+}
+
+/* A body with @n entries of @item (printf with the index) in @field. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static char *
+list_body(const char *field, size_t n, const char *item)
+{
+	size_t size = 64 + n * 64;
+	char *b = malloc(size), entry[64];
+	size_t o = (size_t)snprintf(b, size, "{\"scenario_id\":\"a\",\"%s\":[", field);
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(entry, sizeof(entry), item, (unsigned)(i / 200 + 1),
+		    (unsigned)(i % 200 + 1));
+		o += (size_t)snprintf(b + o, size - o, "%s%s", i ? "," : "", entry);
+	}
+	snprintf(b + o, size - o, "]}");
+	return b;
+}
+#pragma GCC diagnostic pop
+
+static void
+test_limits(struct policy *p, struct policy_errors *errs)
+{
+	static const struct {
+		const char *field;
+		size_t n;
+		const char *item;
+		const char *path;
+	} lim[] = {
+		{ "allowed_hosts", POLICY_MAX_HOSTS + 1, "\"10.%u.0.%u\"",
+		  "/allowed_hosts" },
+		{ "allowed_ports", POLICY_MAX_PORTS + 1, "%u%03u", "/allowed_ports" },
+		{ "sources", POLICY_MAX_SOURCES + 1, "\"100.64.%u.%u\"", "/sources" },
+		{ "interfaces", POLICY_MAX_INTERFACES + 1, "\"e%u_%u\"", "/interfaces" },
+		{ "dns_servers", POLICY_MAX_DNS + 1, "\"10.0.%u.%u\"", "/dns_servers" },
+		{ "custom_rules", POLICY_MAX_RULES + 1,
+		  "{\"proto\":\"tcp\",\"ports\":[%u%03u]}", "/custom_rules" },
+	};
+	char *body;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(lim) / sizeof(*lim); i++) {
+		body = list_body(lim[i].field, lim[i].n, lim[i].item);
+		rc = codec_policy_from_json(body, strlen(body), p, errs);
+		is_int(rc, EGW_E_INVALID, "limit: %zu %s refused", lim[i].n,
+		    lim[i].field);
+		ok(has_problem(errs, lim[i].path, "at most"),
+		    "limit: %s reason names the maximum", lim[i].field);
+		free(body);
+		/* Exactly the maximum is fine (entries are distinct). */
+		body = list_body(lim[i].field, lim[i].n - 1, lim[i].item);
+		rc = codec_policy_from_json(body, strlen(body), p, errs);
+		is_int(rc, 0, "limit: %zu %s accepted", lim[i].n - 1, lim[i].field);
+		if (rc != 0)
+			dump(errs);
+		free(body);
+	}
+	body = strdup("{\"scenario_id\":\"a\",\"custom_rules\":[{\"proto\":\"tcp\","
+	    "\"ports\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}]}");
+	rc = codec_policy_from_json(body, strlen(body), p, errs);
+	is_int(rc, EGW_E_INVALID, "limit: 17 ports in one rule refused");
+	ok(has_problem(errs, "/custom_rules/0/ports", "at most 16"),
+	    "limit: rule ports path");
+	free(body);
+}
+
+static void
+test_special(struct policy *p, struct policy_errors *errs)
+{
+	char body[256], deep[128];
+	int rc;
+	size_t o = 0;
+
+	memcpy(body, "{\"scenario_id\":\"a\"}\0", 21);
+	rc = codec_policy_from_json(body, 20, p, errs);
+	is_int(rc, EGW_E_BADREQUEST, "NUL byte in body refused");
+	ok(has_problem(errs, "", "NUL"), "NUL byte reason");
+
+	/* 17 levels: the object plus 16 arrays. */
+	o += (size_t)snprintf(deep + o, sizeof(deep) - o, "{\"scenario_id\":\"a\",\"x\":");
+	for (int i = 0; i < 16; i++)
+		deep[o++] = '[';
+	for (int i = 0; i < 16; i++)
+		deep[o++] = ']';
+	deep[o++] = '}';
+	deep[o] = '\0';
+	rc = codec_policy_from_json(deep, strlen(deep), p, errs);
+	is_int(rc, EGW_E_BADREQUEST, "nesting deeper than 16 refused");
+	ok(has_problem(errs, "", "nested deeper than 16"), "depth reason");
+	is_int((int)errs->count, 1, "bad request has exactly one problem");
+
+	/* Every problem is reported, not just the first. */
+	snprintf(body, sizeof(body), "{\"scenario_id\":1,\"enabled\":\"no\","
+	    "\"allowed_hosts\":[\"example.com\",\"10.0.0.0/33\"],\"zzz\":0,"
+	    "\"custom_rules\":[\"accept\"]}");
+	rc = codec_policy_from_json(body, strlen(body), p, errs);
+	is_int(rc, EGW_E_INVALID, "many problems: invalid");
+	is_int((int)errs->count, 6, "many problems: all six collected");
+	if (errs->count != 6)
+		dump(errs);
+	ok(has_problem(errs, "/scenario_id", "string") &&
+	    has_problem(errs, "/enabled", "true or false") &&
+	    has_problem(errs, "/allowed_hosts/0", "hostnames") &&
+	    has_problem(errs, "/allowed_hosts/1", "prefix length") &&
+	    has_problem(errs, "/zzz", "unknown") &&
+	    has_problem(errs, "/custom_rules/0", "raw rule text"),
+	    "many problems: each path present");
+
+	/* extra_keys lets the NATS bridge accept "track". */
+	{
+		struct json_object *obj;
+		static const char *const extra[] = { "track", NULL };
+
+		snprintf(body, sizeof(body), "{\"scenario_id\":\"a\",\"track\":\"ccna\"}");
+		is_int(codec_parse_body(body, strlen(body), &obj, errs), 0,
+		    "parse_body of an event");
+		is_int(codec_policy_from_object(obj, NULL, p, errs), EGW_E_INVALID,
+		    "track unknown without extra_keys");
+		ok(has_problem(errs, "/track", "unknown field"), "track path");
+		is_int(codec_policy_from_object(obj, extra, p, errs), 0,
+		    "track accepted with extra_keys");
+		is_str(p->profile, "none", "absent profile defaults to none");
+		json_object_put(obj);
+	}
+}
+
+static void
+test_canonical(struct policy *p, struct policy_errors *errs)
+{
+	const char *body = "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	    "[\"2001:DB8::/32\",\"192.0.2.1/32\"],\"allowed_ports\":[\"80-80\","
+	    "\"443\",\"8000-8100\"],\"custom_rules\":[{\"proto\":\"tcp\"}]}";
+	char *text;
+
+	is_int(codec_policy_from_json(body, strlen(body), p, errs), 0,
+	    "canonical: parses");
+	text = codec_policy_input_string(p);
+	is_str(text, "{\"scenario_id\":\"a\",\"network_id\":\"\",\"profile\":"
+	    "\"none\",\"mode\":\"enforce\",\"enabled\":true,\"sources\":[],"
+	    "\"interfaces\":[],\"dns_servers\":null,\"allowed_hosts\":"
+	    "[\"2001:db8::/32\",\"192.0.2.1\"],\"allowed_ports\":[80,443,"
+	    "\"8000-8100\"],\"custom_rules\":[{\"proto\":\"tcp\",\"dest\":null,"
+	    "\"ports\":[]}]}", "canonical: input JSON");
+	free(text);
+
+	p->id = 7;
+	p->revision = 2;
+	p->generation = 11;
+	p->applied_generation = 10;
+	p->apply_status = POLICY_APPLY_FAILED;
+	snprintf(p->apply_error, sizeof(p->apply_error), "kernel said no");
+	snprintf(p->created_at, sizeof(p->created_at), "2026-01-01T00:00:00.000Z");
+	snprintf(p->updated_at, sizeof(p->updated_at), "2026-01-02T00:00:00.000Z");
+	{
+		struct json_object *o = codec_policy_to_json(p), *v, *s;
+
+		ok(json_object_object_get_ex(o, "mark", &v) &&
+		    json_object_get_int64(v) == 7, "to_json: mark is the id");
+		ok(!json_object_object_get_ex(o, "id", NULL), "to_json: no id key");
+		ok(json_object_object_get_ex(o, "completed_at", &v) && v == NULL,
+		    "to_json: completed_at null");
+		ok(json_object_object_get_ex(o, "status", &s) &&
+		    json_object_object_get_ex(s, "apply", &v) &&
+		    strcmp(json_object_get_string(v), "failed") == 0,
+		    "to_json: status.apply");
+		ok(json_object_object_get_ex(s, "error", &v) &&
+		    strcmp(json_object_get_string(v), "kernel said no") == 0,
+		    "to_json: status.error");
+		ok(json_object_object_get_ex(s, "applied_generation", &v) &&
+		    json_object_get_int64(v) == 10, "to_json: applied_generation");
+		ok(json_object_object_get_ex(o, "revision", &v) &&
+		    json_object_get_int64(v) == 2, "to_json: revision");
+		json_object_put(o);
+	}
+}
+
+static void
+test_error_body(void)
+{
+	struct policy_errors errs;
+	struct json_object *o, *e, *v;
+	char *s;
+
+	policy_errors_init(&errs);
+	policy_errors_add(&errs, "/allowed_hosts/0", "hostnames are %s", "bad");
+	policy_errors_add(&errs, "/mode", "nope");
+	s = codec_error_body(EGW_E_INVALID, NULL, &errs, "req-1");
+	o = json_tokener_parse(s);
+	ok(o != NULL && json_object_object_get_ex(o, "error", &e),
+	    "error body: parses");
+	ok(json_object_object_get_ex(e, "code", &v) &&
+	    strcmp(json_object_get_string(v), "invalid_policy") == 0,
+	    "error body: code token");
+	ok(json_object_object_get_ex(e, "field", &v) &&
+	    strcmp(json_object_get_string(v), "/allowed_hosts/0") == 0,
+	    "error body: field is the first path");
+	ok(json_object_object_get_ex(e, "details", &v) &&
+	    json_object_array_length(v) == 2, "error body: two details");
+	ok(json_object_object_get_ex(o, "request_id", &v) &&
+	    strcmp(json_object_get_string(v), "req-1") == 0,
+	    "error body: request id");
+	json_object_put(o);
+	free(s);
+
+	s = codec_error_body(EGW_E_NOTFOUND, "no policy for \"x\"", NULL, NULL);
+	o = json_tokener_parse(s);
+	ok(o != NULL && json_object_object_get_ex(o, "error", &e) &&
+	    json_object_object_get_ex(e, "field", &v) && v == NULL &&
+	    json_object_object_get_ex(o, "request_id", &v) && v == NULL,
+	    "error body: nulls without details");
+	ok(json_object_object_get_ex(e, "message", &v) &&
+	    strcmp(json_object_get_string(v), "no policy for \"x\"") == 0,
+	    "error body: message with quotes escaped and intact");
+	json_object_put(o);
+	free(s);
+
+	for (int i = 0; i < POLICY_ERRORS_MAX + 3; i++)
+		policy_errors_add(&errs, "/x", "r");
+	s = codec_error_body(EGW_E_INVALID, NULL, &errs, NULL);
+	o = json_tokener_parse(s);
+	ok(o != NULL && json_object_object_get_ex(o, "error", &e) &&
+	    json_object_object_get_ex(e, "details_dropped", &v) &&
+	    json_object_get_int(v) == 5, "error body: dropped count");
+	json_object_put(o);
+	free(s);
+}
+
+int
+main(void)
+{
+	struct policy *a = policy_new(), *b = policy_new();
+	struct policy_errors *errs = malloc(sizeof(*errs));
+	size_t n_good = sizeof(good) / sizeof(*good);
+	size_t n_bad = sizeof(bad) / sizeof(*bad);
+	int rc;
+
+	tap_diag("%zu good and %zu bad bodies in the tables", n_good, n_bad);
+	for (size_t i = 0; i < n_good; i++) {
+		char *t1, *t2, *in1, *in2;
+
+		rc = codec_policy_from_json(good[i].body, strlen(good[i].body), a,
+		    errs);
+		is_int(rc, 0, "good: %s", good[i].name);
+		if (rc != 0) {
+			dump(errs);
+			continue;
+		}
+		t1 = to_text(a);
+		rc = codec_policy_from_json(t1, strlen(t1), b, errs);
+		is_int(rc, 0, "good: %s: own output parses back", good[i].name);
+		if (rc != 0)
+			dump(errs);
+		t2 = to_text(b);
+		in1 = codec_policy_input_string(a);
+		in2 = codec_policy_input_string(b);
+		ok(strcmp(t1, t2) == 0 && strcmp(in1, in2) == 0 &&
+		    a->revision == b->revision,
+		    "good: %s: round trip is the identity", good[i].name);
+		free(t1);
+		free(t2);
+		free(in1);
+		free(in2);
+	}
+	for (size_t i = 0; i < n_bad; i++) {
+		rc = codec_policy_from_json(bad[i].body, strlen(bad[i].body), a,
+		    errs);
+		is_int(rc, bad[i].rc, "bad: %s: code", bad[i].name);
+		ok(has_problem(errs, bad[i].path, bad[i].reason),
+		    "bad: %s: \"%s\" has \"%s\"", bad[i].name, bad[i].path,
+		    bad[i].reason);
+		if (!has_problem(errs, bad[i].path, bad[i].reason))
+			dump(errs);
+	}
+	test_special(a, errs);
+	test_limits(a, errs);
+	test_canonical(a, errs);
+	test_error_body();
+	policy_free(a);
+	policy_free(b);
+	free(errs);
+	return tap_done();
+}

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the tests of http.c: strict percent-decoding, query
+ * and path parsing, Content-Length and Content-Type rules, request ids,
+ * body reading limits and the response header block.
+ */
+#include "err.h"
+#include "http.h"
+#include "log.h"
+#include "tap.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A fake CGI environment: NULL-terminated name/value pairs. */
+static const char *
+env_get(void *ctx, const char *name)
+{
+	const char *const *kv = ctx;
+
+	for (; kv[0] != NULL; kv += 2) {
+		if (strcmp(kv[0], name) == 0)
+			return kv[1];
+	}
+	return NULL;
+}
+
+struct body_src {
+	const char *data;
+	size_t len, off;
+};
+
+static int
+body_read(void *ctx, char *buf, int len)
+{
+	struct body_src *b = ctx;
+	size_t n = b->len - b->off;
+
+	if (n > (size_t)len)
+		n = (size_t)len;
+	/* Hand out at most 3 bytes per call to exercise the read loop. */
+	if (n > 3)
+		n = 3;
+	memcpy(buf, b->data + b->off, n);
+	b->off += n;
+	return (int)n;
+}
+
+static void
+test_decode(void)
+{
+	static const struct {
+		const char *in;
+		bool plus;
+		const char *want;	/* NULL: must be refused */
+	} cases[] = {
+		{ "abc", false, "abc" },
+		{ "a%20b", false, "a b" },
+		{ "a+b", true, "a b" },
+		{ "a+b", false, "a+b" },
+		{ "%41%62", false, "Ab" },
+		{ "%2F", false, "/" },
+		{ "%", false, NULL },
+		{ "%4", false, NULL },
+		{ "%zz", false, NULL },
+		{ "%4g", false, NULL },
+		{ "%00", false, NULL },
+		{ "ab%", false, NULL },
+		{ "", false, "" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *got = http_percent_decode(cases[i].in, strlen(cases[i].in),
+		    cases[i].plus);
+
+		if (cases[i].want == NULL)
+			ok(got == NULL, "decode \"%s\" refused", cases[i].in);
+		else
+			is_str(got, cases[i].want, "decode \"%s\"", cases[i].in);
+		free(got);
+	}
+	{
+		char *got = http_percent_decode("a\0b", 3, false);
+
+		ok(got == NULL, "raw NUL refused");
+		free(got);
+	}
+}
+
+static void
+test_content_length(void)
+{
+	size_t n = 0;
+
+	is_int(http_parse_content_length("0", &n), 0, "length 0");
+	is_int(http_parse_content_length("262144", &n), 0, "length 262144");
+	is_int((long long)n, 262144, "length value");
+	is_int(http_parse_content_length("", &n), EGW_E_BADREQUEST, "empty length refused");
+	is_int(http_parse_content_length("-1", &n), EGW_E_BADREQUEST, "negative refused");
+	is_int(http_parse_content_length("+1", &n), EGW_E_BADREQUEST, "plus sign refused");
+	is_int(http_parse_content_length(" 1", &n), EGW_E_BADREQUEST, "space refused");
+	is_int(http_parse_content_length("1e3", &n), EGW_E_BADREQUEST, "exponent refused");
+	is_int(http_parse_content_length("0x10", &n), EGW_E_BADREQUEST, "hex refused");
+	is_int(http_parse_content_length("9999999999999999999999", &n), EGW_E_BADREQUEST,
+	    "overlong refused");
+}
+
+static void
+test_misc(void)
+{
+	char sixty_five[66];
+
+	ok(http_valid_request_id("abc-123_X.y"), "request id charset");
+	ok(!http_valid_request_id(""), "empty request id refused");
+	ok(!http_valid_request_id("a b"), "space in request id refused");
+	ok(!http_valid_request_id("a\nb"), "newline in request id refused");
+	ok(!http_valid_request_id("a\"b"), "quote in request id refused");
+	memset(sixty_five, 'a', 65);
+	sixty_five[65] = '\0';
+	ok(!http_valid_request_id(sixty_five), "65-character request id refused");
+	sixty_five[64] = '\0';
+	ok(http_valid_request_id(sixty_five), "64-character request id accepted");
+
+	ok(http_content_type_is_json("application/json"), "json type");
+	ok(http_content_type_is_json("Application/JSON; charset=utf-8"), "json type, params");
+	ok(!http_content_type_is_json("application/jsonx"), "jsonx refused");
+	ok(!http_content_type_is_json("text/plain"), "text refused");
+	ok(!http_content_type_is_json(NULL), "missing type refused");
+	is_str(http_status_text(422), "Unprocessable Entity", "reason phrase");
+}
+
+static void
+test_parse(void)
+{
+	struct http_req req;
+	uint64_t v;
+
+	{
+		const char *env[] = { "REQUEST_METHOD", "GET", "REQUEST_URI",
+		    "/v1/policies/sc%2D1?limit=5&cursor=a+b", "HTTP_X_REQUEST_ID", "rid-1",
+		    NULL };
+
+		http_req_init(&req);
+		is_int(http_req_parse(&req, env_get, env), 0, "parse a GET");
+		is_str(req.method, "GET", "method");
+		is_int((long long)req.n_segments, 3, "three segments");
+		is_str(req.segments[2], "sc-1", "segment decoded");
+		is_str(http_query_get(&req, "cursor"), "a b", "query decoded");
+		is_str(req.request_id, "rid-1", "request id taken");
+		ok(!req.request_id_generated, "request id not generated");
+		is_int(http_query_uint(&req, "limit", 1, 10, 3, &v), 0, "limit parsed");
+		is_int((long long)v, 5, "limit value");
+		is_int(http_query_uint(&req, "limit", 6, 10, 3, &v), EGW_E_BADREQUEST,
+		    "limit below min refused");
+		is_int(http_query_uint(&req, "other", 1, 10, 3, &v), 0, "absent uint");
+		is_int((long long)v, 3, "absent uint default");
+		{
+			const char *allowed[] = { "limit", NULL };
+
+			is_int(http_query_check(&req, allowed), EGW_E_BADREQUEST,
+			    "unknown parameter refused");
+			is_str(req.error_field, "cursor", "unknown parameter named");
+		}
+		http_req_free(&req);
+	}
+	{
+		const char *env[] = { "REQUEST_METHOD", "GET", "REQUEST_URI", "/health",
+		    "HTTP_X_REQUEST_ID", "bad id\r\nX: y", NULL };
+
+		http_req_init(&req);
+		is_int(http_req_parse(&req, env_get, env), 0, "parse with bad request id");
+		ok(req.request_id_generated, "bad request id replaced");
+		ok(http_valid_request_id(req.request_id), "generated id is sane");
+		http_req_free(&req);
+	}
+	{
+		static const char *const bad_uris[] = {
+			"/v1/policies/%zz", "/v1/policies/a%00b", "/v1//policies",
+			"/x?a=%", "/x?a=1&a=2", "/x?=1", "relative",
+		};
+
+		for (size_t i = 0; i < sizeof(bad_uris) / sizeof(bad_uris[0]); i++) {
+			const char *env[] = { "REQUEST_METHOD", "GET", "REQUEST_URI",
+			    bad_uris[i], NULL };
+
+			http_req_init(&req);
+			is_int(http_req_parse(&req, env_get, env), EGW_E_BADREQUEST,
+			    "uri \"%s\" refused", bad_uris[i]);
+			ok(req.request_id[0] != '\0', "request id set on failure");
+			http_req_free(&req);
+		}
+	}
+	{
+		const char *env[] = { "REQUEST_METHOD", "POST", "REQUEST_URI", "/x",
+		    "CONTENT_LENGTH", "12abc", NULL };
+
+		http_req_init(&req);
+		is_int(http_req_parse(&req, env_get, env), EGW_E_BADREQUEST,
+		    "non-numeric Content-Length refused");
+		http_req_free(&req);
+	}
+}
+
+static int
+body_case(const char *ctype, const char *clen, const char *data, size_t dlen,
+    bool required, size_t max, struct http_req *req)
+{
+	const char *env[] = { "REQUEST_METHOD", "POST", "REQUEST_URI", "/v1/policies",
+	    "CONTENT_TYPE", ctype, "CONTENT_LENGTH", clen, NULL };
+	struct body_src src = { data, dlen, 0 };
+
+	/* A NULL value ends the list early, dropping later entries. */
+	if (ctype == NULL) {
+		env[4] = "CONTENT_LENGTH";
+		env[5] = clen;
+		env[6] = NULL;
+	}
+	http_req_init(req);
+	if (http_req_parse(req, env_get, env) != 0)
+		return -100;
+	return http_req_read_body(req, max, required, body_read, &src);
+}
+
+static void
+test_body(void)
+{
+	struct http_req req;
+
+	is_int(body_case("application/json", "11", "{\"a\":12345}", 11, true, 1024, &req),
+	    0, "body read");
+	is_int((long long)req.body_len, 11, "body length");
+	is_str(req.body, "{\"a\":12345}", "body bytes");
+	http_req_free(&req);
+
+	is_int(body_case("application/json", NULL, "", 0, true, 1024, &req),
+	    EGW_E_LENGTH, "missing length: 411");
+	http_req_free(&req);
+	is_int(body_case("application/json", NULL, "", 0, false, 1024, &req),
+	    0, "missing length fine when no body needed");
+	http_req_free(&req);
+	is_int(body_case("application/json", "2000", "", 0, true, 1024, &req),
+	    EGW_E_TOOLARGE, "oversized: 413 before reading");
+	http_req_free(&req);
+	is_int(body_case("text/plain", "2", "{}", 2, true, 1024, &req),
+	    EGW_E_MEDIATYPE, "text/plain: 415");
+	http_req_free(&req);
+	is_int(body_case(NULL, "2", "{}", 2, true, 1024, &req),
+	    EGW_E_MEDIATYPE, "no content type: 415");
+	http_req_free(&req);
+	is_int(body_case("application/json", "10", "{}", 2, true, 1024, &req),
+	    EGW_E_BADREQUEST, "short body: 400");
+	http_req_free(&req);
+	is_int(body_case("application/json", "0", "", 0, true, 1024, &req),
+	    EGW_E_BADREQUEST, "empty required body: 400");
+	http_req_free(&req);
+}
+
+static void
+test_resp(void)
+{
+	struct http_resp resp;
+	struct json_object *o, *e, *v;
+	char head[512];
+	int n;
+
+	http_resp_init(&resp);
+	is_int(http_resp_error(&resp, EGW_E_NOTFOUND, NULL, "scenario_id", "rid"), 0,
+	    "error body built");
+	is_int(resp.status, 404, "error status");
+	o = json_tokener_parse(resp.body);
+	ok(o != NULL && json_object_object_get_ex(o, "error", &e), "error object");
+	ok(json_object_object_get_ex(e, "code", &v) &&
+	    strcmp(json_object_get_string(v), "not_found") == 0, "error code");
+	ok(json_object_object_get_ex(e, "field", &v) &&
+	    strcmp(json_object_get_string(v), "scenario_id") == 0, "error field");
+	ok(json_object_object_get_ex(o, "request_id", &v) &&
+	    strcmp(json_object_get_string(v), "rid") == 0, "error request id");
+	json_object_put(o);
+	is_int(http_resp_add_header(&resp, "Allow", "GET, POST"), 0, "header added");
+	is_int(http_resp_add_header(&resp, "X", "a\r\nInjected: 1"), EGW_E_INVALID,
+	    "CR/LF in header refused");
+	n = http_resp_head(&resp, "rid", head, sizeof(head));
+	ok(n > 0, "head formatted");
+	ok(strncmp(head, "Status: 404 Not Found\r\n", 23) == 0, "status line");
+	ok(strstr(head, "X-Request-Id: rid\r\n") != NULL, "request id header");
+	ok(strstr(head, "Allow: GET, POST\r\n") != NULL, "extra header");
+	ok(n >= 4 && strcmp(head + n - 4, "\r\n\r\n") == 0, "head ends with blank line");
+	is_int(http_resp_head(&resp, "rid", head, 20), -1, "small buffer refused");
+	http_resp_free(&resp);
+}
+
+int
+main(void)
+{
+	log_init("test", LOG_LEVEL_ERROR);
+	test_decode();
+	test_content_length();
+	test_misc();
+	test_parse();
+	test_body();
+	test_resp();
+	return tap_done();
+}

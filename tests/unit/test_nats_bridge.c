@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the tests of the NATS bridge's event handling
+ * (bridge_handle_event) against a real temporary SQLite database: track
+ * mapping, explicit fields winning, idempotent redelivery, completion and
+ * its tombstone, and a table of invalid event shapes that must each be
+ * rejected, recorded as "event.rejected" and change no policy.
+ */
+#include "err.h"
+#include "log.h"
+#include "nats_bridge.h"
+#include "policy.h"
+#include "store.h"
+#include "store_policy.h"
+
+#include "tap.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/egw-test-nats-bridge-XXXXXX";
+
+static int64_t
+query_int(struct store *st, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static enum bridge_outcome
+handle(struct store *st, const char *subject, const char *body, size_t len)
+{
+	enum bridge_outcome oc = BRIDGE_RETRY;
+	int rc = bridge_handle_event(st, subject, body, len, 4096, "test", &oc);
+
+	if (rc != 0)
+		tap_diag("bridge_handle_event: %s", err_message(rc));
+	return oc;
+}
+
+static enum bridge_outcome
+handle_str(struct store *st, const char *subject, const char *body)
+{
+	return handle(st, subject, body, strlen(body));
+}
+
+struct bad_case {
+	const char *subject;
+	const char *body;
+	const char *why;
+};
+
+int
+main(void)
+{
+	static const struct bad_case bad[] = {
+		{ BRIDGE_SUBJECT_CREATED, "", "empty body" },
+		{ BRIDGE_SUBJECT_CREATED, "not json", "not JSON" },
+		{ BRIDGE_SUBJECT_CREATED, "[1,2]", "array" },
+		{ BRIDGE_SUBJECT_CREATED, "\"text\"", "string" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x1\"} trailing", "trailing bytes" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"network_id\":\"n\"}", "missing scenario_id" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":42}", "scenario_id number" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"bad id!\"}", "scenario_id charset" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x2\",\"track\":7}", "track number" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x3\",\"track\":\"a b\"}", "track charset" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x4\",\"colour\":\"red\"}", "unknown field" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x5\",\"profile\":\"nope\"}", "unknown profile" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x6\",\"profile\":\"custom\","
+		  "\"allowed_hosts\":[\"999.1.1.1\"]}", "bad host" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x7\",\"profile\":\"custom\","
+		  "\"allowed_ports\":[70000]}", "port out of range" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x8\",\"enabled\":\"yes\"}", "enabled string" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x9\",\"custom_rules\":"
+		  "[{\"proto\":\"tcp\",\"dest\":\"10.0.0.1; drop\"}]}", "rule injection" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}", "too deep" },
+		{ BRIDGE_SUBJECT_COMPLETED, "{}", "completed without scenario_id" },
+		{ BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":[]}", "completed id array" },
+		{ BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"s9\",\"x\":1}", "completed unknown field" },
+		{ BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"-s\"}", "completed bad id" },
+		{ BRIDGE_SUBJECT_COMPLETED, "nope", "completed not JSON" },
+	};
+	const size_t n_bad = sizeof(bad) / sizeof(bad[0]);
+	char big[5000];
+	char path[128];
+	struct store *st = NULL;
+	struct policy *p = policy_new();
+	int64_t gen0, gen1, hist0;
+
+	log_init("test", LOG_LEVEL_ERROR);
+	if (mkdtemp(dir) == NULL || p == NULL)
+		return 99;
+	snprintf(path, sizeof(path), "%s/egw.db", dir);
+	if (store_open(path, &st) != 0)
+		return 99;
+
+	/* Track mapping and explicit fields. */
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s1\",\"network_id\":\"n1\",\"track\":\"cissp\"}"),
+	    BRIDGE_CHANGED, "created with track cissp changes");
+	is_int(store_policy_get(st, "s1", p), 0, "s1 stored");
+	is_str(p->profile, "training-updates", "cissp -> training-updates");
+	is_str(p->network_id, "n1", "network_id kept");
+	ok(p->enabled, "s1 enabled");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s2\",\"track\":\"unheard-of\"}"),
+	    BRIDGE_CHANGED, "unknown track");
+	is_int(store_policy_get(st, "s2", p), 0, "s2 stored");
+	is_str(p->profile, "none", "unknown track -> '*' row (none)");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s3\",\"track\":\"netplus\",\"profile\":\"custom\","
+	    "\"allowed_hosts\":[\"192.0.2.10\"],\"allowed_ports\":[443]}"),
+	    BRIDGE_CHANGED, "explicit profile and allowlist");
+	is_int(store_policy_get(st, "s3", p), 0, "s3 stored");
+	is_str(p->profile, "custom", "explicit profile wins over track");
+	is_int(p->n_hosts, 1, "allowed_hosts kept");
+	is_int(p->n_ports, 1, "allowed_ports kept");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s4\",\"track\":null}"),
+	    BRIDGE_CHANGED, "null track = no track");
+
+	/* Redelivery changes nothing. */
+	store_generation(st, &gen0, NULL);
+	hist0 = query_int(st, "SELECT count(*) FROM policy_history");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s1\",\"network_id\":\"n1\",\"track\":\"cissp\"}"),
+	    BRIDGE_UNCHANGED, "redelivered created is unchanged");
+	store_generation(st, &gen1, NULL);
+	is_int(gen1, gen0, "generation not bumped by redelivery");
+	is_int(query_int(st, "SELECT count(*) FROM policy_history"), hist0,
+	    "no history row for redelivery");
+	is_int(query_int(st, "SELECT revision FROM policies WHERE scenario_id = 's1'"), 1,
+	    "revision still 1");
+
+	/* An update through a later event is a change. */
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s1\",\"network_id\":\"n1\",\"track\":\"netplus\"}"),
+	    BRIDGE_CHANGED, "created with another track updates");
+	is_int(query_int(st, "SELECT revision FROM policies WHERE scenario_id = 's1'"), 2,
+	    "revision 2 after update");
+
+	/* Completion, idempotent, and no reopening. */
+	is_int(handle_str(st, BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"s1\"}"),
+	    BRIDGE_CHANGED, "completed changes");
+	is_int(store_policy_get(st, "s1", p), 0, "s1 still there");
+	ok(!p->enabled, "completed -> disabled (fail closed)");
+	ok(p->completed_at[0] != '\0', "completed_at set");
+	is_int(handle_str(st, BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"s1\"}"),
+	    BRIDGE_UNCHANGED, "redelivered completed is unchanged");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s1\",\"network_id\":\"n1\",\"track\":\"cissp\"}"),
+	    BRIDGE_UNCHANGED, "late created does not reopen a completed scenario");
+	is_int(query_int(st, "SELECT enabled FROM policies WHERE scenario_id = 's1'"), 0,
+	    "s1 stays disabled");
+
+	/* Completed before created: tombstone. */
+	is_int(handle_str(st, BRIDGE_SUBJECT_COMPLETED,
+	    "{\"scenario_id\":\"s5\",\"network_id\":\"n5\",\"timestamp\":\"2026-01-01T00:00:00Z\"}"),
+	    BRIDGE_CHANGED, "completed for an unknown scenario");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 's5'"
+	    " AND enabled = 0 AND completed_at IS NOT NULL"), 1, "tombstone is disabled+completed");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s5\",\"track\":\"cissp\"}"),
+	    BRIDGE_UNCHANGED, "created after its completion is ignored");
+	is_int(query_int(st, "SELECT enabled FROM policies WHERE scenario_id = 's5'"), 0,
+	    "s5 stays disabled");
+
+	/* Every invalid shape: rejected, recorded, no change. */
+	for (size_t i = 0; i < n_bad; i++) {
+		int64_t pol0 = query_int(st, "SELECT count(*) FROM policies");
+		int64_t rej0 = query_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'");
+		int64_t g0, g1;
+
+		store_generation(st, &g0, NULL);
+		is_int(handle_str(st, bad[i].subject, bad[i].body), BRIDGE_REJECTED,
+		    "rejected: %s", bad[i].why);
+		is_int(query_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"),
+		    rej0 + 1, "recorded: %s", bad[i].why);
+		is_int(query_int(st, "SELECT count(*) FROM policies"), pol0,
+		    "no policy added: %s", bad[i].why);
+		store_generation(st, &g1, NULL);
+		is_int(g1, g0, "generation unchanged: %s", bad[i].why);
+	}
+	/* A NUL byte inside the body, and a body over the size limit. */
+	is_int(handle(st, BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"z\0\"}",
+	    sizeof("{\"scenario_id\":\"z\0\"}") - 1),
+	    BRIDGE_REJECTED, "NUL byte rejected");
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "{\"scenario_id\":\"big\"", 20);
+	big[sizeof(big) - 1] = '}';
+	is_int(handle(st, BRIDGE_SUBJECT_CREATED, big, sizeof(big)), BRIDGE_REJECTED,
+	    "oversize body rejected");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'big'"), 0,
+	    "oversize body stored nothing");
+	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"
+	    " AND json_extract(payload, '$.reason') IS NOT NULL"
+	    " AND json_extract(payload, '$.subject') LIKE 'scenario.%'"),
+	    (int64_t)n_bad + 2, "every rejection has a reason and the subject");
+	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"
+	    " AND scenario_id = 'x5'"), 1, "unknown profile recorded with its scenario id");
+
+	policy_free(p);
+	store_close(st);
+	{
+		char cmd[160];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd) != 0)
+			tap_diag("could not remove %s", dir);
+	}
+	return tap_done();
+}

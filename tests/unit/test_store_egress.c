@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the tests of store_egress.c on a real migrated SQLite
+ * file: batch inserts (all or nothing), newest-first pages with an id
+ * cursor that walk every row exactly once, each filter alone and combined,
+ * time normalisation, audit events in the same transaction, counts and
+ * pruning.
+ */
+#include "err.h"
+#include "log.h"
+#include "store.h"
+#include "store_egress.h"
+#include "store_outbox.h"
+#include "tap.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ROWS 250
+
+static char dir[] = "/tmp/egw-test-egress-XXXXXX";
+
+static const char *const actions[] = { "allow", "deny", "would_deny" };
+
+struct page {
+	size_t n;
+	int64_t ids[EGRESS_QUERY_MAX];
+	bool ordered;		/* strictly decreasing ids */
+	bool match;		/* every row matched the filter */
+	const struct egress_query *q;
+};
+
+static int
+page_cb(const struct egress_entry *e, void *arg)
+{
+	struct page *pg = arg;
+
+	if (pg->n > 0 && e->id >= pg->ids[pg->n - 1])
+		pg->ordered = false;
+	if (pg->q->scenario_id && strcmp(e->scenario_id, pg->q->scenario_id) != 0)
+		pg->match = false;
+	if (pg->q->action && strcmp(e->action, pg->q->action) != 0)
+		pg->match = false;
+	pg->ids[pg->n++] = e->id;
+	return 0;
+}
+
+static size_t
+run(struct store *st, const struct egress_query *q, int64_t *next,
+    struct page *pg)
+{
+	memset(pg, 0, sizeof(*pg));
+	pg->ordered = pg->match = true;
+	pg->q = q;
+	if (store_egress_query(st, q, page_cb, pg, next) != 0)
+		return (size_t)-1;
+	return pg->n;
+}
+
+static int64_t
+count(struct store *st, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+int
+main(void)
+{
+	static struct egress_entry rows[ROWS];
+	static struct page pg;
+	struct store *st;
+	struct egress_query q;
+	char path[128], cmd[160];
+	int64_t next, a, d, w, backlog;
+	size_t total, pruned;
+	bool ids_ok = true, all_ok = true;
+	static bool seen[ROWS + 1];
+
+	log_init("test", LOG_LEVEL_ERROR);
+	if (mkdtemp(dir) == NULL)
+		return 99;
+	snprintf(path, sizeof(path), "%s/egw.db", dir);
+	is_int(store_open(path, &st), 0, "open");
+
+	for (int i = 0; i < ROWS; i++) {
+		struct egress_entry *e = &rows[i];
+
+		memset(e, 0, sizeof(*e));
+		/* Minute i after 10:00 UTC; every tenth given with an offset. */
+		if (i % 10 == 0)
+			snprintf(e->ts, sizeof(e->ts), "2026-03-01T%02d:%02d:00.000+01:00",
+			    11 + i / 60, i % 60);
+		else
+			snprintf(e->ts, sizeof(e->ts), "2026-03-01T%02d:%02d:00.000Z",
+			    10 + i / 60, i % 60);
+		snprintf(e->scenario_id, sizeof(e->scenario_id), "scn-%d", i % 3);
+		snprintf(e->action, sizeof(e->action), "%s", actions[i % 3 == 0 ? 1
+		    : (i % 2 ? 0 : 2)]);
+		snprintf(e->src_ip, sizeof(e->src_ip), "100.64.0.%d", i % 200 + 1);
+		snprintf(e->dst_ip, sizeof(e->dst_ip), "203.0.113.%d", i % 200 + 1);
+		e->dst_port = 443;
+		e->src_port = 30000 + i;
+		snprintf(e->protocol, sizeof(e->protocol), "tcp");
+		snprintf(e->reason, sizeof(e->reason), "default");
+	}
+
+	is_int(store_egress_insert(st, rows, 0, false), EGW_E_INVALID,
+	    "empty batch refused");
+	is_int(store_egress_insert(st, rows, EGRESS_INSERT_MAX + 1, false),
+	    EGW_E_INVALID, "oversized batch refused");
+	snprintf(rows[5].action, sizeof(rows[5].action), "drop");
+	is_int(store_egress_insert(st, rows, 10, false), EGW_E_INVALID,
+	    "a bad action refuses the batch");
+	is_int(count(st, "SELECT count(*) FROM egress_log"), 0,
+	    "nothing written from a refused batch");
+	snprintf(rows[5].action, sizeof(rows[5].action), "allow");
+
+	is_int(store_egress_insert(st, rows, 200, false), 0, "insert 200");
+	is_int(store_egress_insert(st, rows + 200, ROWS - 200, true), 0,
+	    "insert 50 with audit events");
+	for (int i = 1; i < ROWS; i++)
+		if (rows[i].id != rows[i - 1].id + 1)
+			ids_ok = false;
+	ok(ids_ok && rows[0].id > 0, "ids filled in, consecutive");
+	is_str(rows[10].ts, "2026-03-01T10:10:00.000Z", "offset time normalised");
+	is_int(count(st, "SELECT count(*) FROM outbox WHERE type = 'flow'"),
+	    ROWS - 200, "one flow event per audited row, same transaction");
+	store_outbox_backlog(st, &backlog);
+	is_int(backlog, ROWS - 200, "flow events wait for NATS");
+
+	/* Walk everything in pages: every row exactly once, newest first. */
+	memset(&q, 0, sizeof(q));
+	q.limit = 100;
+	total = 0;
+	do {
+		size_t n = run(st, &q, &next, &pg);
+
+		if (n == (size_t)-1 || !pg.ordered) {
+			all_ok = false;
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			int64_t k = pg.ids[i] - rows[0].id + 1;
+
+			if (k < 1 || k > ROWS || seen[k])
+				all_ok = false;
+			else
+				seen[k] = true;
+		}
+		if (total == 0 && (n == 0 || pg.ids[0] != rows[ROWS - 1].id))
+			all_ok = false;
+		total += n;
+		q.before_id = next;
+	} while (next != 0);
+	ok(all_ok, "pages are newest first with no duplicates");
+	is_int((int)total, ROWS, "pages cover every row");
+
+	memset(&q, 0, sizeof(q));
+	q.scenario_id = "scn-1";
+	is_int((int)run(st, &q, &next, &pg), 83, "scenario filter (default limit)");
+	ok(pg.match && pg.ordered, "scenario filter: only that scenario, ordered");
+	is_int(next, 0, "scenario filter: one page");
+	q.limit = 50;
+	run(st, &q, &next, &pg);
+	ok(pg.n == 50 && next == pg.ids[49], "scenario filter: cursor is the last id");
+	q.before_id = next;
+	is_int((int)run(st, &q, &next, &pg), 33, "scenario filter: second page");
+
+	memset(&q, 0, sizeof(q));
+	q.action = "deny";
+	q.limit = 1000;
+	is_int((int)run(st, &q, &next, &pg), 84, "action filter");
+	ok(pg.match, "action filter: only denies");
+	q.scenario_id = "scn-0";
+	is_int((int)run(st, &q, &next, &pg), 84, "scenario + action");
+	q.scenario_id = "scn-1";
+	is_int((int)run(st, &q, &next, &pg), 0, "scenario + action: none");
+
+	memset(&q, 0, sizeof(q));
+	q.since = "2026-03-01T11:00:00Z";
+	q.until = "2026-03-01T12:00:00Z";
+	q.limit = 1000;
+	is_int((int)run(st, &q, &next, &pg), 60, "since/until: one hour");
+	q.since = "2026-03-01T12:00:00+01:00";
+	q.until = "2026-03-01T11:30:00.000Z";
+	is_int((int)run(st, &q, &next, &pg), 30, "since/until with an offset");
+	q.action = "allow";
+	q.scenario_id = "scn-2";
+	run(st, &q, &next, &pg);
+	ok(pg.match && pg.n > 0 && pg.n < 30, "all filters combined");
+
+	memset(&q, 0, sizeof(q));
+	q.action = "drop";
+	is_int(store_egress_query(st, &q, page_cb, &pg, NULL), EGW_E_INVALID,
+	    "bad action filter refused");
+	q.action = NULL;
+	q.since = "yesterday";
+	is_int(store_egress_query(st, &q, page_cb, &pg, NULL), EGW_E_INVALID,
+	    "bad time refused");
+	q.since = NULL;
+	q.limit = EGRESS_QUERY_MAX + 1;
+	is_int(store_egress_query(st, &q, page_cb, &pg, NULL), EGW_E_INVALID,
+	    "oversized page refused");
+
+	is_int(store_egress_counts(st, NULL, NULL, &a, &d, &w), 0, "counts");
+	is_int(a + d + w, ROWS, "counts add up");
+	is_int(d, 84, "deny count");
+	is_int(store_egress_counts(st, "scn-0", "2026-03-01T13:00:00Z", &a, &d, &w),
+	    0, "counts filtered");
+	is_int(d, 24, "deny count for one scenario since 13:00");
+
+	is_int(store_egress_prune(st, 3600, &pruned), 0, "prune");
+	is_int((int)pruned, ROWS, "rows older than the retention pruned");
+	is_int(count(st, "SELECT count(*) FROM egress_log"), 0, "log empty");
+	memset(&rows[0].ts, 0, sizeof(rows[0].ts));
+	is_int(store_egress_insert(st, rows, 1, false), 0, "insert with no time");
+	ok(rows[0].ts[0] == '2' && strlen(rows[0].ts) == 24, "time defaults to now");
+	is_int(store_egress_prune(st, 3600, &pruned), 0, "prune again");
+	is_int((int)pruned, 0, "recent row kept");
+
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
+	return tap_done();
+}

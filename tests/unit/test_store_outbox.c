@@ -1,0 +1,201 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the tests of store_outbox.c on a real migrated SQLite
+ * file: UUIDv4 event ids, payload stored byte for byte as published, id
+ * order, delivery and failure marks (also inside a caller's transaction),
+ * backlog and pruning.
+ */
+#include "err.h"
+#include "log.h"
+#include "store.h"
+#include "store_outbox.h"
+#include "tap.h"
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/egw-test-outbox-XXXXXX";
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static int64_t
+count(struct store *st, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	int64_t v = -1;
+
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static int
+add(struct store *st, const char *type, const char *sid, int n,
+    char id[OUTBOX_EVENT_ID_LEN])
+{
+	struct json_object *o = json_object_new_object();
+	int rc;
+
+	json_object_object_add(o, "n", json_object_new_int(n));
+	json_object_object_add(o, "text", json_object_new_string("a/b \"q\" \xc3\xa9"));
+	rc = store_outbox_add(st, type, sid, o, id);
+	json_object_put(o);
+	return rc;
+}
+
+int
+main(void)
+{
+	static char ids[1000][OUTBOX_EVENT_ID_LEN];
+	struct store *st;
+	struct outbox_event *ev = NULL;
+	char path[128], cmd[160], id[OUTBOX_EVENT_ID_LEN];
+	size_t n = 0, dup = 0, pruned = 0;
+	int64_t backlog = -1;
+	bool shape = true;
+
+	log_init("test", LOG_LEVEL_ERROR);
+	if (mkdtemp(dir) == NULL)
+		return 99;
+	snprintf(path, sizeof(path), "%s/egw.db", dir);
+	is_int(store_open(path, &st), 0, "open");
+
+	for (int i = 0; i < 1000; i++) {
+		const char *u = ids[i];
+
+		if (store_outbox_uuid(ids[i]) != 0)
+			shape = false;
+		if (strlen(u) != 36 || u[8] != '-' || u[13] != '-' || u[18] != '-' ||
+		    u[23] != '-' || u[14] != '4' || strchr("89ab", u[19]) == NULL)
+			shape = false;
+	}
+	ok(shape, "1000 UUIDs have the v4 shape");
+	qsort(ids, 1000, sizeof(ids[0]), cmp_str);
+	for (int i = 1; i < 1000; i++)
+		dup += strcmp(ids[i - 1], ids[i]) == 0;
+	is_int((int)dup, 0, "1000 UUIDs are distinct");
+
+	is_int(add(st, "policy.created", "s1", 1, id), 0, "add");
+	is_int(strlen(id), 36, "event id returned");
+	is_int(add(st, "policy.updated", "s1", 2, NULL), 0, "add 2");
+	is_int(add(st, "flow", NULL, 3, NULL), 0, "add without scenario");
+	{
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "timestamp",
+		    json_object_new_string("2020-01-01T00:00:00.000Z"));
+		is_int(store_outbox_add(st, "flow", NULL, o, NULL), 0,
+		    "add with own timestamp");
+		json_object_put(o);
+	}
+	/* Rolled back with the caller's transaction. */
+	store_begin(st);
+	add(st, "policy.deleted", "s9", 9, NULL);
+	store_rollback(st);
+	is_int(count(st, "SELECT count(*) FROM outbox WHERE scenario_id = 's9'"), 0,
+	    "an event rolls back with its transaction");
+
+	is_int(store_outbox_backlog(st, &backlog), 0, "backlog");
+	is_int(backlog, 4, "four waiting");
+	is_int(store_outbox_fetch(st, 0, 0, &ev, &n), EGW_E_INVALID,
+	    "fetch limit 0 refused");
+	is_int(store_outbox_fetch(st, 0, 2, &ev, &n), 0, "fetch 2");
+	is_int((int)n, 2, "two fetched");
+	ok(n == 2 && ev[0].id < ev[1].id, "fetched in id order");
+	is_str(ev[0].event_id, id, "first is the first added");
+	is_str(ev[0].type, "policy.created", "type kept");
+	is_str(ev[0].scenario_id, "s1", "scenario kept");
+	is_str(ev[0].subject, "audit.egress", "subject");
+	{
+		struct json_object *o = json_tokener_parse(ev[0].payload), *v;
+		char want[256];
+
+		ok(o && json_object_object_get_ex(o, "event_id", &v) &&
+		    strcmp(json_object_get_string(v), id) == 0,
+		    "payload carries the same event_id");
+		ok(o && json_object_object_get_ex(o, "type", &v) &&
+		    strcmp(json_object_get_string(v), "policy.created") == 0,
+		    "payload carries the type");
+		ok(o && json_object_object_get_ex(o, "timestamp", &v) &&
+		    strlen(json_object_get_string(v)) == 24, "payload timestamp");
+		snprintf(want, sizeof(want), "{\"n\":1,\"text\":\"a/b \\\"q\\\" \xc3\xa9\","
+		    "\"event_id\":\"%s\",\"type\":\"policy.created\",\"timestamp\":\"%s\"}",
+		    id, json_object_get_string(v));
+		is_str(ev[0].payload, want, "payload text is exactly what is published");
+		json_object_put(o);
+	}
+	{
+		int64_t last = ev[1].id;
+
+		store_outbox_events_free(ev, n);
+		is_int(store_outbox_fetch(st, last, 10, &ev, &n), 0, "fetch after id");
+		is_int((int)n, 2, "the two later ones");
+		ok(n == 2 && strstr(ev[1].payload,
+		    "\"timestamp\":\"2020-01-01T00:00:00.000Z\"") != NULL,
+		    "an existing timestamp is kept");
+		store_outbox_events_free(ev, n);
+		store_outbox_events_free(NULL, 0);
+	}
+
+	is_int(store_outbox_fetch(st, 0, 10, &ev, &n), 0, "fetch all");
+	/* A batch marked in one transaction that rolls back stays queued. */
+	store_begin(st);
+	store_outbox_mark_delivered(st, ev[0].id);
+	store_outbox_mark_delivered(st, ev[1].id);
+	store_rollback(st);
+	store_outbox_backlog(st, &backlog);
+	is_int(backlog, 4, "marks join the caller's transaction");
+	store_begin(st);
+	is_int(store_outbox_mark_delivered(st, ev[0].id), 0, "mark delivered");
+	is_int(store_outbox_mark_delivered(st, ev[1].id), 0, "mark delivered 2");
+	is_int(store_commit(st), 0, "commit the batch");
+	store_outbox_backlog(st, &backlog);
+	is_int(backlog, 2, "two left");
+	is_int(store_outbox_mark_delivered(st, 99999), EGW_E_NOTFOUND,
+	    "mark unknown: not found");
+	is_int(store_outbox_mark_failed(st, ev[2].id, "nats: timeout"), 0,
+	    "mark failed");
+	{
+		char big[2000];
+
+		memset(big, 'x', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		is_int(store_outbox_mark_failed(st, ev[2].id, big), 0,
+		    "mark failed with a long error");
+	}
+	is_int(count(st, "SELECT attempts * 10000 + length(last_error) FROM outbox"
+	    " WHERE delivered_at IS NULL ORDER BY id LIMIT 1"), 2 * 10000 + 512,
+	    "attempts counted, error truncated");
+	store_outbox_events_free(ev, n);
+	is_int(store_outbox_fetch(st, 0, 10, &ev, &n), 0, "fetch skips delivered");
+	is_int((int)n, 2, "only undelivered");
+	ok(n > 0 && ev[0].attempts == 2, "attempts visible to the publisher");
+	store_outbox_events_free(ev, n);
+
+	is_int(store_outbox_prune(st, 3600, &pruned), 0, "prune recent");
+	is_int((int)pruned, 0, "recent deliveries kept");
+	store_exec(st, "UPDATE outbox SET delivered_at = '2000-01-01T00:00:00.000Z'"
+	    " WHERE delivered_at IS NOT NULL");
+	store_exec(st, "UPDATE outbox SET created_at = '2000-01-01T00:00:00.000Z'");
+	is_int(store_outbox_prune(st, 3600, &pruned), 0, "prune old");
+	is_int((int)pruned, 2, "old deliveries pruned");
+	is_int(count(st, "SELECT count(*) FROM outbox"), 2,
+	    "undelivered never pruned");
+
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
+	return tap_done();
+}

@@ -1,0 +1,580 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the tests of store_policy.c against a real SQLite file
+ * migrated with the real schema: CRUD, revisions, no-op puts, history,
+ * outbox events, generations, profiles, and two concurrency tests with
+ * forked writer processes (blind upserts, and read-modify-write under the
+ * revision check) that must lose no update and surface no error.
+ */
+#include "codec.h"
+#include "err.h"
+#include "log.h"
+#include "policy.h"
+#include "store.h"
+#include "store_policy.h"
+#include "tap.h"
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/egw-test-store-policy-XXXXXX";
+static char dbpath[128];
+
+/* The query helpers take SQL templates from this file only. */
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+
+static int64_t
+query_int(struct store *st, const char *fmt, const char *arg)
+{
+	char sql[512];
+	sqlite3_stmt *stmt;
+	int64_t v = -1;
+
+	snprintf(sql, sizeof(sql), fmt, arg ? arg : "");
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
+		return -2;
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static char *
+query_text(struct store *st, const char *fmt, const char *arg)
+{
+	char sql[512];
+	sqlite3_stmt *stmt;
+	char *v = NULL;
+
+	snprintf(sql, sizeof(sql), fmt, arg ? arg : "");
+	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
+		return NULL;
+	if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+		v = strdup((const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	return v;
+}
+
+static int
+parse(const char *body, struct policy *p)
+{
+	struct policy_errors errs;
+	int rc = codec_policy_from_json(body, strlen(body), p, &errs);
+
+	for (size_t i = 0; rc != 0 && i < errs.count; i++)
+		tap_diag("parse: %s: %s", errs.items[i].path, errs.items[i].reason);
+	return rc;
+}
+
+static bool
+same_input(const struct policy *a, const struct policy *b)
+{
+	char *x = codec_policy_input_string(a), *y = codec_policy_input_string(b);
+	bool eq = x && y && strcmp(x, y) == 0;
+
+	if (!eq)
+		tap_diag("  %s\n#  vs %s", x, y);
+	free(x);
+	free(y);
+	return eq;
+}
+
+static bool
+has_path(const struct policy_errors *e, const char *path)
+{
+	for (size_t i = 0; i < e->count; i++)
+		if (strcmp(e->items[i].path, path) == 0)
+			return true;
+	return false;
+}
+
+struct list_ctx {
+	char seen[16][POLICY_SCENARIO_ID_MAX + 1];
+	size_t n;
+	size_t stop_after;
+};
+
+static int
+list_cb(const struct policy *p, void *arg)
+{
+	struct list_ctx *c = arg;
+
+	if (c->n < 16)
+		snprintf(c->seen[c->n], sizeof(c->seen[0]), "%s", p->scenario_id);
+	c->n++;
+	return c->stop_after && c->n == c->stop_after ? 42 : 0;
+}
+
+static int
+hist_cb(const struct store_history_entry *h, void *arg)
+{
+	char *ops = arg;
+
+	strcat(ops, h->operation);
+	strcat(ops, ",");
+	return 0;
+}
+
+static int
+profile_cb(const struct store_profile *pr, void *arg)
+{
+	int *n = arg;
+
+	(*n)++;
+	return pr->n_rules >= 4 ? 0 : 1;	/* every builtin has the 4 internal nets */
+}
+
+static const struct store_actor actor = { "test", "req-1" };
+
+static void
+test_crud(struct store *st)
+{
+	struct policy *p = policy_new(), *q = policy_new();
+	struct policy_errors errs;
+	bool created = false;
+	int64_t gen0, gen, g;
+	char *s;
+
+	store_generation(st, &gen0, NULL);
+	is_int(parse("{\"scenario_id\":\"s1\",\"network_id\":\"n1\","
+	    "\"profile\":\"custom\",\"allowed_hosts\":[\"192.0.2.0/24\","
+	    "\"2001:db8::1\"],\"allowed_ports\":[443,\"8000-8100\"],"
+	    "\"custom_rules\":[{\"proto\":\"tcp\",\"dest\":\"198.51.100.0/24\","
+	    "\"ports\":[22,\"2000-2100\",25]},{\"proto\":\"icmp\"},"
+	    "{\"proto\":\"udp\",\"ports\":[53]}],\"sources\":[\"100.64.1.0/24\"],"
+	    "\"interfaces\":[\"br-s1\"],\"dns_servers\":[],\"mode\":\"audit\"}",
+	    p), 0, "crud: body parses");
+	is_int(store_policy_put(st, p, &actor, &created, &errs), 0, "create");
+	ok(created, "create: created flag");
+	is_int(p->revision, 1, "create: revision 1");
+	ok(p->id > 0, "create: id assigned");
+	store_generation(st, &gen, NULL);
+	is_int(gen, gen0 + 1, "create: generation bumped once");
+	is_int(p->generation, gen, "create: policy carries the new generation");
+	is_int(p->apply_status, POLICY_APPLY_PENDING, "create: apply pending");
+	ok(p->created_at[0] != '\0' && strcmp(p->created_at, p->updated_at) == 0,
+	    "create: times set");
+
+	is_int(store_policy_get(st, "s1", q), 0, "get");
+	ok(same_input(p, q), "get: same input fields as put");
+	is_int(q->n_rules, 3, "get: rules regrouped");
+	is_int(q->rules[0].n_ports, 3, "get: rule ports regrouped");
+	ok(q->dns_servers_set && q->n_dns_servers == 0, "get: empty dns list kept");
+	is_int(q->mode, POLICY_MODE_AUDIT, "get: mode");
+	is_int(q->revision, 1, "get: revision");
+	is_int(store_policy_get_by_id(st, p->id, q), 0, "get_by_id");
+	is_str(q->scenario_id, "s1", "get_by_id: right policy");
+	is_int(store_policy_get(st, "nope", q), EGW_E_NOTFOUND, "get: not found");
+	is_int(store_policy_get_by_id(st, 99999, q), EGW_E_NOTFOUND,
+	    "get_by_id: not found");
+
+	is_int(query_int(st, "SELECT count(*) FROM policy_history WHERE"
+	    " scenario_id = 's1' AND operation = 'create' AND before_json IS NULL"
+	    " AND after_json IS NOT NULL AND actor = 'test' AND request_id = 'req-1'%s",
+	    NULL), 1, "create: history row");
+	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE scenario_id = 's1'"
+	    " AND type = 'policy.created'%s", NULL), 1, "create: outbox event");
+	s = query_text(st, "SELECT payload FROM outbox WHERE scenario_id = 's1'%s",
+	    NULL);
+	{
+		struct json_object *o = s ? json_tokener_parse(s) : NULL, *v;
+
+		ok(o && json_object_object_get_ex(o, "event_id", &v) &&
+		    strlen(json_object_get_string(v)) == 36,
+		    "create: event has a UUID event_id");
+		ok(o && json_object_object_get_ex(o, "action", &v) &&
+		    strcmp(json_object_get_string(v), "created") == 0,
+		    "create: event action");
+		ok(o && json_object_object_get_ex(o, "policy", &v) &&
+		    json_object_is_type(v, json_type_object),
+		    "create: event carries the policy");
+		json_object_put(o);
+	}
+	free(s);
+	is_int(query_int(st, "SELECT count(*) FROM policy_destinations d JOIN"
+	    " policies p ON p.id = d.policy_id WHERE p.scenario_id = 's1'%s", NULL),
+	    2 + 2 + 3 + 1 + 1, "create: one destination row per entry/port");
+
+	/* Same content again: nothing written (NATS redelivery). */
+	store_generation(st, &gen0, NULL);
+	is_int(parse("{\"scenario_id\":\"s1\",\"network_id\":\"n1\","
+	    "\"profile\":\"custom\",\"allowed_hosts\":[\"192.0.2.0/24\","
+	    "\"2001:db8::1\"],\"allowed_ports\":[443,\"8000-8100\"],"
+	    "\"custom_rules\":[{\"proto\":\"tcp\",\"dest\":\"198.51.100.0/24\","
+	    "\"ports\":[22,\"2000-2100\",25]},{\"proto\":\"icmp\"},"
+	    "{\"proto\":\"udp\",\"ports\":[53]}],\"sources\":[\"100.64.1.0/24\"],"
+	    "\"interfaces\":[\"br-s1\"],\"dns_servers\":[],\"mode\":\"audit\"}",
+	    q), 0, "noop: body parses");
+	created = true;
+	is_int(store_policy_put(st, q, &actor, &created, &errs), 0, "noop put");
+	ok(!created, "noop: not created");
+	is_int(q->revision, 1, "noop: revision unchanged");
+	is_int(q->id, p->id, "noop: stored metadata returned");
+	store_generation(st, &gen, NULL);
+	is_int(gen, gen0, "noop: generation unchanged");
+	is_int(query_int(st, "SELECT count(*) FROM policy_history WHERE"
+	    " scenario_id = 's1'%s", NULL), 1, "noop: no history row");
+	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE"
+	    " scenario_id = 's1'%s", NULL), 1, "noop: no outbox row");
+
+	/* Update without a revision. */
+	q->n_ports = 1;
+	q->revision = 0;
+	is_int(store_policy_put(st, q, &actor, &created, &errs), 0, "update");
+	ok(!created, "update: not created");
+	is_int(q->revision, 2, "update: revision 2");
+	store_generation(st, &gen, NULL);
+	is_int(gen, gen0 + 1, "update: generation bumped");
+	is_int(query_int(st, "SELECT count(*) FROM policy_history WHERE"
+	    " scenario_id = 's1' AND operation = 'update' AND before_json LIKE"
+	    " '%%8000-8100%%' AND after_json NOT LIKE '%%8000-8100%%'%s", NULL), 1,
+	    "update: history has before and after");
+	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE scenario_id = 's1'"
+	    " AND type = 'policy.updated'%s", NULL), 1, "update: outbox event");
+
+	/* Optimistic locking. */
+	q->n_ports = 2;
+	q->revision = 1;
+	is_int(store_policy_put(st, q, &actor, &created, &errs), EGW_E_CONFLICT,
+	    "stale revision: conflict");
+	is_int(store_policy_get(st, "s1", p), 0, "stale revision: reload");
+	is_int(p->revision, 2, "stale revision: nothing written");
+	is_int(p->n_ports, 1, "stale revision: content unchanged");
+	q->revision = 2;
+	is_int(store_policy_put(st, q, &actor, &created, &errs), 0,
+	    "current revision: accepted");
+	is_int(q->revision, 3, "current revision: now 3");
+	is_int(parse("{\"scenario_id\":\"s-new\",\"revision\":4}", p), 0,
+	    "create with revision parses");
+	is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_CONFLICT,
+	    "create with a revision: conflict");
+	is_int(store_policy_get(st, "s-new", p), EGW_E_NOTFOUND,
+	    "create with a revision: nothing written");
+
+	/* Validation in the store. */
+	is_int(parse("{\"scenario_id\":\"s2\",\"profile\":\"no-such\"}", p), 0,
+	    "unknown profile parses");
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_INVALID,
+	    "unknown profile refused");
+	ok(has_path(&errs, "/profile"), "unknown profile path");
+	is_int(parse("{\"scenario_id\":\"s2\",\"sources\":[\"100.64.0.0/16\"],"
+	    "\"interfaces\":[\"br-s1\"]}", p), 0, "claiming body parses");
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_INVALID,
+	    "another scenario's source and interface refused");
+	ok(has_path(&errs, "/sources/0") && has_path(&errs, "/interfaces/0"),
+	    "claims: both paths reported");
+	p->n_interfaces = 0;
+	p->sources[0].len = 0;
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_INVALID,
+	    "store re-validates a bad struct");
+	is_int(store_policy_get(st, "s2", p), EGW_E_NOTFOUND,
+	    "refused puts wrote nothing");
+
+	/* Enable / disable / complete / expire / delete. */
+	store_generation(st, &gen0, NULL);
+	is_int(store_policy_set_enabled(st, "s1", false, &actor, p), 0, "disable");
+	ok(!p->enabled, "disable: disabled");
+	is_int(p->revision, 4, "disable: revision bumped");
+	is_int(store_policy_set_enabled(st, "s1", false, &actor, p), 0,
+	    "disable again: no-op");
+	is_int(p->revision, 4, "disable again: revision unchanged");
+	store_generation(st, &gen, NULL);
+	is_int(gen, gen0 + 1, "disable: one generation bump in all");
+	is_int(store_policy_set_enabled(st, "nope", true, &actor, p),
+	    EGW_E_NOTFOUND, "enable unknown: not found");
+	is_int(store_policy_complete(st, "s1", &actor), 0, "complete");
+	is_int(store_policy_get(st, "s1", p), 0, "complete: reload");
+	ok(!p->enabled && p->completed_at[0] != '\0', "complete: stamped");
+	is_int(p->revision, 5, "complete: revision bumped");
+	is_int(store_policy_complete(st, "s1", &actor), 0, "complete again");
+	is_int(store_policy_get(st, "s1", p), 0, "complete again: reload");
+	is_int(p->revision, 5, "complete again: no-op");
+	is_int(store_policy_set_enabled(st, "s1", true, &actor, p), 0, "re-enable");
+	ok(p->enabled && p->completed_at[0] == '\0',
+	    "re-enable: completed_at cleared");
+
+	is_int(parse("{\"scenario_id\":\"old\"}", p), 0, "old body parses");
+	is_int(store_policy_put(st, p, &actor, &created, NULL), 0, "old created");
+	is_int(store_policy_complete(st, "old", &actor), 0, "old completed");
+	{
+		size_t deleted = 99;
+
+		is_int(store_policy_expire_completed(st, 3600, &deleted), 0,
+		    "expire: nothing old enough");
+		is_int((int)deleted, 0, "expire: none deleted");
+		store_exec(st, "UPDATE policies SET completed_at ="
+		    " '2000-01-01T00:00:00.000Z' WHERE scenario_id = 'old'");
+		store_generation(st, &gen0, NULL);
+		is_int(store_policy_expire_completed(st, 3600, &deleted), 0,
+		    "expire: runs");
+		is_int((int)deleted, 1, "expire: one deleted");
+		store_generation(st, &gen, NULL);
+		is_int(gen, gen0 + 1, "expire: one generation bump");
+		is_int(store_policy_get(st, "old", p), EGW_E_NOTFOUND,
+		    "expire: gone");
+		is_int(query_int(st, "SELECT count(*) FROM policy_history WHERE"
+		    " scenario_id = 'old' AND operation = 'expire' AND after_json"
+		    " IS NULL%s", NULL), 1, "expire: history");
+		is_int(query_int(st, "SELECT count(*) FROM outbox WHERE"
+		    " scenario_id = 'old' AND type = 'policy.expired'%s", NULL), 1,
+		    "expire: outbox event");
+	}
+
+	/* Apply results written by the applier. */
+	store_generation(st, &gen, NULL);
+	is_int(store_policy_get(st, "s1", p), 0, "apply result: s1 loaded");
+	is_int(store_policy_set_apply_result(st, "s1", p->generation - 1,
+	    POLICY_APPLY_APPLIED, NULL), 0, "apply result for an older generation");
+	is_int(store_policy_get(st, "s1", p), 0, "apply result: reload");
+	is_int(p->apply_status, POLICY_APPLY_PENDING,
+	    "apply result: newer policy stays pending");
+	is_int(store_policy_set_apply_result(st, NULL, gen, POLICY_APPLY_FAILED,
+	    "kernel refused"), 0, "apply result: failed for all");
+	is_int(store_policy_get(st, "s1", p), 0, "apply result: reload again");
+	is_int(p->apply_status, POLICY_APPLY_FAILED, "apply result: failed");
+	is_str(p->apply_error, "kernel refused", "apply result: error kept");
+	is_int(p->applied_generation, gen, "apply result: applied_generation");
+
+	/* Delete. */
+	store_generation(st, &gen0, NULL);
+	is_int(store_policy_delete(st, "s1", &actor, &g), 0, "delete");
+	is_int(g, gen0 + 1, "delete: generation returned");
+	is_int(store_policy_get(st, "s1", p), EGW_E_NOTFOUND, "delete: gone");
+	is_int(query_int(st, "SELECT count(*) FROM policy_sources%s", NULL), 0,
+	    "delete: children cascaded");
+	is_int(store_policy_delete(st, "s1", &actor, &g), EGW_E_NOTFOUND,
+	    "delete again: not found");
+	{
+		char ops[256] = "";
+		int64_t next = -1;
+
+		is_int(store_policy_history(st, "s1", 0, 3, hist_cb, ops, &next), 0,
+		    "history: first page");
+		is_str(ops, "delete,enable,complete,", "history: newest first");
+		ok(next > 0, "history: cursor for more");
+		ops[0] = '\0';
+		is_int(store_policy_history(st, "s1", next, 10, hist_cb, ops, &next),
+		    0, "history: second page");
+		is_str(ops, "disable,update,update,create,", "history: rest");
+		is_int(next, 0, "history: no further page");
+	}
+	policy_free(p);
+	policy_free(q);
+}
+
+static void
+test_list_and_profiles(struct store *st)
+{
+	struct policy *p = policy_new();
+	struct store_profile *pr = malloc(sizeof(*pr));
+	struct list_ctx c;
+	char name[POLICY_PROFILE_MAX + 1];
+	const char *ids[] = { "l-c", "l-a", "l-e", "l-b", "l-d" };
+	bool more = false, uses = true;
+	int n = 0;
+
+	for (size_t i = 0; i < 5; i++) {
+		policy_init(p);
+		snprintf(p->scenario_id, sizeof(p->scenario_id), "%s", ids[i]);
+		store_policy_put(st, p, &actor, NULL, NULL);
+	}
+	memset(&c, 0, sizeof(c));
+	is_int(store_policy_list(st, "l-", 2, list_cb, &c, &more), 0, "list page 1");
+	ok(c.n == 2 && strcmp(c.seen[0], "l-a") == 0 &&
+	    strcmp(c.seen[1], "l-b") == 0 && more, "list: ordered, more");
+	memset(&c, 0, sizeof(c));
+	is_int(store_policy_list(st, "l-b", 10, list_cb, &c, &more), 0,
+	    "list from cursor");
+	ok(c.n == 3 && strcmp(c.seen[0], "l-c") == 0 && !more,
+	    "list: rest, no more");
+	memset(&c, 0, sizeof(c));
+	is_int(store_policy_list(st, NULL, 0, list_cb, &c, &more), 0, "list all");
+	ok(c.n >= 5, "list all: every policy");
+	memset(&c, 0, sizeof(c));
+	c.stop_after = 2;
+	is_int(store_policy_list(st, NULL, 0, list_cb, &c, NULL), 42,
+	    "list: callback stops the walk");
+	is_int(store_policy_list(st, NULL, STORE_POLICY_LIST_MAX + 1, list_cb, &c,
+	    NULL), EGW_E_INVALID, "list: limit checked");
+
+	is_int(store_profile_get(st, "custom", &uses), 0, "profile custom");
+	ok(uses, "custom uses policy entries");
+	is_int(store_profile_get(st, "none", &uses), 0, "profile none");
+	ok(!uses, "none does not");
+	is_int(store_profile_get(st, "zzz", NULL), EGW_E_NOTFOUND,
+	    "unknown profile");
+	is_int(store_profile_load(st, "training-updates", pr), 0, "load profile");
+	is_int((int)pr->n_rules, 6, "training-updates: 4 internal nets + 80 + 443");
+	ok(pr->rules[4].proto == IP_PROTO_TCP && pr->rules[4].n_ports == 1 &&
+	    pr->rules[4].ports[0].lo == 80 && !pr->rules[4].has_dest,
+	    "training-updates: HTTP rule typed");
+	ok(pr->rules[0].has_dest && pr->rules[0].proto == IP_PROTO_ANY,
+	    "training-updates: internal net rule typed");
+	is_int(store_profile_list(st, profile_cb, &n), 0, "profile list");
+	is_int(n, 4, "four profiles");
+	is_int(store_track_profile(st, "cissp", name), 0, "track cissp");
+	is_str(name, "training-updates", "cissp -> training-updates");
+	is_int(store_track_profile(st, "ccna", name), 0, "track ccna");
+	is_str(name, "none", "ccna -> none");
+	is_int(store_track_profile(st, "unheard-of", name), 0, "unknown track");
+	is_str(name, "none", "unknown track -> default");
+	free(pr);
+	policy_free(p);
+}
+
+#define WRITERS 8
+#define WRITES 50
+#define SCENARIOS 4
+
+/* Blind upserts with distinct content: every write is effective. */
+static int
+writer_child(int w)
+{
+	struct store *st;
+	struct policy *p = policy_new();
+	struct policy_errors errs;
+	int failures = 0;
+
+	if (store_open(dbpath, &st) != 0)
+		return 1;
+	for (int i = 0; i < WRITES; i++) {
+		policy_init(p);
+		snprintf(p->scenario_id, sizeof(p->scenario_id), "conc-%d",
+		    (w + i) % SCENARIOS);
+		snprintf(p->network_id, sizeof(p->network_id), "w%d-i%d", w, i);
+		p->n_ports = 1;
+		p->ports[0].lo = p->ports[0].hi = (uint16_t)(1000 + w * WRITES + i);
+		policy_errors_init(&errs);
+		if (store_policy_put(st, p, &actor, NULL, &errs) != 0)
+			failures++;
+	}
+	store_close(st);
+	policy_free(p);
+	return failures > 0 ? 2 : 0;
+}
+
+/* Read-modify-write of a counter under the revision check. */
+static int
+counter_child(void)
+{
+	struct store *st;
+	struct policy *p = policy_new();
+	int done = 0, rc, tries = 0;
+
+	if (store_open(dbpath, &st) != 0)
+		return 1;
+	while (done < 25 && tries++ < 5000) {
+		if (store_policy_get(st, "counter", p) != 0)
+			return 3;
+		snprintf(p->network_id, sizeof(p->network_id), "n%d",
+		    atoi(p->network_id + 1) + 1);
+		rc = store_policy_put(st, p, &actor, NULL, NULL);
+		if (rc == 0)
+			done++;
+		else if (rc != EGW_E_CONFLICT)
+			return 4;
+	}
+	store_close(st);
+	policy_free(p);
+	return done == 25 ? 0 : 5;
+}
+
+static bool
+wait_all(pid_t *pids, int n)
+{
+	bool all_ok = true;
+	int status;
+
+	for (int i = 0; i < n; i++) {
+		if (waitpid(pids[i], &status, 0) != pids[i] || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0) {
+			tap_diag("child %d: status %d", i, status);
+			all_ok = false;
+		}
+	}
+	return all_ok;
+}
+
+static void
+test_concurrency(struct store **stp)
+{
+	pid_t pids[WRITERS];
+	int64_t gen0, gen;
+	struct policy *p = policy_new();
+
+	store_generation(*stp, &gen0, NULL);
+	/* No connection crosses fork(). */
+	store_close(*stp);
+	for (int w = 0; w < WRITERS; w++) {
+		pids[w] = fork();
+		if (pids[w] == 0)
+			_exit(writer_child(w));
+	}
+	ok(wait_all(pids, WRITERS), "%d writers x %d upserts: no error reached a"
+	    " caller", WRITERS, WRITES);
+	is_int(store_open(dbpath, stp), 0, "reopen after writers");
+	is_int(query_int(*stp, "SELECT sum(revision) FROM policies WHERE"
+	    " scenario_id LIKE 'conc-%%'%s", NULL), WRITERS * WRITES,
+	    "final revisions sum to the number of effective writes");
+	is_int(query_int(*stp, "SELECT count(*) FROM policy_history WHERE"
+	    " scenario_id LIKE 'conc-%%'%s", NULL), WRITERS * WRITES,
+	    "one history row per write");
+	is_int(query_int(*stp, "SELECT count(*) FROM outbox WHERE"
+	    " scenario_id LIKE 'conc-%%'%s", NULL), WRITERS * WRITES,
+	    "one outbox event per write");
+	is_int(query_int(*stp, "SELECT count(DISTINCT generation) FROM"
+	    " policy_history WHERE scenario_id LIKE 'conc-%%'%s", NULL),
+	    WRITERS * WRITES, "every write got its own generation");
+	store_generation(*stp, &gen, NULL);
+	is_int(gen, gen0 + WRITERS * WRITES, "desired generation counted every write");
+	is_int(query_int(*stp, "SELECT count(*) FROM policies p WHERE scenario_id"
+	    " LIKE 'conc-%%' AND revision = (SELECT count(*) FROM policy_history h"
+	    " WHERE h.scenario_id = p.scenario_id)%s", NULL), SCENARIOS,
+	    "each scenario's revision equals its history length");
+
+	policy_init(p);
+	snprintf(p->scenario_id, sizeof(p->scenario_id), "counter");
+	snprintf(p->network_id, sizeof(p->network_id), "n0");
+	is_int(store_policy_put(*stp, p, &actor, NULL, NULL), 0, "counter created");
+	store_close(*stp);
+	for (int w = 0; w < 4; w++) {
+		pids[w] = fork();
+		if (pids[w] == 0)
+			_exit(counter_child());
+	}
+	ok(wait_all(pids, 4), "4 read-modify-write children finished");
+	is_int(store_open(dbpath, stp), 0, "reopen after counters");
+	is_int(store_policy_get(*stp, "counter", p), 0, "counter reload");
+	is_str(p->network_id, "n100", "no lost update under the revision check");
+	is_int(p->revision, 101, "counter revision = 1 + 100 updates");
+	policy_free(p);
+}
+
+int
+main(void)
+{
+	struct store *st = NULL;
+	char cmd[160];
+
+	log_init("test", LOG_LEVEL_ERROR);
+	if (mkdtemp(dir) == NULL)
+		return 99;
+	snprintf(dbpath, sizeof(dbpath), "%s/egw.db", dir);
+	is_int(store_open(dbpath, &st), 0, "open a fresh database");
+	test_crud(st);
+	test_list_and_profiles(st);
+	test_concurrency(&st);
+	store_close(st);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
+	return tap_done();
+}
