@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define POLL_MS 200
@@ -74,6 +75,7 @@ struct applier {
 	int64_t data_version;
 	bool rendered_dirty;
 	int64_t rendered_dirty_since;
+	bool counters_primed;
 	unsigned long bad_msgs;
 	unsigned long applies;
 };
@@ -379,10 +381,19 @@ full_text(struct applier *a, bool replace)
 	return t;
 }
 
-static double
-ms_since(int64_t t0)
+static int64_t
+now_us(void)
 {
-	return (double)(timefmt_monotonic_ms() - t0);
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double
+ms_since(int64_t t0_us)
+{
+	return (double)(now_us() - t0_us) / 1000.0;
 }
 
 /* ---- incremental apply ---- */
@@ -467,7 +478,7 @@ apply_incremental(struct applier *a)
 {
 	struct changes ch = { 0 };
 	struct policy *p = policy_new();
-	int64_t desired = 0, t0 = timefmt_monotonic_ms();
+	int64_t desired = 0, t0 = now_us();
 	char err[KERNEL_ERR_MAX] = "";
 	int rc;
 
@@ -509,7 +520,9 @@ apply_incremental(struct applier *a)
 			c->ok = false;
 		}
 	}
+	int64_t t_send = now_us();
 	rc = send_changes(a, ch.v, ch.n, err, sizeof(err));
+	double kernel_ms = ms_since(t_send);
 	if (rc == EGW_E_NFT) {
 		/* isolate: each scenario alone; a refused one falls back */
 		log_warnx("batch of %zu scenarios refused (%s); applying one by one",
@@ -571,13 +584,15 @@ apply_incremental(struct applier *a)
 	if (a->rendered_dirty_since == 0)
 		a->rendered_dirty_since = timefmt_monotonic_ms();
 	{
-		char g[24], d[32], n[24];
+		char g[24], d[32], n[24], km[32];
 
 		snprintf(g, sizeof(g), "%lld", (long long)desired);
 		snprintf(d, sizeof(d), "%.3f", dur);
+		snprintf(km, sizeof(km), "%.3f", kernel_ms);
 		snprintf(n, sizeof(n), "%zu", ch.n);
 		log_kv(LOG_LEVEL_INFO, ((const char *[]){ "generation", g,
-		    "dur_ms", d, "scenarios", n, NULL }), "applied changes");
+		    "dur_ms", d, "kernel_ms", km, "scenarios", n, NULL }),
+		    "applied changes");
 	}
 out:
 	for (size_t i = 0; i < ch.n; i++)
@@ -668,7 +683,7 @@ reconcile(struct applier *a, const char *trigger)
 	struct recon r = { .a = a };
 	struct kernel_state ks = { 0 };
 	struct render_elems want, del, add;
-	int64_t t0 = timefmt_monotonic_ms();
+	int64_t t0 = now_us();
 	char err[KERNEL_ERR_MAX] = "", drift[512] = "";
 	char *text = NULL;
 	int rc;
@@ -814,7 +829,12 @@ read_counters(struct applier *a)
 			d[1] = c->allowed_bytes - (c->allowed_bytes >= x->k_allow_by ? x->k_allow_by : 0);
 			d[2] = c->denied_packets - (c->denied_packets >= x->k_deny_pk ? x->k_deny_pk : 0);
 			d[3] = c->denied_bytes - (c->denied_bytes >= x->k_deny_by ? x->k_deny_by : 0);
-			if (!x->have_counters && getenv("EGW_COUNTERS_FROM_ZERO") == NULL)
+			/*
+			 * The first read after start only takes the baseline:
+			 * those totals were already stored by the previous run
+			 * (up to its last read; see docs/KERNEL_LAYOUT.md).
+			 */
+			if (!a->counters_primed)
 				d[0] = d[1] = d[2] = d[3] = 0;
 			if (d[0] || d[1] || d[2] || d[3])
 				store_applier_counters_add(a->st, x->scenario_id,
@@ -828,6 +848,7 @@ read_counters(struct applier *a)
 	}
 	store_commit(a->st);
 	free(kc);
+	a->counters_primed = true;
 }
 
 static void

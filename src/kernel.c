@@ -3,9 +3,11 @@
  * This file contains the kernel layer (libnftables + libnftnl/libmnl).
  *
  * Concatenated keys are laid out as the kernel compares them: each field
- * padded to 4 bytes; marks in host byte order (meta mark loads skb->mark as
- * a host-order register), addresses and ports in network order, protocol
- * and nf_proto as one byte.  Interval (pipapo) sets take the first and the
+ * padded to 4 bytes; addresses and ports in network order, protocol and
+ * nf_proto as one byte.  The mark is a host-order value, but nft inserts a
+ * byteorder (hton) expression for host-order fields of a concatenation, so
+ * inside concatenated keys it is big-endian, while a plain "type mark" key
+ * and map data stay in host order (found by listing what we wrote).  Interval (pipapo) sets take the first and the
  * last key (NFTA_SET_ELEM_KEY / _KEY_END), both inclusive.  The e2e tests
  * check that the reconciler finds no drift after a libnftnl change, i.e.
  * that this layout reads back exactly as the text path writes it.
@@ -641,7 +643,10 @@ elem_key(const struct render_elem *e, bool last, uint8_t *key)
 	case RENDER_SET_ALLOW6: {
 		size_t alen = e->family == AF_INET ? 4 : 16;
 
-		n += put_u32_host(key + n, e->mark);
+		/* nft byte-swaps host-order fields inside concatenations */
+		uint32_t be = htonl(e->mark);
+		memcpy(key + n, &be, 4);
+		n += 4;
 		memcpy(key + n, addr, alen);
 		n += alen;
 		n += put_byte4(key + n, last ? e->proto_hi : e->proto_lo);

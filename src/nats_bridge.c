@@ -20,6 +20,7 @@
  *   after a reconnect ahead of a lost middle.
  */
 #include "nats_bridge.h"
+#include "applier_client.h"
 #include "audit.h"
 #include "codec.h"
 #include "err.h"
@@ -30,12 +31,6 @@
 #include "store_policy.h"
 #include "timefmt.h"
 
-#if defined(__has_include)
-#if __has_include("applier_client.h")
-#include "applier_client.h"
-#define BRIDGE_HAVE_NUDGE 1
-#endif
-#endif
 
 #include <errno.h>
 #include <inttypes.h>
@@ -49,7 +44,9 @@
 #include <unistd.h>
 
 #define BRIDGE_QUEUE_MAX 1024		/* received, not yet handled */
-#define BRIDGE_BATCH 256		/* outbox rows per publish round */
+#define BRIDGE_BATCH 256		/* outbox rows per core publish round */
+#define BRIDGE_WINDOW 2048		/* JetStream: rows published, not yet acked */
+#define BRIDGE_FETCH 512		/* JetStream: rows fetched per refill */
 #define BRIDGE_EVENTS_PER_ROUND 64	/* events handled between batches */
 #define BRIDGE_POLL_MS 50		/* outbox poll (PRAGMA data_version) */
 #define BRIDGE_HEARTBEAT_MS 2000
@@ -78,6 +75,8 @@ static const char *const kind_durable[KIND_N] = {
 enum pend_state { PEND_WAIT = 0, PEND_ACKED, PEND_FAILED };
 
 struct bridge_pend {
+	int64_t id;			/* outbox row */
+	int64_t sent_ms;
 	char event_id[OUTBOX_EVENT_ID_LEN];
 	enum pend_state state;
 	natsStatus err;
@@ -114,8 +113,10 @@ struct bridge {
 	bool connected;
 	bool need_setup;
 	uint64_t reconnects;
-	struct bridge_pend pend[BRIDGE_BATCH];
-	size_t n_pend, n_resolved, ack_cursor;
+	/* JetStream publish window, in outbox order: published rows wait
+	 * here for their ack; the acked head is marked delivered. */
+	struct bridge_pend ring[BRIDGE_WINDOW];
+	size_t r_head, r_len, r_hint;
 
 	/* Main thread only: */
 	bool setup_done;
@@ -123,6 +124,7 @@ struct bridge {
 	bool audit_js;
 	char audit_stream[BRIDGE_NAME_MAX];
 	bool check_stream;		/* after a failed batch: skip what is stored */
+	int64_t last_sent_id;		/* newest row in the window */
 	bool outbox_more;		/* last fetch was full, or a retry is due */
 	int64_t data_version;
 	int64_t next_setup_ms, next_publish_ms, next_heartbeat_ms;
@@ -491,10 +493,10 @@ bridge_on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 	if (natsMsgHeader_Get(msg, "Nats-Msg-Id", &id) != NATS_OK)
 		id = NULL;
 	pthread_mutex_lock(&b->mu);
-	for (size_t k = 0; id != NULL && k < b->n_pend; k++) {
-		/* Acks come in order; start where the last one matched. */
-		size_t i = (b->ack_cursor + k) % b->n_pend;
-		struct bridge_pend *pe = &b->pend[i];
+	for (size_t k = 0; id != NULL && k < b->r_len; k++) {
+		/* Acks come in order; start after the last one matched. */
+		size_t off = (b->r_hint + k) % b->r_len;
+		struct bridge_pend *pe = &b->ring[(b->r_head + off) % BRIDGE_WINDOW];
 
 		if (pe->state != PEND_WAIT || strcmp(pe->event_id, id) != 0)
 			continue;
@@ -508,8 +510,7 @@ bridge_on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 			    pae != NULL && pae->ErrText != NULL ? pae->ErrText
 			    : natsStatus_GetText(pe->err));
 		}
-		b->n_resolved++;
-		b->ack_cursor = (i + 1) % b->n_pend;
+		b->r_hint = off + 1;
 		pthread_cond_broadcast(&b->acked);
 		break;
 	}
@@ -780,17 +781,11 @@ bridge_setup(struct bridge *b)
 /* ------------------------------------------------------------------ */
 /* Scenario events                                                      */
 
+/* Best effort: a lost nudge only costs the applier's poll interval. */
 static void
 bridge_nudge(struct bridge *b)
 {
-#ifdef BRIDGE_HAVE_NUDGE
 	(void)applier_client_nudge(b->cfg->applier_socket);
-#else
-	/* XXX(natsd): applier_client_nudge() (src/applier_client.h, owner
-	 * applier) goes here; until then the applier's data_version poll
-	 * picks the change up. */
-	(void)b;
-#endif
 }
 
 static void
@@ -959,82 +954,208 @@ bridge_outbox_msg(const struct outbox_event *ev)
 	return m;
 }
 
-/* JetStream: async publish with acks; returns how many leading rows were
- * acked, and the first failure's text in @why. */
-static size_t
-bridge_publish_js(struct bridge *b, const struct outbox_event *ev, size_t n,
-    char *why, size_t whysize, bool *resetup)
+/* Forget the whole window (after a failure); the retry starts again at
+ * the oldest undelivered row. */
+static void
+bridge_window_reset(struct bridge *b)
 {
-	size_t sent = 0, ok = 0;
-	struct timespec deadline;
-	natsStatus s = NATS_OK;
-	jsPubOptions po;
+	natsMsgList pending = { 0 };
 
 	pthread_mutex_lock(&b->mu);
-	for (size_t i = 0; i < n; i++) {
-		memcpy(b->pend[i].event_id, ev[i].event_id, OUTBOX_EVENT_ID_LEN);
-		b->pend[i].state = PEND_WAIT;
-		b->pend[i].why[0] = '\0';
+	b->r_len = 0;
+	b->r_hint = 0;
+	pthread_mutex_unlock(&b->mu);
+	b->last_sent_id = 0;
+	/* Unacked messages are dropped, not resent by the library. */
+	if (b->js != NULL && js_PublishAsyncGetPendingList(&pending, b->js) == NATS_OK)
+		natsMsgList_Destroy(&pending);
+}
+
+static void
+bridge_window_failed(struct bridge *b, int64_t now, int64_t id, const char *why,
+    bool resetup)
+{
+	struct outbox_event ev = { .id = id };
+
+	bridge_window_reset(b);
+	bridge_mark_failed(b, &ev, why);
+	snprintf(b->last_error, sizeof(b->last_error), "publish: %s", why);
+	bridge_publish_backoff(b, now);
+	b->check_stream = true;
+	log_warnx("outbox row %" PRId64 " not delivered: %s; retry in %u ms",
+	    id, why, b->publish_backoff_ms);
+	if (resetup) {
+		pthread_mutex_lock(&b->mu);
+		b->need_setup = true;
+		pthread_mutex_unlock(&b->mu);
 	}
-	b->n_pend = n;
-	b->n_resolved = 0;
-	b->ack_cursor = 0;
+}
+
+/*
+ * Mark the acked head of the window delivered (one transaction) and pop
+ * it.  Returns how many rows were marked, or -1 after a failure (window
+ * reset).
+ */
+static long
+bridge_window_harvest(struct bridge *b, int64_t now)
+{
+	static struct outbox_event done[BRIDGE_WINDOW];
+	struct bridge_pend head = { 0 };
+	bool failed = false, connected;
+	size_t n = 0;
+	int rc;
+
+	pthread_mutex_lock(&b->mu);
+	connected = b->connected;
+	while (n < b->r_len) {
+		const struct bridge_pend *pe = &b->ring[(b->r_head + n) % BRIDGE_WINDOW];
+
+		if (pe->state != PEND_ACKED)
+			break;
+		done[n].id = pe->id;
+		n++;
+	}
+	if (n < b->r_len) {
+		head = b->ring[(b->r_head + n) % BRIDGE_WINDOW];
+		failed = head.state == PEND_FAILED || !connected ||
+		    now - head.sent_ms > BRIDGE_ACK_WAIT_MS;
+	}
 	pthread_mutex_unlock(&b->mu);
 
+	if (n > 0) {
+		if ((rc = bridge_mark_delivered(b, done, n)) != 0) {
+			/* Published, not marked: the retry's stream check (or
+			 * the de-duplication window) keeps them single. */
+			bridge_window_failed(b, now, done[0].id, err_message(rc), false);
+			return -1;
+		}
+		pthread_mutex_lock(&b->mu);
+		b->r_head = (b->r_head + n) % BRIDGE_WINDOW;
+		b->r_len -= n;
+		b->r_hint = b->r_hint > n ? b->r_hint - n : 0;
+		pthread_mutex_unlock(&b->mu);
+		b->publish_backoff_ms = 0;
+		b->check_stream = false;
+	}
+	if (failed) {
+		char why[160];
+
+		if (head.state == PEND_FAILED)
+			snprintf(why, sizeof(why), "%s", head.why);
+		else if (!connected)
+			snprintf(why, sizeof(why), "connection lost before the ack");
+		else
+			snprintf(why, sizeof(why), "no ack within %d ms", BRIDGE_ACK_WAIT_MS);
+		bridge_window_failed(b, now, head.id, why, head.state == PEND_FAILED &&
+		    (head.err == NATS_NO_RESPONDERS || head.js_err == JSStreamNotFoundErr));
+		return -1;
+	}
+	return (long)n;
+}
+
+/* Fetch the rows after the window and publish them asynchronously.
+ * Returns how many were published. */
+static long
+bridge_window_fill(struct bridge *b, int64_t now)
+{
+	struct outbox_event *ev = NULL;
+	size_t n = 0, space, skip = 0, sent = 0;
+	jsPubOptions po;
+	int rc;
+
+	pthread_mutex_lock(&b->mu);
+	space = BRIDGE_WINDOW - b->r_len;
+	if (b->r_len == 0)
+		b->last_sent_id = 0;
+	pthread_mutex_unlock(&b->mu);
+	if (space < BRIDGE_FETCH / 2)
+		return 0;
+	rc = store_outbox_fetch(b->st, b->last_sent_id,
+	    space < BRIDGE_FETCH ? space : BRIDGE_FETCH, &ev, &n);
+	if (rc != 0) {
+		log_warnx("outbox fetch: %s", err_message(rc));
+		bridge_publish_backoff(b, now);
+		return 0;
+	}
+	b->outbox_more = n == (space < BRIDGE_FETCH ? space : BRIDGE_FETCH);
+	if (n > 0 && b->last_sent_id == 0 && b->check_stream) {
+		skip = bridge_already_stored(b, ev, n);
+		if (skip > 0) {
+			log_info("%zu outbox rows were stored before the failure; "
+			    "not republishing them", skip);
+			if (bridge_mark_delivered(b, ev, skip) != 0)
+				skip = 0;
+			b->outbox_more = true;
+		}
+	}
 	jsPubOptions_Init(&po);
 	po.MaxWait = BRIDGE_ACK_WAIT_MS;
-	for (; sent < n; sent++) {
+	for (size_t i = skip; i < n; i++) {
+		struct bridge_pend *pe;
 		natsMsg *m;
+		natsStatus s;
 
-		if (!bridge_connected(b)) {
-			snprintf(why, whysize, "not connected");
+		if (!bridge_connected(b) || (m = bridge_outbox_msg(&ev[i])) == NULL)
 			break;
-		}
-		if ((m = bridge_outbox_msg(&ev[sent])) == NULL) {
-			snprintf(why, whysize, "out of memory");
-			break;
-		}
-		po.MsgId = ev[sent].event_id;
+		/* Into the window first: the ack may beat the return. */
+		pthread_mutex_lock(&b->mu);
+		pe = &b->ring[(b->r_head + b->r_len) % BRIDGE_WINDOW];
+		pe->id = ev[i].id;
+		pe->sent_ms = now;
+		memcpy(pe->event_id, ev[i].event_id, OUTBOX_EVENT_ID_LEN);
+		pe->state = PEND_WAIT;
+		pe->why[0] = '\0';
+		b->r_len++;
+		pthread_mutex_unlock(&b->mu);
+		po.MsgId = ev[i].event_id;
 		s = js_PublishMsgAsync(b->js, &m, &po);
 		natsMsg_Destroy(m);	/* no-op when the library took it */
 		if (s != NATS_OK) {
-			snprintf(why, whysize, "publish: %s", natsStatus_GetText(s));
+			pthread_mutex_lock(&b->mu);
+			pe->state = PEND_FAILED;
+			pe->err = s;
+			pe->js_err = 0;
+			snprintf(pe->why, sizeof(pe->why), "publish: %s",
+			    natsStatus_GetText(s));
+			pthread_mutex_unlock(&b->mu);
+			sent++;
 			break;
 		}
+		b->last_sent_id = ev[i].id;
+		sent++;
 	}
+	store_outbox_events_free(ev, n);
+	return (long)sent;
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += BRIDGE_ACK_WAIT_MS / 1000;
+/* One step of the JetStream publisher; returns true when it made progress. */
+static bool
+bridge_window_step(struct bridge *b, int64_t now)
+{
+	long marked, sent = 0;
+	size_t len;
+
+	if ((marked = bridge_window_harvest(b, now)) < 0)
+		return false;
+	if (now >= b->next_publish_ms && b->outbox_more && bridge_connected(b))
+		sent = bridge_window_fill(b, now);
 	pthread_mutex_lock(&b->mu);
-	while (b->n_resolved < sent && b->connected) {
-		if (pthread_cond_timedwait(&b->acked, &b->mu, &deadline) == ETIMEDOUT)
-			break;
-	}
-	for (ok = 0; ok < sent && b->pend[ok].state == PEND_ACKED; ok++)
-		;
-	if (ok < sent) {
-		const struct bridge_pend *pe = &b->pend[ok];
+	len = b->r_len;
+	if (marked == 0 && sent == 0 && len > 0) {
+		/* Nothing to do but wait for acks; briefly, so scenario
+		 * events are not held up. */
+		struct timespec ts;
 
-		if (pe->state == PEND_FAILED) {
-			snprintf(why, whysize, "%s", pe->why);
-			if (pe->err == NATS_NO_RESPONDERS ||
-			    pe->js_err == JSStreamNotFoundErr)
-				*resetup = true;
-		} else {
-			snprintf(why, whysize, "no ack within %d ms", BRIDGE_ACK_WAIT_MS);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 20 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
 		}
+		pthread_cond_timedwait(&b->acked, &b->mu, &ts);
 	}
-	b->n_pend = 0;	/* late acks no longer match anything */
 	pthread_mutex_unlock(&b->mu);
-
-	if (b->n_resolved < sent) {
-		natsMsgList pending = { 0 };
-
-		/* Forget unacked messages; the retry republishes them. */
-		if (js_PublishAsyncGetPendingList(&pending, b->js) == NATS_OK)
-			natsMsgList_Destroy(&pending);
-	}
-	return ok;
+	return marked > 0 || sent > 0 || len > 0;
 }
 
 /* Core NATS: publish then flush; all or nothing. */
@@ -1066,14 +1187,13 @@ bridge_publish_core(struct bridge *b, const struct outbox_event *ev, size_t n,
 	return n;
 }
 
-/* One round: fetch up to BRIDGE_BATCH undelivered rows and publish them. */
+/* Core NATS round: up to BRIDGE_BATCH rows, publish + flush, all or none. */
 static int
 bridge_publish_round(struct bridge *b, int64_t now)
 {
 	struct outbox_event *ev = NULL;
-	size_t n = 0, skip = 0, ok;
+	size_t n = 0, ok;
 	char why[192] = "";
-	bool resetup = false;
 	int rc;
 
 	if ((rc = store_outbox_fetch(b->st, 0, BRIDGE_BATCH, &ev, &n)) != 0) {
@@ -1084,52 +1204,22 @@ bridge_publish_round(struct bridge *b, int64_t now)
 	b->outbox_more = n == BRIDGE_BATCH;
 	if (n == 0)
 		return 0;
-	if (b->audit_js && b->check_stream) {
-		skip = bridge_already_stored(b, ev, n);
-		if (skip > 0) {
-			log_info("%zu outbox rows were stored before the failure; "
-			    "not republishing them", skip);
-			if ((rc = bridge_mark_delivered(b, ev, skip)) != 0)
-				goto out;
-		}
-	}
-	if (skip == n) {
-		b->outbox_more = true;
-		goto out;
-	}
-	if (b->audit_js)
-		ok = bridge_publish_js(b, ev + skip, n - skip, why, sizeof(why), &resetup);
-	else
-		ok = bridge_publish_core(b, ev + skip, n - skip, why, sizeof(why));
-	if ((rc = bridge_mark_delivered(b, ev + skip, ok)) != 0) {
-		/* Published but not marked: the retry republishes with the
-		 * same Nats-Msg-Id, which JetStream de-duplicates. */
-		log_warnx("outbox: cannot mark %zu rows delivered: %s", ok,
+	ok = bridge_publish_core(b, ev, n, why, sizeof(why));
+	if (ok == n && (rc = bridge_mark_delivered(b, ev, n)) != 0) {
+		log_warnx("outbox: cannot mark %zu rows delivered: %s", n,
 		    err_message(rc));
 		bridge_publish_backoff(b, now);
-		b->check_stream = true;
 		rc = 0;
-		goto out;
-	}
-	if (skip + ok < n) {
-		bridge_mark_failed(b, &ev[skip + ok], why);
+	} else if (ok < n) {
+		bridge_mark_failed(b, &ev[0], why);
 		snprintf(b->last_error, sizeof(b->last_error), "publish: %s", why);
-		log_warnx("outbox row %" PRId64 " not delivered: %s; retry in %u ms",
-		    ev[skip + ok].id, why, b->publish_backoff_ms ?
-		    b->publish_backoff_ms * 2 : BRIDGE_BACKOFF_MIN_MS);
 		bridge_publish_backoff(b, now);
-		b->check_stream = true;
-		if (resetup) {
-			pthread_mutex_lock(&b->mu);
-			b->need_setup = true;
-			pthread_mutex_unlock(&b->mu);
-		}
+		log_warnx("outbox row %" PRId64 " not delivered: %s; retry in %u ms",
+		    ev[0].id, why, b->publish_backoff_ms);
 	} else {
 		b->publish_backoff_ms = 0;
 		b->next_publish_ms = 0;
-		b->check_stream = false;
 	}
-out:
 	store_outbox_events_free(ev, n);
 	return rc;
 }
@@ -1304,7 +1394,7 @@ bridge_connect(struct bridge *b)
 	}
 	jsOptions_Init(&jo);
 	jo.Wait = 2000;
-	jo.PublishAsync.MaxPending = BRIDGE_BATCH;
+	jo.PublishAsync.MaxPending = BRIDGE_WINDOW;
 	jo.PublishAsync.AckHandler = bridge_on_puback;
 	jo.PublishAsync.AckHandlerClosure = b;
 	s = natsConnection_JetStream(&b->js, b->nc, &jo);
@@ -1371,7 +1461,13 @@ bridge_run(struct bridge *b, volatile sig_atomic_t *stop)
 			b->data_version = dv;
 			b->outbox_more = true;
 		}
-		if (connected && b->setup_done && b->outbox_more &&
+		if (!b->audit_js && b->r_len > 0)
+			bridge_window_reset(b);	/* JetStream went away */
+		if (b->setup_done && b->audit_js && (b->outbox_more || b->r_len > 0)) {
+			/* Also runs while disconnected, to fail the window. */
+			if (bridge_window_step(b, now))
+				busy = true;
+		} else if (connected && b->setup_done && b->outbox_more &&
 		    now >= b->next_publish_ms) {
 			if ((rc = bridge_publish_round(b, now)) != 0 && rc != EGW_E_BUSY) {
 				log_errorx("outbox: %s", err_message(rc));

@@ -18,7 +18,8 @@
 int
 store_flowlog_tune(struct store *st)
 {
-	return store_exec(st, "PRAGMA synchronous = NORMAL");
+	return store_exec(st, "PRAGMA synchronous = NORMAL;"
+	    "PRAGMA cache_size = -65536");
 }
 
 static void

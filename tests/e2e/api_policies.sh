@@ -85,10 +85,11 @@ ok "?wait not a number: 400" error_is 400 bad_request
 # What the applier does when it has applied a generation: the waiting
 # request sees it and answers with the applied policy.
 (sleep 1; sql "UPDATE policies SET apply_status='applied', applied_generation=generation WHERE scenario_id='scn-wait'") &
+applier_pid=$!
 api POST '/v1/policies/scn-wait/disable?wait=10'
 ok "?wait returns once the policy is applied: 200" status_is 200
 ok "applied status returned" jqe '.status.apply == "applied" and .enabled == false'
-wait
+wait "$applier_pid"
 
 # List and pagination.
 for i in $(seq -w 1 25); do

@@ -15,5 +15,7 @@ main(int argc, char **argv)
 
 	config_load_env(&cfg, "egw-token");
 	log_init("admin", cfg.log_level);
-	return admin_token_main(argc, argv, &cfg);
+	if (argc < 2)
+		return 2;
+	return admin_token_main(argc - 1, argv + 1, &cfg);
 }

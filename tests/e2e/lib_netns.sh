@@ -116,7 +116,8 @@ applier_env() {
 }
 
 start_applier() {
-	in_gw "$(egw_bin egw-applier)" >> "$T/applier.log" 2>&1 &
+	# ip netns exec execs the program, so $! is the applier's own PID
+	ip netns exec "$NS_GW" "$(egw_bin egw-applier)" >> "$T/applier.log" 2>&1 &
 	APPLIER_PID=$!
 	track_pid "$APPLIER_PID"
 	wait_for 10 test -S "$EGW_RUN_DIR/applier.sock" ||
@@ -131,9 +132,13 @@ stop_applier() {
 policy() { "$(egw_bin tests/e2e/egw-policy)" "$@" >/dev/null; }
 
 # Wait until the applier has applied the database's desired generation.
-applied() {
-	wait_for 10 sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' \
-		'SELECT desired_generation = applied_generation FROM applier_state' | grep -qx 1"
+gen_applied() {
+	[ "$(db 'SELECT desired_generation = applied_generation FROM applier_state')" = 1 ]
 }
+applied() { wait_for 10 gen_applied; }
 
-db() { sqlite3 "$EGW_STATE_DIR/egw.db" "$@"; }
+db() { sqlite3 -cmd '.timeout 5000' "$EGW_STATE_DIR/egw.db" "$@"; }
+# db_is SQL VALUE: the query's single value equals VALUE
+db_is() { [ "$(db "$1")" = "$2" ]; }
+# db_ge SQL N: the query's single value is a number >= N
+db_ge() { v=$(db "$1"); [ -n "$v" ] && [ "$v" -ge "$2" ]; }

@@ -26,10 +26,10 @@ ok "scenario stream created by the producer side" \
 	'{"scenario_id":"early-1","network_id":"net-e1","track":"cissp"}' > /dev/null
 start_natsd
 ok "event published before the first start is applied" \
-	wait_for 10 q_eq "SELECT profile || '|' || enabled FROM policies
+	wait_until 10 q_eq "SELECT profile || '|' || enabled FROM policies
 	    WHERE scenario_id = 'early-1'" "training-updates|1"
 ok "created events come through a durable consumer" \
-	wait_for 5 natsd_info_is created_mode durable
+	wait_until 5 natsd_info_is created_mode durable
 ok "completed events come through a durable consumer" natsd_info_is completed_mode durable
 ok "audit mode is JetStream" natsd_info_is audit_mode jetstream
 ok "AUDIT stream created on audit.*" quiet "$PROBE" stream-info AUDIT
@@ -39,11 +39,11 @@ ok "AUDIT stream created on audit.*" quiet "$PROBE" stream-info AUDIT
 "$PROBE" jspub scenario.created '{"scenario_id":"cu-1","network_id":"net-3","track":"cissp",
 	"profile":"custom","allowed_hosts":["192.0.2.10","198.51.100.0/24"],"allowed_ports":[443],
 	"sources":["100.64.3.0/24"],"mode":"audit"}' > /dev/null
-ok "netplus -> none" wait_for 10 q_eq \
+ok "netplus -> none" wait_until 10 q_eq \
 	"SELECT profile FROM policies WHERE scenario_id = 'np-1'" none
-ok "unknown track -> default ('*' row, none)" wait_for 10 q_eq \
+ok "unknown track -> default ('*' row, none)" wait_until 10 q_eq \
 	"SELECT profile FROM policies WHERE scenario_id = 'odd-1'" none
-ok "explicit profile and allowlist win over the track" wait_for 10 q_eq \
+ok "explicit profile and allowlist win over the track" wait_until 10 q_eq \
 	"SELECT profile || '|' || mode FROM policies WHERE scenario_id = 'cu-1'" "custom|audit"
 ok "explicit hosts and ports stored" q_is \
 	"SELECT count(*) FROM policy_destinations d JOIN policies p ON p.id = d.policy_id
@@ -58,7 +58,7 @@ for i in 1 2 3; do
 	"$PROBE" jspub scenario.created '{"scenario_id":"np-1","network_id":"net-1","track":"netplus"}' > /dev/null
 done
 last=$(stream_last_seq SCENARIOS)
-ok "duplicates acknowledged" wait_for 10 consumer_is SCENARIOS egress_gateway_created ack_floor_stream_seq "$last"
+ok "duplicates acknowledged" wait_until 10 consumer_is SCENARIOS egress_gateway_created ack_floor_stream_seq "$last"
 ok "duplicates: revision stays 1" q_is "SELECT revision FROM policies WHERE scenario_id = 'np-1'" 1
 ok "duplicates: one history row" q_is \
 	"SELECT count(*) FROM policy_history WHERE scenario_id = 'np-1'" 1
@@ -68,15 +68,15 @@ ok "duplicates: desired generation unchanged" q_is \
 # Completion: disabled (fail closed), stamped; again = no change; a late
 # created event does not reopen it.
 "$PROBE" jspub scenario.completed '{"scenario_id":"np-1"}' > /dev/null
-ok "completed -> disabled with completed_at" wait_for 10 q_eq \
+ok "completed -> disabled with completed_at" wait_until 10 q_eq \
 	"SELECT enabled || '|' || (completed_at IS NOT NULL) FROM policies
 	 WHERE scenario_id = 'np-1'" "0|1"
 "$PROBE" jspub scenario.completed '{"scenario_id":"np-1"}' > /dev/null
 "$PROBE" jspub scenario.created '{"scenario_id":"np-1","network_id":"net-1","track":"cissp"}' > /dev/null
 last=$(stream_last_seq SCENARIOS)
-ok "late events acknowledged" wait_for 10 consumer_is SCENARIOS egress_gateway_created \
+ok "late events acknowledged" wait_until 10 consumer_is SCENARIOS egress_gateway_created \
 	ack_floor_stream_seq "$last"
-ok "completed consumer caught up" wait_for 10 consumer_is SCENARIOS egress_gateway_completed \
+ok "completed consumer caught up" wait_until 10 consumer_is SCENARIOS egress_gateway_completed \
 	num_pending 0
 ok "late created did not reopen the completed scenario" q_is \
 	"SELECT enabled || profile FROM policies WHERE scenario_id = 'np-1'" "0none"
@@ -91,21 +91,21 @@ ok "nothing applied while egw-natsd is down" q_is \
 	"SELECT count(*) FROM policies WHERE scenario_id = 'down-1'" 0
 restart_ts=$(now_ts)
 start_natsd
-ok "created published while down applied after restart" wait_for 10 q_eq \
+ok "created published while down applied after restart" wait_until 10 q_eq \
 	"SELECT profile || enabled FROM policies WHERE scenario_id = 'down-1'" "training-updates1"
-ok "completed published while down applied after restart" wait_for 10 q_eq \
+ok "completed published while down applied after restart" wait_until 10 q_eq \
 	"SELECT enabled FROM policies WHERE scenario_id = 'early-1'" 0
 
 # Retention: completed policies are deleted after EGW_COMPLETED_RETENTION.
-ok "completed policies expire after the retention" wait_for 20 q_eq \
+ok "completed policies expire after the retention" wait_until 20 q_eq \
 	"SELECT count(*) FROM policies WHERE scenario_id IN ('np-1', 'early-1')" 0
-ok "expiry recorded as policy.expired events" wait_for 5 q_eq \
+ok "expiry recorded as policy.expired events" wait_until 5 q_eq \
 	"SELECT count(*) FROM outbox WHERE type = 'policy.expired'" 2
 ok "an active policy is not expired" q_is \
 	"SELECT count(*) FROM policies WHERE scenario_id = 'down-1'" 1
 
 # Audit: everything in the outbox reached AUDIT once, in id order.
-ok "outbox drained" wait_for 10 q_eq "SELECT count(*) FROM outbox WHERE delivered_at IS NULL" 0
+ok "outbox drained" wait_until 10 q_eq "SELECT count(*) FROM outbox WHERE delivered_at IS NULL" 0
 q "SELECT event_id FROM outbox ORDER BY id" > "$T/outbox.ids"
 "$PROBE" stream-dump AUDIT | python3 -c '
 import sys, json
@@ -123,7 +123,7 @@ for l in sys.stdin:
 "' "$PROBE"
 ok "policy lifecycle types published" bash -c '"$0" stream-dump AUDIT | grep -c "\"type\":\"policy.created\"" | grep -qx 5' "$PROBE"
 ok "component_status counts what this run published" \
-	wait_for 5 natsd_info_is published \
+	wait_until 5 natsd_info_is published \
 	"$(q "SELECT count(*) FROM outbox WHERE delivered_at >= '$restart_ts'")"
 ok "component_status: no failed publish" natsd_info_is failed 0
 ok "component_status backlog is 0" natsd_info_is backlog 0

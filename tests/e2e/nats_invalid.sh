@@ -14,7 +14,7 @@ export EGW_MAX_BODY=2048
 quiet "$PROBE" stream-add SCENARIOS scenario.created,scenario.completed ||
 	{ echo "Bail out! cannot create the scenario stream"; exit 99; }
 start_natsd
-ok "bound to the durable consumers" wait_for 5 natsd_info_is created_mode durable
+ok "bound to the durable consumers" wait_until 5 natsd_info_is created_mode durable
 
 N=0
 bad() {	# bad SUBJECT BODY
@@ -52,14 +52,14 @@ bad scenario.completed '{{'
 diag "$N invalid events published"
 
 last=$(stream_last_seq SCENARIOS)
-ok "every invalid event recorded as event.rejected" wait_for 15 q_eq \
+ok "every invalid event recorded as event.rejected" wait_until 15 q_eq \
 	"SELECT count(*) FROM outbox WHERE type = 'event.rejected'" "$N"
-ok "created consumer: everything acknowledged (terminated)" wait_for 5 \
+ok "created consumer: everything acknowledged (terminated)" wait_until 5 \
 	consumer_is SCENARIOS egress_gateway_created num_ack_pending 0
-ok "completed consumer: everything acknowledged (terminated)" wait_for 5 \
+ok "completed consumer: everything acknowledged (terminated)" wait_until 5 \
 	consumer_is SCENARIOS egress_gateway_completed num_ack_pending 0
-ok "created consumer: ack floor reached the stream's end" wait_for 5 \
-	consumer_is SCENARIOS egress_gateway_created ack_floor_stream_seq "$(q "SELECT 0")$((last - 5))"
+ok "created consumer: ack floor reached the stream's end" wait_until 5 \
+	consumer_is SCENARIOS egress_gateway_created ack_floor_stream_seq "$((last - 5))"
 ok "no policy was created" q_is "SELECT count(*) FROM policies" 0
 ok "no history was written" q_is "SELECT count(*) FROM policy_history" 0
 ok "desired generation unchanged" q_is "SELECT desired_generation FROM applier_state" 0
@@ -73,7 +73,7 @@ ok "rejections carry the offending path" q_is \
 ok "a bad source prefix is reported at its path" q_is \
 	"SELECT count(*) FROM outbox WHERE type = 'event.rejected' AND scenario_id = 't9'
 	 AND json_extract(payload, '$.details[0].path') LIKE '/sources/0%'" 1
-ok "component_status counts the rejections" wait_for 5 natsd_info_is rejected "$N"
+ok "component_status counts the rejections" wait_until 5 natsd_info_is rejected "$N"
 
 # Not redelivered: after longer than the NAK delay nothing more is recorded.
 sleep 2
@@ -82,9 +82,9 @@ ok "no redelivery: still exactly N rejections" q_is \
 ok "no redelivery: consumer counts none" consumer_is SCENARIOS egress_gateway_created num_redelivered 0
 
 "$PROBE" jspub scenario.created '{"scenario_id":"fine-1","track":"cissp"}' > /dev/null
-ok "a valid event after the invalid ones is applied" wait_for 10 q_eq \
+ok "a valid event after the invalid ones is applied" wait_until 10 q_eq \
 	"SELECT profile FROM policies WHERE scenario_id = 'fine-1'" training-updates
-ok "rejections reached the AUDIT stream" wait_for 10 bash -c \
+ok "rejections reached the AUDIT stream" wait_until 10 bash -c \
 	'[ "$("$0" stream-dump AUDIT | grep -c "\"type\":\"event.rejected\"")" = "$1" ]' "$PROBE" "$N"
 ok "Nats-Msg-Id equals the payload's event_id" stream_ids_consistent AUDIT
 ok "egw-natsd still running" kill -0 "$NATSD_PID"

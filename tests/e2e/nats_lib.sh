@@ -39,7 +39,7 @@ start_natsd() {
 	"$NATSD" >> "$T/natsd.log" 2>&1 &
 	NATSD_PID=$!
 	track_pid "$NATSD_PID"
-	wait_for 10 natsd_running ||
+	wait_until 10 natsd_running ||
 		{ echo "Bail out! egw-natsd did not report running"; exit 99; }
 }
 
@@ -60,7 +60,7 @@ restart_nats() {
 		>> "$T/nats.log" 2>&1 &
 	NATS_PID=$!
 	track_pid "$NATS_PID"
-	wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT" ||
+	wait_until 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT" ||
 		{ echo "Bail out! nats-server did not restart"; exit 99; }
 }
 
@@ -96,4 +96,19 @@ quiet() {
 
 now_ts() {
 	q "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+}
+
+# wait_until SECONDS CMD...: like wait_for, but bounded by the wall clock
+# as well as by a count, however slow CMD is.
+wait_until() {
+	_deadline=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+	shift
+	_i=0
+	while [ $_i -lt 2000 ]; do
+		"$@" > /dev/null 2>&1 && return 0
+		[ $(( $(date +%s%N) / 1000000 )) -ge $_deadline ] && return 1
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	return 1
 }

@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Every error path of the API through a real nginx: each gets its status,
+# the JSON error shape {"error":{"code","message","field","details"},
+# "request_id"} and leaves the database exactly as it was.
+. "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
+. "$EGW_TOP_SRCDIR/tests/e2e/lib_api.sh"
+e2e_init api_errors
+need_cmd sqlite3
+
+export EGW_AUTH=off EGW_MAX_BODY=4096
+start_api 2
+start_nginx
+DB=$EGW_STATE_DIR/egw.db
+sql() { sqlite3 -cmd '.timeout 5000' "$DB" "$@"; }
+snapshot() {
+	sql "SELECT (SELECT desired_generation FROM applier_state) || ':' ||
+		(SELECT count(*) FROM policies) || ':' || (SELECT group_concat(revision) FROM policies) || ':' ||
+		(SELECT count(*) FROM policy_history) || ':' || (SELECT count(*) FROM outbox)"
+}
+
+api POST /v1/policies '{"scenario_id":"base","profile":"custom","allowed_hosts":["192.0.2.1"]}'
+ok "baseline policy created" status_is 201
+before=$(snapshot)
+unchanged() { [ "$(snapshot)" = "$before" ] || { diag "database changed: $before -> $(snapshot)"; return 1; }; }
+
+# check_error DESC STATUS CODE METHOD PATH BODY [curl args]
+check_error() {
+	desc=$1 want=$2 code=$3
+	shift 3
+	api "$@"
+	ok "$desc: $want $code" error_is "$want" "$code"
+	ok "$desc: error shape" jqe '(.error | has("code") and has("message") and has("field") and (.details | type == "array")) and (.error.message | length > 0)'
+	ok "$desc: nothing changed" unchanged
+}
+
+check_error "malformed JSON" 400 bad_request POST /v1/policies '{"scenario_id":'
+check_error "trailing garbage" 400 bad_request POST /v1/policies '{"scenario_id":"x"} x'
+check_error "JSON array instead of object" 400 bad_request POST /v1/policies '[1,2]'
+check_error "JSON string instead of object" 400 bad_request POST /v1/policies '"x"'
+deep=$(printf '{"a":%.0s' $(seq 20))1$(printf '}%.0s' $(seq 20))
+check_error "nesting deeper than 16" 400 bad_request POST /v1/policies "$deep"
+printf '{"scenario_id":"nul\000x"}' > "$T/nul.json"
+check_error "NUL byte in the body" 400 bad_request POST /v1/policies "" \
+	-H 'Content-Type: application/json' --data-binary "@$T/nul.json"
+check_error "text/plain body" 415 unsupported_media_type POST /v1/policies "" \
+	-H 'Content-Type: text/plain' --data-binary '{"scenario_id":"x"}'
+check_error "form-encoded body" 415 unsupported_media_type POST /v1/policies "" \
+	--data 'scenario_id=x'
+check_error "POST without a body or Content-Length" 411 length_required POST /v1/policies
+check_error "empty body" 400 bad_request POST /v1/policies "" \
+	-H 'Content-Type: application/json' -H 'Content-Length: 0'
+big=$(jq -cn --arg pad "$(head -c 5000 /dev/zero | tr '\0' a)" '{scenario_id:"big",network_id:$pad}')
+check_error "body over EGW_MAX_BODY (worker's limit)" 413 payload_too_large POST /v1/policies "$big"
+head -c 100000 /dev/zero | tr '\0' ' ' > "$T/huge.json"
+check_error "body far over the limit (nginx's limit)" 413 payload_too_large POST /v1/policies "" \
+	-H 'Content-Type: application/json' --data-binary "@$T/huge.json"
+check_error "unknown field" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","alowed_hosts":["192.0.2.1"]}'
+ok "unknown field is named" jq_is .error.field /alowed_hosts
+check_error "custom_rules entry as raw nft text" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"x","profile":"custom","custom_rules":["ip daddr 1.2.3.4 accept"]}'
+ok "the error shows the structured form" jqe '[.error.details[].reason] | any(test("proto"))'
+check_error "hostname in allowed_hosts" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"x","profile":"custom","allowed_hosts":["example.com"]}'
+ok "hostname error is clear" jqe '.error.details[0].path == "/allowed_hosts/0" and (.error.details[0].reason | test("hostname"))'
+check_error "port 0" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"custom","allowed_ports":[0]}'
+check_error "port 65536" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"custom","allowed_ports":[65536]}'
+check_error "reversed port range" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"custom","allowed_ports":["9000-8000"]}'
+check_error "port as float" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"custom","allowed_ports":[443.0]}'
+check_error "prefix with host bits" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"custom","allowed_hosts":["192.0.2.1/24"]}'
+check_error "unknown profile" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"nosuch"}'
+ok "unknown profile is named" jqe '.error.details | any(.path == "/profile")'
+check_error "scenario_id with a slash" 422 invalid_policy POST /v1/policies '{"scenario_id":"a/b"}'
+check_error "scenario_id too long" 422 invalid_policy POST /v1/policies "{\"scenario_id\":\"$(printf 'a%.0s' $(seq 65))\"}"
+check_error "missing scenario_id" 422 invalid_policy POST /v1/policies '{"profile":"none"}'
+check_error "enabled as a string" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","enabled":"yes"}'
+check_error "bad mode" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","mode":"permissive"}'
+check_error "icmp rule with ports" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"x","profile":"custom","custom_rules":[{"proto":"icmp","ports":[1]}]}'
+check_error "interface name with a space" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","interfaces":["eth 0"]}'
+check_error "several problems at once" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"x","profile":"custom","allowed_ports":[0],"allowed_hosts":["nope"],"bogus":1}'
+ok "every problem is listed" jqe '.error.details | length >= 3'
+check_error "stale revision" 409 conflict POST /v1/policies '{"scenario_id":"base","revision":7}'
+check_error "unknown path" 404 not_found GET /v1/nothing
+check_error "unknown policy" 404 not_found GET /v1/policies/nosuch
+check_error "delete unknown policy" 404 not_found DELETE /v1/policies/nosuch
+check_error "PUT is not served" 405 method_not_allowed PUT /v1/policies/base '{}'
+ok "405 lists the allowed methods" header_is Allow "GET, DELETE"
+check_error "PATCH on the collection" 405 method_not_allowed PATCH /v1/policies '{}'
+check_error "bad percent-encoding in the path (nginx)" 400 bad_request GET '/v1/policies/%ZZ'
+check_error "encoded NUL in the path" 400 bad_request GET '/v1/policies/a%00b'
+check_error "bad percent-encoding in the query" 400 bad_request GET '/v1/policies?cursor=%G1'
+check_error "unknown query parameter" 400 bad_request POST '/v1/policies?force=1' '{"scenario_id":"x"}'
+check_error "repeated query parameter" 400 bad_request GET '/v1/policies?limit=1&limit=2'
+check_error "bad scenario_id in the path" 400 bad_request POST '/v1/policies/-x/enable'
+check_error "enable with a non-JSON body" 415 unsupported_media_type POST /v1/policies/base/enable "" \
+	-H 'Content-Type: text/plain' --data-binary 'on'
+ok "no error body mentions 'database is locked'" bash -c "! grep -q 'database is locked' '$T/body'"
+e2e_done
