@@ -67,6 +67,9 @@ CREATE TABLE policies (
 	applied_generation INTEGER NOT NULL DEFAULT 0
 );
 
+-- The applier reads what changed since the generation it last applied.
+CREATE INDEX policies_generation ON policies(generation);
+
 -- Which packets are the scenario's: source prefixes and interface names.
 CREATE TABLE policy_sources (
 	policy_id INTEGER NOT NULL REFERENCES policies(id) ON DELETE CASCADE,
@@ -117,6 +120,7 @@ CREATE TABLE policy_history (
 	after_json  TEXT
 );
 CREATE INDEX policy_history_scenario ON policy_history(scenario_id, id);
+CREATE INDEX policy_history_generation ON policy_history(generation);
 
 -- What the kernel decided, recorded by egw-flowlog.  action 'would_deny' is
 -- an audit-mode policy's packet that was let through.

@@ -268,7 +268,9 @@ api_policies_put(struct api_ctx *ctx, struct http_req *req,
 	if (rc != 0)
 		goto out;
 	policy_errors_init(errs);
+	worker_write_lock();
 	rc = store_policy_put(ctx->st, p, &actor, &created, errs);
+	worker_write_unlock();
 	if (rc == EGW_E_INVALID) {
 		rc = api_errors(ctx, resp, rc, NULL, errs);
 		goto out;
@@ -307,7 +309,9 @@ api_policies_delete(struct api_ctx *ctx, struct http_req *req,
 	    (rc = api_wait_param(req, &wait_s)) != 0 ||
 	    (rc = api_scenario_param(ctx, req, &id)) != 0)
 		return rc;
+	worker_write_lock();
 	rc = store_policy_delete(ctx->st, id, &actor, &generation);
+	worker_write_unlock();
 	if (rc == EGW_E_NOTFOUND)
 		return api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	if (rc != 0)
@@ -351,7 +355,9 @@ api_set_enabled(struct api_ctx *ctx, struct http_req *req,
 		return rc;
 	if ((p = policy_new()) == NULL)
 		return EGW_E_NOMEM;
+	worker_write_lock();
 	rc = store_policy_set_enabled(ctx->st, id, enabled, &actor, p);
+	worker_write_unlock();
 	if (rc == EGW_E_NOTFOUND) {
 		rc = api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	} else if (rc == 0) {

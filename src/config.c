@@ -406,6 +406,7 @@ static const struct setting settings[] = {
 	{ "EGW_OUTBOX_RETENTION", "1d", parse_duration, NUM(outbox_retention_s), 60,
 	  31536000, "60s-365d" },
 	{ "EGW_CREATE_STREAMS", "true", parse_bool, NUM(create_streams), 0, 0, "true or false" },
+	{ "EGW_OUTPUT_HOOK", "false", parse_bool, NUM(output_hook), 0, 0, "true or false" },
 };
 
 static int

@@ -60,6 +60,7 @@ struct config {
 	unsigned completed_retention_s;		/* EGW_COMPLETED_RETENTION */
 	unsigned outbox_retention_s;		/* EGW_OUTBOX_RETENTION */
 	bool create_streams;			/* EGW_CREATE_STREAMS */
+	bool output_hook;			/* EGW_OUTPUT_HOOK: police host-originated traffic too */
 };
 
 /**

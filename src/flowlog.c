@@ -91,7 +91,8 @@ struct flowlog {
 
 	/* counters */
 	_Atomic uint64_t received, enobufs, seq_lost, queue_dropped, foreign,
-	    malformed, written, batches, write_dropped, unknown_policy, pruned;
+	    malformed, written, batches, write_dropped, unknown_policy, pruned,
+	    write_ms;
 };
 
 static uint64_t
@@ -414,9 +415,10 @@ flowlog_entry(struct flowlog *fl, const struct flowlog_event *ev,
 static void
 flowlog_write(struct flowlog *fl, size_t n)
 {
+	int64_t t0 = timefmt_monotonic_ms();
 	int rc = 0;
 
-	flowlog_check_policies(fl, timefmt_monotonic_ms());
+	flowlog_check_policies(fl, t0);
 	for (size_t i = 0; i < n; i++)
 		flowlog_entry(fl, &fl->batch[i], &fl->entries[i]);
 	for (int attempt = 0; attempt < FLOWLOG_WRITE_TRIES; attempt++) {
@@ -427,6 +429,7 @@ flowlog_write(struct flowlog *fl, size_t n)
 		log_warnx("database busy, %zu log rows waiting (attempt %d)",
 		    n, attempt + 1);
 	}
+	flowlog_add(&fl->write_ms, (uint64_t)(timefmt_monotonic_ms() - t0));
 	if (rc == 0) {
 		flowlog_add(&fl->written, n);
 		flowlog_add(&fl->batches, 1);
@@ -453,6 +456,7 @@ flowlog_stats(struct flowlog *fl, struct flowlog_stats *s)
 	s->malformed = flowlog_get(&fl->malformed);
 	s->unknown_policy = flowlog_get(&fl->unknown_policy);
 	s->pruned = flowlog_get(&fl->pruned);
+	s->write_ms = flowlog_get(&fl->write_ms);
 	/* The sequence gap is exact; an overrun without one (a kernel that
 	 * ignores the SEQ flag) still counts as at least one message. */
 	kernel = s->seq_lost > s->enobufs ? s->seq_lost : s->enobufs;
@@ -487,6 +491,7 @@ flowlog_publish(struct flowlog *fl)
 	FLOWLOG_J(unknown_policy);
 	FLOWLOG_J(pruned);
 	FLOWLOG_J(queue_depth);
+	FLOWLOG_J(write_ms);
 #undef FLOWLOG_J
 	json_object_object_add(o, "queue_max", json_object_new_int(FLOWLOG_QUEUE_MAX));
 	json_object_object_add(o, "group", json_object_new_int(fl->cfg->nflog_group));

@@ -51,6 +51,7 @@ struct flowlog_stats {
 	uint64_t malformed;	/* payload not IPv4/IPv6: row without addresses */
 	uint64_t unknown_policy; /* policy id not in the policies table */
 	uint64_t pruned;	/* egress_log rows deleted by retention */
+	uint64_t write_ms;	/* wall time spent in batch transactions */
 	uint64_t queue_depth;	/* events waiting now */
 };
 

@@ -47,6 +47,8 @@
 #define BRIDGE_BATCH 256		/* outbox rows per core publish round */
 #define BRIDGE_WINDOW 2048		/* JetStream: rows published, not yet acked */
 #define BRIDGE_FETCH 512		/* JetStream: rows fetched per refill */
+#define BRIDGE_MARK_MIN 256		/* acked rows per delivery commit ... */
+#define BRIDGE_MARK_DELAY_MS 20		/* ... or after this long */
 #define BRIDGE_EVENTS_PER_ROUND 64	/* events handled between batches */
 #define BRIDGE_POLL_MS 50		/* outbox poll (PRAGMA data_version) */
 #define BRIDGE_HEARTBEAT_MS 2000
@@ -1019,6 +1021,11 @@ bridge_window_harvest(struct bridge *b, int64_t now)
 		head = b->ring[(b->r_head + n) % BRIDGE_WINDOW];
 		failed = head.state == PEND_FAILED || !connected ||
 		    now - head.sent_ms > BRIDGE_ACK_WAIT_MS;
+		/* Each mark is a commit (an fsync): gather a few hundred
+		 * acks unless the window has drained or the oldest waited. */
+		if (!failed && n < BRIDGE_MARK_MIN && n > 0 &&
+		    now - b->ring[b->r_head].sent_ms < BRIDGE_MARK_DELAY_MS)
+			n = 0;
 	}
 	pthread_mutex_unlock(&b->mu);
 

@@ -133,7 +133,31 @@ self_dir(char *out, size_t size)
 	return 0;
 }
 
-/* Runs as the unprivileged user, so check the binary exists up front. */
+/* A bare name is looked up in PATH (nginx and nats-server live in
+ * /usr/sbin on Debian). */
+static void
+resolve_binary(const char *name, char *out, size_t size)
+{
+	const char *path = getenv("PATH");
+	char dirs[4096];
+	char *save = NULL;
+
+	snprintf(out, size, "%s", name);
+	if (strchr(name, '/') != NULL)
+		return;
+	snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/usr/bin:/sbin:/bin",
+	    path ? path : "");
+	for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+		char candidate[PATH_MAX];
+
+		if (path_join(candidate, sizeof(candidate), d, name) == 0 &&
+		    access(candidate, X_OK) == 0) {
+			snprintf(out, size, "%s", candidate);
+			return;
+		}
+	}
+}
+
 static struct child *
 add_child(struct supervisor *sup, const char *name, const char *path,
     bool keep_net_admin)
@@ -142,7 +166,7 @@ add_child(struct supervisor *sup, const char *name, const char *path,
 
 	memset(c, 0, sizeof(*c));
 	c->name = name;
-	snprintf(c->path, sizeof(c->path), "%s", path);
+	resolve_binary(path, c->path, sizeof(c->path));
 	c->keep_net_admin = keep_net_admin;
 	c->enabled = true;
 	c->argv[0] = (char *)name;
@@ -225,6 +249,9 @@ exec_child(const struct supervisor *sup, const struct child *c)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Own process group, so the whole child (nginx's or the pool's
+	 * workers) can be cleaned up if its leader dies. */
+	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
 	/* A child of ours must not outlive us if we are killed with -9. */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0)
@@ -249,6 +276,7 @@ start_child(struct supervisor *sup, struct child *c)
 	}
 	if (pid == 0)
 		exec_child(sup, c);
+	setpgid(pid, pid);	/* also here: no race with the first kill */
 	c->pid = pid;
 	c->state = CHILD_RUNNING;
 	c->started_ms = timefmt_monotonic_ms();
@@ -268,6 +296,9 @@ on_child_exit(struct supervisor *sup, struct child *c, int status)
 		snprintf(desc, sizeof(desc), "exit status %d", WEXITSTATUS(status));
 	else
 		snprintf(desc, sizeof(desc), "signal %d", WTERMSIG(status));
+	/* Workers orphaned by a leader that was killed (nginx's, the pool's)
+	 * would keep the listening socket; the group is ours alone. */
+	kill(-c->pid, SIGKILL);
 	c->pid = 0;
 	c->last_status = status;
 	{
@@ -495,7 +526,7 @@ setup_children(struct supervisor *sup)
 	struct child *c;
 
 	if (sup->local_nats) {
-		c = add_child(sup, "nats-server", nats ? nats : "/usr/bin/nats-server", false);
+		c = add_child(sup, "nats-server", nats ? nats : "nats-server", false);
 		c->argv[1] = "-js";
 		c->argv[2] = "-a";
 		c->argv[3] = "127.0.0.1";
@@ -519,7 +550,7 @@ setup_children(struct supervisor *sup)
 	    "nginx.conf") != 0 ||
 	    render_nginx_conf(sup, nginx_dir, sup->nginx_conf) != 0)
 		return -1;
-	c = add_child(sup, "nginx", nginx ? nginx : "/usr/sbin/nginx", false);
+	c = add_child(sup, "nginx", nginx ? nginx : "nginx", false);
 	c->argv[1] = "-c";
 	c->argv[2] = sup->nginx_conf;
 	c->argv[3] = "-e";
