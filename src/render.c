@@ -66,6 +66,122 @@ render_reason_name(enum render_reason r)
 	return (unsigned)r <= RENDER_REASON_ALLOWLIST ? reason_names[r] : "?";
 }
 
+/* ---- shards ---- */
+
+unsigned
+render_shards(const struct render_config *rc)
+{
+	unsigned k = rc->shards;
+
+	if (k < 2 || k > RENDER_SHARDS_MAX || (k & (k - 1)) != 0)
+		return 1;
+	return k;
+}
+
+bool
+render_set_sharded(enum render_set set)
+{
+	return set >= RENDER_SET_PRE4 && set <= RENDER_SET_ALLOW6;
+}
+
+unsigned
+render_elem_shard(const struct render_config *rc, const struct render_elem *e)
+{
+	if (!render_set_sharded(e->set))
+		return 0;
+	return e->mark & (render_shards(rc) - 1);
+}
+
+void
+render_kset_name(const struct render_config *rc, enum render_set set,
+    unsigned shard, char *buf, size_t len)
+{
+	if (render_shards(rc) > 1 && render_set_sharded(set))
+		snprintf(buf, len, "%s_%u", render_set_name(set), shard);
+	else
+		snprintf(buf, len, "%s", render_set_name(set));
+}
+
+int
+render_kset_parse(const struct render_config *rc, const char *name,
+    enum render_set *set, unsigned *shard)
+{
+	unsigned k = render_shards(rc);
+
+	for (int s = 0; s < RENDER_SET__COUNT; s++) {
+		size_t l = strlen(set_names[s]);
+		const char *p = name + l;
+		unsigned v = 0;
+
+		if (strncmp(name, set_names[s], l) != 0)
+			continue;
+		if (k == 1 || !render_set_sharded(s)) {
+			if (*p != '\0')
+				continue;
+			*set = s;
+			*shard = 0;
+			return 0;
+		}
+		/* "_<decimal>" without leading zeros, below k */
+		if (p[0] != '_' || p[1] < '0' || p[1] > '9' ||
+		    (p[1] == '0' && p[2] != '\0'))
+			continue;
+		for (p++; *p >= '0' && *p <= '9' && v < k; p++)
+			v = v * 10 + (unsigned)(*p - '0');
+		if (*p != '\0' || v >= k)
+			continue;
+		*set = s;
+		*shard = v;
+		return 0;
+	}
+	return -1;
+}
+
+size_t
+render_kset_count(const struct render_config *rc)
+{
+	/* 8 unsharded element sets, 4 sharded ones, 4 dynamic sets */
+	return 8 + 4 * (size_t)render_shards(rc) + 4;
+}
+
+static unsigned
+elem_group(const struct render_config *rc, const struct render_elem *e)
+{
+	unsigned k = render_shards(rc);
+
+	if (!render_set_sharded(e->set))
+		return e->set < RENDER_SET_PRE4 ? e->set :
+		    RENDER_SET_PRE4 + 4 * k + (e->set - RENDER_SET_ALLOW6 - 1);
+	return RENDER_SET_PRE4 + (e->set - RENDER_SET_PRE4) * k +
+	    render_elem_shard(rc, e);
+}
+
+int
+render_elems_order(const struct render_config *rc, const struct render_elem *v,
+    size_t n, size_t **out)
+{
+	size_t groups = RENDER_SET__COUNT * (size_t)render_shards(rc);
+	size_t *start = calloc(groups + 1, sizeof(*start));
+	size_t *idx = malloc((n ? n : 1) * sizeof(*idx));
+
+	*out = NULL;
+	if (start == NULL || idx == NULL) {
+		free(start);
+		free(idx);
+		return EGW_E_NOMEM;
+	}
+	/* counting sort: stable, O(n + groups) */
+	for (size_t i = 0; i < n; i++)
+		start[elem_group(rc, &v[i]) + 1]++;
+	for (size_t g = 0; g < groups; g++)
+		start[g + 1] += start[g];
+	for (size_t i = 0; i < n; i++)
+		idx[start[elem_group(rc, &v[i])]++] = i;
+	free(start);
+	*out = idx;
+	return 0;
+}
+
 /* ---- element lists ---- */
 
 void
@@ -896,43 +1012,49 @@ render_elem_text(const struct render_elem *e, char *buf, size_t len)
 }
 
 static int
-elems_cmds(struct sbuf *sb, const char *verb, const struct render_elem *elems,
-    size_t n)
+elems_cmds(struct sbuf *sb, const struct render_config *rc, const char *verb,
+    const struct render_elem *elems, size_t n)
 {
-	char t[200];
+	char t[200], name[32], cur[32] = "";
+	size_t *order, in_cmd = 0;
 
-	for (int set = 0; set < RENDER_SET__COUNT; set++) {
-		size_t in_cmd = 0;
+	if (render_elems_order(rc, elems, n, &order) != 0)
+		return EGW_E_NOMEM;
+	for (size_t k = 0; k < n; k++) {
+		const struct render_elem *e = &elems[order[k]];
 
-		for (size_t i = 0; i < n; i++) {
-			if (elems[i].set != set)
-				continue;
-			if (render_elem_text(&elems[i], t, sizeof(t)) != 0)
-				return EGW_E_INVALID;
-			if (in_cmd == 0)
-				sb_add(sb, "%s element %s %s %s { ", verb,
-				    RENDER_FAMILY, RENDER_TABLE, set_names[set]);
-			else
-				sb_add(sb, ",\n\t");
-			sb_add(sb, "%s", t);
-			if (++in_cmd == 512) {
-				sb_add(sb, " }\n");
-				in_cmd = 0;
-			}
+		if (render_elem_text(e, t, sizeof(t)) != 0) {
+			free(order);
+			return EGW_E_INVALID;
 		}
-		if (in_cmd > 0)
+		render_kset_name(rc, e->set, render_elem_shard(rc, e), name,
+		    sizeof(name));
+		if (in_cmd > 0 && (strcmp(name, cur) != 0 || in_cmd == 512)) {
 			sb_add(sb, " }\n");
+			in_cmd = 0;
+		}
+		if (in_cmd == 0)
+			sb_add(sb, "%s element %s %s %s { ", verb, RENDER_FAMILY,
+			    RENDER_TABLE, name);
+		else
+			sb_add(sb, ",\n\t");
+		sb_add(sb, "%s", t);
+		snprintf(cur, sizeof(cur), "%s", name);
+		in_cmd++;
 	}
+	if (in_cmd > 0)
+		sb_add(sb, " }\n");
+	free(order);
 	return 0;
 }
 
 char *
-render_elems_cmd_text(const char *verb, const struct render_elem *elems,
-    size_t n)
+render_elems_cmd_text(const struct render_config *rc, const char *verb,
+    const struct render_elem *elems, size_t n)
 {
 	struct sbuf sb = { 0 };
 
-	if (elems_cmds(&sb, verb, elems, n) != 0) {
+	if (elems_cmds(&sb, rc, verb, elems, n) != 0) {
 		free(sb.s);
 		return NULL;
 	}
@@ -1190,7 +1312,7 @@ render_full_text(const struct render_config *rc,
 		    RENDER_TABLE, RENDER_FAMILY, RENDER_TABLE);
 	sb_add(&sb, "%s", skel);
 	free(skel);
-	if (elems_cmds(&sb, "add", elems, n) != 0) {
+	if (elems_cmds(&sb, rc, "add", elems, n) != 0) {
 		free(sb.s);
 		return NULL;
 	}

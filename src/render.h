@@ -34,6 +34,8 @@
 #define RENDER_PROFILE_MAX_RULES 256
 #define RENDER_MAX_POLICY_ELEMS 4096	/* beyond this a policy fails */
 #define RENDER_SKELETON_VERSION 1	/* bump when the skeleton changes */
+#define RENDER_SHARDS_DEFAULT 256	/* allowlist shards egw-applier uses */
+#define RENDER_SHARDS_MAX 1024
 
 /* The element-holding sets and maps of the skeleton. */
 enum render_set {
@@ -104,6 +106,15 @@ struct render_config {
 	unsigned log_rate;		/* log lines per second per scenario */
 	unsigned log_burst;
 	bool output_hook;		/* also classify host-originated traffic */
+	/*
+	 * Allowlist shards: pre4/pre6/allow4/allow6 exist once per shard
+	 * ("allow4_17"), an element living in shard (mark & (shards - 1)),
+	 * reached through a verdict map on the mark.  A change then touches
+	 * a set of about 1/shards of the elements (docs/KERNEL_LAYOUT.md).
+	 * 0 or 1: one set each, no shard chains (the flat layout of the
+	 * golden files); otherwise a power of two <= RENDER_SHARDS_MAX.
+	 */
+	unsigned shards;
 	size_t n_dns;			/* default resolvers (EGW_DNS_SERVERS) */
 	struct ip_prefix dns[RENDER_MAX_DNS];
 	size_t n_gateway;		/* the gateway's own addresses (host prefixes) */
@@ -196,9 +207,63 @@ int render_global(const struct render_config *rc,
     const struct render_profile *baseline, struct render_elems *out);
 
 /**
- * render_set_name() - the kernel name of a set ("allow4", ...)
+ * render_set_name() - the logical name of a set ("allow4", ...)
+ *
+ * For sharded sets the kernel name adds the shard: see render_kset_name().
  */
 const char *render_set_name(enum render_set set);
+
+/**
+ * render_shards() - the effective shard count of @rc (1 when unsharded)
+ */
+unsigned render_shards(const struct render_config *rc);
+
+/**
+ * render_set_sharded() - whether @set exists once per shard
+ */
+bool render_set_sharded(enum render_set set);
+
+/**
+ * render_elem_shard() - the shard an element lives in (0 if unsharded)
+ */
+unsigned render_elem_shard(const struct render_config *rc,
+    const struct render_elem *e);
+
+/**
+ * render_kset_name() - the kernel name of (@set, @shard)
+ * @buf: output, at least 32 bytes ("allow4_1023")
+ */
+void render_kset_name(const struct render_config *rc, enum render_set set,
+    unsigned shard, char *buf, size_t len);
+
+/**
+ * render_kset_parse() - inverse of render_kset_name()
+ *
+ * Returns: 0 and fills @set and @shard, or -1 for a name that is not one
+ * of the element sets of @rc's layout.
+ */
+int render_kset_parse(const struct render_config *rc, const char *name,
+    enum render_set *set, unsigned *shard);
+
+/**
+ * render_kset_count() - how many named sets and maps the skeleton declares
+ */
+size_t render_kset_count(const struct render_config *rc);
+
+/**
+ * render_elems_order() - element indexes grouped by kernel set
+ * @rc: configuration (shard count)
+ * @v: elements
+ * @n: count
+ * @out: malloc'd array of @n indexes, owned by the caller (free())
+ *
+ * The groups come in set order, then shard order; within a group the
+ * elements keep their order in @v.
+ *
+ * Returns: 0 or EGW_E_NOMEM.
+ */
+int render_elems_order(const struct render_config *rc,
+    const struct render_elem *v, size_t n, size_t **out);
 
 /**
  * render_reason_name() - the NFLOG prefix reason ("default", ...)
@@ -216,6 +281,26 @@ const char *render_reason_name(enum render_reason r);
  * caller, or NULL when out of memory.
  */
 char *render_skeleton_text(const struct render_config *rc);
+
+/* Which part of the skeleton render_skeleton_part() writes. */
+enum render_part {
+	RENDER_PART_ALL = 0,	/* = render_skeleton_text() */
+	RENDER_PART_INNER,	/* sets and the regular chains: no hook, inert */
+	RENDER_PART_HOOKS	/* the base chains only (forward, input, output) */
+};
+
+/**
+ * render_skeleton_part() - the skeleton, or the part of it before/with hooks
+ * @rc: configuration
+ * @part: which part
+ *
+ * INNER then HOOKS, each in its own transaction, builds the same table as
+ * ALL: the table only starts to see packets when the base chains arrive,
+ * so the elements can be loaded in between (egw-applier's cold start).
+ *
+ * Returns: malloc'd text owned by the caller, or NULL.
+ */
+char *render_skeleton_part(const struct render_config *rc, enum render_part part);
 
 /**
  * render_rule_tags() - the expected rule comments, chain by chain
@@ -241,6 +326,7 @@ int render_elem_text(const struct render_elem *e, char *buf, size_t len);
 
 /**
  * render_elems_cmd_text() - "add element" or "delete element" commands
+ * @rc: configuration (shard count: which kernel set each element is in)
  * @verb: "add" or "delete"
  * @elems: elements (any order; grouped by set, 512 per command)
  * @n: count
@@ -248,8 +334,8 @@ int render_elem_text(const struct render_elem *e, char *buf, size_t len);
  * Returns: malloc'd text owned by the caller ("" when @n is 0), or NULL
  * when out of memory or an element is unsafe.
  */
-char *render_elems_cmd_text(const char *verb, const struct render_elem *elems,
-    size_t n);
+char *render_elems_cmd_text(const struct render_config *rc, const char *verb,
+    const struct render_elem *elems, size_t n);
 
 /**
  * render_full_text() - one transaction text that (re)creates the table

@@ -9,6 +9,10 @@
  * The whole transaction is retried a few times when the database stays
  * busy, which makes the functions safe under many concurrent writer
  * processes (no lost update: the revision is read under the write lock).
+ * Policy writers of all processes also queue on flock(2) of the file
+ * "<database>-wlock" (created next to the database, mode 0660) so that the
+ * turn passes in order instead of by SQLite's sleep-and-poll; without
+ * access to that file they still work, only slower under contention.
  * A put that changes nothing writes nothing (NATS redelivery is normal).
  * After a function returns 0 the caller nudges the applier.
  */

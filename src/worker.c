@@ -69,7 +69,15 @@ worker_open_lock(const struct config *cfg)
 bool
 worker_stopping(void)
 {
-	return worker_stop != 0;
+	sigset_t pending;
+
+	if (worker_stop)
+		return true;
+	/* Stop signals are blocked while a request runs (see above). */
+	if (sigpending(&pending) != 0)
+		return false;
+	return sigismember(&pending, SIGTERM) == 1 ||
+	    sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGHUP) == 1;
 }
 
 static void

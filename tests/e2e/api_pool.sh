@@ -64,6 +64,8 @@ sleep 0.7
 t0=$(date +%s)
 kill -TERM "$API_PID"
 wait "$cpid"
+t1=$(date +%s)
+ok "the waiting request gave up at once on SIGTERM ($((t1 - t0)) s)" test $((t1 - t0)) -le 3
 ok "the in-flight request got its answer (202 pending)" test "$(cat "$T/inflight.status")" = 202
 ok "in-flight answer is the policy" bash -c "jq -e '.scenario_id == \"term-1\"' '$T/inflight.body' >/dev/null"
 wait_for 15 bash -c "! kill -0 $API_PID 2>/dev/null"

@@ -1,0 +1,129 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# This file contains the API benchmark (not a test): wrk through nginx on
+# this machine, three things side by side in one run:
+#   1. an nginx location returning a fixed JSON body (ceiling of anything
+#      behind nginx),
+#   2. a bare libfcgi responder in the same prefork shape returning the same
+#      body (ceiling of this design; bare_responder.c),
+#   3. the real egw-api pool: GET /health, GET /v1/policies/{id} with 10,000
+#      policies stored, POST /v1/policies upserts over those 10,000 ids.
+# It prints req/s, p50/p99 and the ratios.
+#
+# usage: bench/api/run.sh [BUILD_DIR]   (default: ./build-api, then ./build)
+# env:   DURATION (s, default 10), CONNECTIONS (default 32), THREADS (2),
+#        WORKERS (pool and bare responder, default 4), EGW_AUTH (on),
+#        EGW_LOG_LEVEL (info)
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${1:-}
+[ -n "$build" ] || for d in "$top/build-api" "$top/build"; do
+	[ -x "$d/egw-api" ] && { build=$d; break; }
+done
+[ -x "$build/egw-api" ] || { echo "no egw-api built (give the build directory)" >&2; exit 2; }
+for c in wrk nginx sqlite3 curl cc; do
+	command -v $c >/dev/null || { echo "$c is not installed" >&2; exit 2; }
+done
+DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-2}
+WORKERS=${WORKERS:-4}
+
+T=$(mktemp -d /tmp/egw-bench-XXXXXX)
+pids=
+cleanup() {
+	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
+	for p in $pids; do
+		i=0
+		while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+		kill -KILL "$p" 2>/dev/null
+	done
+	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+free_port() {
+	while :; do
+		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000 ))
+		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
+
+export EGW_STATE_DIR=$T/state EGW_RUN_DIR=$T/run EGW_WORKERS=$WORKERS
+export EGW_AUTH=${EGW_AUTH:-on} EGW_LOG_LEVEL=${EGW_LOG_LEVEL:-info} DRY_RUN=true
+export EGW_FCGI_SOCKET=$T/run/api.sock EGW_APPLIER_SOCKET=$T/run/applier.sock
+mkdir -p "$EGW_STATE_DIR" "$EGW_RUN_DIR"
+DB=$EGW_STATE_DIR/egw.db
+
+echo "# building the bare responder"
+cc -O2 -o "$T/bare_responder" "$here/bare_responder.c" -lfcgi || exit 1
+"$build/egw-admin" migrate >/dev/null || exit 1
+echo "# seeding 10,000 policies"
+sqlite3 "$DB" <<'SQL' || exit 1
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999)
+INSERT INTO policies (scenario_id, network_id, profile, generation, created_at, updated_at)
+SELECT printf('bench-%05d', i), 'bench', 'none', 1,
+       '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n;
+UPDATE applier_state SET desired_generation = 1 WHERE id = 1;
+COMMIT;
+SQL
+BENCH_TOKEN=
+if [ "$EGW_AUTH" != off ]; then
+	BENCH_TOKEN=$("$build/egw-admin" token create bench read,write) || exit 1
+fi
+export BENCH_TOKEN
+
+"$build/egw-api" 2> "$T/api.log" &
+pids="$pids $!"
+"$T/bare_responder" "$T/run/bare.sock" "$WORKERS" &
+pids="$pids $!"
+API_PORT=$(free_port) FIXED_PORT=$(free_port) BARE_PORT=$(free_port)
+sed -e "s|@FIXED_PORT@|$FIXED_PORT|; s|@BARE_PORT@|$BARE_PORT|; s|@BARE_SOCKET@|$T/run/bare.sock|" \
+	"$here/fixed.conf.in" > "$T/extra.conf"
+mkdir -p "$T/nginx"
+"$top/scripts/render-nginx-conf" --standalone "$T/nginx" --listen "127.0.0.1:$API_PORT" \
+	--socket "$EGW_FCGI_SOCKET" --access-log off --extra "$T/extra.conf" > "$T/nginx/nginx.conf" || exit 1
+nginx -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" -g 'daemon off;' &
+pids="$pids $!"
+for i in $(seq 1 100); do
+	curl -s -o /dev/null "http://127.0.0.1:$API_PORT/healthz" && [ -S "$T/run/bare.sock" ] && break
+	sleep 0.1
+done
+
+# run NAME URL [LUA]: one wrk run; prints "NAME rps p50 p99 errors"
+run() {
+	name=$1 url=$2 lua=${3:-}
+	args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
+	[ -n "$lua" ] && args+=(-s "$here/$lua")
+	[ -z "$lua" ] && [ -n "$BENCH_TOKEN" ] && args+=(-H "Authorization: Bearer $BENCH_TOKEN")
+	wrk "${args[@]}" "$url" > "$T/wrk.$name" 2>&1
+	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$T/wrk.$name")
+	p50=$(awk '$1 == "50%" { print $2 }' "$T/wrk.$name")
+	p99=$(awk '$1 == "99%" { print $2 }' "$T/wrk.$name")
+	errs=$(awk '/Non-2xx or 3xx responses:/ { print $NF } /Socket errors:/ { print "sock:" $0 }' "$T/wrk.$name" | tr '\n' ' ')
+	printf '%-22s %10s %10s %10s  %s\n' "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${errs:-}"
+	eval "RPS_$name=${rps:-0}"
+}
+
+echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $WORKERS workers, auth $EGW_AUTH, log level $EGW_LOG_LEVEL, $(nproc) CPUs"
+wrk -t1 -c4 -d1s "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1
+printf '%-22s %10s %10s %10s\n' target req/s p50 p99
+run nginx_fixed "http://127.0.0.1:$FIXED_PORT/"
+run bare_fcgi "http://127.0.0.1:$BARE_PORT/health"
+run pool_health "http://127.0.0.1:$API_PORT/health"
+run pool_policy_get "http://127.0.0.1:$API_PORT/" get_policy.lua
+run pool_policy_upsert "http://127.0.0.1:$API_PORT/" upsert.lua
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else print "?" }'; }
+echo "# ratios"
+echo "bare_fcgi / nginx_fixed          $(ratio "$RPS_bare_fcgi" "$RPS_nginx_fixed")"
+echo "pool_health / bare_fcgi          $(ratio "$RPS_pool_health" "$RPS_bare_fcgi")"
+echo "pool_policy_get / bare_fcgi      $(ratio "$RPS_pool_policy_get" "$RPS_bare_fcgi")   (target >= 85%)"
+echo "pool_policy_upsert / bare_fcgi   $(ratio "$RPS_pool_policy_upsert" "$RPS_bare_fcgi")   (target >= 25%)"
+echo "# seed's earlier Python service, measured by the issue: ~670 read, ~510 write"
+echo "pool_policy_get / 670            $(awk -v a="$RPS_pool_policy_get" 'BEGIN { printf "%.1fx", a / 670 }')"
+echo "pool_policy_upsert / 510         $(awk -v a="$RPS_pool_policy_upsert" 'BEGIN { printf "%.1fx", a / 510 }')"
+policies=$(sqlite3 "$DB" 'SELECT count(*) FROM policies')
+fails=$(grep -c '"status":"5' "$T/api.log")
+echo "# policies after the run: $policies; 5xx answers in the pool's log: $fails"
