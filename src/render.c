@@ -149,9 +149,9 @@ elem_group(const struct render_config *rc, const struct render_elem *e)
 {
 	unsigned k = render_shards(rc);
 
+	/* the sharded sets are the last four of enum render_set */
 	if (!render_set_sharded(e->set))
-		return e->set < RENDER_SET_PRE4 ? e->set :
-		    RENDER_SET_PRE4 + 4 * k + (e->set - RENDER_SET_ALLOW6 - 1);
+		return e->set;
 	return RENDER_SET_PRE4 + (e->set - RENDER_SET_PRE4) * k +
 	    render_elem_shard(rc, e);
 }
@@ -1069,6 +1069,7 @@ struct skel_cb {
 	void *ctx;
 	size_t n_rules;
 	unsigned idx;
+	bool oom;
 };
 
 static uint32_t
@@ -1088,19 +1089,30 @@ skel_rule(struct skel_cb *cb, const char *chain, const char *fmt, ...)
 static void
 skel_rule(struct skel_cb *cb, const char *chain, const char *fmt, ...)
 {
-	char text[512], tag[32], idx[16];
+	char tag[32], idx[16];
 	uint32_t h = 2166136261u;
+	struct sbuf text = { 0 };
 	va_list ap;
+	int n;
 
+	/* the shard verdict maps make long rules: size the text first */
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (text.s = malloc((size_t)n + 1)) == NULL) {
+		cb->oom = true;
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(text.s, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	snprintf(idx, sizeof(idx), "%u:%d", cb->idx++, RENDER_SKELETON_VERSION);
-	h = fnv1a(fnv1a(fnv1a(h, chain), idx), text);
+	h = fnv1a(fnv1a(fnv1a(h, chain), idx), text.s);
 	snprintf(tag, sizeof(tag), "egw:%08x", h);
 	cb->n_rules++;
 	if (cb->rule)
-		cb->rule(chain, text, tag, cb->ctx);
+		cb->rule(chain, text.s, tag, cb->ctx);
+	free(text.s);
 }
 
 static void
@@ -1125,10 +1137,25 @@ classify_rules(struct skel_cb *cb, const char *chain, const char *target,
 		skel_rule(cb, chain, "iifname @managedif meta mark set 0 goto %s", target);
 }
 
+/* "meta mark & 0xff vmap { 0 : jump <prefix>0, ... }" for @k shards */
+static char *
+shard_vmap(unsigned k, const char *prefix)
+{
+	struct sbuf sb = { 0 };
+
+	sb_add(&sb, "meta mark & 0x%x vmap { ", k - 1);
+	for (unsigned i = 0; i < k; i++)
+		sb_add(&sb, "%s%u : jump %s%u", i ? ", " : "", i, prefix, i);
+	sb_add(&sb, " }");
+	return sb_finish(&sb);
+}
+
 static void
 skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 {
 	char lim[96], c[32];
+	unsigned k = render_shards(rc);
+	char *vpre = NULL, *vallow = NULL;
 
 	snprintf(lim, sizeof(lim), "limit rate %u/second burst %u packets",
 	    rc->log_rate, rc->log_burst);
@@ -1156,16 +1183,45 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 		skel_rule(cb, audit, "accept");
 	}
 
+	if (k > 1) {
+		/*
+		 * One pair of chains per shard; a chain without a verdict
+		 * returns to decide/decide_local, which was reached by jump.
+		 */
+		for (unsigned i = 0; i < k; i++) {
+			snprintf(c, sizeof(c), "shard_pre_%u", i);
+			skel_chain(cb, c, NULL);
+			skel_rule(cb, c, "meta mark . ip daddr . meta l4proto . th dport @pre4_%u goto allow", i);
+			skel_rule(cb, c, "meta mark . ip6 daddr . meta l4proto . th dport @pre6_%u goto allow", i);
+			snprintf(c, sizeof(c), "shard_allow_%u", i);
+			skel_chain(cb, c, NULL);
+			skel_rule(cb, c, "meta mark . ip daddr . meta l4proto . th dport @allow4_%u goto allow", i);
+			skel_rule(cb, c, "meta mark . ip6 daddr . meta l4proto . th dport @allow6_%u goto allow", i);
+		}
+		vpre = shard_vmap(k, "shard_pre_");
+		vallow = shard_vmap(k, "shard_allow_");
+		if (vpre == NULL || vallow == NULL)
+			cb->oom = true;
+	}
+
 	skel_chain(cb, "decide", NULL);
-	skel_rule(cb, "decide", "meta mark . ip daddr . meta l4proto . th dport @pre4 goto allow");
-	skel_rule(cb, "decide", "meta mark . ip6 daddr . meta l4proto . th dport @pre6 goto allow");
+	if (vpre) {
+		skel_rule(cb, "decide", "%s", vpre);
+	} else {
+		skel_rule(cb, "decide", "meta mark . ip daddr . meta l4proto . th dport @pre4 goto allow");
+		skel_rule(cb, "decide", "meta mark . ip6 daddr . meta l4proto . th dport @pre6 goto allow");
+	}
 	skel_rule(cb, "decide", "meta l4proto { tcp, udp } th dport 53 goto deny_dns");
 	skel_rule(cb, "decide", "ip daddr 169.254.169.254 goto deny_metadata");
 	skel_rule(cb, "decide", "ip6 daddr fd00:ec2::254 goto deny_metadata");
 	skel_rule(cb, "decide", "ip daddr 169.254.0.0/16 goto deny_linklocal");
 	skel_rule(cb, "decide", "ip6 daddr fe80::/10 goto deny_linklocal");
-	skel_rule(cb, "decide", "meta mark . ip daddr . meta l4proto . th dport @allow4 goto allow");
-	skel_rule(cb, "decide", "meta mark . ip6 daddr . meta l4proto . th dport @allow6 goto allow");
+	if (vallow) {
+		skel_rule(cb, "decide", "%s", vallow);
+	} else {
+		skel_rule(cb, "decide", "meta mark . ip daddr . meta l4proto . th dport @allow4 goto allow");
+		skel_rule(cb, "decide", "meta mark . ip6 daddr . meta l4proto . th dport @allow6 goto allow");
+	}
 	skel_rule(cb, "decide", "meta mark vmap @fallback");
 	skel_rule(cb, "decide", "goto deny_default");
 
@@ -1173,9 +1229,15 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 	skel_chain(cb, "decide_local", NULL);
 	skel_rule(cb, "decide_local", "icmpv6 type { nd-router-solicit, "
 	    "nd-neighbor-solicit, nd-neighbor-advert } accept");
-	skel_rule(cb, "decide_local", "meta mark . ip daddr . meta l4proto . th dport @pre4 goto allow");
-	skel_rule(cb, "decide_local", "meta mark . ip6 daddr . meta l4proto . th dport @pre6 goto allow");
+	if (vpre) {
+		skel_rule(cb, "decide_local", "%s", vpre);
+	} else {
+		skel_rule(cb, "decide_local", "meta mark . ip daddr . meta l4proto . th dport @pre4 goto allow");
+		skel_rule(cb, "decide_local", "meta mark . ip6 daddr . meta l4proto . th dport @pre6 goto allow");
+	}
 	skel_rule(cb, "decide_local", "goto deny_gateway");
+	free(vpre);
+	free(vallow);
 
 	skel_chain(cb, "forward", "type filter hook forward priority filter - 10; policy accept;");
 	classify_rules(cb, "forward", "decide", true);
@@ -1190,6 +1252,8 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 struct skel_text {
 	struct sbuf *sb;
 	bool open;
+	enum render_part part;
+	bool skipping;		/* the current chain is not in this part */
 };
 
 static void
@@ -1199,6 +1263,11 @@ text_chain(const char *name, const char *head, void *ctx)
 
 	if (t->open)
 		sb_add(t->sb, "\t}\n");
+	t->open = false;
+	t->skipping = (t->part == RENDER_PART_INNER && head != NULL) ||
+	    (t->part == RENDER_PART_HOOKS && head == NULL);
+	if (t->skipping)
+		return;
 	sb_add(t->sb, "\tchain %s {\n", name);
 	if (head)
 		sb_add(t->sb, "\t\t%s\n", head);
@@ -1211,11 +1280,12 @@ text_rule(const char *chain, const char *text, const char *tag, void *ctx)
 	struct skel_text *t = ctx;
 
 	(void)chain;
-	sb_add(t->sb, "\t\t%s comment \"%s\"\n", text, tag);
+	if (!t->skipping)
+		sb_add(t->sb, "\t\t%s comment \"%s\"\n", text, tag);
 }
 
 static void
-skeleton_sets(struct sbuf *sb)
+skeleton_sets(struct sbuf *sb, const struct render_config *rc)
 {
 	static const char *const decl[] = {
 		"set managed4 { type nf_proto . ipv4_addr; flags interval; }",
@@ -1235,41 +1305,66 @@ skeleton_sets(struct sbuf *sb)
 		"set rl_allow { type mark; size 1048576; flags dynamic,timeout; timeout 1m; }",
 		"set rl_deny { type mark; size 1048576; flags dynamic,timeout; timeout 1m; }",
 	};
+	unsigned k = render_shards(rc);
 
 	for (size_t i = 0; i < sizeof(decl) / sizeof(decl[0]); i++) {
 		/* one declaration per line; nft wants newlines inside blocks */
 		const char *d = decl[i];
 		const char *brace = strchr(d, '{');
+		/* decl 8..11 are the sharded allowlists: grouped by shard */
+		bool sharded = i >= 8 && i <= 11 && k > 1;
 
-		sb_add(sb, "\t%.*s{\n", (int)(brace - d), d);
-		for (const char *p = brace + 1; *p;) {
-			const char *semi = strchr(p, ';');
-			while (*p == ' ')
-				p++;
-			if (semi == NULL || *p == '}')
-				break;
-			sb_add(sb, "\t\t%.*s\n", (int)(semi - p), p);
-			p = semi + 1;
+		if (sharded && i != 8)
+			continue;
+		for (unsigned sh = 0; sh < (sharded ? k : 1); sh++) {
+			for (size_t j = i; j < (sharded ? 12 : i + 1); j++) {
+				d = decl[j];
+				brace = strchr(d, '{');
+				if (sharded)
+					sb_add(sb, "\t%.*s_%u {\n", (int)(brace - d - 1),
+					    d, sh);
+				else
+					sb_add(sb, "\t%.*s{\n", (int)(brace - d), d);
+				for (const char *p = brace + 1; *p;) {
+					const char *semi = strchr(p, ';');
+					while (*p == ' ')
+						p++;
+					if (semi == NULL || *p == '}')
+						break;
+					sb_add(sb, "\t\t%.*s\n", (int)(semi - p), p);
+					p = semi + 1;
+				}
+				sb_add(sb, "\t}\n");
+			}
 		}
-		sb_add(sb, "\t}\n");
 	}
+}
+
+char *
+render_skeleton_part(const struct render_config *rc, enum render_part part)
+{
+	struct sbuf sb = { 0 };
+	struct skel_text t = { &sb, false, part, false };
+	struct skel_cb cb = { text_chain, text_rule, &t, 0, 0, false };
+
+	sb_add(&sb, "table %s %s {\n", RENDER_FAMILY, RENDER_TABLE);
+	if (part != RENDER_PART_HOOKS) {
+		sb_add(&sb, "\tcomment \"forge-egress-gateway: written by egw-applier only\"\n");
+		skeleton_sets(&sb, rc);
+	}
+	skeleton_walk(rc, &cb);
+	if (t.open)
+		sb_add(&sb, "\t}\n");
+	sb_add(&sb, "}\n");
+	if (cb.oom)
+		sb.oom = true;
+	return sb_finish(&sb);
 }
 
 char *
 render_skeleton_text(const struct render_config *rc)
 {
-	struct sbuf sb = { 0 };
-	struct skel_text t = { &sb, false };
-	struct skel_cb cb = { text_chain, text_rule, &t, 0, 0 };
-
-	sb_add(&sb, "table %s %s {\n", RENDER_FAMILY, RENDER_TABLE);
-	sb_add(&sb, "\tcomment \"forge-egress-gateway: written by egw-applier only\"\n");
-	skeleton_sets(&sb);
-	skeleton_walk(rc, &cb);
-	if (t.open)
-		sb_add(&sb, "\t}\n");
-	sb_add(&sb, "}\n");
-	return sb_finish(&sb);
+	return render_skeleton_part(rc, RENDER_PART_ALL);
 }
 
 struct tag_ctx {
@@ -1292,7 +1387,7 @@ render_rule_tags(const struct render_config *rc,
     void (*fn)(const char *chain, const char *tag, void *ctx), void *ctx)
 {
 	struct tag_ctx t = { fn, ctx };
-	struct skel_cb cb = { NULL, tag_rule, &t, 0, 0 };
+	struct skel_cb cb = { NULL, tag_rule, &t, 0, 0, false };
 
 	skeleton_walk(rc, &cb);
 	return cb.n_rules;
