@@ -76,6 +76,7 @@ struct applier {
 	bool rendered_dirty;
 	int64_t rendered_dirty_since;
 	bool counters_primed;
+	bool table_fresh;		/* we (re)created the table: counters at 0 */
 	unsigned long bad_msgs;
 	unsigned long applies;
 };
@@ -214,8 +215,8 @@ render_config_from(const struct config *cfg, struct render_config *rc)
 	rc->nflog_group = cfg->nflog_group;
 	rc->log_rate = cfg->log_rate;
 	rc->log_burst = cfg->log_burst;
-	rc->output_hook = getenv("EGW_OUTPUT_HOOK") &&
-	    strcmp(getenv("EGW_OUTPUT_HOOK"), "true") == 0;
+	rc->output_hook = cfg->output_hook;
+	rc->shards = RENDER_SHARDS_DEFAULT;
 	rc->n_dns = cfg->n_dns_servers < RENDER_MAX_DNS ? cfg->n_dns_servers : RENDER_MAX_DNS;
 	memcpy(rc->dns, cfg->dns_servers, rc->n_dns * sizeof(rc->dns[0]));
 	rc->n_managed = cfg->n_managed_sources < RENDER_MAX_MANAGED ?
@@ -450,7 +451,8 @@ send_changes(struct applier *a, struct change *ch, size_t n, char *err,
 			rc = elems_minus(&ch[i].want, have, &add);
 	}
 	if (rc == 0 && !a->cfg.dry_run)
-		rc = kernel_elems_batch(a->k, del.v, del.n, add.v, add.n, err, errlen);
+		rc = kernel_elems_batch(a->k, &a->rc, del.v, del.n, add.v, add.n,
+		    err, errlen);
 	render_elems_free(&del);
 	render_elems_free(&add);
 	return rc;
@@ -726,21 +728,33 @@ reconcile(struct applier *a, const char *trigger)
 	} else {
 		if ((rc = kernel_read_state(a->k, &a->rc, &ks)) != 0)
 			goto out;
-		if (!ks.exists || !ks.skeleton_ok) {
+		if (!ks.exists) {
+			/* nothing to keep atomic with: the fast cold start */
+			rc = kernel_create(a->k, &a->rc, want.v, want.n, err,
+			    sizeof(err));
+			if (rc != 0)
+				log_warnx("cold start failed (%s); one transaction "
+				    "instead", err);
+		}
+		if (!ks.exists && rc == 0) {
+			a->table_fresh = true;
+		} else if (!ks.exists || !ks.skeleton_ok) {
 			if (ks.exists)
 				snprintf(drift, sizeof(drift), "skeleton: %s",
 				    ks.skeleton_why);
 			text = render_full_text(&a->rc, want.v, want.n, ks.exists);
 			rc = text ? kernel_run_text(a->k, text, false, err, sizeof(err)) :
 			    EGW_E_NOMEM;
+			if (rc == 0)
+				a->table_fresh = true;
 		} else {
 			elems_minus(&ks.elems, &want, &del);
 			elems_minus(&want, &ks.elems, &add);
 			if (del.n || add.n) {
 				snprintf(drift, sizeof(drift), "%zu unexpected and %zu "
 				    "missing elements", del.n, add.n);
-				rc = kernel_elems_batch(a->k, del.v, del.n, add.v,
-				    add.n, err, sizeof(err));
+				rc = kernel_elems_batch(a->k, &a->rc, del.v, del.n,
+				    add.v, add.n, err, sizeof(err));
 			}
 		}
 	}

@@ -29,7 +29,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-#define FLOWLOG_BATCH_MAX 512		/* events per transaction */
+#define FLOWLOG_BATCH_MAX 1000		/* events per transaction (EGRESS_INSERT_MAX) */
 #define FLOWLOG_BATCH_MS 5		/* max wait after the first event */
 #define FLOWLOG_QUEUE_MAX 131072	/* events buffered between threads */
 #define FLOWLOG_COPY_RANGE 192		/* payload bytes copied per packet */

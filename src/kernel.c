@@ -18,15 +18,20 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <json-c/json.h>
 #include <libmnl/libmnl.h>
 #include <libnftnl/common.h>
+#include <libnftnl/chain.h>
+#include <libnftnl/expr.h>
+#include <libnftnl/rule.h>
 #include <libnftnl/set.h>
+#include <libnftnl/table.h>
+#include <libnftnl/udata.h>
 #include <linux/netfilter.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <nftables/libnftables.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +46,8 @@ struct kernel {
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t seq;
+	size_t sndbuf;		/* what sock_buffers() last asked for */
+	size_t rcvbuf;		/* and sock_rcvbuf() */
 };
 
 int
@@ -113,256 +120,131 @@ kernel_run_text(struct kernel *k, const char *text, bool dry_run, char *err,
 	return 0;
 }
 
-/* Run a list command with JSON output; returns the parsed document. */
+/* ---- reading the table back (libnftnl dumps, no text, no JSON) ---- */
+
+/*
+ * libnftables' "list table" downloads and converts every element into its
+ * expression tree first: 2 s (terse) to 6 s (JSON) at 10,000 scenarios,
+ * every reconcile.  Netlink dumps of chains, rules, sets and elements,
+ * decoded straight into struct render_elem, take a fraction of that.
+ */
+
+/* Send @nlh and run @cb on every answer until the dump (or ack) ends. */
 static int
-list_json(struct kernel *k, const char *cmd, bool stateless,
-    struct json_object **out)
+nl_talk(struct kernel *k, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
-	unsigned flags = NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_NUMERIC_ALL;
-	const char *buf;
+	static char buf[1 << 16];
+	uint32_t seq = nlh->nlmsg_seq;
+	ssize_t n;
+	int ret;
 
-	*out = NULL;
-	if (stateless)
-		flags |= NFT_CTX_OUTPUT_STATELESS;
-	nft_ctx_output_set_flags(k->nft, flags);
-	if (nft_run_cmd_from_buffer(k->nft, cmd) != 0) {
-		const char *e = nft_ctx_get_error_buffer(k->nft);
-
-		nft_ctx_output_set_flags(k->nft, 0);
-		if (e && strstr(e, "No such file or directory"))
-			return EGW_E_NOTFOUND;
-		log_warnx("%s: %s", cmd, e ? e : "failed");
-		return EGW_E_NFT;
-	}
-	nft_ctx_output_set_flags(k->nft, 0);
-	buf = nft_ctx_get_output_buffer(k->nft);
-	*out = json_tokener_parse(buf ? buf : "");
-	return *out ? 0 : EGW_E_NFT;
-}
-
-/* ---- JSON elements -> struct render_elem ---- */
-
-static int
-json_u32(struct json_object *v, uint32_t *out)
-{
-	if (json_object_is_type(v, json_type_int)) {
-		int64_t x = json_object_get_int64(v);
-
-		if (x < 0 || x > UINT32_MAX)
-			return -1;
-		*out = (uint32_t)x;
-		return 0;
-	}
-	if (json_object_is_type(v, json_type_string)) {
-		const char *s = json_object_get_string(v);
-		char *end;
-		unsigned long x;
-
-		if (strcmp(s, "ipv4") == 0 || strcmp(s, "tcp") == 0) {
-			*out = strcmp(s, "ipv4") == 0 ? NFPROTO_IPV4 : 6;
-			return 0;
-		}
-		if (strcmp(s, "ipv6") == 0) {
-			*out = NFPROTO_IPV6;
-			return 0;
-		}
-		if (strcmp(s, "udp") == 0) {
-			*out = 17;
-			return 0;
-		}
-		x = strtoul(s, &end, 0);
-		if (*s == '\0' || *end != '\0')
-			return -1;
-		*out = (uint32_t)x;
-		return 0;
-	}
-	return -1;
-}
-
-/* A number or {"range":[lo,hi]}. */
-static int
-json_num_range(struct json_object *v, uint32_t *lo, uint32_t *hi)
-{
-	struct json_object *r;
-
-	if (json_object_is_type(v, json_type_object) &&
-	    json_object_object_get_ex(v, "range", &r) &&
-	    json_object_array_length(r) == 2)
-		return json_u32(json_object_array_get_idx(r, 0), lo) ||
-		    json_u32(json_object_array_get_idx(r, 1), hi) ? -1 : 0;
-	if (json_u32(v, lo) != 0)
+	if (mnl_socket_sendto(k->nl, nlh, nlh->nlmsg_len) < 0)
 		return -1;
-	*hi = *lo;
-	return 0;
+	for (;;) {
+		struct pollfd pfd = { .fd = mnl_socket_get_fd(k->nl), .events = POLLIN };
+
+		if (poll(&pfd, 1, ACK_TIMEOUT_MS) <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if ((n = mnl_socket_recvfrom(k->nl, buf, sizeof(buf))) < 0)
+			return -1;
+		ret = mnl_cb_run(buf, (size_t)n, seq, k->portid, cb, data);
+		if (ret <= MNL_CB_STOP)
+			return ret < 0 ? -1 : 0;
+	}
 }
 
-/* An address, {"prefix":{addr,len}} or {"range":[a,b]}. */
-static int
-json_addr_range(struct json_object *v, uint8_t family, uint8_t *lo, uint8_t *hi)
+static struct nlmsghdr *
+dump_hdr(struct kernel *k, char *buf, uint16_t type, uint16_t flags)
 {
-	size_t alen = family == AF_INET ? 4 : 16;
-	struct json_object *x, *a, *l;
-
-	memset(lo, 0, 16);
-	memset(hi, 0, 16);
-	if (json_object_is_type(v, json_type_string)) {
-		if (inet_pton(family, json_object_get_string(v), lo) != 1)
-			return -1;
-		memcpy(hi, lo, alen);
-		return 0;
-	}
-	if (!json_object_is_type(v, json_type_object))
-		return -1;
-	if (json_object_object_get_ex(v, "prefix", &x) &&
-	    json_object_object_get_ex(x, "addr", &a) &&
-	    json_object_object_get_ex(x, "len", &l)) {
-		int len = json_object_get_int(l);
-
-		if (inet_pton(family, json_object_get_string(a), lo) != 1 ||
-		    len < 0 || len > (int)alen * 8)
-			return -1;
-		memcpy(hi, lo, alen);
-		for (int bit = len; bit < (int)alen * 8; bit++)
-			hi[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
-		return 0;
-	}
-	if (json_object_object_get_ex(v, "range", &x) &&
-	    json_object_array_length(x) == 2) {
-		if (inet_pton(family, json_object_get_string(
-		    json_object_array_get_idx(x, 0)), lo) != 1 ||
-		    inet_pton(family, json_object_get_string(
-		    json_object_array_get_idx(x, 1)), hi) != 1)
-			return -1;
-		return 0;
-	}
-	return -1;
+	return nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, flags, k->seq++);
 }
 
 static int
-set_by_name(const char *name)
+table_cb(const struct nlmsghdr *nlh, void *data)
 {
-	for (int s = 0; s < RENDER_SET__COUNT; s++)
-		if (strcmp(name, render_set_name(s)) == 0)
-			return s;
-	return -1;
+	(void)nlh;
+	*(bool *)data = true;
+	return MNL_CB_OK;
 }
+
+struct chain_got {
+	char (*name)[NFT_CHAIN_MAXNAMELEN];
+	bool *ok;		/* base-chain attributes as rendered */
+	size_t n, cap;
+	bool oom;
+};
 
 static int
-reason_by_chain(const char *chain)
+chain_cb(const struct nlmsghdr *nlh, void *data)
 {
-	if (strncmp(chain, "deny_", 5) != 0)
-		return -1;
-	for (int r = 0; r < RENDER_REASON__DENY_COUNT; r++)
-		if (strcmp(chain + 5, render_reason_name(r)) == 0)
-			return r;
-	return -1;
+	struct chain_got *g = data;
+	struct nftnl_chain *c = nftnl_chain_alloc();
+	const char *name, *table;
+
+	if (c == NULL || nftnl_chain_nlmsg_parse(nlh, c) < 0)
+		goto out;
+	table = nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE);
+	name = nftnl_chain_get_str(c, NFTNL_CHAIN_NAME);
+	if (table == NULL || name == NULL || strcmp(table, RENDER_TABLE) != 0)
+		goto out;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 64;
+		void *a = realloc(g->name, cap * sizeof(*g->name));
+		void *b = a ? realloc(g->ok, cap * sizeof(*g->ok)) : NULL;
+
+		if (a)
+			g->name = a;
+		if (b == NULL) {
+			g->oom = true;
+			goto out;
+		}
+		g->ok = b;
+		g->cap = cap;
+	}
+	snprintf(g->name[g->n], sizeof(g->name[0]), "%s", name);
+	{
+		bool hook = nftnl_chain_is_set(c, NFTNL_CHAIN_HOOKNUM);
+		uint32_t want_hook = strcmp(name, "forward") == 0 ? NF_INET_FORWARD :
+		    strcmp(name, "input") == 0 ? NF_INET_LOCAL_IN :
+		    strcmp(name, "output") == 0 ? NF_INET_LOCAL_OUT : UINT32_MAX;
+
+		if (want_hook == UINT32_MAX)
+			g->ok[g->n] = !hook;
+		else
+			g->ok[g->n] = hook &&
+			    nftnl_chain_get_u32(c, NFTNL_CHAIN_HOOKNUM) == want_hook &&
+			    nftnl_chain_get_s32(c, NFTNL_CHAIN_PRIO) == -10 &&
+			    nftnl_chain_get_u32(c, NFTNL_CHAIN_POLICY) == NF_ACCEPT;
+	}
+	g->n++;
+out:
+	nftnl_chain_free(c);
+	return MNL_CB_OK;
 }
-
-static int
-parse_elem(int set, struct json_object *item, struct render_elem *e)
-{
-	struct json_object *key = item, *data = NULL, *c, *w;
-	uint32_t a, b, pr_lo, pr_hi, po_lo, po_hi;
-	uint8_t family;
-
-	memset(e, 0, sizeof(*e));
-	e->set = (uint8_t)set;
-	if (json_object_is_type(item, json_type_array)) {
-		if (json_object_array_length(item) != 2)
-			return -1;
-		key = json_object_array_get_idx(item, 0);
-		data = json_object_array_get_idx(item, 1);
-	}
-	/* {"elem": {"val": ..., "counter": ...}} wraps keys with attributes */
-	if (json_object_is_type(key, json_type_object) &&
-	    json_object_object_get_ex(key, "elem", &w) &&
-	    json_object_object_get_ex(w, "val", &c))
-		key = c;
-
-	switch (set) {
-	case RENDER_SET_MANAGED4:
-	case RENDER_SET_MANAGED6:
-	case RENDER_SET_SRC4:
-	case RENDER_SET_SRC6:
-		family = (set == RENDER_SET_MANAGED4 || set == RENDER_SET_SRC4) ?
-		    AF_INET : AF_INET6;
-		if (!json_object_object_get_ex(key, "concat", &c) ||
-		    json_object_array_length(c) != 2 ||
-		    json_addr_range(json_object_array_get_idx(c, 1), family,
-		    e->lo, e->hi) != 0)
-			return -1;
-		e->family = family;
-		if (data != NULL && json_u32(data, &e->mark) != 0)
-			return -1;
-		return 0;
-	case RENDER_SET_MANAGEDIF:
-	case RENDER_SET_SRCIF:
-		if (!json_object_is_type(key, json_type_string) ||
-		    strlen(json_object_get_string(key)) >= NETADDR_IFNAMSIZ)
-			return -1;
-		memcpy(e->lo, json_object_get_string(key),
-		    strlen(json_object_get_string(key)));
-		if (data != NULL && json_u32(data, &e->mark) != 0)
-			return -1;
-		return 0;
-	case RENDER_SET_AUDIT:
-		return json_u32(key, &e->mark);
-	case RENDER_SET_FALLBACK: {
-		struct json_object *g, *t;
-		int r;
-
-		if (json_u32(key, &e->mark) != 0 || data == NULL ||
-		    !json_object_object_get_ex(data, "goto", &g) ||
-		    !json_object_object_get_ex(g, "target", &t) ||
-		    (r = reason_by_chain(json_object_get_string(t))) < 0)
-			return -1;
-		e->reason = (uint8_t)r;
-		return 0;
-	}
-	default:
-		family = (set == RENDER_SET_PRE4 || set == RENDER_SET_ALLOW4) ?
-		    AF_INET : AF_INET6;
-		if (!json_object_object_get_ex(key, "concat", &c) ||
-		    json_object_array_length(c) != 4 ||
-		    json_u32(json_object_array_get_idx(c, 0), &e->mark) != 0 ||
-		    json_addr_range(json_object_array_get_idx(c, 1), family,
-		    e->lo, e->hi) != 0 ||
-		    json_num_range(json_object_array_get_idx(c, 2), &pr_lo, &pr_hi) ||
-		    json_num_range(json_object_array_get_idx(c, 3), &po_lo, &po_hi))
-			return -1;
-		(void)a;
-		(void)b;
-		e->family = family;
-		e->proto_lo = (uint8_t)pr_lo;
-		e->proto_hi = (uint8_t)pr_hi;
-		e->port_lo = (uint16_t)po_lo;
-		e->port_hi = (uint16_t)po_hi;
-		return 0;
-	}
-}
-
-/* ---- skeleton comparison ---- */
 
 struct tag_list {
-	char (*chain)[32];
+	char (*chain)[NFT_CHAIN_MAXNAMELEN];
 	char (*tag)[32];
 	size_t n, cap;
+	bool oom;
 };
 
 static void
-collect_tag(const char *chain, const char *tag, void *ctx)
+tag_push(struct tag_list *l, const char *chain, const char *tag)
 {
-	struct tag_list *l = ctx;
-
 	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
+		size_t cap = l->cap ? l->cap * 2 : 256;
 		void *c = realloc(l->chain, cap * sizeof(*l->chain));
 		void *t = c ? realloc(l->tag, cap * sizeof(*l->tag)) : NULL;
 
 		if (c)
 			l->chain = c;
-		if (t == NULL)
+		if (t == NULL) {
+			l->oom = true;
 			return;
+		}
 		l->tag = t;
 		l->cap = cap;
 	}
@@ -371,141 +253,210 @@ collect_tag(const char *chain, const char *tag, void *ctx)
 	l->n++;
 }
 
-static const char *
-jstr(struct json_object *o, const char *k)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, k, &v))
-		return "";
-	return json_object_get_string(v);
-}
-
 static void
-skeleton_diff(const struct render_config *rc, struct json_object *arr,
-    struct kernel_state *st)
+collect_tag(const char *chain, const char *tag, void *ctx)
 {
-	struct tag_list want = { 0 };
-	size_t n = json_object_array_length(arr), ri = 0, sets_seen = 0;
-	size_t n_chains_want = 0, n_chains_got = 0;
-	char last[32] = "";
-
-	render_rule_tags(rc, collect_tag, &want);
-	for (size_t i = 0; i < want.n; i++)
-		if (i == 0 || strcmp(want.chain[i], want.chain[i - 1]) != 0)
-			n_chains_want++;
-	st->skeleton_ok = true;
-	for (size_t i = 0; i < n && st->skeleton_ok; i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i), *x;
-
-		if (json_object_object_get_ex(o, "chain", &x)) {
-			const char *name = jstr(x, "name");
-			bool base = strcmp(name, "forward") == 0 ||
-			    strcmp(name, "input") == 0 || strcmp(name, "output") == 0;
-
-			n_chains_got++;
-			if (base && (strcmp(jstr(x, "hook"), name) != 0 ||
-			    strcmp(jstr(x, "policy"), "accept") != 0 ||
-			    strcmp(jstr(x, "prio"), "-10") != 0))
-				snprintf(st->skeleton_why, sizeof(st->skeleton_why),
-				    "base chain %s has a changed hook, priority or policy",
-				    name);
-		} else if (json_object_object_get_ex(o, "set", &x) ||
-		    json_object_object_get_ex(o, "map", &x)) {
-			sets_seen++;
-		} else if (json_object_object_get_ex(o, "rule", &x)) {
-			const char *chain = jstr(x, "chain"), *tag = jstr(x, "comment");
-
-			if (ri >= want.n || strcmp(want.chain[ri], chain) != 0 ||
-			    strcmp(want.tag[ri], tag) != 0) {
-				snprintf(st->skeleton_why, sizeof(st->skeleton_why),
-				    "chain %s: rule %s is not the expected %s",
-				    chain, tag[0] ? tag : "(untagged)",
-				    ri < want.n ? want.tag[ri] : "(none)");
-			}
-			snprintf(last, sizeof(last), "%s", chain);
-			ri++;
-		}
-		if (st->skeleton_why[0])
-			st->skeleton_ok = false;
-	}
-	if (st->skeleton_ok && ri != want.n)
-		snprintf(st->skeleton_why, sizeof(st->skeleton_why),
-		    "%zu rules instead of %zu (after chain %s)", ri, want.n, last);
-	else if (st->skeleton_ok && n_chains_got != n_chains_want)
-		snprintf(st->skeleton_why, sizeof(st->skeleton_why),
-		    "%zu chains instead of %zu", n_chains_got, n_chains_want);
-	else if (st->skeleton_ok && sets_seen != 16)
-		snprintf(st->skeleton_why, sizeof(st->skeleton_why),
-		    "%zu sets instead of 16", sets_seen);
-	if (st->skeleton_why[0])
-		st->skeleton_ok = false;
-	free(want.chain);
-	free(want.tag);
+	tag_push(ctx, chain, tag);
 }
 
-int
-kernel_read_state(struct kernel *k, const struct render_config *rc,
-    struct kernel_state *st)
+static int
+comment_cb(const struct nftnl_udata *attr, void *data)
 {
-	struct json_object *doc, *arr;
-	int rc2;
+	const char **out = data;
 
-	memset(st, 0, sizeof(*st));
-	render_elems_init(&st->elems);
-	rc2 = list_json(k, "list table " RENDER_FAMILY " " RENDER_TABLE, true, &doc);
-	if (rc2 == EGW_E_NOTFOUND)
-		return 0;
-	if (rc2 != 0)
-		return rc2;
-	st->exists = true;
-	if (!json_object_object_get_ex(doc, "nftables", &arr)) {
-		json_object_put(doc);
-		return EGW_E_NFT;
+	if (nftnl_udata_type(attr) == NFTNL_UDATA_RULE_COMMENT) {
+		const char *v = nftnl_udata_get(attr);
+		uint8_t len = nftnl_udata_len(attr);
+
+		if (len > 0 && v[len - 1] == '\0')
+			*out = v;
 	}
-	skeleton_diff(rc, arr, st);
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i), *x, *el;
-		int set;
-
-		if (!json_object_object_get_ex(o, "set", &x) &&
-		    !json_object_object_get_ex(o, "map", &x))
-			continue;
-		if ((set = set_by_name(jstr(x, "name"))) < 0)
-			continue;
-		if (!json_object_object_get_ex(x, "elem", &el))
-			continue;
-		for (size_t j = 0; j < json_object_array_length(el); j++) {
-			struct render_elem e;
-
-			if (parse_elem(set, json_object_array_get_idx(el, j), &e) != 0) {
-				/* an element we cannot read is drift: mark it */
-				st->skeleton_ok = false;
-				snprintf(st->skeleton_why, sizeof(st->skeleton_why),
-				    "unreadable element in set %s", render_set_name(set));
-				continue;
-			}
-			if (render_elems_push(&st->elems, &e) != 0) {
-				json_object_put(doc);
-				return EGW_E_NOMEM;
-			}
-		}
-	}
-	json_object_put(doc);
-	render_elems_sort(&st->elems);
 	return 0;
 }
 
-/* ---- counters ---- */
+static int
+rule_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct tag_list *l = data;
+	struct nftnl_rule *r = nftnl_rule_alloc();
+	const char *table, *chain, *comment = "";
+	const void *ud;
+	uint32_t udlen;
 
+	if (r == NULL || nftnl_rule_nlmsg_parse(nlh, r) < 0)
+		goto out;
+	table = nftnl_rule_get_str(r, NFTNL_RULE_TABLE);
+	chain = nftnl_rule_get_str(r, NFTNL_RULE_CHAIN);
+	if (table == NULL || chain == NULL || strcmp(table, RENDER_TABLE) != 0)
+		goto out;
+	ud = nftnl_rule_get_data(r, NFTNL_RULE_USERDATA, &udlen);
+	if (ud != NULL)
+		nftnl_udata_parse(ud, udlen, comment_cb, &comment);
+	tag_push(l, chain, comment);
+out:
+	nftnl_rule_free(r);
+	return MNL_CB_OK;
+}
+
+struct set_got {
+	char (*name)[NFT_SET_MAXNAMELEN];
+	size_t n, cap;
+	bool oom;
+};
+
+static int
+set_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct set_got *g = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	const char *table, *name;
+
+	if (s == NULL || nftnl_set_nlmsg_parse(nlh, s) < 0)
+		goto out;
+	table = nftnl_set_get_str(s, NFTNL_SET_TABLE);
+	name = nftnl_set_get_str(s, NFTNL_SET_NAME);
+	/* anonymous sets (the shard verdict maps) belong to their rules */
+	if (table == NULL || name == NULL || strcmp(table, RENDER_TABLE) != 0 ||
+	    (nftnl_set_is_set(s, NFTNL_SET_FLAGS) &&
+	    (nftnl_set_get_u32(s, NFTNL_SET_FLAGS) & NFT_SET_ANONYMOUS)))
+		goto out;
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? g->cap * 2 : 64;
+		void *a = realloc(g->name, cap * sizeof(*g->name));
+
+		if (a == NULL) {
+			g->oom = true;
+			goto out;
+		}
+		g->name = a;
+		g->cap = cap;
+	}
+	snprintf(g->name[g->n++], sizeof(g->name[0]), "%s", name);
+out:
+	nftnl_set_free(s);
+	return MNL_CB_OK;
+}
+
+/* Decode one kernel element of @set (inverse of elem_key()/fill_nftnl_elem()). */
+static int
+decode_elem(enum render_set set, struct nftnl_set_elem *ne, struct render_elem *e)
+{
+	const uint8_t *key, *kend;
+	uint32_t klen = 0, elen = 0, dlen = 0;
+	const void *d;
+	size_t alen;
+
+	memset(e, 0, sizeof(*e));
+	e->set = (uint8_t)set;
+	key = nftnl_set_elem_get(ne, NFTNL_SET_ELEM_KEY, &klen);
+	if (key == NULL)
+		return -1;
+	kend = nftnl_set_elem_get(ne, NFTNL_SET_ELEM_KEY_END, &elen);
+	if (kend == NULL) {
+		kend = key;
+		elen = klen;
+	}
+	if (elen != klen)
+		return -1;
+	switch (set) {
+	case RENDER_SET_MANAGED4:
+	case RENDER_SET_SRC4:
+	case RENDER_SET_MANAGED6:
+	case RENDER_SET_SRC6:
+		alen = (set == RENDER_SET_MANAGED4 || set == RENDER_SET_SRC4) ? 4 : 16;
+		if (klen != 4 + alen || key[0] != (alen == 4 ? NFPROTO_IPV4 :
+		    NFPROTO_IPV6) || kend[0] != key[0])
+			return -1;
+		e->family = alen == 4 ? AF_INET : AF_INET6;
+		memcpy(e->lo, key + 4, alen);
+		memcpy(e->hi, kend + 4, alen);
+		if (set == RENDER_SET_SRC4 || set == RENDER_SET_SRC6) {
+			d = nftnl_set_elem_get(ne, NFTNL_SET_ELEM_DATA, &dlen);
+			if (d == NULL || dlen != 4)
+				return -1;
+			memcpy(&e->mark, d, 4);
+		}
+		return 0;
+	case RENDER_SET_MANAGEDIF:
+	case RENDER_SET_SRCIF:
+		if (klen != 16 || memchr(key, '\0', 16) == NULL)
+			return -1;
+		memcpy(e->lo, key, 15);
+		if (set == RENDER_SET_SRCIF) {
+			d = nftnl_set_elem_get(ne, NFTNL_SET_ELEM_DATA, &dlen);
+			if (d == NULL || dlen != 4)
+				return -1;
+			memcpy(&e->mark, d, 4);
+		}
+		return 0;
+	case RENDER_SET_AUDIT:
+	case RENDER_SET_FALLBACK:
+		if (klen != 4)
+			return -1;
+		memcpy(&e->mark, key, 4);
+		if (set == RENDER_SET_FALLBACK) {
+			const char *chain;
+			bool found = false;
+
+			if (!nftnl_set_elem_is_set(ne, NFTNL_SET_ELEM_VERDICT) ||
+			    nftnl_set_elem_get_u32(ne, NFTNL_SET_ELEM_VERDICT) !=
+			    (uint32_t)NFT_GOTO ||
+			    (chain = nftnl_set_elem_get_str(ne, NFTNL_SET_ELEM_CHAIN)) == NULL ||
+			    strncmp(chain, "deny_", 5) != 0)
+				return -1;
+			for (int r = 0; r < RENDER_REASON__DENY_COUNT; r++)
+				if (strcmp(chain + 5, render_reason_name(r)) == 0) {
+					e->reason = (uint8_t)r;
+					found = true;
+				}
+			return found ? 0 : -1;
+		}
+		return 0;
+	default: {
+		uint32_t be;
+		uint16_t plo, phi;
+
+		alen = (set == RENDER_SET_PRE4 || set == RENDER_SET_ALLOW4) ? 4 : 16;
+		if (klen != 4 + alen + 4 + 4)
+			return -1;
+		memcpy(&be, key, 4);
+		e->mark = ntohl(be);
+		memcpy(&be, kend, 4);
+		if (ntohl(be) != e->mark)
+			return -1;	/* a range of marks is not ours */
+		e->family = alen == 4 ? AF_INET : AF_INET6;
+		memcpy(e->lo, key + 4, alen);
+		memcpy(e->hi, kend + 4, alen);
+		e->proto_lo = key[4 + alen];
+		e->proto_hi = kend[4 + alen];
+		memcpy(&plo, key + 8 + alen, 2);
+		memcpy(&phi, kend + 8 + alen, 2);
+		e->port_lo = ntohs(plo);
+		e->port_hi = ntohs(phi);
+		return 0;
+	}
+	}
+}
+
+struct elem_dump {
+	const struct render_config *rc;
+	enum render_set set;
+	unsigned shard;
+	struct kernel_state *st;
+	const char *name;
+	int err;
+	/* counters mode */
+	bool counters, allowed;
+	struct kernel_counter **cv;
+	size_t *cn, *ccap;
+};
+
+/* Append a zeroed entry; kernel_read_counters() merges by mark at the end. */
 static struct kernel_counter *
 counter_slot(struct kernel_counter **v, size_t *n, size_t *cap, uint32_t mark)
 {
-	for (size_t i = 0; i < *n; i++)
-		if ((*v)[i].mark == mark)
-			return &(*v)[i];
 	if (*n == *cap) {
-		size_t c = *cap ? *cap * 2 : 64;
+		size_t c = *cap ? *cap * 2 : 256;
 		struct kernel_counter *nv = realloc(*v, c * sizeof(*nv));
 
 		if (nv == NULL)
@@ -519,69 +470,315 @@ counter_slot(struct kernel_counter **v, size_t *n, size_t *cap, uint32_t mark)
 }
 
 static int
-read_counter_set(struct kernel *k, const char *set, bool allowed,
-    struct kernel_counter **v, size_t *n, size_t *cap)
+counter_cmp(const void *a, const void *b)
 {
-	char cmd[128];
-	struct json_object *doc, *arr;
-	int rc;
+	const struct kernel_counter *x = a, *y = b;
 
-	snprintf(cmd, sizeof(cmd), "list set %s %s %s", RENDER_FAMILY,
-	    RENDER_TABLE, set);
-	if ((rc = list_json(k, cmd, false, &doc)) != 0)
-		return rc;
-	json_object_object_get_ex(doc, "nftables", &arr);
-	for (size_t i = 0; arr && i < json_object_array_length(arr); i++) {
-		struct json_object *o = json_object_array_get_idx(arr, i), *s, *el;
+	return x->mark < y->mark ? -1 : x->mark > y->mark;
+}
 
-		if (!json_object_object_get_ex(o, "set", &s) ||
-		    !json_object_object_get_ex(s, "elem", &el))
-			continue;
-		for (size_t j = 0; j < json_object_array_length(el); j++) {
-			struct json_object *e = json_object_array_get_idx(el, j);
-			struct json_object *w, *val, *cnt, *pk, *by;
-			struct kernel_counter *c;
-			uint32_t mark;
+static int
+counter_expr_cb(struct nftnl_expr *ex, void *data)
+{
+	uint64_t *pb = data;
+	const char *name = nftnl_expr_get_str(ex, NFTNL_EXPR_NAME);
 
-			if (!json_object_object_get_ex(e, "elem", &w) ||
-			    !json_object_object_get_ex(w, "val", &val) ||
-			    !json_object_object_get_ex(w, "counter", &cnt) ||
-			    !json_object_object_get_ex(cnt, "packets", &pk) ||
-			    !json_object_object_get_ex(cnt, "bytes", &by) ||
-			    json_u32(val, &mark) != 0)
-				continue;
-			if ((c = counter_slot(v, n, cap, mark)) == NULL) {
-				json_object_put(doc);
-				return EGW_E_NOMEM;
-			}
-			if (allowed) {
-				c->allowed_packets = (uint64_t)json_object_get_int64(pk);
-				c->allowed_bytes = (uint64_t)json_object_get_int64(by);
-			} else {
-				c->denied_packets = (uint64_t)json_object_get_int64(pk);
-				c->denied_bytes = (uint64_t)json_object_get_int64(by);
-			}
-		}
+	if (name != NULL && strcmp(name, "counter") == 0) {
+		pb[0] = nftnl_expr_get_u64(ex, NFTNL_EXPR_CTR_PACKETS);
+		pb[1] = nftnl_expr_get_u64(ex, NFTNL_EXPR_CTR_BYTES);
+		pb[2] = 1;
 	}
-	json_object_put(doc);
 	return 0;
 }
+
+static int
+elem_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct elem_dump *d = data;
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nftnl_set_elems_iter *it = NULL;
+	struct nftnl_set_elem *ne;
+
+	if (s == NULL || nftnl_set_elems_nlmsg_parse(nlh, s) < 0 ||
+	    (it = nftnl_set_elems_iter_create(s)) == NULL) {
+		d->err = EGW_E_NOMEM;
+		goto out;
+	}
+	for (ne = nftnl_set_elems_iter_cur(it); ne; ne = nftnl_set_elems_iter_next(it)) {
+		struct render_elem e;
+
+		if (d->counters) {
+			uint64_t pb[3] = { 0, 0, 0 };
+			uint32_t klen = 0, mark;
+			const void *key = nftnl_set_elem_get(ne, NFTNL_SET_ELEM_KEY, &klen);
+			struct kernel_counter *c;
+
+			if (key == NULL || klen != 4)
+				continue;
+			memcpy(&mark, key, 4);
+			nftnl_set_elem_expr_foreach(ne, counter_expr_cb, pb);
+			if (!pb[2])
+				continue;
+			if ((c = counter_slot(d->cv, d->cn, d->ccap, mark)) == NULL) {
+				d->err = EGW_E_NOMEM;
+				break;
+			}
+			if (d->allowed) {
+				c->allowed_packets = pb[0];
+				c->allowed_bytes = pb[1];
+			} else {
+				c->denied_packets = pb[0];
+				c->denied_bytes = pb[1];
+			}
+			continue;
+		}
+		if (decode_elem(d->set, ne, &e) != 0 ||
+		    render_elem_shard(d->rc, &e) != d->shard) {
+			/*
+			 * An element we cannot read, or one in another shard's
+			 * set (where no packet looks for it), is drift the
+			 * element diff cannot name: the table gets replaced.
+			 */
+			d->st->skeleton_ok = false;
+			snprintf(d->st->skeleton_why, sizeof(d->st->skeleton_why),
+			    "unreadable or misplaced element in set %s", d->name);
+			continue;
+		}
+		if (render_elems_push(&d->st->elems, &e) != 0) {
+			d->err = EGW_E_NOMEM;
+			break;
+		}
+	}
+out:
+	nftnl_set_elems_iter_destroy(it);
+	nftnl_set_free(s);
+	return d->err ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int
+dump_elems(struct kernel *k, const char *set_name, struct elem_dump *d)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_set *s = nftnl_set_alloc();
+	struct nlmsghdr *nlh;
+
+	if (s == NULL)
+		return EGW_E_NOMEM;
+	nlh = dump_hdr(k, buf, NFT_MSG_GETSETELEM, NLM_F_DUMP);
+	nftnl_set_set_str(s, NFTNL_SET_TABLE, RENDER_TABLE);
+	nftnl_set_set_str(s, NFTNL_SET_NAME, set_name);
+	nftnl_set_elems_nlmsg_build_payload(nlh, s);
+	nftnl_set_free(s);
+	d->name = set_name;
+	if (nl_talk(k, nlh, elem_cb, d) != 0)
+		return d->err ? d->err : errno == ENOENT ? EGW_E_NOTFOUND : EGW_E_NFT;
+	return d->err;
+}
+
+static int
+table_exists(struct kernel *k, bool *exists)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nftnl_table *t = nftnl_table_alloc();
+	struct nlmsghdr *nlh;
+
+	*exists = false;
+	if (t == NULL)
+		return EGW_E_NOMEM;
+	nlh = dump_hdr(k, buf, NFT_MSG_GETTABLE, NLM_F_ACK);
+	nftnl_table_set_str(t, NFTNL_TABLE_NAME, RENDER_TABLE);
+	nftnl_table_nlmsg_build_payload(nlh, t);
+	nftnl_table_free(t);
+	if (nl_talk(k, nlh, table_cb, exists) != 0) {
+		if (errno == ENOENT) {
+			*exists = false;
+			return 0;
+		}
+		return EGW_E_NFT;
+	}
+	return 0;
+}
+
+static void
+why(struct kernel_state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+why(struct kernel_state *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!st->skeleton_ok)
+		return;		/* keep the first difference */
+	st->skeleton_ok = false;
+	va_start(ap, fmt);
+	vsnprintf(st->skeleton_why, sizeof(st->skeleton_why), fmt, ap);
+	va_end(ap);
+}
+
+int
+kernel_read_state(struct kernel *k, const struct render_config *rc,
+    struct kernel_state *st)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct chain_got chains = { 0 };
+	struct tag_list want = { 0 }, got = { 0 };
+	struct set_got sets = { 0 };
+	struct nlmsghdr *nlh;
+	size_t want_chains = 0;
+	int rc2 = 0;
+
+	memset(st, 0, sizeof(*st));
+	render_elems_init(&st->elems);
+	if ((rc2 = table_exists(k, &st->exists)) != 0 || !st->exists)
+		return rc2;
+	st->skeleton_ok = true;
+
+	/* chains: names in creation order, hooks, priorities, policies */
+	nlh = dump_hdr(k, buf, NFT_MSG_GETCHAIN, NLM_F_DUMP);
+	if (nl_talk(k, nlh, chain_cb, &chains) != 0 || chains.oom) {
+		rc2 = chains.oom ? EGW_E_NOMEM : EGW_E_NFT;
+		goto out;
+	}
+	/* rules: their "egw:<hash>" comments, chain by chain */
+	{
+		struct nftnl_rule *r = nftnl_rule_alloc();
+
+		if (r == NULL) {
+			rc2 = EGW_E_NOMEM;
+			goto out;
+		}
+		nlh = dump_hdr(k, buf, NFT_MSG_GETRULE, NLM_F_DUMP);
+		nftnl_rule_set_str(r, NFTNL_RULE_TABLE, RENDER_TABLE);
+		nftnl_rule_nlmsg_build_payload(nlh, r);
+		nftnl_rule_free(r);
+	}
+	if (nl_talk(k, nlh, rule_cb, &got) != 0 || got.oom) {
+		rc2 = got.oom ? EGW_E_NOMEM : EGW_E_NFT;
+		goto out;
+	}
+	/* sets */
+	{
+		struct nftnl_set *s = nftnl_set_alloc();
+
+		if (s == NULL) {
+			rc2 = EGW_E_NOMEM;
+			goto out;
+		}
+		nlh = dump_hdr(k, buf, NFT_MSG_GETSET, NLM_F_DUMP);
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, RENDER_TABLE);
+		nftnl_set_nlmsg_build_payload(nlh, s);
+		nftnl_set_free(s);
+	}
+	if (nl_talk(k, nlh, set_cb, &sets) != 0 || sets.oom) {
+		rc2 = sets.oom ? EGW_E_NOMEM : EGW_E_NFT;
+		goto out;
+	}
+
+	render_rule_tags(rc, collect_tag, &want);
+	if (want.oom) {
+		rc2 = EGW_E_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < want.n; i++) {
+		if (i > 0 && strcmp(want.chain[i], want.chain[i - 1]) == 0)
+			continue;
+		/* every rendered chain has rules: chains in rule order */
+		if (want_chains < chains.n &&
+		    strcmp(chains.name[want_chains], want.chain[i]) != 0)
+			why(st, "chain %s where %s was expected",
+			    chains.name[want_chains], want.chain[i]);
+		else if (want_chains < chains.n && !chains.ok[want_chains])
+			why(st, "chain %s has a changed hook, priority or policy",
+			    want.chain[i]);
+		want_chains++;
+	}
+	if (chains.n != want_chains)
+		why(st, "%zu chains instead of %zu", chains.n, want_chains);
+	for (size_t i = 0; i < want.n || i < got.n; i++) {
+		if (i >= want.n || i >= got.n) {
+			why(st, "%zu rules instead of %zu", got.n, want.n);
+			break;
+		}
+		if (strcmp(want.chain[i], got.chain[i]) != 0 ||
+		    strcmp(want.tag[i], got.tag[i]) != 0) {
+			why(st, "chain %s: rule %s is not the expected %s",
+			    got.chain[i], got.tag[i][0] ? got.tag[i] : "(untagged)",
+			    want.tag[i]);
+			break;
+		}
+	}
+	if (sets.n != render_kset_count(rc))
+		why(st, "%zu sets instead of %zu", sets.n, render_kset_count(rc));
+
+	/* elements of every element set we know */
+	for (size_t i = 0; i < sets.n; i++) {
+		struct elem_dump d = { .rc = rc, .st = st };
+
+		if (render_kset_parse(rc, sets.name[i], &d.set, &d.shard) != 0) {
+			if (strncmp(sets.name[i], "cnt_", 4) != 0 &&
+			    strncmp(sets.name[i], "rl_", 3) != 0)
+				why(st, "unknown set %s", sets.name[i]);
+			continue;
+		}
+		if ((rc2 = dump_elems(k, sets.name[i], &d)) != 0)
+			goto out;
+	}
+	render_elems_sort(&st->elems);
+out:
+	free(chains.name);
+	free(chains.ok);
+	free(want.chain);
+	free(want.tag);
+	free(got.chain);
+	free(got.tag);
+	free(sets.name);
+	if (rc2 != 0)
+		render_elems_free(&st->elems);
+	return rc2;
+}
+
+/* ---- counters ---- */
 
 int
 kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *n)
 {
 	size_t cap = 0;
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = read_counter_set(k, "cnt_allow", true, out, n, &cap)) != 0 ||
-	    (rc = read_counter_set(k, "cnt_deny", false, out, n, &cap)) != 0) {
+	for (int pass = 0; pass < 2 && rc == 0; pass++) {
+		struct elem_dump d = { .counters = true, .allowed = pass == 0,
+		    .cv = out, .cn = n, .ccap = &cap };
+
+		rc = dump_elems(k, pass == 0 ? "cnt_allow" : "cnt_deny", &d);
+	}
+	if (rc != 0) {
 		free(*out);
 		*out = NULL;
 		*n = 0;
+		return rc;
 	}
-	return rc;
+	/* one entry per mark: the allowed and denied halves side by side */
+	if (*n > 1) {
+		size_t w = 0;
+
+		qsort(*out, *n, sizeof(**out), counter_cmp);
+		for (size_t r = 1; r < *n; r++) {
+			struct kernel_counter *x = &(*out)[w], *y = &(*out)[r];
+
+			if (y->mark != x->mark) {
+				(*out)[++w] = *y;
+				continue;
+			}
+			x->allowed_packets += y->allowed_packets;
+			x->allowed_bytes += y->allowed_bytes;
+			x->denied_packets += y->denied_packets;
+			x->denied_bytes += y->denied_bytes;
+		}
+		*n = w + 1;
+	}
+	return 0;
 }
 
 /* ---- libnftnl element batches ---- */
@@ -711,56 +908,95 @@ struct batch {
 };
 
 static int
-batch_add_msgs(struct kernel *k, struct batch *bt, uint16_t type,
-    const struct render_elem *v, size_t n)
+batch_add_msgs(struct kernel *k, const struct render_config *rc,
+    struct batch *bt, uint16_t type, const struct render_elem *v, size_t n)
 {
-	for (int set = 0; set < RENDER_SET__COUNT; set++) {
-		size_t i = 0;
+	size_t *order, i = 0;
+	int rc2 = 0;
 
-		while (i < n) {
-			struct nftnl_set *s = NULL;
-			size_t in_msg = 0;
+	if (n == 0)
+		return 0;
+	if (render_elems_order(rc, v, n, &order) != 0)
+		return EGW_E_NOMEM;
+	/* one message per kernel set and per ELEMS_PER_MSG elements */
+	while (i < n && rc2 == 0) {
+		const struct render_elem *first = &v[order[i]];
+		unsigned shard = render_elem_shard(rc, first);
+		struct nftnl_set *s = nftnl_set_alloc();
+		char name[32];
+		size_t in_msg = 0;
 
-			for (; i < n && in_msg < ELEMS_PER_MSG; i++) {
-				struct nftnl_set_elem *ne;
+		if (s == NULL) {
+			rc2 = EGW_E_NOMEM;
+			break;
+		}
+		render_kset_name(rc, first->set, shard, name, sizeof(name));
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, RENDER_TABLE);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, name);
+		for (; i < n && in_msg < ELEMS_PER_MSG; i++, in_msg++) {
+			const struct render_elem *e = &v[order[i]];
+			struct nftnl_set_elem *ne;
 
-				if (v[i].set != set)
-					continue;
-				if (s == NULL) {
-					s = nftnl_set_alloc();
-					if (s == NULL)
-						return EGW_E_NOMEM;
-					nftnl_set_set_str(s, NFTNL_SET_TABLE, RENDER_TABLE);
-					nftnl_set_set_str(s, NFTNL_SET_NAME,
-					    render_set_name(set));
-				}
-				ne = nftnl_set_elem_alloc();
-				if (ne == NULL) {
-					nftnl_set_free(s);
-					return EGW_E_NOMEM;
-				}
-				if (fill_nftnl_elem(ne, &v[i], type == NFT_MSG_NEWSETELEM) != 0) {
-					nftnl_set_elem_free(ne);
-					nftnl_set_free(s);
-					return EGW_E_INVALID;
-				}
-				nftnl_set_elem_add(s, ne);
-				in_msg++;
-			}
-			if (s == NULL)
+			if (e->set != first->set || render_elem_shard(rc, e) != shard)
 				break;
+			if ((ne = nftnl_set_elem_alloc()) == NULL) {
+				rc2 = EGW_E_NOMEM;
+				break;
+			}
+			if (fill_nftnl_elem(ne, e, type == NFT_MSG_NEWSETELEM) != 0) {
+				nftnl_set_elem_free(ne);
+				rc2 = EGW_E_INVALID;
+				break;
+			}
+			nftnl_set_elem_add(s, ne);
+		}
+		if (rc2 == 0) {
 			struct nlmsghdr *nlh = nftnl_nlmsg_build_hdr(
 			    mnl_nlmsg_batch_current(bt->b), type, NFPROTO_INET,
 			    (type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0) | NLM_F_ACK,
 			    k->seq++);
+
 			nftnl_set_elems_nlmsg_build_payload(nlh, s);
-			nftnl_set_free(s);
 			bt->msgs++;
 			if (!mnl_nlmsg_batch_next(bt->b))
-				return EGW_E_NOMEM;	/* sized generously below */
+				rc2 = EGW_E_NOMEM;	/* sized generously below */
 		}
+		nftnl_set_free(s);
 	}
-	return 0;
+	free(order);
+	return rc2;
+}
+
+static void
+sock_buffers(struct kernel *k, size_t need)
+{
+	int fd = mnl_socket_get_fd(k->nl), v;
+
+	if (need <= k->sndbuf)
+		return;
+	v = need > INT32_MAX / 2 ? INT32_MAX / 2 : (int)need;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &v, sizeof(v)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+	k->sndbuf = need;
+}
+
+/*
+ * Every message of a batch is acked and we only read after sending it, so
+ * the receive buffer must hold all acks (an skb each) or some are lost to
+ * ENOBUFS and the batch looks unanswered.
+ */
+static void
+sock_rcvbuf(struct kernel *k, unsigned msgs)
+{
+	int fd = mnl_socket_get_fd(k->nl), v;
+	size_t need = (size_t)msgs * 2048 + 256 * 1024;
+
+	if (need <= k->rcvbuf)
+		return;
+	v = need > INT32_MAX / 2 ? INT32_MAX / 2 : (int)need;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v));
+	k->rcvbuf = need;
 }
 
 /* Read acks until every message has one; returns 0 or the first error. */
@@ -813,9 +1049,9 @@ batch_collect(struct kernel *k, unsigned expected, char *err, size_t errlen)
 }
 
 int
-kernel_elems_batch(struct kernel *k, const struct render_elem *del,
-    size_t n_del, const struct render_elem *add, size_t n_add, char *err,
-    size_t errlen)
+kernel_elems_batch(struct kernel *k, const struct render_config *rcfg,
+    const struct render_elem *del, size_t n_del, const struct render_elem *add,
+    size_t n_add, char *err, size_t errlen)
 {
 	struct batch bt = { 0 };
 	size_t total = n_del + n_add;
@@ -824,19 +1060,26 @@ kernel_elems_batch(struct kernel *k, const struct render_elem *del,
 	if (total == 0)
 		return 0;
 	/* ~120 bytes per element plus headers; one page of slack per message */
-	bt.cap = total * 160 + (total / ELEMS_PER_MSG + 2 * RENDER_SET__COUNT + 4) *
-	    (size_t)MNL_SOCKET_BUFFER_SIZE;
+	bt.cap = total * 160 + (total / ELEMS_PER_MSG + 2 * render_kset_count(rcfg) +
+	    4) * (size_t)MNL_SOCKET_BUFFER_SIZE;
 	bt.buf = malloc(bt.cap * 2);
 	if (bt.buf == NULL)
 		return EGW_E_NOMEM;
 	bt.b = mnl_nlmsg_batch_start(bt.buf, bt.cap);
 	nftnl_batch_begin(mnl_nlmsg_batch_current(bt.b), k->seq++);
 	mnl_nlmsg_batch_next(bt.b);
-	if ((rc = batch_add_msgs(k, &bt, NFT_MSG_DELSETELEM, del, n_del)) != 0 ||
-	    (rc = batch_add_msgs(k, &bt, NFT_MSG_NEWSETELEM, add, n_add)) != 0)
+	if ((rc = batch_add_msgs(k, rcfg, &bt, NFT_MSG_DELSETELEM, del, n_del)) != 0 ||
+	    (rc = batch_add_msgs(k, rcfg, &bt, NFT_MSG_NEWSETELEM, add, n_add)) != 0)
 		goto out;
 	nftnl_batch_end(mnl_nlmsg_batch_current(bt.b), k->seq++);
 	mnl_nlmsg_batch_next(bt.b);
+	/*
+	 * The whole batch is one sendmsg (one transaction); netlink refuses
+	 * a message larger than the socket's send buffer, so grow it the
+	 * way nft does (SO_SNDBUFFORCE needs CAP_NET_ADMIN, which we have).
+	 */
+	sock_buffers(k, mnl_nlmsg_batch_size(bt.b));
+	sock_rcvbuf(k, bt.msgs);
 	if (mnl_socket_sendto(k->nl, mnl_nlmsg_batch_head(bt.b),
 	    mnl_nlmsg_batch_size(bt.b)) < 0) {
 		rc = EGW_E_IO;
@@ -848,4 +1091,34 @@ out:
 	mnl_nlmsg_batch_stop(bt.b);
 	free(bt.buf);
 	return rc;
+}
+
+int
+kernel_create(struct kernel *k, const struct render_config *rc,
+    const struct render_elem *elems, size_t n, char *err, size_t errlen)
+{
+	char *inner = render_skeleton_part(rc, RENDER_PART_INNER);
+	char *hooks = render_skeleton_part(rc, RENDER_PART_HOOKS);
+	char e2[KERNEL_ERR_MAX];
+	int rc2;
+
+	if (inner == NULL || hooks == NULL) {
+		rc2 = EGW_E_NOMEM;
+		goto out;
+	}
+	/* 1: sets and regular chains; no hook yet, so no packet sees them */
+	if ((rc2 = kernel_run_text(k, inner, false, err, errlen)) != 0)
+		goto out;
+	/* 2: every element, binary, without a parser in between */
+	rc2 = kernel_elems_batch(k, rc, NULL, 0, elems, n, err, errlen);
+	/* 3: the base chains: from here on the table decides, complete */
+	if (rc2 == 0)
+		rc2 = kernel_run_text(k, hooks, false, err, errlen);
+	if (rc2 != 0 && kernel_run_text(k, "delete table " RENDER_FAMILY " "
+	    RENDER_TABLE, false, e2, sizeof(e2)) != 0)
+		log_warnx("cannot remove the half-built table: %s", e2);
+out:
+	free(inner);
+	free(hooks);
+	return rc2;
 }

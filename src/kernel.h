@@ -90,6 +90,7 @@ int kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *
 /**
  * kernel_elems_batch() - delete and add elements in one transaction (libnftnl)
  * @k: handle
+ * @rc: configuration (which shard set each element lives in)
  * @del: elements to delete (must exist, or the whole batch fails)
  * @n_del: count
  * @add: elements to add
@@ -100,8 +101,30 @@ int kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *
  * Returns: 0, EGW_E_NFT (the kernel refused; nothing changed), EGW_E_IO,
  * EGW_E_TIMEOUT, or EGW_E_NOMEM.
  */
-int kernel_elems_batch(struct kernel *k, const struct render_elem *del,
-    size_t n_del, const struct render_elem *add, size_t n_add, char *err,
-    size_t errlen);
+int kernel_elems_batch(struct kernel *k, const struct render_config *rc,
+    const struct render_elem *del, size_t n_del, const struct render_elem *add,
+    size_t n_add, char *err, size_t errlen);
+
+/**
+ * kernel_create() - build the table when it does not exist, fast
+ * @k: handle
+ * @rc: configuration
+ * @elems: every element
+ * @n: count
+ * @err: error text on failure
+ * @errlen: size of @err
+ *
+ * Three transactions: the sets and regular chains (libnftables), all
+ * elements (one libnftnl batch, no text parser), then the base chains.
+ * The table has no hook until the last one commits, so packets see
+ * either no table (as before the call) or the complete one.  On failure
+ * the half-built table is deleted again.  Only for a table that does not
+ * exist: replacing a live table must stay one transaction
+ * (kernel_run_text() of render_full_text()).
+ *
+ * Returns: 0, EGW_E_NFT, EGW_E_IO, EGW_E_TIMEOUT or EGW_E_NOMEM.
+ */
+int kernel_create(struct kernel *k, const struct render_config *rc,
+    const struct render_elem *elems, size_t n, char *err, size_t errlen);
 
 #endif

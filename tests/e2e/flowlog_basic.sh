@@ -94,6 +94,11 @@ table inet forge_egress {
 		meta mark 1 tcp dport 443 accept
 		meta mark 1 update @logrl_d { meta mark limit rate $RATE/second burst $BURST packets } log prefix "egw:d:1:default" group $GROUP
 		meta mark 1 counter name deny_1 drop
+		meta mark 2 udp dport 5 log prefix "egw:d:2:nolimit" group $GROUP
+		meta mark 2 udp dport 5 counter name deny_2 drop
+		meta mark 2 udp dport 6 log prefix "not-ours" group $GROUP
+		meta mark 2 udp dport 8 log prefix "egw:d:0:disabled" group $GROUP
+		meta mark 2 udp dport 8 counter name deny_2 drop
 		meta mark 2 update @logrl_d { meta mark limit rate $RATE/second burst $BURST packets } log prefix "egw:d:2:default" group $GROUP
 		meta mark 2 counter name deny_2 drop
 		log prefix "egw:d:0:baseline" group $GROUP
@@ -253,6 +258,18 @@ wait_rows "src_port = 40007" 1
 ok "baseline (policy id 0, no mark): row without a scenario" row_is "src_port = 40007" \
 	"1|-,-,deny,100.64.3.2,203.0.113.10,40007,123,udp,baseline"
 
+traffic "$CL2" udp 4 100.64.2.2 40008 203.0.113.10 8
+wait_rows "src_port = 40008" 1
+ok "prefix policy id 0 with a mark: attributed by the mark" row_is "src_port = 40008" \
+	"1|scen-b,net-b,deny,100.64.2.2,203.0.113.10,40008,8,udp,disabled"
+
+traffic "$CL2" udp 4 100.64.2.2 40009 203.0.113.10 6
+wait_rows "src_port = 40009" 1
+ok "a foreign prefix on the group is ignored (only our rule's row)" row_is "src_port = 40009" \
+	"1|scen-b,net-b,deny,100.64.2.2,203.0.113.10,40009,6,udp,default"
+foreign_counted() { [ "$(info foreign)" -ge 1 ]; }
+ok "the foreign message is counted" wait_for 3 foreign_counted
+
 before=$(q "SELECT count(*) FROM egress_log")
 ok "every row has its audit.egress flow event in the outbox" \
 	test "$(q "SELECT count(*) FROM outbox WHERE type = 'flow'")" -eq "$before"
@@ -318,8 +335,28 @@ ok "after the restart every delivered packet has its row (5 of 5)" \
 ok "no duplicates after the restart" \
 	test "$(q "SELECT count(*) FROM egress_log")" -eq $((total + 5))
 
+# ---- overrun: counted, never silent ----
+# A stopped reader with the smallest receive buffer cannot keep up with an
+# unlimited log rule; every message the kernel built is either a row or
+# counted as lost (sequence gap), and the overrun is reported.
+kill -TERM "$FLOWLOG_PID"; wait "$FLOWLOG_PID"
+EGW_NFLOG_RCVBUF=65536 start_flowlog
+kill -STOP "$FLOWLOG_PID"
+traffic "$CL2" udp 4 100.64.2.2 44000 203.0.113.10 5 3000
+kill -CONT "$FLOWLOG_PID"
+sleep 0.5
+traffic "$CL2" udp 4 100.64.2.2 44001 203.0.113.10 5	# reveals a gap at the end
+wait_rows "src_port = 44001" 1
+sleep 1.2	# one heartbeat
+r5=$(rows_where "dst_port = 5"); l5=$(info seq_lost); e5=$(info enobufs)
+diag "overrun: $r5 rows + $l5 lost (sequence) = $((r5 + l5)) of 3001 logged; $e5 ENOBUFS"
+ok "the overrun is reported (ENOBUFS counted)" test "$e5" -ge 1
+ok "the overrun is counted as lost" test "$(info lost)" -ge "$l5" -a "$l5" -ge 1
+ok "rows + lost = every message the kernel logged (3001)" test $((r5 + l5)) -eq 3001
+
 # ---- retention ----
 kill -TERM "$FLOWLOG_PID"; wait "$FLOWLOG_PID"
+total=$(q "SELECT count(*) FROM egress_log WHERE ifnull(src_port, 0) NOT BETWEEN 43001 AND 43005")
 q "UPDATE egress_log SET ts = '2020-01-01T00:00:00.000Z' WHERE src_port BETWEEN 43001 AND 43005"
 EGW_LOG_RETENTION=1d start_flowlog
 ok "retention prunes rows older than EGW_LOG_RETENTION" \

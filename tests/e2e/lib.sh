@@ -107,7 +107,8 @@ need_root() {
 # A free TCP port on loopback (the kernel picks; race window is tiny).
 free_port() {
 	while :; do
-		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000 ))
+		# Below the ephemeral range (32768+) so no client socket can hold it.
+		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 12000 ))
 		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
 }

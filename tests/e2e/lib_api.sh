@@ -50,22 +50,34 @@ stop_api() {
 
 start_nginx() {
 	need_cmd nginx curl
-	API_PORT=$(free_port)
 	mkdir -p "$T/nginx"
-	"$EGW_TOP_SRCDIR/scripts/render-nginx-conf" --standalone "$T/nginx" \
-		--listen "127.0.0.1:$API_PORT" --socket "$EGW_FCGI_SOCKET" \
-		--max-body "${EGW_MAX_BODY:-262144}" > "$T/nginx/nginx.conf" ||
-		{ echo "Bail out! cannot render the nginx config"; exit 99; }
-	nginx -t -q -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" 2>>"$T/nginx.log" ||
-		{ echo "Bail out! nginx rejects the rendered config"; cat "$T/nginx.log"; exit 99; }
-	nginx -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" -g 'daemon off;' \
-		>> "$T/nginx.log" 2>&1 &
-	NGINX_PID=$!
-	track_pid "$NGINX_PID"
-	API="http://127.0.0.1:$API_PORT"
-	export API API_PORT
-	wait_for 10 curl -s -o /dev/null "$API/healthz" ||
-		{ echo "Bail out! nginx did not answer"; exit 99; }
+	# free_port only sees listeners; a client socket can still hold the
+	# port, so a failed bind is retried on another one.
+	for attempt in 1 2 3 4 5; do
+		API_PORT=$(free_port)
+		"$EGW_TOP_SRCDIR/scripts/render-nginx-conf" --standalone "$T/nginx" \
+			--listen "127.0.0.1:$API_PORT" --socket "$EGW_FCGI_SOCKET" \
+			--max-body "${EGW_MAX_BODY:-262144}" > "$T/nginx/nginx.conf" ||
+			{ echo "Bail out! cannot render the nginx config"; exit 99; }
+		nginx -t -q -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" 2>>"$T/nginx.log" ||
+			{ echo "Bail out! nginx rejects the rendered config"; cat "$T/nginx.log"; exit 99; }
+		nginx -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" -g 'daemon off;' \
+			>> "$T/nginx.log" 2>&1 &
+		NGINX_PID=$!
+		track_pid "$NGINX_PID"
+		API="http://127.0.0.1:$API_PORT"
+		export API API_PORT
+		i=0
+		while [ $i -lt 200 ] && kill -0 "$NGINX_PID" 2>/dev/null; do
+			curl -s -o /dev/null "$API/healthz" && return 0
+			sleep 0.05
+			i=$((i + 1))
+		done
+		kill -TERM "$NGINX_PID" 2>/dev/null
+		wait "$NGINX_PID" 2>/dev/null
+	done
+	echo "Bail out! nginx did not answer"
+	exit 99
 }
 
 # egw-admin token until the command is wired into egw-admin, then the same
