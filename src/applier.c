@@ -46,7 +46,8 @@
 #define POLL_MS 200
 #define COUNTERS_MS 5000
 #define HEARTBEAT_MS 5000
-#define RENDER_STORE_MS 2000
+#define RENDER_STORE_MS 2000		/* quiet time before storing the text */
+#define RENDER_STORE_MAX_MS 30000
 #define COALESCE_MS 3
 
 /* What one scenario has in the kernel (as far as we know). */
@@ -55,7 +56,9 @@ struct scen {
 	uint32_t mark;
 	bool used;
 	bool seen;			/* reconcile bookkeeping */
+	bool conflicted, lost;		/* recon_source_conflicts() */
 	struct render_elems elems;
+	uint64_t hash;			/* elems_hash(&elems) */
 	uint64_t k_allow_pk, k_allow_by, k_deny_pk, k_deny_by;
 	bool have_counters;
 };
@@ -77,6 +80,9 @@ struct applier {
 	int64_t rendered_dirty_since;
 	bool counters_primed;
 	bool table_fresh;		/* we (re)created the table: counters at 0 */
+	uint64_t stored_hash;		/* content hash of the stored text, 0: unknown */
+	double last_dur_ms;
+	int64_t rendered_first_dirty;
 	unsigned long bad_msgs;
 	unsigned long applies;
 };
@@ -317,7 +323,9 @@ source_conflict(struct applier *a, const char *sid, const struct render_elems *l
 
 			if (!o->used || strcmp(o->scenario_id, sid) == 0)
 				continue;
-			for (size_t j = 0; j < o->elems.n; j++)
+			/* elems are sorted by set: sources come before the rest */
+			for (size_t j = 0; j < o->elems.n &&
+			    o->elems.v[j].set <= RENDER_SET_SRCIF; j++)
 				if (render_elems_conflict(e, &o->elems.v[j])) {
 					*which = e;
 					return o;
@@ -364,11 +372,63 @@ elems_minus(const struct render_elems *x, const struct render_elems *y,
 	return 0;
 }
 
+/*
+ * Content hash of the rendered ruleset without rendering it: the skeleton
+ * text's hash plus the sum of one hash per element (a multiset hash, so
+ * the order of scenarios does not matter).  The stored text starts with
+ * "# egw-content <hash>", so a reconcile that finds the same content
+ * neither renders nor rewrites several MB of text.
+ */
+static uint64_t
+hash_bytes(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+static uint64_t
+elems_hash(const struct render_elems *l)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		uint64_t h = hash_bytes(1469598103934665603ull, &l->v[i],
+		    sizeof(l->v[i]));
+
+		/* finalise (splitmix64) so that sums of similar elements spread */
+		h ^= h >> 30;
+		h *= 0xbf58476d1ce4e5b9ull;
+		h ^= h >> 27;
+		h *= 0x94d049bb133111ebull;
+		sum += h ^ (h >> 31);
+	}
+	return sum;
+}
+
+static uint64_t
+content_hash(struct applier *a)
+{
+	char *skel = render_skeleton_text(&a->rc);
+	uint64_t h = elems_hash(&a->global);
+
+	if (skel != NULL) {
+		h += hash_bytes(1469598103934665603ull, skel, strlen(skel));
+		free(skel);
+	}
+	for (size_t s = 0; s < a->cap; s++)
+		if (a->scens[s].used)
+			h += a->scens[s].hash;
+	return h ? h : 1;	/* 0 means "unknown" */
+}
+
 static char *
-full_text(struct applier *a, bool replace)
+full_text(struct applier *a, uint64_t hash)
 {
 	struct render_elems all;
-	char *t;
+	char *t, *out = NULL;
 
 	render_elems_init(&all);
 	for (size_t i = 0; i < a->global.n; i++)
@@ -377,9 +437,33 @@ full_text(struct applier *a, bool replace)
 		for (size_t i = 0; a->scens[s].used && i < a->scens[s].elems.n; i++)
 			render_elems_push(&all, &a->scens[s].elems.v[i]);
 	render_elems_sort(&all);
-	t = render_full_text(&a->rc, all.v, all.n, replace);
+	t = render_full_text(&a->rc, all.v, all.n, false);
 	render_elems_free(&all);
-	return t;
+	if (t != NULL && asprintf(&out, STORE_APPLIER_CONTENT_TAG "%016llx\n%s",
+	    (unsigned long long)hash, t) < 0)
+		out = NULL;
+	free(t);
+	return out;
+}
+
+/* Store the rendered text if its content changed; returns 0 or an error. */
+static int
+store_text_if_changed(struct applier *a)
+{
+	uint64_t h = content_hash(a);
+	char *text;
+	int rc;
+
+	if (h == a->stored_hash)
+		return 0;
+	if ((text = full_text(a, h)) == NULL)
+		return EGW_E_NOMEM;
+	rc = store_applier_record(a->st, a->applied_gen, a->cfg.dry_run,
+	    a->last_dur_ms, NULL, text);
+	free(text);
+	if (rc == 0)
+		a->stored_hash = h;
+	return rc;
 }
 
 static int64_t
@@ -396,6 +480,8 @@ ms_since(int64_t t0_us)
 {
 	return (double)(now_us() - t0_us) / 1000.0;
 }
+
+static int reconcile(struct applier *a, const char *trigger);
 
 /* ---- incremental apply ---- */
 
@@ -473,6 +559,7 @@ commit_memory(struct applier *a, struct change *c)
 	s->elems = c->want;
 	memset(&c->want, 0, sizeof(c->want));
 	s->mark = (uint32_t)c->id;
+	s->hash = elems_hash(&s->elems);
 }
 
 static int
@@ -490,6 +577,14 @@ apply_incremental(struct applier *a)
 	    desired <= a->applied_gen) {
 		policy_free(p);
 		return rc;
+	}
+	if (a->cfg.dry_run) {
+		/*
+		 * Nothing in the kernel to diff against: validate the whole
+		 * text with libnftables' dry run, as at start.
+		 */
+		policy_free(p);
+		return reconcile(a, "change");
 	}
 	if ((rc = store_applier_changed_since(a->st, a->applied_gen,
 	    collect_changed, &ch)) != 0)
@@ -582,18 +677,23 @@ apply_incremental(struct applier *a)
 		goto out;
 	a->applied_gen = desired;
 	a->applies++;
+	a->last_dur_ms = dur;
+	/* the text is rendered once changes pause (see main loop) */
 	a->rendered_dirty = true;
-	if (a->rendered_dirty_since == 0)
-		a->rendered_dirty_since = timefmt_monotonic_ms();
+	a->rendered_dirty_since = timefmt_monotonic_ms();
+	if (a->rendered_first_dirty == 0)
+		a->rendered_first_dirty = a->rendered_dirty_since;
 	{
-		char g[24], d[32], n[24], km[32];
+		char g[24], d[32], n[24], km[32], tot[32];
 
 		snprintf(g, sizeof(g), "%lld", (long long)desired);
 		snprintf(d, sizeof(d), "%.3f", dur);
 		snprintf(km, sizeof(km), "%.3f", kernel_ms);
+		snprintf(tot, sizeof(tot), "%.3f", ms_since(t0));
 		snprintf(n, sizeof(n), "%zu", ch.n);
 		log_kv(LOG_LEVEL_INFO, ((const char *[]){ "generation", g,
-		    "dur_ms", d, "kernel_ms", km, "scenarios", n, NULL }),
+		    "dur_ms", d, "kernel_ms", km, "total_ms", tot, "scenarios", n,
+		    NULL }),
 		    "applied changes");
 	}
 out:
@@ -648,26 +748,125 @@ recon_policy(const struct policy *p, void *ctx)
 	return 0;
 }
 
-/* Sources claimed twice: the higher mark (newer policy) loses them. */
+/* A source element and its scenario, for the conflict sweep. */
+struct src_ref {
+	const struct render_elem *e;
+	struct scen *s;
+};
+
+static int
+src_ref_cmp(const void *x, const void *y)
+{
+	const struct render_elem *a = ((const struct src_ref *)x)->e;
+	const struct render_elem *b = ((const struct src_ref *)y)->e;
+	int c;
+
+	if (a->set != b->set)
+		return a->set < b->set ? -1 : 1;
+	if ((c = memcmp(a->lo, b->lo, 16)) != 0)
+		return c;
+	return -memcmp(a->hi, b->hi, 16);	/* the wider one first */
+}
+
+static int
+scen_mark_cmp(const void *x, const void *y)
+{
+	const struct scen *a = *(struct scen *const *)x, *b = *(struct scen *const *)y;
+
+	return a->mark < b->mark ? -1 : a->mark > b->mark;
+}
+
+/*
+ * Sources claimed twice: the higher mark (newer policy) loses them.
+ * Checking every pair of scenarios is quadratic (minutes at 10,000), so
+ * one sorted sweep over all source elements first finds the scenarios
+ * involved in any overlap (source prefixes nest or are disjoint, and an
+ * interface name conflicts only with itself); only those few are then
+ * compared pairwise, oldest first, so a loser's sources stop counting.
+ */
 static void
 recon_source_conflicts(struct recon *r)
 {
 	struct applier *a = r->a;
+	struct src_ref *v = NULL, *open = NULL;
+	struct scen **inv = NULL;
+	size_t n = 0, cap = 0, n_open = 0, n_inv = 0;
 
 	for (size_t s = 0; s < a->cap; s++) {
 		struct scen *x = &a->scens[s];
-		const struct render_elem *which;
-		const struct scen *o;
 
-		if (!x->used || x->elems.n == 0)
+		x->conflicted = false;
+		for (size_t i = 0; x->used && i < x->elems.n &&
+		    x->elems.v[i].set <= RENDER_SET_SRCIF; i++) {
+			if (x->elems.v[i].set < RENDER_SET_SRC4)
+				continue;
+			if (n == cap) {
+				size_t c = cap ? cap * 2 : 1024;
+				struct src_ref *nv = realloc(v, c * sizeof(*nv));
+
+				if (nv == NULL)
+					goto out;
+				v = nv;
+				cap = c;
+			}
+			v[n].e = &x->elems.v[i];
+			v[n++].s = x;
+		}
+	}
+	if (n == 0)
+		goto out;
+	qsort(v, n, sizeof(*v), src_ref_cmp);
+	if ((open = malloc(n * sizeof(*open))) == NULL)
+		goto out;
+	/* a stack of the elements that enclose the current one */
+	for (size_t i = 0; i < n; i++) {
+		while (n_open > 0 && (open[n_open - 1].e->set != v[i].e->set ||
+		    !render_elems_conflict(open[n_open - 1].e, v[i].e)))
+			n_open--;
+		for (size_t j = 0; j < n_open; j++)
+			if (open[j].s != v[i].s) {
+				open[j].s->conflicted = true;
+				v[i].s->conflicted = true;
+			}
+		open[n_open++] = v[i];
+	}
+	for (size_t s = 0; s < a->cap; s++)
+		if (a->scens[s].used && a->scens[s].conflicted)
+			n_inv++;
+	if (n_inv == 0 || (inv = malloc(n_inv * sizeof(*inv))) == NULL)
+		goto out;
+	n_inv = 0;
+	for (size_t s = 0; s < a->cap; s++)
+		if (a->scens[s].used && a->scens[s].conflicted)
+			inv[n_inv++] = &a->scens[s];
+	qsort(inv, n_inv, sizeof(*inv), scen_mark_cmp);
+	for (size_t i = 0; i < n_inv; i++) {
+		struct scen *x = inv[i], *o = NULL;
+		const struct render_elem *which = NULL;
+
+		for (size_t j = 0; j < i && o == NULL; j++) {
+			if (inv[j]->lost)
+				continue;
+			for (size_t p = 0; p < x->elems.n && o == NULL &&
+			    x->elems.v[p].set <= RENDER_SET_SRCIF; p++)
+				for (size_t q = 0; q < inv[j]->elems.n &&
+				    inv[j]->elems.v[q].set <= RENDER_SET_SRCIF; q++)
+					if (x->elems.v[p].set >= RENDER_SET_SRC4 &&
+					    render_elems_conflict(&x->elems.v[p],
+					    &inv[j]->elems.v[q])) {
+						o = inv[j];
+						which = &x->elems.v[p];
+						break;
+					}
+		}
+		if (o == NULL)
 			continue;
-		if ((o = source_conflict(a, x->scenario_id, &x->elems, &which)) == NULL ||
-		    o->mark > x->mark)
-			continue;
+		x->lost = true;
 		char t[160];
 		render_elem_text(which, t, sizeof(t));
-		for (size_t i = 0; i < r->results.n; i++) {
-			struct change *c = &r->results.v[i];
+		for (size_t k = 0; k < r->results.n; k++) {
+			struct change *c = &r->results.v[k];
+
 			if (strcmp(c->sid, x->scenario_id) == 0) {
 				snprintf(c->why, sizeof(c->why), "source %s is already "
 				    "scenario %s's", t, o->scenario_id);
@@ -675,8 +874,17 @@ recon_source_conflicts(struct recon *r)
 				c->exists = true;
 			}
 		}
-		drop_sources(&x->elems);
 	}
+	/* drop only after the comparisons: which points into the lists */
+	for (size_t i = 0; i < n_inv; i++)
+		if (inv[i]->lost) {
+			drop_sources(&inv[i]->elems);
+			inv[i]->lost = false;
+		}
+out:
+	free(v);
+	free(open);
+	free(inv);
 }
 
 static int
@@ -687,6 +895,7 @@ reconcile(struct applier *a, const char *trigger)
 	struct render_elems want, del, add;
 	int64_t t0 = now_us();
 	char err[KERNEL_ERR_MAX] = "", drift[512] = "";
+	const char *path = "none";
 	char *text = NULL;
 	int rc;
 
@@ -713,15 +922,21 @@ reconcile(struct applier *a, const char *trigger)
 			s--;	/* backward shift may have moved one here */
 		}
 	recon_source_conflicts(&r);
+	double db_ms = ms_since(t0);
 
 	for (size_t i = 0; i < a->global.n; i++)
 		render_elems_push(&want, &a->global.v[i]);
-	for (size_t s = 0; s < a->cap; s++)
-		for (size_t i = 0; a->scens[s].used && i < a->scens[s].elems.n; i++)
+	for (size_t s = 0; s < a->cap; s++) {
+		if (!a->scens[s].used)
+			continue;
+		a->scens[s].hash = elems_hash(&a->scens[s].elems);
+		for (size_t i = 0; i < a->scens[s].elems.n; i++)
 			render_elems_push(&want, &a->scens[s].elems.v[i]);
+	}
 	render_elems_sort(&want);
 
 	if (a->cfg.dry_run) {
+		path = "dry-run";
 		text = render_full_text(&a->rc, want.v, want.n, true);
 		rc = text ? kernel_run_text(a->k, text, true, err, sizeof(err)) :
 		    EGW_E_NOMEM;
@@ -738,7 +953,9 @@ reconcile(struct applier *a, const char *trigger)
 		}
 		if (!ks.exists && rc == 0) {
 			a->table_fresh = true;
+			path = "create";
 		} else if (!ks.exists || !ks.skeleton_ok) {
+			path = "replace";
 			if (ks.exists)
 				snprintf(drift, sizeof(drift), "skeleton: %s",
 				    ks.skeleton_why);
@@ -751,6 +968,7 @@ reconcile(struct applier *a, const char *trigger)
 			elems_minus(&ks.elems, &want, &del);
 			elems_minus(&want, &ks.elems, &add);
 			if (del.n || add.n) {
+				path = "elements";
 				snprintf(drift, sizeof(drift), "%zu unexpected and %zu "
 				    "missing elements", del.n, add.n);
 				rc = kernel_elems_batch(a->k, &a->rc, del.v, del.n,
@@ -758,7 +976,7 @@ reconcile(struct applier *a, const char *trigger)
 			}
 		}
 	}
-	double dur = ms_since(t0);
+	double dur = ms_since(t0), kern_ms = dur - db_ms;
 	if (rc != 0) {
 		log_errorx("reconcile (%s) failed: %s", trigger, err);
 		if (store_begin(a->st) == 0) {
@@ -769,38 +987,56 @@ reconcile(struct applier *a, const char *trigger)
 		}
 		goto out;
 	}
-	if (text == NULL)
-		text = full_text(a, false);
 	if ((rc = store_begin(a->st)) != 0)
 		goto out;
+	/*
+	 * Statuses: one statement marks every policy up to this generation
+	 * applied, then the failed ones are written one by one.  (A call per
+	 * scenario costs a table scan each in store_policy_set_apply_result:
+	 * 10 s at 10,000 policies; see /work/notes/requests-applier2.md.)
+	 */
+	if (r.status_writes > 0)
+		store_policy_set_apply_result(a->st, NULL, r.desired,
+		    POLICY_APPLY_APPLIED, NULL);
 	for (size_t i = 0; i < r.results.n; i++) {
 		struct change *c = &r.results.v[i];
 
-		if (!c->exists)
+		/* an unchanged failure is rewritten after the bulk statement */
+		if (c->ok || (!c->exists && r.status_writes == 0))
 			continue;
 		store_policy_set_apply_result(a->st, c->sid, r.desired,
-		    c->ok ? POLICY_APPLY_APPLIED : POLICY_APPLY_FAILED,
-		    c->ok ? NULL : c->why);
-		if (!c->ok)
+		    POLICY_APPLY_FAILED, c->why);
+		if (c->exists)
 			audit_apply_event(a->st, false, r.desired, c->sid, c->why);
 	}
 	if (drift[0] && ks.exists)
 		audit_drift_event(a->st, r.desired, drift);
-	store_applier_record(a->st, r.desired, a->cfg.dry_run, dur, NULL, text);
-	if ((rc = store_commit(a->st)) != 0)
-		goto out;
 	a->applied_gen = r.desired;
+	a->last_dur_ms = dur;
+	store_applier_record(a->st, r.desired, a->cfg.dry_run, dur, NULL, NULL);
+	/* the multi-MB text only when its content changed */
+	if (store_text_if_changed(a) != 0)
+		log_warnx("cannot store the rendered ruleset");
+	if ((rc = store_commit(a->st)) != 0) {
+		a->stored_hash = 0;
+		goto out;
+	}
 	a->rendered_dirty = false;
 	a->rendered_dirty_since = 0;
+	a->rendered_first_dirty = 0;
 	{
-		char g[24], d[32], n[24];
+		char g[24], d[32], n[24], tot[32], dbm[32], km[32];
 
 		snprintf(g, sizeof(g), "%lld", (long long)r.desired);
 		snprintf(d, sizeof(d), "%.3f", dur);
+		snprintf(dbm, sizeof(dbm), "%.3f", db_ms);
+		snprintf(km, sizeof(km), "%.3f", kern_ms);
+		snprintf(tot, sizeof(tot), "%.3f", ms_since(t0));
 		snprintf(n, sizeof(n), "%zu", want.n);
 		log_kv(drift[0] ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
-		    ((const char *[]){ "generation", g, "dur_ms", d, "elements", n,
-		    "trigger", trigger, "drift", drift[0] ? drift : NULL, NULL }),
+		    ((const char *[]){ "generation", g, "dur_ms", d, "total_ms", tot,
+		    "db_ms", dbm, "kernel_ms", km, "elements", n, "trigger", trigger, "path", path,
+		    "drift", drift[0] ? drift : NULL, NULL }),
 		    "reconciled%s", a->cfg.dry_run ? " (dry run)" : "");
 	}
 out:
@@ -815,13 +1051,61 @@ out:
 
 /* ---- counters, heartbeat, rendered text ---- */
 
+static const struct kernel_counter *
+counter_find(const struct kernel_counter *kc, size_t n, uint32_t mark)
+{
+	size_t lo = 0, hi = n;
+
+	/* kernel_read_counters() returns them sorted by mark */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (kc[mid].mark == mark)
+			return &kc[mid];
+		if (kc[mid].mark < mark)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static uint64_t
+delta(uint64_t now, uint64_t base)
+{
+	/* below the baseline: a table we did not see recreated; count from 0 */
+	return now >= base ? now - base : now;
+}
+
+/*
+ * Add what the kernel counted since the last read to policy_counters.
+ * Baselines: when this process created or replaced the table, the kernel
+ * counts from 0, so everything it holds is new (a->table_fresh).  When
+ * the table persisted from an earlier run, main() calls this right after
+ * the start-up reconcile with counters_primed false: that read only takes
+ * the values as baseline (the earlier run stored its totals up to its
+ * last read; what it counted after that is not knowable without storing
+ * the kernel values, see docs/KERNEL_LAYOUT.md).
+ */
 static void
 read_counters(struct applier *a)
 {
 	struct kernel_counter *kc = NULL;
 	size_t n = 0;
 
-	if (a->cfg.dry_run || kernel_read_counters(a->k, &kc, &n) != 0)
+	if (a->cfg.dry_run)
+		return;
+	if (a->table_fresh) {
+		for (size_t s = 0; s < a->cap; s++) {
+			struct scen *x = &a->scens[s];
+
+			x->k_allow_pk = x->k_allow_by = 0;
+			x->k_deny_pk = x->k_deny_by = 0;
+		}
+		a->counters_primed = true;
+		a->table_fresh = false;
+	}
+	if (kernel_read_counters(a->k, &kc, &n) != 0)
 		return;
 	if (store_begin(a->st) != 0) {
 		free(kc);
@@ -829,36 +1113,25 @@ read_counters(struct applier *a)
 	}
 	for (size_t s = 0; s < a->cap; s++) {
 		struct scen *x = &a->scens[s];
+		const struct kernel_counter *c;
+		uint64_t d[4];
 
-		if (!x->used)
+		if (!x->used || (c = counter_find(kc, n, x->mark)) == NULL)
 			continue;
-		for (size_t i = 0; i < n; i++) {
-			struct kernel_counter *c = &kc[i];
-			uint64_t d[4];
-
-			if (c->mark != x->mark)
-				continue;
-			/* a recreated table restarts at 0: count from there */
-			d[0] = c->allowed_packets - (c->allowed_packets >= x->k_allow_pk ? x->k_allow_pk : 0);
-			d[1] = c->allowed_bytes - (c->allowed_bytes >= x->k_allow_by ? x->k_allow_by : 0);
-			d[2] = c->denied_packets - (c->denied_packets >= x->k_deny_pk ? x->k_deny_pk : 0);
-			d[3] = c->denied_bytes - (c->denied_bytes >= x->k_deny_by ? x->k_deny_by : 0);
-			/*
-			 * The first read after start only takes the baseline:
-			 * those totals were already stored by the previous run
-			 * (up to its last read; see docs/KERNEL_LAYOUT.md).
-			 */
-			if (!a->counters_primed)
-				d[0] = d[1] = d[2] = d[3] = 0;
-			if (d[0] || d[1] || d[2] || d[3])
-				store_applier_counters_add(a->st, x->scenario_id,
-				    d[0], d[1], d[2], d[3]);
-			x->k_allow_pk = c->allowed_packets;
-			x->k_allow_by = c->allowed_bytes;
-			x->k_deny_pk = c->denied_packets;
-			x->k_deny_by = c->denied_bytes;
-			x->have_counters = true;
-		}
+		d[0] = delta(c->allowed_packets, x->k_allow_pk);
+		d[1] = delta(c->allowed_bytes, x->k_allow_by);
+		d[2] = delta(c->denied_packets, x->k_deny_pk);
+		d[3] = delta(c->denied_bytes, x->k_deny_by);
+		if (!a->counters_primed)
+			d[0] = d[1] = d[2] = d[3] = 0;
+		if (d[0] || d[1] || d[2] || d[3])
+			store_applier_counters_add(a->st, x->scenario_id,
+			    d[0], d[1], d[2], d[3]);
+		x->k_allow_pk = c->allowed_packets;
+		x->k_allow_by = c->allowed_bytes;
+		x->k_deny_pk = c->denied_packets;
+		x->k_deny_by = c->denied_bytes;
+		x->have_counters = true;
 	}
 	store_commit(a->st);
 	free(kc);
@@ -883,15 +1156,15 @@ heartbeat(struct applier *a)
 static void
 store_rendered(struct applier *a)
 {
-	char *text = full_text(a, false);
-
-	if (text && store_begin(a->st) == 0) {
-		store_applier_record(a->st, a->applied_gen, a->cfg.dry_run, 0, NULL, text);
-		store_commit(a->st);
+	if (store_begin(a->st) == 0) {
+		if (store_text_if_changed(a) == 0)
+			store_commit(a->st);
+		else
+			store_rollback(a->st);
 	}
-	free(text);
 	a->rendered_dirty = false;
 	a->rendered_dirty_since = 0;
+	a->rendered_first_dirty = 0;
 }
 
 /* ---- nudge socket ---- */
@@ -1011,11 +1284,17 @@ main(int argc, char **argv)
 	}
 	log_info("started (dry_run=%s)", a.cfg.dry_run ? "true" : "false");
 
+	if (store_applier_rendered_hash(a.st, &a.stored_hash) != 0)
+		a.stored_hash = 0;
 	rc = reconcile(&a, "start");
-	if (once) {
-		read_counters(&a);
+	/*
+	 * Counter baseline now, not at the first periodic read 5 s later:
+	 * a persisted table's values are the baseline, a new table's count
+	 * from 0 (read_counters()).
+	 */
+	read_counters(&a);
+	if (once)
 		goto done;
-	}
 	a.data_version = store_data_version(a.st);
 	next_reconcile = timefmt_monotonic_ms() + (int64_t)a.cfg.reconcile_interval_s * 1000;
 	next_counters = timefmt_monotonic_ms() + COUNTERS_MS;
@@ -1051,7 +1330,14 @@ main(int argc, char **argv)
 			read_counters(&a);
 			next_counters = now + COUNTERS_MS;
 		}
-		if (a.rendered_dirty && now - a.rendered_dirty_since >= RENDER_STORE_MS)
+		/*
+		 * Rendering 10,000 scenarios' text takes tens of ms: do it when
+		 * changes pause, so it never delays the next change, but at
+		 * least every RENDER_STORE_MAX_MS under a steady stream.
+		 */
+		if (a.rendered_dirty &&
+		    (now - a.rendered_dirty_since >= RENDER_STORE_MS ||
+		    now - a.rendered_first_dirty >= RENDER_STORE_MAX_MS))
 			store_rendered(&a);
 		if (now >= next_heartbeat) {
 			heartbeat(&a);

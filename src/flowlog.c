@@ -48,6 +48,7 @@ struct flowlog_event {
 	int64_t ts_ms;
 	uint32_t policy_id;
 	uint32_t mark;
+	bool id_from_mark;
 	uint8_t action;
 	bool parsed;
 	struct pktparse_packet pkt;
@@ -215,6 +216,7 @@ flowlog_on_packet(struct nflog_g_handle *gh, struct nfgenmsg *nfmsg,
 	ev = &fl->stage[fl->n_stage++];
 	ev->action = (uint8_t)pp.action;
 	ev->policy_id = pp.policy_id;
+	ev->id_from_mark = pp.id_from_mark;
 	memcpy(ev->reason, pp.reason, sizeof(ev->reason));
 	ev->mark = nflog_get_nfmark(nfa);
 	ev->ts_ms = fl->recv_ms;
@@ -380,13 +382,15 @@ flowlog_entry(struct flowlog *fl, const struct flowlog_event *ev,
     struct egress_entry *e)
 {
 	const struct store_flowlog_policy *p = NULL;
-	uint32_t id = ev->policy_id ? ev->policy_id : ev->mark;
+	uint32_t id = ev->id_from_mark || ev->policy_id == 0 ? ev->mark
+	    : ev->policy_id;
 	char proto[4];
 
 	memset(e, 0, sizeof(*e));
 	timefmt_from_ms(ev->ts_ms, e->ts);
-	/* The prefix names the deciding policy; the mark is the fallback for
-	 * a baseline rule that still knows the scenario (0 = unmanaged). */
+	/* The prefix names the deciding policy, or "m" the mark (the flat
+	 * skeleton's shared rules); a prefix id 0 also falls back to the mark,
+	 * which is 0 for a managed source without a policy (baseline). */
 	if (id != 0 && id <= INT32_MAX) {
 		p = flowlog_policy(fl, id);
 		if (p == NULL)

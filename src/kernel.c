@@ -42,7 +42,6 @@
 #define ACK_TIMEOUT_MS 5000
 
 struct kernel {
-	struct nft_ctx *nft;
 	struct mnl_socket *nl;
 	uint32_t portid;
 	uint32_t seq;
@@ -58,12 +57,6 @@ kernel_open(struct kernel **out)
 	*out = NULL;
 	if (k == NULL)
 		return EGW_E_NOMEM;
-	k->nft = nft_ctx_new(NFT_CTX_DEFAULT);
-	if (k->nft == NULL || nft_ctx_buffer_output(k->nft) != 0 ||
-	    nft_ctx_buffer_error(k->nft) != 0) {
-		kernel_close(k);
-		return EGW_E_NOMEM;
-	}
 	k->nl = mnl_socket_open(NETLINK_NETFILTER);
 	if (k->nl == NULL || mnl_socket_bind(k->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
 		int saved = errno;
@@ -85,8 +78,6 @@ kernel_close(struct kernel *k)
 		return;
 	if (k->nl)
 		mnl_socket_close(k->nl);
-	if (k->nft)
-		nft_ctx_free(k->nft);
 	free(k);
 }
 
@@ -108,15 +99,27 @@ kernel_run_text(struct kernel *k, const char *text, bool dry_run, char *err,
 {
 	int rc;
 
-	nft_ctx_output_set_flags(k->nft, 0);
-	nft_ctx_set_dry_run(k->nft, dry_run);
-	rc = nft_run_cmd_from_buffer(k->nft, text);
-	nft_ctx_set_dry_run(k->nft, false);
+	/*
+	 * A fresh context each time: a reused one keeps its cache, and a
+	 * 1,000-scenario replace then took 460 ms instead of nft -f's 320.
+	 */
+	struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+
+	if (ctx == NULL || nft_ctx_buffer_output(ctx) != 0 ||
+	    nft_ctx_buffer_error(ctx) != 0) {
+		if (ctx)
+			nft_ctx_free(ctx);
+		return EGW_E_NOMEM;
+	}
+	nft_ctx_set_dry_run(ctx, dry_run);
+	rc = nft_run_cmd_from_buffer(ctx, text);
 	if (rc != 0) {
-		copy_err(err, errlen, nft_ctx_get_error_buffer(k->nft));
+		copy_err(err, errlen, nft_ctx_get_error_buffer(ctx));
+		nft_ctx_free(ctx);
 		return EGW_E_NFT;
 	}
-	(void)nft_ctx_get_output_buffer(k->nft);
+	nft_ctx_free(ctx);
+	(void)k;
 	return 0;
 }
 

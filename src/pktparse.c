@@ -53,6 +53,12 @@ pktparse_prefix(const char *buf, size_t len, struct pktparse_prefix *out)
 	default:
 		return EGW_E_INVALID;
 	}
+	p.id_from_mark = false;
+	if (len > 7 && buf[6] == 'm' && buf[7] == ':') {
+		p.id_from_mark = true;
+		i = 7;
+		goto reason;
+	}
 	/* policy id: decimal, no sign, no leading zero, <= INT32_MAX */
 	for (i = 6, n = 0; i < len && buf[i] >= '0' && buf[i] <= '9'; i++, n++) {
 		if (n == 10)
@@ -63,6 +69,7 @@ pktparse_prefix(const char *buf, size_t len, struct pktparse_prefix *out)
 		return EGW_E_INVALID;
 	if (i >= len || buf[i] != ':')
 		return EGW_E_INVALID;
+reason:
 	i++;
 	n = len - i;
 	if (n < 1 || n > PKTPARSE_REASON_MAX)

@@ -13,6 +13,8 @@
  * Prefix contract (docs: /work/notes/contracts.md, owner: applier):
  *   "egw:<a|d|w>:<policy_id>:<reason>", policy_id decimal without leading
  *   zeros ("0" = baseline, no policy), at most 2^31-1; reason [a-z_]{1,24}.
+ *   The flat skeleton (render.c) writes "m" as policy_id: one rule serves
+ *   every scenario, so the id is the packet mark (0 = baseline).
  */
 #ifndef EGW_PKTPARSE_H
 #define EGW_PKTPARSE_H
@@ -34,6 +36,7 @@ enum pktparse_action {
 struct pktparse_prefix {
 	enum pktparse_action action;
 	uint32_t policy_id;			/* policies.id, 0 = baseline */
+	bool id_from_mark;			/* "m": policies.id = the mark */
 	char reason[PKTPARSE_REASON_MAX + 1];	/* [a-z_]{1,24} */
 };
 
@@ -63,7 +66,7 @@ struct pktparse_packet {
  * @out: the parsed fields (untouched on failure)
  *
  * Returns: 0, or EGW_E_INVALID when the text is not exactly
- * "egw:<a|d|w>:<id>:<reason>" (a rule of someone else's logging to our
+ * "egw:<a|d|w>:<id|m>:<reason>" (a rule of someone else's logging to our
  * group, or a renderer bug).
  */
 int pktparse_prefix(const char *buf, size_t len, struct pktparse_prefix *out);

@@ -14,6 +14,7 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -66,11 +67,44 @@ store_applier_record(struct store *st, int64_t applied_generation,
 	sqlite3_bind_int(stmt, 2, dry_run);
 	sqlite3_bind_text(stmt, 3, now, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_double(stmt, 4, duration_ms);
+	/* bindings outlive sqlite3_reset(): always bind, NULL included */
 	if (error)
 		sqlite3_bind_text(stmt, 5, error, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(stmt, 5);
 	if (rendered)
 		sqlite3_bind_text(stmt, 6, rendered, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 6);
 	return step_done(stmt);
+}
+
+int
+store_applier_rendered_hash(struct store *st, uint64_t *out)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT substr(rendered_ruleset, 1, 64) FROM applier_state WHERE id = 1");
+	const char *tag = STORE_APPLIER_CONTENT_TAG;
+	int rc;
+
+	*out = 0;
+	if (stmt == NULL)
+		return EGW_E_DB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(stmt, 0);
+		unsigned long long h;
+		char *end;
+
+		if (t != NULL && strncmp(t, tag, strlen(tag)) == 0) {
+			h = strtoull(t + strlen(tag), &end, 16);
+			if (*end == '\n')
+				*out = (uint64_t)h;
+		}
+		rc = SQLITE_DONE;
+	}
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : EGW_E_DB;
 }
 
 int

@@ -34,10 +34,26 @@ int store_applier_changed_since(struct store *st, int64_t generation,
  * @error: last_error, NULL on success
  * @rendered: the full ruleset text, or NULL to keep the stored one
  *
+ * The applier passes a text only when its content hash changed, so the
+ * multi-MB text is not rewritten by every reconcile.
+ *
  * Returns: 0, EGW_E_DB or EGW_E_BUSY.  Call inside store_begin().
  */
 int store_applier_record(struct store *st, int64_t applied_generation,
     bool dry_run, double duration_ms, const char *error, const char *rendered);
+
+/* First line of applier_state.rendered_ruleset: the content hash. */
+#define STORE_APPLIER_CONTENT_TAG "# egw-content "
+
+/**
+ * store_applier_rendered_hash() - the content hash the stored text carries
+ * @out: the hash from the text's first line, 0 when there is none
+ *
+ * Reads only the first line (substr), never the whole multi-MB text.
+ *
+ * Returns: 0 or EGW_E_DB.
+ */
+int store_applier_rendered_hash(struct store *st, uint64_t *out);
 
 /**
  * store_applier_heartbeat() - applier_state.heartbeat_at and component_status

@@ -1,61 +1,91 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # Benchmark (not a test): egw-applier's full reconcile and one policy change
-# with N policies loaded, inside a throwaway namespace.
-#   EGW_TOP_SRCDIR=... EGW_TOP_BUILDDIR=... bench/applier/bench_change.sh [N...]
-# Prints: reconcile ms (applier, libnftables, one transaction) vs `nft -f`
-# of the same rendered text in a fresh namespace; median and p99 of 30
-# single-policy changes (applier-side: read DB + libnftnl batch) and the
-# end-to-end time from the write returning to applied_generation catching up.
+# with N policies loaded, inside throwaway namespaces.
+#
+#   cd build && EGW_TOP_SRCDIR=.. EGW_TOP_BUILDDIR=. ../bench/applier/bench_change.sh [N...]
+#   (defaults: N = 1 100 1000 10000; CHANGES=50 changes per N)
+#
+# Per N, with N policies loaded (alternating none / training-updates, one
+# /32 source each, like the previous measurements):
+#   create_ms   cold start: the applier builds the missing table (sets and
+#               chains, then all elements in one libnftnl batch, then the
+#               hooks; docs/KERNEL_LAYOUT.md), DB read and status writes
+#               included
+#   nft_f_ms    `nft -f` of the same rendered text into a fresh namespace
+#   replace_ms  a live table with a damaged skeleton replaced in one
+#               libnftables transaction (add table; delete table; table ...)
+#   nft_r_ms    `nft -f` of that same replace text against a loaded table
+#   upd p50/p99 one policy's ports changed: API code path (codec +
+#               store_policy_put + nudge) until applied_generation shows it
+#   new p50/p99 a new policy created (touches the source maps too)
+# and at the end the ratios against the first N.  Every step is bounded:
+# each change times out after 10 s, CHANGES is capped at 500.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_netns.sh"
 e2e_init bench_applier
 need_root
 need_cmd sqlite3 nft
-CHANGES=${CHANGES:-30}
+CHANGES=${CHANGES:-50}
+[ "$CHANGES" -le 500 ] || CHANGES=500
 [ $# -gt 0 ] || set -- 1 100 1000 10000
 
-dur_of() { # last "dur_ms" of a log line matching $1
-	grep "$1" "$T/applier.log" | tail -1 | sed 's/.*"dur_ms":"\([0-9.]*\)".*/\1/'
+field() { # field NAME: the last log line matching $2, value of "NAME"
+	grep "$2" "$T/applier.log" | tail -1 | sed -n "s/.*\"$1\":\"\([0-9.]*\)\".*/\1/p"
 }
-pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if(i<1)i=1; print a[i]}'; }
+pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int(NR*p/100+0.999); if(i<1)i=1; printf "%.1f", a[i]}'; }
+ms_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN {printf "%.1f", (b-a)/1e6}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a/b; else print "-"}'; }
 
-echo "N reconcile_ms nft_f_ms ratio change_med_ms change_p99_ms e2e_med_ms e2e_p99_ms"
+printf "%-6s %9s %9s %5s %10s %9s %5s %8s %8s %8s %8s %9s\n" N create_ms nft_f_ms ratio \
+	replace_ms nft_r_ms ratio upd_p50 upd_p99 new_p50 new_p99 kern_p50
+: > "$T/rows"
 for N in "$@"; do
 	rm -rf "$T/state" "$T/run" "$T/applier.log"
 	NS_GW=$(make_netns "gw$N")
 	EGW_RECONCILE_INTERVAL=3600 EGW_MANAGED_SOURCES=100.64.0.0/10 applier_env
+	t0=$(date +%s%N)
 	policy put-many "$N" bench
+	diag "N=$N: $N policies written in $(ms_since "$t0") ms"
 	start_applier
 	applied || { echo "Bail out! not applied"; exit 99; }
 	stop_applier
-	# full reconcile from an empty table: one libnftables transaction
+	# cold start: the table is gone, the applier builds it
 	in_gw nft delete table inet forge_egress
+	: > "$T/applier.log"
 	start_applier
-	applied
-	rec=$(dur_of '"trigger":"start"')
+	wait_for 120 grep -q '"trigger":"start"' "$T/applier.log" || { echo "Bail out! no start"; exit 99; }
+	create=$(field total_ms '"trigger":"start"')
 	db "SELECT rendered_ruleset FROM applier_state" > "$T/ruleset.nft"
 	NS2=$(make_netns "k$N")
 	t0=$(date +%s%N)
 	ip netns exec "$NS2" nft -f "$T/ruleset.nft" || echo "# nft -f failed"
-	t1=$(date +%s%N)
-	nftf=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b-a)/1e6}')
+	nftf=$(ms_since "$t0")
+	# replace: damage the skeleton, SIGHUP, the applier swaps the table
+	H=$(in_gw nft -a list chain inet forge_egress decide | awk '/goto deny_default/ {print $NF}')
+	in_gw nft delete rule inet forge_egress decide handle "$H"
+	kill -HUP "$APPLIER_PID"
+	wait_for 120 grep -q '"trigger":"sighup"' "$T/applier.log" || { echo "Bail out! no sighup"; exit 99; }
+	replace=$(field total_ms '"trigger":"sighup"')
+	grep -q '"trigger":"sighup".*"path":"replace"' "$T/applier.log" || diag "N=$N: sighup did not replace"
+	{ printf 'add table inet forge_egress\ndelete table inet forge_egress\n'; cat "$T/ruleset.nft"; } > "$T/replace.nft"
+	t0=$(date +%s%N)
+	ip netns exec "$NS2" nft -f "$T/replace.nft" || echo "# nft -f (replace) failed"
+	nftr=$(ms_since "$t0")
 	ip netns del "$NS2"
-	: > "$T/chg"; : > "$T/e2e"
-	for i in $(seq 1 "$CHANGES"); do
-		port=$((1000 + i))
-		s0=$(date +%s%N)
-		policy put "{\"scenario_id\":\"bench-1\",\"profile\":\"custom\",\"sources\":[\"100.100.0.1/32\"],\"allowed_ports\":[$port]}"
-		applied
-		s1=$(date +%s%N)
-		awk -v a="$s0" -v b="$s1" 'BEGIN {printf "%.1f\n", (b-a)/1e6}' >> "$T/e2e"
-		dur_of '"applied changes"' >> "$T/chg"
-		grep "applied changes" "$T/applier.log" | tail -1 >> "$T/lines"
-	done
+	# one change at a time, API code path to applied
+	"$(egw_bin bench/applier/egw-bench-change)" update "$CHANGES" > "$T/upd" || { echo "Bail out! update"; exit 99; }
+	grep '"applied changes"' "$T/applier.log" | sed -n 's/.*"kernel_ms":"\([0-9.]*\)".*/\1/p' | tail -n "$CHANGES" > "$T/kern"
+	"$(egw_bin bench/applier/egw-bench-change)" create $((CHANGES / 5 + 1)) > "$T/new" || { echo "Bail out! create"; exit 99; }
 	stop_applier
 	ip netns del "$NS_GW"
-	printf "%s %s %s %s %s %s %s %s\n" "$N" "$rec" "$nftf" \
-		"$(awk -v a="$rec" -v b="$nftf" 'BEGIN {printf "%.2f", a/b}')" \
-		"$(pct 50 < "$T/chg")" "$(pct 99 < "$T/chg")" \
-		"$(pct 50 < "$T/e2e")" "$(pct 99 < "$T/e2e")"
+	row=$(printf "%-6s %9s %9s %5s %10s %9s %5s %8s %8s %8s %8s %9s" "$N" "$create" "$nftf" \
+		"$(ratio "$create" "$nftf")" "$replace" "$nftr" "$(ratio "$replace" "$nftr")" \
+		"$(awk '{print $2}' "$T/upd" | pct 50)" "$(awk '{print $2}' "$T/upd" | pct 99)" \
+		"$(awk '{print $2}' "$T/new" | pct 50)" "$(awk '{print $2}' "$T/new" | pct 99)" \
+		"$(pct 50 < "$T/kern")")
+	echo "$row"
+	echo "$row" >> "$T/rows"
 done
+# one change with N loaded vs the first N (target <= 2; p99 target < 50 ms)
+awk 'NR == 1 {u = $8; n = $10} {printf "# N=%s: update p50 ratio vs N=%s %.2f, create p50 ratio %.2f, reconcile ratios %s (create) %s (replace)\n", $1, first, $8 / u, $10 / n, $4, $7}' first="$1" "$T/rows"

@@ -99,7 +99,7 @@ table inet forge_egress {
 		meta mark 2 udp dport 6 log prefix "not-ours" group $GROUP
 		meta mark 2 udp dport 8 log prefix "egw:d:0:disabled" group $GROUP
 		meta mark 2 udp dport 8 counter name deny_2 drop
-		meta mark 2 update @logrl_d { meta mark limit rate $RATE/second burst $BURST packets } log prefix "egw:d:2:default" group $GROUP
+		meta mark 2 update @logrl_d { meta mark limit rate $RATE/second burst $BURST packets } log prefix "egw:d:m:default" group $GROUP
 		meta mark 2 counter name deny_2 drop
 		log prefix "egw:d:0:baseline" group $GROUP
 		counter name deny_0 drop

@@ -30,6 +30,14 @@ static const struct {
 	{ "egw:d:2147483647:x", PKTPARSE_DENY, 2147483647u, "x" },
 	{ "egw:d:1:abcdefghijklmnopqrstuvwx", PKTPARSE_DENY, 1, "abcdefghijklmnopqrstuvwx" },
 	{ "egw:d:1:link_local", PKTPARSE_DENY, 1, "link_local" },
+	{ "egw:d:m:default", PKTPARSE_DENY, 0, "default" },	/* id = mark */
+	{ "egw:a:m:allowlist", PKTPARSE_ALLOW, 0, "allowlist" },
+	{ "egw:w:m:metadata", PKTPARSE_WOULD_DENY, 0, "metadata" },
+	{ "egw:d:m:", -1, 0, NULL },
+	{ "egw:d:m", -1, 0, NULL },
+	{ "egw:d:mm:x", -1, 0, NULL },
+	{ "egw:d:m1:x", -1, 0, NULL },
+	{ "egw:d:1m:x", -1, 0, NULL },
 	{ "egw:d:1:abcdefghijklmnopqrstuvwxy", -1, 0, NULL },	/* 25 chars */
 	{ "egw:d:2147483648:x", -1, 0, NULL },
 	{ "egw:d:99999999999:x", -1, 0, NULL },
@@ -231,6 +239,7 @@ test_prefixes(void)
 		}
 		ok(rc == 0 && (int)p.action == prefixes[i].action &&
 		    p.policy_id == prefixes[i].id &&
+		    p.id_from_mark == (strncmp(prefixes[i].in + 6, "m:", 2) == 0) &&
 		    strcmp(p.reason, prefixes[i].reason) == 0,
 		    "prefix \"%s\" parsed", prefixes[i].in);
 	}
