@@ -959,9 +959,12 @@ reconcile(struct applier *a, const char *trigger)
 			if (ks.exists)
 				snprintf(drift, sizeof(drift), "skeleton: %s",
 				    ks.skeleton_why);
+			int64_t tx0 = now_us();
 			text = render_full_text(&a->rc, want.v, want.n, ks.exists);
+			int64_t tx1 = now_us();
 			rc = text ? kernel_run_text(a->k, text, false, err, sizeof(err)) :
 			    EGW_E_NOMEM;
+			log_info("XXX read %.1f render %.1f run %.1f", (double)(tx0 - t0) / 1000 - db_ms, (double)(tx1 - tx0) / 1000, ms_since(tx1));
 			if (rc == 0)
 				a->table_fresh = true;
 		} else {
