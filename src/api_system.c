@@ -5,6 +5,11 @@
  * applier heartbeat fresh), /metrics (Prometheus text), /v1/profiles and
  * /v1/ruleset.
  *
+ * /metrics adds to the pool's request counters what other processes
+ * publish in SQLite: policy totals, generations, the outbox backlog, the
+ * kernel's exact counters, and egw-flowlog's and egw-natsd's
+ * component_status figures (absent until the component first reports).
+ *
  * /health and /healthz do not touch the database: they answer whether this
  * worker runs.  /readyz is the one that says whether the gateway can do its
  * job, and answers 503 with the failing checks otherwise.
@@ -22,13 +27,19 @@
 #include "timefmt.h"
 
 #include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* An applier heartbeat older than this (or twice the reconcile interval,
- * whichever is larger) makes /readyz fail. */
-#define API_HEARTBEAT_STALE_S 30
+/*
+ * An applier heartbeat older than this (or twice the reconcile interval,
+ * whichever is larger) makes /readyz fail.  The applier writes one every
+ * 5 s whatever its reconcile interval (src/applier.c HEARTBEAT_MS), so
+ * the floor is three missed heartbeats; with the default
+ * EGW_RECONCILE_INTERVAL (30 s) the window is 60 s.
+ */
+#define API_HEARTBEAT_STALE_S 15
 
 static const char *const no_params[] = { NULL };
 
@@ -261,14 +272,69 @@ api_ruleset_get(struct api_ctx *ctx, struct http_req *req,
 	return http_resp_json(resp, 200, o);
 }
 
+static int
+api_metrics_counter_cb(const struct store_counter_row *row, void *arg)
+{
+	int64_t *kc = arg;
+
+	kc[0] += row->allowed_packets;
+	kc[1] += row->denied_packets;
+	return 0;
+}
+
+/* egw-flowlog's figures; its counters restart with the process. */
+static void
+api_metrics_flowlog(FILE *f, const struct store_api_flowlog *fl)
+{
+	metrics_write_one(f, "egw_flowlog_received_total", "counter",
+	    "NFLOG messages egw-flowlog received (sampled detail; exact totals are egw_kernel_packets_total).",
+	    fl->received);
+	metrics_write_one(f, "egw_flowlog_written_total", "counter",
+	    "Egress-log rows egw-flowlog committed.", fl->written);
+	metrics_write_one(f, "egw_flowlog_lost_total", "counter",
+	    "Log messages lost (sequence gaps or overruns, queue and write drops).",
+	    fl->lost);
+	metrics_write_one(f, "egw_flowlog_overruns_total", "counter",
+	    "Netlink receive buffer overruns (ENOBUFS).", fl->overruns);
+	metrics_write_one(f, "egw_flowlog_batches_total", "counter",
+	    "Write transactions egw-flowlog committed.", fl->batches);
+	metrics_write_one(f, "egw_flowlog_queue_depth", "gauge",
+	    "Log messages waiting for the writer.", fl->queue_depth);
+	if (fl->heartbeat_age_ms != INT64_MAX)
+		metrics_write_one(f, "egw_flowlog_heartbeat_age_seconds", "gauge",
+		    "Seconds since egw-flowlog last reported.", fl->heartbeat_age_ms / 1000);
+}
+
+static void
+api_metrics_natsd(FILE *f, const struct store_api_natsd *nd)
+{
+	metrics_write_one(f, "egw_natsd_connected", "gauge",
+	    "1 when egw-natsd is connected to NATS.", nd->connected);
+	metrics_write_one(f, "egw_natsd_jetstream", "gauge",
+	    "1 when egw-natsd uses JetStream.", nd->jetstream);
+	metrics_write_one(f, "egw_natsd_published_total", "counter",
+	    "Audit events egw-natsd published (acknowledged).", nd->published);
+	metrics_write_one(f, "egw_natsd_failed_total", "counter",
+	    "Audit publications that failed and will be retried.", nd->failed);
+	metrics_write_one(f, "egw_natsd_rejected_total", "counter",
+	    "Scenario events refused as malformed or invalid.", nd->rejected);
+	metrics_write_one(f, "egw_natsd_backlog", "gauge",
+	    "Outbox events egw-natsd has not delivered yet.", nd->backlog);
+	if (nd->heartbeat_age_ms != INT64_MAX)
+		metrics_write_one(f, "egw_natsd_heartbeat_age_seconds", "gauge",
+		    "Seconds since egw-natsd last reported.", nd->heartbeat_age_ms / 1000);
+}
+
 int
 api_metrics(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 {
 	const char *names[METRICS_MAX_ROUTES];
 	struct store_policy_totals pt;
 	struct store_applier_state as;
+	struct store_api_flowlog fl;
+	struct store_api_natsd nd;
 	const struct route *routes;
-	int64_t backlog = -1, age;
+	int64_t backlog = -1, age, kc[2] = { 0, 0 };
 	size_t n_routes, len = 0;
 	char *text = NULL;
 	FILE *f;
@@ -280,6 +346,10 @@ api_metrics(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	for (size_t i = 0; i < n_routes && i < METRICS_MAX_ROUTES; i++)
 		names[i] = routes[i].name;
 	if ((rc = store_api_policy_totals(ctx->st, &pt)) != 0)
+		return rc;
+	if ((rc = store_api_flowlog(ctx->st, &fl)) != 0 ||
+	    (rc = store_api_natsd(ctx->st, &nd)) != 0 ||
+	    (rc = store_api_counters(ctx->st, api_metrics_counter_cb, kc)) != 0)
 		return rc;
 	if ((rc = store_api_applier_state(ctx->st, false, &as)) != 0)
 		return rc;
@@ -327,6 +397,15 @@ api_metrics(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 		    "# TYPE egw_apply_last_duration_seconds gauge\n"
 		    "egw_apply_last_duration_seconds %.6f\n", as.last_duration_ms / 1000.0);
 	store_api_applier_state_free(&as);
+	fprintf(f, "# HELP egw_kernel_packets_total Packets the nft counters counted (exact; allowed = new connections), as the applier last read them.\n"
+	    "# TYPE egw_kernel_packets_total counter\n"
+	    "egw_kernel_packets_total{verdict=\"allow\"} %lld\n"
+	    "egw_kernel_packets_total{verdict=\"deny\"} %lld\n",
+	    (long long)kc[0], (long long)kc[1]);
+	if (fl.present)
+		api_metrics_flowlog(f, &fl);
+	if (nd.present)
+		api_metrics_natsd(f, &nd);
 	if (fclose(f) != 0 || text == NULL) {
 		free(text);
 		return EGW_E_NOMEM;

@@ -183,3 +183,11 @@ metrics_write(const struct metrics *m, const char *const *route_names,
 	    (unsigned long long)metrics_load(&m->spawned),
 	    (unsigned long long)metrics_load(&m->replaced), m->n_slots);
 }
+
+void
+metrics_write_one(FILE *out, const char *name, const char *type,
+    const char *help, int64_t value)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help,
+	    name, type, name, (long long)value);
+}

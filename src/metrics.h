@@ -67,4 +67,18 @@ void metrics_worker_spawned(struct metrics *m, int replacement);
 void metrics_write(const struct metrics *m, const char *const *route_names,
     FILE *out);
 
+/**
+ * metrics_write_one() - one unlabelled sample with its HELP and TYPE lines
+ * @out: stream to write to
+ * @name: metric name (a counter's name ends in "_total")
+ * @type: "counter" or "gauge"
+ * @help: one line of text, no newline or backslash
+ * @value: the sample
+ *
+ * For the figures the API reads from SQLite at scrape time (component
+ * status rows, kernel counters), which have exactly one sample each.
+ */
+void metrics_write_one(FILE *out, const char *name, const char *type,
+    const char *help, int64_t value);
+
 #endif

@@ -9,7 +9,7 @@
  * render_global() gives the elements of "mark 0" (managed sources without a
  * policy, the strict baseline).  The same element structs feed the nft text
  * (render_*_text, for libnftables, dry-run and GET /v1/ruleset) and the
- * libnftnl element batches (nftables.c), so both paths agree by construction.
+ * libnftnl element batches (kernel.c), so both paths agree by construction.
  *
  * This module is pure: no I/O.  It only ever sees typed values (struct
  * policy, struct ip_prefix, validated interface names), and it checks the

@@ -4,7 +4,9 @@
  */
 #include "store_api.h"
 #include "err.h"
+#include "store_component.h"
 
+#include <json-c/json.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,4 +171,99 @@ store_api_writable(struct store *st)
 	if (rc != 0)
 		return rc;
 	return store_rollback(st);
+}
+
+/* An integer figure of a component's info; anything else reads as 0. */
+static int64_t
+store_api_info_int(struct json_object *info, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(info, key, &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	return json_object_get_int64(v);
+}
+
+static bool
+store_api_info_bool(struct json_object *info, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(info, key, &v) &&
+	    json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
+}
+
+/* Read a component row; *found false (and 0) when it never reported. */
+static int
+store_api_component(struct store *st, const char *name,
+    struct component_status *cs, bool *found)
+{
+	int rc = store_component_get(st, name, cs);
+
+	*found = rc == 0;
+	return rc == EGW_E_NOTFOUND ? 0 : rc;
+}
+
+int
+store_api_flowlog(struct store *st, struct store_api_flowlog *out)
+{
+	struct component_status cs;
+	struct json_object *i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = store_api_component(st, "flowlog", &cs, &out->present)) != 0 ||
+	    !out->present)
+		return rc;
+	i = cs.info;
+	out->pid = cs.pid;
+	snprintf(out->heartbeat_at, sizeof(out->heartbeat_at), "%s", cs.heartbeat_at);
+	out->heartbeat_age_ms = cs.heartbeat_age_ms;
+	out->received = store_api_info_int(i, "received");
+	out->written = store_api_info_int(i, "written");
+	out->lost = store_api_info_int(i, "lost");
+	out->batches = store_api_info_int(i, "batches");
+	out->overruns = store_api_info_int(i, "enobufs");
+	out->seq_lost = store_api_info_int(i, "seq_lost");
+	out->queue_dropped = store_api_info_int(i, "queue_dropped");
+	out->write_dropped = store_api_info_int(i, "write_dropped");
+	out->foreign = store_api_info_int(i, "foreign");
+	out->malformed = store_api_info_int(i, "malformed");
+	out->unknown_policy = store_api_info_int(i, "unknown_policy");
+	out->pruned = store_api_info_int(i, "pruned");
+	out->queue_depth = store_api_info_int(i, "queue_depth");
+	out->queue_max = store_api_info_int(i, "queue_max");
+	out->group = store_api_info_int(i, "group");
+	json_object_put(cs.info);
+	return 0;
+}
+
+int
+store_api_natsd(struct store *st, struct store_api_natsd *out)
+{
+	struct component_status cs;
+	struct json_object *i;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = store_api_component(st, "natsd", &cs, &out->present)) != 0 ||
+	    !out->present)
+		return rc;
+	i = cs.info;
+	out->pid = cs.pid;
+	snprintf(out->heartbeat_at, sizeof(out->heartbeat_at), "%s", cs.heartbeat_at);
+	out->heartbeat_age_ms = cs.heartbeat_age_ms;
+	out->running = store_api_info_bool(i, "running");
+	out->connected = store_api_info_bool(i, "connected");
+	out->jetstream = store_api_info_bool(i, "jetstream");
+	out->published = store_api_info_int(i, "published");
+	out->failed = store_api_info_int(i, "failed");
+	out->rejected = store_api_info_int(i, "rejected");
+	out->events = store_api_info_int(i, "events");
+	out->changes = store_api_info_int(i, "changes");
+	out->reconnects = store_api_info_int(i, "reconnects");
+	out->backlog = store_api_info_int(i, "backlog");
+	json_object_put(cs.info);
+	return 0;
 }

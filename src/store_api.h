@@ -2,11 +2,13 @@
 /*
  * This file contains the read-only queries only the API serves: the
  * applier's state row (for /v1/ruleset, /readyz, /v1/stats, /metrics),
- * the kernel counter table and policy totals.
+ * the kernel counter table, policy totals and the figures egw-flowlog and
+ * egw-natsd publish in their component_status rows.
  *
  * Writers of these rows are elsewhere (the applier writes applier_state and
  * policy_counters, the long-running daemons component_status); the API
- * never writes them.
+ * never writes them.  A component's info JSON is read as typed values: a
+ * key that is missing or not an integer (boolean) reads as 0 (false).
  */
 #ifndef EGW_STORE_API_H
 #define EGW_STORE_API_H
@@ -87,6 +89,51 @@ int store_api_counters(struct store *st,
 int store_api_egress_per_scenario(struct store *st,
     int (*cb)(const char *scenario_id, int64_t allow, int64_t deny,
     int64_t would_deny, void *ctx), void *ctx);
+
+/* egw-flowlog's component_status row (see src/flowlog.c). */
+struct store_api_flowlog {
+	bool present;			/* false: never reported; rest is 0 */
+	int64_t pid;
+	char heartbeat_at[32];
+	int64_t heartbeat_age_ms;
+	int64_t received, written, lost, batches;
+	int64_t overruns;		/* info "enobufs": netlink ENOBUFS */
+	int64_t seq_lost, queue_dropped, write_dropped;
+	int64_t foreign, malformed, unknown_policy, pruned;
+	int64_t queue_depth, queue_max;
+	int64_t group;			/* NFLOG group it is bound to */
+};
+
+/**
+ * store_api_flowlog() - egw-flowlog's last published figures
+ * @st: connection
+ * @out: filled (out->present false when the component never reported)
+ *
+ * The counters restart at 0 when egw-flowlog restarts (its pid changes).
+ *
+ * Returns: 0 or EGW_E_DB / EGW_E_BUSY.
+ */
+int store_api_flowlog(struct store *st, struct store_api_flowlog *out);
+
+/* egw-natsd's component_status row (see src/nats_bridge.c). */
+struct store_api_natsd {
+	bool present;			/* false: never reported; rest is 0 */
+	int64_t pid;
+	char heartbeat_at[32];
+	int64_t heartbeat_age_ms;
+	bool running, connected, jetstream;
+	int64_t published, failed, rejected, events, changes, reconnects;
+	int64_t backlog;
+};
+
+/**
+ * store_api_natsd() - egw-natsd's last published figures
+ * @st: connection
+ * @out: filled (out->present false when the component never reported)
+ *
+ * Returns: 0 or EGW_E_DB / EGW_E_BUSY.
+ */
+int store_api_natsd(struct store *st, struct store_api_natsd *out);
 
 /**
  * store_api_writable() - whether a write transaction can be started now

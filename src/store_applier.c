@@ -108,6 +108,29 @@ store_applier_rendered_hash(struct store *st, uint64_t *out)
 }
 
 int
+store_applier_set_status(struct store *st, const char *scenario_id,
+    int64_t generation, enum policy_apply_status status, const char *error)
+{
+	sqlite3_stmt *stmt = store_prepare(st, "UPDATE policies SET"
+	    " apply_status = ?1, apply_error = substr(?2, 1, ?5),"
+	    " applied_generation = ?3"
+	    " WHERE scenario_id = ?4 AND generation <= ?3");
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, policy_apply_status_name(status), -1,
+	    SQLITE_STATIC);
+	if (error != NULL && error[0] != '\0')
+		sqlite3_bind_text(stmt, 2, error, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(stmt, 2);
+	sqlite3_bind_int64(stmt, 3, generation);
+	sqlite3_bind_text(stmt, 4, scenario_id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(stmt, 5, POLICY_ERROR_MAX - 1);
+	return step_done(stmt);
+}
+
+int
 store_applier_heartbeat(struct store *st, const char *info)
 {
 	char now[TIMEFMT_LEN];

@@ -11,6 +11,7 @@
 #ifndef EGW_STORE_APPLIER_H
 #define EGW_STORE_APPLIER_H
 
+#include "policy.h"
 #include "store.h"
 
 #include <stdbool.h>
@@ -54,6 +55,22 @@ int store_applier_record(struct store *st, int64_t applied_generation,
  * Returns: 0 or EGW_E_DB.
  */
 int store_applier_rendered_hash(struct store *st, uint64_t *out);
+
+/**
+ * store_applier_set_status() - one scenario's apply result
+ * @scenario_id: the scenario
+ * @generation: the applied generation; rows written later are left alone
+ * @status: applied or failed
+ * @error: apply_error (truncated to POLICY_ERROR_MAX - 1), NULL to clear
+ *
+ * The same columns as store_policy_set_apply_result(), through the
+ * scenario_id index (that function's "scenario_id = ?4 OR ?4 IS NULL"
+ * scans the table: milliseconds per call at 10,000 policies).
+ *
+ * Returns: 0, EGW_E_DB or EGW_E_BUSY.  Call inside store_begin().
+ */
+int store_applier_set_status(struct store *st, const char *scenario_id,
+    int64_t generation, enum policy_apply_status status, const char *error);
 
 /**
  * store_applier_heartbeat() - applier_state.heartbeat_at and component_status

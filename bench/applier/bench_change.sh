@@ -11,7 +11,7 @@
 #   create_ms   cold start: the applier builds the missing table (sets and
 #               chains, then all elements in one libnftnl batch, then the
 #               hooks; docs/KERNEL_LAYOUT.md), DB read and status writes
-#               included
+#               included (median of REPS=3 rounds, like the next three)
 #   nft_f_ms    `nft -f` of the same rendered text into a fresh namespace
 #   replace_ms  a live table with a damaged skeleton replaced in one
 #               libnftables transaction (add table; delete table; table ...)
@@ -27,6 +27,7 @@ e2e_init bench_applier
 need_root
 need_cmd sqlite3 nft
 CHANGES=${CHANGES:-50}
+REPS=${REPS:-3}
 [ "$CHANGES" -le 500 ] || CHANGES=500
 [ $# -gt 0 ] || set -- 1 100 1000 10000
 
@@ -50,35 +51,45 @@ for N in "$@"; do
 	start_applier
 	applied || { echo "Bail out! not applied"; exit 99; }
 	stop_applier
-	# cold start: the table is gone, the applier builds it
-	in_gw nft delete table inet forge_egress
-	: > "$T/applier.log"
-	start_applier
-	wait_for 120 grep -q '"trigger":"start"' "$T/applier.log" || { echo "Bail out! no start"; exit 99; }
-	create=$(field total_ms '"trigger":"start"')
-	db "SELECT rendered_ruleset FROM applier_state" > "$T/ruleset.nft"
-	NS2=$(make_netns "k$N")
-	t0=$(date +%s%N)
-	ip netns exec "$NS2" nft -f "$T/ruleset.nft" || echo "# nft -f failed"
-	nftf=$(ms_since "$t0")
-	# replace: damage the skeleton, SIGHUP, the applier swaps the table
-	H=$(in_gw nft -a list chain inet forge_egress decide | awk '/goto deny_default/ {print $NF}')
-	in_gw nft delete rule inet forge_egress decide handle "$H"
-	kill -HUP "$APPLIER_PID"
-	wait_for 120 grep -q '"trigger":"sighup"' "$T/applier.log" || { echo "Bail out! no sighup"; exit 99; }
-	replace=$(field total_ms '"trigger":"sighup"')
-	grep -q '"trigger":"sighup".*"path":"replace"' "$T/applier.log" || diag "N=$N: sighup did not replace"
-	{ printf 'add table inet forge_egress\ndelete table inet forge_egress\n'; cat "$T/ruleset.nft"; } > "$T/replace.nft"
-	t0=$(date +%s%N)
-	ip netns exec "$NS2" nft -f "$T/replace.nft" || echo "# nft -f (replace) failed"
-	nftr=$(ms_since "$t0")
-	ip netns del "$NS2"
+	# REPS rounds, interleaved so that load from elsewhere hits both sides;
+	# the medians are printed.  Cold start: the table is gone, the
+	# applier builds it.  Replace: a damaged skeleton, SIGHUP, the applier
+	# swaps the whole table in one transaction.
+	: > "$T/c"; : > "$T/f"; : > "$T/r"; : > "$T/fr"
+	for rep in $(seq 1 "$REPS"); do
+		stop_applier
+		in_gw nft delete table inet forge_egress
+		: > "$T/applier.log"
+		start_applier
+		wait_for 120 grep -q '"trigger":"start"' "$T/applier.log" || { echo "Bail out! no start"; exit 99; }
+		field total_ms '"trigger":"start"' >> "$T/c"
+		db "SELECT rendered_ruleset FROM applier_state" > "$T/ruleset.nft"
+		NS2=$(make_netns "k$N$rep")
+		t0=$(date +%s%N)
+		ip netns exec "$NS2" nft -f "$T/ruleset.nft" || echo "# nft -f failed"
+		ms_since "$t0" >> "$T/f"; echo >> "$T/f"
+		H=$(in_gw nft -a list chain inet forge_egress decide | awk '/goto deny_default/ {print $NF}')
+		in_gw nft delete rule inet forge_egress decide handle "$H"
+		kill -HUP "$APPLIER_PID"
+		wait_for 120 grep -q '"trigger":"sighup"' "$T/applier.log" || { echo "Bail out! no sighup"; exit 99; }
+		grep -q '"trigger":"sighup".*"path":"replace"' "$T/applier.log" || diag "N=$N: sighup did not replace"
+		field total_ms '"trigger":"sighup"' >> "$T/r"
+		{ printf 'add table inet forge_egress\ndelete table inet forge_egress\n'; cat "$T/ruleset.nft"; } > "$T/replace.nft"
+		t0=$(date +%s%N)
+		ip netns exec "$NS2" nft -f "$T/replace.nft" || echo "# nft -f (replace) failed"
+		ms_since "$t0" >> "$T/fr"; echo >> "$T/fr"
+		ip netns del "$NS2"
+	done
+	create=$(pct 50 < "$T/c"); nftf=$(pct 50 < "$T/f")
+	replace=$(pct 50 < "$T/r"); nftr=$(pct 50 < "$T/fr")
 	# one change at a time, API code path to applied
 	"$(egw_bin bench/applier/egw-bench-change)" update "$CHANGES" > "$T/upd" || { echo "Bail out! update"; exit 99; }
 	grep '"applied changes"' "$T/applier.log" | sed -n 's/.*"kernel_ms":"\([0-9.]*\)".*/\1/p' | tail -n "$CHANGES" > "$T/kern"
 	"$(egw_bin bench/applier/egw-bench-change)" create $((CHANGES / 5 + 1)) > "$T/new" || { echo "Bail out! create"; exit 99; }
 	stop_applier
 	ip netns del "$NS_GW"
+	# the applier's part: from the write's return to applied
+	diag "N=$N: write p50 $(awk '{print $1}' "$T/upd" | pct 50) ms, write->applied p50 $(awk '{print $2 - $1}' "$T/upd" | pct 50) p99 $(awk '{print $2 - $1}' "$T/upd" | pct 99) ms"
 	row=$(printf "%-6s %9s %9s %5s %10s %9s %5s %8s %8s %8s %8s %9s" "$N" "$create" "$nftf" \
 		"$(ratio "$create" "$nftf")" "$replace" "$nftr" "$(ratio "$replace" "$nftr")" \
 		"$(awk '{print $2}' "$T/upd" | pct 50)" "$(awk '{print $2}' "$T/upd" | pct 99)" \
