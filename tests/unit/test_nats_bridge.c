@@ -14,6 +14,7 @@
 #include "store_policy.h"
 
 #include "tap.h"
+#include "testdb.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -22,20 +23,6 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/egw-test-nats-bridge-XXXXXX";
-
-static int64_t
-query_int(struct store *st, const char *sql)
-{
-	sqlite3_stmt *stmt;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
-}
 
 static enum bridge_outcome
 handle(struct store *st, const char *subject, const char *body, size_t len)
@@ -131,22 +118,22 @@ main(void)
 
 	/* Redelivery changes nothing. */
 	store_generation(st, &gen0, NULL);
-	hist0 = query_int(st, "SELECT count(*) FROM policy_history");
+	hist0 = testdb_int(st, "SELECT count(*) FROM policy_history");
 	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
 	    "{\"scenario_id\":\"s1\",\"network_id\":\"n1\",\"track\":\"cissp\"}"),
 	    BRIDGE_UNCHANGED, "redelivered created is unchanged");
 	store_generation(st, &gen1, NULL);
 	is_int(gen1, gen0, "generation not bumped by redelivery");
-	is_int(query_int(st, "SELECT count(*) FROM policy_history"), hist0,
+	is_int(testdb_int(st, "SELECT count(*) FROM policy_history"), hist0,
 	    "no history row for redelivery");
-	is_int(query_int(st, "SELECT revision FROM policies WHERE scenario_id = 's1'"), 1,
+	is_int(testdb_int(st, "SELECT revision FROM policies WHERE scenario_id = 's1'"), 1,
 	    "revision still 1");
 
 	/* An update through a later event is a change. */
 	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
 	    "{\"scenario_id\":\"s1\",\"network_id\":\"n1\",\"track\":\"netplus\"}"),
 	    BRIDGE_CHANGED, "created with another track updates");
-	is_int(query_int(st, "SELECT revision FROM policies WHERE scenario_id = 's1'"), 2,
+	is_int(testdb_int(st, "SELECT revision FROM policies WHERE scenario_id = 's1'"), 2,
 	    "revision 2 after update");
 
 	/* Completion, idempotent, and no reopening. */
@@ -160,33 +147,33 @@ main(void)
 	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
 	    "{\"scenario_id\":\"s1\",\"network_id\":\"n1\",\"track\":\"cissp\"}"),
 	    BRIDGE_UNCHANGED, "late created does not reopen a completed scenario");
-	is_int(query_int(st, "SELECT enabled FROM policies WHERE scenario_id = 's1'"), 0,
+	is_int(testdb_int(st, "SELECT enabled FROM policies WHERE scenario_id = 's1'"), 0,
 	    "s1 stays disabled");
 
 	/* Completed before created: tombstone. */
 	is_int(handle_str(st, BRIDGE_SUBJECT_COMPLETED,
 	    "{\"scenario_id\":\"s5\",\"network_id\":\"n5\",\"timestamp\":\"2026-01-01T00:00:00Z\"}"),
 	    BRIDGE_CHANGED, "completed for an unknown scenario");
-	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 's5'"
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 's5'"
 	    " AND enabled = 0 AND completed_at IS NOT NULL"), 1, "tombstone is disabled+completed");
 	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
 	    "{\"scenario_id\":\"s5\",\"track\":\"cissp\"}"),
 	    BRIDGE_UNCHANGED, "created after its completion is ignored");
-	is_int(query_int(st, "SELECT enabled FROM policies WHERE scenario_id = 's5'"), 0,
+	is_int(testdb_int(st, "SELECT enabled FROM policies WHERE scenario_id = 's5'"), 0,
 	    "s5 stays disabled");
 
 	/* Every invalid shape: rejected, recorded, no change. */
 	for (size_t i = 0; i < n_bad; i++) {
-		int64_t pol0 = query_int(st, "SELECT count(*) FROM policies");
-		int64_t rej0 = query_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'");
+		int64_t pol0 = testdb_int(st, "SELECT count(*) FROM policies");
+		int64_t rej0 = testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'");
 		int64_t g0, g1;
 
 		store_generation(st, &g0, NULL);
 		is_int(handle_str(st, bad[i].subject, bad[i].body), BRIDGE_REJECTED,
 		    "rejected: %s", bad[i].why);
-		is_int(query_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"),
+		is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"),
 		    rej0 + 1, "recorded: %s", bad[i].why);
-		is_int(query_int(st, "SELECT count(*) FROM policies"), pol0,
+		is_int(testdb_int(st, "SELECT count(*) FROM policies"), pol0,
 		    "no policy added: %s", bad[i].why);
 		store_generation(st, &g1, NULL);
 		is_int(g1, g0, "generation unchanged: %s", bad[i].why);
@@ -200,13 +187,13 @@ main(void)
 	big[sizeof(big) - 1] = '}';
 	is_int(handle(st, BRIDGE_SUBJECT_CREATED, big, sizeof(big)), BRIDGE_REJECTED,
 	    "oversize body rejected");
-	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'big'"), 0,
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'big'"), 0,
 	    "oversize body stored nothing");
-	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"
 	    " AND json_extract(payload, '$.reason') IS NOT NULL"
 	    " AND json_extract(payload, '$.subject') LIKE 'scenario.%'"),
 	    (int64_t)n_bad + 2, "every rejection has a reason and the subject");
-	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"
 	    " AND scenario_id = 'x5'"), 1, "unknown profile recorded with its scenario id");
 
 	policy_free(p);

@@ -11,6 +11,7 @@
 
 #include <json-c/json.h>
 #include "tap.h"
+#include "testdb.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -19,20 +20,6 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/egw-test-store-XXXXXX";
-
-static int64_t
-query_int(struct store *st, const char *sql)
-{
-	sqlite3_stmt *stmt;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
-}
 
 static const char *views[] = {
 	"v_denies_per_scenario_hour", "v_latest_policy_changes",
@@ -55,11 +42,11 @@ main(void)
 	ok(latest >= 1, "at least one migration built in");
 	is_int(store_open(path, &st), 0, "open creates the database");
 	is_int(store_schema_version(st), latest, "migrated to the latest version");
-	is_int(query_int(st, "SELECT count(*) FROM profiles WHERE builtin = 1"), 4,
+	is_int(testdb_int(st, "SELECT count(*) FROM profiles WHERE builtin = 1"), 4,
 	    "four built-in profiles");
-	is_int(query_int(st, "SELECT count(*) FROM track_profiles"), 4, "track mappings seeded");
-	is_int(query_int(st, "PRAGMA foreign_keys"), 1, "foreign keys on");
-	is_int(query_int(st, "PRAGMA synchronous"), 2, "synchronous FULL");
+	is_int(testdb_int(st, "SELECT count(*) FROM track_profiles"), 4, "track mappings seeded");
+	is_int(testdb_int(st, "PRAGMA foreign_keys"), 1, "foreign keys on");
+	is_int(testdb_int(st, "PRAGMA synchronous"), 2, "synchronous FULL");
 	{
 		sqlite3_stmt *stmt;
 		bool wal = false;
@@ -73,7 +60,7 @@ main(void)
 	}
 	for (size_t i = 0; i < sizeof(views) / sizeof(*views); i++) {
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", views[i]);
-		is_int(query_int(st, sql), 0, "view %s answers", views[i]);
+		is_int(testdb_int(st, sql), 0, "view %s answers", views[i]);
 	}
 
 	is_int(store_generation(st, &desired, &applied), 0, "generation readable");
@@ -119,7 +106,7 @@ main(void)
 		ok(cs.heartbeat_age_ms >= 0 && cs.heartbeat_age_ms < 5000, "fresh heartbeat");
 		ok(json_object_object_get_ex(cs.info, "published", &v) &&
 		    json_object_get_int(v) == 9, "latest info kept");
-		is_int(query_int(st, "SELECT count(*) FROM component_status"), 1, "one row per component");
+		is_int(testdb_int(st, "SELECT count(*) FROM component_status"), 1, "one row per component");
 		json_object_put(cs.info);
 	}
 	is_int(store_exec(st, "INSERT INTO policies (scenario_id, profile, generation, created_at, updated_at)"
@@ -155,7 +142,7 @@ main(void)
 		store_close(step);
 	}
 	is_int(store_open(path, &st), 0, "re-open is idempotent");
-	is_int(query_int(st, "SELECT count(*) FROM profiles"), 4, "seed data not duplicated");
+	is_int(testdb_int(st, "SELECT count(*) FROM profiles"), 4, "seed data not duplicated");
 	store_close(st);
 
 	snprintf(path, sizeof(path), "%s/missing/egw.db", dir);

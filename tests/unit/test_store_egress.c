@@ -12,6 +12,7 @@
 #include "store_egress.h"
 #include "store_outbox.h"
 #include "tap.h"
+#include "testdb.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -58,20 +59,6 @@ run(struct store *st, const struct egress_query *q, int64_t *next,
 	if (store_egress_query(st, q, page_cb, pg, next) != 0)
 		return (size_t)-1;
 	return pg->n;
-}
-
-static int64_t
-count(struct store *st, const char *sql)
-{
-	sqlite3_stmt *stmt;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
 }
 
 int
@@ -122,7 +109,7 @@ main(void)
 	snprintf(rows[5].action, sizeof(rows[5].action), "drop");
 	is_int(store_egress_insert(st, rows, 10, false), EGW_E_INVALID,
 	    "a bad action refuses the batch");
-	is_int(count(st, "SELECT count(*) FROM egress_log"), 0,
+	is_int(testdb_int(st, "SELECT count(*) FROM egress_log"), 0,
 	    "nothing written from a refused batch");
 	snprintf(rows[5].action, sizeof(rows[5].action), "allow");
 
@@ -134,7 +121,7 @@ main(void)
 			ids_ok = false;
 	ok(ids_ok && rows[0].id > 0, "ids filled in, consecutive");
 	is_str(rows[10].ts, "2026-03-01T10:10:00.000Z", "offset time normalised");
-	is_int(count(st, "SELECT count(*) FROM outbox WHERE type = 'flow'"),
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'flow'"),
 	    ROWS - 200, "one flow event per audited row, same transaction");
 	store_outbox_backlog(st, &backlog);
 	is_int(backlog, ROWS - 200, "flow events wait for NATS");
@@ -222,7 +209,7 @@ main(void)
 
 	is_int(store_egress_prune(st, 3600, &pruned), 0, "prune");
 	is_int((int)pruned, ROWS, "rows older than the retention pruned");
-	is_int(count(st, "SELECT count(*) FROM egress_log"), 0, "log empty");
+	is_int(testdb_int(st, "SELECT count(*) FROM egress_log"), 0, "log empty");
 	memset(&rows[0].ts, 0, sizeof(rows[0].ts));
 	is_int(store_egress_insert(st, rows, 1, false), 0, "insert with no time");
 	ok(rows[0].ts[0] == '2' && strlen(rows[0].ts) == 24, "time defaults to now");

@@ -9,6 +9,7 @@
 #include "store.h"
 #include "store_flowlog.h"
 #include "tap.h"
+#include "testdb.h"
 #include "timefmt.h"
 
 #include <sqlite3.h>
@@ -18,20 +19,6 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/egw-test-flowlog-XXXXXX";
-
-static int64_t
-query_int(struct store *st, const char *sql)
-{
-	sqlite3_stmt *stmt;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
-}
 
 /* @n rows, the first @old of them two days old. */
 static void
@@ -83,7 +70,7 @@ main(void)
 	if (store_open(path, &st) != 0)
 		return 99;
 	is_int(store_flowlog_tune(st), 0, "tune");
-	is_int(query_int(st, "PRAGMA synchronous"), 1, "synchronous is NORMAL");
+	is_int(testdb_int(st, "PRAGMA synchronous"), 1, "synchronous is NORMAL");
 
 	is_int(store_flowlog_policies(st, &pol, &n), 0, "empty policy map");
 	ok(n == 0 && pol == NULL, "no policies, no array");
@@ -107,15 +94,15 @@ main(void)
 	fill(st, 1500, 1200);
 	is_int(prune_all(st, 86400, 0, 500, &calls), 1200, "old rows pruned");
 	is_int(calls, 3, "in batches of 500 (500, 500, 200)");
-	is_int(query_int(st, "SELECT count(*) FROM egress_log"), 300, "recent rows kept");
+	is_int(testdb_int(st, "SELECT count(*) FROM egress_log"), 300, "recent rows kept");
 
 	/* Cap: 300 rows left, cap 1000 -> nothing; add 1000 -> 300 go. */
 	is_int(prune_all(st, 86400, 1000, 500, &calls), 0, "under the cap: nothing");
 	fill(st, 1000, 0);
 	is_int(prune_all(st, 86400, 1000, 128, &calls), 300, "beyond the cap pruned");
-	is_int(query_int(st, "SELECT count(*) FROM egress_log"), 1000, "cap rows kept");
-	is_int(query_int(st, "SELECT min(id) FROM egress_log"),
-	    query_int(st, "SELECT max(id) FROM egress_log") - 999, "the newest are kept");
+	is_int(testdb_int(st, "SELECT count(*) FROM egress_log"), 1000, "cap rows kept");
+	is_int(testdb_int(st, "SELECT min(id) FROM egress_log"),
+	    testdb_int(st, "SELECT max(id) FROM egress_log") - 999, "the newest are kept");
 
 	store_close(st);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);

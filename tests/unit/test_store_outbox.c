@@ -10,6 +10,7 @@
 #include "store.h"
 #include "store_outbox.h"
 #include "tap.h"
+#include "testdb.h"
 
 #include <json-c/json.h>
 #include <sqlite3.h>
@@ -24,20 +25,6 @@ static int
 cmp_str(const void *a, const void *b)
 {
 	return strcmp(a, b);
-}
-
-static int64_t
-count(struct store *st, const char *sql)
-{
-	sqlite3_stmt *stmt;
-	int64_t v = -1;
-
-	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
 }
 
 static int
@@ -103,7 +90,7 @@ main(void)
 	store_begin(st);
 	add(st, "policy.deleted", "s9", 9, NULL);
 	store_rollback(st);
-	is_int(count(st, "SELECT count(*) FROM outbox WHERE scenario_id = 's9'"), 0,
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE scenario_id = 's9'"), 0,
 	    "an event rolls back with its transaction");
 
 	is_int(store_outbox_backlog(st, &backlog), 0, "backlog");
@@ -174,7 +161,7 @@ main(void)
 		is_int(store_outbox_mark_failed(st, ev[2].id, big), 0,
 		    "mark failed with a long error");
 	}
-	is_int(count(st, "SELECT attempts * 10000 + length(last_error) FROM outbox"
+	is_int(testdb_int(st, "SELECT attempts * 10000 + length(last_error) FROM outbox"
 	    " WHERE delivered_at IS NULL ORDER BY id LIMIT 1"), 2 * 10000 + 512,
 	    "attempts counted, error truncated");
 	store_outbox_events_free(ev, n);
@@ -190,7 +177,7 @@ main(void)
 	store_exec(st, "UPDATE outbox SET created_at = '2000-01-01T00:00:00.000Z'");
 	is_int(store_outbox_prune(st, 3600, &pruned), 0, "prune old");
 	is_int((int)pruned, 2, "old deliveries pruned");
-	is_int(count(st, "SELECT count(*) FROM outbox"), 2,
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox"), 2,
 	    "undelivered never pruned");
 
 	store_close(st);
