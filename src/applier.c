@@ -323,8 +323,7 @@ source_conflict(struct applier *a, const char *sid, const struct render_elems *l
 	for (size_t i = 0; i < l->n; i++) {
 		const struct render_elem *e = &l->v[i];
 
-		if (e->set != RENDER_SET_SRC4 && e->set != RENDER_SET_SRC6 &&
-		    e->set != RENDER_SET_SRCIF)
+		if (e->set < RENDER_SET_SOURCE_FIRST || e->set > RENDER_SET_SOURCE_LAST)
 			continue;
 		for (size_t s = 0; s < a->cap; s++) {
 			const struct scen *o = &a->scens[s];
@@ -333,7 +332,7 @@ source_conflict(struct applier *a, const char *sid, const struct render_elems *l
 				continue;
 			/* elems are sorted by set: sources come before the rest */
 			for (size_t j = 0; j < o->elems.n &&
-			    o->elems.v[j].set <= RENDER_SET_SRCIF; j++)
+			    o->elems.v[j].set <= RENDER_SET_SOURCE_LAST; j++)
 				if (render_elems_conflict(e, &o->elems.v[j])) {
 					*which = e;
 					return o;
@@ -349,8 +348,8 @@ drop_sources(struct render_elems *l)
 	size_t w = 0;
 
 	for (size_t i = 0; i < l->n; i++)
-		if (l->v[i].set != RENDER_SET_SRC4 && l->v[i].set != RENDER_SET_SRC6 &&
-		    l->v[i].set != RENDER_SET_SRCIF)
+		if (l->v[i].set < RENDER_SET_SOURCE_FIRST ||
+		    l->v[i].set > RENDER_SET_SOURCE_LAST)
 			l->v[w++] = l->v[i];
 	l->n = w;
 }
@@ -805,8 +804,8 @@ recon_source_conflicts(struct recon *r)
 
 		x->conflicted = false;
 		for (size_t i = 0; x->used && i < x->elems.n &&
-		    x->elems.v[i].set <= RENDER_SET_SRCIF; i++) {
-			if (x->elems.v[i].set < RENDER_SET_SRC4)
+		    x->elems.v[i].set <= RENDER_SET_SOURCE_LAST; i++) {
+			if (x->elems.v[i].set < RENDER_SET_SOURCE_FIRST)
 				continue;
 			if (n == cap) {
 				size_t c = cap ? cap * 2 : 1024;
@@ -856,10 +855,10 @@ recon_source_conflicts(struct recon *r)
 			if (inv[j]->lost)
 				continue;
 			for (size_t p = 0; p < x->elems.n && o == NULL &&
-			    x->elems.v[p].set <= RENDER_SET_SRCIF; p++)
+			    x->elems.v[p].set <= RENDER_SET_SOURCE_LAST; p++)
 				for (size_t q = 0; q < inv[j]->elems.n &&
-				    inv[j]->elems.v[q].set <= RENDER_SET_SRCIF; q++)
-					if (x->elems.v[p].set >= RENDER_SET_SRC4 &&
+				    inv[j]->elems.v[q].set <= RENDER_SET_SOURCE_LAST; q++)
+					if (x->elems.v[p].set >= RENDER_SET_SOURCE_FIRST &&
 					    render_elems_conflict(&x->elems.v[p],
 					    &inv[j]->elems.v[q])) {
 						o = inv[j];

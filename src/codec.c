@@ -14,6 +14,7 @@
 #include "err.h"
 
 #include <json-c/json.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,131 @@ pointer_key(char *out, size_t size, const char *key)
 		}
 	}
 	out[o] = '\0';
+}
+
+/*
+ * json-c keeps the last of two equal keys without a word, and parses NaN
+ * and Infinity even in strict mode.  Both would let a document mean one
+ * thing to us and another to a reviewer or a proxy that reads it, so the
+ * parsed text is scanned once more: per object, every key (decoded by
+ * json-c, so "a" and "\u0061" are the same key) must be new.  The text is
+ * known to be valid JSON here, which keeps the scan to strings, brackets
+ * and commas.
+ */
+struct dup_frame {
+	bool is_object;
+	size_t index;			/* arrays: current element */
+	struct json_object *keys;	/* objects: keys seen, as a set */
+	char key[64];			/* objects: current key, for the path */
+};
+
+static void
+dup_path(const struct dup_frame *stack, size_t depth, char *path, size_t size)
+{
+	size_t n = 0;
+
+	path[0] = '\0';
+	for (size_t f = 0; f + 1 < depth && n < size; f++) {
+		int w = stack[f].is_object ?
+		    snprintf(path + n, size - n, "/%s", stack[f].key) :
+		    snprintf(path + n, size - n, "/%zu", stack[f].index);
+
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
+}
+
+static struct json_object *
+parse_string_token(const char *text, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *v;
+
+	if (tok == NULL)
+		return NULL;
+	v = json_tokener_parse_ex(tok, text, (int)len);
+	json_tokener_free(tok);
+	return v;
+}
+
+static int
+find_duplicate_key(const char *body, size_t len, struct policy_errors *errs)
+{
+	struct dup_frame stack[CODEC_MAX_DEPTH + 1];
+	size_t depth = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < len && rc == 0; i++) {
+		char c = body[i];
+
+		if (c == '"') {
+			size_t j = i + 1, k;
+
+			while (j < len && body[j] != '"')
+				j += body[j] == '\\' ? 2 : 1;
+			for (k = j + 1; k < len && strchr(" \t\r\n", body[k]); k++)
+				;
+			if (depth > 0 && stack[depth - 1].is_object && k < len &&
+			    body[k] == ':') {
+				struct dup_frame *top = &stack[depth - 1];
+				struct json_object *name =
+				    parse_string_token(body + i, j - i + 1);
+				const char *key = name ? json_object_get_string(name) : "";
+				char path[128];
+
+				if (json_object_object_get_ex(top->keys, key, NULL)) {
+					dup_path(stack, depth, path, sizeof(path));
+					policy_errors_add(errs, path,
+					    "duplicate key \"%.60s\": each key may appear once", key);
+					rc = EGW_E_BADREQUEST;
+				} else {
+					json_object_object_add(top->keys, key, NULL);
+					snprintf(top->key, sizeof(top->key), "%s", key);
+				}
+				json_object_put(name);
+			}
+			i = j;
+		} else if ((c == '{' || c == '[') && depth <= CODEC_MAX_DEPTH) {
+			stack[depth].is_object = c == '{';
+			stack[depth].index = 0;
+			stack[depth].key[0] = '\0';
+			stack[depth].keys = c == '{' ? json_object_new_object() : NULL;
+			depth++;
+		} else if ((c == '}' || c == ']') && depth > 0) {
+			json_object_put(stack[--depth].keys);
+		} else if (c == ',' && depth > 0 && !stack[depth - 1].is_object) {
+			stack[depth - 1].index++;
+		}
+	}
+	while (depth > 0)
+		json_object_put(stack[--depth].keys);
+	return rc;
+}
+
+static bool
+has_non_finite_number(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_double:
+		return !isfinite(json_object_get_double(v));
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			if (has_non_finite_number(json_object_array_get_idx(v, i)))
+				return true;
+		}
+		return false;
+	case json_type_object: {
+		json_object_object_foreach(v, key, val) {
+			(void)key;
+			if (has_non_finite_number(val))
+				return true;
+		}
+		return false;
+	}
+	default:
+		return false;
+	}
 }
 
 int
@@ -128,6 +254,15 @@ codec_parse_body(const char *body, size_t len, struct json_object **out,
 	if (!json_object_is_type(obj, json_type_object)) {
 		policy_errors_add(errs, "", "the body must be a JSON object, not %s",
 		    json_type_text(obj));
+		json_object_put(obj);
+		return EGW_E_BADREQUEST;
+	}
+	if (has_non_finite_number(obj)) {
+		json_object_put(obj);
+		policy_errors_add(errs, "", "malformed JSON: NaN and Infinity are not JSON numbers");
+		return EGW_E_BADREQUEST;
+	}
+	if (find_duplicate_key(body, len, errs) != 0) {
 		json_object_put(obj);
 		return EGW_E_BADREQUEST;
 	}

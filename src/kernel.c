@@ -380,6 +380,19 @@ decode_elem(enum render_set set, struct nftnl_set_elem *ne, struct render_elem *
 			memcpy(&e->mark, d, 4);
 		}
 		return 0;
+	case RENDER_SET_SRCH4:
+	case RENDER_SET_SRCH6:
+		alen = set == RENDER_SET_SRCH4 ? 4 : 16;
+		if (klen != alen)
+			return -1;
+		e->family = alen == 4 ? AF_INET : AF_INET6;
+		memcpy(e->lo, key, alen);
+		memcpy(e->hi, key, alen);
+		d = nftnl_set_elem_get(ne, NFTNL_SET_ELEM_DATA, &dlen);
+		if (d == NULL || dlen != 4)
+			return -1;
+		memcpy(&e->mark, d, 4);
+		return 0;
 	case RENDER_SET_MANAGEDIF:
 	case RENDER_SET_SRCIF:
 		if (klen != 16 || memchr(key, '\0', 16) == NULL)
@@ -829,6 +842,12 @@ elem_key(const struct render_elem *e, bool last, uint8_t *key)
 		n += put_byte4(key + n, NFPROTO_IPV6);
 		memcpy(key + n, addr, 16);
 		return n + 16;
+	case RENDER_SET_SRCH4:
+		memcpy(key, addr, 4);
+		return 4;
+	case RENDER_SET_SRCH6:
+		memcpy(key, addr, 16);
+		return 16;
 	case RENDER_SET_MANAGEDIF:
 	case RENDER_SET_SRCIF:
 		memset(key, 0, 16);
@@ -887,6 +906,8 @@ fill_nftnl_elem(struct nftnl_set_elem *ne, const struct render_elem *e,
 	case RENDER_SET_SRC4:
 	case RENDER_SET_SRC6:
 	case RENDER_SET_SRCIF:
+	case RENDER_SET_SRCH4:
+	case RENDER_SET_SRCH6:
 		nftnl_set_elem_set(ne, NFTNL_SET_ELEM_DATA, &e->mark, 4);
 		break;
 	case RENDER_SET_FALLBACK:

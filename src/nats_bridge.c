@@ -264,6 +264,11 @@ bridge_completed(struct store *st, struct json_object *obj,
 			policy_errors_add(errs, path, "unknown field");
 		else if (val != NULL && !bridge_is_string(val))
 			policy_errors_add(errs, path, "must be a string");
+		else if (val != NULL && strlen(json_object_get_string(val)) !=
+		    (size_t)json_object_get_string_len(val))
+			/* The checks below stop at a NUL; "victim\u0000x" must
+			 * not act on "victim". */
+			policy_errors_add(errs, path, "must not contain a NUL character");
 	}
 	v = bridge_member(obj, "scenario_id");
 	if (v == NULL)

@@ -10,11 +10,11 @@
  * and can be fuzzed directly (pktparse_packet(buf, len, &out) accepts any
  * byte string).
  *
- * Prefix contract (docs: /work/notes/contracts.md, owner: applier):
- *   "egw:<a|d|w>:<policy_id>:<reason>", policy_id decimal without leading
- *   zeros ("0" = baseline, no policy), at most 2^31-1; reason [a-z_]{1,24}.
- *   The flat skeleton (render.c) writes "m" as policy_id: one rule serves
- *   every scenario, so the id is the packet mark (0 = baseline).
+ * Prefix contract (docs/KERNEL_LAYOUT.md; written by render.c):
+ *   "egw:<a|d|w>:m:<reason>": one log rule serves every scenario in the flat
+ *   layout, so the policy id is the packet mark ("m"; mark 0 = baseline, no
+ *   policy); reason [a-z_]{1,24}.  A decimal id in place of "m" (without
+ *   leading zeros, at most 2^31-1; "0" = take the mark) is accepted too.
  */
 #ifndef EGW_PKTPARSE_H
 #define EGW_PKTPARSE_H

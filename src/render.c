@@ -34,6 +34,8 @@ static const char *const set_names[RENDER_SET__COUNT] = {
 	[RENDER_SET_SRC4] = "src4",
 	[RENDER_SET_SRC6] = "src6",
 	[RENDER_SET_SRCIF] = "srcif",
+	[RENDER_SET_SRCH4] = "srch4",
+	[RENDER_SET_SRCH6] = "srch6",
 	[RENDER_SET_AUDIT] = "audit",
 	[RENDER_SET_FALLBACK] = "fallback",
 	[RENDER_SET_PRE4] = "pre4",
@@ -115,6 +117,8 @@ render_kset_parse(const struct render_config *rc, const char *name,
 
 		if (strncmp(name, set_names[s], l) != 0)
 			continue;
+		if (k == 1 && (s == RENDER_SET_SRCH4 || s == RENDER_SET_SRCH6))
+			continue;
 		if (k == 1 || !render_set_sharded(s)) {
 			if (*p != '\0')
 				continue;
@@ -140,8 +144,10 @@ render_kset_parse(const struct render_config *rc, const char *name,
 size_t
 render_kset_count(const struct render_config *rc)
 {
-	/* 8 unsharded element sets, 4 sharded ones, 4 dynamic sets */
-	return 8 + 4 * (size_t)render_shards(rc) + 4;
+	/* 8 unsharded element sets (+ 2 host maps), 4 sharded, 4 dynamic */
+	if (render_shards(rc) == 1)
+		return 16;
+	return 10 + 4 * (size_t)render_shards(rc) + 4;
 }
 
 static unsigned
@@ -701,6 +707,10 @@ push_source_prefix(struct render_elems *out, const struct ip_prefix *p,
 
 	memset(&e, 0, sizeof(e));
 	e.set = p->family == AF_INET ? set4 : set6;
+	if (e.set == RENDER_SET_SRCH4 && p->len != 32)
+		e.set = RENDER_SET_SRC4;
+	if (e.set == RENDER_SET_SRCH6 && p->len != 128)
+		e.set = RENDER_SET_SRC6;
 	e.family = p->family;
 	e.mark = mark;
 	prefix_range(p, e.lo, e.hi);
@@ -775,7 +785,8 @@ render_policy(const struct render_config *rc, const struct policy *p,
 	/* Which traffic is the scenario's: kept in every state (fail closed). */
 	for (size_t i = 0; i < p->n_sources && !err; i++)
 		err = push_source_prefix(&tmp, &p->sources[i], b.mark,
-		    RENDER_SET_SRC4, RENDER_SET_SRC6);
+		    render_shards(rc) > 1 ? RENDER_SET_SRCH4 : RENDER_SET_SRC4,
+		    render_shards(rc) > 1 ? RENDER_SET_SRCH6 : RENDER_SET_SRC6);
 	for (size_t i = 0; i < p->n_interfaces && !err; i++)
 		err = push_iface(&tmp, p->interfaces[i], b.mark, RENDER_SET_SRCIF);
 	if (!err && p->n_sources == 0 && p->n_interfaces == 0) {
@@ -977,6 +988,11 @@ render_elem_text(const struct render_elem *e, char *buf, size_t len)
 		snprintf(buf, len, "%s . %s : %u",
 		    e->family == AF_INET ? "ipv4" : "ipv6", a, e->mark);
 		return 0;
+	case RENDER_SET_SRCH4:
+	case RENDER_SET_SRCH6:
+		format_range(e->family, e->lo, e->hi, a, sizeof(a));
+		snprintf(buf, len, "%s : %u", a, e->mark);
+		return 0;
 	case RENDER_SET_MANAGEDIF:
 	case RENDER_SET_SRCIF:
 		memcpy(name, e->lo, NETADDR_IFNAMSIZ - 1);
@@ -1070,6 +1086,7 @@ struct skel_cb {
 	size_t n_rules;
 	unsigned idx;
 	bool oom;
+	const struct render_config *rc;
 };
 
 static uint32_t
@@ -1127,6 +1144,10 @@ classify_rules(struct skel_cb *cb, const char *chain, const char *target,
     bool with_iface)
 {
 	skel_rule(cb, chain, "ct state established,related accept");
+	if (render_shards(cb->rc) > 1) {
+		skel_rule(cb, chain, "meta mark set ip saddr map @srch4 goto %s", target);
+		skel_rule(cb, chain, "meta mark set ip6 saddr map @srch6 goto %s", target);
+	}
 	skel_rule(cb, chain, "meta mark set meta nfproto . ip saddr map @src4 goto %s", target);
 	skel_rule(cb, chain, "meta mark set meta nfproto . ip6 saddr map @src6 goto %s", target);
 	if (with_iface)
@@ -1294,6 +1315,8 @@ skeleton_sets(struct sbuf *sb, const struct render_config *rc)
 		"map src4 { type nf_proto . ipv4_addr : mark; flags interval; }",
 		"map src6 { type nf_proto . ipv6_addr : mark; flags interval; }",
 		"map srcif { type ifname : mark; }",
+		"map srch4 { type ipv4_addr : mark; }",
+		"map srch6 { type ipv6_addr : mark; }",
 		"set audit { type mark; }",
 		"map fallback { type mark : verdict; }",
 		"set pre4 { type mark . ipv4_addr . inet_proto . inet_service; flags interval; }",
@@ -1311,13 +1334,15 @@ skeleton_sets(struct sbuf *sb, const struct render_config *rc)
 		/* one declaration per line; nft wants newlines inside blocks */
 		const char *d = decl[i];
 		const char *brace = strchr(d, '{');
-		/* decl 8..11 are the sharded allowlists: grouped by shard */
-		bool sharded = i >= 8 && i <= 11 && k > 1;
+		/* decl 10..13 are the sharded allowlists: grouped by shard */
+		bool sharded = i >= 10 && i <= 13 && k > 1;
 
-		if (sharded && i != 8)
+		if (k == 1 && (i == 6 || i == 7))
+			continue;	/* no host maps in the flat layout */
+		if (sharded && i != 10)
 			continue;
 		for (unsigned sh = 0; sh < (sharded ? k : 1); sh++) {
-			for (size_t j = i; j < (sharded ? 12 : i + 1); j++) {
+			for (size_t j = i; j < (sharded ? 14 : i + 1); j++) {
 				d = decl[j];
 				brace = strchr(d, '{');
 				if (sharded)
@@ -1345,7 +1370,7 @@ render_skeleton_part(const struct render_config *rc, enum render_part part)
 {
 	struct sbuf sb = { 0 };
 	struct skel_text t = { &sb, false, part, false };
-	struct skel_cb cb = { text_chain, text_rule, &t, 0, 0, false };
+	struct skel_cb cb = { text_chain, text_rule, &t, 0, 0, false, rc };
 
 	sb_add(&sb, "table %s %s {\n", RENDER_FAMILY, RENDER_TABLE);
 	if (part != RENDER_PART_HOOKS) {
@@ -1387,7 +1412,7 @@ render_rule_tags(const struct render_config *rc,
     void (*fn)(const char *chain, const char *tag, void *ctx), void *ctx)
 {
 	struct tag_ctx t = { fn, ctx };
-	struct skel_cb cb = { NULL, tag_rule, &t, 0, 0, false };
+	struct skel_cb cb = { NULL, tag_rule, &t, 0, 0, false, rc };
 
 	skeleton_walk(rc, &cb);
 	return cb.n_rules;

@@ -45,6 +45,8 @@ enum render_set {
 	RENDER_SET_SRC4,		/* nf_proto . ipv4_addr : mark (interval) */
 	RENDER_SET_SRC6,		/* nf_proto . ipv6_addr : mark (interval) */
 	RENDER_SET_SRCIF,		/* ifname : mark */
+	RENDER_SET_SRCH4,		/* ipv4_addr : mark (hash; sharded layout) */
+	RENDER_SET_SRCH6,		/* ipv6_addr : mark (hash; sharded layout) */
 	RENDER_SET_AUDIT,		/* mark */
 	RENDER_SET_FALLBACK,		/* mark : verdict (goto deny_<reason>) */
 	RENDER_SET_PRE4,		/* mark . ipv4_addr . inet_proto . inet_service */
@@ -53,6 +55,10 @@ enum render_set {
 	RENDER_SET_ALLOW6,
 	RENDER_SET__COUNT
 };
+
+/* The source maps (SRC4 .. SRCH6) sort before every other keyed set. */
+#define RENDER_SET_SOURCE_FIRST RENDER_SET_SRC4
+#define RENDER_SET_SOURCE_LAST RENDER_SET_SRCH6
 
 /* Why a packet was decided; the <reason> of the NFLOG prefix. */
 enum render_reason {
@@ -113,6 +119,9 @@ struct render_config {
 	 * a set of about 1/shards of the elements (docs/KERNEL_LAYOUT.md).
 	 * 0 or 1: one set each, no shard chains (the flat layout of the
 	 * golden files); otherwise a power of two <= RENDER_SHARDS_MAX.
+	 * The sharded layout also puts host sources (/32, /128) into the
+	 * hash maps srch4/srch6: an O(1) lookup per new connection instead
+	 * of the interval map's scan of every scenario's source.
 	 */
 	unsigned shards;
 	size_t n_dns;			/* default resolvers (EGW_DNS_SERVERS) */

@@ -30,7 +30,7 @@ export TOKEN
 stack_subscribe audit audit.egress
 
 readyz_is() { api GET /readyz; [ "$(cat "$T/status")" = "$1" ]; }
-ok "/readyz is 200 with the real applier's heartbeat" wait_for 10 readyz_is 200
+ok "/readyz is 200 with the real applier's heartbeat" within 10 readyz_is 200
 ok "/readyz: applier check ok" jqe '.checks.applier.ok == true and (.checks.applier.heartbeat_at | type == "string")'
 
 # The policy, through the API, waiting for the real applier.
@@ -42,20 +42,18 @@ ok "the applied generation is the policy's" jqe '.status.applied_generation >= .
 ok "the applier applied it in the kernel (not a dry run)" \
 	db_is "SELECT dry_run || ',' || (applied_generation >= desired_generation) FROM applier_state" "0,1"
 ok "the scenario's source is in the gateway's table" \
-	bash -c "ip netns exec '$NS_GW' nft list set inet forge_egress src4 | grep -q '$A'"
+	bash -c "ip netns exec '$NS_GW' nft list map inet forge_egress src4 | grep -q '$A'"
 
 # Audit events on audit.egress: one JSON line per message in $T/audit.jsonl.
 events() { jq -c "select(.subject == \"audit.egress\") | .data | $1" "$T/audit.jsonl" 2>/dev/null; }
 events_ge() { [ "$(events "$1" | wc -l)" -ge "$2" ]; }
 ok "policy.created arrives on audit.egress" \
-	wait_for 10 events_ge "select(.type == \"policy.created\" and .scenario_id == \"$SC\")" 1
+	within 10 events_ge "select(.type == \"policy.created\" and .scenario_id == \"$SC\")" 1
 ok "policy.created carries the earlier service's fields" bash -c "
 	jq -e -s 'map(select(.data.type == \"policy.created\"))[0].data
 		| has(\"timestamp\") and has(\"scenario_id\") and has(\"action\") and has(\"src_ip\")
 		and has(\"dst_ip\") and has(\"dst_port\") and has(\"protocol\") and has(\"reason\")
 		and .network_id == \"net-a\" and (.event_id | type == \"string\")' '$T/audit.jsonl' >/dev/null"
-ok "apply.succeeded arrives on audit.egress" \
-	wait_for 10 events_ge "select(.type == \"apply.succeeded\")" 1
 
 # Neighbours first, so no first packet waits for address resolution.
 tcp_ok $A $OUT 443; tcp_ok $A6 $OUT6 443
@@ -76,10 +74,10 @@ same() { [ "$1" = "$2" ] || { diag "got '$1', want '$2'"; return 1; }; }
 # check_path DESC SPORT EXPECTED: exactly one row in GET /v1/logs and
 # exactly one "flow" event on audit.egress, both EXPECTED, same log id.
 check_path() {
-	wait_for 5 api_rows_ge "$2" 1
+	within 5 api_rows_ge "$2" 1
 	ok "$1: exactly its row in GET /v1/logs" same "$(api_rows "$2")" "1|$3"
 	log_id=$(jq -r "[.logs[] | select(.src_port == $2)][0].id" "$T/body")
-	wait_for 10 flow_events_ge "$2" 1
+	within 10 flow_events_ge "$2" 1
 	ok "$1: exactly its flow event on audit.egress" same "$(flow_events "$2")" "1|$3"
 	ok "$1: the event names the row (log_id) and has an event_id" same "$(jq -r -s \
 		"[.[] | .data | select(.type == \"flow\" and .src_port == $2)][0]
@@ -115,7 +113,7 @@ stats_caught_up() {
 	[ "$(jq -r ".scenarios[\"$SC\"].allowed_packets" "$T/body")" = "$(kernel_count cnt_allow)" ]
 }
 # the applier reads the counters every 5 s
-ok "/v1/stats per-scenario packets equal the kernel's nft counters" wait_for 12 stats_caught_up
+ok "/v1/stats per-scenario packets equal the kernel's nft counters" within 12 stats_caught_up
 deny_k=$(kernel_count cnt_deny); allow_k=$(kernel_count cnt_allow)
 diag "kernel counters for $SC: deny $deny_k, allow $allow_k; stats: $(jq -c '{denied_requests, allowed_requests, counters, flow_log: (.flow_log | {received, written, lost, overruns, queue_depth, heartbeat_age_ms, rows})}' "$T/body")"
 ok "the kernel counted every flood datagram" test "$deny_k" -ge $((FLOOD + 4))
@@ -160,7 +158,7 @@ ok "metric TYPE lines" bash -c "grep -q '^# TYPE egw_flowlog_received_total coun
 ok "/readyz still 200" readyz_is 200
 stop_applier
 t0=$(now_ms)
-wait_for $((READY_WINDOW_S + 8)) readyz_is 503
+within $((READY_WINDOW_S + 8)) readyz_is 503
 t1=$(now_ms)
 diag "/readyz turned 503 $(( (t1 - t0) / 1000 )).$(( (t1 - t0) % 1000 / 100 )) s after the applier stopped (window ${READY_WINDOW_S} s, heartbeat every 5 s)"
 ok "/readyz turns 503 after the applier stops" error_is 503 unavailable

@@ -10,8 +10,9 @@
 #                   socket, which are files and cross namespaces
 #
 # Source after lib.sh, lib_netns.sh and lib_api.sh, then call stack_env.
-# Every process is started with its own PID tracked (ip netns exec execs
-# the program, so $! is the program itself) and stopped by that PID.
+# Every process is started as "ip netns exec NS PROGRAM &" (not through a
+# shell function, which would fork a subshell): ip execs the program, so $!
+# is the program's own PID, tracked and stopped by that PID.
 
 # stack_env: the gateway's environment for every component, under $T.
 stack_env() {
@@ -28,11 +29,11 @@ nprobe() { in_gw "$PROBE" "$@"; }
 
 stack_start_nats() {
 	mkdir -p "$T/nats"
-	in_gw nats-server -js -a 127.0.0.1 -p 4222 -sd "$T/nats" \
+	ip netns exec "$NS_GW" nats-server -js -a 127.0.0.1 -p 4222 -sd "$T/nats" \
 		>> "$T/nats.log" 2>&1 &
 	NATS_PID=$!
 	track_pid "$NATS_PID"
-	wait_for 10 nprobe jsinfo ||
+	within 10 nprobe jsinfo ||
 		{ echo "Bail out! nats-server did not start in $NS_GW"; exit 99; }
 }
 
@@ -42,10 +43,10 @@ component_pid() {
 }
 
 stack_start_flowlog() {
-	in_gw "$(egw_bin egw-flowlog)" >> "$T/flowlog.log" 2>&1 &
+	ip netns exec "$NS_GW" "$(egw_bin egw-flowlog)" >> "$T/flowlog.log" 2>&1 &
 	FLOWLOG_PID=$!
 	track_pid "$FLOWLOG_PID"
-	wait_for 10 flowlog_up ||
+	within 10 flowlog_up ||
 		{ echo "Bail out! egw-flowlog did not report"; exit 99; }
 }
 flowlog_up() { [ "$(component_pid flowlog)" = "$FLOWLOG_PID" ]; }
@@ -57,10 +58,10 @@ natsd_up() {
 }
 
 stack_start_natsd() {
-	in_gw "$(egw_bin egw-natsd)" >> "$T/natsd.log" 2>&1 &
+	ip netns exec "$NS_GW" "$(egw_bin egw-natsd)" >> "$T/natsd.log" 2>&1 &
 	NATSD_PID=$!
 	track_pid "$NATSD_PID"
-	wait_for 15 natsd_up ||
+	within 15 natsd_up ||
 		{ echo "Bail out! egw-natsd did not connect"; exit 99; }
 }
 
@@ -68,10 +69,25 @@ stack_start_natsd() {
 # every message one JSON line in $T/NAME.jsonl; returns once subscribed.
 stack_subscribe() {
 	rm -f "$T/$1.ready"
-	nprobe sub "$2" 100000 300000 "$T/$1.ready" > "$T/$1.jsonl" 2>> "$T/natsprobe.log" &
+	ip netns exec "$NS_GW" "$PROBE" sub "$2" 100000 300000 "$T/$1.ready" > "$T/$1.jsonl" 2>> "$T/natsprobe.log" &
 	track_pid $!
-	wait_for 10 test -e "$T/$1.ready" ||
+	within 10 test -e "$T/$1.ready" ||
 		{ echo "Bail out! natsprobe did not subscribe to $2"; exit 99; }
+}
+
+# within SECONDS CMD...: poll CMD (every 50 ms at most 1000 times) until it
+# succeeds, bounded by the wall clock too, however slow CMD is.
+within() {
+	_end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+	shift
+	_n=0
+	while [ $_n -lt 1000 ]; do
+		"$@" > /dev/null 2>&1 && return 0
+		[ $(( $(date +%s%N) / 1000000 )) -ge $_end ] && return 1
+		sleep 0.05
+		_n=$((_n + 1))
+	done
+	return 1
 }
 
 # now_ms: wall clock in milliseconds (shared by every namespace)

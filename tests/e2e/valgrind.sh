@@ -17,6 +17,10 @@
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_hardening.sh"
 e2e_init valgrind
 need_cmd valgrind curl jq sqlite3 wrk
+# valgrind cannot run AddressSanitizer binaries; the plain build runs this.
+if ldd "$(egw_bin egw-api)" 2>/dev/null | grep -q libasan; then
+	skip_all "sanitizer build (valgrind and ASan exclude each other; the plain build runs this test)"
+fi
 
 VG="valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indirect
  --errors-for-leak-kinds=definite --track-origins=no --vgdb=yes --vgdb-error=999999

@@ -76,6 +76,12 @@ main(void)
 		{ BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"s9\",\"x\":1}", "completed unknown field" },
 		{ BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"-s\"}", "completed bad id" },
 		{ BRIDGE_SUBJECT_COMPLETED, "nope", "completed not JSON" },
+		{ BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"s1\\u0000x\"}",
+		  "completed id with an escaped NUL (must not act on s1)" },
+		{ BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"s9\",\"network_id\":\"a\\u0000b\"}",
+		  "completed network_id with an escaped NUL" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"d1\",\"scenario_id\":\"d2\"}",
+		  "created with a duplicate key" },
 	};
 	const size_t n_bad = sizeof(bad) / sizeof(bad[0]);
 	char big[5000];
