@@ -89,6 +89,7 @@ struct applier {
 	bool counters_primed;
 	bool table_fresh;		/* we (re)created the table: counters at 0 */
 	uint64_t stored_hash;		/* content hash of the stored text, 0: unknown */
+	uint64_t validated_hash;	/* DRY_RUN: content that passed the dry run */
 	double last_dur_ms;
 	int64_t rendered_first_dirty;
 	unsigned long bad_msgs;
@@ -488,8 +489,6 @@ ms_since(int64_t t0_us)
 	return (double)(now_us() - t0_us) / 1000.0;
 }
 
-static int reconcile(struct applier *a, const char *trigger);
-
 /* ---- incremental apply ---- */
 
 struct change {
@@ -524,6 +523,46 @@ collect_changed(const char *sid, void *ctx)
 	c->n++;
 }
 
+/*
+ * DRY_RUN: check @n changes' elements with libnftables' dry run.  The
+ * kernel has no table to diff against, and the sharded skeleton alone is
+ * ~300 KB of text, so the check uses the flat skeleton (shards 0: same
+ * element types, one set each) plus the global elements and these.
+ */
+static int
+dry_run_check(struct applier *a, const struct change *ch, size_t n, char *err,
+    size_t errlen)
+{
+	struct render_config flat = a->rc;
+	struct render_elems v;
+	char *text;
+	int rc = 0;
+
+	flat.shards = 0;
+	render_elems_init(&v);
+	for (size_t i = 0; i < a->global.n && rc == 0; i++)
+		rc = render_elems_push(&v, &a->global.v[i]);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		for (size_t j = 0; j < ch[i].want.n && rc == 0; j++) {
+			struct render_elem e = ch[i].want.v[j];
+
+			/* the flat layout has no host maps */
+			if (e.set == RENDER_SET_SRCH4)
+				e.set = RENDER_SET_SRC4;
+			else if (e.set == RENDER_SET_SRCH6)
+				e.set = RENDER_SET_SRC6;
+			rc = render_elems_push(&v, &e);
+		}
+	if (rc == 0) {
+		render_elems_sort(&v);
+		text = render_full_text(&flat, v.v, v.n, false);
+		rc = text ? kernel_run_text(a->k, text, true, err, errlen) : EGW_E_NOMEM;
+		free(text);
+	}
+	render_elems_free(&v);
+	return rc;
+}
+
 /* Send the difference for changes[from..to) as one transaction. */
 static int
 send_changes(struct applier *a, struct change *ch, size_t n, char *err,
@@ -531,6 +570,9 @@ send_changes(struct applier *a, struct change *ch, size_t n, char *err,
 {
 	struct render_elems del, add;
 	int rc = 0;
+
+	if (a->cfg.dry_run)
+		return dry_run_check(a, ch, n, err, errlen);
 
 	render_elems_init(&del);
 	render_elems_init(&add);
@@ -543,7 +585,7 @@ send_changes(struct applier *a, struct change *ch, size_t n, char *err,
 		if (rc == 0)
 			rc = elems_minus(&ch[i].want, have, &add);
 	}
-	if (rc == 0 && !a->cfg.dry_run)
+	if (rc == 0)
 		rc = kernel_elems_batch(a->k, &a->rc, del.v, del.n, add.v, add.n,
 		    err, errlen);
 	render_elems_free(&del);
@@ -585,14 +627,7 @@ apply_incremental(struct applier *a)
 		policy_free(p);
 		return rc;
 	}
-	if (a->cfg.dry_run) {
-		/*
-		 * Nothing in the kernel to diff against: validate the whole
-		 * text with libnftables' dry run, as at start.
-		 */
-		policy_free(p);
-		return reconcile(a, "change");
-	}
+
 	if ((rc = store_applier_changed_since(a->st, a->applied_gen,
 	    collect_changed, &ch)) != 0)
 		goto out;
@@ -648,9 +683,17 @@ apply_incremental(struct applier *a)
 				const struct render_profile *base = profile_find(a, "none");
 				char w[256];
 
-				if (q && store_policy_get(a->st, c->sid, q) == 0)
+				char iface[NETADDR_IFNAMSIZ] = "";
+
+				if (q && store_policy_get(a->st, c->sid, q) == 0) {
+					/* keep its sources, derived ones included */
+					if (q->n_sources == 0 && q->n_interfaces == 0)
+						(void)config_iface_for_network(&a->cfg,
+						    q->network_id, iface);
 					render_policy(&a->rc, q, NULL, base,
-					    RENDER_STATE_FAILED, NULL, &c->want, w, sizeof(w));
+					    RENDER_STATE_FAILED, iface, &c->want, w,
+					    sizeof(w));
+				}
 				policy_free(q);
 				if (send_changes(a, c, 1, e1, sizeof(e1)) != 0)
 					continue;	/* keep what the kernel has */
@@ -943,10 +986,17 @@ reconcile(struct applier *a, const char *trigger)
 	render_elems_sort(&want);
 
 	if (a->cfg.dry_run) {
-		path = "dry-run";
-		text = render_full_text(&a->rc, want.v, want.n, true);
-		rc = text ? kernel_run_text(a->k, text, true, err, sizeof(err)) :
-		    EGW_E_NOMEM;
+		uint64_t h = content_hash(a);
+
+		/* the same content was validated already: nothing to check */
+		if (h != a->validated_hash) {
+			path = "dry-run";
+			text = render_full_text(&a->rc, want.v, want.n, true);
+			rc = text ? kernel_run_text(a->k, text, true, err,
+			    sizeof(err)) : EGW_E_NOMEM;
+			if (rc == 0)
+				a->validated_hash = h;
+		}
 	} else {
 		if ((rc = kernel_read_state(a->k, &a->rc, &ks)) != 0)
 			goto out;

@@ -8,6 +8,8 @@
  * needed: a reader sums the slots with relaxed atomic loads.  A replacement
  * worker inherits its slot, so counters only ever grow, as Prometheus
  * expects of a counter.  Nothing is written to SQLite per request.
+ * metrics_write_one() formats the figures /metrics reads from SQLite at
+ * scrape time (other processes' component rows, kernel counters).
  */
 #ifndef EGW_METRICS_H
 #define EGW_METRICS_H

@@ -41,8 +41,8 @@ ok "status applied by the real applier" jqe '.status.apply == "applied" and .sta
 ok "the applied generation is the policy's" jqe '.status.applied_generation >= .generation'
 ok "the applier applied it in the kernel (not a dry run)" \
 	db_is "SELECT dry_run || ',' || (applied_generation >= desired_generation) FROM applier_state" "0,1"
-ok "the scenario's source is in the gateway's table" \
-	bash -c "ip netns exec '$NS_GW' nft list map inet forge_egress src4 | grep -q '$A'"
+ok "the scenario's source is in the gateway namespace's table" \
+	bash -c "ip netns exec '$NS_GW' nft list table inet forge_egress | grep -qF '$A'"
 
 # Audit events on audit.egress: one JSON line per message in $T/audit.jsonl.
 events() { jq -c "select(.subject == \"audit.egress\") | .data | $1" "$T/audit.jsonl" 2>/dev/null; }
