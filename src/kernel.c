@@ -40,6 +40,7 @@
 
 #define ELEMS_PER_MSG 128
 #define ACK_TIMEOUT_MS 5000
+#define REQ_BUF_SIZE 8192		/* one dump or get request */
 
 struct kernel {
 	struct mnl_socket *nl;
@@ -520,7 +521,8 @@ elem_cb(const struct nlmsghdr *nlh, void *data)
 		d->err = EGW_E_NOMEM;
 		goto out;
 	}
-	for (ne = nftnl_set_elems_iter_cur(it); ne; ne = nftnl_set_elems_iter_next(it)) {
+	/* iter_next() returns the current element, then advances */
+	while ((ne = nftnl_set_elems_iter_next(it)) != NULL) {
 		struct render_elem e;
 
 		if (d->counters) {
@@ -574,7 +576,7 @@ out:
 static int
 dump_elems(struct kernel *k, const char *set_name, struct elem_dump *d)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[REQ_BUF_SIZE] = { 0 };	/* padding is sent too */
 	struct nftnl_set *s = nftnl_set_alloc();
 	struct nlmsghdr *nlh;
 
@@ -594,7 +596,7 @@ dump_elems(struct kernel *k, const char *set_name, struct elem_dump *d)
 static int
 table_exists(struct kernel *k, bool *exists)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[REQ_BUF_SIZE] = { 0 };	/* padding is sent too */
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
 
@@ -635,7 +637,7 @@ int
 kernel_read_state(struct kernel *k, const struct render_config *rc,
     struct kernel_state *st)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[REQ_BUF_SIZE] = { 0 };	/* padding is sent too */
 	struct chain_got chains = { 0 };
 	struct tag_list want = { 0 }, got = { 0 };
 	struct set_got sets = { 0 };
@@ -1086,7 +1088,7 @@ kernel_elems_batch(struct kernel *k, const struct render_config *rcfg,
 	/* ~120 bytes per element plus headers; one page of slack per message */
 	bt.cap = total * 160 + (total / ELEMS_PER_MSG + 2 * render_kset_count(rcfg) +
 	    4) * (size_t)MNL_SOCKET_BUFFER_SIZE;
-	bt.buf = malloc(bt.cap * 2);
+	bt.buf = calloc(2, bt.cap);	/* attribute padding is sent as is */
 	if (bt.buf == NULL)
 		return EGW_E_NOMEM;
 	bt.b = mnl_nlmsg_batch_start(bt.buf, bt.cap);
