@@ -71,13 +71,21 @@ CREATE TABLE policies (
 CREATE INDEX policies_generation ON policies(generation);
 
 -- Which packets are the scenario's: source prefixes and interface names.
+-- lo/hi are a prefix's first and last address as 17-byte blobs (family
+-- byte 4 or 6, then the address in 16 bytes), so "does another scenario
+-- claim an overlapping source" is an indexed lookup, not a table scan.
 CREATE TABLE policy_sources (
 	policy_id INTEGER NOT NULL REFERENCES policies(id) ON DELETE CASCADE,
 	position  INTEGER NOT NULL,
 	kind      TEXT NOT NULL CHECK (kind IN ('prefix', 'iface')),
 	value     TEXT NOT NULL,
-	PRIMARY KEY (policy_id, position)
+	lo        BLOB,
+	hi        BLOB,
+	PRIMARY KEY (policy_id, position),
+	CHECK ((kind = 'prefix') = (lo IS NOT NULL AND hi IS NOT NULL))
 );
+CREATE INDEX policy_sources_range ON policy_sources(kind, lo);
+CREATE INDEX policy_sources_value ON policy_sources(kind, value);
 
 CREATE TABLE policy_dns_servers (
 	policy_id INTEGER NOT NULL REFERENCES policies(id) ON DELETE CASCADE,

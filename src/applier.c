@@ -719,8 +719,9 @@ apply_incremental(struct applier *a)
 		store_applier_set_status(a->st, c->sid, desired,
 		    c->ok ? POLICY_APPLY_APPLIED : POLICY_APPLY_FAILED,
 		    c->ok ? NULL : c->why);
-		if (!c->ok)
-			audit_apply_event(a->st, false, desired, c->sid, c->why);
+		/* Every apply result reaches audit.egress (issue 5), in the
+		 * same transaction as the status it reports. */
+		audit_apply_event(a->st, c->ok, desired, c->sid, c->ok ? NULL : c->why);
 	}
 	store_applier_record(a->st, desired, a->cfg.dry_run, dur, NULL, NULL);
 	if ((rc = store_commit(a->st)) != 0)
@@ -1072,6 +1073,10 @@ reconcile(struct applier *a, const char *trigger)
 	}
 	if (drift[0] && ks.exists)
 		audit_drift_event(a->st, r.desired, drift);
+	/* One summary event when a reconcile moved the generation (start-up
+	 * after downtime, a coalesced burst); per-scenario failures above. */
+	if (r.desired != a->applied_gen)
+		audit_apply_event(a->st, true, r.desired, NULL, NULL);
 	a->applied_gen = r.desired;
 	a->last_dur_ms = dur;
 	store_applier_record(a->st, r.desired, a->cfg.dry_run, dur, NULL, NULL);

@@ -173,7 +173,10 @@ bridge_member(struct json_object *obj, const char *key)
 static bool
 bridge_is_string(struct json_object *v)
 {
-	return v != NULL && json_object_is_type(v, json_type_string);
+	/* A string with an embedded NUL is not one: every check after this
+	 * one would stop at the NUL ("victim\u0000x" would act on "victim"). */
+	return v != NULL && json_object_is_type(v, json_type_string) &&
+	    strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v);
 }
 
 static int
@@ -262,13 +265,11 @@ bridge_completed(struct store *st, struct json_object *obj,
 		bridge_member_path(path, sizeof(path), key);
 		if (known[i] == NULL)
 			policy_errors_add(errs, path, "unknown field");
+		else if (val != NULL && json_object_is_type(val, json_type_string) &&
+		    !bridge_is_string(val))
+			policy_errors_add(errs, path, "must not contain a NUL character");
 		else if (val != NULL && !bridge_is_string(val))
 			policy_errors_add(errs, path, "must be a string");
-		else if (val != NULL && strlen(json_object_get_string(val)) !=
-		    (size_t)json_object_get_string_len(val))
-			/* The checks below stop at a NUL; "victim\u0000x" must
-			 * not act on "victim". */
-			policy_errors_add(errs, path, "must not contain a NUL character");
 	}
 	v = bridge_member(obj, "scenario_id");
 	if (v == NULL)

@@ -29,6 +29,36 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/*
+ * A prefix as an index key: family byte, then the first (lo) and last (hi)
+ * address of the prefix truncated to @len bits, in 16 bytes.  memcmp order
+ * of the blobs is address order, which is what SQLite uses for BLOBs.
+ */
+#define PREFIX_KEY_LEN 17
+
+static void
+prefix_key(const struct ip_prefix *pfx, unsigned len, uint8_t lo[PREFIX_KEY_LEN],
+    uint8_t hi[PREFIX_KEY_LEN])
+{
+	unsigned bits = pfx->family == AF_INET ? 32 : 128;
+
+	memset(lo, 0, PREFIX_KEY_LEN);
+	memset(hi, 0, PREFIX_KEY_LEN);
+	lo[0] = hi[0] = pfx->family == AF_INET ? 4 : 6;
+	for (unsigned b = 0; b < bits; b++) {
+		uint8_t mask = (uint8_t)(0x80 >> (b % 8));
+
+		if (b < len) {
+			if (pfx->addr[b / 8] & mask) {
+				lo[1 + b / 8] |= mask;
+				hi[1 + b / 8] |= mask;
+			}
+		} else {
+			hi[1 + b / 8] |= mask;
+		}
+	}
+}
+
 #define POLICY_COLUMNS \
 	"id, scenario_id, network_id, profile, mode, enabled, dns_servers_set," \
 	" revision, generation, created_at, updated_at, completed_at," \
@@ -363,8 +393,11 @@ write_children(struct store *st, const struct policy *p)
 	for (size_t i = 0; i < p->n_sources + p->n_interfaces; i++) {
 		bool iface = i >= p->n_sources;
 
+		uint8_t lo[PREFIX_KEY_LEN], hi[PREFIX_KEY_LEN];
+
 		stmt = store_prepare(st, "INSERT INTO policy_sources"
-		    " (policy_id, position, kind, value) VALUES (?1, ?2, ?3, ?4)");
+		    " (policy_id, position, kind, value, lo, hi)"
+		    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
 		if (stmt == NULL)
 			return EGW_E_DB;
 		sqlite3_bind_int64(stmt, 1, p->id);
@@ -374,6 +407,11 @@ write_children(struct store *st, const struct policy *p)
 		sqlite3_bind_text(stmt, 4, iface ? p->interfaces[i - p->n_sources]
 		    : netaddr_format_prefix(&p->sources[i], text, false), -1,
 		    SQLITE_TRANSIENT);
+		if (!iface) {
+			prefix_key(&p->sources[i], p->sources[i].len, lo, hi);
+			sqlite3_bind_blob(stmt, 5, lo, sizeof(lo), SQLITE_TRANSIENT);
+			sqlite3_bind_blob(stmt, 6, hi, sizeof(hi), SQLITE_TRANSIENT);
+		}
 		if ((rc = exec_stmt(stmt)) != 0)
 			return rc;
 	}
@@ -569,53 +607,91 @@ struct put_args {
 };
 
 /* Does another scenario already claim one of p's sources or interfaces? */
+/* First other scenario holding a row that matches @stmt's bindings. */
+static int
+claim_owner(sqlite3_stmt *stmt, char *value, size_t vsize, char *owner,
+    size_t osize)
+{
+	int rc = sqlite3_step(stmt);
+
+	if (rc == SQLITE_ROW) {
+		col_text(stmt, 0, value, vsize);
+		col_text(stmt, 1, owner, osize);
+	}
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : step_err(rc);
+}
+
+/*
+ * Sources and interfaces must not be claimed by two scenarios: the kernel
+ * maps each to one packet mark.  Prefixes nest or are disjoint, so another
+ * scenario's prefix overlaps ours exactly when it starts inside ours (one
+ * index range scan) or is one of our at most 128 ancestors (point lookups
+ * on the index), which keeps a write's cost independent of how many
+ * policies exist.
+ */
 static int
 check_claims(struct store *st, const struct policy *p,
     struct policy_errors *errs)
 {
-	char kind[16], value[64], owner[POLICY_SCENARIO_ID_MAX + 1], path[64];
-	sqlite3_stmt *stmt;
-	struct ip_prefix pfx;
-	const char *why;
+	char value[64], owner[POLICY_SCENARIO_ID_MAX + 1], path[64];
+	sqlite3_stmt *inside, *ancestor, *iface;
 	int rc, found = 0;
 
-	if (p->n_sources == 0 && p->n_interfaces == 0)
-		return 0;
-	stmt = store_prepare(st, "SELECT s.kind, s.value, p.scenario_id"
+	inside = store_prepare(st, "SELECT s.value, p.scenario_id"
 	    " FROM policy_sources s JOIN policies p ON p.id = s.policy_id"
-	    " WHERE p.scenario_id <> ?1");
-	if (stmt == NULL)
+	    " WHERE s.kind = 'prefix' AND s.lo BETWEEN ?1 AND ?2"
+	    " AND p.scenario_id <> ?3 LIMIT 1");
+	ancestor = store_prepare(st, "SELECT s.value, p.scenario_id"
+	    " FROM policy_sources s JOIN policies p ON p.id = s.policy_id"
+	    " WHERE s.kind = 'prefix' AND s.lo = ?1 AND s.hi = ?2"
+	    " AND p.scenario_id <> ?3 LIMIT 1");
+	iface = store_prepare(st, "SELECT s.value, p.scenario_id"
+	    " FROM policy_sources s JOIN policies p ON p.id = s.policy_id"
+	    " WHERE s.kind = 'iface' AND s.value = ?1"
+	    " AND p.scenario_id <> ?2 LIMIT 1");
+	if (inside == NULL || ancestor == NULL || iface == NULL)
 		return EGW_E_DB;
-	sqlite3_bind_text(stmt, 1, p->scenario_id, -1, SQLITE_TRANSIENT);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		col_text(stmt, 0, kind, sizeof(kind));
-		col_text(stmt, 1, value, sizeof(value));
-		col_text(stmt, 2, owner, sizeof(owner));
-		if (strcmp(kind, "iface") == 0) {
-			for (size_t i = 0; i < p->n_interfaces; i++) {
-				if (strcmp(p->interfaces[i], value) != 0)
-					continue;
-				snprintf(path, sizeof(path), "/interfaces/%zu", i);
-				policy_errors_add(errs, path,
-				    "interface %s already belongs to scenario %s",
-				    value, owner);
-				found++;
-			}
-		} else if (netaddr_parse_prefix(value, &pfx, &why) == 0) {
-			for (size_t i = 0; i < p->n_sources; i++) {
-				if (!netaddr_prefix_overlaps(&p->sources[i], &pfx))
-					continue;
-				snprintf(path, sizeof(path), "/sources/%zu", i);
-				policy_errors_add(errs, path,
-				    "overlaps %s, a source of scenario %s", value,
-				    owner);
-				found++;
-			}
+	for (size_t i = 0; i < p->n_sources; i++) {
+		const struct ip_prefix *src = &p->sources[i];
+		uint8_t lo[PREFIX_KEY_LEN], hi[PREFIX_KEY_LEN];
+
+		prefix_key(src, src->len, lo, hi);
+		sqlite3_bind_blob(inside, 1, lo, sizeof(lo), SQLITE_TRANSIENT);
+		sqlite3_bind_blob(inside, 2, hi, sizeof(hi), SQLITE_TRANSIENT);
+		sqlite3_bind_text(inside, 3, p->scenario_id, -1, SQLITE_TRANSIENT);
+		rc = claim_owner(inside, value, sizeof(value), owner, sizeof(owner));
+		for (unsigned len = 0; rc == 0 && len < src->len; len++) {
+			prefix_key(src, len, lo, hi);
+			sqlite3_bind_blob(ancestor, 1, lo, sizeof(lo), SQLITE_TRANSIENT);
+			sqlite3_bind_blob(ancestor, 2, hi, sizeof(hi), SQLITE_TRANSIENT);
+			sqlite3_bind_text(ancestor, 3, p->scenario_id, -1,
+			    SQLITE_TRANSIENT);
+			rc = claim_owner(ancestor, value, sizeof(value), owner,
+			    sizeof(owner));
+		}
+		if (rc < 0)
+			return rc;
+		if (rc > 0) {
+			snprintf(path, sizeof(path), "/sources/%zu", i);
+			policy_errors_add(errs, path,
+			    "overlaps %s, a source of scenario %s", value, owner);
+			found++;
 		}
 	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE)
-		return step_err(rc);
+	for (size_t i = 0; i < p->n_interfaces; i++) {
+		sqlite3_bind_text(iface, 1, p->interfaces[i], -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(iface, 2, p->scenario_id, -1, SQLITE_TRANSIENT);
+		if ((rc = claim_owner(iface, value, sizeof(value), owner,
+		    sizeof(owner))) < 0)
+			return rc;
+		if (rc > 0) {
+			snprintf(path, sizeof(path), "/interfaces/%zu", i);
+			policy_errors_add(errs, path,
+			    "interface %s already belongs to scenario %s", value, owner);
+			found++;
+		}
+	}
 	return found > 0 ? EGW_E_INVALID : 0;
 }
 
@@ -996,10 +1072,16 @@ int
 store_policy_set_apply_result(struct store *st, const char *scenario_id,
     int64_t generation, enum policy_apply_status status, const char *error)
 {
-	sqlite3_stmt *stmt = store_prepare(st, "UPDATE policies SET"
+	/* Two statements: "(?4 IS NULL OR scenario_id = ?4)" would keep
+	 * SQLite from using the scenario_id index (a scan per call). */
+	sqlite3_stmt *stmt = scenario_id != NULL ?
+	    store_prepare(st, "UPDATE policies SET"
 	    " apply_status = ?1, apply_error = substr(?2, 1, ?5),"
 	    " applied_generation = ?3"
-	    " WHERE generation <= ?3 AND (?4 IS NULL OR scenario_id = ?4)");
+	    " WHERE scenario_id = ?4 AND generation <= ?3") :
+	    store_prepare(st, "UPDATE policies SET"
+	    " apply_status = ?1, apply_error = substr(?2, 1, ?5),"
+	    " applied_generation = ?3 WHERE generation <= ?3");
 
 	if (stmt == NULL)
 		return EGW_E_DB;

@@ -135,7 +135,7 @@ ok "kernel table equals the rendering of the database" same_file "$T/rendered.js
 elems() { jq -s '[.[] | (.set.elem // .map.elem // []) | length] | add' < "$1"; }
 diag "kernel: $(wc -l < "$T/kernel.json") objects, $(elems "$T/kernel.json") elements"
 ok "kernel holds every policy's source ($(q 'SELECT count(*) FROM policies'))" \
-	test "$(jq -s '[.[] | select(.map.name == "src4") | .map.elem[]] | length' < "$T/kernel.json")" \
+	test "$(jq -s '[.[] | select(.map.name == "src4" or .map.name == "srch4") | (.map.elem // [])[]] | length' < "$T/kernel.json")" \
 	-eq "$(q "SELECT count(*) FROM policy_sources WHERE kind = 'prefix'")"
 
 # --- audit events: none lost, none duplicated ---------------------------------------------

@@ -302,6 +302,13 @@ elem_ok(const char *set, const char *s, size_t len, uint32_t own)
 		    is_mark(kv[1], kvl[1], own);
 	if (strcmp(set, "audit") == 0)
 		return nk == 1 && is_mark(s, len, own);
+	if (strcmp(set, "srch4") == 0 || strcmp(set, "srch6") == 0) {
+		uint8_t bin[16];
+
+		/* host sources: one whole address -> mark (hash map) */
+		return nk == 2 && is_addr(fam, kv[0], kvl[0], bin) &&
+		    is_mark(kv[1], kvl[1], own);
+	}
 	if (strcmp(set, "fallback") == 0) {
 		static const char *const ok[] = {
 			"goto deny_default", "goto deny_dns", "goto deny_metadata",
@@ -349,7 +356,7 @@ check_element_cmds(const char *text, uint32_t own, unsigned shards)
 	static const char head[] = "add element " RENDER_FAMILY " " RENDER_TABLE " ";
 	static const char *const sets[] = {
 		"managed4", "managed6", "managedif", "src4", "src6", "srcif",
-		"audit", "fallback", "pre4", "pre6", "allow4", "allow6", NULL
+		"srch4", "srch6", "audit", "fallback", "pre4", "pre6", "allow4", "allow6", NULL
 	};
 	const char *p = text;
 	size_t count = 0;

@@ -82,6 +82,8 @@ main(void)
 		  "completed network_id with an escaped NUL" },
 		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"d1\",\"scenario_id\":\"d2\"}",
 		  "created with a duplicate key" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"s1\",\"track\":\"cissp\\u0000x\"}",
+		  "created with a NUL in track" },
 	};
 	const size_t n_bad = sizeof(bad) / sizeof(bad[0]);
 	char big[5000];

@@ -270,6 +270,50 @@ test_crud(struct store *st)
 	    "another scenario's source and interface refused");
 	ok(has_path(&errs, "/sources/0") && has_path(&errs, "/interfaces/0"),
 	    "claims: both paths reported");
+	{
+		/* s1 holds 100.64.1.0/24: every overlap is found by the indexed
+		 * lookups, every disjoint prefix passes. */
+		static const struct {
+			const char *src;
+			bool refused;
+		} claims[] = {
+			{ "100.64.1.0/24", true }, { "100.64.1.128/25", true },
+			{ "100.64.1.7", true }, { "100.64.0.0/23", true },
+			{ "100.0.0.0/8", true }, { "0.0.0.0/1", true },
+			{ "100.64.0.0/24", false }, { "100.64.2.0/24", false },
+			{ "100.64.1.255/32", true }, { "2001:db8::/32", false },
+		};
+
+		for (size_t i = 0; i < sizeof(claims) / sizeof(*claims); i++) {
+			char body[160];
+			int want = claims[i].refused ? EGW_E_INVALID : 0;
+
+			snprintf(body, sizeof(body), "{\"scenario_id\":\"c%zu\","
+			    "\"sources\":[\"%s\"]}", i, claims[i].src);
+			parse(body, p);
+			policy_errors_init(&errs);
+			is_int(store_policy_put(st, p, &actor, &created, &errs), want,
+			    "source %s %s", claims[i].src,
+			    claims[i].refused ? "overlaps s1: refused" : "disjoint: accepted");
+			if (want == 0)
+				store_policy_delete(st, p->scenario_id, &actor, NULL);
+		}
+		parse("{\"scenario_id\":\"v6a\",\"sources\":[\"2001:db8:1::/48\"]}", p);
+		policy_errors_init(&errs);
+		is_int(store_policy_put(st, p, &actor, &created, &errs), 0, "IPv6 source claimed");
+		parse("{\"scenario_id\":\"v6b\",\"sources\":[\"2001:db8::/32\"]}", p);
+		policy_errors_init(&errs);
+		is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_INVALID,
+		    "IPv6 ancestor of another scenario's source refused");
+		parse("{\"scenario_id\":\"v6a\",\"sources\":[\"2001:db8:1::/48\"],"
+		    "\"mode\":\"audit\"}", p);
+		policy_errors_init(&errs);
+		is_int(store_policy_put(st, p, &actor, &created, &errs), 0,
+		    "a scenario may keep its own source on update");
+		store_policy_delete(st, "v6a", &actor, NULL);
+		parse("{\"scenario_id\":\"s2\",\"sources\":[\"100.64.0.0/16\"],"
+		    "\"interfaces\":[\"br-s1\"]}", p);
+	}
 	p->n_interfaces = 0;
 	p->sources[0].len = 0;
 	policy_errors_init(&errs);
