@@ -30,6 +30,7 @@
 
 #include <json-c/json.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 /* The applier reads the kernel counters this often (src/applier.c). */
@@ -94,7 +95,7 @@ api_stats_counter_cb(const struct store_counter_row *row, void *arg)
 	/* RFC 3339 UTC with a fixed width: text order is time order */
 	if (row->updated_at != NULL && strcmp(row->updated_at, sc->counters_at) > 0 &&
 	    strlen(row->updated_at) < sizeof(sc->counters_at))
-		strcpy(sc->counters_at, row->updated_at);
+		snprintf(sc->counters_at, sizeof(sc->counters_at), "%s", row->updated_at);
 	return 0;
 }
 

@@ -135,7 +135,7 @@ metrics_write(const struct metrics *m, const char *const *route_names,
 			if (c < METRICS_N_STATUS - 1)
 				snprintf(code, sizeof(code), "%d", metrics_statuses[c]);
 			else
-				strcpy(code, "other");
+				snprintf(code, sizeof(code), "other");
 			fprintf(out, "egw_api_requests_total{route=\"%s\",code=\"%s\"} %llu\n",
 			    name, code, (unsigned long long)total);
 		}
