@@ -176,10 +176,19 @@ CREATE TABLE applier_state (
 	last_apply_at      TEXT,
 	last_duration_ms   REAL,
 	last_error         TEXT,
-	rendered_ruleset   TEXT,
 	heartbeat_at       TEXT
 );
 INSERT INTO applier_state (id) VALUES (1);
+
+-- The text the applier last rendered (GET /v1/ruleset), at most one row.
+-- It lives apart from applier_state on purpose: every mutation updates
+-- applier_state, and SQLite rewrites a whole row on UPDATE, reading every
+-- overflow page of a multi-megabyte text on the way (measured: one policy
+-- write took 45 ms instead of 1.3 ms with 10,000 policies rendered).
+CREATE TABLE applier_rendered (
+	id               INTEGER PRIMARY KEY CHECK (id = 1),
+	rendered_ruleset TEXT NOT NULL
+);
 
 -- Exact totals read back from the kernel's counters by the applier.
 CREATE TABLE policy_counters (

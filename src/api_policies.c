@@ -4,7 +4,9 @@
  * update, delete, enable and disable.
  *
  * Bodies are parsed and validated by codec.c; every mutation is one store
- * transaction (store_policy.h) after which the applier is nudged.  With
+ * operation (store_policy.h), committed by the pool's writer (writer.h)
+ * together with whatever other workers submitted at the same moment, after
+ * which the applier is nudged.  With
  * ?wait=SECONDS (0..API_WAIT_MAX_S) a mutation answers only once the
  * applier has applied (or failed to apply) its generation, or 202 with the
  * policy still pending when the time runs out.  A malformed scenario_id in
@@ -18,6 +20,7 @@
 #include "route.h"
 #include "store_policy.h"
 #include "worker.h"
+#include "writer.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -268,9 +271,7 @@ api_policies_put(struct api_ctx *ctx, struct http_req *req,
 	if (rc != 0)
 		goto out;
 	policy_errors_init(errs);
-	worker_write_lock();
-	rc = store_policy_put(ctx->st, p, &actor, &created, errs);
-	worker_write_unlock();
+	rc = writer_put(ctx->cfg, ctx->st, p, &actor, &created, errs);
 	if (rc == EGW_E_INVALID) {
 		rc = api_errors(ctx, resp, rc, NULL, errs);
 		goto out;
@@ -309,9 +310,7 @@ api_policies_delete(struct api_ctx *ctx, struct http_req *req,
 	    (rc = api_wait_param(req, &wait_s)) != 0 ||
 	    (rc = api_scenario_param(ctx, req, &id)) != 0)
 		return rc;
-	worker_write_lock();
-	rc = store_policy_delete(ctx->st, id, &actor, &generation);
-	worker_write_unlock();
+	rc = writer_delete(ctx->cfg, ctx->st, id, &actor, &generation);
 	if (rc == EGW_E_NOTFOUND)
 		return api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	if (rc != 0)
@@ -355,9 +354,7 @@ api_set_enabled(struct api_ctx *ctx, struct http_req *req,
 		return rc;
 	if ((p = policy_new()) == NULL)
 		return EGW_E_NOMEM;
-	worker_write_lock();
-	rc = store_policy_set_enabled(ctx->st, id, enabled, &actor, p);
-	worker_write_unlock();
+	rc = writer_set_enabled(ctx->cfg, ctx->st, id, enabled, &actor, p);
 	if (rc == EGW_E_NOTFOUND) {
 		rc = api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	} else if (rc == 0) {

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -22,6 +23,23 @@
 static const char *log_proc = "egw";
 static enum log_level log_min_level = LOG_LEVEL_INFO;
 static char log_request_id[65];
+/* getpid() is a system call on every line otherwise (glibc no longer
+ * caches it); refreshed in every child by the fork handler. */
+static pid_t log_pid;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+
+static void
+log_pid_refresh(void)
+{
+	log_pid = getpid();
+}
+
+static void
+log_pid_setup(void)
+{
+	log_pid_refresh();
+	pthread_atfork(NULL, NULL, log_pid_refresh);
+}
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_DEBUG] = "debug",
@@ -35,6 +53,7 @@ log_init(const char *proc, enum log_level min_level)
 {
 	log_proc = proc;
 	log_min_level = min_level;
+	pthread_once(&log_pid_once, log_pid_setup);
 }
 
 int
@@ -83,7 +102,7 @@ log_emit(enum log_level level, const char *func, int errnum,
 	json_object_object_add(line, "ts", json_object_new_string(ts));
 	json_object_object_add(line, "level", json_object_new_string(log_level_names[level]));
 	json_object_object_add(line, "proc", json_object_new_string(log_proc));
-	json_object_object_add(line, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(line, "pid", json_object_new_int((int)(log_pid != 0 ? log_pid : getpid())));
 	json_object_object_add(line, "func", json_object_new_string(func));
 	json_object_object_add(line, "msg", json_object_new_string(msg));
 	if (log_request_id[0] != '\0')

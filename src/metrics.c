@@ -34,6 +34,8 @@ struct metrics {
 	size_t n_routes;
 	uint64_t spawned;
 	uint64_t replaced;
+	uint64_t writer_batches;	/* written by the writer process only */
+	uint64_t writer_ops;
 	struct metrics_slot slots[];
 };
 
@@ -116,6 +118,15 @@ metrics_worker_spawned(struct metrics *m, int replacement)
 }
 
 void
+metrics_writer_batch(struct metrics *m, size_t ops)
+{
+	if (m == NULL)
+		return;
+	metrics_add(&m->writer_batches, 1);
+	metrics_add(&m->writer_ops, ops);
+}
+
+void
 metrics_write(const struct metrics *m, const char *const *route_names,
     FILE *out)
 {
@@ -182,6 +193,16 @@ metrics_write(const struct metrics *m, const char *const *route_names,
 	    "egw_api_workers %u\n",
 	    (unsigned long long)metrics_load(&m->spawned),
 	    (unsigned long long)metrics_load(&m->replaced), m->n_slots);
+	fprintf(out, "# HELP egw_api_write_batches_total Transactions the writer"
+	    " committed policy mutations in (group commit).\n"
+	    "# TYPE egw_api_write_batches_total counter\n"
+	    "egw_api_write_batches_total %llu\n"
+	    "# HELP egw_api_write_batched_ops_total Policy mutations the writer"
+	    " ran in those transactions.\n"
+	    "# TYPE egw_api_write_batched_ops_total counter\n"
+	    "egw_api_write_batched_ops_total %llu\n",
+	    (unsigned long long)metrics_load(&m->writer_batches),
+	    (unsigned long long)metrics_load(&m->writer_ops));
 }
 
 void

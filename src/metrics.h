@@ -57,6 +57,12 @@ void metrics_observe(struct metrics *m, unsigned slot, size_t route,
 void metrics_worker_spawned(struct metrics *m, int replacement);
 
 /**
+ * metrics_writer_batch() - the writer committed (or tried) @ops operations
+ * as one batch; NULL @m is a no-op
+ */
+void metrics_writer_batch(struct metrics *m, size_t ops);
+
+/**
  * metrics_write() - the request metrics in Prometheus text format
  * @m: the region
  * @route_names: labels, n_routes entries

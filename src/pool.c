@@ -16,9 +16,11 @@
 #include "route.h"
 #include "timefmt.h"
 #include "worker.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -43,13 +45,18 @@ struct pool_slot {
 struct pool {
 	const struct config *cfg;
 	int listen_fd;
+	int writer_fd;		/* the writer's listening socket */
 	struct metrics *metrics;
-	unsigned n;
+	unsigned n;		/* workers; slots[n] is the writer */
 	struct pool_slot *slots;
 	bool stopping;
 	char pid_path[CONFIG_PATH_MAX + 32];
 	char workers_path[CONFIG_PATH_MAX + 32];
+	char writer_path[CONFIG_PATH_MAX + 32];
 };
+
+/* Every child: the workers, then the writer. */
+#define POOL_CHILDREN(p) ((p)->n + 1)
 
 static void
 pool_write_file(const char *path, const char *text)
@@ -87,6 +94,24 @@ pool_write_workers(const struct pool *p)
 	fclose(f);
 	pool_write_file(p->workers_path, text ? text : "");
 	free(text);
+	if (p->slots[p->n].pid > 0) {
+		char pid[32];
+
+		snprintf(pid, sizeof(pid), "%ld\n", (long)p->slots[p->n].pid);
+		pool_write_file(p->writer_path, pid);
+	} else {
+		unlink(p->writer_path);
+	}
+}
+
+/* "writer" or "worker slot N", for log lines. */
+static const char *
+pool_child_name(const struct pool *p, unsigned i, char *buf, size_t size)
+{
+	if (i == p->n)
+		return "writer";
+	snprintf(buf, size, "worker slot %u", i);
+	return buf;
 }
 
 static int
@@ -95,7 +120,9 @@ pool_spawn(struct pool *p, unsigned i, const sigset_t *oldmask)
 	pid_t pid = fork();
 
 	if (pid < 0) {
-		log_warn("fork failed for worker slot %u", i);
+		char name[32];
+
+		log_warn("fork failed for %s", pool_child_name(p, i, name, sizeof(name)));
 		p->slots[i].respawn_at_ms = timefmt_monotonic_ms() + POOL_BACKOFF_MAX_MS;
 		return EGW_E_IO;
 	}
@@ -103,10 +130,25 @@ pool_spawn(struct pool *p, unsigned i, const sigset_t *oldmask)
 		int status;
 
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
-		status = worker_run(p->cfg, p->listen_fd, i, p->metrics);
+		/* A request frees most of what it allocated (SQLite drops its
+		 * page cache whenever another process committed); glibc would
+		 * hand the top of the heap back with brk() each time and fault
+		 * it in again for the next, every shrink a TLB shoot-down on
+		 * the other core (measured: a fifth of the writer's CPU).  Keep
+		 * the heap instead. */
+		mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+		mallopt(M_TOP_PAD, 4 * 1024 * 1024);
+		if (i == p->n) {
+			close(p->listen_fd);
+			status = writer_run(p->cfg, p->writer_fd, p->metrics);
+		} else {
+			close(p->writer_fd);
+			status = worker_run(p->cfg, p->listen_fd, i, p->metrics);
+		}
 		_exit(status);
 	}
-	metrics_worker_spawned(p->metrics, p->slots[i].replacement);
+	if (i < p->n)
+		metrics_worker_spawned(p->metrics, p->slots[i].replacement);
 	p->slots[i].pid = pid;
 	p->slots[i].started_ms = timefmt_monotonic_ms();
 	p->slots[i].replacement = false;
@@ -122,7 +164,7 @@ pool_reap(struct pool *p)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (unsigned i = 0; i < p->n; i++) {
+		for (unsigned i = 0; i < POOL_CHILDREN(p); i++) {
 			struct pool_slot *s = &p->slots[i];
 			int64_t now = timefmt_monotonic_ms(), delay = 0;
 			bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -134,12 +176,15 @@ pool_reap(struct pool *p)
 			if (p->stopping)
 				break;
 			if (!clean) {
+				char name[32];
+
+				pool_child_name(p, i, name, sizeof(name));
 				if (WIFSIGNALED(status))
-					log_warnx("worker slot %u (pid %ld) killed by signal %d",
-					    i, (long)pid, WTERMSIG(status));
+					log_warnx("%s (pid %ld) killed by signal %d",
+					    name, (long)pid, WTERMSIG(status));
 				else
-					log_warnx("worker slot %u (pid %ld) exited with status %d",
-					    i, (long)pid, WEXITSTATUS(status));
+					log_warnx("%s (pid %ld) exited with status %d",
+					    name, (long)pid, WEXITSTATUS(status));
 				if (now - s->started_ms < POOL_FAST_DEATH_MS) {
 					if (s->fast_deaths < 16)
 						s->fast_deaths++;
@@ -163,7 +208,7 @@ pool_live(const struct pool *p)
 {
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < p->n; i++)
+	for (unsigned i = 0; i < POOL_CHILDREN(p); i++)
 		n += p->slots[i].pid > 0;
 	return n;
 }
@@ -171,7 +216,7 @@ pool_live(const struct pool *p)
 static void
 pool_signal_all(const struct pool *p, int sig)
 {
-	for (unsigned i = 0; i < p->n; i++) {
+	for (unsigned i = 0; i < POOL_CHILDREN(p); i++) {
 		if (p->slots[i].pid > 0)
 			kill(p->slots[i].pid, sig);
 	}
@@ -229,7 +274,7 @@ pool_stop(struct pool *p)
 		pool_signal_all(p, SIGKILL);
 		while (pool_live(p) > 0 && waitpid(-1, NULL, 0) > 0)
 			pool_reap(p);
-		for (unsigned i = 0; i < p->n; i++)
+		for (unsigned i = 0; i < POOL_CHILDREN(p); i++)
 			p->slots[i].pid = 0;
 	}
 }
@@ -247,10 +292,13 @@ pool_run(const struct config *cfg)
 	p.cfg = cfg;
 	p.n = cfg->workers;
 	p.listen_fd = -1;
+	p.writer_fd = -1;
 	snprintf(p.pid_path, sizeof(p.pid_path), "%s/egw-api.pid", cfg->run_dir);
 	snprintf(p.workers_path, sizeof(p.workers_path), "%s/egw-api.workers",
 	    cfg->run_dir);
-	p.slots = calloc(p.n, sizeof(*p.slots));
+	snprintf(p.writer_path, sizeof(p.writer_path), "%s/egw-api.writer",
+	    cfg->run_dir);
+	p.slots = calloc(POOL_CHILDREN(&p), sizeof(*p.slots));
 	route_table(&n_routes);
 	if (p.slots == NULL || metrics_create(p.n, n_routes, &p.metrics) != 0) {
 		log_errorx("cannot allocate the pool");
@@ -265,7 +313,7 @@ pool_run(const struct config *cfg)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &oldmask);
 
-	if (pool_open_socket(&p) != 0) {
+	if (pool_open_socket(&p) != 0 || writer_listen(cfg, &p.writer_fd) != 0) {
 		rc = 1;
 		goto out;
 	}
@@ -273,7 +321,7 @@ pool_run(const struct config *cfg)
 	pool_write_file(p.pid_path, text);
 	log_info("listening on %s with %u workers", cfg->fcgi_socket, p.n);
 
-	for (unsigned i = 0; i < p.n; i++)
+	for (unsigned i = 0; i < POOL_CHILDREN(&p); i++)
 		pool_spawn(&p, i, &oldmask);
 	pool_write_workers(&p);
 
@@ -283,7 +331,7 @@ pool_run(const struct config *cfg)
 		bool changed = false;
 		int sig;
 
-		for (unsigned i = 0; i < p.n; i++) {
+		for (unsigned i = 0; i < POOL_CHILDREN(&p); i++) {
 			struct pool_slot *s = &p.slots[i];
 
 			if (s->pid != 0)
@@ -320,8 +368,16 @@ pool_run(const struct config *cfg)
 out:
 	if (p.listen_fd >= 0)
 		close(p.listen_fd);
+	if (p.writer_fd >= 0) {
+		char path[CONFIG_PATH_MAX + 32];
+
+		close(p.writer_fd);
+		if (writer_socket_path(cfg, path, sizeof(path)) == 0)
+			unlink(path);
+	}
 	unlink(p.pid_path);
 	unlink(p.workers_path);
+	unlink(p.writer_path);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	metrics_destroy(p.metrics);
 	free(p.slots);

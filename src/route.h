@@ -25,7 +25,8 @@ struct store;
 
 enum route_scope {
 	ROUTE_SCOPE_OPEN = 0,	/* no token needed (health checks) */
-	ROUTE_SCOPE_READ,
+	ROUTE_SCOPE_READ,	/* read-only: the token check and the handler
+				 * run in one read snapshot (store_read_begin) */
 	ROUTE_SCOPE_WRITE
 };
 

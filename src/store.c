@@ -32,6 +32,7 @@ struct store_cached_stmt {
 
 struct store {
 	sqlite3 *db;
+	bool batch;		/* store_batch_begin(): begin/commit are savepoints */
 	size_t n_cached;
 	struct store_cached_stmt cache[STORE_STMT_CACHE];
 };
@@ -149,16 +150,49 @@ store_latest_schema_version(void)
 	    : store_migrations[store_n_migrations - 1].version;
 }
 
+/*
+ * Transaction control through cached statements: sqlite3_exec() would parse
+ * "BEGIN" and "COMMIT" again for every request.  Named arrays, not literals,
+ * because the cache is keyed by the address of the SQL text.
+ */
+static const char sql_begin_read[] = "BEGIN";
+static const char sql_begin_write[] = "BEGIN IMMEDIATE";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+static const char sql_savepoint[] = "SAVEPOINT egw_batch_op";
+static const char sql_release[] = "RELEASE egw_batch_op";
+static const char sql_rollback_to[] = "ROLLBACK TO egw_batch_op";
+
+static int
+store_run(struct store *st, const char *sql)
+{
+	sqlite3_stmt *stmt = store_prepare(st, sql);
+	int rc;
+
+	if (stmt == NULL)
+		return SQLITE_ERROR;
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 int
 store_begin(struct store *st)
 {
 	int64_t deadline = timefmt_monotonic_ms() + STORE_BUSY_TIMEOUT_MS;
 	int rc;
 
+	if (st->batch) {
+		/* An error that ended the batch's transaction must not let
+		 * the next operation start one of its own. */
+		if (sqlite3_get_autocommit(st->db))
+			return EGW_E_DB;
+		return store_rc_to_err(store_run(st, sql_savepoint));
+	}
 	/* The busy handler already waits; the loop covers the rare cases where
 	 * SQLite returns BUSY without invoking it (e.g. WAL recovery). */
 	for (;;) {
-		rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+		rc = store_run(st, sql_begin_write);
 		if (rc == SQLITE_OK)
 			return 0;
 		if ((rc & 0xff) != SQLITE_BUSY || timefmt_monotonic_ms() > deadline)
@@ -172,11 +206,18 @@ store_begin(struct store *st)
 int
 store_commit(struct store *st)
 {
-	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	int rc;
 
+	if (st->batch) {
+		if (sqlite3_get_autocommit(st->db))
+			return EGW_E_DB;
+		return store_rc_to_err(store_run(st, sql_release));
+	}
+	rc = store_run(st, sql_commit);
 	if (rc != SQLITE_OK) {
-		log_warnx("COMMIT: %s", sqlite3_errmsg(st->db));
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		log_warnx("COMMIT: %s", sqlite3_errstr(rc));
+		if (!sqlite3_get_autocommit(st->db))
+			store_run(st, sql_rollback);
 		return store_rc_to_err(rc);
 	}
 	return 0;
@@ -187,7 +228,66 @@ store_rollback(struct store *st)
 {
 	if (sqlite3_get_autocommit(st->db))
 		return 0;
-	return store_rc_to_err(sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL));
+	if (st->batch) {
+		int rc = store_run(st, sql_rollback_to);
+
+		if (rc == SQLITE_OK)
+			rc = store_run(st, sql_release);
+		return store_rc_to_err(rc);
+	}
+	return store_rc_to_err(store_run(st, sql_rollback));
+}
+
+int
+store_batch_begin(struct store *st)
+{
+	int rc;
+
+	if (st->batch)
+		return EGW_E_INVALID;
+	if ((rc = store_begin(st)) == 0)
+		st->batch = true;
+	return rc;
+}
+
+bool
+store_in_batch(const struct store *st)
+{
+	return st->batch;
+}
+
+bool
+store_batch_alive(const struct store *st)
+{
+	return st->batch && !sqlite3_get_autocommit(st->db);
+}
+
+int
+store_batch_end(struct store *st, bool commit)
+{
+	if (!st->batch)
+		return EGW_E_INVALID;
+	st->batch = false;
+	if (sqlite3_get_autocommit(st->db))
+		return EGW_E_DB;	/* the transaction ended under us */
+	if (!commit)
+		return store_rollback(st);
+	return store_commit(st);
+}
+
+bool
+store_read_begin(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		return false;
+	return store_run(st, sql_begin_read) == SQLITE_OK;
+}
+
+void
+store_read_end(struct store *st, bool opened)
+{
+	if (opened && !sqlite3_get_autocommit(st->db))
+		store_run(st, sql_commit);
 }
 
 int

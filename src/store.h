@@ -89,6 +89,45 @@ int store_commit(struct store *st);
 int store_rollback(struct store *st);
 
 /**
+ * store_read_begin() / store_read_end() - one read snapshot for a group of
+ * queries
+ *
+ * Outside a transaction every statement opens and closes its own read
+ * transaction (WAL index lock, header check, file size check); a request
+ * that runs five queries pays that five times.  store_read_begin() opens a
+ * deferred transaction (no lock is taken until the first read) and
+ * store_read_end() ends it; statements in between see one snapshot.  Only
+ * reads may run in between.  store_read_begin() does nothing when a
+ * transaction is already open (store_read_end() then does nothing either).
+ *
+ * Returns: store_read_begin(): true when it opened a transaction (pass it
+ * to store_read_end()).
+ */
+bool store_read_begin(struct store *st);
+
+/**
+ * store_batch_begin() / store_batch_end() - several operations, one commit
+ *
+ * Group commit for the API's writer process (writer.h): between the two,
+ * store_begin() / store_commit() / store_rollback() work on a savepoint
+ * inside one BEGIN IMMEDIATE transaction, so each operation still succeeds
+ * or fails alone while the batch pays for one lock hand-over and one
+ * durable commit.  When a statement error ends the whole transaction,
+ * store_batch_alive() turns false and every later store_begin() fails: the
+ * caller must then end the batch and run each operation again on its own.
+ *
+ * Returns: store_batch_begin(): as store_begin(), or EGW_E_INVALID inside a
+ * batch; store_batch_end(): 0 once committed (or rolled back when @commit
+ * is false), EGW_E_DB when the transaction was already gone, or what
+ * store_commit() returns.
+ */
+int store_batch_begin(struct store *st);
+bool store_in_batch(const struct store *st);
+bool store_batch_alive(const struct store *st);
+int store_batch_end(struct store *st, bool commit);
+void store_read_end(struct store *st, bool opened);
+
+/**
  * store_exec() - run SQL text without results (DDL, tests)
  *
  * Returns: 0 or EGW_E_DB (message logged).

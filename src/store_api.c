@@ -37,7 +37,8 @@ store_api_applier_state(struct store *st, bool with_ruleset,
 	sqlite3_stmt *stmt = store_prepare(st,
 	    "SELECT desired_generation, applied_generation, dry_run,"
 	    " last_apply_at, last_duration_ms, last_error, heartbeat_at,"
-	    " CASE WHEN ?1 THEN rendered_ruleset END"
+	    " CASE WHEN ?1 THEN (SELECT rendered_ruleset FROM applier_rendered"
+	    " WHERE id = 1) END"
 	    " FROM applier_state WHERE id = 1");
 	int rc, ret = 0;
 

@@ -57,8 +57,8 @@ store_applier_record(struct store *st, int64_t applied_generation,
 	sqlite3_stmt *stmt = store_prepare(st,
 	    "UPDATE applier_state SET applied_generation = ?1, dry_run = ?2,"
 	    " last_apply_at = ?3, last_duration_ms = ?4, last_error = ?5,"
-	    " rendered_ruleset = coalesce(?6, rendered_ruleset),"
 	    " heartbeat_at = ?3 WHERE id = 1");
+	int rc;
 
 	if (stmt == NULL)
 		return EGW_E_DB;
@@ -72,18 +72,25 @@ store_applier_record(struct store *st, int64_t applied_generation,
 		sqlite3_bind_text(stmt, 5, error, -1, SQLITE_TRANSIENT);
 	else
 		sqlite3_bind_null(stmt, 5);
-	if (rendered)
-		sqlite3_bind_text(stmt, 6, rendered, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(stmt, 6);
-	return step_done(stmt);
+	if ((rc = step_done(stmt)) != 0 || rendered == NULL)
+		return rc;
+	stmt = store_prepare(st, "INSERT INTO applier_rendered (id, rendered_ruleset)"
+	    " VALUES (1, ?1) ON CONFLICT (id) DO UPDATE"
+	    " SET rendered_ruleset = excluded.rendered_ruleset");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, rendered, -1, SQLITE_STATIC);
+	rc = step_done(stmt);
+	/* STATIC: the caller's buffer must not stay bound past this call */
+	sqlite3_clear_bindings(stmt);
+	return rc;
 }
 
 int
 store_applier_rendered_hash(struct store *st, uint64_t *out)
 {
 	sqlite3_stmt *stmt = store_prepare(st,
-	    "SELECT substr(rendered_ruleset, 1, 64) FROM applier_state WHERE id = 1");
+	    "SELECT substr(rendered_ruleset, 1, 64) FROM applier_rendered WHERE id = 1");
 	const char *tag = STORE_APPLIER_CONTENT_TAG;
 	int rc;
 

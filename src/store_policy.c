@@ -569,7 +569,9 @@ writer_queue_leave(int fd)
 static int
 with_txn(struct store *st, int (*fn)(struct store *, void *), void *arg)
 {
-	int rc = EGW_E_BUSY, qfd = writer_queue_enter(st);
+	/* Inside a batch the batch holds the queue: a second flock() on a
+	 * new descriptor would wait for ourselves. */
+	int rc = EGW_E_BUSY, qfd = store_in_batch(st) ? -1 : writer_queue_enter(st);
 
 	for (int attempt = 0; attempt < STORE_TXN_ATTEMPTS; attempt++) {
 		if (attempt > 0)
@@ -594,6 +596,28 @@ with_txn(struct store *st, int (*fn)(struct store *, void *), void *arg)
 		    STORE_TXN_ATTEMPTS);
 	}
 	writer_queue_leave(qfd);
+	return rc;
+}
+
+int
+store_policy_batch_begin(struct store *st, int *queue_fd)
+{
+	int rc;
+
+	*queue_fd = writer_queue_enter(st);
+	if ((rc = store_batch_begin(st)) != 0) {
+		writer_queue_leave(*queue_fd);
+		*queue_fd = -1;
+	}
+	return rc;
+}
+
+int
+store_policy_batch_end(struct store *st, int queue_fd, bool commit)
+{
+	int rc = store_batch_end(st, commit);
+
+	writer_queue_leave(queue_fd);
 	return rc;
 }
 

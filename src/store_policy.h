@@ -93,6 +93,21 @@ int store_policy_list(struct store *st, const char *after_scenario_id,
     bool *more);
 
 /**
+ * store_policy_batch_begin() / store_policy_batch_end() - group commit
+ * @st: connection
+ * @queue_fd: set to the writers' queue lock held for the batch
+ * @commit: false rolls every operation of the batch back
+ *
+ * store_batch_begin() / store_batch_end() (store.h) plus the writers' queue
+ * lock, held once for the whole batch.  The mutations below run inside as
+ * usual, each on its own savepoint.
+ *
+ * Returns: as store_batch_begin() / store_batch_end().
+ */
+int store_policy_batch_begin(struct store *st, int *queue_fd);
+int store_policy_batch_end(struct store *st, int queue_fd, bool commit);
+
+/**
  * store_policy_put() - create or replace a scenario's policy
  * @st: connection (not inside a transaction)
  * @p: the policy's input fields and p->revision (0: no check; else it must

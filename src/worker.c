@@ -147,6 +147,7 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 	const struct route *r = NULL;
 	char allow[64], token_name[STORE_TOKEN_NAME_MAX + 1], actor[80];
 	size_t n_routes;
+	bool snapshot = false;
 	int rc;
 
 	route_table(&n_routes);
@@ -164,11 +165,14 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 			http_resp_add_header(resp, "Allow", allow);
 		return n_routes;
 	}
+	if (r->scope == ROUTE_SCOPE_READ)
+		snapshot = store_read_begin(ctx->st);
 	if (r->scope != ROUTE_SCOPE_OPEN && ctx->cfg->auth) {
 		rc = auth_check(ctx->st, req->authorization,
 		    r->scope == ROUTE_SCOPE_WRITE ? AUTH_SCOPE_WRITE : AUTH_SCOPE_READ,
 		    token_name);
 		if (rc != 0) {
+			store_read_end(ctx->st, snapshot);
 			worker_error(resp, req, rc);
 			return route_index(r);
 		}
@@ -180,6 +184,7 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 	rc = http_req_read_body(req, ctx->cfg->max_body, r->body, worker_read, fr->in);
 	if (rc == 0)
 		rc = r->handler(ctx, req, resp);
+	store_read_end(ctx->st, snapshot);
 	if (rc != 0) {
 		if (rc != EGW_E_BADREQUEST && err_http_status(rc) >= 500)
 			log_warnx("%s %s: %s", req->method, r->pattern, err_message(rc));

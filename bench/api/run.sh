@@ -13,7 +13,9 @@
 # usage: bench/api/run.sh [BUILD_DIR]   (default: ./build-api, then ./build)
 # env:   DURATION (s, default 10), CONNECTIONS (default 32), THREADS (2),
 #        WORKERS (pool and bare responder, default 4), EGW_AUTH (on),
-#        EGW_LOG_LEVEL (info)
+#        EGW_LOG_LEVEL (info), TARGETS (names to run, space-separated;
+#        default all: nginx_fixed bare_fcgi pool_health pool_policy_get
+#        pool_policy_upsert)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -27,6 +29,7 @@ for c in wrk nginx sqlite3 curl cc; do
 done
 DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-2}
 WORKERS=${WORKERS:-4}
+TARGETS=${TARGETS:-}
 
 T=$(mktemp -d /tmp/egw-bench-XXXXXX)
 pids=
@@ -94,6 +97,7 @@ done
 # run NAME URL [LUA]: one wrk run; prints "NAME rps p50 p99 errors"
 run() {
 	name=$1 url=$2 lua=${3:-}
+	case " $TARGETS " in *" $name "*|"  ") ;; *) eval "RPS_$name=0"; return ;; esac
 	args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
 	[ -n "$lua" ] && args+=(-s "$here/$lua")
 	[ -z "$lua" ] && [ -n "$BENCH_TOKEN" ] && args+=(-H "Authorization: Bearer $BENCH_TOKEN")

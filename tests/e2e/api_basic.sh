@@ -90,8 +90,8 @@ api GET /v1/ruleset
 ok "GET /v1/ruleset before any apply: 200" status_is 200
 ok "no ruleset yet" jqe '.ruleset == null and .generation == 0 and .dry_run == null'
 sql "UPDATE applier_state SET applied_generation = 3, desired_generation = 3, dry_run = 1,
-	last_apply_at = '$now', last_duration_ms = 4.5,
-	rendered_ruleset = 'table inet forge_egress { }' WHERE id = 1"
+	last_apply_at = '$now', last_duration_ms = 4.5 WHERE id = 1;
+	INSERT INTO applier_rendered VALUES (1, 'table inet forge_egress { }')"
 api GET /v1/ruleset
 ok "ruleset text returned" jq_is .ruleset 'table inet forge_egress { }'
 ok "ruleset generation and dry run" jqe '.generation == 3 and .dry_run == true and .duration_ms == 4.5'

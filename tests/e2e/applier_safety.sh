@@ -37,10 +37,10 @@ start_applier
 policy put '{"scenario_id":"sa","profile":"training-updates","sources":["100.64.1.2/32"]}'
 ok "dry run: the change is processed" applied
 ok "dry run: no table in the kernel" sh -c "! ip netns exec $NS_GW nft list table inet forge_egress 2>/dev/null"
-ok "dry run: the rendered ruleset is stored" sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_state' | grep -q '^table inet forge_egress'"
+ok "dry run: the rendered ruleset is stored" sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_rendered' | grep -q '^table inet forge_egress'"
 M=$(db "SELECT id FROM policies WHERE scenario_id='sa'")
 # the text is stored once changes pause for 2 s
-ok "dry run: the stored text holds the policy's elements" wait_for 10 sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_state' | grep -q '^add element inet forge_egress allow4_$((M % 256)) '"
+ok "dry run: the stored text holds the policy's elements" wait_for 10 sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_rendered' | grep -q '^add element inet forge_egress allow4_$((M % 256)) '"
 ok "dry run: status applied (validated)" db_is "SELECT apply_status FROM policies WHERE scenario_id='sa'" applied
 stop_applier
 # now a real table exists; a dry-run applier must leave it untouched
@@ -55,7 +55,7 @@ start_applier
 policy put '{"scenario_id":"sa","profile":"custom","sources":["100.64.1.2/32"],"allowed_hosts":["203.0.113.10"]}'
 ok "dry run over a live table: the change is processed" applied
 ok "dry run over a live table: table byte for byte unchanged" [ "$before" = "$(snapshot | md5sum)" ]
-ok "dry run over a live table: stored text has the new entry" wait_for 10 sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_state' | grep -q '$M . 203.0.113.10 . 0-255 . 0-65535'"
+ok "dry run over a live table: stored text has the new entry" wait_for 10 sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_rendered' | grep -q '$M . 203.0.113.10 . 0-255 . 0-65535'"
 stop_applier
 
 # ---- 2. a policy the kernel refuses ----

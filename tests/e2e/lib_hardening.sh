@@ -11,7 +11,7 @@
 #
 # Left out of the snapshot, because they change without any request:
 # component_status (heartbeats), policy_counters (kernel counters read back
-# by the applier), applier_state's timestamps/durations/rendered text (the
+# by the applier), applier_state's timestamps/durations and applier_rendered (the
 # reconcile loop rewrites them; the generations are kept), egress_log
 # (packets; no traffic flows in these tests).
 

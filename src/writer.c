@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the API pool's writer process and its client (see
+ * writer.h for why it exists).
+ *
+ * Messages are fixed C structures: the writer and the workers are the same
+ * executable, forked from one master, and the socket is private to its
+ * user (mode 0600, and the peer's uid is checked).  Every string is still
+ * forced to end inside its field before use, and a message of the wrong
+ * size or magic closes the connection.
+ */
+#include "writer.h"
+#include "config.h"
+#include "err.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "policy.h"
+#include "pool.h"
+#include "store.h"
+#include "store_policy.h"
+#include "timefmt.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define WRITER_MAGIC 0x57574745u	/* "EGWW" */
+#define WRITER_BATCH_MAX 64
+#define WRITER_MAX_CLIENTS 256
+/* Longer than any batch can take (each operation retries a busy database
+ * for at most STORE_TXN_ATTEMPTS busy timeouts): a reply later than this
+ * means the writer is stuck, and the worker gives up on it. */
+#define WRITER_REPLY_TIMEOUT_S 60
+
+enum writer_op {
+	WRITER_OP_PUT = 1,
+	WRITER_OP_DELETE,
+	WRITER_OP_ENABLE,
+	WRITER_OP_DISABLE
+};
+
+struct writer_req {
+	uint32_t magic;
+	uint32_t op;
+	char actor[96];
+	char request_id[HTTP_REQUEST_ID_MAX + 1];
+	char scenario_id[POLICY_SCENARIO_ID_MAX + 1];
+	struct policy p;		/* WRITER_OP_PUT only; cut off otherwise */
+};
+
+struct writer_rep {
+	uint32_t magic;
+	int32_t rc;
+	int64_t generation;
+	uint8_t created;
+	struct policy p;		/* PUT, ENABLE, DISABLE */
+	struct policy_errors errs;	/* only sent with EGW_E_INVALID */
+};
+
+#define WRITER_REQ_HEAD offsetof(struct writer_req, p)
+#define WRITER_REP_HEAD offsetof(struct writer_rep, p)
+#define WRITER_REP_POLICY offsetof(struct writer_rep, errs)
+
+static volatile sig_atomic_t writer_stop;
+
+int
+writer_socket_path(const struct config *cfg, char *out, size_t size)
+{
+	struct sockaddr_un sun;
+	int n = snprintf(out, size, "%s/egw-api-writer.sock", cfg->run_dir);
+
+	if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof(sun.sun_path))
+		return EGW_E_CONFIG;
+	return 0;
+}
+
+static int
+writer_address(const struct config *cfg, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	return writer_socket_path(cfg, sun->sun_path, sizeof(sun->sun_path));
+}
+
+int
+writer_listen(const struct config *cfg, int *out)
+{
+	struct sockaddr_un sun;
+	mode_t old;
+	int fd, rc;
+
+	*out = -1;
+	if (writer_address(cfg, &sun) != 0) {
+		log_errorx("the writer socket path under %s is too long", cfg->run_dir);
+		return EGW_E_IO;
+	}
+	if (unlink(sun.sun_path) != 0 && errno != ENOENT) {
+		log_warn("cannot remove stale socket %s", sun.sun_path);
+		return EGW_E_IO;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("writer socket");
+		return EGW_E_IO;
+	}
+	/* Created 0600 from the start: no window where another user could
+	 * connect and submit writes without a token. */
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc != 0 || listen(fd, WRITER_MAX_CLIENTS) != 0) {
+		log_warn("cannot listen on %s", sun.sun_path);
+		close(fd);
+		return EGW_E_IO;
+	}
+	*out = fd;
+	return 0;
+}
+
+/* ---- the writer process ---- */
+
+/*
+ * Durability is pipelined.  The writer's connection commits with
+ * synchronous=NORMAL (the WAL is written, not flushed), hands the batch to
+ * the sync thread and goes on with the next batch; the sync thread flushes
+ * the WAL with fdatasync() and only then answers the batch's workers.  No
+ * worker hears "done" before its write is on disk, exactly as with
+ * synchronous=FULL, but the disk flush of one batch overlaps the work of
+ * the next.  (Other connections may read a committed batch a moment before
+ * it is on disk; after a crash the applier rebuilds the kernel from what
+ * is.)  When the WAL cannot be opened for flushing, the connection stays
+ * FULL and the sync thread only answers.
+ */
+enum writer_client_state {
+	WRITER_CLIENT_FREE = 0,
+	WRITER_CLIENT_IDLE,		/* connected, no request in hand */
+	WRITER_CLIENT_PENDING,		/* answer owed by the sync thread */
+	WRITER_CLIENT_DEAD		/* answer could not be sent: close */
+};
+
+struct writer_pending {
+	struct writer_req req;
+	size_t rep_len;
+	struct writer_rep rep;
+};
+
+struct writer_client {
+	int fd;
+	enum writer_client_state state;	/* under writer.lock */
+	struct writer_pending *pd;
+};
+
+struct writer {
+	const struct config *cfg;
+	struct store *st;
+	struct metrics *metrics;
+	int listen_fd;
+	int wal_fd;			/* -1: commits are FULL already */
+	int wake_fd;			/* eventfd: the sync thread answered */
+	struct writer_client clients[WRITER_MAX_CLIENTS];
+	size_t batch[WRITER_BATCH_MAX];	/* client indices */
+
+	pthread_mutex_t lock;
+	pthread_cond_t more;
+	size_t n_queued;
+	size_t queued[WRITER_MAX_CLIENTS];
+	bool sync_stop;
+};
+
+static void
+writer_on_signal(int sig)
+{
+	(void)sig;
+	writer_stop = 1;
+}
+
+static void
+writer_accept(struct writer *w)
+{
+	for (;;) {
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		struct writer_client *c = NULL;
+
+		if (fd < 0)
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+		    cred.uid != geteuid()) {
+			log_warnx("writer: refused a connection from uid %ld",
+			    (long)cred.uid);
+			close(fd);
+			continue;
+		}
+		pthread_mutex_lock(&w->lock);
+		for (size_t i = 0; i < WRITER_MAX_CLIENTS && c == NULL; i++) {
+			if (w->clients[i].state == WRITER_CLIENT_FREE)
+				c = &w->clients[i];
+		}
+		if (c != NULL && c->pd == NULL)
+			c->pd = malloc(sizeof(*c->pd));
+		if (c == NULL || c->pd == NULL) {
+			pthread_mutex_unlock(&w->lock);
+			log_warnx("writer: no room for another worker; it writes directly");
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->state = WRITER_CLIENT_IDLE;
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
+static void
+writer_close_client(struct writer_client *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	c->state = WRITER_CLIENT_FREE;
+}
+
+static void
+writer_terminate(char *s, size_t size)
+{
+	s[size - 1] = '\0';
+}
+
+/* A request as received: the right size for its operation, our magic. */
+static bool
+writer_req_valid(struct writer_req *r, ssize_t len)
+{
+	if (len < (ssize_t)WRITER_REQ_HEAD || r->magic != WRITER_MAGIC)
+		return false;
+	switch (r->op) {
+	case WRITER_OP_PUT:
+		if (len != (ssize_t)sizeof(*r))
+			return false;
+		break;
+	case WRITER_OP_DELETE:
+	case WRITER_OP_ENABLE:
+	case WRITER_OP_DISABLE:
+		if (len != (ssize_t)WRITER_REQ_HEAD)
+			return false;
+		break;
+	default:
+		return false;
+	}
+	writer_terminate(r->actor, sizeof(r->actor));
+	writer_terminate(r->request_id, sizeof(r->request_id));
+	writer_terminate(r->scenario_id, sizeof(r->scenario_id));
+	if (r->op != WRITER_OP_PUT)
+		return policy_valid_id(r->scenario_id, POLICY_SCENARIO_ID_MAX, false);
+	/* store_policy_put() validates the rest (counts, values). */
+	writer_terminate(r->p.scenario_id, sizeof(r->p.scenario_id));
+	writer_terminate(r->p.network_id, sizeof(r->p.network_id));
+	writer_terminate(r->p.profile, sizeof(r->p.profile));
+	for (size_t i = 0; i < POLICY_MAX_INTERFACES; i++)
+		writer_terminate(r->p.interfaces[i], sizeof(r->p.interfaces[i]));
+	writer_terminate(r->p.created_at, sizeof(r->p.created_at));
+	writer_terminate(r->p.updated_at, sizeof(r->p.updated_at));
+	writer_terminate(r->p.completed_at, sizeof(r->p.completed_at));
+	writer_terminate(r->p.apply_error, sizeof(r->p.apply_error));
+	return true;
+}
+
+/* Run one operation (on a savepoint when inside a batch). */
+static void
+writer_exec(struct store *st, struct writer_pending *pd)
+{
+	struct writer_req *q = &pd->req;
+	struct writer_rep *r = &pd->rep;
+	struct store_actor actor = { q->actor, q->request_id[0] ? q->request_id : NULL };
+	bool created = false;
+	int rc;
+
+	memset(r, 0, WRITER_REP_HEAD);
+	r->magic = WRITER_MAGIC;
+	pd->rep_len = WRITER_REP_HEAD;
+	switch (q->op) {
+	case WRITER_OP_PUT:
+		r->p = q->p;
+		policy_errors_init(&r->errs);
+		rc = store_policy_put(st, &r->p, &actor, &created, &r->errs);
+		r->generation = r->p.generation;
+		pd->rep_len = rc == EGW_E_INVALID ? sizeof(*r) : WRITER_REP_POLICY;
+		break;
+	case WRITER_OP_DELETE:
+		rc = store_policy_delete(st, q->scenario_id, &actor, &r->generation);
+		break;
+	default:
+		policy_init(&r->p);
+		rc = store_policy_set_enabled(st, q->scenario_id,
+		    q->op == WRITER_OP_ENABLE, &actor, &r->p);
+		r->generation = r->p.generation;
+		pd->rep_len = WRITER_REP_POLICY;
+		break;
+	}
+	r->rc = rc;
+	r->created = created;
+}
+
+/*
+ * One transaction for the whole batch.  When it cannot be had, or a
+ * statement error ends it, or the commit fails, nothing of it was kept:
+ * every operation runs again on its own, exactly as without a writer.
+ */
+static void
+writer_batch(struct writer *w, size_t n)
+{
+	bool done = false;
+	size_t i = 0;
+	int qfd;
+
+	if (n > 1 && store_policy_batch_begin(w->st, &qfd) == 0) {
+		for (i = 0; i < n; i++) {
+			writer_exec(w->st, w->clients[w->batch[i]].pd);
+			if (!store_batch_alive(w->st))
+				break;
+		}
+		if (i == n)
+			done = store_policy_batch_end(w->st, qfd, true) == 0;
+		else
+			store_policy_batch_end(w->st, qfd, false);
+		if (!done)
+			log_warnx("writer: a batch of %zu failed; running each alone", n);
+	}
+	if (!done) {
+		for (i = 0; i < n; i++)
+			writer_exec(w->st, w->clients[w->batch[i]].pd);
+	}
+	metrics_writer_batch(w->metrics, n);
+}
+
+/* Hand a committed batch to the sync thread. */
+static void
+writer_hand_over(struct writer *w, size_t n)
+{
+	pthread_mutex_lock(&w->lock);
+	for (size_t i = 0; i < n; i++) {
+		w->clients[w->batch[i]].state = WRITER_CLIENT_PENDING;
+		w->queued[w->n_queued++] = w->batch[i];
+	}
+	pthread_cond_signal(&w->more);
+	pthread_mutex_unlock(&w->lock);
+}
+
+static void *
+writer_sync_main(void *arg)
+{
+	struct writer *w = arg;
+	size_t take[WRITER_MAX_CLIENTS];
+
+	for (;;) {
+		size_t n;
+		bool flushed = true;
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&w->lock);
+		while (w->n_queued == 0 && !w->sync_stop)
+			pthread_cond_wait(&w->more, &w->lock);
+		n = w->n_queued;
+		memcpy(take, w->queued, n * sizeof(*take));
+		w->n_queued = 0;
+		pthread_mutex_unlock(&w->lock);
+		if (n == 0)
+			break;
+		/* One flush for everything committed so far. */
+		if (w->wal_fd >= 0 && fdatasync(w->wal_fd) != 0) {
+			log_warn("writer: fdatasync of the WAL");
+			flushed = false;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct writer_client *c = &w->clients[take[i]];
+			struct writer_pending *pd = c->pd;
+			ssize_t sent;
+
+			if (!flushed && pd->rep.rc == 0) {
+				/* Committed but maybe not durable: say so. */
+				pd->rep.rc = EGW_E_IO;
+				pd->rep_len = WRITER_REP_HEAD;
+			}
+			/* The worker waits for this answer and nothing else, so
+			 * the socket has room; a full one means it is gone. */
+			do
+				sent = send(c->fd, &pd->rep, pd->rep_len,
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
+			while (sent < 0 && errno == EINTR);
+			pthread_mutex_lock(&w->lock);
+			c->state = sent == (ssize_t)pd->rep_len ?
+			    WRITER_CLIENT_IDLE : WRITER_CLIENT_DEAD;
+			pthread_mutex_unlock(&w->lock);
+		}
+		if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_warn("writer: eventfd");
+	}
+	return NULL;
+}
+
+/*
+ * Build the poll set: the listening socket, the sync thread's wake-ups and
+ * every connected worker with no answer owed; close the dead.  Returns the
+ * number of entries; map[i] is the client of pfd[i + 2].  *busy counts the
+ * clients still owed an answer.
+ */
+static size_t
+writer_poll_set(struct writer *w, struct pollfd *pfd, size_t *map,
+    size_t *connected, size_t *busy)
+{
+	size_t n = 2;
+
+	pfd[0].fd = writer_stop ? -1 : w->listen_fd;
+	pfd[0].events = POLLIN;
+	pfd[0].revents = 0;
+	pfd[1].fd = w->wake_fd;
+	pfd[1].events = POLLIN;
+	pfd[1].revents = 0;
+	*connected = *busy = 0;
+	pthread_mutex_lock(&w->lock);
+	for (size_t i = 0; i < WRITER_MAX_CLIENTS; i++) {
+		struct writer_client *c = &w->clients[i];
+
+		if (c->state == WRITER_CLIENT_DEAD)
+			writer_close_client(c);
+		if (c->state == WRITER_CLIENT_FREE)
+			continue;
+		(*connected)++;
+		if (c->state == WRITER_CLIENT_PENDING) {
+			(*busy)++;
+			continue;
+		}
+		pfd[n].fd = c->fd;
+		pfd[n].events = POLLIN;
+		pfd[n].revents = 0;
+		map[n - 2] = i;
+		n++;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+/* Take at most one request from every idle worker that sent one. */
+static size_t
+writer_collect(struct writer *w, const struct pollfd *pfd, size_t n_pfd,
+    const size_t *map)
+{
+	size_t n = 0;
+
+	for (size_t i = 2; i < n_pfd && n < WRITER_BATCH_MAX; i++) {
+		struct writer_client *c = &w->clients[map[i - 2]];
+		ssize_t len;
+
+		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		do
+			len = recv(c->fd, &c->pd->req, sizeof(c->pd->req), MSG_DONTWAIT);
+		while (len < 0 && errno == EINTR);
+		if (len < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			continue;
+		if (len <= 0 || !writer_req_valid(&c->pd->req, len)) {
+			if (len > 0)
+				log_warnx("writer: malformed message (%zd bytes); closing"
+				    " that connection", len);
+			pthread_mutex_lock(&w->lock);
+			writer_close_client(c);
+			pthread_mutex_unlock(&w->lock);
+			continue;
+		}
+		w->batch[n++] = map[i - 2];
+	}
+	return n;
+}
+
+static void
+writer_install_signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = writer_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
+/* The WAL, opened for fdatasync(), and the connection switched to NORMAL;
+ * -1 (and FULL kept) when that cannot be done safely. */
+static int
+writer_open_wal(struct store *st)
+{
+	const char *db = sqlite3_db_filename(store_db(st), "main");
+	char path[4096];
+	int fd;
+
+	if (db == NULL || db[0] == '\0' ||
+	    snprintf(path, sizeof(path), "%s-wal", db) >= (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		log_warn("writer: cannot open %s; every commit flushes itself", path);
+		return -1;
+	}
+	if (store_exec(st, "PRAGMA synchronous = NORMAL") != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int
+writer_run(const struct config *cfg, int listen_fd, struct metrics *metrics)
+{
+	struct pollfd pfd[WRITER_MAX_CLIENTS + 2];
+	size_t map[WRITER_MAX_CLIENTS];
+	struct writer *w;
+	pthread_t sync_thread;
+	int64_t stop_deadline = 0;
+	int rc, status = 1;
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		return 1;
+	writer_install_signals();
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return 1;
+	w->cfg = cfg;
+	w->metrics = metrics;
+	w->listen_fd = listen_fd;
+	w->wal_fd = -1;
+	for (size_t i = 0; i < WRITER_MAX_CLIENTS; i++)
+		w->clients[i].fd = -1;
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->more, NULL);
+	/* The master never accepts on it, so its flags are ours to set. */
+	if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0 ||
+	    (w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		log_warn("writer: set-up");
+		goto out;
+	}
+	if ((rc = store_open(cfg->db_path, &w->st)) != 0) {
+		log_errorx("writer: cannot open %s: %s", cfg->db_path, err_message(rc));
+		goto out;
+	}
+	w->wal_fd = writer_open_wal(w->st);
+	if ((rc = pthread_create(&sync_thread, NULL, writer_sync_main, w)) != 0) {
+		log_errorx("writer: cannot start the sync thread: %s", strerror(rc));
+		goto out;
+	}
+	log_debug("writer ready (pipelined flush: %s)", w->wal_fd >= 0 ? "yes" : "no");
+	for (;;) {
+		size_t n, n_pfd, connected, busy;
+		int timeout = 1000;
+
+		n_pfd = writer_poll_set(w, pfd, map, &connected, &busy);
+		if (writer_stop) {
+			/* The workers stop first and close their connections;
+			 * a worker still finishing a request may need us. */
+			if (stop_deadline == 0)
+				stop_deadline = timefmt_monotonic_ms() + POOL_GRACE_MS;
+			if ((connected == 0 || timefmt_monotonic_ms() >= stop_deadline) &&
+			    busy == 0)
+				break;
+			timeout = 100;
+		}
+		if (poll(pfd, n_pfd, timeout) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_warn("writer: poll");
+			break;
+		}
+		if (pfd[1].revents & POLLIN) {
+			uint64_t v;
+
+			while (read(w->wake_fd, &v, sizeof(v)) > 0)
+				;
+		}
+		n = writer_collect(w, pfd, n_pfd, map);
+		if (n > 0) {
+			writer_batch(w, n);
+			writer_hand_over(w, n);
+		}
+		if (pfd[0].fd >= 0 && (pfd[0].revents & POLLIN))
+			writer_accept(w);
+	}
+	pthread_mutex_lock(&w->lock);
+	w->sync_stop = true;
+	pthread_cond_signal(&w->more);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(sync_thread, NULL);
+	status = 0;
+out:
+	for (size_t i = 0; i < WRITER_MAX_CLIENTS; i++) {
+		if (w->clients[i].fd >= 0)
+			close(w->clients[i].fd);
+		free(w->clients[i].pd);
+	}
+	if (w->wal_fd >= 0)
+		close(w->wal_fd);
+	if (w->wake_fd > 0)
+		close(w->wake_fd);
+	store_close(w->st);
+	pthread_cond_destroy(&w->more);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+	return status;
+}
+
+/* ---- the worker's side ---- */
+
+static int writer_conn = -1;	/* this worker's connection, kept */
+
+static void
+writer_disconnect(void)
+{
+	if (writer_conn >= 0)
+		close(writer_conn);
+	writer_conn = -1;
+}
+
+static bool
+writer_connect(const struct config *cfg)
+{
+	struct timeval tv = { WRITER_REPLY_TIMEOUT_S, 0 };
+	struct sockaddr_un sun;
+	int fd;
+
+	if (writer_conn >= 0)
+		return true;
+	if (writer_address(cfg, &sun) != 0)
+		return false;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+		close(fd);
+		return false;
+	}
+	writer_conn = fd;
+	return true;
+}
+
+/*
+ * Send @q and wait for the reply.  Returns 0 with a reply, 1 when the
+ * request never reached a writer (the caller writes directly), or
+ * EGW_E_UNAVAILABLE when it was sent and no valid reply came back.
+ */
+static int
+writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
+    struct writer_rep *r)
+{
+	ssize_t n;
+
+	for (int attempt = 0;; attempt++) {
+		if (!writer_connect(cfg))
+			return 1;
+		do
+			n = send(writer_conn, q, qlen, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n == (ssize_t)qlen)
+			break;
+		/* Not queued: a connection to a writer that has since been
+		 * replaced.  Reconnect once; after that, write directly. */
+		writer_disconnect();
+		if (attempt > 0)
+			return 1;
+	}
+	do
+		n = recv(writer_conn, r, sizeof(*r), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < (ssize_t)WRITER_REP_HEAD || r->magic != WRITER_MAGIC ||
+	    (n != (ssize_t)WRITER_REP_HEAD && n != (ssize_t)WRITER_REP_POLICY &&
+	    n != (ssize_t)sizeof(*r))) {
+		log_warnx("no answer from the writer (%s); the request's outcome"
+		    " is unknown", n < 0 ? strerror(errno) : "connection closed");
+		writer_disconnect();
+		return EGW_E_UNAVAILABLE;
+	}
+	if (r->rc == EGW_E_INVALID && n != (ssize_t)sizeof(*r)) {
+		writer_disconnect();
+		return EGW_E_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static struct writer_req *
+writer_req_new(uint32_t op, const struct store_actor *actor, const char *sid)
+{
+	struct writer_req *q = malloc(sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	memset(q, 0, WRITER_REQ_HEAD);
+	q->magic = WRITER_MAGIC;
+	q->op = op;
+	if (actor != NULL && actor->actor != NULL)
+		snprintf(q->actor, sizeof(q->actor), "%s", actor->actor);
+	if (actor != NULL && actor->request_id != NULL)
+		snprintf(q->request_id, sizeof(q->request_id), "%s", actor->request_id);
+	if (sid != NULL)
+		snprintf(q->scenario_id, sizeof(q->scenario_id), "%s", sid);
+	return q;
+}
+
+int
+writer_put(const struct config *cfg, struct store *st, struct policy *p,
+    const struct store_actor *actor, bool *created, struct policy_errors *errs)
+{
+	struct writer_req *q = writer_req_new(WRITER_OP_PUT, actor, p->scenario_id);
+	struct writer_rep *r = malloc(sizeof(*r));
+	int rc;
+
+	if (q == NULL || r == NULL) {
+		rc = EGW_E_NOMEM;
+		goto out;
+	}
+	q->p = *p;
+	rc = writer_call(cfg, q, sizeof(*q), r);
+	if (rc == 1) {
+		worker_write_lock();
+		rc = store_policy_put(st, p, actor, created, errs);
+		worker_write_unlock();
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	rc = r->rc;
+	if (rc == 0)
+		*p = r->p;
+	if (created != NULL)
+		*created = r->created != 0;
+	if (rc == EGW_E_INVALID && errs != NULL)
+		*errs = r->errs;
+out:
+	free(q);
+	free(r);
+	return rc;
+}
+
+int
+writer_delete(const struct config *cfg, struct store *st,
+    const char *scenario_id, const struct store_actor *actor,
+    int64_t *generation)
+{
+	struct writer_req *q = writer_req_new(WRITER_OP_DELETE, actor, scenario_id);
+	struct writer_rep *r = malloc(sizeof(*r));
+	int rc;
+
+	if (q == NULL || r == NULL) {
+		rc = EGW_E_NOMEM;
+		goto out;
+	}
+	rc = writer_call(cfg, q, WRITER_REQ_HEAD, r);
+	if (rc == 1) {
+		worker_write_lock();
+		rc = store_policy_delete(st, scenario_id, actor, generation);
+		worker_write_unlock();
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	rc = r->rc;
+	if (rc == 0 && generation != NULL)
+		*generation = r->generation;
+out:
+	free(q);
+	free(r);
+	return rc;
+}
+
+int
+writer_set_enabled(const struct config *cfg, struct store *st,
+    const char *scenario_id, bool enabled, const struct store_actor *actor,
+    struct policy *out)
+{
+	struct writer_req *q = writer_req_new(enabled ? WRITER_OP_ENABLE :
+	    WRITER_OP_DISABLE, actor, scenario_id);
+	struct writer_rep *r = malloc(sizeof(*r));
+	int rc;
+
+	if (q == NULL || r == NULL) {
+		rc = EGW_E_NOMEM;
+		goto out;
+	}
+	rc = writer_call(cfg, q, WRITER_REQ_HEAD, r);
+	if (rc == 1) {
+		worker_write_lock();
+		rc = store_policy_set_enabled(st, scenario_id, enabled, actor, out);
+		worker_write_unlock();
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	rc = r->rc;
+	if (rc == 0 && out != NULL)
+		*out = r->p;
+out:
+	free(q);
+	free(r);
+	return rc;
+}

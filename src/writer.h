@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the API pool's writer: one process that commits the
+ * workers' policy mutations in groups, and the workers' side of it.
+ *
+ * Each worker keeps its own SQLite connection, and every commit by one
+ * connection makes every other one drop its page cache at its next
+ * transaction; with each worker committing for itself an upsert spent most
+ * of its time re-reading pages and waiting for the lock, one fsync per
+ * request.  The writer is forked by the pool master like a worker.  It
+ * accepts the workers on a SOCK_SEQPACKET socket (EGW_RUN_DIR/
+ * egw-api-writer.sock, mode 0600), collects whatever requests are waiting,
+ * runs them in one BEGIN IMMEDIATE transaction, each on its own savepoint
+ * (store_policy_batch_begin), commits once, and answers each worker with
+ * its own result.  When a batch cannot commit, every operation is run again
+ * in a transaction of its own, so a batch never changes an operation's
+ * outcome.  Workers validate the body before anything reaches the writer;
+ * messages carry typed values only.
+ *
+ * A worker that cannot reach the writer (not started yet, restarting)
+ * writes directly through its own connection, as before the writer
+ * existed.  When the writer dies after a request was sent, the worker
+ * cannot know whether it committed and answers 503 (EGW_E_UNAVAILABLE);
+ * repeating the request is safe (an identical upsert writes nothing).
+ */
+#ifndef EGW_WRITER_H
+#define EGW_WRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct metrics;
+struct policy;
+struct policy_errors;
+struct store;
+struct store_actor;
+
+/**
+ * writer_socket_path() - EGW_RUN_DIR/egw-api-writer.sock
+ *
+ * Returns: 0, or EGW_E_CONFIG when the path does not fit a unix socket.
+ */
+int writer_socket_path(const struct config *cfg, char *out, size_t size);
+
+/**
+ * writer_listen() - open the writer's listening socket (pool master)
+ * @cfg: configuration
+ * @out: the listening descriptor (inherited by every writer process)
+ *
+ * Returns: 0 or EGW_E_IO (logged).
+ */
+int writer_listen(const struct config *cfg, int *out);
+
+/**
+ * writer_run() - the writer process: serve batches until told to stop
+ * @cfg: configuration
+ * @listen_fd: from writer_listen()
+ * @metrics: shared counters (batches and operations), or NULL
+ *
+ * SIGTERM makes it finish the batch in hand, then serve the workers still
+ * connected until they close (they stop first) or POOL_GRACE_MS passes.
+ *
+ * Returns: the process exit status (0 after a requested stop).
+ */
+int writer_run(const struct config *cfg, int listen_fd, struct metrics *metrics);
+
+/**
+ * writer_put() / writer_delete() / writer_set_enabled() - a worker's
+ * mutation, through the writer when it is reachable
+ * @cfg: configuration (writer socket path)
+ * @st: the worker's own connection (the fallback)
+ *
+ * Same arguments, results and errors as store_policy_put(),
+ * store_policy_delete() and store_policy_set_enabled() (store_policy.h),
+ * plus EGW_E_UNAVAILABLE when the writer went away with the request.
+ */
+int writer_put(const struct config *cfg, struct store *st, struct policy *p,
+    const struct store_actor *actor, bool *created, struct policy_errors *errs);
+int writer_delete(const struct config *cfg, struct store *st,
+    const char *scenario_id, const struct store_actor *actor,
+    int64_t *generation);
+int writer_set_enabled(const struct config *cfg, struct store *st,
+    const char *scenario_id, bool enabled, const struct store_actor *actor,
+    struct policy *out);
+
+#endif
