@@ -197,7 +197,16 @@ CREATE TABLE policy_counters (
 	allowed_bytes   INTEGER NOT NULL DEFAULT 0,
 	denied_packets  INTEGER NOT NULL DEFAULT 0,
 	denied_bytes    INTEGER NOT NULL DEFAULT 0,
-	updated_at      TEXT NOT NULL
+	updated_at      TEXT NOT NULL,
+	-- The kernel's own counter values at the applier's last read and the
+	-- mark (policy id) they belonged to.  After a restart over a table
+	-- that persisted, the applier counts on from these, so what the kernel
+	-- counted between the last read and a crash is not lost.
+	kernel_mark            INTEGER,
+	kernel_allowed_packets INTEGER NOT NULL DEFAULT 0,
+	kernel_allowed_bytes   INTEGER NOT NULL DEFAULT 0,
+	kernel_denied_packets  INTEGER NOT NULL DEFAULT 0,
+	kernel_denied_bytes    INTEGER NOT NULL DEFAULT 0
 );
 
 -- Liveness and figures of the long-running processes (applier, natsd,

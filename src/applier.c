@@ -1143,20 +1143,37 @@ delta(uint64_t now, uint64_t base)
 	return now >= base ? now - base : now;
 }
 
+/* A stored baseline for a scenario that still has the same mark. */
+static void
+counters_baseline_cb(const char *sid, uint32_t mark,
+    const uint64_t k[STORE_COUNTERS], void *ctx)
+{
+	struct applier *a = ctx;
+	struct scen *x = scen_find(a, sid, false);
+
+	if (x == NULL || !x->used || x->mark != mark)
+		return;
+	x->k_allow_pk = k[0];
+	x->k_allow_by = k[1];
+	x->k_deny_pk = k[2];
+	x->k_deny_by = k[3];
+}
+
 /*
- * Add what the kernel counted since the last read to policy_counters.
- * Baselines: when this process created or replaced the table, the kernel
- * counts from 0, so everything it holds is new (a->table_fresh).  When
- * the table persisted from an earlier run, main() calls this right after
- * the start-up reconcile with counters_primed false: that read only takes
- * the values as baseline (the earlier run stored its totals up to its
- * last read; what it counted after that is not knowable without storing
- * the kernel values, see docs/KERNEL_LAYOUT.md).
+ * Add what the kernel counted since the last read to policy_counters,
+ * together with the kernel's values as the next baseline.  Baselines:
+ * when this process created or replaced the table, the kernel counts from
+ * 0, so everything it holds is new (a->table_fresh) and the stored kernel
+ * values are forgotten.  When the table persisted from an earlier run
+ * (first read, counters_primed false), the baselines are the kernel values
+ * that run stored at its last read: what the kernel counted after that,
+ * even up to a SIGKILL, is added now and nothing twice.
  */
 static void
 read_counters(struct applier *a)
 {
 	struct kernel_counter *kc = NULL;
+	bool forget = false;
 	size_t n = 0;
 
 	if (a->cfg.dry_run)
@@ -1170,6 +1187,11 @@ read_counters(struct applier *a)
 		}
 		a->counters_primed = true;
 		a->table_fresh = false;
+		forget = true;
+	} else if (!a->counters_primed) {
+		if (store_applier_counters_baselines(a->st, counters_baseline_cb, a) != 0)
+			return;
+		a->counters_primed = true;
 	}
 	if (kernel_read_counters(a->k, &kc, &n) != 0)
 		return;
@@ -1177,22 +1199,30 @@ read_counters(struct applier *a)
 		free(kc);
 		return;
 	}
+	if (forget && store_applier_counters_forget_kernel(a->st) != 0) {
+		store_rollback(a->st);
+		free(kc);
+		a->table_fresh = true;	/* try again at the next read */
+		return;
+	}
 	for (size_t s = 0; s < a->cap; s++) {
 		struct scen *x = &a->scens[s];
 		const struct kernel_counter *c;
-		uint64_t d[4];
+		uint64_t d[STORE_COUNTERS], k[STORE_COUNTERS];
 
 		if (!x->used || (c = counter_find(kc, n, x->mark)) == NULL)
 			continue;
-		d[0] = delta(c->allowed_packets, x->k_allow_pk);
-		d[1] = delta(c->allowed_bytes, x->k_allow_by);
-		d[2] = delta(c->denied_packets, x->k_deny_pk);
-		d[3] = delta(c->denied_bytes, x->k_deny_by);
-		if (!a->counters_primed)
-			d[0] = d[1] = d[2] = d[3] = 0;
+		k[0] = c->allowed_packets;
+		k[1] = c->allowed_bytes;
+		k[2] = c->denied_packets;
+		k[3] = c->denied_bytes;
+		d[0] = delta(k[0], x->k_allow_pk);
+		d[1] = delta(k[1], x->k_allow_by);
+		d[2] = delta(k[2], x->k_deny_pk);
+		d[3] = delta(k[3], x->k_deny_by);
 		if (d[0] || d[1] || d[2] || d[3])
-			store_applier_counters_add(a->st, x->scenario_id,
-			    d[0], d[1], d[2], d[3]);
+			store_applier_counters_add(a->st, x->scenario_id, d,
+			    x->mark, k);
 		x->k_allow_pk = c->allowed_packets;
 		x->k_allow_by = c->allowed_bytes;
 		x->k_deny_pk = c->denied_packets;

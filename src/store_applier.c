@@ -166,28 +166,79 @@ store_applier_heartbeat(struct store *st, const char *info)
 
 int
 store_applier_counters_add(struct store *st, const char *scenario_id,
-    uint64_t allowed_packets, uint64_t allowed_bytes, uint64_t denied_packets,
-    uint64_t denied_bytes)
+    const uint64_t delta[STORE_COUNTERS], uint32_t mark,
+    const uint64_t kernel[STORE_COUNTERS])
 {
 	char now[TIMEFMT_LEN];
 	sqlite3_stmt *stmt = store_prepare(st,
 	    "INSERT INTO policy_counters (scenario_id, allowed_packets,"
-	    " allowed_bytes, denied_packets, denied_bytes, updated_at)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(scenario_id) DO UPDATE"
+	    " allowed_bytes, denied_packets, denied_bytes, updated_at,"
+	    " kernel_mark, kernel_allowed_packets, kernel_allowed_bytes,"
+	    " kernel_denied_packets, kernel_denied_bytes)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+	    " ON CONFLICT(scenario_id) DO UPDATE"
 	    " SET allowed_packets = allowed_packets + excluded.allowed_packets,"
 	    " allowed_bytes = allowed_bytes + excluded.allowed_bytes,"
 	    " denied_packets = denied_packets + excluded.denied_packets,"
 	    " denied_bytes = denied_bytes + excluded.denied_bytes,"
-	    " updated_at = excluded.updated_at");
+	    " updated_at = excluded.updated_at,"
+	    " kernel_mark = excluded.kernel_mark,"
+	    " kernel_allowed_packets = excluded.kernel_allowed_packets,"
+	    " kernel_allowed_bytes = excluded.kernel_allowed_bytes,"
+	    " kernel_denied_packets = excluded.kernel_denied_packets,"
+	    " kernel_denied_bytes = excluded.kernel_denied_bytes");
 
 	if (stmt == NULL)
 		return EGW_E_DB;
 	timefmt_now(now);
 	sqlite3_bind_text(stmt, 1, scenario_id, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(stmt, 2, (int64_t)allowed_packets);
-	sqlite3_bind_int64(stmt, 3, (int64_t)allowed_bytes);
-	sqlite3_bind_int64(stmt, 4, (int64_t)denied_packets);
-	sqlite3_bind_int64(stmt, 5, (int64_t)denied_bytes);
+	for (int i = 0; i < STORE_COUNTERS; i++) {
+		sqlite3_bind_int64(stmt, 2 + i, (int64_t)delta[i]);
+		sqlite3_bind_int64(stmt, 8 + i, (int64_t)kernel[i]);
+	}
 	sqlite3_bind_text(stmt, 6, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(stmt, 7, mark);
+	return step_done(stmt);
+}
+
+int
+store_applier_counters_baselines(struct store *st,
+    void (*cb)(const char *scenario_id, uint32_t mark,
+    const uint64_t kernel[STORE_COUNTERS], void *ctx), void *ctx)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT scenario_id, kernel_mark, kernel_allowed_packets,"
+	    " kernel_allowed_bytes, kernel_denied_packets, kernel_denied_bytes"
+	    " FROM policy_counters WHERE kernel_mark IS NOT NULL");
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *sid = (const char *)sqlite3_column_text(stmt, 0);
+		sqlite3_int64 mark = sqlite3_column_int64(stmt, 1);
+		uint64_t k[STORE_COUNTERS];
+
+		if (sid == NULL || mark <= 0 || mark > UINT32_MAX)
+			continue;
+		for (int i = 0; i < STORE_COUNTERS; i++)
+			k[i] = (uint64_t)sqlite3_column_int64(stmt, 2 + i);
+		cb(sid, (uint32_t)mark, k, ctx);
+	}
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+}
+
+int
+store_applier_counters_forget_kernel(struct store *st)
+{
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "UPDATE policy_counters SET kernel_mark = NULL,"
+	    " kernel_allowed_packets = 0, kernel_allowed_bytes = 0,"
+	    " kernel_denied_packets = 0, kernel_denied_bytes = 0"
+	    " WHERE kernel_mark IS NOT NULL");
+
+	if (stmt == NULL)
+		return EGW_E_DB;
 	return step_done(stmt);
 }

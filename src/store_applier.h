@@ -80,13 +80,38 @@ int store_applier_set_status(struct store *st, const char *scenario_id,
  */
 int store_applier_heartbeat(struct store *st, const char *info);
 
+/* Allowed packets and bytes, denied packets and bytes, in this order. */
+#define STORE_COUNTERS 4
+
 /**
  * store_applier_counters_add() - add kernel counter deltas to a scenario
+ * @delta: what the kernel counted since the last read
+ * @mark: the scenario's packet mark
+ * @kernel: the kernel's counter values now (the next baseline)
  *
  * Returns: 0, EGW_E_DB or EGW_E_BUSY.  Call inside store_begin().
  */
 int store_applier_counters_add(struct store *st, const char *scenario_id,
-    uint64_t allowed_packets, uint64_t allowed_bytes, uint64_t denied_packets,
-    uint64_t denied_bytes);
+    const uint64_t delta[STORE_COUNTERS], uint32_t mark,
+    const uint64_t kernel[STORE_COUNTERS]);
+
+/**
+ * store_applier_counters_baselines() - the kernel values stored at the
+ * last read, for each scenario that has them
+ * @cb: called with the scenario, its mark then and the values
+ *
+ * Returns: 0 or EGW_E_DB.
+ */
+int store_applier_counters_baselines(struct store *st,
+    void (*cb)(const char *scenario_id, uint32_t mark,
+    const uint64_t kernel[STORE_COUNTERS], void *ctx), void *ctx);
+
+/**
+ * store_applier_counters_forget_kernel() - the table was created anew: no
+ * stored kernel value is a baseline any more
+ *
+ * Returns: 0, EGW_E_DB or EGW_E_BUSY.  Call inside store_begin().
+ */
+int store_applier_counters_forget_kernel(struct store *st);
 
 #endif
