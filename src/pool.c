@@ -176,9 +176,9 @@ pool_reap(struct pool *p)
 			if (p->stopping)
 				break;
 			if (!clean) {
-				char name[32];
+				char buf[32];
+				const char *name = pool_child_name(p, i, buf, sizeof(buf));
 
-				pool_child_name(p, i, name, sizeof(name));
 				if (WIFSIGNALED(status))
 					log_warnx("%s (pid %ld) killed by signal %d",
 					    name, (long)pid, WTERMSIG(status));
