@@ -57,6 +57,18 @@ store_rc_to_err(int rc)
 	}
 }
 
+int
+store_sibling_path(struct store *st, const char *suffix, char *out, size_t size)
+{
+	const char *db = sqlite3_db_filename(st->db, "main");
+	int n;
+
+	if (db == NULL || db[0] == '\0')
+		return EGW_E_NOTFOUND;
+	n = snprintf(out, size, "%s%s", db, suffix);
+	return n < 0 || (size_t)n >= size ? EGW_E_INVALID : 0;
+}
+
 sqlite3 *
 store_db(struct store *st)
 {

@@ -152,6 +152,16 @@ struct sqlite3_stmt *store_prepare(struct store *st, const char *sql);
 struct sqlite3 *store_db(struct store *st);
 
 /**
+ * store_sibling_path() - the database file's path followed by @suffix
+ * ("-wal" names SQLite's write-ahead log; "-wlock" the writers' queue)
+ *
+ * Returns: 0, EGW_E_NOTFOUND (in-memory database) or EGW_E_INVALID (too
+ * long for @size).
+ */
+int store_sibling_path(struct store *st, const char *suffix, char *out,
+    size_t size);
+
+/**
  * store_rc_to_err() - map a SQLite result code to an enum egw_err
  */
 int store_rc_to_err(int sqlite_rc);

@@ -537,12 +537,10 @@ out:
 static int
 writer_queue_enter(struct store *st)
 {
-	const char *db = sqlite3_db_filename(store_db(st), "main");
 	char path[4096];
 	int fd;
 
-	if (db == NULL || db[0] == '\0' ||
-	    snprintf(path, sizeof(path), "%s-wlock", db) >= (int)sizeof(path))
+	if (store_sibling_path(st, "-wlock", path, sizeof(path)) != 0)
 		return -1;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0660);
 	if (fd < 0)

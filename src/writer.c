@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sqlite3.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -511,12 +510,10 @@ writer_install_signals(void)
 static int
 writer_open_wal(struct store *st)
 {
-	const char *db = sqlite3_db_filename(store_db(st), "main");
 	char path[4096];
 	int fd;
 
-	if (db == NULL || db[0] == '\0' ||
-	    snprintf(path, sizeof(path), "%s-wal", db) >= (int)sizeof(path))
+	if (store_sibling_path(st, "-wal", path, sizeof(path)) != 0)
 		return -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
@@ -706,13 +703,26 @@ writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
 	return 0;
 }
 
-static struct writer_req *
-writer_req_new(uint32_t op, const struct store_actor *actor, const char *sid)
+/*
+ * Build the request and exchange it with the writer.  Returns 0 with
+ * *out the reply (the caller frees it), 1 when no writer could be reached
+ * (the caller writes directly), or an error.
+ */
+static int
+writer_exchange(const struct config *cfg, uint32_t op,
+    const struct store_actor *actor, const char *sid, const struct policy *p,
+    struct writer_rep **out)
 {
 	struct writer_req *q = malloc(sizeof(*q));
+	struct writer_rep *r = malloc(sizeof(*r));
+	int rc;
 
-	if (q == NULL)
-		return NULL;
+	*out = NULL;
+	if (q == NULL || r == NULL) {
+		free(q);
+		free(r);
+		return EGW_E_NOMEM;
+	}
 	memset(q, 0, WRITER_REQ_HEAD);
 	q->magic = WRITER_MAGIC;
 	q->op = op;
@@ -720,33 +730,33 @@ writer_req_new(uint32_t op, const struct store_actor *actor, const char *sid)
 		snprintf(q->actor, sizeof(q->actor), "%s", actor->actor);
 	if (actor != NULL && actor->request_id != NULL)
 		snprintf(q->request_id, sizeof(q->request_id), "%s", actor->request_id);
-	if (sid != NULL)
-		snprintf(q->scenario_id, sizeof(q->scenario_id), "%s", sid);
-	return q;
+	snprintf(q->scenario_id, sizeof(q->scenario_id), "%s", sid);
+	if (p != NULL)
+		q->p = *p;
+	rc = writer_call(cfg, q, p != NULL ? sizeof(*q) : WRITER_REQ_HEAD, r);
+	free(q);
+	if (rc == 0)
+		*out = r;
+	else
+		free(r);
+	return rc;
 }
 
 int
 writer_put(const struct config *cfg, struct store *st, struct policy *p,
     const struct store_actor *actor, bool *created, struct policy_errors *errs)
 {
-	struct writer_req *q = writer_req_new(WRITER_OP_PUT, actor, p->scenario_id);
-	struct writer_rep *r = malloc(sizeof(*r));
-	int rc;
+	struct writer_rep *r;
+	int rc = writer_exchange(cfg, WRITER_OP_PUT, actor, p->scenario_id, p, &r);
 
-	if (q == NULL || r == NULL) {
-		rc = EGW_E_NOMEM;
-		goto out;
-	}
-	q->p = *p;
-	rc = writer_call(cfg, q, sizeof(*q), r);
 	if (rc == 1) {
 		worker_write_lock();
 		rc = store_policy_put(st, p, actor, created, errs);
 		worker_write_unlock();
-		goto out;
+		return rc;
 	}
 	if (rc != 0)
-		goto out;
+		return rc;
 	rc = r->rc;
 	if (rc == 0)
 		*p = r->p;
@@ -754,8 +764,6 @@ writer_put(const struct config *cfg, struct store *st, struct policy *p,
 		*created = r->created != 0;
 	if (rc == EGW_E_INVALID && errs != NULL)
 		*errs = r->errs;
-out:
-	free(q);
 	free(r);
 	return rc;
 }
@@ -765,28 +773,20 @@ writer_delete(const struct config *cfg, struct store *st,
     const char *scenario_id, const struct store_actor *actor,
     int64_t *generation)
 {
-	struct writer_req *q = writer_req_new(WRITER_OP_DELETE, actor, scenario_id);
-	struct writer_rep *r = malloc(sizeof(*r));
-	int rc;
+	struct writer_rep *r;
+	int rc = writer_exchange(cfg, WRITER_OP_DELETE, actor, scenario_id, NULL, &r);
 
-	if (q == NULL || r == NULL) {
-		rc = EGW_E_NOMEM;
-		goto out;
-	}
-	rc = writer_call(cfg, q, WRITER_REQ_HEAD, r);
 	if (rc == 1) {
 		worker_write_lock();
 		rc = store_policy_delete(st, scenario_id, actor, generation);
 		worker_write_unlock();
-		goto out;
+		return rc;
 	}
 	if (rc != 0)
-		goto out;
+		return rc;
 	rc = r->rc;
 	if (rc == 0 && generation != NULL)
 		*generation = r->generation;
-out:
-	free(q);
 	free(r);
 	return rc;
 }
@@ -796,29 +796,21 @@ writer_set_enabled(const struct config *cfg, struct store *st,
     const char *scenario_id, bool enabled, const struct store_actor *actor,
     struct policy *out)
 {
-	struct writer_req *q = writer_req_new(enabled ? WRITER_OP_ENABLE :
-	    WRITER_OP_DISABLE, actor, scenario_id);
-	struct writer_rep *r = malloc(sizeof(*r));
-	int rc;
+	struct writer_rep *r;
+	int rc = writer_exchange(cfg, enabled ? WRITER_OP_ENABLE : WRITER_OP_DISABLE,
+	    actor, scenario_id, NULL, &r);
 
-	if (q == NULL || r == NULL) {
-		rc = EGW_E_NOMEM;
-		goto out;
-	}
-	rc = writer_call(cfg, q, WRITER_REQ_HEAD, r);
 	if (rc == 1) {
 		worker_write_lock();
 		rc = store_policy_set_enabled(st, scenario_id, enabled, actor, out);
 		worker_write_unlock();
-		goto out;
+		return rc;
 	}
 	if (rc != 0)
-		goto out;
+		return rc;
 	rc = r->rc;
 	if (rc == 0 && out != NULL)
 		*out = r->p;
-out:
-	free(q);
 	free(r);
 	return rc;
 }
