@@ -70,6 +70,12 @@ CREATE TABLE policies (
 -- The applier reads what changed since the generation it last applied.
 CREATE INDEX policies_generation ON policies(generation);
 
+-- The three child tables below are WITHOUT ROWID: their rows are stored in
+-- primary-key order, so one policy's rows share a page.  Rewriting a
+-- policy's children (every upsert does) then touches one page per table
+-- instead of the table page, the primary-key index page and the new rows'
+-- page, and reading them back reads one page.
+--
 -- Which packets are the scenario's: source prefixes and interface names.
 -- lo/hi are a prefix's first and last address as 17-byte blobs (family
 -- byte 4 or 6, then the address in 16 bytes), so "does another scenario
@@ -83,7 +89,7 @@ CREATE TABLE policy_sources (
 	hi        BLOB,
 	PRIMARY KEY (policy_id, position),
 	CHECK ((kind = 'prefix') = (lo IS NOT NULL AND hi IS NOT NULL))
-);
+) WITHOUT ROWID;
 CREATE INDEX policy_sources_range ON policy_sources(kind, lo);
 CREATE INDEX policy_sources_value ON policy_sources(kind, value);
 
@@ -92,7 +98,7 @@ CREATE TABLE policy_dns_servers (
 	position  INTEGER NOT NULL,
 	addr      TEXT NOT NULL,
 	PRIMARY KEY (policy_id, position)
-);
+) WITHOUT ROWID;
 
 -- The policy's own allowlist, one row per entry as the client gave it:
 -- origin 'host' (allowed_hosts), 'port' (allowed_ports) or 'rule'
@@ -109,7 +115,7 @@ CREATE TABLE policy_destinations (
 	PRIMARY KEY (policy_id, position),
 	CHECK ((port_lo IS NULL) = (port_hi IS NULL)),
 	CHECK (port_lo IS NULL OR port_lo <= port_hi)
-);
+) WITHOUT ROWID;
 CREATE INDEX policy_destinations_dest ON policy_destinations(dest);
 
 -- Every change to a policy, in order.  before/after are the policy as the

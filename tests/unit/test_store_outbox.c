@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * This file contains the tests of store_outbox.c on a real migrated SQLite
- * file: UUIDv4 event ids, payload stored byte for byte as published, id
+ * file: UUIDv7 event ids (time-ordered), payload stored byte for byte as published, id
  * order, delivery and failure marks (also inside a caller's transaction),
  * backlog and pruning.
  */
@@ -10,6 +10,7 @@
 #include "store.h"
 #include "store_outbox.h"
 #include "tap.h"
+#include "timefmt.h"
 #include "testdb.h"
 
 #include <json-c/json.h>
@@ -50,7 +51,9 @@ main(void)
 	char path[128], cmd[160], id[OUTBOX_EVENT_ID_LEN];
 	size_t n = 0, dup = 0, pruned = 0;
 	int64_t backlog = -1;
-	bool shape = true;
+	bool shape = true, ordered = true, current = true;
+	char hex[13];
+	int64_t now_ms = timefmt_now_ms(), id_ms;
 
 	log_init("test", LOG_LEVEL_ERROR);
 	if (mkdtemp(dir) == NULL)
@@ -64,10 +67,22 @@ main(void)
 		if (store_outbox_uuid(ids[i]) != 0)
 			shape = false;
 		if (strlen(u) != 36 || u[8] != '-' || u[13] != '-' || u[18] != '-' ||
-		    u[23] != '-' || u[14] != '4' || strchr("89ab", u[19]) == NULL)
+		    u[23] != '-' || u[14] != '7' || strchr("89ab", u[19]) == NULL)
 			shape = false;
+		/* the first 48 bits are the time: never decreasing */
+		if (i > 0 && strncmp(ids[i - 1], u, 13) > 0)
+			ordered = false;
 	}
-	ok(shape, "1000 UUIDs have the v4 shape");
+	/* "xxxxxxxx-xxxx" is the clock in milliseconds */
+	memcpy(hex, ids[0], 8);
+	memcpy(hex + 8, ids[0] + 9, 4);
+	hex[12] = '\0';
+	id_ms = (int64_t)strtoll(hex, NULL, 16);
+	current = id_ms >= now_ms && id_ms - now_ms < 5000;
+	ok(shape, "1000 UUIDs have the v7 shape (version 7, RFC 9562 variant)");
+	ok(ordered, "their time prefix never decreases");
+	ok(current, "the time prefix is the clock (%lld ms, read %lld)",
+	    (long long)id_ms, (long long)now_ms);
 	qsort(ids, 1000, sizeof(ids[0]), cmp_str);
 	for (int i = 1; i < 1000; i++)
 		dup += strcmp(ids[i - 1], ids[i]) == 0;
