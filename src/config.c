@@ -374,7 +374,7 @@ static const struct setting settings[] = {
 	{ "EGW_APPLIER_SOCKET", NULL, parse_path, STR(applier_socket), 0, 0, "an absolute path" },
 	{ "EGW_HTTP_LISTEN", "0.0.0.0:8089", parse_listen, STR(http_listen), 0, 0,
 	  "PORT, IPV4:PORT, [IPV6]:PORT or *:PORT" },
-	{ "EGW_WORKERS", "4", parse_uint, NUM(workers), 1, 256, "1-256" },
+	{ "EGW_WORKERS", "8", parse_uint, NUM(workers), 1, 256, "1-256" },
 	{ "EGW_MAX_BODY", "262144", parse_uint, NUM(max_body), 1024, 16777216,
 	  "1024-16777216 bytes" },
 	{ "EGW_AUTH", "on", parse_auth, NUM(auth), 0, 0, "on or off" },

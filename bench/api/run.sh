@@ -12,7 +12,8 @@
 #
 # usage: bench/api/run.sh [BUILD_DIR]   (default: ./build-api, then ./build)
 # env:   DURATION (s, default 10), CONNECTIONS (default 32), THREADS (2),
-#        WORKERS (pool and bare responder, default 4), EGW_AUTH (on),
+#        WORKERS (pool and bare responder, default 8, the bare responder's best
+#        on 2 CPUs), EGW_AUTH (on),
 #        EGW_LOG_LEVEL (info), TARGETS (names to run, space-separated;
 #        default all: nginx_fixed bare_fcgi pool_health pool_policy_get
 #        pool_policy_upsert)
@@ -28,7 +29,7 @@ for c in wrk nginx sqlite3 curl cc; do
 	command -v $c >/dev/null || { echo "$c is not installed" >&2; exit 2; }
 done
 DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-2}
-WORKERS=${WORKERS:-4}
+WORKERS=${WORKERS:-8}
 TARGETS=${TARGETS:-}
 
 T=$(mktemp -d /tmp/egw-bench-XXXXXX)

@@ -71,7 +71,7 @@ main(void)
 	ok(cfg.dry_run, "DRY_RUN defaults to true");
 	is_str(cfg.db_path, "/var/lib/forge-egress-gateway/egw.db", "db under the state dir");
 	is_str(cfg.fcgi_socket, "/run/forge-egress-gateway/api.sock", "fcgi socket under run dir");
-	is_int(cfg.workers, 4, "4 workers by default");
+	is_int(cfg.workers, 8, "8 workers by default");
 	ok(cfg.auth, "auth on by default");
 	is_int(cfg.nflog_group, 7, "nflog group 7");
 	is_int(cfg.log_retention_s, 7 * 86400, "log retention 7 days");
