@@ -45,7 +45,6 @@ struct pool_slot {
 struct pool {
 	const struct config *cfg;
 	int listen_fd;
-	int writer_fd;		/* the writer's listening socket */
 	struct metrics *metrics;
 	unsigned n;		/* workers; slots[n] is the writer */
 	struct pool_slot *slots;
@@ -140,9 +139,8 @@ pool_spawn(struct pool *p, unsigned i, const sigset_t *oldmask)
 		mallopt(M_TOP_PAD, 4 * 1024 * 1024);
 		if (i == p->n) {
 			close(p->listen_fd);
-			status = writer_run(p->cfg, p->writer_fd, p->metrics);
+			status = writer_run(p->cfg, p->metrics);
 		} else {
-			close(p->writer_fd);
 			status = worker_run(p->cfg, p->listen_fd, i, p->metrics);
 		}
 		_exit(status);
@@ -152,7 +150,12 @@ pool_spawn(struct pool *p, unsigned i, const sigset_t *oldmask)
 	p->slots[i].pid = pid;
 	p->slots[i].started_ms = timefmt_monotonic_ms();
 	p->slots[i].replacement = false;
-	log_debug("worker slot %u started as pid %ld", i, (long)pid);
+	{
+		char buf[32];
+
+		log_debug("%s started as pid %ld", pool_child_name(p, i, buf,
+		    sizeof(buf)), (long)pid);
+	}
 	return 0;
 }
 
@@ -257,7 +260,7 @@ pool_stop(struct pool *p)
 	unlink(p->cfg->fcgi_socket);
 	sigemptyset(&waitset);
 	sigaddset(&waitset, SIGCHLD);
-	log_info("stopping %u workers", pool_live(p));
+	log_info("stopping %u workers and the writer", p->n);
 	while (pool_live(p) > 0 && timefmt_monotonic_ms() < deadline) {
 		/* Repeat the signal: one that lands between a worker's
 		 * unblock and its accept would otherwise be lost in the lock. */
@@ -292,7 +295,6 @@ pool_run(const struct config *cfg)
 	p.cfg = cfg;
 	p.n = cfg->workers;
 	p.listen_fd = -1;
-	p.writer_fd = -1;
 	snprintf(p.pid_path, sizeof(p.pid_path), "%s/egw-api.pid", cfg->run_dir);
 	snprintf(p.workers_path, sizeof(p.workers_path), "%s/egw-api.workers",
 	    cfg->run_dir);
@@ -313,7 +315,7 @@ pool_run(const struct config *cfg)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &oldmask);
 
-	if (pool_open_socket(&p) != 0 || writer_listen(cfg, &p.writer_fd) != 0) {
+	if (pool_open_socket(&p) != 0) {
 		rc = 1;
 		goto out;
 	}
@@ -368,10 +370,9 @@ pool_run(const struct config *cfg)
 out:
 	if (p.listen_fd >= 0)
 		close(p.listen_fd);
-	if (p.writer_fd >= 0) {
+	{
 		char path[CONFIG_PATH_MAX + 32];
 
-		close(p.writer_fd);
 		if (writer_socket_path(cfg, path, sizeof(path)) == 0)
 			unlink(path);
 	}

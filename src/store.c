@@ -223,7 +223,14 @@ store_commit(struct store *st)
 	if (st->batch) {
 		if (sqlite3_get_autocommit(st->db))
 			return EGW_E_DB;
-		return store_rc_to_err(store_run(st, sql_release));
+		if ((rc = store_run(st, sql_release)) == SQLITE_OK)
+			return 0;
+		/* The operation must not stay half in the batch: undo it, and
+		 * when even that fails, end the whole transaction (the batch
+		 * is then re-run operation by operation). */
+		log_warnx("RELEASE: %s", sqlite3_errstr(rc));
+		store_rollback(st);
+		return EGW_E_DB;
 	}
 	rc = store_run(st, sql_commit);
 	if (rc != SQLITE_OK) {
@@ -245,7 +252,13 @@ store_rollback(struct store *st)
 
 		if (rc == SQLITE_OK)
 			rc = store_run(st, sql_release);
-		return store_rc_to_err(rc);
+		if (rc != SQLITE_OK) {
+			log_warnx("ROLLBACK TO: %s; ending the batch", sqlite3_errstr(rc));
+			if (!sqlite3_get_autocommit(st->db))
+				store_run(st, sql_rollback);
+			return EGW_E_DB;
+		}
+		return 0;
 	}
 	return store_rc_to_err(store_run(st, sql_rollback));
 }

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sqlite3.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -41,10 +42,12 @@
 #define WRITER_MAGIC 0x57574745u	/* "EGWW" */
 #define WRITER_BATCH_MAX 64
 #define WRITER_MAX_CLIENTS 256
-/* Longer than any batch can take (each operation retries a busy database
- * for at most STORE_TXN_ATTEMPTS busy timeouts): a reply later than this
- * means the writer is stuck, and the worker gives up on it. */
+/* How long a worker waits for its answer.  The writer starts no
+ * operation with less than WRITER_EXEC_MARGIN_MS of that left (one
+ * operation retries a busy database for at most STORE_TXN_ATTEMPTS busy
+ * timeouts, 25 s), so nothing runs after its worker gave up. */
 #define WRITER_REPLY_TIMEOUT_S 60
+#define WRITER_EXEC_MARGIN_MS 30000
 
 enum writer_op {
 	WRITER_OP_PUT = 1,
@@ -56,6 +59,7 @@ enum writer_op {
 struct writer_req {
 	uint32_t magic;
 	uint32_t op;
+	int64_t deadline_ms;		/* CLOCK_MONOTONIC: the worker gives up */
 	char actor[96];
 	char request_id[HTTP_REQUEST_ID_MAX + 1];
 	char scenario_id[POLICY_SCENARIO_ID_MAX + 1];
@@ -96,7 +100,7 @@ writer_address(const struct config *cfg, struct sockaddr_un *sun)
 	return writer_socket_path(cfg, sun->sun_path, sizeof(sun->sun_path));
 }
 
-int
+static int
 writer_listen(const struct config *cfg, int *out)
 {
 	struct sockaddr_un sun;
@@ -140,10 +144,19 @@ writer_listen(const struct config *cfg, int *out)
  * the WAL with fdatasync() and only then answers the batch's workers.  No
  * worker hears "done" before its write is on disk, exactly as with
  * synchronous=FULL, but the disk flush of one batch overlaps the work of
- * the next.  (Other connections may read a committed batch a moment before
- * it is on disk; after a crash the applier rebuilds the kernel from what
- * is.)  When the WAL cannot be opened for flushing, the connection stays
- * FULL and the sync thread only answers.
+ * the next.  Other connections may read a committed batch a moment before
+ * it is on disk: the applier may apply it (after a power loss it rebuilds
+ * the kernel from what is on disk) and the NATS bridge may publish its
+ * outbox events; a power loss in that moment leaves events on NATS for
+ * changes that the database no longer has, whose clients were never told
+ * they succeeded.  When the WAL cannot be opened for flushing, the
+ * connection stays FULL and the sync thread only answers.
+ *
+ * A failed fdatasync() is remembered: Linux reports a write-back error
+ * once and then calls the pages clean, so a later flush would "succeed"
+ * over frames that never reached the disk.  Until a full checkpoint has
+ * copied everything into the database file and emptied the WAL
+ * (wal_checkpoint(TRUNCATE), which syncs), nothing new is run.
  */
 enum writer_client_state {
 	WRITER_CLIENT_FREE = 0,
@@ -179,6 +192,7 @@ struct writer {
 	size_t n_queued;
 	size_t queued[WRITER_MAX_CLIENTS];
 	bool sync_stop;
+	bool sync_failed;		/* sticky until a TRUNCATE checkpoint */
 };
 
 static void
@@ -192,7 +206,7 @@ static void
 writer_accept(struct writer *w)
 {
 	for (;;) {
-		struct ucred cred;
+		struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 		socklen_t len = sizeof(cred);
 		int fd = accept4(w->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		struct writer_client *c = NULL;
@@ -243,7 +257,9 @@ writer_terminate(char *s, size_t size)
 static bool
 writer_req_valid(struct writer_req *r, ssize_t len)
 {
-	if (len < (ssize_t)WRITER_REQ_HEAD || r->magic != WRITER_MAGIC)
+	/* MSG_TRUNC: len is the whole message's, so an oversized one fails */
+	if (len < (ssize_t)WRITER_REQ_HEAD || len > (ssize_t)sizeof(*r) ||
+	    r->magic != WRITER_MAGIC)
 		return false;
 	switch (r->op) {
 	case WRITER_OP_PUT:
@@ -283,13 +299,19 @@ writer_exec(struct store *st, struct writer_pending *pd)
 {
 	struct writer_req *q = &pd->req;
 	struct writer_rep *r = &pd->rep;
-	struct store_actor actor = { q->actor, q->request_id[0] ? q->request_id : NULL };
+	struct store_actor actor = { q->actor[0] ? q->actor : NULL,
+	    q->request_id[0] ? q->request_id : NULL };
 	bool created = false;
 	int rc;
 
 	memset(r, 0, WRITER_REP_HEAD);
 	r->magic = WRITER_MAGIC;
 	pd->rep_len = WRITER_REP_HEAD;
+	if (timefmt_monotonic_ms() > q->deadline_ms - WRITER_EXEC_MARGIN_MS) {
+		/* Its worker may be gone or about to give up: never run it. */
+		r->rc = EGW_E_UNAVAILABLE;
+		return;
+	}
 	switch (q->op) {
 	case WRITER_OP_PUT:
 		r->p = q->p;
@@ -345,6 +367,44 @@ writer_batch(struct writer *w, size_t n)
 	metrics_writer_batch(w->metrics, n);
 }
 
+/*
+ * After a failed flush: true once a TRUNCATE checkpoint has put every
+ * commit into the (synced) database file and emptied the WAL.
+ */
+static bool
+writer_durable(struct writer *w)
+{
+	bool failed;
+
+	pthread_mutex_lock(&w->lock);
+	failed = w->sync_failed;
+	pthread_mutex_unlock(&w->lock);
+	if (!failed)
+		return true;
+	if (sqlite3_wal_checkpoint_v2(store_db(w->st), NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+		return false;
+	pthread_mutex_lock(&w->lock);
+	w->sync_failed = false;
+	pthread_mutex_unlock(&w->lock);
+	log_info("writer: checkpoint done; writes resume");
+	return true;
+}
+
+/* The disk is not trusted: answer without running anything. */
+static void
+writer_refuse(struct writer *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct writer_pending *pd = w->clients[w->batch[i]].pd;
+
+		memset(&pd->rep, 0, WRITER_REP_HEAD);
+		pd->rep.magic = WRITER_MAGIC;
+		pd->rep.rc = EGW_E_IO;
+		pd->rep_len = WRITER_REP_HEAD;
+	}
+}
+
 /* Hand a committed batch to the sync thread. */
 static void
 writer_hand_over(struct writer *w, size_t n)
@@ -379,9 +439,19 @@ writer_sync_main(void *arg)
 		if (n == 0)
 			break;
 		/* One flush for everything committed so far. */
-		if (w->wal_fd >= 0 && fdatasync(w->wal_fd) != 0) {
-			log_warn("writer: fdatasync of the WAL");
-			flushed = false;
+		if (w->wal_fd >= 0) {
+			int rc;
+
+			while ((rc = fdatasync(w->wal_fd)) != 0 && errno == EINTR)
+				;
+			pthread_mutex_lock(&w->lock);
+			if (rc != 0) {
+				log_warn("writer: fdatasync of the WAL; refusing writes"
+				    " until a checkpoint succeeds");
+				w->sync_failed = true;
+			}
+			flushed = !w->sync_failed;
+			pthread_mutex_unlock(&w->lock);
 		}
 		for (size_t i = 0; i < n; i++) {
 			struct writer_client *c = &w->clients[take[i]];
@@ -422,7 +492,7 @@ writer_poll_set(struct writer *w, struct pollfd *pfd, size_t *map,
 {
 	size_t n = 2;
 
-	pfd[0].fd = writer_stop ? -1 : w->listen_fd;
+	pfd[0].fd = w->listen_fd;
 	pfd[0].events = POLLIN;
 	pfd[0].revents = 0;
 	pfd[1].fd = w->wake_fd;
@@ -466,7 +536,8 @@ writer_collect(struct writer *w, const struct pollfd *pfd, size_t n_pfd,
 		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		do
-			len = recv(c->fd, &c->pd->req, sizeof(c->pd->req), MSG_DONTWAIT);
+			len = recv(c->fd, &c->pd->req, sizeof(c->pd->req),
+			    MSG_DONTWAIT | MSG_TRUNC);
 		while (len < 0 && errno == EINTR);
 		if (len < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			continue;
@@ -528,14 +599,15 @@ writer_open_wal(struct store *st)
 }
 
 int
-writer_run(const struct config *cfg, int listen_fd, struct metrics *metrics)
+writer_run(const struct config *cfg, struct metrics *metrics)
 {
 	struct pollfd pfd[WRITER_MAX_CLIENTS + 2];
 	size_t map[WRITER_MAX_CLIENTS];
 	struct writer *w;
 	pthread_t sync_thread;
+	sigset_t all, old;
 	int64_t stop_deadline = 0;
-	int rc, status = 1;
+	int listen_fd = -1, rc, status = 1;
 
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() == 1)
@@ -545,16 +617,15 @@ writer_run(const struct config *cfg, int listen_fd, struct metrics *metrics)
 		return 1;
 	w->cfg = cfg;
 	w->metrics = metrics;
-	w->listen_fd = listen_fd;
+	w->listen_fd = -1;
 	w->wal_fd = -1;
+	w->wake_fd = -1;
 	for (size_t i = 0; i < WRITER_MAX_CLIENTS; i++)
 		w->clients[i].fd = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->more, NULL);
-	/* The master never accepts on it, so its flags are ours to set. */
-	if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0 ||
-	    (w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
-		log_warn("writer: set-up");
+	if ((w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		log_warn("writer: eventfd");
 		goto out;
 	}
 	if ((rc = store_open(cfg->db_path, &w->st)) != 0) {
@@ -562,10 +633,26 @@ writer_run(const struct config *cfg, int listen_fd, struct metrics *metrics)
 		goto out;
 	}
 	w->wal_fd = writer_open_wal(w->st);
-	if ((rc = pthread_create(&sync_thread, NULL, writer_sync_main, w)) != 0) {
+	/* The sync thread takes no signals: the main thread's poll() must. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&sync_thread, NULL, writer_sync_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
 		log_errorx("writer: cannot start the sync thread: %s", strerror(rc));
 		goto out;
 	}
+	/* Last: a worker that can connect is served from the first request. */
+	if (writer_listen(cfg, &listen_fd) != 0 ||
+	    fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0) {
+		pthread_mutex_lock(&w->lock);
+		w->sync_stop = true;
+		pthread_cond_signal(&w->more);
+		pthread_mutex_unlock(&w->lock);
+		pthread_join(sync_thread, NULL);
+		goto out;
+	}
+	w->listen_fd = listen_fd;
 	log_debug("writer ready (pipelined flush: %s)", w->wal_fd >= 0 ? "yes" : "no");
 	for (;;) {
 		size_t n, n_pfd, connected, busy;
@@ -575,8 +662,18 @@ writer_run(const struct config *cfg, int listen_fd, struct metrics *metrics)
 		if (writer_stop) {
 			/* The workers stop first and close their connections;
 			 * a worker still finishing a request may need us. */
-			if (stop_deadline == 0)
+			if (stop_deadline == 0) {
+				char path[CONFIG_PATH_MAX + 32];
+
 				stop_deadline = timefmt_monotonic_ms() + POOL_GRACE_MS;
+				/* Refuse new connections at once (the workers
+				 * then write directly) rather than queue them
+				 * for an accept that will not come. */
+				close(listen_fd);
+				listen_fd = w->listen_fd = -1;
+				if (writer_socket_path(cfg, path, sizeof(path)) == 0)
+					unlink(path);
+			}
 			if ((connected == 0 || timefmt_monotonic_ms() >= stop_deadline) &&
 			    busy == 0)
 				break;
@@ -596,7 +693,10 @@ writer_run(const struct config *cfg, int listen_fd, struct metrics *metrics)
 		}
 		n = writer_collect(w, pfd, n_pfd, map);
 		if (n > 0) {
-			writer_batch(w, n);
+			if (writer_durable(w))
+				writer_batch(w, n);
+			else
+				writer_refuse(w, n);
 			writer_hand_over(w, n);
 		}
 		if (pfd[0].fd >= 0 && (pfd[0].revents & POLLIN))
@@ -609,6 +709,14 @@ writer_run(const struct config *cfg, int listen_fd, struct metrics *metrics)
 	pthread_join(sync_thread, NULL);
 	status = 0;
 out:
+	if (listen_fd >= 0) {
+		char path[CONFIG_PATH_MAX + 32];
+
+		close(listen_fd);
+		/* Connections are refused from now on, not queued. */
+		if (writer_socket_path(cfg, path, sizeof(path)) == 0)
+			unlink(path);
+	}
 	for (size_t i = 0; i < WRITER_MAX_CLIENTS; i++) {
 		if (w->clients[i].fd >= 0)
 			close(w->clients[i].fd);
@@ -616,7 +724,7 @@ out:
 	}
 	if (w->wal_fd >= 0)
 		close(w->wal_fd);
-	if (w->wake_fd > 0)
+	if (w->wake_fd >= 0)
 		close(w->wake_fd);
 	store_close(w->st);
 	pthread_cond_destroy(&w->more);
@@ -648,11 +756,15 @@ writer_connect(const struct config *cfg)
 		return true;
 	if (writer_address(cfg, &sun) != 0)
 		return false;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	/* Non-blocking connect: a full backlog means a stuck writer, and
+	 * the worker writes directly instead of waiting in it. */
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return false;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0) {
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
 		close(fd);
 		return false;
 	}
@@ -686,7 +798,7 @@ writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
 			return 1;
 	}
 	do
-		n = recv(writer_conn, r, sizeof(*r), 0);
+		n = recv(writer_conn, r, sizeof(*r), MSG_TRUNC);
 	while (n < 0 && errno == EINTR);
 	if (n < (ssize_t)WRITER_REP_HEAD || r->magic != WRITER_MAGIC ||
 	    (n != (ssize_t)WRITER_REP_HEAD && n != (ssize_t)WRITER_REP_POLICY &&
@@ -726,6 +838,7 @@ writer_exchange(const struct config *cfg, uint32_t op,
 	memset(q, 0, WRITER_REQ_HEAD);
 	q->magic = WRITER_MAGIC;
 	q->op = op;
+	q->deadline_ms = timefmt_monotonic_ms() + WRITER_REPLY_TIMEOUT_S * 1000;
 	if (actor != NULL && actor->actor != NULL)
 		snprintf(q->actor, sizeof(q->actor), "%s", actor->actor);
 	if (actor != NULL && actor->request_id != NULL)

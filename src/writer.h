@@ -22,6 +22,8 @@
  * existed.  When the writer dies after a request was sent, the worker
  * cannot know whether it committed and answers 503 (EGW_E_UNAVAILABLE);
  * repeating the request is safe (an identical upsert writes nothing).
+ * Every request carries a deadline: one the worker may already have
+ * given up on is answered "unavailable" and never run.
  */
 #ifndef EGW_WRITER_H
 #define EGW_WRITER_H
@@ -45,26 +47,20 @@ struct store_actor;
 int writer_socket_path(const struct config *cfg, char *out, size_t size);
 
 /**
- * writer_listen() - open the writer's listening socket (pool master)
- * @cfg: configuration
- * @out: the listening descriptor (inherited by every writer process)
- *
- * Returns: 0 or EGW_E_IO (logged).
- */
-int writer_listen(const struct config *cfg, int *out);
-
-/**
  * writer_run() - the writer process: serve batches until told to stop
  * @cfg: configuration
- * @listen_fd: from writer_listen()
  * @metrics: shared counters (batches and operations), or NULL
+ *
+ * The writer creates its socket itself and it dies with it: while no
+ * writer runs, a worker's connect() is refused and it writes directly,
+ * and no request can wait in a backlog for a later writer to run it.
  *
  * SIGTERM makes it finish the batch in hand, then serve the workers still
  * connected until they close (they stop first) or POOL_GRACE_MS passes.
  *
  * Returns: the process exit status (0 after a requested stop).
  */
-int writer_run(const struct config *cfg, int listen_fd, struct metrics *metrics);
+int writer_run(const struct config *cfg, struct metrics *metrics);
 
 /**
  * writer_put() / writer_delete() / writer_set_enabled() - a worker's
