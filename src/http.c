@@ -9,15 +9,14 @@
  */
 #include "http.h"
 #include "err.h"
+#include "randpool.h"
 
 #include <errno.h>
 #include <json-c/json.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 
 void
 http_req_init(struct http_req *req)
@@ -111,52 +110,13 @@ http_valid_request_id(const char *id)
 	return n > 0;
 }
 
-/*
- * Random bytes for request ids, fetched 32 ids at a time: one getrandom()
- * per request was a tenth of the system calls of a GET.  A forked child
- * must not reuse its parent's unread bytes (two workers would hand out the
- * same ids), so the fork handler empties the pool.
- */
-#define HTTP_ID_RAW 12
-static unsigned char http_id_pool[32 * HTTP_ID_RAW];
-static size_t http_id_left;
-static pthread_once_t http_id_once = PTHREAD_ONCE_INIT;
-
-static void
-http_id_pool_drop(void)
-{
-	http_id_left = 0;
-}
-
-static void
-http_id_pool_setup(void)
-{
-	pthread_atfork(NULL, NULL, http_id_pool_drop);
-}
-
-static bool
-http_id_raw(unsigned char raw[HTTP_ID_RAW])
-{
-	pthread_once(&http_id_once, http_id_pool_setup);
-	if (http_id_left < HTTP_ID_RAW) {
-		if (getrandom(http_id_pool, sizeof(http_id_pool), 0) !=
-		    (ssize_t)sizeof(http_id_pool))
-			return false;
-		http_id_left = sizeof(http_id_pool);
-	}
-	http_id_left -= HTTP_ID_RAW;
-	memcpy(raw, http_id_pool + http_id_left, HTTP_ID_RAW);
-	explicit_bzero(http_id_pool + http_id_left, HTTP_ID_RAW);
-	return true;
-}
-
 static void
 http_generate_request_id(char out[HTTP_REQUEST_ID_MAX + 1])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[HTTP_ID_RAW];
+	unsigned char raw[12];
 
-	if (!http_id_raw(raw)) {
+	if (randpool_bytes(raw, sizeof(raw)) != 0) {
 		/* Not a secret: uniqueness is enough, so fall back to time. */
 		snprintf(out, HTTP_REQUEST_ID_MAX + 1, "t%lx", (unsigned long)random());
 		return;

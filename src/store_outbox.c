@@ -10,55 +10,15 @@
 #include "store_outbox.h"
 #include "err.h"
 #include "log.h"
+#include "randpool.h"
 #include "timefmt.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <json-c/json.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-
-/*
- * Random bytes for event ids, fetched for 32 ids at a time; a forked child
- * drops what its parent left (two processes must not share them).
- */
-#define OUTBOX_RANDOM 10
-static uint8_t outbox_pool[32 * OUTBOX_RANDOM];
-static size_t outbox_left;
-static pthread_once_t outbox_once = PTHREAD_ONCE_INIT;
-
-static void
-outbox_pool_drop(void)
-{
-	outbox_left = 0;
-}
-
-static void
-outbox_pool_setup(void)
-{
-	pthread_atfork(NULL, NULL, outbox_pool_drop);
-}
-
-static int
-outbox_random(uint8_t out[OUTBOX_RANDOM])
-{
-	pthread_once(&outbox_once, outbox_pool_setup);
-	while (outbox_left < OUTBOX_RANDOM) {
-		ssize_t r = getrandom(outbox_pool, sizeof(outbox_pool), 0);
-
-		if (r == (ssize_t)sizeof(outbox_pool))
-			outbox_left = sizeof(outbox_pool);
-		else if (r >= 0 || errno != EINTR)
-			return EGW_E_IO;
-	}
-	outbox_left -= OUTBOX_RANDOM;
-	memcpy(out, outbox_pool + outbox_left, OUTBOX_RANDOM);
-	explicit_bzero(outbox_pool + outbox_left, OUTBOX_RANDOM);
-	return 0;
-}
 
 /*
  * UUIDv7 (RFC 9562): 48 bits of Unix time in milliseconds, then random
@@ -72,7 +32,7 @@ store_outbox_uuid(char out[OUTBOX_EVENT_ID_LEN])
 	uint64_t ms = (uint64_t)timefmt_now_ms();
 	uint8_t b[16];
 
-	if (outbox_random(b + 6) != 0)
+	if (randpool_bytes(b + 6, 10) != 0)
 		return EGW_E_IO;
 	for (int i = 0; i < 6; i++)
 		b[i] = (uint8_t)(ms >> (40 - 8 * i));
@@ -96,7 +56,7 @@ store_outbox_add(struct store *st, const char *type, const char *scenario_id,
 	int rc;
 
 	if ((rc = store_outbox_uuid(id)) != 0) {
-		log_warn("getrandom");
+		log_warn("no randomness for an event id");
 		return rc;
 	}
 	timefmt_now(now);
