@@ -296,7 +296,7 @@ store_policy_list(struct store *st, const char *after_scenario_id,
 	struct policy *p = NULL;
 	int64_t *ids = NULL, *grown;
 	size_t n = 0, cap = 0, take;
-	bool own_txn = sqlite3_get_autocommit(store_db(st)) != 0;
+	bool snapshot;
 	int rc, err = 0;
 
 	if (more != NULL)
@@ -304,9 +304,7 @@ store_policy_list(struct store *st, const char *after_scenario_id,
 	if (limit > STORE_POLICY_LIST_MAX)
 		return EGW_E_INVALID;
 	/* One snapshot for the id list and every policy loaded from it. */
-	if (own_txn && (err = store_rc_to_err(sqlite3_exec(store_db(st),
-	    "BEGIN", NULL, NULL, NULL))) != 0)
-		return err;
+	snapshot = store_read_begin(st);
 	stmt = store_prepare(st, "SELECT id FROM policies WHERE scenario_id > ?1"
 	    " ORDER BY scenario_id LIMIT ?2");
 	if (stmt == NULL) {
@@ -348,8 +346,7 @@ store_policy_list(struct store *st, const char *after_scenario_id,
 			err = cb(p, ctx);
 	}
 out:
-	if (own_txn)
-		sqlite3_exec(store_db(st), "COMMIT", NULL, NULL, NULL);
+	store_read_end(st, snapshot);
 	policy_free(p);
 	free(ids);
 	return err;

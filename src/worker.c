@@ -21,51 +21,17 @@
 #include "route.h"
 #include "store.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <fcgiapp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 
 static volatile sig_atomic_t worker_stop;
-static int worker_lock_fd = -1;
-
-void
-worker_write_lock(void)
-{
-	if (worker_lock_fd < 0)
-		return;
-	while (flock(worker_lock_fd, LOCK_EX) != 0 && errno == EINTR)
-		;
-}
-
-void
-worker_write_unlock(void)
-{
-	if (worker_lock_fd >= 0)
-		flock(worker_lock_fd, LOCK_UN);
-}
-
-/* Opened after fork: an inherited descriptor would share one lock. */
-static void
-worker_open_lock(const struct config *cfg)
-{
-	char path[CONFIG_PATH_MAX + 32];
-
-	snprintf(path, sizeof(path), "%s/egw-api.lock", cfg->run_dir);
-	worker_lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (worker_lock_fd < 0)
-		log_warn("cannot open %s; writers will rely on SQLite's busy handler",
-		    path);
-}
-
 bool
 worker_stopping(void)
 {
@@ -273,7 +239,6 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	sigaddset(&stopset, SIGUSR1);
 	sigprocmask(SIG_UNBLOCK, &stopset, NULL);
 
-	worker_open_lock(cfg);
 	if ((rc = store_open(cfg->db_path, &st)) != 0) {
 		log_errorx("worker %u: cannot open %s: %s", slot, cfg->db_path,
 		    err_message(rc));
@@ -323,8 +288,6 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	}
 	FCGX_Free(&fr, 0);
 	store_close(st);
-	if (worker_lock_fd >= 0)
-		close(worker_lock_fd);
 	log_debug("worker %u stopping", slot);
 	return 0;
 }

@@ -40,21 +40,6 @@ int worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 bool worker_stopping(void);
 
 /**
- * worker_write_lock() / worker_write_unlock() - serialise this pool's
- * writers
- *
- * Wrap each mutating store call.  An flock() on EGW_RUN_DIR/egw-api.lock
- * queues the pool's writers in the kernel, which wakes the next one the
- * moment the lock is released; left to SQLite's busy handler they would
- * poll with sleeps of up to 100 ms and the tail latency of concurrent
- * writes would grow to seconds.  Other processes (applier, NATS bridge)
- * still meet the busy timeout as before.  Without a lock file (unwritable
- * run directory) both are no-ops.
- */
-void worker_write_lock(void);
-void worker_write_unlock(void);
-
-/**
  * worker_nudge_applier() - tell the applier a mutation was committed
  * @cfg: configuration (applier socket path)
  * @generation: the desired generation just committed

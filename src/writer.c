@@ -20,7 +20,6 @@
 #include "store.h"
 #include "store_policy.h"
 #include "timefmt.h"
-#include "worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -293,6 +292,16 @@ writer_req_valid(struct writer_req *r, ssize_t len)
 	return true;
 }
 
+/* Start @pd's answer: result @rc, nothing after the head yet. */
+static void
+writer_answer(struct writer_pending *pd, int rc)
+{
+	memset(&pd->rep, 0, WRITER_REP_HEAD);
+	pd->rep.magic = WRITER_MAGIC;
+	pd->rep.rc = rc;
+	pd->rep_len = WRITER_REP_HEAD;
+}
+
 /* Run one operation (on a savepoint when inside a batch). */
 static void
 writer_exec(struct store *st, struct writer_pending *pd)
@@ -304,14 +313,12 @@ writer_exec(struct store *st, struct writer_pending *pd)
 	bool created = false;
 	int rc;
 
-	memset(r, 0, WRITER_REP_HEAD);
-	r->magic = WRITER_MAGIC;
-	pd->rep_len = WRITER_REP_HEAD;
 	if (timefmt_monotonic_ms() > q->deadline_ms - WRITER_EXEC_MARGIN_MS) {
 		/* Its worker may be gone or about to give up: never run it. */
-		r->rc = EGW_E_UNAVAILABLE;
+		writer_answer(pd, EGW_E_UNAVAILABLE);
 		return;
 	}
+	writer_answer(pd, 0);
 	switch (q->op) {
 	case WRITER_OP_PUT:
 		r->p = q->p;
@@ -395,14 +402,8 @@ writer_durable(struct writer *w)
 static void
 writer_refuse(struct writer *w, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		struct writer_pending *pd = w->clients[w->batch[i]].pd;
-
-		memset(&pd->rep, 0, WRITER_REP_HEAD);
-		pd->rep.magic = WRITER_MAGIC;
-		pd->rep.rc = EGW_E_IO;
-		pd->rep_len = WRITER_REP_HEAD;
-	}
+	for (size_t i = 0; i < n; i++)
+		writer_answer(w->clients[w->batch[i]].pd, EGW_E_IO);
 }
 
 /* Hand a committed batch to the sync thread. */
@@ -862,12 +863,8 @@ writer_put(const struct config *cfg, struct store *st, struct policy *p,
 	struct writer_rep *r;
 	int rc = writer_exchange(cfg, WRITER_OP_PUT, actor, p->scenario_id, p, &r);
 
-	if (rc == 1) {
-		worker_write_lock();
-		rc = store_policy_put(st, p, actor, created, errs);
-		worker_write_unlock();
-		return rc;
-	}
+	if (rc == 1)	/* no writer: queue with every other writer */
+		return store_policy_put(st, p, actor, created, errs);
 	if (rc != 0)
 		return rc;
 	rc = r->rc;
@@ -889,12 +886,8 @@ writer_delete(const struct config *cfg, struct store *st,
 	struct writer_rep *r;
 	int rc = writer_exchange(cfg, WRITER_OP_DELETE, actor, scenario_id, NULL, &r);
 
-	if (rc == 1) {
-		worker_write_lock();
-		rc = store_policy_delete(st, scenario_id, actor, generation);
-		worker_write_unlock();
-		return rc;
-	}
+	if (rc == 1)	/* no writer: queue with every other writer */
+		return store_policy_delete(st, scenario_id, actor, generation);
 	if (rc != 0)
 		return rc;
 	rc = r->rc;
@@ -913,12 +906,8 @@ writer_set_enabled(const struct config *cfg, struct store *st,
 	int rc = writer_exchange(cfg, enabled ? WRITER_OP_ENABLE : WRITER_OP_DISABLE,
 	    actor, scenario_id, NULL, &r);
 
-	if (rc == 1) {
-		worker_write_lock();
-		rc = store_policy_set_enabled(st, scenario_id, enabled, actor, out);
-		worker_write_unlock();
-		return rc;
-	}
+	if (rc == 1)	/* no writer: queue with every other writer */
+		return store_policy_set_enabled(st, scenario_id, enabled, actor, out);
 	if (rc != 0)
 		return rc;
 	rc = r->rc;

@@ -13,6 +13,7 @@
 #include "store.h"
 #include "store_policy.h"
 #include "tap.h"
+#include "testdb.h"
 
 #include <json-c/json.h>
 #include <sqlite3.h>
@@ -32,16 +33,9 @@ static int64_t
 query_int(struct store *st, const char *fmt, const char *arg)
 {
 	char sql[512];
-	sqlite3_stmt *stmt;
-	int64_t v = -1;
 
 	snprintf(sql, sizeof(sql), fmt, arg ? arg : "");
-	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
-		return -2;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
+	return testdb_int(st, sql);
 }
 
 static char *
