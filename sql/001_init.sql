@@ -116,7 +116,6 @@ CREATE TABLE policy_destinations (
 	CHECK ((port_lo IS NULL) = (port_hi IS NULL)),
 	CHECK (port_lo IS NULL OR port_lo <= port_hi)
 ) WITHOUT ROWID;
-CREATE INDEX policy_destinations_dest ON policy_destinations(dest);
 
 -- Every change to a policy, in order.  before/after are the policy as the
 -- API returns it (JSON), NULL for a create's before and a delete's after.

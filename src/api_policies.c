@@ -5,8 +5,8 @@
  *
  * Bodies are parsed and validated by codec.c; every mutation is one store
  * operation (store_policy.h), committed by the pool's writer (writer.h)
- * together with whatever other workers submitted at the same moment, after
- * which the applier is nudged.  With
+ * together with whatever other workers submitted at the same moment, which
+ * also tells the applier.  With
  * ?wait=SECONDS (0..API_WAIT_MAX_S) a mutation answers only once the
  * applier has applied (or failed to apply) its generation, or 202 with the
  * policy still pending when the time runs out.  A malformed scenario_id in
@@ -283,7 +283,6 @@ api_policies_put(struct api_ctx *ctx, struct http_req *req,
 	}
 	if (rc != 0)
 		goto out;
-	worker_nudge_applier(ctx->cfg, p->generation);
 	api_log_change(created ? "created" : "updated", p);
 	rc = api_policy_answer(ctx, resp, p, created ? 201 : 200, wait_s);
 out:
@@ -315,7 +314,6 @@ api_policies_delete(struct api_ctx *ctx, struct http_req *req,
 		return api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	if (rc != 0)
 		return rc;
-	worker_nudge_applier(ctx->cfg, generation);
 	{
 		char gen[24];
 
@@ -358,7 +356,6 @@ api_set_enabled(struct api_ctx *ctx, struct http_req *req,
 	if (rc == EGW_E_NOTFOUND) {
 		rc = api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	} else if (rc == 0) {
-		worker_nudge_applier(ctx->cfg, p->generation);
 		api_log_change(enabled ? "enabled" : "disabled", p);
 		rc = api_policy_answer(ctx, resp, p, 200, wait_s);
 	}

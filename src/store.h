@@ -162,6 +162,16 @@ int store_sibling_path(struct store *st, const char *suffix, char *out,
     size_t size);
 
 /**
+ * store_queue_enter() - wait for this database's writers' queue (an flock
+ * of "<db>-wlock"); store_queue_leave() gives the turn back
+ *
+ * Returns: true when the turn is held (pass it to store_queue_leave()),
+ * false when the queue cannot be used (the caller goes on without it).
+ */
+bool store_queue_enter(struct store *st);
+void store_queue_leave(struct store *st, bool held);
+
+/**
  * store_rc_to_err() - map a SQLite result code to an enum egw_err
  */
 int store_rc_to_err(int sqlite_rc);

@@ -19,13 +19,11 @@
 #include "timefmt.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -521,52 +519,16 @@ out:
 	return rc;
 }
 
-/*
- * Policy writers queue on an flock(2) of "<db>-wlock" before BEGIN
- * IMMEDIATE.  SQLite's busy handler polls with growing sleeps, which under
- * dozens of concurrent writers wastes most of the time between commits and
- * lets unlucky writers starve past the busy timeout; a blocking flock hands
- * the turn over as soon as the previous writer commits.  The lock is an
- * optimisation only: correctness comes from BEGIN IMMEDIATE, and when the
- * file cannot be opened the writer goes straight to SQLite.  A holder that
- * dies releases it with its descriptor.
- */
-static int
-writer_queue_enter(struct store *st)
-{
-	char path[4096];
-	int fd;
-
-	if (store_sibling_path(st, "-wlock", path, sizeof(path)) != 0)
-		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0660);
-	if (fd < 0)
-		return -1;
-	while (flock(fd, LOCK_EX) != 0) {
-		if (errno != EINTR) {
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
-}
-
-static void
-writer_queue_leave(int fd)
-{
-	if (fd >= 0)
-		close(fd);	/* releases the flock */
-}
-
 /* Runs @fn in BEGIN IMMEDIATE ... COMMIT, retrying the whole of it while
  * the database stays busy.  @fn returns 0 to commit, 1 for "nothing to
  * write" (rolled back, reported as 0), or an error (rolled back). */
 static int
 with_txn(struct store *st, int (*fn)(struct store *, void *), void *arg)
 {
-	/* Inside a batch the batch holds the queue: a second flock() on a
-	 * new descriptor would wait for ourselves. */
-	int rc = EGW_E_BUSY, qfd = store_in_batch(st) ? -1 : writer_queue_enter(st);
+	/* Inside a batch the batch holds the queue, and its end gives it
+	 * back: this transaction must not release it early. */
+	bool queued = !store_in_batch(st) && store_queue_enter(st);
+	int rc = EGW_E_BUSY;
 
 	for (int attempt = 0; attempt < STORE_TXN_ATTEMPTS; attempt++) {
 		if (attempt > 0)
@@ -590,29 +552,29 @@ with_txn(struct store *st, int (*fn)(struct store *, void *), void *arg)
 		log_warnx("transaction busy (attempt %d of %d)", attempt + 1,
 		    STORE_TXN_ATTEMPTS);
 	}
-	writer_queue_leave(qfd);
+	store_queue_leave(st, queued);
 	return rc;
 }
 
 int
-store_policy_batch_begin(struct store *st, int *queue_fd)
+store_policy_batch_begin(struct store *st, bool *queued)
 {
 	int rc;
 
-	*queue_fd = writer_queue_enter(st);
+	*queued = store_queue_enter(st);
 	if ((rc = store_batch_begin(st)) != 0) {
-		writer_queue_leave(*queue_fd);
-		*queue_fd = -1;
+		store_queue_leave(st, *queued);
+		*queued = false;
 	}
 	return rc;
 }
 
 int
-store_policy_batch_end(struct store *st, int queue_fd, bool commit)
+store_policy_batch_end(struct store *st, bool queued, bool commit)
 {
 	int rc = store_batch_end(st, commit);
 
-	writer_queue_leave(queue_fd);
+	store_queue_leave(st, queued);
 	return rc;
 }
 

@@ -95,7 +95,7 @@ int store_policy_list(struct store *st, const char *after_scenario_id,
 /**
  * store_policy_batch_begin() / store_policy_batch_end() - group commit
  * @st: connection
- * @queue_fd: set to the writers' queue lock held for the batch
+ * @queued: set when the writers' queue is held for the batch
  * @commit: false rolls every operation of the batch back
  *
  * store_batch_begin() / store_batch_end() (store.h) plus the writers' queue
@@ -104,8 +104,8 @@ int store_policy_list(struct store *st, const char *after_scenario_id,
  *
  * Returns: as store_batch_begin() / store_batch_end().
  */
-int store_policy_batch_begin(struct store *st, int *queue_fd);
-int store_policy_batch_end(struct store *st, int queue_fd, bool commit);
+int store_policy_batch_begin(struct store *st, bool *queued);
+int store_policy_batch_end(struct store *st, bool queued, bool commit);
 
 /**
  * store_policy_put() - create or replace a scenario's policy

@@ -11,7 +11,6 @@
  * unblocked again around the accept, where they take effect.
  */
 #include "worker.h"
-#include "applier_client.h"
 #include "auth.h"
 #include "config.h"
 #include "err.h"
@@ -52,14 +51,6 @@ worker_on_signal(int sig)
 	(void)sig;
 	worker_stop = 1;
 	FCGX_ShutdownPending();
-}
-
-void
-worker_nudge_applier(const struct config *cfg, int64_t generation)
-{
-	/* A failed nudge only costs latency: the applier also polls. */
-	if (applier_client_nudge_generation(cfg->applier_socket, generation) != 0)
-		log_debug("applier nudge not delivered");
 }
 
 static int64_t

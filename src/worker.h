@@ -39,14 +39,4 @@ int worker_run(const struct config *cfg, int listen_fd, unsigned slot,
  */
 bool worker_stopping(void);
 
-/**
- * worker_nudge_applier() - tell the applier a mutation was committed
- * @cfg: configuration (applier socket path)
- * @generation: the desired generation just committed
- *
- * Best effort; never blocks.  The applier also polls, so a lost nudge only
- * costs latency.
- */
-void worker_nudge_applier(const struct config *cfg, int64_t generation);
-
 #endif

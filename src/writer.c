@@ -10,6 +10,7 @@
  * size or magic closes the connection.
  */
 #include "writer.h"
+#include "applier_client.h"
 #include "config.h"
 #include "err.h"
 #include "http.h"
@@ -350,20 +351,19 @@ writer_exec(struct store *st, struct writer_pending *pd)
 static void
 writer_batch(struct writer *w, size_t n)
 {
-	bool done = false;
+	bool done = false, queued;
 	size_t i = 0;
-	int qfd;
 
-	if (n > 1 && store_policy_batch_begin(w->st, &qfd) == 0) {
+	if (n > 1 && store_policy_batch_begin(w->st, &queued) == 0) {
 		for (i = 0; i < n; i++) {
 			writer_exec(w->st, w->clients[w->batch[i]].pd);
 			if (!store_batch_alive(w->st))
 				break;
 		}
 		if (i == n)
-			done = store_policy_batch_end(w->st, qfd, true) == 0;
+			done = store_policy_batch_end(w->st, queued, true) == 0;
 		else
-			store_policy_batch_end(w->st, qfd, false);
+			store_policy_batch_end(w->st, queued, false);
 		if (!done)
 			log_warnx("writer: a batch of %zu failed; running each alone", n);
 	}
@@ -419,6 +419,27 @@ writer_hand_over(struct writer *w, size_t n)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/*
+ * One nudge for a whole flushed group, before its answers go out: the
+ * applier starts while the workers reply, and a group of n changes costs
+ * one datagram instead of n.  Best effort: the applier also polls.
+ */
+static void
+writer_nudge(struct writer *w, const size_t *take, size_t n)
+{
+	int64_t generation = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct writer_rep *r = &w->clients[take[i]].pd->rep;
+
+		if (r->rc == 0 && r->generation > generation)
+			generation = r->generation;
+	}
+	if (generation > 0 &&
+	    applier_client_nudge_generation(w->cfg->applier_socket, generation) != 0)
+		log_debug("applier nudge not delivered");
+}
+
 static void *
 writer_sync_main(void *arg)
 {
@@ -454,6 +475,8 @@ writer_sync_main(void *arg)
 			flushed = !w->sync_failed;
 			pthread_mutex_unlock(&w->lock);
 		}
+		if (flushed)
+			writer_nudge(w, take, n);
 		for (size_t i = 0; i < n; i++) {
 			struct writer_client *c = &w->clients[take[i]];
 			struct writer_pending *pd = c->pd;
@@ -856,6 +879,14 @@ writer_exchange(const struct config *cfg, uint32_t op,
 	return rc;
 }
 
+/* A change written without the writer: its worker tells the applier. */
+static void
+writer_nudge_direct(const struct config *cfg, int64_t generation)
+{
+	if (applier_client_nudge_generation(cfg->applier_socket, generation) != 0)
+		log_debug("applier nudge not delivered");
+}
+
 int
 writer_put(const struct config *cfg, struct store *st, struct policy *p,
     const struct store_actor *actor, bool *created, struct policy_errors *errs)
@@ -863,8 +894,12 @@ writer_put(const struct config *cfg, struct store *st, struct policy *p,
 	struct writer_rep *r;
 	int rc = writer_exchange(cfg, WRITER_OP_PUT, actor, p->scenario_id, p, &r);
 
-	if (rc == 1)	/* no writer: queue with every other writer */
-		return store_policy_put(st, p, actor, created, errs);
+	if (rc == 1) {	/* no writer: queue with every other writer */
+		rc = store_policy_put(st, p, actor, created, errs);
+		if (rc == 0)
+			writer_nudge_direct(cfg, p->generation);
+		return rc;
+	}
 	if (rc != 0)
 		return rc;
 	rc = r->rc;
@@ -886,8 +921,16 @@ writer_delete(const struct config *cfg, struct store *st,
 	struct writer_rep *r;
 	int rc = writer_exchange(cfg, WRITER_OP_DELETE, actor, scenario_id, NULL, &r);
 
-	if (rc == 1)	/* no writer: queue with every other writer */
-		return store_policy_delete(st, scenario_id, actor, generation);
+	if (rc == 1) {	/* no writer: queue with every other writer */
+		int64_t gen = 0;
+
+		rc = store_policy_delete(st, scenario_id, actor, &gen);
+		if (rc == 0)
+			writer_nudge_direct(cfg, gen);
+		if (generation != NULL)
+			*generation = gen;
+		return rc;
+	}
 	if (rc != 0)
 		return rc;
 	rc = r->rc;
@@ -906,8 +949,18 @@ writer_set_enabled(const struct config *cfg, struct store *st,
 	int rc = writer_exchange(cfg, enabled ? WRITER_OP_ENABLE : WRITER_OP_DISABLE,
 	    actor, scenario_id, NULL, &r);
 
-	if (rc == 1)	/* no writer: queue with every other writer */
-		return store_policy_set_enabled(st, scenario_id, enabled, actor, out);
+	if (rc == 1) {	/* no writer: queue with every other writer */
+		struct policy *p = out != NULL ? out : policy_new();
+
+		if (p == NULL)
+			return EGW_E_NOMEM;
+		rc = store_policy_set_enabled(st, scenario_id, enabled, actor, p);
+		if (rc == 0)
+			writer_nudge_direct(cfg, p->generation);
+		if (p != out)
+			policy_free(p);
+		return rc;
+	}
 	if (rc != 0)
 		return rc;
 	rc = r->rc;

@@ -70,7 +70,10 @@ int writer_run(const struct config *cfg, struct metrics *metrics);
  *
  * Same arguments, results and errors as store_policy_put(),
  * store_policy_delete() and store_policy_set_enabled() (store_policy.h),
- * plus EGW_E_UNAVAILABLE when the writer went away with the request.
+ * plus EGW_E_UNAVAILABLE when the writer went away with the request.  A
+ * committed change has been announced to the applier (one nudge per
+ * flushed group from the writer, or one from the worker when it wrote
+ * directly), so callers do not nudge.
  */
 int writer_put(const struct config *cfg, struct store *st, struct policy *p,
     const struct store_actor *actor, bool *created, struct policy_errors *errs);

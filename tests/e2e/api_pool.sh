@@ -61,6 +61,26 @@ upserts() {
 			"$API/v1/policies"
 	done > "$T/up.$2"
 }
+# No applier runs here: a datagram socket in its place records the nudges
+# (one line per datagram: magic version type generation).
+python3 - "$EGW_APPLIER_SOCKET" "$T/nudges" <<'PY' &
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(3)
+with open(sys.argv[2], "w") as out:
+    try:
+        while True:
+            d = s.recv(64)
+            if len(d) != 16:
+                print("bad-size", len(d), file=out, flush=True)
+                continue
+            print(*struct.unpack("<IHHq", d), file=out, flush=True)
+    except socket.timeout:
+        pass
+PY
+nudge_pid=$!
+wait_for 5 test -S "$EGW_APPLIER_SOCKET"
 for c in 1 2 3 4 5 6 7 8; do upserts 40 "w-$c" & eval "wp$c=\$!"; done
 for c in 1 2 3 4 5 6 7 8; do eval "wait \$wp$c"; done
 ok "320 concurrent upserts answered 201/200" test "$(cat "$T"/up.w-* | grep -c '^20[01]$')" -eq 320
@@ -70,6 +90,18 @@ ops=$(awk '$1 == "egw_api_write_batched_ops_total" { print $2 }' "$T/body")
 diag "writer: $ops operations in $batches transactions"
 ok "every upsert went through the writer" test "${ops:-0}" -ge 320
 ok "concurrent upserts shared transactions (group commit)" test "${batches:-0}" -gt 0 -a "${batches:-0}" -lt "${ops:-0}"
+wait "$nudge_pid"
+rm -f "$EGW_APPLIER_SOCKET"
+desired=$(sqlite3 "$EGW_STATE_DIR/egw.db" 'SELECT desired_generation FROM applier_state')
+nudges=$(wc -l < "$T/nudges")
+diag "applier nudges: $nudges for $ops operations; desired generation $desired"
+# 0x41574745 = "EGWA", version 1, type 1 (nudge)
+ok "every nudge is a well-formed nudge datagram" \
+	awk '$1 != 1096238917 || $2 != 1 || $3 != 1 || $4 < 1 { exit 1 }' "$T/nudges"
+ok "the writer nudged the applier, once per flushed group ($nudges <= $batches)" \
+	test "$nudges" -ge 1 -a "$nudges" -le "${batches:-0}"
+ok "the last nudge names the last committed generation ($desired)" \
+	test "$(sort -n -k4 "$T/nudges" | tail -1 | awk '{ print $4 }')" = "$desired"
 for c in 1 2 3 4 5 6 7 8; do
 	api GET "/v1/policies/w-$c"
 	ok "w-$c: revision 40, last port (no lost update)" jq_is '"\(.revision) \(.allowed_ports[0])"' "40 1040"
