@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/egw-test-store-XXXXXX";
@@ -108,6 +110,47 @@ main(void)
 		    json_object_get_int(v) == 9, "latest info kept");
 		is_int(testdb_int(st, "SELECT count(*) FROM component_status"), 1, "one row per component");
 		json_object_put(cs.info);
+	}
+	is_int(testdb_int(st, "PRAGMA temp_store"), 2, "temporary files (savepoint journals) in memory");
+	{
+		/* The writers' queue: a forked child holds its own lock, never
+		 * its parent's (flock belongs to the shared file description). */
+		int to_parent[2];
+		char c = 0;
+		pid_t child;
+		int status = -1;
+		bool held = store_queue_enter(st);
+
+		ok(held, "queue entered");
+		ok(pipe(to_parent) == 0, "pipe");
+		child = fork();
+		if (child == 0) {
+			bool h = store_queue_enter(st);
+
+			if (write(to_parent[1], h ? "y" : "n", 1) != 1)
+				_exit(2);
+			store_queue_leave(st, h);
+			_exit(0);
+		}
+		ok(child > 0, "forked");
+		{
+			struct timeval tv = { 0, 300000 };
+			fd_set rd;
+
+			FD_ZERO(&rd);
+			FD_SET(to_parent[0], &rd);
+			is_int(select(to_parent[0] + 1, &rd, NULL, NULL, &tv), 0,
+			    "the child waits while the parent holds the queue");
+		}
+		store_queue_leave(st, held);
+		is_int((int)read(to_parent[0], &c, 1), 1, "the child gets its turn after");
+		is_int(c, 'y', "and holds the queue itself");
+		waitpid(child, &status, 0);
+		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exited cleanly");
+		close(to_parent[0]);
+		close(to_parent[1]);
+		ok(store_queue_enter(st), "the parent re-enters after the child left");
+		store_queue_leave(st, true);
 	}
 	is_int(store_exec(st, "INSERT INTO policies (scenario_id, profile, generation, created_at, updated_at)"
 	    " VALUES ('s1', 'no-such-profile', 1, 'x', 'x')"), EGW_E_CONFLICT,
