@@ -36,6 +36,7 @@ struct metrics {
 	uint64_t replaced;
 	uint64_t writer_batches;	/* written by the writer process only */
 	uint64_t writer_ops;
+	uint64_t direct_writes;		/* any worker: atomic adds */
 	struct metrics_slot slots[];
 };
 
@@ -127,6 +128,13 @@ metrics_writer_batch(struct metrics *m, size_t ops)
 }
 
 void
+metrics_write_direct(struct metrics *m)
+{
+	if (m != NULL)
+		metrics_add(&m->direct_writes, 1);
+}
+
+void
 metrics_write(const struct metrics *m, const char *const *route_names,
     FILE *out)
 {
@@ -200,9 +208,14 @@ metrics_write(const struct metrics *m, const char *const *route_names,
 	    "# HELP egw_api_write_batched_ops_total Policy mutations the writer"
 	    " ran in those transactions.\n"
 	    "# TYPE egw_api_write_batched_ops_total counter\n"
-	    "egw_api_write_batched_ops_total %llu\n",
+	    "egw_api_write_batched_ops_total %llu\n"
+	    "# HELP egw_api_write_direct_total Policy mutations a worker wrote"
+	    " itself because the writer could not be reached.\n"
+	    "# TYPE egw_api_write_direct_total counter\n"
+	    "egw_api_write_direct_total %llu\n",
 	    (unsigned long long)metrics_load(&m->writer_batches),
-	    (unsigned long long)metrics_load(&m->writer_ops));
+	    (unsigned long long)metrics_load(&m->writer_ops),
+	    (unsigned long long)metrics_load(&m->direct_writes));
 }
 
 void

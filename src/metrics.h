@@ -63,6 +63,12 @@ void metrics_worker_spawned(struct metrics *m, int replacement);
 void metrics_writer_batch(struct metrics *m, size_t ops);
 
 /**
+ * metrics_write_direct() - a worker wrote a mutation itself (no writer
+ * could be reached); NULL @m is a no-op
+ */
+void metrics_write_direct(struct metrics *m);
+
+/**
  * metrics_write() - the request metrics in Prometheus text format
  * @m: the region
  * @route_names: labels, n_routes entries

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "route.h"
 #include "store.h"
+#include "writer.h"
 
 #include <fcgiapp.h>
 #include <signal.h>
@@ -230,6 +231,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	sigaddset(&stopset, SIGUSR1);
 	sigprocmask(SIG_UNBLOCK, &stopset, NULL);
 
+	writer_client_init(metrics);
 	if ((rc = store_open(cfg->db_path, &st)) != 0) {
 		log_errorx("worker %u: cannot open %s: %s", slot, cfg->db_path,
 		    err_message(rc));

@@ -760,6 +760,13 @@ out:
 /* ---- the worker's side ---- */
 
 static int writer_conn = -1;	/* this worker's connection, kept */
+static struct metrics *writer_client_metrics;	/* counts direct writes */
+
+void
+writer_client_init(struct metrics *metrics)
+{
+	writer_client_metrics = metrics;
+}
 
 static void
 writer_disconnect(void)
@@ -879,10 +886,12 @@ writer_exchange(const struct config *cfg, uint32_t op,
 	return rc;
 }
 
-/* A change written without the writer: its worker tells the applier. */
+/* A change written without the writer: count it; its worker tells the
+ * applier. */
 static void
-writer_nudge_direct(const struct config *cfg, int64_t generation)
+writer_direct_done(const struct config *cfg, int64_t generation)
 {
+	metrics_write_direct(writer_client_metrics);
 	if (applier_client_nudge_generation(cfg->applier_socket, generation) != 0)
 		log_debug("applier nudge not delivered");
 }
@@ -897,7 +906,7 @@ writer_put(const struct config *cfg, struct store *st, struct policy *p,
 	if (rc == 1) {	/* no writer: queue with every other writer */
 		rc = store_policy_put(st, p, actor, created, errs);
 		if (rc == 0)
-			writer_nudge_direct(cfg, p->generation);
+			writer_direct_done(cfg, p->generation);
 		return rc;
 	}
 	if (rc != 0)
@@ -926,7 +935,7 @@ writer_delete(const struct config *cfg, struct store *st,
 
 		rc = store_policy_delete(st, scenario_id, actor, &gen);
 		if (rc == 0)
-			writer_nudge_direct(cfg, gen);
+			writer_direct_done(cfg, gen);
 		if (generation != NULL)
 			*generation = gen;
 		return rc;
@@ -956,7 +965,7 @@ writer_set_enabled(const struct config *cfg, struct store *st,
 			return EGW_E_NOMEM;
 		rc = store_policy_set_enabled(st, scenario_id, enabled, actor, p);
 		if (rc == 0)
-			writer_nudge_direct(cfg, p->generation);
+			writer_direct_done(cfg, p->generation);
 		if (p != out)
 			policy_free(p);
 		return rc;

@@ -63,6 +63,12 @@ int writer_socket_path(const struct config *cfg, char *out, size_t size);
 int writer_run(const struct config *cfg, struct metrics *metrics);
 
 /**
+ * writer_client_init() - a worker's metrics, where writes it had to make
+ * itself (writer unreachable) are counted
+ */
+void writer_client_init(struct metrics *metrics);
+
+/**
  * writer_put() / writer_delete() / writer_set_enabled() - a worker's
  * mutation, through the writer when it is reachable
  * @cfg: configuration (writer socket path)

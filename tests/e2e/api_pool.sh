@@ -136,6 +136,60 @@ done
 api POST /v1/policies '{"scenario_id":"after-writer","profile":"none"}'
 ok "writes work after the writer was replaced" status_is 201
 
+# No writer at all: a directory where its socket belongs makes every new
+# writer fail at start (the pool retries with back-off).  Workers then
+# write directly, queued with every other writer: nothing is lost, every
+# request is answered, each write is counted and nudges the applier.
+writer=$(cat "$EGW_RUN_DIR/egw-api.writer")
+api GET /metrics
+ops_before=$(awk '$1 == "egw_api_write_batched_ops_total" { print $2 }' "$T/body")
+direct_before=$(awk '$1 == "egw_api_write_direct_total" { print $2 }' "$T/body")
+rm -f "$EGW_RUN_DIR/egw-api-writer.sock"
+mkdir "$EGW_RUN_DIR/egw-api-writer.sock"
+kill -KILL "$writer"
+wait_for 5 grep -q "cannot remove stale socket $EGW_RUN_DIR/egw-api-writer.sock" "$T/api.log"
+ok "a new writer cannot start" grep -q "cannot remove stale socket $EGW_RUN_DIR/egw-api-writer.sock" "$T/api.log"
+python3 - "$EGW_APPLIER_SOCKET" "$T/nudges.direct" <<'PY' &
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(3)
+with open(sys.argv[2], "w") as out:
+    try:
+        while True:
+            print(*struct.unpack("<IHHq", s.recv(64)[:16]), file=out, flush=True)
+    except socket.timeout:
+        pass
+PY
+nudge_pid=$!
+wait_for 5 test -S "$EGW_APPLIER_SOCKET"
+for c in 1 2 3 4; do upserts 10 "d-$c" & eval "dp$c=\$!"; done
+for c in 1 2 3 4; do eval "wait \$dp$c"; done
+ok "40 concurrent upserts without a writer answered 201/200" \
+	test "$(cat "$T"/up.d-* | grep -c '^20[01]$')" -eq 40
+for c in 1 2 3 4; do
+	api GET "/v1/policies/d-$c"
+	ok "d-$c: revision 10, last port (no lost update without the writer)" \
+		jq_is '"\(.revision) \(.allowed_ports[0])"' "10 1010"
+done
+api GET /metrics
+ok "none of them went through a writer" \
+	test "$(awk '$1 == "egw_api_write_batched_ops_total" { print $2 }' "$T/body")" = "$ops_before"
+direct=$(awk '$1 == "egw_api_write_direct_total" { print $2 }' "$T/body")
+ok "each was counted as a direct write ($direct_before before, $direct after)" \
+	test "$((direct - direct_before))" -eq 40
+wait "$nudge_pid"
+rm -f "$EGW_APPLIER_SOCKET"
+ok "each direct write nudged the applier itself ($(wc -l < "$T/nudges.direct") nudges)" \
+	test "$(wc -l < "$T/nudges.direct")" -eq 40
+rmdir "$EGW_RUN_DIR/egw-api-writer.sock"
+wait_for 20 test -S "$EGW_RUN_DIR/egw-api-writer.sock"
+ok "with the path free again, a writer starts" test -S "$EGW_RUN_DIR/egw-api-writer.sock"
+api POST /v1/policies '{"scenario_id":"after-direct","profile":"none"}'
+ok "writes work again" status_is 201
+api GET /metrics
+ok "and go through the writer again" test "$(awk '$1 == "egw_api_write_batched_ops_total" { print $2 }' "$T/body")" -gt "$ops_before"
+
 # SIGHUP: every worker is replaced, service continues.
 before=$(awk '{ print $2 }' "$EGW_RUN_DIR/egw-api.workers" | sort | tr '\n' ' ')
 kill -HUP "$API_PID"
