@@ -11,7 +11,11 @@
 # It prints req/s, p50/p99 and the ratios.
 #
 # usage: bench/api/run.sh [BUILD_DIR]   (default: ./build-api, then ./build)
-# env:   DURATION (s, default 10), CONNECTIONS (default 32), THREADS (2),
+# env:   ROUNDS (default 3: every target runs once per round, in the same
+#        order, and the figures are the medians over the rounds, so a slow
+#        stretch of this shared VM moves one round, not one target),
+#        DURATION (s per target per round, default 10), CONNECTIONS
+#        (default 32), THREADS (2),
 #        WORKERS (pool and bare responder, default 8, the bare responder's best
 #        on 2 CPUs), EGW_AUTH (on),
 #        EGW_LOG_LEVEL (info), TARGETS (names to run, space-separated;
@@ -29,6 +33,7 @@ for c in wrk nginx sqlite3 curl cc; do
 	command -v $c >/dev/null || { echo "$c is not installed" >&2; exit 2; }
 done
 DURATION=${DURATION:-10} CONNECTIONS=${CONNECTIONS:-32} THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
 WORKERS=${WORKERS:-8}
 TARGETS=${TARGETS:-}
 
@@ -95,10 +100,11 @@ for i in $(seq 1 100); do
 	sleep 0.1
 done
 
-# run NAME URL [LUA]: one wrk run; prints "NAME rps p50 p99 errors"
+# run NAME URL [LUA]: one wrk run; prints "NAME rps p50 p99 errors" and
+# appends "round NAME rps p50 p99" to $T/results
 run() {
 	name=$1 url=$2 lua=${3:-}
-	case " $TARGETS " in *" $name "*|"  ") ;; *) eval "RPS_$name=0"; return ;; esac
+	case " $TARGETS " in *" $name "*|"  ") ;; *) return ;; esac
 	args=(-t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency)
 	[ -n "$lua" ] && args+=(-s "$here/$lua")
 	[ -z "$lua" ] && [ -n "$BENCH_TOKEN" ] && args+=(-H "Authorization: Bearer $BENCH_TOKEN")
@@ -108,24 +114,52 @@ run() {
 	p99=$(awk '$1 == "99%" { print $2 }' "$T/wrk.$name")
 	errs=$(awk '/Non-2xx or 3xx responses:/ { print $NF } /Socket errors:/ { print "sock:" $0 }' "$T/wrk.$name" | tr '\n' ' ')
 	printf '%-22s %10s %10s %10s  %s\n' "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${errs:-}"
-	eval "RPS_$name=${rps:-0}"
+	echo "$round $name ${rps:-0} ${p50:-?} ${p99:-?}" >> "$T/results"
 }
 
-echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s, $WORKERS workers, auth $EGW_AUTH, log level $EGW_LOG_LEVEL, $(nproc) CPUs"
+echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s x $ROUNDS rounds, $WORKERS workers, auth $EGW_AUTH, log level $EGW_LOG_LEVEL, $(nproc) CPUs"
 wrk -t1 -c4 -d1s "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1
-printf '%-22s %10s %10s %10s\n' target req/s p50 p99
-run nginx_fixed "http://127.0.0.1:$FIXED_PORT/"
-run bare_fcgi "http://127.0.0.1:$BARE_PORT/health"
-run pool_health "http://127.0.0.1:$API_PORT/health"
-run pool_policy_get "http://127.0.0.1:$API_PORT/" get_policy.lua
-run pool_policy_upsert "http://127.0.0.1:$API_PORT/" upsert.lua
+: > "$T/results"
+for round in $(seq 1 "$ROUNDS"); do
+	echo "# round $round"
+	printf '%-22s %10s %10s %10s\n' target req/s p50 p99
+	run nginx_fixed "http://127.0.0.1:$FIXED_PORT/"
+	run bare_fcgi "http://127.0.0.1:$BARE_PORT/health"
+	run pool_health "http://127.0.0.1:$API_PORT/health"
+	run pool_policy_get "http://127.0.0.1:$API_PORT/" get_policy.lua
+	run pool_policy_upsert "http://127.0.0.1:$API_PORT/" upsert.lua
+done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f%%", 100 * a / b; else print "?" }'; }
-echo "# ratios"
+# median VALUES...: the median (mean of the middle two for an even count)
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# field TARGET COLUMN: that column of every round of TARGET
+field() { awk -v t="$1" -v c="$2" '$2 == t { print $c }' "$T/results"; }
+# round_ratios A B: A's req/s over B's in each round both ran, in percent
+round_ratios() {
+	awk -v a="$1" -v b="$2" '$2 == a { x[$1] = $3 } $2 == b { y[$1] = $3 }
+	    $1 > n { n = $1 }
+	    END { for (r = 1; r <= n; r++) if (x[r] > 0 && y[r] > 0) printf "%.1f\n", 100 * x[r] / y[r] }' "$T/results"
+}
+echo "# medians over $ROUNDS rounds (req/s; p50 and p99 in ms)"
+printf '%-22s %10s %10s %10s   %s\n' target req/s p50 p99 "per round req/s"
+for t in nginx_fixed bare_fcgi pool_health pool_policy_get pool_policy_upsert; do
+	[ -n "$(field $t 3)" ] || { eval "RPS_$t=0"; continue; }
+	ms() { for v in $(field $t "$1"); do
+		case $v in *us) echo "${v%us}" | awk '{ print $1 / 1000 }';; *ms) echo "${v%ms}";;
+		*s) echo "${v%s}" | awk '{ print $1 * 1000 }';; *) echo "$v";; esac; done; }
+	rps=$(median $(field $t 3))
+	printf '%-22s %10.0f %10.2f %10.2f   %s\n' "$t" "$rps" "$(median $(ms 4))" "$(median $(ms 5))" "$(field $t 3 | tr '\n' ' ')"
+	eval "RPS_$t=$rps"
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0 && b > 0) printf "%.1f%%", 100 * a / b; else print "-" }'; }
+# per_round A B: "(r1 r2 r3 %)" when A and B ran in the same rounds
+per_round() { v=$(round_ratios "$1" "$2" | tr '\n' ' '); [ -n "$v" ] && echo "(per round: ${v}%)"; }
+echo "# ratios of the medians"
 echo "bare_fcgi / nginx_fixed          $(ratio "$RPS_bare_fcgi" "$RPS_nginx_fixed")"
-echo "pool_health / bare_fcgi          $(ratio "$RPS_pool_health" "$RPS_bare_fcgi")"
-echo "pool_policy_get / bare_fcgi      $(ratio "$RPS_pool_policy_get" "$RPS_bare_fcgi")   (target >= 85%)"
-echo "pool_policy_upsert / bare_fcgi   $(ratio "$RPS_pool_policy_upsert" "$RPS_bare_fcgi")   (target >= 25%)"
+echo "pool_health / bare_fcgi          $(ratio "$RPS_pool_health" "$RPS_bare_fcgi")   $(per_round pool_health bare_fcgi)"
+echo "pool_policy_get / bare_fcgi      $(ratio "$RPS_pool_policy_get" "$RPS_bare_fcgi")   (target >= 85%) $(per_round pool_policy_get bare_fcgi)"
+echo "pool_policy_upsert / bare_fcgi   $(ratio "$RPS_pool_policy_upsert" "$RPS_bare_fcgi")   (target >= 25%) $(per_round pool_policy_upsert bare_fcgi)"
 echo "# seed's earlier Python service, measured by the issue: ~670 read, ~510 write"
 echo "pool_policy_get / 670            $(awk -v a="$RPS_pool_policy_get" 'BEGIN { printf "%.1fx", a / 670 }')"
 echo "pool_policy_upsert / 510         $(awk -v a="$RPS_pool_policy_upsert" 'BEGIN { printf "%.1fx", a / 510 }')"
