@@ -20,11 +20,12 @@ api_env() {
 }
 
 # start_api [WORKERS]: the pool; waits for its socket and worker list.
+# $API_PRELOAD, when set, is the pool's LD_PRELOAD (fault injection).
 start_api() {
 	need_cmd curl jq
 	api_env
 	export EGW_WORKERS="${1:-4}"
-	"$(egw_bin egw-api)" >> "$T/api.log" 2>&1 &
+	env ${API_PRELOAD:+LD_PRELOAD="$API_PRELOAD"} "$(egw_bin egw-api)" >> "$T/api.log" 2>&1 &
 	API_PID=$!
 	track_pid "$API_PID"
 	wait_for 10 test -S "$EGW_FCGI_SOCKET" ||

@@ -1,0 +1,57 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# A disk that reports a write-back error, through a real nginx and the
+# real pool: fdatasync()/fsync() fail with EIO on demand (fault_fsync.c,
+# LD_PRELOAD, the only stand-in here).  The write whose flush failed is
+# not confirmed (500); while the disk keeps failing no write runs at all
+# (Linux reports such an error once and then calls the pages clean, so
+# the writer refuses writes until a TRUNCATE checkpoint has put
+# everything in the synced database file); reads go on; once the disk is
+# healthy the next write runs the checkpoint and succeeds.
+. "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
+. "$EGW_TOP_SRCDIR/tests/e2e/lib_api.sh"
+e2e_init api_durability
+need_cmd cc sqlite3
+
+cc -shared -fPIC -o "$T/fault_fsync.so" "$EGW_TOP_SRCDIR/tests/e2e/fault_fsync.c" -ldl ||
+	{ echo "Bail out! cannot build the fault injector"; exit 99; }
+API_PRELOAD="$T/fault_fsync.so"
+# A sanitizer build needs its runtime first in the preload list.
+asan=$(ldd "$(egw_bin egw-api)" | awk '/libasan/ { print $3 }')
+[ -n "$asan" ] && API_PRELOAD="$asan $API_PRELOAD"
+export EGW_TEST_FSYNC_FAULT="$T/disk-fails"
+export EGW_AUTH=off
+start_api 3
+start_nginx
+
+body() { echo "{\"scenario_id\":\"$1\",\"profile\":\"custom\",\"allowed_ports\":[$2]}"; }
+api POST /v1/policies "$(body f-1 1001)"
+ok "a write on a healthy disk: 201" status_is 201
+
+touch "$EGW_TEST_FSYNC_FAULT"
+api POST /v1/policies "$(body f-2 1002)"
+ok "the write whose flush failed is not confirmed (500)" error_is 500 internal
+ok "the failed flush was logged" grep -q "fdatasync of the WAL; refusing writes" "$T/api.log"
+api POST /v1/policies "$(body f-3 1003)"
+ok "while the disk fails, a new write is refused (500)" error_is 500 internal
+api POST /v1/policies "$(body f-1 1111)"
+ok "so is an update" error_is 500 internal
+api GET /v1/policies/f-1
+ok "reads go on" status_is 200
+ok "and show the last confirmed write" jq_is '.allowed_ports[0]' 1001
+
+rm -f "$EGW_TEST_FSYNC_FAULT"
+api POST /v1/policies "$(body f-4 1004)"
+ok "with the disk healthy again, the next write succeeds (201)" status_is 201
+ok "after a checkpoint" grep -q "writer: checkpoint done; writes resume" "$T/api.log"
+db="$EGW_STATE_DIR/egw.db"
+ok "the refused write ran nothing (no f-3)" \
+	test "$(sqlite3 "$db" "SELECT count(*) FROM policies WHERE scenario_id = 'f-3'")" = 0
+ok "the refused update ran nothing (f-1 still at revision 1)" \
+	test "$(sqlite3 "$db" "SELECT revision FROM policies WHERE scenario_id = 'f-1'")" = 1
+ok "no history row for a refused write" \
+	test "$(sqlite3 "$db" "SELECT count(*) FROM policy_history WHERE scenario_id = 'f-3' OR (scenario_id = 'f-1' AND revision > 1)")" = 0
+api POST /v1/policies "$(body f-1 1112)"
+ok "updates work again" status_is 200
+ok "integrity_check ok" test "$(sqlite3 "$db" 'PRAGMA integrity_check')" = ok
+e2e_done

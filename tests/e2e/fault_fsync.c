@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains a fault injector for api_durability.sh, loaded into
+ * egw-api with LD_PRELOAD: while the file named by EGW_TEST_FSYNC_FAULT
+ * exists, fdatasync() and fsync() fail with EIO, as they do when the disk
+ * reports a write-back error.  A disk that fails on demand cannot be had
+ * here (no device-mapper in this kernel), so the error is injected at the
+ * system call boundary; everything above it (SQLite, the writer, nginx)
+ * is the real thing.  Test-only: never installed.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int
+fault_active(void)
+{
+	const char *path = getenv("EGW_TEST_FSYNC_FAULT");
+
+	return path != NULL && access(path, F_OK) == 0;
+}
+
+int
+fdatasync(int fd)
+{
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+
+	if (fault_active()) {
+		errno = EIO;
+		return -1;
+	}
+	return real(fd);
+}
+
+int
+fsync(int fd)
+{
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+
+	if (fault_active()) {
+		errno = EIO;
+		return -1;
+	}
+	return real(fd);
+}
