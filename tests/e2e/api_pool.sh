@@ -61,9 +61,11 @@ upserts() {
 			"$API/v1/policies"
 	done > "$T/up.$2"
 }
-# No applier runs here: a datagram socket in its place records the nudges
-# (one line per datagram: magic version type generation).
-python3 - "$EGW_APPLIER_SOCKET" "$T/nudges" <<'PY' &
+# No applier runs here.  record_nudges FILE: a datagram socket in its
+# place records the nudges (one line per datagram: magic version type
+# generation) until 3 s pass without one; sets nudge_pid.
+record_nudges() {
+	python3 - "$EGW_APPLIER_SOCKET" "$1" <<'PY' &
 import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
@@ -79,8 +81,10 @@ with open(sys.argv[2], "w") as out:
     except socket.timeout:
         pass
 PY
-nudge_pid=$!
-wait_for 5 test -S "$EGW_APPLIER_SOCKET"
+	nudge_pid=$!
+	wait_for 5 test -S "$EGW_APPLIER_SOCKET"
+}
+record_nudges "$T/nudges"
 for c in 1 2 3 4 5 6 7 8; do upserts 40 "w-$c" & eval "wp$c=\$!"; done
 for c in 1 2 3 4 5 6 7 8; do eval "wait \$wp$c"; done
 ok "320 concurrent upserts answered 201/200" test "$(cat "$T"/up.w-* | grep -c '^20[01]$')" -eq 320
@@ -149,20 +153,7 @@ mkdir "$EGW_RUN_DIR/egw-api-writer.sock"
 kill -KILL "$writer"
 wait_for 5 grep -q "cannot remove stale socket $EGW_RUN_DIR/egw-api-writer.sock" "$T/api.log"
 ok "a new writer cannot start" grep -q "cannot remove stale socket $EGW_RUN_DIR/egw-api-writer.sock" "$T/api.log"
-python3 - "$EGW_APPLIER_SOCKET" "$T/nudges.direct" <<'PY' &
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(3)
-with open(sys.argv[2], "w") as out:
-    try:
-        while True:
-            print(*struct.unpack("<IHHq", s.recv(64)[:16]), file=out, flush=True)
-    except socket.timeout:
-        pass
-PY
-nudge_pid=$!
-wait_for 5 test -S "$EGW_APPLIER_SOCKET"
+record_nudges "$T/nudges.direct"
 for c in 1 2 3 4; do upserts 10 "d-$c" & eval "dp$c=\$!"; done
 for c in 1 2 3 4; do eval "wait \$dp$c"; done
 ok "40 concurrent upserts without a writer answered 201/200" \

@@ -14,34 +14,28 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Calls the real @name unless the fault is on. */
 static int
-fault_active(void)
+fault_or_real(const char *name, int fd)
 {
 	const char *path = getenv("EGW_TEST_FSYNC_FAULT");
+	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
 
-	return path != NULL && access(path, F_OK) == 0;
+	if (path != NULL && access(path, F_OK) == 0) {
+		errno = EIO;
+		return -1;
+	}
+	return real(fd);
 }
 
 int
 fdatasync(int fd)
 {
-	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-
-	if (fault_active()) {
-		errno = EIO;
-		return -1;
-	}
-	return real(fd);
+	return fault_or_real("fdatasync", fd);
 }
 
 int
 fsync(int fd)
 {
-	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-
-	if (fault_active()) {
-		errno = EIO;
-		return -1;
-	}
-	return real(fd);
+	return fault_or_real("fsync", fd);
 }
