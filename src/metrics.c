@@ -209,8 +209,9 @@ metrics_write(const struct metrics *m, const char *const *route_names,
 	    " ran in those transactions.\n"
 	    "# TYPE egw_api_write_batched_ops_total counter\n"
 	    "egw_api_write_batched_ops_total %llu\n"
-	    "# HELP egw_api_write_direct_total Policy mutations a worker wrote"
-	    " itself because the writer could not be reached.\n"
+	    "# HELP egw_api_write_direct_total Policy mutations a worker ran"
+	    " itself because the writer could not be reached (one that found"
+	    " nothing to change counts too).\n"
 	    "# TYPE egw_api_write_direct_total counter\n"
 	    "egw_api_write_direct_total %llu\n",
 	    (unsigned long long)metrics_load(&m->writer_batches),

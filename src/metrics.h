@@ -75,8 +75,8 @@ void metrics_write_direct(struct metrics *m);
  * @out: stream to write to
  *
  * Writes egw_api_requests_total{route,code}, the
- * egw_api_request_duration_seconds histogram per route and the worker
- * spawn counters.
+ * egw_api_request_duration_seconds histogram per route, the worker spawn
+ * counters and the writer's (groups, operations in them, direct writes).
  */
 void metrics_write(const struct metrics *m, const char *const *route_names,
     FILE *out);

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@ struct store {
 	sqlite3 *db;
 	bool batch;		/* store_batch_begin(): begin/commit are savepoints */
 	int queue_fd;		/* "<db>-wlock", opened on first use; -1 */
-	pid_t queue_pid;	/* the process that opened it */
+	unsigned queue_forks;	/* store_forks when it was opened */
 	size_t n_cached;
 	struct store_cached_stmt cache[STORE_STMT_CACHE];
 };
@@ -83,19 +84,36 @@ store_sibling_path(struct store *st, const char *suffix, char *out, size_t size)
  * file cannot be opened the writer goes straight to SQLite.  A holder that
  * dies releases it with its descriptor.
  *
- * The descriptor stays open between transactions (two system calls fewer
- * per commit).  flock() belongs to the open file description, which a
- * fork() shares: a child must never lock through its parent's descriptor,
- * or both would hold the "exclusive" lock at once, so a process that did
- * not open it opens its own.
+ * The descriptor stays open between transactions (an open() with its
+ * path lookup and a close() fewer per commit).  flock() belongs to the
+ * open file description, which a fork() shares: a child must never lock
+ * through its parent's descriptor, or both would hold the "exclusive"
+ * lock at once, so a descriptor opened before the last fork() is replaced.
+ * Forks are counted in a pthread_atfork() child handler, which costs no
+ * system call per transaction (glibc does not cache getpid()).
  */
+static unsigned store_forks;	/* changed only in a new child */
+static pthread_once_t store_forks_once = PTHREAD_ONCE_INIT;
+
+static void
+store_count_fork(void)
+{
+	store_forks++;
+}
+
+static void
+store_watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, store_count_fork);
+}
+
 bool
 store_queue_enter(struct store *st)
 {
 	char path[4096];
 
-	if (st->queue_fd >= 0 && st->queue_pid != getpid()) {
-		close(st->queue_fd);
+	if (st->queue_fd >= 0 && st->queue_forks != store_forks) {
+		close(st->queue_fd);	/* the parent's copy: its lock stays */
 		st->queue_fd = -1;
 	}
 	if (st->queue_fd < 0) {
@@ -105,7 +123,7 @@ store_queue_enter(struct store *st)
 		    0660);
 		if (st->queue_fd < 0)
 			return false;
-		st->queue_pid = getpid();
+		st->queue_forks = store_forks;
 	}
 	while (flock(st->queue_fd, LOCK_EX) != 0) {
 		if (errno != EINTR)
@@ -118,7 +136,9 @@ void
 store_queue_leave(struct store *st, bool held)
 {
 	if (held && flock(st->queue_fd, LOCK_UN) != 0) {
-		/* Never keep a lock we cannot release: closing drops it. */
+		/* Never keep a lock we cannot release: closing this process's
+		 * only descriptor of it drops it. */
+		log_warn("cannot release the writers' queue; reopening it");
 		close(st->queue_fd);
 		st->queue_fd = -1;
 	}
@@ -421,6 +441,7 @@ store_open_flags(const char *path, int flags, struct store **out)
 	if (st == NULL)
 		return EGW_E_NOMEM;
 	st->queue_fd = -1;
+	pthread_once(&store_forks_once, store_watch_forks);
 	rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		log_errorx("open %s: %s", path,
@@ -476,7 +497,8 @@ store_close(struct store *st)
 		return;
 	for (size_t i = 0; i < st->n_cached; i++)
 		sqlite3_finalize(st->cache[i].stmt);
-	if (st->queue_fd >= 0 && st->queue_pid == getpid())
+	/* Closing an inherited copy releases nobody's lock. */
+	if (st->queue_fd >= 0)
 		close(st->queue_fd);
 	sqlite3_close_v2(st->db);
 	free(st);

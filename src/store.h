@@ -164,9 +164,17 @@ int store_sibling_path(struct store *st, const char *suffix, char *out,
 /**
  * store_queue_enter() - wait for this database's writers' queue (an flock
  * of "<db>-wlock"); store_queue_leave() gives the turn back
+ * @st: connection
+ * @held: store_queue_enter()'s result
  *
- * Returns: true when the turn is held (pass it to store_queue_leave()),
- * false when the queue cannot be used (the caller goes on without it).
+ * Not re-entrant: a second enter on the same @st returns at once (flock on
+ * the same descriptor only converts the lock) and the inner leave gives
+ * the outer turn back; callers inside a batch do not enter
+ * (store_in_batch()).  A forked child gets its own descriptor on its first
+ * enter, never the parent's.
+ *
+ * Returns: true when the turn is held, false when the queue cannot be used
+ * (the caller goes on without it: BEGIN IMMEDIATE still serialises).
  */
 bool store_queue_enter(struct store *st);
 void store_queue_leave(struct store *st, bool held);

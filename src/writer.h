@@ -63,8 +63,10 @@ int writer_socket_path(const struct config *cfg, char *out, size_t size);
 int writer_run(const struct config *cfg, struct metrics *metrics);
 
 /**
- * writer_client_init() - a worker's metrics, where writes it had to make
- * itself (writer unreachable) are counted
+ * writer_client_init() - where a worker counts the writes it had to make
+ * itself (writer unreachable)
+ * @metrics: the pool's shared region (borrowed: it outlives the worker);
+ *           NULL counts nothing
  */
 void writer_client_init(struct metrics *metrics);
 

@@ -23,7 +23,7 @@ trap 'rm -rf "$T"' EXIT
 # percentage of egw-api and nginx threads over WINDOW s
 sample() {
 	python3 - "$1" "$2" <<'PY'
-import os, subprocess, sys, time
+import os, sys, time
 def snap():
     d = {}
     for p in os.listdir('/proc'):
@@ -38,8 +38,19 @@ def snap():
         except OSError:
             pass
     return d
-for _ in range(600):
-    if subprocess.run(['pgrep', '-x', 'wrk'], capture_output=True).returncode == 0:
+def measured_wrk_running():
+    # run.sh's measured runs pass --latency; its 1 s warm-up does not.
+    for p in os.listdir('/proc'):
+        if p.isdigit():
+            try:
+                args = open(f'/proc/{p}/cmdline', 'rb').read().split(b'\0')
+            except OSError:
+                continue
+            if args and os.path.basename(args[0]) == b'wrk' and b'--latency' in args:
+                return True
+    return False
+for _ in range(900):
+    if measured_wrk_running():
         break
     time.sleep(0.1)
 time.sleep(float(sys.argv[1]))

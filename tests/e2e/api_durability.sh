@@ -17,12 +17,16 @@ cc -shared -fPIC -o "$T/fault_fsync.so" "$EGW_TOP_SRCDIR/tests/e2e/fault_fsync.c
 	{ echo "Bail out! cannot build the fault injector"; exit 99; }
 API_PRELOAD="$T/fault_fsync.so"
 # A sanitizer build needs its runtime first in the preload list.
-asan=$(ldd "$(egw_bin egw-api)" | awk '/libasan/ { print $3 }')
+asan=$(ldd "$(egw_bin egw-api)" | awk '/libasan|libclang_rt\.asan/ { print $3 }')
 [ -n "$asan" ] && API_PRELOAD="$asan $API_PRELOAD"
 export EGW_TEST_FSYNC_FAULT="$T/disk-fails"
 export EGW_AUTH=off
 start_api 3
 start_nginx
+# The first writes must find the writer (a direct write has no fdatasync
+# of its own to fail in the same way).
+wait_for 10 test -S "$EGW_RUN_DIR/egw-api-writer.sock" ||
+	{ echo "Bail out! the writer did not start"; exit 99; }
 
 body() { echo "{\"scenario_id\":\"$1\",\"profile\":\"custom\",\"allowed_ports\":[$2]}"; }
 api POST /v1/policies "$(body f-1 1001)"

@@ -25,6 +25,10 @@ fault_or_real(const char *name, int fd)
 		errno = EIO;
 		return -1;
 	}
+	if (real == NULL) {
+		errno = ENOSYS;
+		return -1;
+	}
 	return real(fd);
 }
 

@@ -149,8 +149,9 @@ main(void)
 		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exited cleanly");
 		close(to_parent[0]);
 		close(to_parent[1]);
-		ok(store_queue_enter(st), "the parent re-enters after the child left");
-		store_queue_leave(st, true);
+		held = store_queue_enter(st);
+		ok(held, "the parent re-enters after the child left");
+		store_queue_leave(st, held);
 	}
 	is_int(store_exec(st, "INSERT INTO policies (scenario_id, profile, generation, created_at, updated_at)"
 	    " VALUES ('s1', 'no-such-profile', 1, 'x', 'x')"), EGW_E_CONFLICT,
