@@ -68,7 +68,9 @@ for r in $(seq 1 "$rounds"); do
 	for side in old new; do
 		dir=$old
 		[ "$side" = new ] && dir=$new
-		sample 1.5 3 > "$T/cpu" &
+		# the middle half of the run
+		sample "$(awk -v d="$DURATION" 'BEGIN { print d / 4 }')" \
+		    "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')" > "$T/cpu" &
 		spid=$!
 		line=$(ROUNDS=1 TARGETS="$target" "$here/run.sh" "$dir" 2>&1 |
 			awk -v t="$target" '$1 == t && $2 ~ /^[0-9.]+$/ { print $2, $3, $4; exit }')
