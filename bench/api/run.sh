@@ -100,8 +100,18 @@ for i in $(seq 1 100); do
 	sleep 0.1
 done
 
+# to_ms LATENCY: wrk's "850.00us", "2.31ms" or "1.02s" in milliseconds
+to_ms() {
+	case $1 in
+	*us) awk -v v="${1%us}" 'BEGIN { print v / 1000 }' ;;
+	*ms) echo "${1%ms}" ;;
+	*s) awk -v v="${1%s}" 'BEGIN { print v * 1000 }' ;;
+	*) echo 0 ;;
+	esac
+}
+
 # run NAME URL [LUA]: one wrk run; prints "NAME rps p50 p99 errors" and
-# appends "round NAME rps p50 p99" to $T/results
+# appends "round NAME rps p50_ms p99_ms" to $T/results
 run() {
 	name=$1 url=$2 lua=${3:-}
 	case " $TARGETS " in *" $name "*|"  ") ;; *) return ;; esac
@@ -114,7 +124,7 @@ run() {
 	p99=$(awk '$1 == "99%" { print $2 }' "$T/wrk.$name")
 	errs=$(awk '/Non-2xx or 3xx responses:/ { print $NF } /Socket errors:/ { print "sock:" $0 }' "$T/wrk.$name" | tr '\n' ' ')
 	printf '%-22s %10s %10s %10s  %s\n' "$name" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${errs:-}"
-	echo "$round $name ${rps:-0} ${p50:-?} ${p99:-?}" >> "$T/results"
+	echo "$round $name ${rps:-0} $(to_ms "${p50:-?}") $(to_ms "${p99:-?}")" >> "$T/results"
 }
 
 echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s x $ROUNDS rounds, $WORKERS workers, auth $EGW_AUTH, log level $EGW_LOG_LEVEL, $(nproc) CPUs"
@@ -144,11 +154,8 @@ echo "# medians over $ROUNDS rounds (req/s; p50 and p99 in ms)"
 printf '%-22s %10s %10s %10s   %s\n' target req/s p50 p99 "per round req/s"
 for t in nginx_fixed bare_fcgi pool_health pool_policy_get pool_policy_upsert; do
 	[ -n "$(field $t 3)" ] || { eval "RPS_$t=0"; continue; }
-	ms() { for v in $(field $t "$1"); do
-		case $v in *us) echo "${v%us}" | awk '{ print $1 / 1000 }';; *ms) echo "${v%ms}";;
-		*s) echo "${v%s}" | awk '{ print $1 * 1000 }';; *) echo "$v";; esac; done; }
 	rps=$(median $(field $t 3))
-	printf '%-22s %10.0f %10.2f %10.2f   %s\n' "$t" "$rps" "$(median $(ms 4))" "$(median $(ms 5))" "$(field $t 3 | tr '\n' ' ')"
+	printf '%-22s %10.0f %10.2f %10.2f   %s\n' "$t" "$rps" "$(median $(field $t 4))" "$(median $(field $t 5))" "$(field $t 3 | tr '\n' ' ')"
 	eval "RPS_$t=$rps"
 done
 
