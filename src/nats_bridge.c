@@ -11,13 +11,22 @@
  *   rejected event is terminated only after its "event.rejected" row is
  *   committed; anything else is NAKed and comes back.
  * - An outbox row is marked delivered only when it and every row before it
- *   in the batch were acked (JetStream) or flushed (core), so audit.egress
- *   receives the outbox in id order.  After a failed batch the stream's
- *   last message id tells which rows already made it, so a retry does not
- *   rely on the de-duplication window alone.
- * - Nothing is published while the connection is not CONNECTED and the
- *   reconnect buffer is tiny, so cnats never replays a tail of a batch
- *   after a reconnect ahead of a lost middle.
+ *   in the batch were acked (JetStream) or flushed (core).
+ * - The AUDIT stream never stores a row ahead of an earlier one that it
+ *   lacks, so it holds the outbox in id order with no gaps.  With many
+ *   publishes in flight, one can fail while later ones succeed (a server
+ *   restart, a cluster leader change), and cnats replays the one publish
+ *   it buffered while disconnected (its reconnect buffer admits a message
+ *   whenever it is empty, whatever its size).  So the server enforces the
+ *   order: every publish but a window's first carries
+ *   Nats-Expected-Last-Msg-Id, its predecessor's event id, and is refused
+ *   unless that is the last message in the stream.  A window's first row
+ *   follows rows already acked.  Another publisher on the stream (it holds
+ *   audit.*) makes the next publish fail that check; after such a refusal
+ *   publishes go one at a time, which needs no check, for
+ *   BRIDGE_SERIAL_MS.  After a failure the stream's last message id tells
+ *   which rows already made it (sound because there are no gaps), so a
+ *   retry does not rely on the de-duplication window alone.
  */
 #include "nats_bridge.h"
 #include "applier_client.h"
@@ -56,6 +65,8 @@
 #define BRIDGE_PRUNE_MS 60000
 #define BRIDGE_RECHECK_MS 30000		/* re-detect JetStream, streams, consumers */
 #define BRIDGE_ACK_WAIT_MS 5000		/* publish ack deadline per batch */
+#define BRIDGE_SERIAL_MS 60000		/* one at a time after a refusal */
+#define BRIDGE_FLUSH_WAIT_MS 1000	/* one at a time: push it out */
 #define BRIDGE_BACKOFF_MIN_MS 100
 #define BRIDGE_BACKOFF_MAX_MS 10000
 #define BRIDGE_RECONNECT_MAX_MS 5000
@@ -119,6 +130,7 @@ struct bridge {
 	 * here for their ack; the acked head is marked delivered. */
 	struct bridge_pend ring[BRIDGE_WINDOW];
 	size_t r_head, r_len, r_hint;
+	uint64_t acks;			/* ring changes, for waits on acked */
 
 	/* Main thread only: */
 	bool setup_done;
@@ -126,6 +138,8 @@ struct bridge {
 	bool audit_js;
 	char audit_stream[BRIDGE_NAME_MAX];
 	bool check_stream;		/* after a failed batch: skip what is stored */
+	char prev_event_id[OUTBOX_EVENT_ID_LEN];	/* window's newest */
+	int64_t serial_until_ms;	/* someone else publishes to the stream */
 	int64_t last_sent_id;		/* newest row in the window */
 	bool outbox_more;		/* last fetch was full, or a retry is due */
 	int64_t data_version;
@@ -442,6 +456,7 @@ bridge_on_disconnected(natsConnection *nc, void *closure)
 	if (b->connected && !b->stopping)
 		log_warnx("disconnected from NATS; reconnecting");
 	b->connected = false;
+	b->acks++;
 	pthread_cond_broadcast(&b->acked);
 	pthread_mutex_unlock(&b->mu);
 }
@@ -519,6 +534,7 @@ bridge_on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 			    : natsStatus_GetText(pe->err));
 		}
 		b->r_hint = off + 1;
+		b->acks++;
 		pthread_cond_broadcast(&b->acked);
 		break;
 	}
@@ -600,6 +616,14 @@ bridge_detect_jetstream(struct bridge *b, bool *hard_error)
 	return false;
 }
 
+/* Publishes pipelined, each naming the one before it; or, while another
+ * publisher is about, one at a time. */
+static bool
+bridge_pipelined(const struct bridge *b, int64_t now)
+{
+	return now >= b->serial_until_ms;
+}
+
 static int
 bridge_setup_audit(struct bridge *b)
 {
@@ -610,10 +634,11 @@ bridge_setup_audit(struct bridge *b)
 	const char *subjects[] = { BRIDGE_AUDIT_SUBJECTS };
 	natsStatus s;
 
-	b->audit_js = false;
-	b->audit_stream[0] = '\0';
-	if (!b->jetstream)
+	if (!b->jetstream) {
+		b->audit_js = false;
+		b->audit_stream[0] = '\0';
 		return 0;
+	}
 	if (bridge_stream_for(b, OUTBOX_SUBJECT, name, sizeof(name)) != 0)
 		return -1;
 	if (name[0] == '\0' && b->cfg->create_streams) {
@@ -628,6 +653,8 @@ bridge_setup_audit(struct bridge *b)
 		if (s != NATS_OK) {
 			bridge_set_error(b, "create stream " BRIDGE_AUDIT_STREAM, s, jerr);
 			log_warnx("%s; audit events use core NATS", b->last_error);
+			b->audit_js = false;
+			b->audit_stream[0] = '\0';
 			return 0;
 		}
 		jsStreamInfo_Destroy(si);
@@ -638,10 +665,12 @@ bridge_setup_audit(struct bridge *b)
 	if (name[0] == '\0') {
 		log_info("no stream holds %s (EGW_CREATE_STREAMS=false): audit "
 		    "events use core NATS publish + flush", OUTBOX_SUBJECT);
+		b->audit_js = false;
+		b->audit_stream[0] = '\0';
 		return 0;
 	}
-	b->audit_js = true;
 	snprintf(b->audit_stream, sizeof(b->audit_stream), "%s", name);
+	b->audit_js = true;
 	return 0;
 }
 
@@ -1032,6 +1061,10 @@ bridge_window_harvest(struct bridge *b, int64_t now)
 		if (!failed && n < BRIDGE_MARK_MIN && n > 0 &&
 		    now - b->ring[b->r_head].sent_ms < BRIDGE_MARK_DELAY_MS)
 			n = 0;
+	} else if (!bridge_pipelined(b, now) && b->outbox_more && n < BRIDGE_MARK_MIN &&
+	    n > 0 && now - b->ring[b->r_head].sent_ms < BRIDGE_MARK_DELAY_MS) {
+		/* One at a time, the window is drained after every ack. */
+		n = 0;
 	}
 	pthread_mutex_unlock(&b->mu);
 
@@ -1059,6 +1092,14 @@ bridge_window_harvest(struct bridge *b, int64_t now)
 			snprintf(why, sizeof(why), "connection lost before the ack");
 		else
 			snprintf(why, sizeof(why), "no ack within %d ms", BRIDGE_ACK_WAIT_MS);
+		if (head.state == PEND_FAILED &&
+		    head.js_err == JSStreamWrongLastMsgIDErr &&
+		    bridge_pipelined(b, now)) {
+			log_warnx("stream %s refused a publish out of turn: another "
+			    "publisher writes to it; publishing one at a time for "
+			    "%d s", b->audit_stream, BRIDGE_SERIAL_MS / 1000);
+			b->serial_until_ms = now + BRIDGE_SERIAL_MS;
+		}
 		bridge_window_failed(b, now, head.id, why, head.state == PEND_FAILED &&
 		    (head.err == NATS_NO_RESPONDERS || head.js_err == JSStreamNotFoundErr));
 		return -1;
@@ -1072,26 +1113,40 @@ static long
 bridge_window_fill(struct bridge *b, int64_t now)
 {
 	struct outbox_event *ev = NULL;
-	size_t n = 0, space, skip = 0, sent = 0;
+	size_t n = 0, space, skip = 0, sent = 0, want, limit;
+	bool fresh, waiting, pipelined;
 	jsPubOptions po;
 	int rc;
 
 	pthread_mutex_lock(&b->mu);
 	space = BRIDGE_WINDOW - b->r_len;
-	if (b->r_len == 0)
-		b->last_sent_id = 0;
+	fresh = b->r_len == 0;
+	waiting = !fresh &&
+	    b->ring[(b->r_head + b->r_len - 1) % BRIDGE_WINDOW].state != PEND_ACKED;
 	pthread_mutex_unlock(&b->mu);
-	if (space < BRIDGE_FETCH / 2)
-		return 0;
-	rc = store_outbox_fetch(b->st, b->last_sent_id,
-	    space < BRIDGE_FETCH ? space : BRIDGE_FETCH, &ev, &n);
+	if (fresh)
+		b->last_sent_id = 0;
+	if ((pipelined = bridge_pipelined(b, now))) {
+		if (space < BRIDGE_FETCH / 2)
+			return 0;
+		want = space < BRIDGE_FETCH ? space : BRIDGE_FETCH;
+	} else {
+		if (waiting)
+			return 0;
+		want = 1;
+	}
+	/* After a failure the last stored row may lie anywhere in the
+	 * failed window, which started at the oldest undelivered row. */
+	if (fresh && b->check_stream)
+		want = space;
+	rc = store_outbox_fetch(b->st, b->last_sent_id, want, &ev, &n);
 	if (rc != 0) {
 		log_warnx("outbox fetch: %s", err_message(rc));
 		bridge_publish_backoff(b, now);
 		return 0;
 	}
-	b->outbox_more = n == (space < BRIDGE_FETCH ? space : BRIDGE_FETCH);
-	if (n > 0 && b->last_sent_id == 0 && b->check_stream) {
+	b->outbox_more = n == want;
+	if (n > 0 && fresh && b->check_stream) {
 		skip = bridge_already_stored(b, ev, n);
 		if (skip > 0) {
 			log_info("%zu outbox rows were stored before the failure; "
@@ -1101,9 +1156,12 @@ bridge_window_fill(struct bridge *b, int64_t now)
 			b->outbox_more = true;
 		}
 	}
+	if (fresh)
+		b->prev_event_id[0] = '\0';
+	limit = pipelined ? n : (skip < n ? skip + 1 : n);
 	jsPubOptions_Init(&po);
 	po.MaxWait = BRIDGE_ACK_WAIT_MS;
-	for (size_t i = skip; i < n; i++) {
+	for (size_t i = skip; i < limit; i++) {
 		struct bridge_pend *pe;
 		natsMsg *m;
 		natsStatus s;
@@ -1121,6 +1179,8 @@ bridge_window_fill(struct bridge *b, int64_t now)
 		b->r_len++;
 		pthread_mutex_unlock(&b->mu);
 		po.MsgId = ev[i].event_id;
+		po.ExpectLastMsgId = pipelined && b->prev_event_id[0] != '\0'
+		    ? b->prev_event_id : NULL;
 		s = js_PublishMsgAsync(b->js, &m, &po);
 		natsMsg_Destroy(m);	/* no-op when the library took it */
 		if (s != NATS_OK) {
@@ -1134,9 +1194,16 @@ bridge_window_fill(struct bridge *b, int64_t now)
 			sent++;
 			break;
 		}
+		memcpy(b->prev_event_id, ev[i].event_id, OUTBOX_EVENT_ID_LEN);
 		b->last_sent_id = ev[i].id;
 		sent++;
 	}
+	/* One at a time, cnats' flusher would hold each publish back 1 ms
+	 * for company; the ack is a round trip away anyway. */
+	if (!pipelined && sent > 0)
+		(void)natsConnection_FlushTimeout(b->nc, BRIDGE_FLUSH_WAIT_MS);
+	if (skip + sent < n)
+		b->outbox_more = true;	/* fetched, not yet published */
 	store_outbox_events_free(ev, n);
 	return (long)sent;
 }
@@ -1146,17 +1213,21 @@ static bool
 bridge_window_step(struct bridge *b, int64_t now)
 {
 	long marked, sent = 0;
+	uint64_t acks;
 	size_t len;
 
+	pthread_mutex_lock(&b->mu);
+	acks = b->acks;
+	pthread_mutex_unlock(&b->mu);
 	if ((marked = bridge_window_harvest(b, now)) < 0)
 		return false;
 	if (now >= b->next_publish_ms && b->outbox_more && bridge_connected(b))
 		sent = bridge_window_fill(b, now);
 	pthread_mutex_lock(&b->mu);
 	len = b->r_len;
-	if (marked == 0 && sent == 0 && len > 0) {
-		/* Nothing to do but wait for acks; briefly, so scenario
-		 * events are not held up. */
+	if (marked == 0 && sent == 0 && len > 0 && acks == b->acks) {
+		/* Nothing to do but wait for acks (none came since the
+		 * harvest); briefly, so scenario events are not held up. */
 		struct timespec ts;
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -1258,6 +1329,9 @@ bridge_heartbeat(struct bridge *b, bool running)
 	    json_object_new_string(st.audit_js ? "jetstream" : "core"));
 	json_object_object_add(info, "audit_stream", b->audit_js
 	    ? json_object_new_string(b->audit_stream) : NULL);
+	json_object_object_add(info, "audit_order", !b->audit_js ? NULL
+	    : json_object_new_string(bridge_pipelined(b, timefmt_monotonic_ms())
+	    ? "chained" : "one-at-a-time"));
 	json_object_object_add(info, "created_mode",
 	    json_object_new_string(st.events_js[KIND_CREATED] ? "durable" : "core"));
 	json_object_object_add(info, "completed_mode",
@@ -1336,6 +1410,7 @@ bridge_new(const struct config *cfg, struct store *st, struct bridge **out)
 	b->st = st;
 	b->data_version = -1;
 	b->outbox_more = true;
+	b->check_stream = true;	/* a previous run may have died mid-window */
 	for (int k = 0; k < KIND_N; k++) {
 		b->subs[k].b = b;
 		b->subs[k].kind = k;

@@ -16,8 +16,11 @@
  * With JetStream (stream AUDIT on audit.*, created unless
  * EGW_CREATE_STREAMS=false) each event is published with an ack and
  * Nats-Msg-Id = event_id; a row is marked delivered only after its ack and
- * only as part of an unbroken acked prefix, so the stream keeps the outbox
- * order.  Without JetStream: core publish + flush.  Failures back off.
+ * only as part of an unbroken acked prefix.  The server keeps the outbox
+ * order: each pipelined publish names its predecessor
+ * (Nats-Expected-Last-Msg-Id) and is refused out of turn; while another
+ * publisher shares the stream, publishes go one at a time.  Without
+ * JetStream: core publish + flush.  Failures back off.
  *
  * Threads: cnats delivers messages and publish acks on its own threads; the
  * callbacks only queue them.  Everything that touches SQLite runs on the

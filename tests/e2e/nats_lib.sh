@@ -112,3 +112,32 @@ wait_until() {
 	done
 	return 1
 }
+
+# The Nats-Msg-Id of every audit.egress message in a stream, in stream order.
+audit_ids() {
+	"$PROBE" stream-dump "$1" | python3 -c '
+import sys, json
+for l in sys.stdin:
+    m = json.loads(l)
+    if m["subject"] == "audit.egress":
+        print(m["msg_id"])'
+}
+
+# audit_expectations STREAM MIN: every message that carries
+# Nats-Expected-Last-Msg-Id was stored right after the message it named
+# (the server's check of the order held), and at least MIN of them did.
+audit_expectations() {
+	"$PROBE" stream-dump "$1" | python3 -c '
+import sys, json
+n, prev = 0, None
+for l in sys.stdin:
+    m = json.loads(l)
+    e = m.get("expected_last_msg_id")
+    if e is not None:
+        if prev is None or prev["msg_id"] != e or prev["seq"] != m["seq"] - 1:
+            print("# seq %d named %s, follows %s" % (m["seq"], e, prev)); sys.exit(1)
+        n += 1
+    prev = m
+print("# %d messages named their predecessor" % n)
+sys.exit(0 if n >= int(sys.argv[1]) else 1)' "$2"
+}

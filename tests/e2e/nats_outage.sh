@@ -4,7 +4,8 @@
 # seconds and restarted on the same port with the same store: egw-natsd
 # keeps running, shows the backlog and the lost connection in
 # component_status, reconnects by itself, and afterwards the AUDIT stream
-# holds every event exactly once, in the order the outbox got them.
+# holds every event exactly once, in the order the outbox got them, each
+# stored right after the event its publish named.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_init nats_outage
 start_nats
@@ -49,6 +50,8 @@ ok "AUDIT holds $EVENTS events" test "$(wc -l < "$T/stream.ids")" -eq "$EVENTS"
 ok "no event twice" test "$(sort -u "$T/stream.ids" | wc -l)" -eq "$EVENTS"
 ok "every event once, in outbox order (ids identical)" cmp -s "$T/generated.ids" "$T/stream.ids"
 ok "Nats-Msg-Id equals the payload's event_id" stream_ids_consistent AUDIT
+# A window's first publish follows acked ones and names nothing.
+ok "the server checked the place of publishes" audit_expectations AUDIT 100
 ok "payload sequence numbers are in order" bash -c '"$0" stream-dump AUDIT | python3 -c "
 import sys, json
 s = [json.loads(l)[\"data\"][\"seq\"] for l in sys.stdin]
@@ -81,5 +84,13 @@ import sys, json
 for l in sys.stdin: print(json.loads(l)["msg_id"])' > "$T/stream2.ids"
 ok "AUDIT holds $((EVENTS + BURST)) events" test "$(wc -l < "$T/stream2.ids")" -eq "$((EVENTS + BURST))"
 ok "after SIGKILL: every event once, in outbox order" cmp -s "$T/all.ids" "$T/stream2.ids"
+if ! cmp -s "$T/all.ids" "$T/stream2.ids"; then
+	diag "first differences (outbox order vs stream order):"
+	diff "$T/all.ids" "$T/stream2.ids" | head -n 12 | sed 's/^/# /'
+	grep -E 'not delivered|stored before|reconnect|disconnect' "$T/natsd.log" |
+		tail -n 12 | sed 's/^/# /'
+fi
+ok "after SIGKILL: the server checked the place of publishes" \
+	audit_expectations AUDIT "$((BURST / 2))"
 ok "egw-natsd still running" kill -0 "$NATSD_PID"
 e2e_done

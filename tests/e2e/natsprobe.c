@@ -23,6 +23,9 @@ usage(void)
 	    "  pub SUBJECT DATA                  core publish + flush (DATA \"-\":\n"
 	    "                                    read it from stdin, any bytes)\n"
 	    "  jspub SUBJECT DATA [MSGID]        JetStream publish, prints the ack\n"
+	    "  jspub-many SUBJECT N PAUSE_MS     N JetStream publishes (payload\n"
+	    "                                    {\"foreign\":I}), PAUSE_MS apart;\n"
+	    "                                    prints how many were stored\n"
 	    "  sub SUBJECT N TIMEOUT_MS [READY]  print up to N messages (READY: file\n"
 	    "                                    created once subscribed); exit 1 if\n"
 	    "                                    fewer than N arrived in time\n"
@@ -66,6 +69,11 @@ print_msg(natsMsg *m, uint64_t seq)
 		json_object_object_add(o, "msg_id", json_object_new_string(id));
 	else
 		json_object_object_add(o, "msg_id", NULL);
+	id = NULL;
+	if (natsMsgHeader_Get(m, "Nats-Expected-Last-Msg-Id", &id) == NATS_OK &&
+	    id != NULL)
+		json_object_object_add(o, "expected_last_msg_id",
+		    json_object_new_string(id));
 	json_object_object_add(o, "data", data);
 	print_obj(o);
 }
@@ -227,6 +235,36 @@ cmd_stream_dump(jsCtx *js, int argc, char **argv)
 	return 0;
 }
 
+/* A foreign publisher: keeps publishing through errors (the server may be
+ * restarted meanwhile); bounded by N. */
+static int
+cmd_jspub_many(jsCtx *js, int argc, char **argv)
+{
+	long n, pause_ms, stored = 0;
+	char body[64];
+
+	if (argc < 3)
+		return usage(), 2;
+	n = strtol(argv[1], NULL, 10);
+	pause_ms = strtol(argv[2], NULL, 10);
+	if (n <= 0 || n > 1000000 || pause_ms < 0 || pause_ms > 10000)
+		return usage(), 2;
+	for (long i = 0; i < n; i++) {
+		jsPubAck *pa = NULL;
+		jsErrCode jerr = 0;
+
+		snprintf(body, sizeof(body), "{\"foreign\":%ld}", i);
+		if (js_Publish(&pa, js, argv[0], body, (int)strlen(body), NULL,
+		    &jerr) == NATS_OK)
+			stored++;
+		jsPubAck_Destroy(pa);
+		if (pause_ms > 0)
+			nats_Sleep(pause_ms);
+	}
+	printf("%ld\n", stored);
+	return 0;
+}
+
 static int
 cmd_consumer_info(jsCtx *js, int argc, char **argv)
 {
@@ -324,6 +362,8 @@ main(int argc, char **argv)
 		} else {
 			rc = fail("jspub", s, jerr);
 		}
+	} else if (strcmp(cmd, "jspub-many") == 0) {
+		rc = cmd_jspub_many(js, argc, argv);
 	} else if (strcmp(cmd, "sub") == 0) {
 		rc = cmd_sub(nc, argc, argv);
 	} else if (strcmp(cmd, "jsinfo") == 0) {
