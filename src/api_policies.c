@@ -223,21 +223,21 @@ api_policies_get(struct api_ctx *ctx, struct http_req *req,
     struct http_resp *resp)
 {
 	static const char *const allowed[] = { NULL };
-	struct policy *p;
+	/* A worker serves one request at a time: reusing this 32 KiB spares
+	 * an allocation, its free and a second zeroing (the load zeroes it)
+	 * on the most frequent request. */
+	static struct policy p;
 	const char *id;
 	int rc;
 
 	if ((rc = http_query_check(req, allowed)) != 0 ||
 	    (rc = api_scenario_param(ctx, req, &id)) != 0)
 		return rc;
-	if ((p = policy_new()) == NULL)
-		return EGW_E_NOMEM;
-	rc = store_policy_get(ctx->st, id, p);
+	rc = store_policy_get(ctx->st, id, &p);
 	if (rc == 0)
-		rc = http_resp_json(resp, 200, codec_policy_to_json(p));
+		rc = http_resp_json(resp, 200, codec_policy_to_json(&p));
 	else if (rc == EGW_E_NOTFOUND)
 		rc = api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
-	policy_free(p);
 	return rc;
 }
 

@@ -6,6 +6,7 @@
 #include "err.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -36,6 +37,18 @@ auth_token_generate(char out[AUTH_TOKEN_LEN + 1])
 	return 0;
 }
 
+/* Fetched once: EVP_sha256() makes OpenSSL 3 look the provider's
+ * implementation up again on every digest, which cost twice the hashing
+ * itself, and every authenticated request hashes its token. */
+static pthread_once_t auth_sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *auth_sha256;
+
+static void
+auth_sha256_fetch(void)
+{
+	auth_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int
 auth_token_hash(const char *token, char out[STORE_TOKEN_HASH_LEN + 1])
 {
@@ -43,7 +56,9 @@ auth_token_hash(const char *token, char out[STORE_TOKEN_HASH_LEN + 1])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int len = 0;
 
-	if (EVP_Digest(token, strlen(token), md, &len, EVP_sha256(), NULL) != 1 ||
+	pthread_once(&auth_sha256_once, auth_sha256_fetch);
+	if (auth_sha256 == NULL ||
+	    EVP_Digest(token, strlen(token), md, &len, auth_sha256, NULL) != 1 ||
 	    len != 32)
 		return EGW_E_INTERNAL;
 	for (unsigned i = 0; i < 32; i++) {

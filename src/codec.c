@@ -699,12 +699,15 @@ arr_add(struct json_object *arr, struct json_object *v, bool *oom)
 	}
 }
 
+/* @key is a string literal, added once per object: json-c may skip the
+ * copy of the key and the search for an existing one. */
 static void
 obj_add(struct json_object *obj, const char *key, struct json_object *v,
     bool allow_null, bool *oom)
 {
 	if ((v == NULL && !allow_null) ||
-	    json_object_object_add(obj, key, v) != 0) {
+	    json_object_object_add_ex(obj, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW |
+	    JSON_C_OBJECT_KEY_IS_CONSTANT) != 0) {
 		json_object_put(v);
 		*oom = true;
 	}

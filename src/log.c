@@ -77,6 +77,16 @@ log_set_request_id(const char *request_id)
 		snprintf(log_request_id, sizeof(log_request_id), "%s", request_id);
 }
 
+/* The fixed fields: literal keys, each added once, so json-c may skip
+ * copying the key and searching for an existing one (a line is written for
+ * every request). */
+static void
+log_put(struct json_object *line, const char *key, struct json_object *v)
+{
+	json_object_object_add_ex(line, key, v, JSON_C_OBJECT_ADD_KEY_IS_NEW |
+	    JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
 void
 log_emit(enum log_level level, const char *func, int errnum,
     const char *const *kv, const char *fmt, ...)
@@ -99,22 +109,24 @@ log_emit(enum log_level level, const char *func, int errnum,
 		errno = saved_errno;
 		return;
 	}
-	json_object_object_add(line, "ts", json_object_new_string(ts));
-	json_object_object_add(line, "level", json_object_new_string(log_level_names[level]));
-	json_object_object_add(line, "proc", json_object_new_string(log_proc));
-	json_object_object_add(line, "pid", json_object_new_int((int)(log_pid != 0 ? log_pid : getpid())));
-	json_object_object_add(line, "func", json_object_new_string(func));
-	json_object_object_add(line, "msg", json_object_new_string(msg));
+	log_put(line, "ts", json_object_new_string(ts));
+	log_put(line, "level", json_object_new_string(log_level_names[level]));
+	log_put(line, "proc", json_object_new_string(log_proc));
+	log_put(line, "pid", json_object_new_int((int)(log_pid != 0 ? log_pid : getpid())));
+	log_put(line, "func", json_object_new_string(func));
+	log_put(line, "msg", json_object_new_string(msg));
 	if (log_request_id[0] != '\0')
-		json_object_object_add(line, "request_id",
-		    json_object_new_string(log_request_id));
+		log_put(line, "request_id", json_object_new_string(log_request_id));
 	if (errnum != 0) {
-		json_object_object_add(line, "errno", json_object_new_int(errnum));
-		json_object_object_add(line, "err", json_object_new_string(strerror(errnum)));
+		log_put(line, "errno", json_object_new_int(errnum));
+		log_put(line, "err", json_object_new_string(strerror(errnum)));
 	}
+	/* The caller's keys outlive the line, so json-c need not copy them;
+	 * one may repeat a fixed key (it then replaces it). */
 	for (; kv != NULL && kv[0] != NULL; kv += 2) {
 		if (kv[1] != NULL)
-			json_object_object_add(line, kv[0], json_object_new_string(kv[1]));
+			json_object_object_add_ex(line, kv[0],
+			    json_object_new_string(kv[1]), JSON_C_OBJECT_KEY_IS_CONSTANT);
 	}
 
 	text = json_object_to_json_string_ext(line, JSON_C_TO_STRING_PLAIN |

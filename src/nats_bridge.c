@@ -21,7 +21,8 @@
  *   order: every publish but a window's first carries
  *   Nats-Expected-Last-Msg-Id, its predecessor's event id, and is refused
  *   unless that is the last message in the stream.  A window's first row
- *   follows rows already acked.  Another publisher on the stream (it holds
+ *   follows rows already acked, or rows the stream's last message shows
+ *   are stored (while the stream cannot be asked, nothing is published).  Another publisher on the stream (it holds
  *   audit.*) makes the next publish fail that check; after such a refusal
  *   publishes go one at a time, which needs no check, for
  *   BRIDGE_SERIAL_MS.  After a failure the stream's last message id tells
@@ -608,7 +609,10 @@ bridge_detect_jetstream(struct bridge *b, bool *hard_error)
 		jsAccountInfo_Destroy(ai);
 		return true;
 	}
-	if (s == NATS_NO_RESPONDERS || s == NATS_TIMEOUT ||
+	/* A timeout says nothing about JetStream; only an answer (or no
+	 * responder at all) means it is absent.  Guessing "absent" would move
+	 * audit events to core publish, which has no acks. */
+	if (s == NATS_NO_RESPONDERS ||
 	    jerr == JSNotEnabledErr || jerr == JSNotEnabledForAccountErr)
 		return false;
 	bridge_set_error(b, "JetStream account info", s, jerr);
@@ -794,12 +798,13 @@ bridge_setup_events(struct bridge *b, struct bridge_sub *bs)
 static int
 bridge_setup(struct bridge *b)
 {
-	bool hard = false;
+	bool hard = false, jetstream;
 	int rc = 0;
 
-	b->jetstream = bridge_detect_jetstream(b, &hard);
+	jetstream = bridge_detect_jetstream(b, &hard);
 	if (hard)
-		return -1;
+		return -1;	/* keep what was set up; retried with backoff */
+	b->jetstream = jetstream;
 	if (bridge_setup_audit(b) != 0)
 		return -1;
 	for (int k = 0; k < KIND_N; k++) {
@@ -950,9 +955,11 @@ bridge_mark_failed(struct bridge *b, const struct outbox_event *ev,
 /*
  * After a failed batch some rows may be in the stream although their ack
  * was lost.  The stream's last message on the subject says how far the
- * outbox got; returns how many leading rows of @ev are already stored.
+ * outbox got; returns how many leading rows of @ev are already stored, or
+ * -1 when the stream could not be asked (then nothing may be republished:
+ * the de-duplication window may have passed).
  */
-static size_t
+static long
 bridge_already_stored(struct bridge *b, const struct outbox_event *ev, size_t n)
 {
 	natsMsg *m = NULL;
@@ -962,8 +969,12 @@ bridge_already_stored(struct bridge *b, const struct outbox_event *ev, size_t n)
 	natsStatus s;
 
 	s = js_GetLastMsg(&m, b->js, b->audit_stream, ev[0].subject, NULL, &jerr);
-	if (s != NATS_OK)
-		return 0;
+	if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr)
+		return 0;	/* nothing on the subject yet */
+	if (s != NATS_OK) {
+		bridge_set_error(b, "last audit message", s, jerr);
+		return -1;
+	}
 	if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && id != NULL) {
 		for (size_t i = 0; i < n; i++) {
 			if (strcmp(ev[i].event_id, id) == 0) {
@@ -973,7 +984,7 @@ bridge_already_stored(struct bridge *b, const struct outbox_event *ev, size_t n)
 		}
 	}
 	natsMsg_Destroy(m);
-	return k;
+	return (long)k;
 }
 
 static natsMsg *
@@ -1147,14 +1158,28 @@ bridge_window_fill(struct bridge *b, int64_t now)
 	}
 	b->outbox_more = n == want;
 	if (n > 0 && fresh && b->check_stream) {
-		skip = bridge_already_stored(b, ev, n);
-		if (skip > 0) {
-			log_info("%zu outbox rows were stored before the failure; "
-			    "not republishing them", skip);
-			if (bridge_mark_delivered(b, ev, skip) != 0)
-				skip = 0;
-			b->outbox_more = true;
+		long stored = bridge_already_stored(b, ev, n);
+
+		if (stored > 0) {
+			log_info("%ld outbox rows were stored before the failure; "
+			    "not republishing them", stored);
+			if ((rc = bridge_mark_delivered(b, ev, (size_t)stored)) != 0) {
+				snprintf(b->last_error, sizeof(b->last_error),
+				    "marking stored rows delivered: %s",
+				    err_message(rc));
+				stored = -1;
+			}
 		}
+		if (stored < 0) {
+			/* Publishing now could store a row twice. */
+			log_warnx("outbox: cannot tell what the stream holds "
+			    "(%s); retrying", b->last_error);
+			bridge_publish_backoff(b, now);
+			store_outbox_events_free(ev, n);
+			return 0;
+		}
+		skip = (size_t)stored;
+		b->outbox_more = true;
 	}
 	if (fresh)
 		b->prev_event_id[0] = '\0';

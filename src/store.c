@@ -40,6 +40,7 @@ struct store {
 	unsigned queue_forks;	/* store_forks when it was opened */
 	size_t n_cached;
 	struct store_cached_stmt cache[STORE_STMT_CACHE];
+	struct store_token_memo *token_memo;	/* store_token.c's; plain memory */
 };
 
 int
@@ -162,6 +163,21 @@ store_exec(struct store *st, const char *sql)
 		return store_rc_to_err(rc);
 	}
 	return 0;
+}
+
+void
+store_col_text(sqlite3_stmt *stmt, int col, char *out, size_t size)
+{
+	/* memcpy, not snprintf("%s"): rows are read field by field, and
+	 * the format machinery cost more than the copy (9 per policy). */
+	const unsigned char *s = sqlite3_column_text(stmt, col);
+	size_t n = s != NULL ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
+
+	if (n > size - 1)
+		n = size - 1;
+	if (n > 0)
+		memcpy(out, s, n);
+	out[n] = '\0';
 }
 
 sqlite3_stmt *
@@ -501,7 +517,41 @@ store_close(struct store *st)
 	if (st->queue_fd >= 0)
 		close(st->queue_fd);
 	sqlite3_close_v2(st->db);
+	free(st->token_memo);
 	free(st);
+}
+
+bool
+store_snapshot_version(struct store *st, uint32_t *out)
+{
+	unsigned int v = 0;
+
+	if (sqlite3_get_autocommit(st->db))
+		return false;
+	/* A deferred BEGIN takes its snapshot at the first read, and only
+	 * then is the counter brought up to date: read something first. */
+	if (sqlite3_txn_state(st->db, "main") == SQLITE_TXN_NONE) {
+		sqlite3_stmt *stmt = store_prepare(st, "PRAGMA main.data_version");
+		int rc;
+
+		if (stmt == NULL)
+			return false;
+		rc = sqlite3_step(stmt);
+		sqlite3_reset(stmt);
+		if (rc != SQLITE_ROW ||
+		    sqlite3_txn_state(st->db, "main") == SQLITE_TXN_NONE)
+			return false;
+	}
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK)
+		return false;
+	*out = v;
+	return true;
+}
+
+struct store_token_memo **
+store_token_memo_slot(struct store *st)
+{
+	return &st->token_memo;
 }
 
 int

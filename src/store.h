@@ -147,6 +147,15 @@ int store_exec(struct store *st, const char *sql);
 struct sqlite3_stmt *store_prepare(struct store *st, const char *sql);
 
 /**
+ * store_col_text() - copy a text column into a fixed buffer, for store*.c
+ * @stmt: a statement on a row
+ * @col: column index
+ * @out: the buffer; always NUL-terminated, "" for NULL
+ * @size: its size (> 0); longer text is cut at size - 1 bytes
+ */
+void store_col_text(struct sqlite3_stmt *stmt, int col, char *out, size_t size);
+
+/**
  * store_db() - the underlying handle, for store*.c only
  */
 struct sqlite3 *store_db(struct store *st);
@@ -191,6 +200,26 @@ int store_rc_to_err(int sqlite_rc);
  * Returns: the value (compare for equality only), or -1 on error.
  */
 int64_t store_data_version(struct store *st);
+
+/**
+ * store_snapshot_version() - the version of the database a read snapshot
+ * sees, for memos of query results (store*.c only)
+ * @st: connection
+ * @out: set on success; equal values mean no connection, this one
+ *       included, committed anything in between
+ *
+ * Inside a transaction that has not read yet, this takes its snapshot.
+ *
+ * Returns: false outside a transaction (the counter is refreshed only when
+ * a transaction starts, so it could be stale) or on error.
+ */
+bool store_snapshot_version(struct store *st, uint32_t *out);
+
+/**
+ * store_token_memo_slot() - the connection's place for store_token.c's
+ * memo of looked-up tokens; freed with the connection (store*.c only)
+ */
+struct store_token_memo **store_token_memo_slot(struct store *st);
 
 /**
  * store_generation() - desired and applied generations from applier_state

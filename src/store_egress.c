@@ -141,14 +141,6 @@ store_egress_insert(struct store *st, struct egress_entry *e, size_t n,
 	return rc;
 }
 
-static void
-col_text(sqlite3_stmt *stmt, int col, char *out, size_t size)
-{
-	const unsigned char *s = sqlite3_column_text(stmt, col);
-
-	snprintf(out, size, "%s", s != NULL ? (const char *)s : "");
-}
-
 #define EGRESS_COLUMNS "id, ts, scenario_id, network_id, action, src_ip," \
 	" dst_ip, src_port, dst_port, protocol, reason"
 #define EGRESS_REST " AND (?2 IS NULL OR action = ?2)" \
@@ -201,16 +193,16 @@ store_egress_query(struct store *st, const struct egress_query *q,
 		}
 		memset(&e, 0, sizeof(e));
 		e.id = sqlite3_column_int64(stmt, 0);
-		col_text(stmt, 1, e.ts, sizeof(e.ts));
-		col_text(stmt, 2, e.scenario_id, sizeof(e.scenario_id));
-		col_text(stmt, 3, e.network_id, sizeof(e.network_id));
-		col_text(stmt, 4, e.action, sizeof(e.action));
-		col_text(stmt, 5, e.src_ip, sizeof(e.src_ip));
-		col_text(stmt, 6, e.dst_ip, sizeof(e.dst_ip));
+		store_col_text(stmt, 1, e.ts, sizeof(e.ts));
+		store_col_text(stmt, 2, e.scenario_id, sizeof(e.scenario_id));
+		store_col_text(stmt, 3, e.network_id, sizeof(e.network_id));
+		store_col_text(stmt, 4, e.action, sizeof(e.action));
+		store_col_text(stmt, 5, e.src_ip, sizeof(e.src_ip));
+		store_col_text(stmt, 6, e.dst_ip, sizeof(e.dst_ip));
 		e.src_port = sqlite3_column_int(stmt, 7);
 		e.dst_port = sqlite3_column_int(stmt, 8);
-		col_text(stmt, 9, e.protocol, sizeof(e.protocol));
-		col_text(stmt, 10, e.reason, sizeof(e.reason));
+		store_col_text(stmt, 9, e.protocol, sizeof(e.protocol));
+		store_col_text(stmt, 10, e.reason, sizeof(e.reason));
 		last_id = e.id;
 		seen++;
 		err = cb(&e, ctx);
@@ -281,7 +273,7 @@ store_egress_counts(struct store *st, const char *scenario_id,
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		int64_t c = sqlite3_column_int64(stmt, 1);
 
-		col_text(stmt, 0, action, sizeof(action));
+		store_col_text(stmt, 0, action, sizeof(action));
 		if (strcmp(action, "allow") == 0 && allow != NULL)
 			*allow = c;
 		else if (strcmp(action, "deny") == 0 && deny != NULL)

@@ -75,14 +75,6 @@ step_err(int rc)
 	return err == 0 ? EGW_E_DB : err;
 }
 
-static void
-col_text(sqlite3_stmt *stmt, int col, char *out, size_t size)
-{
-	const unsigned char *s = sqlite3_column_text(stmt, col);
-
-	snprintf(out, size, "%s", s != NULL ? (const char *)s : "");
-}
-
 static char *
 json_text(struct json_object *o)
 {
@@ -107,23 +99,23 @@ policy_from_row(sqlite3_stmt *stmt, struct policy *p)
 
 	policy_init(p);
 	p->id = sqlite3_column_int64(stmt, 0);
-	col_text(stmt, 1, p->scenario_id, sizeof(p->scenario_id));
-	col_text(stmt, 2, p->network_id, sizeof(p->network_id));
-	col_text(stmt, 3, p->profile, sizeof(p->profile));
-	col_text(stmt, 4, text, sizeof(text));
+	store_col_text(stmt, 1, p->scenario_id, sizeof(p->scenario_id));
+	store_col_text(stmt, 2, p->network_id, sizeof(p->network_id));
+	store_col_text(stmt, 3, p->profile, sizeof(p->profile));
+	store_col_text(stmt, 4, text, sizeof(text));
 	if (policy_mode_parse(text, &p->mode) != 0)
 		p->mode = POLICY_MODE_ENFORCE;
 	p->enabled = sqlite3_column_int(stmt, 5) != 0;
 	p->dns_servers_set = sqlite3_column_int(stmt, 6) != 0;
 	p->revision = sqlite3_column_int64(stmt, 7);
 	p->generation = sqlite3_column_int64(stmt, 8);
-	col_text(stmt, 9, p->created_at, sizeof(p->created_at));
-	col_text(stmt, 10, p->updated_at, sizeof(p->updated_at));
-	col_text(stmt, 11, p->completed_at, sizeof(p->completed_at));
-	col_text(stmt, 12, text, sizeof(text));
+	store_col_text(stmt, 9, p->created_at, sizeof(p->created_at));
+	store_col_text(stmt, 10, p->updated_at, sizeof(p->updated_at));
+	store_col_text(stmt, 11, p->completed_at, sizeof(p->completed_at));
+	store_col_text(stmt, 12, text, sizeof(text));
 	if (policy_apply_status_parse(text, &p->apply_status) != 0)
 		p->apply_status = POLICY_APPLY_PENDING;
-	col_text(stmt, 13, p->apply_error, sizeof(p->apply_error));
+	store_col_text(stmt, 13, p->apply_error, sizeof(p->apply_error));
 	p->applied_generation = sqlite3_column_int64(stmt, 14);
 }
 
@@ -150,8 +142,8 @@ load_children(struct store *st, struct policy *p)
 		return EGW_E_DB;
 	sqlite3_bind_int64(stmt, 1, p->id);
 	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		col_text(stmt, 0, kind, sizeof(kind));
-		col_text(stmt, 1, value, sizeof(value));
+		store_col_text(stmt, 0, kind, sizeof(kind));
+		store_col_text(stmt, 1, value, sizeof(value));
 		if (strcmp(kind, "iface") == 0 &&
 		    p->n_interfaces < POLICY_MAX_INTERFACES &&
 		    netaddr_valid_ifname(value))
@@ -174,7 +166,7 @@ load_children(struct store *st, struct policy *p)
 		return EGW_E_DB;
 	sqlite3_bind_int64(stmt, 1, p->id);
 	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		col_text(stmt, 0, value, sizeof(value));
+		store_col_text(stmt, 0, value, sizeof(value));
 		if (p->n_dns_servers < POLICY_MAX_DNS && netaddr_parse_addr(value,
 		    &p->dns_servers[p->n_dns_servers], &why) == 0)
 			p->n_dns_servers++;
@@ -200,9 +192,9 @@ load_children(struct store *st, struct policy *p)
 		};
 		struct ip_prefix dest;
 
-		col_text(stmt, 0, origin, sizeof(origin));
-		col_text(stmt, 2, proto, sizeof(proto));
-		col_text(stmt, 3, value, sizeof(value));
+		store_col_text(stmt, 0, origin, sizeof(origin));
+		store_col_text(stmt, 2, proto, sizeof(proto));
+		store_col_text(stmt, 3, value, sizeof(value));
 		if (has_dest && netaddr_parse_prefix(value, &dest, &why) != 0) {
 			err = bad_row(p, "destination", value);
 		} else if (strcmp(origin, "host") == 0 && has_dest &&
@@ -596,8 +588,8 @@ claim_owner(sqlite3_stmt *stmt, char *value, size_t vsize, char *owner,
 	int rc = sqlite3_step(stmt);
 
 	if (rc == SQLITE_ROW) {
-		col_text(stmt, 0, value, vsize);
-		col_text(stmt, 1, owner, osize);
+		store_col_text(stmt, 0, value, vsize);
+		store_col_text(stmt, 1, owner, osize);
 	}
 	sqlite3_reset(stmt);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : step_err(rc);
@@ -753,8 +745,8 @@ put_txn(struct store *st, void *arg)
 	if (rc == SQLITE_ROW) {
 		p->id = sqlite3_column_int64(stmt, 0);
 		p->revision = sqlite3_column_int64(stmt, 1);
-		col_text(stmt, 2, p->created_at, sizeof(p->created_at));
-		col_text(stmt, 3, p->completed_at, sizeof(p->completed_at));
+		store_col_text(stmt, 2, p->created_at, sizeof(p->created_at));
+		store_col_text(stmt, 3, p->completed_at, sizeof(p->completed_at));
 		rc = sqlite3_step(stmt);	/* finish the statement */
 	}
 	sqlite3_reset(stmt);
@@ -1169,11 +1161,11 @@ load_profile_rules(struct store *st, struct store_profile *pr)
 			break;
 		}
 		memset(r, 0, sizeof(*r));
-		col_text(stmt, 0, proto, sizeof(proto));
+		store_col_text(stmt, 0, proto, sizeof(proto));
 		if (netaddr_parse_proto(proto, &r->proto) != 0)
 			err = EGW_E_DB;
 		if (sqlite3_column_type(stmt, 1) != SQLITE_NULL) {
-			col_text(stmt, 1, dest, sizeof(dest));
+			store_col_text(stmt, 1, dest, sizeof(dest));
 			if (netaddr_parse_prefix(dest, &r->dest, &why) != 0)
 				err = EGW_E_DB;
 			r->has_dest = true;
@@ -1199,8 +1191,8 @@ static const char sql_profile_one[] = "SELECT name, description,"
 static void
 profile_from_row(sqlite3_stmt *stmt, struct store_profile *pr)
 {
-	col_text(stmt, 0, pr->name, sizeof(pr->name));
-	col_text(stmt, 1, pr->description, sizeof(pr->description));
+	store_col_text(stmt, 0, pr->name, sizeof(pr->name));
+	store_col_text(stmt, 1, pr->description, sizeof(pr->description));
 	pr->uses_policy_entries = sqlite3_column_int(stmt, 2) != 0;
 	pr->builtin = sqlite3_column_int(stmt, 3) != 0;
 	pr->n_rules = 0;
@@ -1249,7 +1241,7 @@ store_profile_list(struct store *st,
 			}
 			names = grown;
 		}
-		col_text(stmt, 0, names[n++], sizeof(*names));
+		store_col_text(stmt, 0, names[n++], sizeof(*names));
 	}
 	sqlite3_reset(stmt);
 	if (err == 0 && rc != SQLITE_DONE)
@@ -1286,7 +1278,7 @@ store_track_profile(struct store *st, const char *track,
 	    SQLITE_TRANSIENT);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
-		col_text(stmt, 0, out, POLICY_PROFILE_MAX + 1);
+		store_col_text(stmt, 0, out, POLICY_PROFILE_MAX + 1);
 	sqlite3_reset(stmt);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : step_err(rc);
 }

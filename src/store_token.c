@@ -9,7 +9,65 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/*
+ * Tokens found valid inside a read snapshot, with the database version
+ * that snapshot saw.  Every authenticated request looks its token up; on
+ * a read the snapshot is open already, and while the version is unchanged
+ * (no connection committed anything, a revocation included) the row is
+ * still the same, so the query can be skipped.  Unknown tokens are never
+ * kept: a client trying tokens cannot fill the memo.
+ */
+#define STORE_TOKEN_MEMO 8
+
+struct store_token_memo {
+	struct {
+		bool used;
+		uint32_t version;
+		char hash[STORE_TOKEN_HASH_LEN + 1];
+		struct store_token token;
+	} slot[STORE_TOKEN_MEMO];
+	unsigned next;			/* round-robin replacement */
+};
+
+static const struct store_token *
+store_token_memo_find(struct store *st, const char *hash_hex, uint32_t version)
+{
+	struct store_token_memo *m = *store_token_memo_slot(st);
+
+	for (unsigned i = 0; m != NULL && i < STORE_TOKEN_MEMO; i++) {
+		if (m->slot[i].used && m->slot[i].version == version &&
+		    strcmp(m->slot[i].hash, hash_hex) == 0)
+			return &m->slot[i].token;
+	}
+	return NULL;
+}
+
+static void
+store_token_memo_keep(struct store *st, const char *hash_hex, uint32_t version,
+    const struct store_token *t)
+{
+	struct store_token_memo **mp = store_token_memo_slot(st), *m;
+	unsigned i;
+
+	if (strlen(hash_hex) != STORE_TOKEN_HASH_LEN)
+		return;
+	if (*mp == NULL && (*mp = calloc(1, sizeof(**mp))) == NULL)
+		return;		/* only a lost shortcut */
+	m = *mp;
+	for (i = 0; i < STORE_TOKEN_MEMO; i++) {
+		if (m->slot[i].used && strcmp(m->slot[i].hash, hash_hex) == 0)
+			break;		/* same token: refresh its slot */
+	}
+	if (i == STORE_TOKEN_MEMO)
+		i = m->next++ % STORE_TOKEN_MEMO;
+	m->slot[i].used = true;
+	m->slot[i].version = version;
+	memcpy(m->slot[i].hash, hash_hex, STORE_TOKEN_HASH_LEN + 1);
+	m->slot[i].token = *t;
+}
 
 bool
 store_token_valid_name(const char *name)
@@ -96,11 +154,19 @@ int
 store_token_lookup(struct store *st, const char *hash_hex,
     struct store_token *out)
 {
-	sqlite3_stmt *stmt = store_prepare(st,
-	    "SELECT id, name, scopes, created_at, revoked_at FROM api_tokens"
-	    " WHERE token_hash = ?1 AND revoked_at IS NULL");
+	sqlite3_stmt *stmt;
+	const struct store_token *known;
+	uint32_t version;
+	bool snapshot = store_snapshot_version(st, &version);
 	int rc;
 
+	if (snapshot && (known = store_token_memo_find(st, hash_hex, version)) != NULL) {
+		*out = *known;
+		return 0;
+	}
+	stmt = store_prepare(st,
+	    "SELECT id, name, scopes, created_at, revoked_at FROM api_tokens"
+	    " WHERE token_hash = ?1 AND revoked_at IS NULL");
 	if (stmt == NULL)
 		return EGW_E_DB;
 	sqlite3_bind_text(stmt, 1, hash_hex, -1, SQLITE_STATIC);
@@ -108,8 +174,13 @@ store_token_lookup(struct store *st, const char *hash_hex,
 	if (rc == SQLITE_ROW)
 		store_token_row(stmt, out);
 	sqlite3_reset(stmt);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW) {
+		/* The version read before the query is the one it saw: the
+		 * snapshot holds it for the whole transaction. */
+		if (snapshot)
+			store_token_memo_keep(st, hash_hex, version, out);
 		return 0;
+	}
 	return rc == SQLITE_DONE ? EGW_E_NOTFOUND : store_rc_to_err(rc);
 }
 

@@ -51,6 +51,10 @@ int store_token_create(struct store *st, const char *name, const char *scopes,
  * @hash_hex: the presented token's SHA-256 in hex
  * @out: filled on success
  *
+ * Inside a read transaction a token found before is answered from a small
+ * per-connection memo while the database is unchanged since (any commit,
+ * a revocation included, makes it ask again).
+ *
  * Returns: 0, EGW_E_NOTFOUND (unknown or revoked), EGW_E_BUSY or EGW_E_DB.
  */
 int store_token_lookup(struct store *st, const char *hash_hex,

@@ -2,7 +2,9 @@
 /*
  * This file contains the tests of auth.c and store_token.c against a real
  * temporary database: token format, hashing (a known SHA-256 vector),
- * Bearer parsing, scopes, lookup, revocation and the 401/403 decision.
+ * Bearer parsing, scopes, lookup, revocation and the 401/403 decision, and
+ * the lookup memo inside read snapshots: a revocation committed by another
+ * connection (egw-admin) is seen by the next snapshot, not the memo.
  */
 #include "auth.h"
 #include "err.h"
@@ -100,6 +102,33 @@ main(void)
 	    "revoked token refused");
 	is_int(store_token_create(st, "writer", "write", hash), 0,
 	    "name of a revoked token reusable");
+
+	/* The memo: used within and across read snapshots while nothing
+	 * changes; another connection's revocation ends it at once. */
+	{
+		struct store *admin = NULL;
+		bool snap;
+		int ok_reads = 0;
+
+		snprintf(header, sizeof(header), "Bearer %s", tok);
+		for (int i = 0; i < 3; i++) {
+			snap = store_read_begin(st);
+			ok_reads += auth_check(st, header, AUTH_SCOPE_READ, name) == 0;
+			ok_reads += auth_check(st, header, AUTH_SCOPE_READ, name) == 0;
+			store_read_end(st, snap);
+		}
+		is_int(ok_reads, 6, "reader valid in 3 snapshots, twice each");
+		is_int(store_open(path, &admin), 0, "a second connection (egw-admin)");
+		is_int(store_token_revoke(admin, "reader"), 0,
+		    "reader revoked by the other connection");
+		snap = store_read_begin(st);
+		is_int(auth_check(st, header, AUTH_SCOPE_READ, name),
+		    EGW_E_UNAUTHORIZED, "the next snapshot refuses the revoked token");
+		store_read_end(st, snap);
+		is_int(auth_check(st, header, AUTH_SCOPE_READ, name),
+		    EGW_E_UNAUTHORIZED, "and so does a lookup outside a snapshot");
+		store_close(admin);
+	}
 
 	store_close(st);
 	unlink(path);
