@@ -55,16 +55,7 @@ ok "the server refused a publish out of turn" wait_until 20 \
 	grep -q "refused a publish out of turn" "$T/natsd.log"
 ok "egw-natsd now publishes one at a time" \
 	wait_until 5 natsd_info_is audit_order one-at-a-time
-ok "burst is being drained" wait_until 20 bash -c \
-	'[ "$(sqlite3 "$0" "SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL")" -gt "$1" ]' \
-	"$DB" 3300
-kill -KILL "$NATS_PID"
-wait "$NATS_PID" 2>/dev/null
-ok "killed in the middle of the drain" bash -c \
-	'[ "$(sqlite3 "$0" "SELECT count(*) FROM outbox WHERE delivered_at IS NULL")" -gt 0 ]' "$DB"
-sleep 1
-restart_nats
-ok "burst drained after the restart" drained 60
+kill_nats_mid_drain 20 3300
 i=0
 while kill -0 "$FOREIGN_PID" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 ok "foreign publisher finished" bash -c '! kill -0 "$0" 2>/dev/null' "$FOREIGN_PID"

@@ -67,17 +67,7 @@ ok "component_status: backlog 0" natsd_info_is backlog 0
 BURST=20000
 "$OUTBOXGEN" "$DB" "$BURST" 0 500 > "$T/burst.ids" 2>> "$T/outboxgen.log" ||
 	{ echo "Bail out! generator failed"; exit 99; }
-ok "burst is being drained" wait_until 10 bash -c \
-	'[ "$(sqlite3 "$0" "SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL")" -gt "$1" ]' \
-	"$DB" "$((EVENTS + 2000))"
-kill -KILL "$NATS_PID"
-wait "$NATS_PID" 2>/dev/null
-ok "killed in the middle of the drain" bash -c \
-	'[ "$(sqlite3 "$0" "SELECT count(*) FROM outbox WHERE delivered_at IS NULL")" -gt 0 ]' "$DB"
-sleep 1
-restart_nats
-ok "burst drained after the restart" wait_until 60 q_eq \
-	"SELECT count(*) FROM outbox WHERE delivered_at IS NULL" 0
+kill_nats_mid_drain 10 "$((EVENTS + 2000))"
 cat "$T/generated.ids" "$T/burst.ids" > "$T/all.ids"
 "$PROBE" stream-dump AUDIT | python3 -c '
 import sys, json
