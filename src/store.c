@@ -538,10 +538,13 @@ store_snapshot_version(struct store *st, uint32_t *out)
 			return false;
 		rc = sqlite3_step(stmt);
 		sqlite3_reset(stmt);
-		if (rc != SQLITE_ROW ||
-		    sqlite3_txn_state(st->db, "main") == SQLITE_TXN_NONE)
+		if (rc != SQLITE_ROW)
 			return false;
 	}
+	/* Only a read snapshot: a write transaction's own changes do not
+	 * move the counter until they commit. */
+	if (sqlite3_txn_state(st->db, "main") != SQLITE_TXN_READ)
+		return false;
 	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK)
 		return false;
 	*out = v;

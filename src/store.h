@@ -211,7 +211,8 @@ int64_t store_data_version(struct store *st);
  * Inside a transaction that has not read yet, this takes its snapshot.
  *
  * Returns: false outside a transaction (the counter is refreshed only when
- * a transaction starts, so it could be stale) or on error.
+ * a transaction starts, so it could be stale), in a write transaction (its
+ * own changes do not move the counter before the commit) or on error.
  */
 bool store_snapshot_version(struct store *st, uint32_t *out);
 

@@ -23,9 +23,12 @@
 #define STORE_TOKEN_MEMO 8
 
 struct store_token_memo {
+	/* One version for all: any change empties the memo, so a slot never
+	 * outlives a commit, and the 32-bit counter cannot come round to an
+	 * old slot's value. */
+	uint32_t version;
 	struct {
 		bool used;
-		uint32_t version;
 		char hash[STORE_TOKEN_HASH_LEN + 1];
 		struct store_token token;
 	} slot[STORE_TOKEN_MEMO];
@@ -37,9 +40,15 @@ store_token_memo_find(struct store *st, const char *hash_hex, uint32_t version)
 {
 	struct store_token_memo *m = *store_token_memo_slot(st);
 
-	for (unsigned i = 0; m != NULL && i < STORE_TOKEN_MEMO; i++) {
-		if (m->slot[i].used && m->slot[i].version == version &&
-		    strcmp(m->slot[i].hash, hash_hex) == 0)
+	if (m == NULL)
+		return NULL;
+	if (m->version != version) {
+		memset(m->slot, 0, sizeof(m->slot));
+		m->version = version;
+		return NULL;
+	}
+	for (unsigned i = 0; i < STORE_TOKEN_MEMO; i++) {
+		if (m->slot[i].used && strcmp(m->slot[i].hash, hash_hex) == 0)
 			return &m->slot[i].token;
 	}
 	return NULL;
@@ -57,6 +66,10 @@ store_token_memo_keep(struct store *st, const char *hash_hex, uint32_t version,
 	if (*mp == NULL && (*mp = calloc(1, sizeof(**mp))) == NULL)
 		return;		/* only a lost shortcut */
 	m = *mp;
+	if (m->version != version) {
+		memset(m->slot, 0, sizeof(m->slot));
+		m->version = version;
+	}
 	for (i = 0; i < STORE_TOKEN_MEMO; i++) {
 		if (m->slot[i].used && strcmp(m->slot[i].hash, hash_hex) == 0)
 			break;		/* same token: refresh its slot */
@@ -64,7 +77,6 @@ store_token_memo_keep(struct store *st, const char *hash_hex, uint32_t version,
 	if (i == STORE_TOKEN_MEMO)
 		i = m->next++ % STORE_TOKEN_MEMO;
 	m->slot[i].used = true;
-	m->slot[i].version = version;
 	memcpy(m->slot[i].hash, hash_hex, STORE_TOKEN_HASH_LEN + 1);
 	m->slot[i].token = *t;
 }

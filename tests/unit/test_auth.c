@@ -128,6 +128,26 @@ main(void)
 		is_int(auth_check(st, header, AUTH_SCOPE_READ, name),
 		    EGW_E_UNAUTHORIZED, "and so does a lookup outside a snapshot");
 		store_close(admin);
+
+		/* In a write transaction the connection's own revocation
+		 * moves no counter before the commit: no memo there. */
+		{
+			char tok3[AUTH_TOKEN_LEN + 1];
+
+			is_int(auth_token_generate(tok3), 0, "third token");
+			is_int(auth_token_hash(tok3, hash), 0, "hash token 3");
+			is_int(store_token_create(st, "third", "read", hash), 0,
+			    "third stored");
+			snprintf(header, sizeof(header), "Bearer %s", tok3);
+			is_int(store_begin(st), 0, "write transaction");
+			is_int(auth_check(st, header, AUTH_SCOPE_READ, name), 0,
+			    "third valid in it");
+			is_int(store_token_revoke(st, "third"), 0,
+			    "third revoked in the same transaction");
+			is_int(auth_check(st, header, AUTH_SCOPE_READ, name),
+			    EGW_E_UNAUTHORIZED, "and refused before the commit");
+			store_rollback(st);
+		}
 	}
 
 	store_close(st);
