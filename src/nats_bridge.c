@@ -22,12 +22,13 @@
  *   Nats-Expected-Last-Msg-Id, its predecessor's event id, and is refused
  *   unless that is the last message in the stream.  A window's first row
  *   follows rows already acked, or rows the stream's last message shows
- *   are stored (while the stream cannot be asked, nothing is published).  Another publisher on the stream (it holds
- *   audit.*) makes the next publish fail that check; after such a refusal
- *   publishes go one at a time, which needs no check, for
- *   BRIDGE_SERIAL_MS.  After a failure the stream's last message id tells
- *   which rows already made it (sound because there are no gaps), so a
- *   retry does not rely on the de-duplication window alone.
+ *   are stored (while the stream cannot be asked, nothing is published).
+ *   Another publisher on the stream (it holds audit.*) makes the next
+ *   publish fail that check; after such a refusal publishes go one at a
+ *   time, which needs no check, for BRIDGE_SERIAL_MS.  After a failure the
+ *   stream's last message id tells which rows already made it (sound
+ *   because there are no gaps), so a retry does not rely on the
+ *   de-duplication window alone.
  */
 #include "nats_bridge.h"
 #include "applier_client.h"
@@ -628,6 +629,15 @@ bridge_pipelined(const struct bridge *b, int64_t now)
 	return now >= b->serial_until_ms;
 }
 
+/* Audit events go out with core publish + flush. */
+static int
+bridge_audit_core(struct bridge *b)
+{
+	b->audit_js = false;
+	b->audit_stream[0] = '\0';
+	return 0;
+}
+
 static int
 bridge_setup_audit(struct bridge *b)
 {
@@ -638,11 +648,8 @@ bridge_setup_audit(struct bridge *b)
 	const char *subjects[] = { BRIDGE_AUDIT_SUBJECTS };
 	natsStatus s;
 
-	if (!b->jetstream) {
-		b->audit_js = false;
-		b->audit_stream[0] = '\0';
-		return 0;
-	}
+	if (!b->jetstream)
+		return bridge_audit_core(b);
 	if (bridge_stream_for(b, OUTBOX_SUBJECT, name, sizeof(name)) != 0)
 		return -1;
 	if (name[0] == '\0' && b->cfg->create_streams) {
@@ -657,9 +664,7 @@ bridge_setup_audit(struct bridge *b)
 		if (s != NATS_OK) {
 			bridge_set_error(b, "create stream " BRIDGE_AUDIT_STREAM, s, jerr);
 			log_warnx("%s; audit events use core NATS", b->last_error);
-			b->audit_js = false;
-			b->audit_stream[0] = '\0';
-			return 0;
+			return bridge_audit_core(b);
 		}
 		jsStreamInfo_Destroy(si);
 		log_info("created stream %s on %s", BRIDGE_AUDIT_STREAM,
@@ -669,9 +674,7 @@ bridge_setup_audit(struct bridge *b)
 	if (name[0] == '\0') {
 		log_info("no stream holds %s (EGW_CREATE_STREAMS=false): audit "
 		    "events use core NATS publish + flush", OUTBOX_SUBJECT);
-		b->audit_js = false;
-		b->audit_stream[0] = '\0';
-		return 0;
+		return bridge_audit_core(b);
 	}
 	snprintf(b->audit_stream, sizeof(b->audit_stream), "%s", name);
 	b->audit_js = true;
@@ -1049,7 +1052,7 @@ bridge_window_harvest(struct bridge *b, int64_t now)
 {
 	static struct outbox_event done[BRIDGE_WINDOW];
 	struct bridge_pend head = { 0 };
-	bool failed = false, connected;
+	bool failed = false, connected, few;
 	size_t n = 0;
 	int rc;
 
@@ -1063,17 +1066,17 @@ bridge_window_harvest(struct bridge *b, int64_t now)
 		done[n].id = pe->id;
 		n++;
 	}
+	few = n > 0 && n < BRIDGE_MARK_MIN &&
+	    now - b->ring[b->r_head].sent_ms < BRIDGE_MARK_DELAY_MS;
 	if (n < b->r_len) {
 		head = b->ring[(b->r_head + n) % BRIDGE_WINDOW];
 		failed = head.state == PEND_FAILED || !connected ||
 		    now - head.sent_ms > BRIDGE_ACK_WAIT_MS;
 		/* Each mark is a commit (an fsync): gather a few hundred
 		 * acks unless the window has drained or the oldest waited. */
-		if (!failed && n < BRIDGE_MARK_MIN && n > 0 &&
-		    now - b->ring[b->r_head].sent_ms < BRIDGE_MARK_DELAY_MS)
+		if (!failed && few)
 			n = 0;
-	} else if (!bridge_pipelined(b, now) && b->outbox_more && n < BRIDGE_MARK_MIN &&
-	    n > 0 && now - b->ring[b->r_head].sent_ms < BRIDGE_MARK_DELAY_MS) {
+	} else if (few && !bridge_pipelined(b, now) && b->outbox_more) {
 		/* One at a time, the window is drained after every ack. */
 		n = 0;
 	}
@@ -1135,8 +1138,10 @@ bridge_window_fill(struct bridge *b, int64_t now)
 	waiting = !fresh &&
 	    b->ring[(b->r_head + b->r_len - 1) % BRIDGE_WINDOW].state != PEND_ACKED;
 	pthread_mutex_unlock(&b->mu);
-	if (fresh)
+	if (fresh) {
 		b->last_sent_id = 0;
+		b->prev_event_id[0] = '\0';
+	}
 	if ((pipelined = bridge_pipelined(b, now))) {
 		if (space < BRIDGE_FETCH / 2)
 			return 0;
@@ -1181,8 +1186,6 @@ bridge_window_fill(struct bridge *b, int64_t now)
 		skip = (size_t)stored;
 		b->outbox_more = true;
 	}
-	if (fresh)
-		b->prev_event_id[0] = '\0';
 	limit = pipelined ? n : (skip < n ? skip + 1 : n);
 	jsPubOptions_Init(&po);
 	po.MaxWait = BRIDGE_ACK_WAIT_MS;

@@ -35,46 +35,58 @@ struct store_token_memo {
 	unsigned next;			/* round-robin replacement */
 };
 
+/* The connection's memo as of @version (emptied when the database changed
+ * since), NULL when it has none and @create is false or memory is short. */
+static struct store_token_memo *
+store_token_memo_at(struct store *st, uint32_t version, bool create)
+{
+	struct store_token_memo **mp = store_token_memo_slot(st);
+
+	if (*mp == NULL && (!create || (*mp = calloc(1, sizeof(**mp))) == NULL))
+		return NULL;
+	if ((*mp)->version != version) {
+		memset((*mp)->slot, 0, sizeof((*mp)->slot));
+		(*mp)->version = version;
+	}
+	return *mp;
+}
+
+/* The slot holding @hash_hex, or STORE_TOKEN_MEMO. */
+static unsigned
+store_token_memo_index(const struct store_token_memo *m, const char *hash_hex)
+{
+	unsigned i;
+
+	for (i = 0; i < STORE_TOKEN_MEMO; i++) {
+		if (m->slot[i].used && strcmp(m->slot[i].hash, hash_hex) == 0)
+			break;
+	}
+	return i;
+}
+
 static const struct store_token *
 store_token_memo_find(struct store *st, const char *hash_hex, uint32_t version)
 {
-	struct store_token_memo *m = *store_token_memo_slot(st);
+	struct store_token_memo *m = store_token_memo_at(st, version, false);
+	unsigned i;
 
-	if (m == NULL)
+	if (m == NULL || (i = store_token_memo_index(m, hash_hex)) == STORE_TOKEN_MEMO)
 		return NULL;
-	if (m->version != version) {
-		memset(m->slot, 0, sizeof(m->slot));
-		m->version = version;
-		return NULL;
-	}
-	for (unsigned i = 0; i < STORE_TOKEN_MEMO; i++) {
-		if (m->slot[i].used && strcmp(m->slot[i].hash, hash_hex) == 0)
-			return &m->slot[i].token;
-	}
-	return NULL;
+	return &m->slot[i].token;
 }
 
 static void
 store_token_memo_keep(struct store *st, const char *hash_hex, uint32_t version,
     const struct store_token *t)
 {
-	struct store_token_memo **mp = store_token_memo_slot(st), *m;
+	struct store_token_memo *m;
 	unsigned i;
 
-	if (strlen(hash_hex) != STORE_TOKEN_HASH_LEN)
-		return;
-	if (*mp == NULL && (*mp = calloc(1, sizeof(**mp))) == NULL)
+	if (strlen(hash_hex) != STORE_TOKEN_HASH_LEN ||
+	    (m = store_token_memo_at(st, version, true)) == NULL)
 		return;		/* only a lost shortcut */
-	m = *mp;
-	if (m->version != version) {
-		memset(m->slot, 0, sizeof(m->slot));
-		m->version = version;
-	}
-	for (i = 0; i < STORE_TOKEN_MEMO; i++) {
-		if (m->slot[i].used && strcmp(m->slot[i].hash, hash_hex) == 0)
-			break;		/* same token: refresh its slot */
-	}
-	if (i == STORE_TOKEN_MEMO)
+	/* The same token refreshes its slot; a new one takes the next. */
+	if ((i = store_token_memo_index(m, hash_hex)) == STORE_TOKEN_MEMO)
 		i = m->next++ % STORE_TOKEN_MEMO;
 	m->slot[i].used = true;
 	memcpy(m->slot[i].hash, hash_hex, STORE_TOKEN_HASH_LEN + 1);

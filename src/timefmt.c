@@ -30,43 +30,45 @@ timefmt_monotonic_ms(void)
 
 #define TIMEFMT_YEAR_10000_MS INT64_C(253402300800000)
 
-char *
-timefmt_from_ms(int64_t ms, char *buf)
+/* gmtime_r + snprintf, every time. */
+static char *
+timefmt_format(int64_t ms, char *buf)
 {
-	/* Per thread, the text of the last second formatted: a process
-	 * stamps many log lines and rows within one second, and gmtime_r
-	 * plus snprintf cost more than the rest of a log line's fields. */
-	static _Thread_local int64_t cached_secs = -1;
-	static _Thread_local char cached[TIMEFMT_LEN];
 	time_t secs = (time_t)(ms / 1000);
 	struct tm tm;
-
 	char wide[96];	/* what the compiler can prove fits any int */
 
-	if (ms >= 0 && ms < TIMEFMT_YEAR_10000_MS) {
-		int milli = (int)(ms % 1000);
-
-		if (secs != cached_secs) {
-			gmtime_r(&secs, &tm);
-			snprintf(wide, sizeof(wide), "%04d-%02d-%02dT%02d:%02d:%02d.000Z",
-			    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			    tm.tm_min, tm.tm_sec);
-			memcpy(cached, wide, TIMEFMT_LEN - 1);
-			cached[TIMEFMT_LEN - 1] = '\0';
-			cached_secs = secs;
-		}
-		memcpy(buf, cached, TIMEFMT_LEN);
-		buf[20] = (char)('0' + milli / 100);
-		buf[21] = (char)('0' + milli / 10 % 10);
-		buf[22] = (char)('0' + milli % 10);
-		return buf;
-	}
 	gmtime_r(&secs, &tm);
 	snprintf(wide, sizeof(wide), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 	    tm.tm_sec, (int)(ms % 1000));
 	memcpy(buf, wide, TIMEFMT_LEN - 1);
 	buf[TIMEFMT_LEN - 1] = '\0';
+	return buf;
+}
+
+char *
+timefmt_from_ms(int64_t ms, char *buf)
+{
+	/* Per thread, the text of the last second formatted: a process
+	 * stamps many log lines and rows within one second, and gmtime_r
+	 * plus snprintf cost more than the rest of a log line's fields.
+	 * Years 1970-9999 have the fixed form, milliseconds at 20-22. */
+	static _Thread_local int64_t cached_secs = -1;
+	static _Thread_local char cached[TIMEFMT_LEN];
+	int milli;
+
+	if (ms < 0 || ms >= TIMEFMT_YEAR_10000_MS)
+		return timefmt_format(ms, buf);
+	if (ms / 1000 != cached_secs) {
+		cached_secs = ms / 1000;
+		timefmt_format(cached_secs * 1000, cached);
+	}
+	milli = (int)(ms % 1000);
+	memcpy(buf, cached, TIMEFMT_LEN);
+	buf[20] = (char)('0' + milli / 100);
+	buf[21] = (char)('0' + milli / 10 % 10);
+	buf[22] = (char)('0' + milli % 10);
 	return buf;
 }
 
