@@ -181,7 +181,8 @@ worker_log_request(const struct http_req *req, const char *route, int status,
 	char st[8], dur[24];
 
 	snprintf(st, sizeof(st), "%d", status);
-	snprintf(dur, sizeof(dur), "%.3f", (double)usec / 1000.0);
+	snprintf(dur, sizeof(dur), "%llu.%03llu", (unsigned long long)(usec / 1000),
+	    (unsigned long long)(usec % 1000));
 	log_kv(status >= 500 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
 	    ((const char *[]){ "method", req->method[0] ? req->method : NULL,
 	    "path", req->path, "route", route, "status", st, "dur_ms", dur, NULL }),

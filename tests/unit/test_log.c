@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the tests of log.c's lines: each must parse as one
+ * JSON object whose values are exactly what was logged (quotes, control
+ * characters, UTF-8 and slashes included), fixed keys cannot be repeated,
+ * a key outside [a-z0-9_] is left out,
+ * and a line too long for one atomic write is cut into valid JSON that
+ * says "truncated":true.  Lines are read back from a pipe put in place
+ * of stderr.
+ */
+#include "log.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int capture_fd = -1;
+
+/* One write(2) per line: one read gets it whole, or nothing was written. */
+static struct json_object *
+read_line(size_t *len_out)
+{
+	static char buf[2 * PIPE_BUF];
+	ssize_t n = read(capture_fd, buf, sizeof(buf) - 1);
+	struct json_tokener *tok;
+	struct json_object *o;
+
+	if (len_out != NULL)
+		*len_out = n > 0 ? (size_t)n : 0;
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	if (buf[n - 1] != '\n' || memchr(buf, '\n', (size_t)n - 1) != NULL)
+		return NULL;
+	tok = json_tokener_new();
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	o = json_tokener_parse_ex(tok, buf, (int)n - 1);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
+	return o;
+}
+
+static const char *
+str_of(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+static int
+count_keys(struct json_object *o, const char *key)
+{
+	int n = 0;
+
+	json_object_object_foreach(o, k, v) {
+		(void)v;
+		if (strcmp(k, key) == 0)
+			n++;
+	}
+	return n;
+}
+
+static void *
+log_from_thread(void *arg)
+{
+	(void)arg;
+	log_info("from a thread");
+	return NULL;
+}
+
+int
+main(void)
+{
+	const char *tricky = "say \"hi\"\\ /path\t\x01\x1f\n caf\xc3\xa9 \xe2\x82\xac";
+	struct json_object *o, *v;
+	char *big;
+	size_t len;
+	int p[2];
+	pthread_t th;
+
+	if (pipe(p) != 0 || fcntl(p[0], F_SETFL, O_NONBLOCK) != 0 ||
+	    dup2(p[1], STDERR_FILENO) < 0) {
+		printf("Bail out! cannot capture stderr\n");
+		return 1;
+	}
+	capture_fd = p[0];
+	log_init("test", LOG_LEVEL_INFO);
+
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){ "path", tricky, "route",
+	    "policies.get", "skipped", NULL, NULL }), "msg %s", tricky);
+	o = read_line(NULL);
+	ok(o != NULL, "a line with quotes, controls and UTF-8 parses as strict JSON");
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want), "msg %s", tricky);
+		is_str(str_of(o, "msg"), want, "msg comes back byte for byte");
+	}
+	is_str(str_of(o, "path"), tricky, "a context value comes back byte for byte");
+	is_str(str_of(o, "route"), "policies.get", "second context value");
+	ok(!json_object_object_get_ex(o, "skipped", NULL), "a NULL value is left out");
+	is_str(str_of(o, "level"), "info", "level");
+	is_str(str_of(o, "proc"), "test", "proc");
+	is_str(str_of(o, "func"), "main", "func");
+	ok(json_object_object_get_ex(o, "pid", &v) &&
+	    json_object_is_type(v, json_type_int) && json_object_get_int(v) == getpid(),
+	    "pid is this process's, as a number");
+	ok(str_of(o, "ts") != NULL && strlen(str_of(o, "ts")) == 24, "ts present");
+	ok(!json_object_object_get_ex(o, "request_id", NULL), "no request id unset");
+	ok(!json_object_object_get_ex(o, "truncated", NULL), "not truncated");
+	json_object_put(o);
+
+	log_set_request_id("req-1");
+	errno = ENOENT;
+	log_warn("opening %s", "x");
+	o = read_line(NULL);
+	ok(o != NULL, "a log_warn line parses");
+	is_str(str_of(o, "request_id"), "req-1", "the request id is carried");
+	ok(json_object_object_get_ex(o, "errno", &v) &&
+	    json_object_is_type(v, json_type_int) && json_object_get_int(v) == ENOENT,
+	    "errno is a number");
+	is_str(str_of(o, "err"), strerror(ENOENT), "err is its text");
+	is_str(str_of(o, "level"), "warn", "warn level");
+	json_object_put(o);
+	log_set_request_id(NULL);
+
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){ "msg", "forged", "level",
+	    "error", "status", "200", NULL }), "real");
+	o = read_line(NULL);
+	ok(o != NULL, "a line with repeated fixed keys parses");
+	is_int(count_keys(o, "msg"), 1, "msg appears once");
+	is_str(str_of(o, "msg"), "real", "a context key cannot replace msg");
+	is_str(str_of(o, "level"), "info", "a context key cannot replace level");
+	is_str(str_of(o, "status"), "200", "other context keys stay");
+	json_object_put(o);
+
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){ "Bad\"key", "v", "good_key", "w",
+	    NULL }), "keys");
+	o = read_line(NULL);
+	ok(o != NULL, "a line with a key outside [a-z0-9_] parses");
+	ok(!json_object_object_get_ex(o, "Bad\"key", NULL), "that key is left out");
+	is_str(str_of(o, "good_key"), "w", "the next key stays");
+	ok(json_object_object_get_ex(o, "truncated", NULL), "and the line says so");
+	json_object_put(o);
+
+	/* Every byte a six-byte escape: far beyond one atomic write. */
+	big = malloc(5001);
+	memset(big, '\x01', 5000);
+	big[5000] = '\0';
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){ "body", big, "after", "x", NULL }),
+	    "long");
+	o = read_line(&len);
+	ok(o != NULL, "an over-long line is still valid JSON");
+	ok(len <= PIPE_BUF, "and one atomic write (%zu bytes)", len);
+	ok(json_object_object_get_ex(o, "truncated", &v) &&
+	    json_object_get_boolean(v), "it says truncated");
+	ok(str_of(o, "body") != NULL && strlen(str_of(o, "body")) > 100 &&
+	    strncmp(str_of(o, "body"), big, strlen(str_of(o, "body"))) == 0,
+	    "the cut value is a prefix of the original");
+	is_str(str_of(o, "msg"), "long", "the fields before it are whole");
+	json_object_put(o);
+
+	/* Two-byte characters: a cut must not split one (VALIDATE_UTF8). */
+	for (size_t i = 0; i + 1 < 5000; i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	for (int shift = 0; shift < 12; shift++) {
+		log_kv(LOG_LEVEL_INFO, ((const char *[]){ "body", big + 0, NULL }),
+		    "%.*s", shift, "xxxxxxxxxxxx");
+		o = read_line(&len);
+		ok(o != NULL && len <= PIPE_BUF && str_of(o, "body") != NULL &&
+		    strlen(str_of(o, "body")) % 2 == 0,
+		    "a cut between characters (message of %d bytes)", shift);
+		json_object_put(o);
+	}
+	free(big);
+
+	log_debug("below the level");
+	ok(read_line(NULL) == NULL, "a line below the minimum level is not written");
+
+	if (pthread_create(&th, NULL, log_from_thread, NULL) == 0) {
+		pthread_join(th, NULL);
+		o = read_line(NULL);
+		is_str(str_of(o, "msg"), "from a thread", "another thread logs too");
+		json_object_put(o);
+	} else {
+		ok(false, "cannot start a thread");
+	}
+	return tap_done();
+}
