@@ -86,7 +86,9 @@ main(int argc, char **argv)
 	log_init("nats", cfg.log_level);
 	if (check) {
 		rc = natsd_check(&cfg);
-		nats_Close();
+		/* Waits for the library's threads, as below: exit() racing them
+		 * can abort() in a mutex. */
+		nats_CloseAndWait(2000);
 		return rc;
 	}
 

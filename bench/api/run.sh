@@ -5,7 +5,9 @@
 #   1. an nginx location returning a fixed JSON body (ceiling of anything
 #      behind nginx),
 #   2. a bare libfcgi responder in the same prefork shape returning the same
-#      body (ceiling of this design; bare_responder.c),
+#      body (ceiling of this design; bare_responder.c), hit by plain wrk on
+#      one URL and, as bare_fcgi_lua, by the policy read's own request
+#      stream (get_policy.lua: wrk's Lua costs CPU on these same 2 CPUs),
 #   3. the real egw-api pool: GET /health, GET /v1/policies/{id} with 10,000
 #      policies stored, POST /v1/policies upserts over those 10,000 ids.
 # It prints req/s, p50/p99 and the ratios.
@@ -19,8 +21,8 @@
 #        WORKERS (pool and bare responder, default 8, the bare responder's best
 #        on 2 CPUs), EGW_AUTH (on),
 #        EGW_LOG_LEVEL (info), TARGETS (names to run, space-separated;
-#        default all: nginx_fixed bare_fcgi pool_health pool_policy_get
-#        pool_policy_upsert)
+#        default all: nginx_fixed bare_fcgi bare_fcgi_lua pool_health
+#        pool_policy_get pool_policy_upsert)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -135,6 +137,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	printf '%-22s %10s %10s %10s\n' target req/s p50 p99
 	run nginx_fixed "http://127.0.0.1:$FIXED_PORT/"
 	run bare_fcgi "http://127.0.0.1:$BARE_PORT/health"
+	run bare_fcgi_lua "http://127.0.0.1:$BARE_PORT/" get_policy.lua
 	run pool_health "http://127.0.0.1:$API_PORT/health"
 	run pool_policy_get "http://127.0.0.1:$API_PORT/" get_policy.lua
 	run pool_policy_upsert "http://127.0.0.1:$API_PORT/" upsert.lua
@@ -152,7 +155,7 @@ round_ratios() {
 }
 echo "# medians over $ROUNDS rounds (req/s; p50 and p99 in ms)"
 printf '%-22s %10s %10s %10s   %s\n' target req/s p50 p99 "per round req/s"
-for t in nginx_fixed bare_fcgi pool_health pool_policy_get pool_policy_upsert; do
+for t in nginx_fixed bare_fcgi bare_fcgi_lua pool_health pool_policy_get pool_policy_upsert; do
 	[ -n "$(field $t 3)" ] || { eval "RPS_$t=0"; continue; }
 	rps=$(median $(field $t 3))
 	printf '%-22s %10.0f %10.2f %10.2f   %s\n' "$t" "$rps" "$(median $(field $t 4))" "$(median $(field $t 5))" "$(field $t 3 | tr '\n' ' ')"
@@ -166,6 +169,7 @@ echo "# ratios of the medians"
 echo "bare_fcgi / nginx_fixed          $(ratio "$RPS_bare_fcgi" "$RPS_nginx_fixed")"
 echo "pool_health / bare_fcgi          $(ratio "$RPS_pool_health" "$RPS_bare_fcgi")   $(per_round pool_health bare_fcgi)"
 echo "pool_policy_get / bare_fcgi      $(ratio "$RPS_pool_policy_get" "$RPS_bare_fcgi")   (target >= 85%) $(per_round pool_policy_get bare_fcgi)"
+echo "pool_policy_get / bare_fcgi_lua  $(ratio "$RPS_pool_policy_get" "$RPS_bare_fcgi_lua")   (the same request stream, for reference) $(per_round pool_policy_get bare_fcgi_lua)"
 echo "pool_policy_upsert / bare_fcgi   $(ratio "$RPS_pool_policy_upsert" "$RPS_bare_fcgi")   (target >= 25%) $(per_round pool_policy_upsert bare_fcgi)"
 echo "# seed's earlier Python service, measured by the issue: ~670 read, ~510 write"
 echo "pool_policy_get / 670            $(awk -v a="$RPS_pool_policy_get" 'BEGIN { printf "%.1fx", a / 670 }')"

@@ -17,6 +17,9 @@ set -u
 : "${EGW_TOP_BUILDDIR:?run through make check or scripts/test}"
 E2E_N=0
 E2E_FAILED=0
+# glibc writes its fatal messages (an abort()'s reason) to /dev/tty
+# unless told otherwise; in a test they belong in its log.
+export LIBC_FATAL_STDERR_=1
 
 e2e_init() {
 	E2E_NAME=$1

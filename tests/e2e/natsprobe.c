@@ -387,6 +387,9 @@ out:
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	natsOptions_Destroy(o);
-	nats_Close();
+	/* nats_Close() does not wait for the library's threads; one still
+	 * running when exit() tears the library down can abort() in a mutex
+	 * (nats.c issue #222), once seen as a silent "Aborted" under ASan. */
+	nats_CloseAndWait(5000);
 	return rc;
 }
