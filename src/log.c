@@ -106,6 +106,8 @@ static void
 log_escaper_free(void *obj)
 {
 	json_object_put(obj);
+	/* A later key destructor of this thread may still log. */
+	log_escaper_obj = NULL;
 }
 
 static void
@@ -129,19 +131,14 @@ log_escaper(void)
 }
 
 /*
- * @text's first @len bytes as a JSON string, quoted: in @out (@size
- * bytes) or in json-c's buffer, valid until the next call on this
- * thread; NULL when json-c cannot allocate or the plain text does not
- * fit @out.  RFC 8259 requires escapes for '"', '\\' and the control
- * characters only; text without them (a route, a request id, most
- * messages) is its own JSON form, so json-c is asked only for the rest.
+ * How many leading bytes of @text need no escape.  RFC 8259 requires
+ * escapes for '"', '\\' and the control characters only, so text without
+ * them (a route, a request id, most messages) is its own JSON form, and
+ * json-c is asked only for the rest.
  */
-static const char *
-log_quote(const char *text, size_t len, char *out, size_t size,
-    size_t *out_len)
+static size_t
+log_plain_prefix(const char *text, size_t len)
 {
-	struct json_object *o;
-	const char *q;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
@@ -150,7 +147,22 @@ log_quote(const char *text, size_t len, char *out, size_t size,
 		if (c < 0x20 || c == '"' || c == '\\')
 			break;
 	}
-	if (i == len) {
+	return i;
+}
+
+/*
+ * @text's first @len bytes as a JSON string, quoted: in @out (@size
+ * bytes) when no byte needs an escape (@plain is log_plain_prefix()),
+ * else in json-c's buffer, valid until the next call on this thread.
+ * NULL when json-c cannot allocate or plain text does not fit @out.
+ */
+static const char *
+log_quote(const char *text, size_t len, size_t plain, char *out, size_t size,
+    size_t *out_len)
+{
+	struct json_object *o;
+
+	if (plain >= len) {
 		if (len + 2 > size)
 			return NULL;
 		out[0] = '"';
@@ -163,9 +175,8 @@ log_quote(const char *text, size_t len, char *out, size_t size,
 	if (o == NULL || len > INT_MAX ||
 	    json_object_set_string_len(o, text, (int)len) != 1)
 		return NULL;
-	q = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+	return json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
 	    JSON_C_TO_STRING_NOSLASHESCAPE, out_len);
-	return q;
 }
 
 static size_t
@@ -198,47 +209,57 @@ log_key_ok(const char *key, size_t len)
 /*
  * Appends `,"key":"value"` (no comma for the first field), or the value
  * unquoted when @quote_value is false (numbers).  A value too long for the
- * line is cut, on a UTF-8 character boundary, to what fits even if every
- * byte needed a six-byte escape; a field that cannot fit at all is left
- * out.  Either way the line says "truncated":true.
+ * line is cut, on a UTF-8 character boundary, to a prefix that fits even
+ * if every byte after its plain start needed a six-byte escape; a field
+ * that cannot fit at all is left out.  Either way the line says
+ * "truncated":true.
  */
 static void
 log_field(struct log_line *l, const char *key, const char *value,
     bool quote_value)
 {
-	size_t klen = strlen(key), vlen = strlen(value), head, qlen, room, keep;
+	size_t klen = strlen(key), vlen = strlen(value), head, avail, plain;
+	size_t qlen = 0, keep;
 	char *at;
-	const char *q;
+	const char *q = NULL;
 
 	if (!log_key_ok(key, klen)) {
 		l->truncated = true;
 		return;
 	}
 	head = (l->len > 1) + klen + 3;		/* ,"key": */
-	room = log_room(l);
-	if (head + 2 > room) {
+	if (head + 2 > log_room(l)) {
 		l->truncated = true;
 		return;
 	}
+	avail = log_room(l) - head;		/* for the value */
 	at = l->buf + l->len + head;
 	if (!quote_value) {
-		q = vlen <= room - head ? memcpy(at, value, vlen) : NULL;
+		if (vlen > avail) {
+			l->truncated = true;
+			return;
+		}
+		memcpy(at, value, vlen);
+		q = at;
 		qlen = vlen;
 	} else {
-		q = log_quote(value, vlen, at, room - head, &qlen);
-	}
-	if (q == NULL || qlen > room - head) {
-		l->truncated = true;
-		if (!quote_value)
-			return;
-		keep = (room - head - 2) / 6;
-		if (keep > vlen)
-			keep = vlen;
-		while (keep > 0 && ((unsigned char)value[keep] & 0xc0) == 0x80)
-			keep--;
-		q = log_quote(value, keep, at, room - head, &qlen);
-		if (q == NULL || qlen > room - head)
-			return;
+		plain = log_plain_prefix(value, vlen);
+		/* Escaping only lengthens: a longer value cannot fit whole. */
+		if (vlen + 2 <= avail)
+			q = log_quote(value, vlen, plain, at, avail, &qlen);
+		if (q == NULL || qlen > avail) {
+			l->truncated = true;
+			keep = avail - 2;
+			if (plain < keep)
+				keep = plain + (keep - plain) / 6;
+			if (keep > vlen)
+				keep = vlen;
+			while (keep > 0 && ((unsigned char)value[keep] & 0xc0) == 0x80)
+				keep--;
+			q = log_quote(value, keep, plain, at, avail, &qlen);
+			if (q == NULL || qlen > avail)
+				return;
+		}
 	}
 	if (q != at)
 		memcpy(at, q, qlen);
@@ -259,6 +280,9 @@ static const char *const log_fixed_keys[] = {
 static bool
 log_key_is_fixed(const char *key)
 {
+	/* A context request_id stands in when no request's id is set. */
+	if (log_request_id[0] == '\0' && strcmp(key, "request_id") == 0)
+		return false;
 	/* Spares ten comparisons for most keys. */
 	if (strchr("tlpfmre", key[0]) == NULL)
 		return false;
@@ -274,7 +298,9 @@ log_emit(enum log_level level, const char *func, int errnum,
     const char *const *kv, const char *fmt, ...)
 {
 	int saved_errno = errno;
-	char ts[32], buf[1024], num[24];
+	/* As long as a line: a longer message is cut by log_field(), which
+	 * keeps characters whole and marks the line. */
+	char ts[32], buf[PIPE_BUF], num[24];
 	const char *msg = fmt;
 	struct log_line line;
 	va_list ap;

@@ -4,7 +4,8 @@
  *
  * Every line carries ts (UTC, milliseconds), level, proc, pid, func and msg,
  * plus the current request id when one is set, plus optional context keys.
- * json-c escapes every key and value so that escaping is always right.  Logging
+ * Keys are our own [a-z0-9_] literals; a value that needs escaping is
+ * escaped by json-c, so that escaping is always right.  Logging
  * never exits and never allocates on the caller's behalf beyond the line.
  */
 #ifndef EGW_LOG_H
@@ -48,12 +49,15 @@ void log_set_request_id(const char *request_id);
  * @func: calling function (the macros pass __func__)
  * @errnum: errno to report as "errno"/"err", or 0 for none
  * @kv: NULL or a NULL-terminated list of key, value string pairs added to
- *      the line (values may be NULL and are then skipped; a key that
- *      repeats a fixed one, "ts" to "err" or "truncated", is skipped too)
- *
- * A line longer than PIPE_BUF has its values cut so that it stays one
- * atomic write and valid JSON; it then carries "truncated":true.
+ *      the line, keys distinct and of [a-z0-9_] (values may be NULL and
+ *      are then skipped; a key that repeats a fixed one, "ts" to "err" or
+ *      "truncated", is skipped too, except "request_id" while none is set
+ *      with log_set_request_id())
  * @fmt: printf-style message
+ *
+ * A line that would pass PIPE_BUF has its values cut, on UTF-8 character
+ * boundaries, so that it stays one atomic write and valid JSON; it then
+ * carries "truncated":true.  errno is preserved.
  */
 void log_emit(enum log_level level, const char *func, int errnum,
     const char *const *kv, const char *fmt, ...)

@@ -50,6 +50,42 @@ read_line(size_t *len_out)
 	return o;
 }
 
+/* The raw text of the next line, or NULL. */
+static const char *
+read_raw(void)
+{
+	static char buf[2 * PIPE_BUF];
+	ssize_t n = read(capture_fd, buf, sizeof(buf) - 1);
+
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Logs @s as the last context value "v" and checks that its text is
+ * exactly json-c's serialisation of the same string. */
+static bool
+same_as_jsonc(const char *s)
+{
+	struct json_object *o = json_object_new_string(s);
+	const char *want = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *line;
+	char tail[512];
+	bool same;
+
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){ "v", s, NULL }), "cmp");
+	line = read_raw();
+	snprintf(tail, sizeof(tail), ",\"v\":%s}\n", want);
+	same = line != NULL && strlen(line) >= strlen(tail) &&
+	    strcmp(line + strlen(line) - strlen(tail), tail) == 0;
+	if (!same)
+		tap_diag("  got %s  want ...%s", line ? line : "(nothing)", tail);
+	json_object_put(o);
+	return same;
+}
+
 static const char *
 str_of(struct json_object *o, const char *key)
 {
@@ -174,19 +210,110 @@ main(void)
 	is_str(str_of(o, "msg"), "long", "the fields before it are whole");
 	json_object_put(o);
 
-	/* Two-byte characters: a cut must not split one (VALIDATE_UTF8). */
-	for (size_t i = 0; i + 1 < 5000; i += 2)
-		memcpy(big + i, "\xc3\xa9", 2);
-	for (int shift = 0; shift < 12; shift++) {
-		log_kv(LOG_LEVEL_INFO, ((const char *[]){ "body", big + 0, NULL }),
-		    "%.*s", shift, "xxxxxxxxxxxx");
-		o = read_line(&len);
-		ok(o != NULL && len <= PIPE_BUF && str_of(o, "body") != NULL &&
-		    strlen(str_of(o, "body")) % 2 == 0,
-		    "a cut between characters (message of %d bytes)", shift);
-		json_object_put(o);
+	/* Two-, three- and four-byte characters: a cut must not split one
+	 * (VALIDATE_UTF8), wherever the room ends. */
+	{
+		static const char *const chars[] = { "\xc3\xa9", "\xe2\x82\xac",
+		    "\xf0\x9d\x84\x9e" };
+
+		for (size_t c = 0; c < 3; c++) {
+			size_t w = strlen(chars[c]);
+			int bad = 0;
+
+			for (size_t i = 0; i + w <= 5000; i += w)
+				memcpy(big + i, chars[c], w);
+			big[5000 - 5000 % w] = '\0';
+			for (int shift = 0; shift < 12; shift++) {
+				const char *got;
+
+				log_kv(LOG_LEVEL_INFO, ((const char *[]){ "body", big, NULL }),
+				    "%.*s", shift, "xxxxxxxxxxxx");
+				o = read_line(&len);
+				got = str_of(o, "body");
+				if (o == NULL || len > PIPE_BUF || got == NULL ||
+				    strlen(got) % w != 0 || strlen(got) < 3000 ||
+				    strncmp(got, big, strlen(got)) != 0)
+					bad++;
+				json_object_put(o);
+			}
+			is_int(bad, 0, "%zu-byte characters: 12 cuts keep them whole"
+			    " and most of the room", w);
+		}
 	}
+	/* A plain value keeps nearly the whole room. */
+	memset(big, 'p', 5000);
+	big[5000] = '\0';
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){ "path", big, NULL }), "plain");
+	o = read_line(&len);
+	ok(o != NULL && str_of(o, "path") != NULL && strlen(str_of(o, "path")) > 3900,
+	    "a long plain value is cut to the room, not a sixth of it (%zu bytes)",
+	    o != NULL && str_of(o, "path") != NULL ? strlen(str_of(o, "path")) : 0);
+	json_object_put(o);
+	/* A formatted message longer than the old 1 KiB buffer. */
+	for (size_t i = 0; i + 2 <= 2200; i += 2)
+		memcpy(big + i, "\xc3\xa9", 2);
+	big[2200] = '\0';
+	log_info("m %s", big);
+	o = read_line(&len);
+	ok(o != NULL && str_of(o, "msg") != NULL && strlen(str_of(o, "msg")) == 2202 &&
+	    !json_object_object_get_ex(o, "truncated", NULL),
+	    "a 2,202-byte formatted message comes through whole");
+	json_object_put(o);
+	memset(big, 'q', 5000);
+	log_info("m %s", big);
+	o = read_line(&len);
+	ok(o != NULL && len <= PIPE_BUF && json_object_object_get_ex(o, "truncated", NULL),
+	    "a formatted message longer than a line is cut and marked");
+	json_object_put(o);
 	free(big);
+
+	/* Each byte that needs an escape, alone in plain text; and what
+	 * json-c would have written, byte for byte. */
+	{
+		int bad = 0;
+		char one[4] = "a?b";
+
+		for (int c = 1; c < 0x20; c++) {
+			one[1] = (char)c;
+			bad += !same_as_jsonc(one);
+		}
+		one[1] = '"';
+		bad += !same_as_jsonc(one);
+		one[1] = '\\';
+		bad += !same_as_jsonc(one);
+		is_int(bad, 0, "control characters, quote and backslash: json-c's escapes");
+		ok(same_as_jsonc("x\x7f/</script>\xff\xc3(\xed\xa0\x80"),
+		    "DEL, slashes and invalid UTF-8: what json-c writes");
+		ok(same_as_jsonc(""), "the empty string");
+	}
+
+	/* With stderr closed the write fails: errno must still be the
+	 * caller's. */
+	{
+		int saved = dup(STDERR_FILENO);
+
+		close(STDERR_FILENO);
+		errno = ENOENT;
+		log_info("errno %s", "kept");
+		ok(errno == ENOENT, "errno is preserved when the write fails");
+		dup2(saved, STDERR_FILENO);
+		close(saved);
+	}
+
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){ "request_id", "nats-7", NULL }),
+	    "no request set");
+	o = read_line(NULL);
+	is_str(str_of(o, "request_id"), "nats-7",
+	    "a context request_id is kept while none is set");
+	json_object_put(o);
+	log_set_request_id("req-2");
+	log_kv(LOG_LEVEL_INFO, ((const char *[]){ "request_id", "nats-8", NULL }),
+	    "request set");
+	o = read_line(NULL);
+	is_str(str_of(o, "request_id"), "req-2", "the request's id wins");
+	is_int(count_keys(o, "request_id"), 1, "and appears once");
+	json_object_put(o);
+	log_set_request_id(NULL);
 
 	log_debug("below the level");
 	ok(read_line(NULL) == NULL, "a line below the minimum level is not written");
