@@ -79,6 +79,75 @@ struct writer_rep {
 #define WRITER_REP_HEAD offsetof(struct writer_rep, p)
 #define WRITER_REP_POLICY offsetof(struct writer_rep, errs)
 
+/*
+ * On the wire a policy leaves out the unused ends of its two large arrays:
+ * of its 32 KiB, hosts take 4.6 and rules 24, and most policies use a few
+ * entries of each.  Packed and unpacked in place, in the struct that holds
+ * it; the four parts are [start, hosts), the hosts in use, [n_ports,
+ * rules), the rules in use and [revision, end).
+ */
+#define WIRE_HOSTS offsetof(struct policy, hosts)
+#define WIRE_MID offsetof(struct policy, n_ports)
+#define WIRE_RULES offsetof(struct policy, rules)
+#define WIRE_TAIL offsetof(struct policy, revision)
+#define WIRE_MID_LEN (WIRE_RULES - WIRE_MID)
+#define WIRE_TAIL_LEN (sizeof(struct policy) - WIRE_TAIL)
+
+/* Packs @p into @out, which may be @p itself; returns the packed length. */
+static size_t
+writer_policy_pack(const struct policy *p, struct policy *out)
+{
+	const unsigned char *from = (const unsigned char *)p;
+	unsigned char *b = (unsigned char *)out;
+	size_t hosts = p->n_hosts * sizeof(p->hosts[0]);
+	size_t rules = p->n_rules * sizeof(p->rules[0]);
+	size_t at = WIRE_HOSTS + hosts;
+
+	if (out != p)
+		memcpy(b, from, at);
+	memmove(b + at, from + WIRE_MID, WIRE_MID_LEN);
+	at += WIRE_MID_LEN;
+	memmove(b + at, from + WIRE_RULES, rules);
+	at += rules;
+	memmove(b + at, from + WIRE_TAIL, WIRE_TAIL_LEN);
+	return at + WIRE_TAIL_LEN;
+}
+
+/*
+ * Restores the policy packed into the first @len bytes of @p; the unused
+ * array ends come back zeroed.  Returns false, leaving @p undefined, when
+ * the counts exceed the arrays or @len is not the length they imply.
+ */
+static bool
+writer_policy_unpack(struct policy *p, size_t len)
+{
+	unsigned char *b = (unsigned char *)p;
+	size_t n_rules, hosts, rules, at_mid, at_rules, at_tail;
+
+	if (len < WIRE_HOSTS || p->n_hosts > POLICY_MAX_HOSTS)
+		return false;
+	hosts = p->n_hosts * sizeof(p->hosts[0]);
+	at_mid = WIRE_HOSTS + hosts;
+	if (len < at_mid + WIRE_MID_LEN)
+		return false;
+	memcpy(&n_rules, b + at_mid + offsetof(struct policy, n_rules) - WIRE_MID,
+	    sizeof(n_rules));
+	if (n_rules > POLICY_MAX_RULES)
+		return false;
+	rules = n_rules * sizeof(p->rules[0]);
+	at_rules = at_mid + WIRE_MID_LEN;
+	at_tail = at_rules + rules;
+	if (len != at_tail + WIRE_TAIL_LEN)
+		return false;
+	/* From the end: each part moves up, past what is still to be read. */
+	memmove(b + WIRE_TAIL, b + at_tail, WIRE_TAIL_LEN);
+	memmove(b + WIRE_RULES, b + at_rules, rules);
+	memmove(b + WIRE_MID, b + at_mid, WIRE_MID_LEN);
+	memset(b + WIRE_HOSTS + hosts, 0, WIRE_MID - WIRE_HOSTS - hosts);
+	memset(b + WIRE_RULES + rules, 0, WIRE_TAIL - WIRE_RULES - rules);
+	return true;
+}
+
 static volatile sig_atomic_t writer_stop;
 
 int
@@ -263,7 +332,7 @@ writer_req_valid(struct writer_req *r, ssize_t len)
 		return false;
 	switch (r->op) {
 	case WRITER_OP_PUT:
-		if (len != (ssize_t)sizeof(*r))
+		if (!writer_policy_unpack(&r->p, (size_t)len - WRITER_REQ_HEAD))
 			return false;
 		break;
 	case WRITER_OP_DELETE:
@@ -487,6 +556,9 @@ writer_sync_main(void *arg)
 				pd->rep.rc = EGW_E_IO;
 				pd->rep_len = WRITER_REP_HEAD;
 			}
+			if (pd->rep_len == WRITER_REP_POLICY)
+				pd->rep_len = WRITER_REP_HEAD +
+				    writer_policy_pack(&pd->rep.p, &pd->rep.p);
 			/* The worker waits for this answer and nothing else, so
 			 * the socket has room; a full one means it is gone. */
 			do
@@ -832,8 +904,8 @@ writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
 		n = recv(writer_conn, r, sizeof(*r), MSG_TRUNC);
 	while (n < 0 && errno == EINTR);
 	if (n < (ssize_t)WRITER_REP_HEAD || r->magic != WRITER_MAGIC ||
-	    (n != (ssize_t)WRITER_REP_HEAD && n != (ssize_t)WRITER_REP_POLICY &&
-	    n != (ssize_t)sizeof(*r))) {
+	    (n != (ssize_t)WRITER_REP_HEAD && n != (ssize_t)sizeof(*r) &&
+	    !writer_policy_unpack(&r->p, (size_t)n - WRITER_REP_HEAD))) {
 		log_warnx("no answer from the writer (%s); the request's outcome"
 		    " is unknown", n < 0 ? strerror(errno) : "connection closed");
 		writer_disconnect();
@@ -858,6 +930,7 @@ writer_exchange(const struct config *cfg, uint32_t op,
 {
 	struct writer_req *q = malloc(sizeof(*q));
 	struct writer_rep *r = malloc(sizeof(*r));
+	size_t qlen;
 	int rc;
 
 	*out = NULL;
@@ -875,9 +948,10 @@ writer_exchange(const struct config *cfg, uint32_t op,
 	if (actor != NULL && actor->request_id != NULL)
 		snprintf(q->request_id, sizeof(q->request_id), "%s", actor->request_id);
 	snprintf(q->scenario_id, sizeof(q->scenario_id), "%s", sid);
+	qlen = WRITER_REQ_HEAD;
 	if (p != NULL)
-		q->p = *p;
-	rc = writer_call(cfg, q, p != NULL ? sizeof(*q) : WRITER_REQ_HEAD, r);
+		qlen += writer_policy_pack(p, &q->p);
+	rc = writer_call(cfg, q, qlen, r);
 	free(q);
 	if (rc == 0)
 		*out = r;

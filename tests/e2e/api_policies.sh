@@ -57,6 +57,30 @@ api POST /v1/policies '{"scenario_id":"scn-003","sources":["100.64.2.0/24"]}'
 ok "a source claimed by another scenario: 422" error_is 422 invalid_policy
 ok "the conflicting field is named" jqe '.error.details | any(.path == "/sources/0")'
 
+# The largest policy the limits allow goes through the writer and comes
+# back whole (its messages carry only the list entries in use).
+metric() { api GET /metrics; awk -v m="$1" '$1 == m { print $2 }' "$T/body"; }
+BIG=$(jq -nc '{scenario_id: "scn-big", profile: "custom",
+	allowed_hosts: [range(256) | "203.0.113.\(.)"],
+	custom_rules: [range(256) | {proto: "udp", dest: "198.51.100.\(.)", ports: [53, "6000-6010"]}]}')
+BIG_OK='(.allowed_hosts | length) == 256 and .allowed_hosts[0] == "203.0.113.0" and
+	.allowed_hosts[255] == "203.0.113.255" and (.custom_rules | length) == 256 and
+	.custom_rules[255] == {"proto": "udp", "dest": "198.51.100.255", "ports": [53, "6000-6010"]}'
+ops_before=$(metric egw_api_write_batched_ops_total)
+api POST /v1/policies "$BIG"
+ok "256 hosts and 256 custom rules: 201" status_is 201
+ok "the answer carries all of them" jqe "$BIG_OK"
+ok "written by the writer" test "$(metric egw_api_write_batched_ops_total)" -gt "${ops_before:-0}"
+api GET /v1/policies/scn-big
+ok "read back whole" jqe "$BIG_OK"
+api POST /v1/policies "$(printf '%s' "$BIG" | jq -c '.custom_rules = .custom_rules[0:3] | .allowed_hosts = []')"
+ok "shrunk to 3 rules: 200" status_is 200
+ok "no entry of the longer lists is left" jqe '(.allowed_hosts | length) == 0 and (.custom_rules | length) == 3 and .custom_rules[2].dest == "198.51.100.2"'
+api POST /v1/policies "$(printf '%s' "$BIG" | jq -c '.allowed_hosts += ["192.0.2.1"]')"
+ok "257 hosts: 422" error_is 422 invalid_policy
+api DELETE /v1/policies/scn-big
+ok "and it deletes" status_is 200
+
 # Enable / disable.
 api POST /v1/policies/scn-001/disable
 ok "disable: 200" status_is 200
