@@ -3,11 +3,13 @@
  * This file contains the API pool's writer process and its client (see
  * writer.h for why it exists).
  *
- * Messages are fixed C structures: the writer and the workers are the same
- * executable, forked from one master, and the socket is private to its
- * user (mode 0600, and the peer's uid is checked).  Every string is still
- * forced to end inside its field before use, and a message of the wrong
- * size or magic closes the connection.
+ * Messages are C structures, a policy in them packed to the list entries
+ * in use: the writer and the workers are the same executable, forked from
+ * one master, and the socket is private to its user (mode 0600, and the
+ * peer's uid is checked).  Every string is still forced to end inside its
+ * field before use, and a message of the wrong size or magic closes the
+ * connection.  The magic names the layout: a pool of another build
+ * sharing EGW_RUN_DIR for a moment is refused before anything runs.
  */
 #include "writer.h"
 #include "applier_client.h"
@@ -39,7 +41,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define WRITER_MAGIC 0x57574745u	/* "EGWW" */
+#define WRITER_MAGIC 0x58574745u	/* "EGWX": packed policies */
 #define WRITER_BATCH_MAX 64
 #define WRITER_MAX_CLIENTS 256
 /* How long a worker waits for its answer.  The writer starts no
@@ -92,6 +94,21 @@ struct writer_rep {
 #define WIRE_TAIL offsetof(struct policy, revision)
 #define WIRE_MID_LEN (WIRE_RULES - WIRE_MID)
 #define WIRE_TAIL_LEN (sizeof(struct policy) - WIRE_TAIL)
+
+/* The four parts must cover every field: nothing may sit between an array
+ * and the part after it (it would be zeroed as the array's unused end),
+ * and the counts must lie where unpacking reads them. */
+_Static_assert(offsetof(struct policy, n_hosts) + sizeof(size_t) <= WIRE_HOSTS,
+    "n_hosts precedes hosts");
+_Static_assert(WIRE_MID == WIRE_HOSTS + sizeof(((struct policy *)0)->hosts),
+    "n_ports follows hosts");
+_Static_assert(offsetof(struct policy, n_rules) >= WIRE_MID &&
+    offsetof(struct policy, n_rules) + sizeof(size_t) <= WIRE_RULES,
+    "n_rules lies in the middle part");
+_Static_assert(sizeof(((struct policy *)0)->n_hosts) == sizeof(size_t) &&
+    sizeof(((struct policy *)0)->n_rules) == sizeof(size_t), "counts are size_t");
+_Static_assert(WIRE_TAIL == WIRE_RULES + sizeof(((struct policy *)0)->rules),
+    "revision follows rules");
 
 /* Packs @p into @out, which may be @p itself; returns the packed length. */
 static size_t
@@ -921,7 +938,8 @@ writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
 /*
  * Build the request and exchange it with the writer.  Returns 0 with
  * *out the reply (the caller frees it), 1 when no writer could be reached
- * (the caller writes directly), or an error.
+ * or the policy's lists are over their limits (the caller writes
+ * directly), or an error.
  */
 static int
 writer_exchange(const struct config *cfg, uint32_t op,
@@ -938,6 +956,14 @@ writer_exchange(const struct config *cfg, uint32_t op,
 		free(q);
 		free(r);
 		return EGW_E_NOMEM;
+	}
+	/* Packing trusts the counts; store_policy_put() refuses these with
+	 * the same 422 as always. */
+	if (p != NULL && (p->n_hosts > POLICY_MAX_HOSTS ||
+	    p->n_rules > POLICY_MAX_RULES)) {
+		free(q);
+		free(r);
+		return 1;
 	}
 	memset(q, 0, WRITER_REQ_HEAD);
 	q->magic = WRITER_MAGIC;

@@ -78,6 +78,9 @@ ok "shrunk to 3 rules: 200" status_is 200
 ok "no entry of the longer lists is left" jqe '(.allowed_hosts | length) == 0 and (.custom_rules | length) == 3 and .custom_rules[2].dest == "198.51.100.2"'
 api POST /v1/policies "$(printf '%s' "$BIG" | jq -c '.allowed_hosts += ["192.0.2.1"]')"
 ok "257 hosts: 422" error_is 422 invalid_policy
+api POST /v1/policies '{"scenario_id":"scn-big","profile":"custom","mode":"audit","allowed_hosts":["203.0.113.7","198.51.100.0/25","192.0.2.1"],"allowed_ports":[22,"8080-8090"],"custom_rules":[{"proto":"tcp","dest":"203.0.113.9","ports":[443]}],"revision":2}'
+ok "a few of each list, every part of the message moved: 200" status_is 200
+ok "hosts, ports, rules, mode and revision intact" jqe '.allowed_hosts == ["203.0.113.7","198.51.100.0/25","192.0.2.1"] and .allowed_ports == [22,"8080-8090"] and .custom_rules == [{"proto":"tcp","dest":"203.0.113.9","ports":[443]}] and .mode == "audit" and .revision == 3 and .created_at <= .updated_at'
 api DELETE /v1/policies/scn-big
 ok "and it deletes" status_is 200
 
