@@ -54,10 +54,11 @@ stop_natsd() {
 	wait "$NATSD_PID" 2>/dev/null
 }
 
-# kill_nats_mid_drain SECONDS DELIVERED: once more than DELIVERED outbox
-# rows are delivered, SIGKILL nats-server (acks lost in flight), check that
-# rows were still undelivered, restart it and wait up to 60 s for the
-# outbox to drain; three TAP checks.
+# kill_nats_mid_drain SECONDS DELIVERED [PAUSE]: once more than DELIVERED
+# outbox rows are delivered, SIGKILL nats-server (acks lost in flight),
+# check that rows were still undelivered, restart it after PAUSE seconds
+# (default 1) and wait up to 60 s for the outbox to drain; three TAP
+# checks.
 kill_nats_mid_drain() {
 	ok "burst is being drained" wait_until "$1" bash -c \
 		'[ "$(sqlite3 "$0" "SELECT count(*) FROM outbox WHERE delivered_at IS NOT NULL")" -gt "$1" ]' \
@@ -66,7 +67,7 @@ kill_nats_mid_drain() {
 	wait "$NATS_PID" 2>/dev/null
 	ok "killed in the middle of the drain" bash -c \
 		'[ "$(sqlite3 "$0" "SELECT count(*) FROM outbox WHERE delivered_at IS NULL")" -gt 0 ]' "$DB"
-	sleep 1
+	sleep "${3:-1}"
 	restart_nats
 	ok "burst drained after the restart" wait_until 60 q_eq \
 		"SELECT count(*) FROM outbox WHERE delivered_at IS NULL" 0

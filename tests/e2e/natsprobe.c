@@ -30,7 +30,9 @@ usage(void)
 	    "                                    created once subscribed); exit 1 if\n"
 	    "                                    fewer than N arrived in time\n"
 	    "  jsinfo                            exit 0 when JetStream is enabled\n"
-	    "  stream-add NAME SUBJ[,SUBJ...]    create a file stream\n"
+	    "  stream-add NAME SUBJ[,SUBJ...] [DUP_MS]\n"
+	    "                                    create a file stream (with a\n"
+	    "                                    de-duplication window of DUP_MS)\n"
 	    "  stream-info NAME                  messages, first/last sequence\n"
 	    "  stream-dump NAME                  every stored message, in order\n"
 	    "  consumer-info STREAM NAME         pending/ack-pending/redelivered\n");
@@ -174,6 +176,8 @@ cmd_stream_add(jsCtx *js, int argc, char **argv)
 	sc.Subjects = subjects;
 	sc.SubjectsLen = n;
 	sc.Storage = js_FileStorage;
+	if (argc >= 3)
+		sc.Duplicates = strtoll(argv[2], NULL, 10) * 1000000;
 	s = js_AddStream(&si, js, &sc, NULL, &jerr);
 	free(copy);
 	if (s != NATS_OK)
@@ -200,6 +204,8 @@ cmd_stream_info(jsCtx *js, int argc, char **argv)
 	json_object_object_add(o, "first_seq", json_object_new_int64((int64_t)si->State.FirstSeq));
 	json_object_object_add(o, "last_seq", json_object_new_int64((int64_t)si->State.LastSeq));
 	json_object_object_add(o, "consumers", json_object_new_int64(si->State.Consumers));
+	json_object_object_add(o, "duplicate_window_ms",
+	    json_object_new_int64(si->Config->Duplicates / 1000000));
 	print_obj(o);
 	jsStreamInfo_Destroy(si);
 	return 0;
