@@ -19,13 +19,10 @@ done
 [ -x "$B/egw-api" ] || { echo "no egw-api in $B" >&2; exit 2; }
 T=$(mktemp -d /tmp/egw-cg-XXXXXX)
 pids=
+. "$here/stop_pids.sh"
 cleanup() {
-	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-	for p in $pids; do
-		i=0
-		while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-		kill -KILL "$p" 2>/dev/null
-	done
+	# shellcheck disable=SC2086
+	stop_pids 10 $pids
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -62,8 +59,10 @@ for i in $(seq 1 "$N"); do
 done > "$T/urls"
 echo "# HTTP status of the $N reads:"
 curl -s -K "$T/urls" -H "Authorization: Bearer $TOKEN" -w '%{http_code}\n' | sort | uniq -c
-for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-sleep 3
+# valgrind writes the profiles as the processes end.
+# shellcheck disable=SC2086
+stop_pids 20 $pids
+pids=
 # The worker is the profile that ran worker_run.
 for f in "$T"/cg/cg.*; do
 	callgrind_annotate --inclusive=yes "$f" 2>/dev/null | grep -q ':worker_run ' || continue

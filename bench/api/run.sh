@@ -41,13 +41,10 @@ TARGETS=${TARGETS:-}
 
 T=$(mktemp -d /tmp/egw-bench-XXXXXX)
 pids=
+. "$here/stop_pids.sh"
 cleanup() {
-	for p in $pids; do kill -TERM "$p" 2>/dev/null; done
-	for p in $pids; do
-		i=0
-		while kill -0 "$p" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-		kill -KILL "$p" 2>/dev/null
-	done
+	# shellcheck disable=SC2086
+	stop_pids 5 $pids
 	[ -n "${BENCH_KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT

@@ -142,6 +142,15 @@ for l in sys.stdin:
         print(m["msg_id"])'
 }
 
+# same_events WANT GOT: the two files of event ids are equal; otherwise a
+# diagnostic with their lengths and the first differences.
+same_events() {
+	cmp -s "$1" "$2" && return 0
+	diag "$(wc -l < "$1") events, $(wc -l < "$2") in the stream; first differences:"
+	diff "$1" "$2" | head -n 12 | sed 's/^/# /'
+	return 1
+}
+
 # audit_expectations STREAM MIN: every message that carries
 # Nats-Expected-Last-Msg-Id was stored right after the message it named
 # (the server's check of the order held), and at least MIN of them did.
