@@ -192,10 +192,13 @@ log_raw(struct log_line *l, const char *text, size_t n)
 	l->len += n;
 }
 
-/* Keys are our own literals; anything else is a bug, and is left out. */
+/* Context keys are our own literals; anything else is a bug, and is left
+ * out.  (The fixed keys are literals of this file and are not checked.) */
 static bool
-log_key_ok(const char *key, size_t len)
+log_key_ok(const char *key)
 {
+	size_t len = strlen(key);
+
 	if (len == 0 || len > 32)
 		return false;
 	for (size_t i = 0; i < len; i++) {
@@ -207,7 +210,8 @@ log_key_ok(const char *key, size_t len)
 }
 
 /*
- * Appends `,"key":"value"` (no comma for the first field), or the value
+ * Appends `,"key":"value"` (no comma for the first field; @key is one of
+ * ours, checked by the caller when it is a context key), or the value
  * unquoted when @quote_value is false (numbers).  A value too long for the
  * line is cut, on a UTF-8 character boundary, to a prefix that fits even
  * if every byte after its plain start needed a six-byte escape; a field
@@ -223,10 +227,6 @@ log_field(struct log_line *l, const char *key, const char *value,
 	char *at;
 	const char *q = NULL;
 
-	if (!log_key_ok(key, klen)) {
-		l->truncated = true;
-		return;
-	}
 	head = (l->len > 1) + klen + 3;		/* ,"key": */
 	if (head + 2 > log_room(l)) {
 		l->truncated = true;
@@ -335,8 +335,12 @@ log_emit(enum log_level level, const char *func, int errnum,
 		log_field(&line, "err", strerror(errnum), true);
 	}
 	for (; kv != NULL && kv[0] != NULL; kv += 2) {
-		if (kv[1] != NULL && !log_key_is_fixed(kv[0]))
+		if (kv[1] == NULL || log_key_is_fixed(kv[0]))
+			continue;
+		if (log_key_ok(kv[0]))
 			log_field(&line, kv[0], kv[1], true);
+		else
+			line.truncated = true;
 	}
 	if (line.truncated)
 		log_raw(&line, ",\"truncated\":true", sizeof(",\"truncated\":true") - 1);

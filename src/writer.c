@@ -946,24 +946,23 @@ writer_exchange(const struct config *cfg, uint32_t op,
     const struct store_actor *actor, const char *sid, const struct policy *p,
     struct writer_rep **out)
 {
-	struct writer_req *q = malloc(sizeof(*q));
-	struct writer_rep *r = malloc(sizeof(*r));
+	struct writer_req *q;
+	struct writer_rep *r;
 	size_t qlen;
 	int rc;
 
 	*out = NULL;
+	/* Packing trusts the counts; store_policy_put() refuses these with
+	 * the same 422 as always. */
+	if (p != NULL && (p->n_hosts > POLICY_MAX_HOSTS ||
+	    p->n_rules > POLICY_MAX_RULES))
+		return 1;
+	q = malloc(sizeof(*q));
+	r = malloc(sizeof(*r));
 	if (q == NULL || r == NULL) {
 		free(q);
 		free(r);
 		return EGW_E_NOMEM;
-	}
-	/* Packing trusts the counts; store_policy_put() refuses these with
-	 * the same 422 as always. */
-	if (p != NULL && (p->n_hosts > POLICY_MAX_HOSTS ||
-	    p->n_rules > POLICY_MAX_RULES)) {
-		free(q);
-		free(r);
-		return 1;
 	}
 	memset(q, 0, WRITER_REQ_HEAD);
 	q->magic = WRITER_MAGIC;
