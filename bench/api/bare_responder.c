@@ -2,8 +2,9 @@
 /*
  * This file contains the benchmark's bare libfcgi responder: the same
  * prefork shape as egw-api (socket opened before fork, N workers accepting
- * on it, one request at a time, FCGI_FAIL_ACCEPT_ON_INTR) answering every
- * request with GET /health's fixed body.  It is the ceiling of the design:
+ * on it, one request at a time, FCGI_FAIL_ACCEPT_ON_INTR, the same way of
+ * closing a connection) answering every request with GET /health's fixed
+ * body.  It is the ceiling of the design:
  * what nginx + FastCGI + prefork cost with no application work at all.
  *
  * usage: bare_responder SOCKET WORKERS   (runs until SIGTERM)
@@ -34,6 +35,11 @@ serve(int fd)
 	FCGX_InitRequest(&r, fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	while (FCGX_Accept_r(&r) >= 0) {
 		FCGX_PutStr(reply, (int)sizeof(reply) - 1, r.out);
+		/* Closed as egw-api's worker_close_quickly() closes: with stdin
+		 * read to its end, a plain close() without libfcgi's wait for
+		 * nginx to close first. */
+		if (FCGX_GetChar(r.in) == EOF && FCGX_HasSeenEOF(r.in) == EOF)
+			FCGX_Detach(&r);
 		FCGX_Finish_r(&r);
 	}
 	_exit(0);

@@ -217,6 +217,13 @@ expect 422 invalid_policy "60000 empty arrays" POST /v1/policies "" \
 python3 -c 'import json; print(json.dumps({"scenario_id":"hx","network_id":"n"*250000}))' > "$T/long.json"
 expect 422 invalid_policy "a 250 KB network_id" POST /v1/policies "" \
 	-H 'Content-Type: application/json' --data-binary "@$T/long.json"
+# Between the worker's limit and nginx's (EGW_MAX_BODY + 4096): the worker
+# refuses it without reading it, while nginx is still sending (more than a
+# unix socket's buffer).  Closing that connection must not reset nginx into
+# a 502: the worker's own 413 has to arrive.
+head -c 265000 /dev/zero | tr '\0' ' ' > "$T/265k.json"
+expect 413 payload_too_large "265 KB body (over EGW_MAX_BODY, under nginx's limit)" \
+	POST /v1/policies "" -H 'Content-Type: application/json' --data-binary "@$T/265k.json"
 head -c 300000 /dev/zero | tr '\0' ' ' > "$T/300k.json"
 expect 413 payload_too_large "300 KB body (over EGW_MAX_BODY)" POST /v1/policies "" \
 	-H 'Content-Type: application/json' --data-binary "@$T/300k.json"
