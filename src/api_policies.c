@@ -89,6 +89,35 @@ api_errors(struct api_ctx *ctx, struct http_resp *resp, int err,
 }
 
 /*
+ * DELETE, enable and disable take no fields.  A body is optional (clients
+ * of the earlier service send none, some HTTP clients send {}), but one
+ * that is sent is held to the same rules as a policy's: malformed JSON,
+ * NUL bytes or too deep nesting is a 400, and any member a 422, so that
+ * nothing is changed on a request that meant something else.
+ */
+static int
+api_no_fields(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp,
+    bool *refused)
+{
+	struct policy_errors *errs;
+	int rc;
+
+	*refused = false;
+	if (req->body == NULL || req->body_len == 0)
+		return 0;
+	if ((errs = calloc(1, sizeof(*errs))) == NULL)
+		return EGW_E_NOMEM;
+	policy_errors_init(errs);
+	rc = codec_check_no_fields(req->body, req->body_len, errs);
+	if (rc == EGW_E_BADREQUEST || rc == EGW_E_INVALID) {
+		*refused = true;
+		rc = api_errors(ctx, resp, rc, NULL, errs);
+	}
+	free(errs);
+	return rc;
+}
+
+/*
  * Wait until the policy's applied_generation reaches @generation.  @p is
  * refreshed from the store.  Returns true when applied (or failed), false
  * when time ran out, the worker is stopping or the policy went away.
@@ -302,12 +331,13 @@ api_policies_delete(struct api_ctx *ctx, struct http_req *req,
 	const char *id;
 	unsigned wait_s;
 	int status = 200;
-	bool applied = false;
+	bool applied = false, refused;
 	int rc;
 
 	if ((rc = http_query_check(req, allowed)) != 0 ||
 	    (rc = api_wait_param(req, &wait_s)) != 0 ||
-	    (rc = api_scenario_param(ctx, req, &id)) != 0)
+	    (rc = api_scenario_param(ctx, req, &id)) != 0 ||
+	    (rc = api_no_fields(ctx, req, resp, &refused)) != 0 || refused)
 		return rc;
 	rc = writer_delete(ctx->cfg, ctx->st, id, &actor, &generation);
 	if (rc == EGW_E_NOTFOUND)
@@ -344,11 +374,13 @@ api_set_enabled(struct api_ctx *ctx, struct http_req *req,
 	struct policy *p;
 	const char *id;
 	unsigned wait_s;
+	bool refused;
 	int rc;
 
 	if ((rc = http_query_check(req, allowed)) != 0 ||
 	    (rc = api_wait_param(req, &wait_s)) != 0 ||
-	    (rc = api_scenario_param(ctx, req, &id)) != 0)
+	    (rc = api_scenario_param(ctx, req, &id)) != 0 ||
+	    (rc = api_no_fields(ctx, req, resp, &refused)) != 0 || refused)
 		return rc;
 	if ((p = policy_new()) == NULL)
 		return EGW_E_NOMEM;

@@ -270,6 +270,27 @@ codec_parse_body(const char *body, size_t len, struct json_object **out,
 	return 0;
 }
 
+int
+codec_check_no_fields(const char *body, size_t len, struct policy_errors *errs)
+{
+	struct json_object *obj;
+	char key[64], path[sizeof(errs->items[0].path)];
+	int rc = codec_parse_body(body, len, &obj, errs);
+
+	if (rc != 0)
+		return rc;
+	json_object_object_foreach(obj, k, v) {
+		(void)v;
+		pointer_key(key, sizeof(key), k);
+		snprintf(path, sizeof(path), "/%s", key);
+		policy_errors_add(errs, path, "unknown field: this request takes"
+		    " no fields (send no body, or {})");
+		rc = EGW_E_INVALID;
+	}
+	json_object_put(obj);
+	return rc;
+}
+
 /*
  * A string value copied into out[size]; false (and an error recorded) when
  * it is not a string, holds a NUL or is longer than max bytes.
@@ -578,8 +599,10 @@ parse_field(const char *k, struct json_object *v, struct policy *out,
 			    "must be an integer, not %s", json_type_text(v));
 		else if (json_object_get_int64(v) < 0)
 			policy_errors_add(errs, "/revision", "must be >= 0");
-		else
+		else {
 			out->revision = json_object_get_int64(v);
+			out->revision_given = true;
+		}
 	} else if (strcmp(k, "sources") == 0) {
 		out->n_sources = get_prefix_list(v, "sources", false,
 		    POLICY_MAX_SOURCES, out->sources, errs);

@@ -29,7 +29,8 @@
  *   interfaces    [interface names]: the scenario's ingress interfaces
  *   dns_servers   [addresses]: resolvers (absent/null: configured default)
  *   mode          "enforce" (default) | "audit"
- *   revision      integer >= 0 (0 or absent: no optimistic-lock check)
+ *   revision      integer >= 0: must equal the stored revision, 0 meaning
+ *                 that none may be stored yet (absent: no check)
  * Meaning of allowed_hosts/allowed_ports (profiles with policy entries, e.g.
  * "custom"): hosts only -> any port to those hosts; ports only -> those
  * ports anywhere (tcp and udp); both -> only those ports on those hosts;
@@ -64,6 +65,20 @@ struct json_object;
  * Returns: 0, EGW_E_BADREQUEST or EGW_E_NOMEM.
  */
 int codec_parse_body(const char *body, size_t len, struct json_object **out,
+    struct policy_errors *errs);
+
+/**
+ * codec_check_no_fields() - hold a request's optional body to "no fields"
+ * @body: the bytes (not empty)
+ * @len: their length
+ * @errs: problems (reset first); required
+ *
+ * The body must pass codec_parse_body() and be an object without members.
+ *
+ * Returns: 0; EGW_E_BADREQUEST as codec_parse_body(); EGW_E_INVALID with
+ * every member named in @errs; EGW_E_NOMEM.
+ */
+int codec_check_no_fields(const char *body, size_t len,
     struct policy_errors *errs);
 
 /**

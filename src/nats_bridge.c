@@ -231,6 +231,7 @@ bridge_created(struct store *st, struct json_object *obj,
 		goto out;
 	/* Events carry no optimistic lock; the stream order is the order. */
 	p->revision = 0;
+	p->revision_given = false;
 
 	rc = store_policy_get(st, p->scenario_id, old);
 	if (rc == 0) {

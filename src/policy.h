@@ -79,7 +79,10 @@ struct policy {
 	struct policy_rule rules[POLICY_MAX_RULES];
 
 	/* Stored metadata; ignored on input except revision (see codec.h) */
-	int64_t revision;		/* 0 on input: "don't check" */
+	int64_t revision;		/* on input: see revision_given */
+	/* Input only: the body named a revision.  It must then equal the
+	 * stored one, 0 meaning "none stored yet" (create only). */
+	bool revision_given;
 	int64_t generation;
 	int64_t applied_generation;
 	char created_at[POLICY_TIME_MAX];

@@ -684,7 +684,7 @@ put_txn(struct store *st, void *arg)
 		return rc;
 	exists = rc == 0;
 	if (exists) {
-		if (p->revision != 0 && p->revision != old->revision)
+		if (p->revision_given && p->revision != old->revision)
 			return EGW_E_CONFLICT;
 		old_input = codec_policy_input_string(old);
 		if (old_input == NULL)
@@ -698,7 +698,7 @@ put_txn(struct store *st, void *arg)
 			return 1;
 		}
 		applied = old->applied_generation;
-	} else if (p->revision != 0) {
+	} else if (p->revision_given && p->revision != 0) {
 		return EGW_E_CONFLICT;
 	}
 	rc = store_profile_get(st, p->profile, &uses);

@@ -41,7 +41,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define WRITER_MAGIC 0x58574745u	/* "EGWX": packed policies */
+#define WRITER_MAGIC 0x59574745u	/* "EGWY": packed policies, revision_given */
 #define WRITER_BATCH_MAX 64
 #define WRITER_MAX_CLIENTS 256
 /* How long a worker waits for its answer.  The writer starts no

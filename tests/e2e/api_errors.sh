@@ -82,6 +82,8 @@ check_error "several problems at once" 422 invalid_policy POST /v1/policies \
 	'{"scenario_id":"x","profile":"custom","allowed_ports":[0],"allowed_hosts":["nope"],"bogus":1}'
 ok "every problem is listed" jqe '.error.details | length >= 3'
 check_error "stale revision" 409 conflict POST /v1/policies '{"scenario_id":"base","revision":7}'
+check_error "revision 0 (create only) on a stored policy" 409 conflict POST /v1/policies '{"scenario_id":"base","revision":0}'
+check_error "revision 1 for a policy not stored" 409 conflict POST /v1/policies '{"scenario_id":"fresh","revision":1}'
 check_error "unknown path" 404 not_found GET /v1/nothing
 check_error "unknown policy" 404 not_found GET /v1/policies/nosuch
 check_error "delete unknown policy" 404 not_found DELETE /v1/policies/nosuch
@@ -96,5 +98,24 @@ check_error "repeated query parameter" 400 bad_request GET '/v1/policies?limit=1
 check_error "bad scenario_id in the path" 400 bad_request POST '/v1/policies/-x/enable'
 check_error "enable with a non-JSON body" 415 unsupported_media_type POST /v1/policies/base/enable "" \
 	-H 'Content-Type: text/plain' --data-binary 'on'
+# enable, disable and DELETE take no fields: a body is optional, but one
+# that is sent must be an empty JSON object.
+check_error "disable with malformed JSON" 400 bad_request POST /v1/policies/base/disable '{'
+check_error "disable with a JSON array" 400 bad_request POST /v1/policies/base/disable '[]'
+check_error "disable nested deeper than 16" 400 bad_request POST /v1/policies/base/disable "$deep"
+printf '{"x":"a\000b"}' > "$T/nul2.json"
+check_error "disable with a NUL byte" 400 bad_request POST /v1/policies/base/disable "" \
+	-H 'Content-Type: application/json' --data-binary "@$T/nul2.json"
+check_error "enable with a field" 422 invalid_policy POST /v1/policies/base/enable '{"enabled":false}'
+ok "the field is named" jq_is .error.field /enabled
+check_error "delete with a field" 422 invalid_policy DELETE /v1/policies/base '{"scenario_id":"base"}'
 ok "no error body mentions 'database is locked'" bash -c "! grep -q 'database is locked' '$T/body'"
+api POST /v1/policies '{"scenario_id":"fresh","revision":0}'
+ok "revision 0 creates a policy not stored yet" status_is 201
+api POST /v1/policies/base/disable '{}'
+ok "disable with {} is served" status_is 200
+ok "and disables" jq_is .enabled false
+api POST /v1/policies/base/enable '' -H 'Content-Type: application/json' -H 'Content-Length: 0'
+ok "enable with an empty body is served" status_is 200
+ok "and enables" jq_is .enabled true
 e2e_done

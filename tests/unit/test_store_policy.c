@@ -234,6 +234,7 @@ test_crud(struct store *st)
 	/* Optimistic locking. */
 	q->n_ports = 2;
 	q->revision = 1;
+	q->revision_given = true;
 	is_int(store_policy_put(st, q, &actor, &created, &errs), EGW_E_CONFLICT,
 	    "stale revision: conflict");
 	is_int(store_policy_get(st, "s1", p), 0, "stale revision: reload");
@@ -249,6 +250,23 @@ test_crud(struct store *st)
 	    "create with a revision: conflict");
 	is_int(store_policy_get(st, "s-new", p), EGW_E_NOTFOUND,
 	    "create with a revision: nothing written");
+	/* revision 0: "none stored yet", i.e. create only. */
+	is_int(parse("{\"scenario_id\":\"s1\",\"revision\":0}", p), 0,
+	    "revision 0 parses");
+	ok(p->revision_given, "revision 0 counts as given");
+	is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_CONFLICT,
+	    "revision 0 on a stored policy: conflict");
+	is_int(store_policy_get(st, "s1", p), 0, "revision 0: reload");
+	is_int(p->revision, 3, "revision 0: nothing written");
+	is_int(parse("{\"scenario_id\":\"s-zero\",\"revision\":0}", p), 0,
+	    "create with revision 0 parses");
+	is_int(store_policy_put(st, p, &actor, &created, &errs), 0,
+	    "create with revision 0: accepted");
+	ok(created, "create with revision 0: created");
+	is_int(store_policy_delete(st, "s-zero", &actor, NULL), 0,
+	    "create with revision 0: removed again");
+	is_int(parse("{\"scenario_id\":\"s-zero\"}", p), 0, "no revision parses");
+	ok(!p->revision_given, "no revision: not given");
 
 	/* Validation in the store. */
 	is_int(parse("{\"scenario_id\":\"s2\",\"profile\":\"no-such\"}", p), 0,
@@ -514,6 +532,7 @@ counter_child(void)
 			return 3;
 		snprintf(p->network_id, sizeof(p->network_id), "n%d",
 		    atoi(p->network_id + 1) + 1);
+		p->revision_given = true;	/* the revision just read */
 		rc = store_policy_put(st, p, &actor, NULL, NULL);
 		if (rc == 0)
 			done++;
