@@ -332,6 +332,31 @@ looks_like_hostname(const char *s)
 	return false;
 }
 
+/*
+ * "pypi.org:443": a dotted name with a letter, one colon, then only digits.
+ * The colon would otherwise send it to the IPv6 parser, whose complaint
+ * misleads; an IPv6 address never has a dot before its first colon.
+ */
+static bool
+looks_like_host_port(const char *s)
+{
+	const char *colon = strchr(s, ':');
+	bool dot = false, letter = false;
+
+	if (colon == NULL || colon[1] == '\0' || strchr(colon + 1, ':') != NULL)
+		return false;
+	for (const char *c = s; c < colon; c++) {
+		if (*c == '.')
+			dot = true;
+		else if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))
+			letter = true;
+	}
+	for (const char *c = colon + 1; *c != '\0'; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	return dot && letter;
+}
+
 /* One address or prefix; single_addr refuses "/len". */
 static bool
 get_prefix(struct json_object *v, const char *path, bool single_addr,
@@ -354,6 +379,13 @@ get_prefix(struct json_object *v, const char *path, bool single_addr,
 	if (looks_like_hostname(text)) {
 		policy_errors_add(errs, path,
 		    "hostnames are not supported yet; give an address or prefix");
+		return false;
+	}
+	if (looks_like_host_port(text)) {
+		policy_errors_add(errs, path,
+		    "a hostname with a port: hostnames are not supported yet; give"
+		    " an address or prefix here and the port in allowed_ports or"
+		    " a custom_rules entry");
 		return false;
 	}
 	if (single_addr && strchr(text, '/') != NULL) {

@@ -63,6 +63,15 @@ ok "the error shows the structured form" jqe '[.error.details[].reason] | any(te
 check_error "hostname in allowed_hosts" 422 invalid_policy POST /v1/policies \
 	'{"scenario_id":"x","profile":"custom","allowed_hosts":["example.com"]}'
 ok "hostname error is clear" jqe '.error.details[0].path == "/allowed_hosts/0" and (.error.details[0].reason | test("hostname"))'
+check_error "hostname with a port in allowed_hosts" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"x","profile":"custom","allowed_hosts":["pypi.org:443"]}'
+ok "hostname:port error names hostname and port" jqe '(.error.details[0].reason | test("hostname")) and (.error.details[0].reason | test("allowed_ports"))'
+check_error "hex-only hostname with a port in a rule" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"x","profile":"custom","custom_rules":[{"proto":"tcp","dest":"cafe.de:443"}]}'
+ok "hex-only hostname:port is named a hostname" jqe '.error.details[0].reason | test("hostname")'
+check_error "mistyped IPv6 address" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"x","profile":"custom","allowed_hosts":["2001:db8::g1"]}'
+ok "a mistyped IPv6 address is not called a hostname" jqe '.error.details[0].reason | test("IPv6")'
 check_error "port 0" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"custom","allowed_ports":[0]}'
 check_error "port 65536" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"custom","allowed_ports":[65536]}'
 check_error "reversed port range" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"custom","allowed_ports":["9000-8000"]}'
