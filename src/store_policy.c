@@ -668,6 +668,34 @@ check_claims(struct store *st, const struct policy *p,
 	return found > 0 ? EGW_E_INVALID : 0;
 }
 
+/*
+ * A profile such as "training-updates" renders only its own rules.  Hosts,
+ * ports or rules sent with it would be stored and shown back, yet never
+ * opened: a firewall that silently does less than it was told.
+ */
+static int
+refuse_unused_entries(const struct policy *p, struct policy_errors *errs)
+{
+	static const char hint[] = "profile \"%s\" does not use the policy's own"
+	    " entries, so these would never be opened; use a profile that takes"
+	    " them (such as \"custom\") or send none";
+	int rc = 0;
+
+	if (p->n_hosts > 0) {
+		policy_errors_add(errs, "/allowed_hosts", hint, p->profile);
+		rc = EGW_E_INVALID;
+	}
+	if (p->n_ports > 0) {
+		policy_errors_add(errs, "/allowed_ports", hint, p->profile);
+		rc = EGW_E_INVALID;
+	}
+	if (p->n_rules > 0) {
+		policy_errors_add(errs, "/custom_rules", hint, p->profile);
+		rc = EGW_E_INVALID;
+	}
+	return rc;
+}
+
 static int
 put_txn(struct store *st, void *arg)
 {
@@ -708,6 +736,8 @@ put_txn(struct store *st, void *arg)
 		return EGW_E_INVALID;
 	}
 	if (rc != 0)
+		return rc;
+	if (!uses && (rc = refuse_unused_entries(p, a->errs)) != 0)
 		return rc;
 	if ((rc = check_claims(st, p, a->errs)) != 0)
 		return rc;

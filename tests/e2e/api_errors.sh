@@ -79,6 +79,12 @@ check_error "port as float" 422 invalid_policy POST /v1/policies '{"scenario_id"
 check_error "prefix with host bits" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"custom","allowed_hosts":["192.0.2.1/24"]}'
 check_error "unknown profile" 422 invalid_policy POST /v1/policies '{"scenario_id":"x","profile":"nosuch"}'
 ok "unknown profile is named" jqe '.error.details | any(.path == "/profile")'
+check_error "hosts for a profile that ignores them" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"x","profile":"external-api","allowed_hosts":["203.0.113.5"]}'
+ok "the ignored hosts are named" jqe '.error.details | length == 1 and .[0].path == "/allowed_hosts" and (.[0].reason | test("external-api"))'
+check_error "ports and a rule with the default profile (none)" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"x","allowed_ports":[443],"custom_rules":[{"proto":"tcp","ports":[22]}]}'
+ok "both ignored lists are named" jqe '[.error.details[].path] == ["/allowed_ports", "/custom_rules"]'
 check_error "scenario_id with a slash" 422 invalid_policy POST /v1/policies '{"scenario_id":"a/b"}'
 check_error "scenario_id too long" 422 invalid_policy POST /v1/policies "{\"scenario_id\":\"$(printf 'a%.0s' $(seq 65))\"}"
 check_error "missing scenario_id" 422 invalid_policy POST /v1/policies '{"profile":"none"}'
@@ -119,6 +125,8 @@ check_error "enable with a field" 422 invalid_policy POST /v1/policies/base/enab
 ok "the field is named" jq_is .error.field /enabled
 check_error "delete with a field" 422 invalid_policy DELETE /v1/policies/base '{"scenario_id":"base"}'
 ok "no error body mentions 'database is locked'" bash -c "! grep -q 'database is locked' '$T/body'"
+api POST /v1/policies '{"scenario_id":"seedlike","profile":"training-updates","custom_rules":[],"allowed_hosts":[],"allowed_ports":[]}'
+ok "empty lists with a profile that ignores them are fine" status_is 201
 api POST /v1/policies '{"scenario_id":"fresh","revision":0}'
 ok "revision 0 creates a policy not stored yet" status_is 201
 api POST /v1/policies/base/disable '{}'

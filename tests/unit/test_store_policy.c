@@ -275,6 +275,13 @@ test_crud(struct store *st)
 	is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_INVALID,
 	    "unknown profile refused");
 	ok(has_path(&errs, "/profile"), "unknown profile path");
+	is_int(parse("{\"scenario_id\":\"s2\",\"profile\":\"external-api\","
+	    "\"allowed_hosts\":[\"203.0.113.5\"]}", p), 0,
+	    "hosts for external-api parse");
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_INVALID,
+	    "hosts for a profile that ignores them: refused");
+	ok(has_path(&errs, "/allowed_hosts"), "ignored hosts path");
 	is_int(parse("{\"scenario_id\":\"s2\",\"sources\":[\"100.64.0.0/16\"],"
 	    "\"interfaces\":[\"br-s1\"]}", p), 0, "claiming body parses");
 	policy_errors_init(&errs);
@@ -506,6 +513,7 @@ writer_child(int w)
 		snprintf(p->scenario_id, sizeof(p->scenario_id), "conc-%d",
 		    (w + i) % SCENARIOS);
 		snprintf(p->network_id, sizeof(p->network_id), "w%d-i%d", w, i);
+		snprintf(p->profile, sizeof(p->profile), "custom");
 		p->n_ports = 1;
 		p->ports[0].lo = p->ports[0].hi = (uint16_t)(1000 + w * WRITES + i);
 		policy_errors_init(&errs);
