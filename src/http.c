@@ -424,8 +424,13 @@ http_resp_set_body(struct http_resp *resp, int status, char *body)
 	resp->status = status;
 	resp->body = body;
 	resp->body_len = strlen(body);
+	resp->body_cap = resp->body_len + 1;
 	return 0;
 }
+
+/* One place for the flags, so appended pieces match whole bodies. */
+#define HTTP_JSON_FLAGS \
+	(JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
 int
 http_resp_json(struct http_resp *resp, int status, struct json_object *obj)
@@ -435,11 +440,51 @@ http_resp_json(struct http_resp *resp, int status, struct json_object *obj)
 
 	if (obj == NULL)
 		return EGW_E_NOMEM;
-	text = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	text = json_object_to_json_string_ext(obj, HTTP_JSON_FLAGS);
 	copy = text ? strdup(text) : NULL;
 	json_object_put(obj);
 	return http_resp_set_body(resp, status, copy);
+}
+
+int
+http_resp_append(struct http_resp *resp, const char *text, size_t len)
+{
+	size_t need, cap;
+	char *grown;
+
+	if (len > SIZE_MAX - 1 - resp->body_len)
+		return EGW_E_NOMEM;
+	need = resp->body_len + len + 1;
+	if (need > resp->body_cap) {
+		/* Doubling: a body of n bytes costs O(n) copying in all. */
+		cap = resp->body_cap < 4096 ? 4096 : resp->body_cap;
+		while (cap < need)
+			cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+		if ((grown = realloc(resp->body, cap)) == NULL)
+			return EGW_E_NOMEM;
+		resp->body = grown;
+		resp->body_cap = cap;
+	}
+	memcpy(resp->body + resp->body_len, text, len);
+	resp->body_len += len;
+	resp->body[resp->body_len] = '\0';
+	return 0;
+}
+
+int
+http_resp_append_json(struct http_resp *resp, struct json_object *obj)
+{
+	const char *text;
+	size_t len = 0;
+	int rc = EGW_E_NOMEM;
+
+	if (obj == NULL)
+		return EGW_E_NOMEM;
+	text = json_object_to_json_string_length(obj, HTTP_JSON_FLAGS, &len);
+	if (text != NULL)
+		rc = http_resp_append(resp, text, len);
+	json_object_put(obj);
+	return rc;
 }
 
 int

@@ -62,8 +62,9 @@ struct http_req {
 struct http_resp {
 	int status;
 	const char *content_type;	/* default application/json */
-	char *body;			/* malloc'd, owned */
+	char *body;			/* malloc'd, owned, NUL-terminated */
 	size_t body_len;
+	size_t body_cap;		/* bytes allocated, for appends */
 	size_t n_headers;
 	char *headers[HTTP_RESP_MAX_HEADERS];	/* "Name: value" */
 };
@@ -198,6 +199,30 @@ int http_resp_set_body(struct http_resp *resp, int status, char *body);
  */
 struct json_object;
 int http_resp_json(struct http_resp *resp, int status, struct json_object *obj);
+
+/**
+ * http_resp_append() - add @len bytes of text to the end of the body
+ * @resp: the response; its body may be empty or set by earlier calls
+ * @text: the bytes (copied)
+ * @len: how many
+ *
+ * For bodies built piece by piece (a list written policy by policy), so
+ * that no document tree of the whole body is ever held.  The body grows
+ * geometrically and stays NUL-terminated; it has no size cap of its own.
+ *
+ * Returns: 0, or EGW_E_NOMEM (the body is left as it was).
+ */
+int http_resp_append(struct http_resp *resp, const char *text, size_t len);
+
+/**
+ * http_resp_append_json() - append @obj serialised as http_resp_json()
+ * does, then release it
+ * @resp: the response
+ * @obj: a json-c value; its reference is consumed (json_object_put)
+ *
+ * Returns: 0, or EGW_E_NOMEM (also when @obj is NULL).
+ */
+int http_resp_append_json(struct http_resp *resp, struct json_object *obj);
 
 /**
  * http_resp_add_header() - add "Name: value" (CR/LF in @value are refused)

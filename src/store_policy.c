@@ -342,6 +342,22 @@ out:
 	return err;
 }
 
+int
+store_policy_count(struct store *st, size_t *out)
+{
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT count(*) FROM policies");
+	int rc;
+
+	*out = 0;
+	if (stmt == NULL)
+		return EGW_E_DB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = (size_t)sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : step_err(rc);
+}
+
 /* ---- writes ---- */
 
 static int

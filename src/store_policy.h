@@ -93,6 +93,16 @@ int store_policy_list(struct store *st, const char *after_scenario_id,
     bool *more);
 
 /**
+ * store_policy_count() - how many policies are stored
+ * @st: connection; inside store_read_begin() the count belongs to that
+ *      snapshot, as does every store_policy_list() page read in it
+ * @out: the count
+ *
+ * Returns: 0, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_policy_count(struct store *st, size_t *out);
+
+/**
  * store_policy_batch_begin() / store_policy_batch_end() - group commit
  * @st: connection
  * @queued: set when the writers' queue is held for the batch

@@ -22,6 +22,7 @@
 #include "writer.h"
 
 #include <fcgiapp.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,8 +169,16 @@ worker_send(FCGX_Request *fr, const struct http_resp *resp, const char *request_
 		return;
 	}
 	FCGX_PutStr(head, n, fr->out);
-	if (resp->body_len > 0)
-		FCGX_PutStr(resp->body, (int)resp->body_len, fr->out);
+	/* FCGX_PutStr takes an int length and bodies are size_t (an
+	 * unpaged policy list has no fixed bound): pieces, never a cast
+	 * that wraps. */
+	for (size_t off = 0, len; off < resp->body_len; off += len) {
+		len = resp->body_len - off;
+		if (len > INT_MAX)
+			len = INT_MAX;
+		if (FCGX_PutStr(resp->body + off, (int)len, fr->out) < 0)
+			break;
+	}
 	if (FCGX_GetError(fr->out) != 0)
 		log_warnx("writing the response failed (client gone?)");
 }

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: MIT
 # /v1/policies through a real nginx: create (201) and update (200), a body
 # from the earlier service's clients unchanged, read-modify-write, revision
-# conflicts (409), enable/disable, delete ({"status":"deleted"}), list
-# pagination, ?wait (202 pending without an applier), and what every
-# mutation writes in one transaction (history, outbox, generation).
+# conflicts (409), enable/disable, delete ({"status":"deleted"}), the
+# unpaged list (every policy) and pagination, ?wait (202 pending without
+# an applier), and what every mutation writes in one transaction
+# (history, outbox, generation).
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_api.sh"
 e2e_init api_policies
@@ -138,9 +139,47 @@ done
 total=$(sql 'SELECT count(*) FROM policies')
 ok "pagination visits every policy once ($total)" test "$(echo "$seen" | sort -u | wc -l)" = "$total" -a "$(echo "$seen" | wc -l)" = "$total"
 api GET '/v1/policies'
-ok "default page" jqe ".count == $total and .next_cursor == null"
+ok "no limit, no cursor: every policy" jqe ".count == $total and .next_cursor == null"
 api GET '/v1/policies?limit=0'
 ok "limit 0: 400" error_is 400 bad_request
+api GET '/v1/policies?limit=1001'
+ok "limit above 1000: 400" error_is 400 bad_request
+
+# The seed contract's "List all policies": a client of the earlier service
+# reads one unpaged GET, so more policies than the old default page of
+# 100 must all come back in it (150 more, stored by the API's own code).
+ok "150 more policies stored" "$(egw_bin tests/e2e/egw-policy)" put-many 150 bulk
+total=$(sql 'SELECT count(*) FROM policies')
+ok "more policies than one old default page ($total)" test "$total" -gt 150
+sql 'SELECT scenario_id FROM policies ORDER BY scenario_id' > "$T/ids.db"
+api GET '/v1/policies'
+ok "unpaged: 200" status_is 200
+ok "unpaged: count == $total stored, all in the array, next_cursor null" \
+	jqe ".count == $total and (.policies | length) == $total and .next_cursor == null"
+jq -r '.policies[].scenario_id' "$T/body" > "$T/ids.api"
+ok "unpaged: every stored scenario_id once, in order" cmp -s "$T/ids.api" "$T/ids.db"
+jq -c '.policies[] | select(.scenario_id == "bulk-150")' "$T/body" > "$T/entry"
+api GET /v1/policies/bulk-150
+ok "unpaged: an entry is the whole policy (as GET one)" \
+	bash -c "jq -e --slurpfile e '$T/entry' '. == \$e[0] and .scenario_id == \"bulk-150\" and .sources == [\"100.100.0.150\"]' '$T/body' >/dev/null"
+# Paging is unchanged: an explicit limit of 100 pages, and a cursor alone
+# still pages by 100 (its default) until next_cursor is null.
+api GET '/v1/policies?limit=100'
+ok "limit=100 of $total: 100 and a cursor" jqe '.count == 100 and (.policies | length) == 100 and (.next_cursor | type == "string")'
+jq -r '.policies[].scenario_id' "$T/body" > "$T/ids.paged"
+cursor=$(jq -r .next_cursor "$T/body")
+api GET "/v1/policies?cursor=$cursor"
+rest=$((total - 100 < 100 ? total - 100 : 100))
+ok "cursor alone: a page of at most 100 ($rest)" jqe ".count == $rest"
+pages=2
+while :; do
+	jq -r '.policies[].scenario_id' "$T/body" >> "$T/ids.paged"
+	cursor=$(jq -r .next_cursor "$T/body")
+	[ "$cursor" != null ] && [ $pages -lt 10 ] || break
+	api GET "/v1/policies?cursor=$cursor"
+	pages=$((pages + 1))
+done
+ok "paging by 100 visits every policy once in order ($pages pages)" cmp -s "$T/ids.paged" "$T/ids.db"
 api GET '/v1/policies?cursor=bad%20cursor'
 ok "bad cursor: 400" error_is 400 bad_request
 

@@ -291,6 +291,53 @@ test_resp(void)
 	http_resp_free(&resp);
 }
 
+/* A body built piece by piece: the unpaged policy list. */
+static void
+test_resp_append(void)
+{
+	struct http_resp resp;
+	struct json_object *o, *v;
+	char piece[1000];
+	size_t want = 0;
+	bool same = true;
+
+	http_resp_init(&resp);
+	is_int(http_resp_append(&resp, "[", 1), 0, "append to an empty body");
+	is_int(http_resp_append_json(&resp, json_object_new_string("a/\"b")), 0,
+	    "append a json-c value");
+	is_int(http_resp_append(&resp, "]", 1), 0, "append the end");
+	is_str(resp.body, "[\"a/\\\"b\"]", "same flags as http_resp_json "
+	    "(no slash escape)");
+	is_int((int)resp.body_len, 9, "length counts what was appended");
+	is_int(http_resp_append_json(&resp, NULL), EGW_E_NOMEM,
+	    "NULL value refused");
+	is_int((int)resp.body_len, 9, "a refused append leaves the body");
+	http_resp_free(&resp);
+
+	/* Well past the first allocation: every byte where it belongs. */
+	memset(piece, 'x', sizeof(piece));
+	for (int i = 0; i < 5000 && same; i++) {
+		piece[0] = (char)('a' + i % 26);
+		same = http_resp_append(&resp, piece, sizeof(piece)) == 0 &&
+		    resp.body[want] == piece[0] && resp.body[want + 999] == 'x';
+		want += sizeof(piece);
+	}
+	ok(same && resp.body_len == want && resp.body[want] == '\0',
+	    "5,000 appends: %zu bytes, NUL-terminated", resp.body_len);
+	ok(resp.body[4999 * 1000] == 'a' + 4999 % 26, "the last piece is last");
+	/* A later error body replaces the appended text. */
+	is_int(http_resp_error(&resp, EGW_E_DB, NULL, NULL, "rid"), 0,
+	    "error after appends");
+	o = json_tokener_parse(resp.body);
+	ok(o != NULL && json_object_object_get_ex(o, "error", &v) &&
+	    strlen(resp.body) == resp.body_len, "the error body is whole");
+	json_object_put(o);
+	is_int(http_resp_append(&resp, "x", 1), 0, "append after set_body");
+	ok(resp.body_len == strlen(resp.body) &&
+	    resp.body[resp.body_len - 1] == 'x', "appended after the set body");
+	http_resp_free(&resp);
+}
+
 int
 main(void)
 {
@@ -301,5 +348,6 @@ main(void)
 	test_parse();
 	test_body();
 	test_resp();
+	test_resp_append();
 	return tap_done();
 }

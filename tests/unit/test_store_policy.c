@@ -442,6 +442,8 @@ test_list_and_profiles(struct store *st)
 	char name[POLICY_PROFILE_MAX + 1];
 	const char *ids[] = { "l-c", "l-a", "l-e", "l-b", "l-d" };
 	bool more = false, uses = true;
+	struct store *other = NULL;
+	size_t count = 0, later = 0;
 	int n = 0;
 
 	for (size_t i = 0; i < 5; i++) {
@@ -461,6 +463,27 @@ test_list_and_profiles(struct store *st)
 	memset(&c, 0, sizeof(c));
 	is_int(store_policy_list(st, NULL, 0, list_cb, &c, &more), 0, "list all");
 	ok(c.n >= 5, "list all: every policy");
+	is_int(store_policy_count(st, &count), 0, "count");
+	ok(count == c.n, "count: as many as the list returns (%zu)", count);
+	/* The unpaged API list relies on this: a count and the pages read
+	 * in one read transaction see one state, whatever commits meanwhile. */
+	is_int(store_open(dbpath, &other), 0, "a second connection");
+	ok(store_read_begin(st), "read snapshot opened");
+	is_int(store_policy_count(st, &count), 0, "count in the snapshot");
+	policy_init(p);
+	snprintf(p->scenario_id, sizeof(p->scenario_id), "l-late");
+	is_int(store_policy_put(other, p, &actor, NULL, NULL), 0,
+	    "another connection commits a policy");
+	is_int(store_policy_count(st, &later), 0, "count again");
+	ok(later == count, "count: the snapshot does not see the commit");
+	memset(&c, 0, sizeof(c));
+	is_int(store_policy_list(st, "l-", 10, list_cb, &c, &more), 0,
+	    "list in the snapshot");
+	ok(c.n == 5, "list: the snapshot does not see the commit");
+	store_read_end(st, true);
+	is_int(store_policy_count(st, &later), 0, "count after the snapshot");
+	ok(later == count + 1, "count: the commit is seen afterwards");
+	store_close(other);
 	memset(&c, 0, sizeof(c));
 	c.stop_after = 2;
 	is_int(store_policy_list(st, NULL, 0, list_cb, &c, NULL), 42,
