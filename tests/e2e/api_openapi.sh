@@ -240,7 +240,9 @@ probe "an unknown field" 422 POST "$P" POST "$P" '{"scenario_id":"oa-2","egw_pro
 for op in disable enable; do
 	probe "$op" 200 POST "$P/{scenario_id}/$op" POST "$P/oa-1/$op"
 	probe "wait=1 with no applier" 202 POST "$P/{scenario_id}/$op" POST "$P/oa-1/$op?wait=1"
+	probe "a field in the body" 422 POST "$P/{scenario_id}/$op" POST "$P/oa-1/$op" '{"egw_probe":1}'
 done
+probe "a field in the body" 422 DELETE "$P/{scenario_id}" DELETE "$P/oa-2" '{"egw_probe":1}'
 probe "wait=1 with no applier" 202 DELETE "$P/{scenario_id}" DELETE "$P/oa-1?wait=1"
 probe "delete" 200 DELETE "$P/{scenario_id}" DELETE "$P/oa-2"
 
