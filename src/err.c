@@ -38,6 +38,9 @@ static const struct err_desc err_table[] = {
 	[-EGW_E_CONFIG] = { "bad_config", "invalid configuration", 500 },
 	[-EGW_E_SCHEMA] = { "internal", "database schema is newer than this program", 500 },
 	[-EGW_E_TIMEOUT] = { "timeout", "the operation timed out", 504 },
+	/* nginx answers 414 uri_too_long past its header buffer; the
+	 * worker's shorter limit answers the same. */
+	[-EGW_E_URITOOLONG] = { "uri_too_long", "the request URI is too long", 414 },
 };
 
 _Static_assert(sizeof(err_table) / sizeof(err_table[0]) == (size_t)-EGW_E__LAST,

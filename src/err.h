@@ -32,7 +32,8 @@ enum egw_err {
 	EGW_E_CONFIG = -18,	/* a setting has a bad value */
 	EGW_E_SCHEMA = -19,	/* database schema newer than this program */
 	EGW_E_TIMEOUT = -20,
-	EGW_E__LAST = -21
+	EGW_E_URITOOLONG = -21,	/* request URI over HTTP_MAX_URI (414) */
+	EGW_E__LAST = -22
 };
 
 /**

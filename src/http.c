@@ -289,8 +289,10 @@ http_req_parse(struct http_req *req, http_getenv_fn getenv_fn, void *env)
 	}
 	if (uri == NULL || uri[0] == '\0')
 		return http_bad(req, "missing request URI", NULL);
-	if (strlen(uri) > HTTP_MAX_URI)
-		return http_bad(req, "request URI too long", NULL);
+	if (strlen(uri) > HTTP_MAX_URI) {
+		req->error_message = "the request URI is too long";
+		return EGW_E_URITOOLONG;
+	}
 	qmark = strchr(uri, '?');
 	if ((rc = http_parse_path(req, uri, qmark ? (size_t)(qmark - uri)
 	    : strlen(uri))) != 0)

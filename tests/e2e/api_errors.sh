@@ -108,6 +108,10 @@ check_error "PATCH on the collection" 405 method_not_allowed PATCH /v1/policies 
 check_error "bad percent-encoding in the path (nginx)" 400 bad_request GET '/v1/policies/%ZZ'
 check_error "encoded NUL in the path" 400 bad_request GET '/v1/policies/a%00b'
 check_error "bad percent-encoding in the query" 400 bad_request GET '/v1/policies?cursor=%G1'
+# Over the worker's 4 KiB URI limit but inside nginx's 8 KiB buffer: the
+# same 414 uri_too_long that nginx answers beyond it.
+check_error "a 5 KiB URI (worker's limit)" 414 uri_too_long GET "/v1/policies?cursor=$(head -c 5000 /dev/zero | tr '\0' a)"
+check_error "a 9 KiB URI (nginx's limit)" 414 uri_too_long GET "/v1/policies?cursor=$(head -c 9000 /dev/zero | tr '\0' a)"
 check_error "unknown query parameter" 400 bad_request POST '/v1/policies?force=1' '{"scenario_id":"x"}'
 check_error "repeated query parameter" 400 bad_request GET '/v1/policies?limit=1&limit=2'
 check_error "bad scenario_id in the path" 400 bad_request POST '/v1/policies/-x/enable'
