@@ -47,7 +47,9 @@
 /* How long a worker waits for its answer.  The writer starts no
  * operation with less than WRITER_EXEC_MARGIN_MS of that left (one
  * operation retries a busy database for at most STORE_TXN_ATTEMPTS busy
- * timeouts, 25 s), so nothing runs after its worker gave up. */
+ * timeouts, 25 s), so nothing runs after its worker gave up.  nginx's
+ * fastcgi_read_timeout (nginx/egw-api.conf.in) exceeds this plus ?wait='s
+ * longest: nginx must not give up on a worker still serving a change. */
 #define WRITER_REPLY_TIMEOUT_S 60
 #define WRITER_EXEC_MARGIN_MS 30000
 
