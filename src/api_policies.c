@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+/* Part of nginx's fastcgi_read_timeout (see WRITER_REPLY_TIMEOUT_S). */
 #define API_WAIT_MAX_S 30
 #define API_WAIT_POLL_MS 20
 #define API_LIST_DEFAULT 100

@@ -23,7 +23,9 @@
 
 static const char *log_proc = "egw";
 static enum log_level log_min_level = LOG_LEVEL_INFO;
-static char log_request_id[65];
+/* Per thread: the API writer's sync thread logs while its main thread
+ * runs a request's operation, and must not borrow that request's id. */
+static _Thread_local char log_request_id[65];
 /* getpid() is a system call on every line otherwise (glibc no longer
  * caches it); refreshed in every child by the fork handler. */
 static pid_t log_pid;

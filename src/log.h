@@ -40,6 +40,8 @@ int log_level_parse(const char *text, enum log_level *out);
 /**
  * log_set_request_id() - attach a request id to following lines
  * @request_id: copied (truncated to 64 bytes); NULL clears it
+ *
+ * The id belongs to the calling thread: other threads' lines keep theirs.
  */
 void log_set_request_id(const char *request_id);
 

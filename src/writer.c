@@ -47,7 +47,9 @@
 /* How long a worker waits for its answer.  The writer starts no
  * operation with less than WRITER_EXEC_MARGIN_MS of that left (one
  * operation retries a busy database for at most STORE_TXN_ATTEMPTS busy
- * timeouts, 25 s), so nothing runs after its worker gave up. */
+ * timeouts, 25 s), so nothing runs after its worker gave up.  nginx's
+ * fastcgi_read_timeout (nginx/egw-api.conf.in) exceeds this plus ?wait='s
+ * longest: nginx must not give up on a worker still serving a change. */
 #define WRITER_REPLY_TIMEOUT_S 60
 #define WRITER_EXEC_MARGIN_MS 30000
 
@@ -389,7 +391,12 @@ writer_answer(struct writer_pending *pd, int rc)
 	pd->rep_len = WRITER_REP_HEAD;
 }
 
-/* Run one operation (on a savepoint when inside a batch). */
+/*
+ * Run one operation (on a savepoint when inside a batch).  Its lines
+ * carry its request's id, as its worker's do; lines about a whole batch
+ * (its BEGIN and COMMIT, "a batch of N failed") name none, and after a
+ * failed batch each operation runs again alone under its own id.
+ */
 static void
 writer_exec(struct store *st, struct writer_pending *pd)
 {
@@ -405,6 +412,7 @@ writer_exec(struct store *st, struct writer_pending *pd)
 		writer_answer(pd, EGW_E_UNAVAILABLE);
 		return;
 	}
+	log_set_request_id(actor.request_id);
 	writer_answer(pd, 0);
 	switch (q->op) {
 	case WRITER_OP_PUT:
@@ -427,6 +435,28 @@ writer_exec(struct store *st, struct writer_pending *pd)
 	}
 	r->rc = rc;
 	r->created = created;
+	log_set_request_id(NULL);
+}
+
+/* The ids of the first @n batched requests, comma-separated, into @out. */
+static void
+writer_batch_ids(const struct writer *w, size_t n, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && len + 1 < size; i++) {
+		const char *id = w->clients[w->batch[i]].pd->req.request_id;
+		int k;
+
+		if (id[0] == '\0')
+			continue;
+		k = snprintf(out + len, size - len, "%s%s", len > 0 ? "," : "",
+		    id);
+		if (k < 0)
+			break;
+		len += (size_t)k;
+	}
 }
 
 /*
@@ -450,8 +480,17 @@ writer_batch(struct writer *w, size_t n)
 			done = store_policy_batch_end(w->st, queued, true) == 0;
 		else
 			store_policy_batch_end(w->st, queued, false);
-		if (!done)
-			log_warnx("writer: a batch of %zu failed; running each alone", n);
+		if (!done) {
+			/* No single request's line: name them all, so that
+			 * their clients' reports lead here. */
+			char ids[WRITER_BATCH_MAX * (HTTP_REQUEST_ID_MAX + 1)];
+
+			writer_batch_ids(w, n, ids, sizeof(ids));
+			log_kv(LOG_LEVEL_WARN, ((const char *[]){ "request_ids",
+			    ids[0] != '\0' ? ids : NULL, NULL }),
+			    "writer: a batch of %zu failed; running each alone",
+			    n);
+		}
 	}
 	if (!done) {
 		for (i = 0; i < n; i++)
