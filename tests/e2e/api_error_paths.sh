@@ -66,4 +66,43 @@ for r in /health /healthz /readyz; do
 	TOKEN= refused "GET $r?x=1" 400 bad_request GET "$r?x=1"
 	ok "GET $r?x=1: the parameter is named" jq_is .error.field x
 done
+
+# What nginx refuses before any worker: the same JSON shape and headers as
+# the pool's answers, not nginx's HTML page.  Sent raw: curl would not
+# send an HTTP/2.0 request line or a gzip Transfer-Encoding on HTTP/1.1.
+raw() {	# raw REQUEST: the full answer (headers and body) in $T/raw
+	python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(sys.argv[2].encode().decode("unicode_escape").encode("latin-1"))
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+sys.stdout.buffer.write(data)' "$API_PORT" "$1" > "$T/raw"
+}
+nginx_refusal() {	# nginx_refusal DESC STATUS CODE REQUEST [ID]: ID "nginx" when
+	# nginx refuses before reading headers (its own 32-hex id is used)
+	raw "$4"
+	tr -d '\r' < "$T/raw" | sed -n '/^$/,$p' | sed 1d > "$T/body"
+	if [ "${5:-sent}" = nginx ]; then
+		want_id=$(jq -r '.request_id | select(test("^[0-9a-f]{32}$"))' < "$T/body" 2>/dev/null)
+	else
+		want_id=ep-raw-$2
+	fi
+	ok "$1: status $2" grep -q "^HTTP/1.1 $2 " "$T/raw"
+	ok "$1: JSON error $3 with the request id (${5:-sent})" \
+		jqe ".error.code == \"$3\" and .request_id == \"$want_id\" and .request_id != \"\""
+	ok "$1: X-Request-Id, no-store and nosniff as the pool sends them" bash -c \
+		"tr -d '\\r' < '$T/raw' | grep -qx 'X-Request-Id: $want_id' &&
+		 tr -d '\\r' < '$T/raw' | grep -qx 'Cache-Control: no-store' &&
+		 tr -d '\\r' < '$T/raw' | grep -qx 'X-Content-Type-Options: nosniff'"
+}
+nginx_refusal "TRACE" 405 method_not_allowed \
+	'TRACE /v1/policies HTTP/1.1\r\nHost: x\r\nX-Request-Id: ep-raw-405\r\nConnection: close\r\n\r\n'
+nginx_refusal "a gzip Transfer-Encoding" 501 not_implemented \
+	'POST /v1/policies HTTP/1.1\r\nHost: x\r\nX-Request-Id: ep-raw-501\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n'
+nginx_refusal "an HTTP/2.0 request line" 505 http_version_not_supported \
+	'GET /health HTTP/2.0\r\nHost: x\r\nX-Request-Id: ep-raw-505\r\nConnection: close\r\n\r\n' nginx
 e2e_done
