@@ -578,18 +578,29 @@ store_generation(struct store *st, int64_t *desired, int64_t *applied)
 }
 
 int
-store_bump_generation(struct store *st, int64_t *out)
+store_scalar(struct store *st, const char *sql, int64_t *out)
 {
-	sqlite3_stmt *stmt = store_prepare(st,
-	    "UPDATE applier_state SET desired_generation = desired_generation + 1"
-	    " WHERE id = 1 RETURNING desired_generation");
-	int rc;
+	sqlite3_stmt *stmt = store_prepare(st, sql);
+	int rc, err;
 
 	if (stmt == NULL)
 		return EGW_E_DB;
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(stmt, 0);
+	/* One step is enough: a RETURNING statement makes all its changes
+	 * before the first row. */
 	sqlite3_reset(stmt);
-	return rc == SQLITE_ROW ? 0 : EGW_E_DB;
+	if (rc == SQLITE_ROW)
+		return 0;
+	err = store_rc_to_err(rc);
+	return err == 0 ? EGW_E_DB : err;
+}
+
+int
+store_bump_generation(struct store *st, int64_t *out)
+{
+	return store_scalar(st, "UPDATE applier_state SET desired_generation ="
+	    " desired_generation + 1 WHERE id = 1 RETURNING desired_generation",
+	    out);
 }

@@ -147,6 +147,17 @@ int store_exec(struct store *st, const char *sql);
 struct sqlite3_stmt *store_prepare(struct store *st, const char *sql);
 
 /**
+ * store_scalar() - run @sql (no parameters), whose first row's first
+ * column is an integer, such as a count or a RETURNING value
+ * @st: the connection
+ * @sql: a string literal (the statement cache is keyed by its address)
+ * @out: the value; untouched unless it returns 0
+ *
+ * Returns: 0; EGW_E_BUSY, EGW_E_NOMEM or EGW_E_DB (no row is EGW_E_DB).
+ */
+int store_scalar(struct store *st, const char *sql, int64_t *out);
+
+/**
  * store_col_text() - copy a text column into a fixed buffer, for store*.c
  * @stmt: a statement on a row
  * @col: column index

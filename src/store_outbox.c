@@ -253,15 +253,6 @@ store_outbox_prune(struct store *st, unsigned retention_s, size_t *deleted)
 int
 store_outbox_backlog(struct store *st, int64_t *count)
 {
-	sqlite3_stmt *stmt = store_prepare(st,
-	    "SELECT count(*) FROM outbox WHERE delivered_at IS NULL");
-	int rc;
-
-	if (stmt == NULL)
-		return EGW_E_DB;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*count = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	return rc == SQLITE_ROW ? 0 : EGW_E_DB;
+	return store_scalar(st,
+	    "SELECT count(*) FROM outbox WHERE delivered_at IS NULL", count);
 }

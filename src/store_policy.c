@@ -345,17 +345,11 @@ out:
 int
 store_policy_count(struct store *st, size_t *out)
 {
-	sqlite3_stmt *stmt = store_prepare(st, "SELECT count(*) FROM policies");
-	int rc;
+	int64_t n = 0;
+	int rc = store_scalar(st, "SELECT count(*) FROM policies", &n);
 
-	*out = 0;
-	if (stmt == NULL)
-		return EGW_E_DB;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*out = (size_t)sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	return rc == SQLITE_ROW ? 0 : step_err(rc);
+	*out = (size_t)n;
+	return rc;
 }
 
 /* ---- writes ---- */

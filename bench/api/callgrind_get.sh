@@ -19,7 +19,7 @@ done
 [ -x "$B/egw-api" ] || { echo "no egw-api in $B" >&2; exit 2; }
 T=$(mktemp -d /tmp/egw-cg-XXXXXX)
 pids=
-. "$here/stop_pids.sh"
+. "$here/lib.sh"
 cleanup() {
 	# shellcheck disable=SC2086
 	stop_pids 10 $pids
@@ -33,18 +33,13 @@ export EGW_LOG_LEVEL=info DRY_RUN=true
 export EGW_FCGI_SOCKET=$T/run/api.sock EGW_APPLIER_SOCKET=$T/run/applier.sock
 mkdir -p "$EGW_STATE_DIR" "$EGW_RUN_DIR" "$T/cg" "$T/nginx"
 "$B/egw-admin" migrate >/dev/null || exit 1
-sqlite3 "$EGW_STATE_DIR/egw.db" "BEGIN;
-WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999)
-INSERT INTO policies (scenario_id, network_id, profile, generation, created_at, updated_at)
-SELECT printf('bench-%05d', i), 'bench', 'none', 1, '2026-01-01T00:00:00.000Z',
-    '2026-01-01T00:00:00.000Z' FROM n;
-UPDATE applier_state SET desired_generation = 1 WHERE id = 1; COMMIT;" || exit 1
+seed_policies "$EGW_STATE_DIR/egw.db" 10000 || exit 1
 TOKEN=$("$B/egw-admin" token create bench read) || exit 1
 
 valgrind --tool=callgrind --trace-children=yes \
 	--callgrind-out-file="$T/cg/cg.%p" "$B/egw-api" 2> "$T/api.log" &
 pids="$pids $!"
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port)
 "$top/scripts/render-nginx-conf" --standalone "$T/nginx" --listen "127.0.0.1:$PORT" \
 	--socket "$EGW_FCGI_SOCKET" --access-log off > "$T/nginx/nginx.conf" || exit 1
 nginx -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" -g 'daemon off;' &

@@ -28,7 +28,7 @@ TARGETS=${TARGETS:-all limit1000 walk1000 limit100}
 
 T=$(mktemp -d /tmp/egw-list-XXXXXX)
 pids= api_pid=
-. "$here/stop_pids.sh"
+. "$here/lib.sh"
 cleanup() {
 	# shellcheck disable=SC2086
 	stop_pids 5 $api_pid $pids
@@ -37,12 +37,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-free_port() {
-	while :; do
-		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000 ))
-		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
 
 export EGW_STATE_DIR=$T/state EGW_RUN_DIR=$T/run EGW_WORKERS=1
 export EGW_AUTH=off EGW_LOG_LEVEL=warn DRY_RUN=true
@@ -51,15 +45,7 @@ mkdir -p "$EGW_STATE_DIR" "$EGW_RUN_DIR"
 DB=$EGW_STATE_DIR/egw.db
 
 "$build/egw-admin" migrate >/dev/null || exit 1
-sqlite3 "$DB" <<SQL || exit 1
-BEGIN;
-WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $N - 1)
-INSERT INTO policies (scenario_id, network_id, profile, generation, created_at, updated_at)
-SELECT printf('bench-%05d', i), 'bench', 'none', 1,
-       '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n;
-UPDATE applier_state SET desired_generation = 1 WHERE id = 1;
-COMMIT;
-SQL
+seed_policies "$DB" "$N" || exit 1
 sqlite3 "$DB" 'SELECT scenario_id FROM policies ORDER BY scenario_id' > "$T/ids.db"
 
 PORT=$(free_port)

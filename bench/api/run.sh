@@ -41,7 +41,7 @@ TARGETS=${TARGETS:-}
 
 T=$(mktemp -d /tmp/egw-bench-XXXXXX)
 pids=
-. "$here/stop_pids.sh"
+. "$here/lib.sh"
 cleanup() {
 	# shellcheck disable=SC2086
 	stop_pids 5 $pids
@@ -50,12 +50,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-free_port() {
-	while :; do
-		p=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 40000 ))
-		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-	done
-}
 
 export EGW_STATE_DIR=$T/state EGW_RUN_DIR=$T/run EGW_WORKERS=$WORKERS
 export EGW_AUTH=${EGW_AUTH:-on} EGW_LOG_LEVEL=${EGW_LOG_LEVEL:-info} DRY_RUN=true
@@ -67,15 +61,7 @@ echo "# building the bare responder"
 cc -O2 -o "$T/bare_responder" "$here/bare_responder.c" -lfcgi || exit 1
 "$build/egw-admin" migrate >/dev/null || exit 1
 echo "# seeding 10,000 policies"
-sqlite3 "$DB" <<'SQL' || exit 1
-BEGIN;
-WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 9999)
-INSERT INTO policies (scenario_id, network_id, profile, generation, created_at, updated_at)
-SELECT printf('bench-%05d', i), 'bench', 'none', 1,
-       '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n;
-UPDATE applier_state SET desired_generation = 1 WHERE id = 1;
-COMMIT;
-SQL
+seed_policies "$DB" 10000 || exit 1
 BENCH_TOKEN=
 if [ "$EGW_AUTH" != off ]; then
 	BENCH_TOKEN=$("$build/egw-admin" token create bench read,write) || exit 1
