@@ -36,6 +36,9 @@
 #define API_WAIT_MAX_S 30
 #define API_WAIT_POLL_MS 20
 #define API_LIST_DEFAULT 100
+/* The unpaged list is held whole in a worker (its Content-Length comes
+ * first), ~0.4 KiB per policy: past this many, page instead. */
+#define API_LIST_ALL_MAX 50000
 
 static void
 api_sleep_ms(long ms)
@@ -251,7 +254,8 @@ api_all_cb(const struct policy *p, void *arg)
  * snapshot only delays checkpoints past it while the list is read.
  */
 static int
-api_policies_list_all(struct api_ctx *ctx, struct http_resp *resp)
+api_policies_list_all(struct api_ctx *ctx, struct http_req *req,
+    struct http_resp *resp)
 {
 	static const char head[] = "{\"count\":";
 	static const char mid[] = ",\"policies\":[";
@@ -265,6 +269,13 @@ api_policies_list_all(struct api_ctx *ctx, struct http_resp *resp)
 	 * (route.h); this one holds only if that ever stops being so. */
 	snapshot = store_read_begin(ctx->st);
 	rc = store_policy_count(ctx->st, &total);
+	if (rc == 0 && total > API_LIST_ALL_MAX) {
+		store_read_end(ctx->st, snapshot);
+		req->error_message = "too many policies for one answer; page with"
+		    " ?limit= (at most 1000) and ?cursor=";
+		req->error_field = "limit";
+		return EGW_E_BADREQUEST;
+	}
 	if (rc == 0)
 		rc = http_resp_append(resp, head, sizeof(head) - 1);
 	if (rc == 0)
@@ -305,7 +316,7 @@ api_policies_list(struct api_ctx *ctx, struct http_req *req,
 		return rc;
 	if (http_query_get(req, "limit") == NULL &&
 	    http_query_get(req, "cursor") == NULL)
-		return api_policies_list_all(ctx, resp);
+		return api_policies_list_all(ctx, req, resp);
 	/* A cursor alone pages by API_LIST_DEFAULT, as it always did. */
 	if ((rc = http_query_uint(req, "limit", 1, STORE_POLICY_LIST_MAX,
 	    API_LIST_DEFAULT, &limit)) != 0)

@@ -420,8 +420,14 @@ http_resp_free(struct http_resp *resp)
 int
 http_resp_set_body(struct http_resp *resp, int status, char *body)
 {
-	if (body == NULL)
+	if (body == NULL) {
+		/* What a handler left half written (an unpaged list cut short)
+		 * must not go out under the error's status. */
+		free(resp->body);
+		resp->body = NULL;
+		resp->body_len = resp->body_cap = 0;
 		return EGW_E_NOMEM;
+	}
 	free(resp->body);
 	resp->status = status;
 	resp->body = body;
@@ -539,6 +545,7 @@ http_status_text(int status)
 	case 409: return "Conflict";
 	case 411: return "Length Required";
 	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Entity";
 	case 500: return "Internal Server Error";

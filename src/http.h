@@ -185,7 +185,8 @@ void http_resp_free(struct http_resp *resp);
  * @status: HTTP status
  * @body: malloc'd text (ownership passes to @resp)
  *
- * Returns: 0, or EGW_E_NOMEM when @body is NULL.
+ * Returns: 0, or EGW_E_NOMEM when @body is NULL (an allocation failed);
+ * the body held before is then dropped too.
  */
 int http_resp_set_body(struct http_resp *resp, int status, char *body);
 

@@ -11,7 +11,7 @@
 
 /* Statuses with their own label; anything else counts as "other". */
 static const int metrics_statuses[] = {
-	200, 201, 202, 400, 401, 403, 404, 405, 409, 411, 413, 415, 422,
+	200, 201, 202, 400, 401, 403, 404, 405, 409, 411, 413, 414, 415, 422,
 	500, 502, 503, 504,
 };
 #define METRICS_N_STATUS (sizeof(metrics_statuses) / sizeof(metrics_statuses[0]) + 1)

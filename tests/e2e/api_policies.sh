@@ -201,4 +201,18 @@ api GET '/v1/policies/bad%20id'
 ok "malformed scenario_id in the path: 400" error_is 400 bad_request
 api GET '/v1/policies/%ZZ'
 ok "bad percent-encoding in the path: 400" error_is 400 bad_request
+
+# The unpaged list is held whole in a worker: past 50,000 policies it asks
+# for paging instead (stored straight into the database: the API would take
+# minutes).
+sql "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)
+INSERT INTO policies (scenario_id, network_id, profile, generation, created_at, updated_at)
+SELECT printf('cap-%05d', i), 'cap', 'none', 1, '2026-01-01T00:00:00.000Z',
+       '2026-01-01T00:00:00.000Z' FROM n"
+ok "over 50,000 policies stored" test "$(sql 'SELECT count(*) FROM policies')" -gt 50000
+api GET /v1/policies
+ok "unpaged over 50,000: 400 naming limit" error_is 400 bad_request
+ok "unpaged over 50,000: the error says to page" jqe '.error.field == "limit" and (.error.message | test("page"))'
+api GET '/v1/policies?limit=1000'
+ok "paging still answers over 50,000" jqe '.count == 1000 and (.next_cursor | type == "string")'
 e2e_done
