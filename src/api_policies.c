@@ -270,11 +270,10 @@ api_policies_list_all(struct api_ctx *ctx, struct http_req *req,
 	snapshot = store_read_begin(ctx->st);
 	rc = store_policy_count(ctx->st, &total);
 	if (rc == 0 && total > API_LIST_ALL_MAX) {
-		store_read_end(ctx->st, snapshot);
 		req->error_message = "too many policies for one answer; page with"
 		    " ?limit= (at most 1000) and ?cursor=";
 		req->error_field = "limit";
-		return EGW_E_BADREQUEST;
+		rc = EGW_E_BADREQUEST;
 	}
 	if (rc == 0)
 		rc = http_resp_append(resp, head, sizeof(head) - 1);

@@ -393,8 +393,8 @@ writer_answer(struct writer_pending *pd, int rc)
 
 /*
  * Run one operation (on a savepoint when inside a batch).  Its lines
- * carry its request's id, as its worker's do; lines about a whole batch
- * (its BEGIN and COMMIT, "a batch of N failed") name none, and after a
+ * carry its request's id, as its worker's do; a batch's BEGIN and COMMIT
+ * lines name no request, "a batch of N failed" lists them all, and after a
  * failed batch each operation runs again alone under its own id.
  */
 static void
