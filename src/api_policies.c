@@ -27,6 +27,7 @@
 #include "writer.h"
 
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,24 +201,6 @@ api_policy_answer(struct api_ctx *ctx, struct http_resp *resp,
 	return http_resp_json(resp, status, o);
 }
 
-struct api_list_ctx {
-	struct json_object *list;
-	char last[POLICY_SCENARIO_ID_MAX + 1];
-};
-
-static int
-api_list_cb(const struct policy *p, void *arg)
-{
-	struct api_list_ctx *lc = arg;
-	struct json_object *o = codec_policy_to_json(p);
-
-	if (o == NULL)
-		return EGW_E_NOMEM;
-	json_object_array_add(lc->list, o);
-	memcpy(lc->last, p->scenario_id, sizeof(lc->last));
-	return 0;
-}
-
 struct api_all_ctx {
 	struct http_resp *resp;
 	size_t n;
@@ -225,28 +208,26 @@ struct api_all_ctx {
 };
 
 static int
-api_all_cb(const struct policy *p, void *arg)
+api_all_cb(const char *scenario_id, const char *doc, size_t len, void *arg)
 {
 	struct api_all_ctx *ac = arg;
 	int rc;
 
 	if (ac->n > 0 && (rc = http_resp_append(ac->resp, ",", 1)) != 0)
 		return rc;
-	rc = http_resp_append_json(ac->resp, codec_policy_to_json(p));
-	if (rc != 0)
+	if ((rc = http_resp_append(ac->resp, doc, len)) != 0)
 		return rc;
 	ac->n++;
-	memcpy(ac->last, p->scenario_id, sizeof(ac->last));
+	snprintf(ac->last, sizeof(ac->last), "%s", scenario_id);
 	return 0;
 }
 
 /*
- * Every policy, in the paged answer's shape.  A json-c tree costs several
- * KiB per policy, so each policy's tree is serialised into the body and
- * dropped before the next is loaded: only the response text grows with
- * the list (a store page's id list is bounded by STORE_POLICY_LIST_MAX).
- * The envelope's punctuation is written here; every value in it goes
- * through json-c.
+ * Every policy, in the paged answer's shape.  Each policy's stored text
+ * (store_policy_documents()) is appended to the body as it is read: only
+ * the response grows with the list, and no json-c tree is built (one
+ * costs several KiB per policy).  The envelope's punctuation is written
+ * here; its values go through json-c.
  *
  * One read transaction spans the count and all pages, so the answer is
  * one snapshot: count is read first (it comes first in the text) and must
@@ -283,7 +264,7 @@ api_policies_list_all(struct api_ctx *ctx, struct http_req *req,
 	if (rc == 0)
 		rc = http_resp_append(resp, mid, sizeof(mid) - 1);
 	while (rc == 0 && more) {
-		rc = store_policy_list(ctx->st, ac.n > 0 ? ac.last : NULL,
+		rc = store_policy_documents(ctx->st, ac.n > 0 ? ac.last : NULL,
 		    STORE_POLICY_LIST_MAX, api_all_cb, &ac, &more);
 	}
 	if (rc == 0 && ac.n != total) {
@@ -304,9 +285,12 @@ api_policies_list(struct api_ctx *ctx, struct http_req *req,
     struct http_resp *resp)
 {
 	static const char *const allowed[] = { "limit", "cursor", NULL };
-	struct api_list_ctx lc = { 0 };
+	static const char head[] = "{\"count\":";
+	static const char mid[] = ",\"policies\":[";
+	static const char end[] = "],\"next_cursor\":";
+	struct api_all_ctx page = { 0 };
+	struct http_resp items;
 	const char *cursor;
-	struct json_object *o;
 	bool more = false;
 	uint64_t limit;
 	int rc;
@@ -326,19 +310,32 @@ api_policies_list(struct api_ctx *ctx, struct http_req *req,
 		req->error_field = "cursor";
 		return EGW_E_BADREQUEST;
 	}
-	lc.list = json_object_new_array();
-	rc = store_policy_list(ctx->st, cursor, (size_t)limit, api_list_cb, &lc, &more);
-	if (rc != 0) {
-		json_object_put(lc.list);
-		return rc;
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "count",
-	    json_object_new_int((int)json_object_array_length(lc.list)));
-	json_object_object_add(o, "policies", lc.list);
-	json_object_object_add(o, "next_cursor",
-	    more && lc.last[0] ? json_object_new_string(lc.last) : NULL);
-	return http_resp_json(resp, 200, o);
+	/* The count comes first in the text: the page is gathered aside. */
+	http_resp_init(&items);
+	page.resp = &items;
+	rc = store_policy_documents(ctx->st, cursor, (size_t)limit, api_all_cb,
+	    &page, &more);
+	if (rc == 0)
+		rc = http_resp_append(resp, head, sizeof(head) - 1);
+	if (rc == 0)
+		rc = http_resp_append_json(resp,
+		    json_object_new_int64((int64_t)page.n));
+	if (rc == 0)
+		rc = http_resp_append(resp, mid, sizeof(mid) - 1);
+	if (rc == 0 && items.body_len > 0)
+		rc = http_resp_append(resp, items.body, items.body_len);
+	if (rc == 0)
+		rc = http_resp_append(resp, end, sizeof(end) - 1);
+	if (rc == 0)
+		rc = more && page.last[0] != '\0'
+		    ? http_resp_append_json(resp, json_object_new_string(page.last))
+		    : http_resp_append(resp, "null", 4);
+	if (rc == 0)
+		rc = http_resp_append(resp, "}", 1);
+	http_resp_free(&items);
+	if (rc == 0)
+		resp->status = 200;
+	return rc;
 }
 
 int
@@ -346,19 +343,21 @@ api_policies_get(struct api_ctx *ctx, struct http_req *req,
     struct http_resp *resp)
 {
 	static const char *const allowed[] = { NULL };
-	/* A worker serves one request at a time: reusing this 32 KiB spares
-	 * an allocation, its free and a second zeroing (the load zeroes it)
-	 * on the most frequent request. */
-	static struct policy p;
+	/* A worker serves one request at a time; the buffer keeps its size
+	 * from one read to the next. */
+	static struct printbuf *pb;
 	const char *id;
 	int rc;
 
 	if ((rc = http_query_check(req, allowed)) != 0 ||
 	    (rc = api_scenario_param(ctx, req, &id)) != 0)
 		return rc;
-	rc = store_policy_get(ctx->st, id, &p);
-	if (rc == 0)
-		rc = http_resp_json(resp, 200, codec_policy_to_json(&p));
+	if (pb == NULL && (pb = printbuf_new()) == NULL)
+		return EGW_E_NOMEM;
+	printbuf_reset(pb);
+	rc = store_policy_document(ctx->st, id, pb);
+	if (rc == 0 && (rc = http_resp_append(resp, pb->buf, (size_t)pb->bpos)) == 0)
+		resp->status = 200;
 	else if (rc == EGW_E_NOTFOUND)
 		rc = api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	return rc;

@@ -14,6 +14,8 @@
 #include "err.h"
 
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -916,6 +918,106 @@ codec_policy_to_json(const struct policy *p)
 		return NULL;
 	}
 	return o;
+}
+
+/* json-c escapes '"', '\\' and control characters in a string (and '/'
+ * not with NOSLASHESCAPE); text with none of them is its own JSON form. */
+static bool
+json_plain(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '"' || *s == '\\' || (unsigned char)*s < 0x20)
+			return false;
+	return true;
+}
+
+/* @s as a JSON string, or null when NULL or empty (string_or_null()). */
+static int
+append_string_or_null(struct printbuf *pb, const char *s)
+{
+	struct json_object *o;
+	const char *text;
+	size_t len = 0;
+	int rc = EGW_E_NOMEM;
+
+	if (s == NULL || s[0] == '\0')
+		return printbuf_strappend(pb, "null") < 0 ? EGW_E_NOMEM : 0;
+	if (json_plain(s)) {
+		if (printbuf_strappend(pb, "\"") < 0 ||
+		    printbuf_memappend(pb, s, (int)strlen(s)) < 0 ||
+		    printbuf_strappend(pb, "\"") < 0)
+			return EGW_E_NOMEM;
+		return 0;
+	}
+	if ((o = json_object_new_string(s)) == NULL)
+		return EGW_E_NOMEM;
+	text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	if (text != NULL && len <= INT_MAX &&
+	    printbuf_memappend(pb, text, (int)len) >= 0)
+		rc = 0;
+	json_object_put(o);
+	return rc;
+}
+
+char *
+codec_policy_document(const struct policy *p, const char *input)
+{
+	size_t len = input != NULL ? strlen(input) : 0;
+	struct printbuf *pb;
+	char num[96];
+	char *out = NULL;
+	int rc;
+
+	if (len < 2 || input[0] != '{' || input[len - 1] != '}' ||
+	    len - 1 > INT_MAX || (pb = printbuf_new()) == NULL)
+		return NULL;
+	/* An input object always has members, so a comma follows them. */
+	snprintf(num, sizeof(num), ",\"mark\":%lld,\"revision\":%lld,"
+	    "\"generation\":%lld,\"created_at\":", (long long)p->id,
+	    (long long)p->revision, (long long)p->generation);
+	rc = printbuf_memappend(pb, input, (int)(len - 1)) < 0 ||
+	    printbuf_memappend(pb, num, (int)strlen(num)) < 0 ? EGW_E_NOMEM : 0;
+	if (rc == 0)
+		rc = append_string_or_null(pb, p->created_at);
+	if (rc == 0 && printbuf_strappend(pb, ",\"updated_at\":") < 0)
+		rc = EGW_E_NOMEM;
+	if (rc == 0)
+		rc = append_string_or_null(pb, p->updated_at);
+	if (rc == 0 && printbuf_strappend(pb, ",\"completed_at\":") < 0)
+		rc = EGW_E_NOMEM;
+	if (rc == 0)
+		rc = append_string_or_null(pb, p->completed_at);
+	if (rc == 0 && printbuf_strappend(pb, "}") < 0)
+		rc = EGW_E_NOMEM;
+	if (rc == 0)
+		out = strdup(pb->buf);
+	printbuf_free(pb);
+	return out;
+}
+
+int
+codec_policy_append_status(struct printbuf *pb, const char *doc, size_t len,
+    enum policy_apply_status status, const char *error,
+    int64_t applied_generation)
+{
+	char tail[64];
+	int rc;
+
+	if (len < 2 || doc[0] != '{' || doc[len - 1] != '}' || len - 1 > INT_MAX)
+		return EGW_E_DB;
+	if (printbuf_memappend(pb, doc, (int)(len - 1)) < 0 ||
+	    printbuf_strappend(pb, ",\"status\":{\"apply\":\"") < 0 ||
+	    printbuf_memappend(pb, policy_apply_status_name(status),
+	    (int)strlen(policy_apply_status_name(status))) < 0 ||
+	    printbuf_strappend(pb, "\",\"error\":") < 0)
+		return EGW_E_NOMEM;
+	if ((rc = append_string_or_null(pb, error)) != 0)
+		return rc;
+	snprintf(tail, sizeof(tail), ",\"applied_generation\":%lld}}",
+	    (long long)applied_generation);
+	return printbuf_memappend(pb, tail, (int)strlen(tail)) < 0
+	    ? EGW_E_NOMEM : 0;
 }
 
 char *

@@ -47,6 +47,7 @@
 #include <stddef.h>
 
 struct json_object;
+struct printbuf;
 
 #define CODEC_MAX_DEPTH 16
 
@@ -151,6 +152,38 @@ struct json_object *codec_policy_input_to_json(const struct policy *p);
  * when out of memory.
  */
 char *codec_policy_input_string(const struct policy *p);
+
+/**
+ * codec_policy_document() - the stored document of a policy
+ * @p: the policy as committed (mark, revision, times set)
+ * @input: codec_policy_input_string(p)
+ *
+ * codec_policy_to_json(p) without its "status" member, as text: the input
+ * fields, then "mark", "revision", "generation", "created_at",
+ * "updated_at" and "completed_at".  The writer stores it with every change
+ * to the policy, and reads answer it with the status appended
+ * (codec_policy_append_status()) instead of rebuilding it from the rows:
+ * the status is the applier's and changes without the policy.
+ *
+ * Returns: malloc'd text owned by the caller (free), or NULL when out of
+ * memory or @input is not a JSON object's text.
+ */
+char *codec_policy_document(const struct policy *p, const char *input);
+
+/**
+ * codec_policy_append_status() - a stored document completed for the API
+ * @pb: where the text goes (json-c's growing buffer)
+ * @doc: a codec_policy_document() text, @len bytes
+ * @status, @error ("" or NULL: none), @applied_generation: the applier's
+ *
+ * Appends the document without its closing brace, then ,"status":{...}}:
+ * byte for byte what codec_policy_to_json() prints for the same policy.
+ *
+ * Returns: 0, EGW_E_NOMEM, or EGW_E_DB when @doc is not an object's text.
+ */
+int codec_policy_append_status(struct printbuf *pb, const char *doc,
+    size_t len, enum policy_apply_status status, const char *error,
+    int64_t applied_generation);
 
 /**
  * codec_error_body() - the JSON error document clients receive

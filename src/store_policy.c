@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -342,6 +343,117 @@ out:
 	return err;
 }
 
+/*
+ * A policy's API text from its row: the stored document with the status
+ * appended, or, when the document was never built (api_json NULL: a row
+ * from before migration 002 or written by hand), the document rebuilt
+ * from the columns and child rows by id.  Columns of @stmt: id, api_json,
+ * apply_status, apply_error, applied_generation.  @stmt is left active.
+ */
+static int
+document_from_row(struct store *st, sqlite3_stmt *stmt, struct printbuf *pb,
+    struct policy **scratch)
+{
+	const char *doc = (const char *)sqlite3_column_text(stmt, 1);
+	char text[16];
+	enum policy_apply_status status;
+	const char *s;
+	int rc;
+
+	if (doc != NULL) {
+		store_col_text(stmt, 2, text, sizeof(text));
+		if (policy_apply_status_parse(text, &status) != 0)
+			status = POLICY_APPLY_PENDING;
+		return codec_policy_append_status(pb, doc,
+		    (size_t)sqlite3_column_bytes(stmt, 1), status,
+		    (const char *)sqlite3_column_text(stmt, 3),
+		    sqlite3_column_int64(stmt, 4));
+	}
+	if (*scratch == NULL && (*scratch = policy_new()) == NULL)
+		return EGW_E_NOMEM;
+	if ((rc = store_policy_get_by_id(st, sqlite3_column_int64(stmt, 0),
+	    *scratch)) != 0)
+		return rc;
+	if ((s = json_text(codec_policy_to_json(*scratch))) == NULL)
+		return EGW_E_NOMEM;
+	rc = printbuf_memappend(pb, s, (int)strlen(s)) < 0 ? EGW_E_NOMEM : 0;
+	free((char *)s);
+	return rc;
+}
+
+int
+store_policy_document(struct store *st, const char *scenario_id,
+    struct printbuf *pb)
+{
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT id, api_json,"
+	    " apply_status, apply_error, applied_generation FROM policies"
+	    " WHERE scenario_id = ?1");
+	struct policy *scratch = NULL;
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, scenario_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		rc = document_from_row(st, stmt, pb, &scratch);
+	else
+		rc = rc == SQLITE_DONE ? EGW_E_NOTFOUND : step_err(rc);
+	sqlite3_reset(stmt);
+	policy_free(scratch);
+	return rc;
+}
+
+int
+store_policy_documents(struct store *st, const char *after_scenario_id,
+    size_t limit, int (*cb)(const char *scenario_id, const char *doc,
+    size_t len, void *ctx), void *ctx, bool *more)
+{
+	sqlite3_stmt *stmt;
+	struct printbuf *pb = NULL;
+	struct policy *scratch = NULL;
+	char sid[POLICY_SCENARIO_ID_MAX + 1];
+	size_t n = 0;
+	bool snapshot;
+	int rc, err = 0;
+
+	if (more != NULL)
+		*more = false;
+	if (limit > STORE_POLICY_LIST_MAX)
+		return EGW_E_INVALID;
+	snapshot = store_read_begin(st);
+	stmt = store_prepare(st, "SELECT id, api_json, apply_status,"
+	    " apply_error, applied_generation, scenario_id FROM policies"
+	    " WHERE scenario_id > ?1 ORDER BY scenario_id LIMIT ?2");
+	if (stmt == NULL || (pb = printbuf_new()) == NULL) {
+		err = stmt == NULL ? EGW_E_DB : EGW_E_NOMEM;
+		goto out;
+	}
+	sqlite3_bind_text(stmt, 1, after_scenario_id != NULL ? after_scenario_id
+	    : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, limit == 0 ? -1 : (sqlite3_int64)limit + 1);
+	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (limit != 0 && n == limit) {
+			if (more != NULL)
+				*more = true;
+			break;
+		}
+		store_col_text(stmt, 5, sid, sizeof(sid));
+		printbuf_reset(pb);
+		if ((err = document_from_row(st, stmt, pb, &scratch)) == 0)
+			err = cb(sid, pb->buf, (size_t)pb->bpos, ctx);
+		n++;
+	}
+	if (err == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = step_err(rc);
+	sqlite3_reset(stmt);
+out:
+	store_read_end(st, snapshot);
+	printbuf_free(pb);
+	policy_free(scratch);
+	return err;
+}
+
 int
 store_policy_count(struct store *st, size_t *out)
 {
@@ -479,20 +591,37 @@ write_children(struct store *st, const struct policy *p)
 	return 0;
 }
 
+/* @after_doc: NULL, or @after's stored document (spares building it). */
 static int
 add_history(struct store *st, const char *op, const char *scenario_id,
     const struct store_actor *actor, int64_t revision, int64_t generation,
-    const struct policy *before, const struct policy *after)
+    const struct policy *before, const struct policy *after,
+    const char *after_doc)
 {
 	char now[TIMEFMT_LEN];
 	char *bj = NULL, *aj = NULL;
+	struct printbuf *pb;
 	sqlite3_stmt *stmt;
 	int rc = EGW_E_NOMEM;
 
 	if (before != NULL && (bj = json_text(codec_policy_to_json(before))) == NULL)
 		goto out;
-	if (after != NULL && (aj = json_text(codec_policy_to_json(after))) == NULL)
+	if (after != NULL && after_doc != NULL) {
+		if ((pb = printbuf_new()) == NULL)
+			goto out;
+		rc = codec_policy_append_status(pb, after_doc, strlen(after_doc),
+		    after->apply_status, after->apply_error,
+		    after->applied_generation);
+		if (rc == 0 && (aj = strdup(pb->buf)) == NULL)
+			rc = EGW_E_NOMEM;
+		printbuf_free(pb);
+		if (rc != 0)
+			goto out;
+		rc = EGW_E_NOMEM;
+	} else if (after != NULL &&
+	    (aj = json_text(codec_policy_to_json(after))) == NULL) {
 		goto out;
+	}
 	stmt = store_prepare(st, "INSERT INTO policy_history (ts, scenario_id,"
 	    " operation, actor, request_id, revision, generation, before_json,"
 	    " after_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
@@ -706,12 +835,104 @@ refuse_unused_entries(const struct policy *p, struct policy_errors *errs)
 	return rc;
 }
 
+/* Builds and stores @p's document (see sql/002); @input is
+ * codec_policy_input_string(p).  *@doc_out, when given, gets the text. */
+static int
+save_document(struct store *st, const struct policy *p, const char *input,
+    char **doc_out)
+{
+	sqlite3_stmt *stmt;
+	char *doc = codec_policy_document(p, input);
+	int rc;
+
+	if (doc == NULL)
+		return EGW_E_NOMEM;
+	stmt = store_prepare(st, "UPDATE policies SET api_json = ?2 WHERE id = ?1");
+	if (stmt == NULL) {
+		free(doc);
+		return EGW_E_DB;
+	}
+	sqlite3_bind_int64(stmt, 1, p->id);
+	sqlite3_bind_text(stmt, 2, doc, -1, SQLITE_STATIC);
+	rc = exec_stmt(stmt);
+	if (rc == 0 && doc_out != NULL)
+		*doc_out = doc;
+	else
+		free(doc);
+	return rc;
+}
+
+struct fill_args {
+	size_t filled;
+};
+
+static int
+fill_txn(struct store *st, void *arg)
+{
+	struct fill_args *a = arg;
+	struct policy *p = NULL;
+	sqlite3_stmt *stmt;
+	int64_t *ids = NULL, *grown;
+	size_t n = 0, cap = 0;
+	char *input;
+	int rc, err = 0;
+
+	a->filled = 0;
+	stmt = store_prepare(st, "SELECT id FROM policies WHERE api_json IS NULL");
+	if (stmt == NULL)
+		return EGW_E_DB;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 64 : cap * 2;
+			if ((grown = realloc(ids, cap * sizeof(*ids))) == NULL) {
+				err = EGW_E_NOMEM;
+				break;
+			}
+			ids = grown;
+		}
+		ids[n++] = sqlite3_column_int64(stmt, 0);
+	}
+	sqlite3_reset(stmt);
+	if (err == 0 && rc != SQLITE_DONE)
+		err = step_err(rc);
+	if (err == 0 && n == 0)
+		err = 1;
+	if (err == 0 && (p = policy_new()) == NULL)
+		err = EGW_E_NOMEM;
+	for (size_t i = 0; err == 0 && i < n; i++) {
+		if ((err = store_policy_get_by_id(st, ids[i], p)) != 0)
+			break;
+		if ((input = codec_policy_input_string(p)) == NULL) {
+			err = EGW_E_NOMEM;
+			break;
+		}
+		err = save_document(st, p, input, NULL);
+		free(input);
+	}
+	if (err == 0)
+		a->filled = n;
+	policy_free(p);
+	free(ids);
+	return err;
+}
+
+int
+store_policy_fill_documents(struct store *st, size_t *filled)
+{
+	struct fill_args a = { 0 };
+	int rc = with_txn(st, fill_txn, &a);
+
+	if (filled != NULL)
+		*filled = rc == 0 ? a.filled : 0;
+	return rc;
+}
+
 static int
 put_txn(struct store *st, void *arg)
 {
 	struct put_args *a = arg;
 	struct policy *p = a->p, *old = a->old;
-	char now[TIMEFMT_LEN], *old_input;
+	char now[TIMEFMT_LEN], *old_input, *doc = NULL;
 	sqlite3_stmt *stmt;
 	bool exists, uses;
 	int64_t gen, applied = 0;
@@ -802,10 +1023,13 @@ put_txn(struct store *st, void *arg)
 	snprintf(p->updated_at, sizeof(p->updated_at), "%s", now);
 	p->apply_status = POLICY_APPLY_PENDING;
 	p->apply_error[0] = '\0';
-	if ((rc = write_children(st, p)) != 0)
+	if ((rc = write_children(st, p)) != 0 ||
+	    (rc = save_document(st, p, a->input, &doc)) != 0)
 		return rc;
-	if ((rc = add_history(st, exists ? "update" : "create", p->scenario_id,
-	    a->actor, p->revision, gen, exists ? old : NULL, p)) != 0)
+	rc = add_history(st, exists ? "update" : "create", p->scenario_id,
+	    a->actor, p->revision, gen, exists ? old : NULL, p, doc);
+	free(doc);
+	if (rc != 0)
 		return rc;
 	if ((rc = audit_policy_event(st, exists ? "policy.updated"
 	    : "policy.created", p, a->actor, gen, NULL)) != 0)
@@ -873,7 +1097,7 @@ delete_one(struct store *st, const struct policy *p, const char *op,
 	if ((rc = exec_stmt(stmt)) != 0)
 		return rc;
 	if ((rc = add_history(st, op, p->scenario_id, actor, p->revision, gen, p,
-	    NULL)) != 0)
+	    NULL, NULL)) != 0)
 		return rc;
 	return audit_policy_event(st, type, p, actor, gen, NULL);
 }
@@ -925,7 +1149,7 @@ state_change(struct store *st, struct simple_args *a, bool enabled,
     bool complete, const char *op, const char *type)
 {
 	struct policy *before;
-	char now[TIMEFMT_LEN];
+	char now[TIMEFMT_LEN], *input, *doc = NULL;
 	sqlite3_stmt *stmt;
 	int64_t gen;
 	int rc;
@@ -953,12 +1177,19 @@ state_change(struct store *st, struct simple_args *a, bool enabled,
 		goto out;
 	if ((rc = store_policy_get_by_id(st, a->p->id, a->p)) != 0)
 		goto out;
-	if ((rc = add_history(st, op, a->p->scenario_id, a->actor,
-	    a->p->revision, gen, before, a->p)) != 0)
+	if ((input = codec_policy_input_string(a->p)) == NULL) {
+		rc = EGW_E_NOMEM;
+		goto out;
+	}
+	rc = save_document(st, a->p, input, &doc);
+	free(input);
+	if (rc != 0 || (rc = add_history(st, op, a->p->scenario_id, a->actor,
+	    a->p->revision, gen, before, a->p, doc)) != 0)
 		goto out;
 	rc = audit_policy_event(st, type, a->p, a->actor, gen, NULL);
 	a->generation = gen;
 out:
+	free(doc);
 	policy_free(before);
 	return rc;
 }

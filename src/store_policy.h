@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct printbuf;
+
 #define STORE_POLICY_LIST_MAX 1000	/* largest page of store_policy_list */
 #define STORE_TXN_ATTEMPTS 5		/* tries of a busy mutation */
 
@@ -91,6 +93,44 @@ int store_policy_get_by_id(struct store *st, int64_t id, struct policy *out);
 int store_policy_list(struct store *st, const char *after_scenario_id,
     size_t limit, int (*cb)(const struct policy *p, void *ctx), void *ctx,
     bool *more);
+
+/**
+ * store_policy_document() - one policy as the API answers it, as text
+ * @st: connection
+ * @scenario_id: the scenario
+ * @pb: codec_policy_to_json()'s text of the policy is appended here: the
+ *      stored document (api_json, sql/002) with the applier's status, or,
+ *      for a row whose document was never built, rebuilt from the rows
+ *
+ * Returns: 0, EGW_E_NOTFOUND, EGW_E_NOMEM, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_policy_document(struct store *st, const char *scenario_id,
+    struct printbuf *pb);
+
+/**
+ * store_policy_documents() - store_policy_list() as API text
+ * @cb: called per policy in scenario_id order with its scenario_id and
+ *      its whole text (@doc, @len bytes, NUL-terminated), both valid only
+ *      during the call; the rest as for store_policy_list()
+ *
+ * Returns: as store_policy_list().
+ */
+int store_policy_documents(struct store *st, const char *after_scenario_id,
+    size_t limit, int (*cb)(const char *scenario_id, const char *doc,
+    size_t len, void *ctx), void *ctx, bool *more);
+
+/**
+ * store_policy_fill_documents() - build every document not yet stored
+ * @st: connection
+ * @filled: may be NULL; how many were built
+ *
+ * One transaction over every policy whose api_json is NULL (rows from
+ * before migration 002, or changed by hand and reset).  Reads serve such
+ * rows anyway, only slower; the pool's writer runs this when it starts.
+ *
+ * Returns: 0, EGW_E_NOMEM, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_policy_fill_documents(struct store *st, size_t *filled);
 
 /**
  * store_policy_count() - how many policies are stored

@@ -785,6 +785,17 @@ writer_run(const struct config *cfg, struct metrics *metrics)
 		goto out;
 	}
 	w->wal_fd = writer_open_wal(w->st);
+	{
+		size_t filled = 0;
+
+		/* Before the first request: reads of these rows meanwhile
+		 * rebuild their documents, correct but slower. */
+		if ((rc = store_policy_fill_documents(w->st, &filled)) != 0)
+			log_warnx("writer: policy documents not built: %s",
+			    err_message(rc));
+		else if (filled > 0)
+			log_info("writer: built %zu policy documents", filled);
+	}
 	/* The sync thread takes no signals: the main thread's poll() must. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);

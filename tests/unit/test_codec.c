@@ -11,6 +11,7 @@
 #include "tap.h"
 
 #include <json-c/json.h>
+#include <json-c/printbuf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,94 @@ test_canonical(struct policy *p, struct policy_errors *errs)
 	}
 }
 
+/* What the API prints for @p, with the same flags as every response. */
+static char *
+api_text(const struct policy *p)
+{
+	struct json_object *o = codec_policy_to_json(p);
+	char *s = strdup(json_object_to_json_string_ext(o,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+
+	json_object_put(o);
+	return s;
+}
+
+/* The stored document plus the status must print exactly what the policy
+ * prints: reads answer the one, the rows the other. */
+static bool
+document_matches(const struct policy *p)
+{
+	char *input = codec_policy_input_string(p);
+	char *doc = codec_policy_document(p, input);
+	char *want = api_text(p);
+	struct printbuf *pb = printbuf_new();
+	bool same = doc != NULL && pb != NULL &&
+	    codec_policy_append_status(pb, doc, strlen(doc), p->apply_status,
+	    p->apply_error, p->applied_generation) == 0 &&
+	    strcmp(pb->buf, want) == 0;
+
+	if (!same)
+		tap_diag("want %s\n got %s", want, pb != NULL && pb->buf != NULL
+		    ? pb->buf : "(nothing)");
+	printbuf_free(pb);
+	free(want);
+	free(doc);
+	free(input);
+	return same;
+}
+
+static void
+test_document(struct policy *p, struct policy_errors *errs)
+{
+	/* Texts json-c escapes (quote, backslash, control characters, DEL
+	 * and UTF-8 are printed as they are) and ones it does not. */
+	static const char *const texts[] = {
+		"", "nft: Error: Could not process rule", "say \"no\"",
+		"back\\slash", "line\nbreak\ttab", "\x01\x1f", "del\x7f",
+		"caf\xc3\xa9 \xe2\x82\xac", "a/b", "2026-11-29T10:00:00.123Z"
+	};
+	static const enum policy_apply_status statuses[] = {
+		POLICY_APPLY_PENDING, POLICY_APPLY_APPLIED, POLICY_APPLY_FAILED
+	};
+	size_t n_texts = sizeof(texts) / sizeof(*texts);
+	size_t n_good = sizeof(good) / sizeof(*good), mismatches = 0;
+	struct printbuf *pb;
+
+	for (size_t i = 0; i < n_good; i++) {
+		if (codec_policy_from_json(good[i].body, strlen(good[i].body), p,
+		    errs) != 0)
+			continue;
+		p->id = (int64_t)i + 1;
+		p->revision = 7;
+		p->generation = 123456789012LL;
+		p->applied_generation = (int64_t)i;
+		for (size_t t = 0; t < n_texts; t++) {
+			snprintf(p->created_at, sizeof(p->created_at), "%s", texts[t]);
+			snprintf(p->updated_at, sizeof(p->updated_at), "%s",
+			    texts[(t + 1) % n_texts]);
+			snprintf(p->completed_at, sizeof(p->completed_at), "%s",
+			    texts[(t + 2) % n_texts]);
+			snprintf(p->apply_error, sizeof(p->apply_error), "%s",
+			    texts[(t + 3) % n_texts]);
+			p->apply_status = statuses[t % 3];
+			if (!document_matches(p))
+				mismatches++;
+		}
+	}
+	is_int((int)mismatches, 0, "document + status = the policy's text, %zu"
+	    " bodies x %zu texts", n_good, n_texts);
+
+	pb = printbuf_new();
+	is_int(codec_policy_append_status(pb, "", 0, POLICY_APPLY_PENDING, NULL,
+	    0), EGW_E_DB, "document: empty text refused");
+	is_int(codec_policy_append_status(pb, "[1]", 3, POLICY_APPLY_PENDING,
+	    NULL, 0), EGW_E_DB, "document: not an object refused");
+	printbuf_free(pb);
+	ok(codec_policy_document(p, "[]") == NULL &&
+	    codec_policy_document(p, NULL) == NULL,
+	    "document: input that is not an object's text refused");
+}
+
 static void
 test_error_body(void)
 {
@@ -547,6 +636,7 @@ main(void)
 	test_limits(a, errs);
 	test_canonical(a, errs);
 	test_error_body();
+	test_document(a, errs);
 	policy_free(a);
 	policy_free(b);
 	free(errs);
