@@ -262,8 +262,9 @@ pool_stop(struct pool *p)
 	sigaddset(&waitset, SIGCHLD);
 	log_info("stopping %u workers and the writer", p->n);
 	while (pool_live(p) > 0 && timefmt_monotonic_ms() < deadline) {
-		/* Repeat the signal: one that lands between a worker's
-		 * unblock and its accept would otherwise be lost in the lock. */
+		/* Repeat the signal: one that lands between a worker's check
+		 * of its flag and its accept is only seen at the accept's
+		 * timeout (worker.c); the next one ends the accept at once. */
 		if (timefmt_monotonic_ms() >= next_term) {
 			pool_signal_all(p, SIGTERM);
 			next_term = timefmt_monotonic_ms() + 1000;

@@ -27,6 +27,11 @@
 #include <unistd.h>
 
 #define STORE_STMT_CACHE 96
+/* Pages of the database file are read through a shared mapping (no
+ * read() per page, one copy in memory for every process).  Every commit
+ * by another connection empties a connection's page cache, so without it
+ * each worker read the pages it needs again with pread after each write. */
+#define STORE_MMAP_SIZE "268435456"
 
 struct store_cached_stmt {
 	const char *sql;
@@ -471,6 +476,7 @@ store_open_flags(const char *path, int flags, struct store **out)
 	if ((rc = store_exec(st, "PRAGMA foreign_keys = ON;"
 	    "PRAGMA synchronous = FULL;"
 	    "PRAGMA temp_store = MEMORY;"
+	    "PRAGMA mmap_size = " STORE_MMAP_SIZE ";"
 	    )) != 0) {
 		store_close(st);
 		return rc;

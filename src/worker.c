@@ -3,12 +3,20 @@
  * This file contains the worker's accept loop and request pipeline (see
  * worker.h).
  *
- * Signals: our handlers are installed before FCGX_Init so libfcgi keeps
- * them (it only replaces SIG_DFL/SIG_IGN), without SA_RESTART so a
- * blocking accept is interrupted (FCGI_FAIL_ACCEPT_ON_INTR).  While a
- * request is being served the stop signals are blocked: a write to nginx
- * must never fail with EINTR half-way through a response.  They are
- * unblocked again around the accept, where they take effect.
+ * Signals: the stop signals only set worker_stop; the loop looks at it
+ * before each accept, so a request being served always finishes.  They
+ * are never blocked (that took two system calls per request) and are
+ * installed with SA_RESTART, so a read or write to nginx or the writer is
+ * resumed, not failed, when one arrives half-way.  What must end is the
+ * wait in accept(): the listening socket carries a receive timeout
+ * (SO_RCVTIMEO), and Linux never restarts an accept() on such a socket
+ * after a handler ran (signal(7)), so it fails with EINTR and
+ * FCGI_FAIL_ACCEPT_ON_INTR hands that back.  The timeout also bounds the
+ * one window left, a signal between the check and the accept: the worker
+ * sees the flag at the latest WORKER_ACCEPT_WAKE_S later.  The handlers
+ * are installed before FCGX_Init so libfcgi keeps them (it only replaces
+ * SIG_DFL/SIG_IGN), and they do not call FCGX_ShutdownPending(): libfcgi
+ * would then fail every later read and write of the request in hand.
  */
 #include "worker.h"
 #include "auth.h"
@@ -21,6 +29,7 @@
 #include "store.h"
 #include "writer.h"
 
+#include <errno.h>
 #include <fcgiapp.h>
 #include <limits.h>
 #include <signal.h>
@@ -28,23 +37,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 
+#define WORKER_ACCEPT_WAKE_S 1
+
 static volatile sig_atomic_t worker_stop;
+
 bool
 worker_stopping(void)
 {
-	sigset_t pending;
-
-	if (worker_stop)
-		return true;
-	/* Stop signals are blocked while a request runs (see above). */
-	if (sigpending(&pending) != 0)
-		return false;
-	return sigismember(&pending, SIGTERM) == 1 ||
-	    sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGHUP) == 1;
+	return worker_stop != 0;
 }
 
 static void
@@ -52,7 +58,6 @@ worker_on_signal(int sig)
 {
 	(void)sig;
 	worker_stop = 1;
-	FCGX_ShutdownPending();
 }
 
 static int64_t
@@ -222,7 +227,7 @@ worker_install_signals(void)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = worker_on_signal;
 	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;	/* no SA_RESTART: interrupt accept */
+	sa.sa_flags = SA_RESTART;	/* accept() is interrupted anyway (above) */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
@@ -240,6 +245,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	struct api_ctx ctx;
 	struct store *st = NULL;
 	FCGX_Request fr;
+	struct timeval wake = { WORKER_ACCEPT_WAKE_S, 0 };
 	sigset_t stopset;
 	const struct route *routes;
 	size_t n_routes;
@@ -263,6 +269,13 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 		    err_message(rc));
 		return 1;
 	}
+	/* The socket is shared by every worker: setting it again is harmless. */
+	if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &wake,
+	    sizeof(wake)) != 0) {
+		log_warn("worker %u: cannot set the accept timeout", slot);
+		store_close(st);
+		return 1;
+	}
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, listen_fd,
 	    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_errorx("worker %u: libfcgi initialisation failed", slot);
@@ -279,9 +292,13 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 		size_t ri;
 		uint64_t usec;
 
-		if (FCGX_Accept_r(&fr) < 0)
+		if ((rc = FCGX_Accept_r(&fr)) < 0) {
+			/* The timeout, or a signal: look at worker_stop. */
+			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
+				continue;
+			log_errorx("worker %u: accept: %s", slot, strerror(-rc));
 			break;
-		sigprocmask(SIG_BLOCK, &stopset, NULL);
+		}
 		t0 = worker_now_ns();
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.cfg = cfg;
@@ -304,7 +321,6 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 		log_set_request_id(NULL);
 		http_req_free(&req);
 		http_resp_free(&resp);
-		sigprocmask(SIG_UNBLOCK, &stopset, NULL);
 	}
 	FCGX_Free(&fr, 0);
 	store_close(st);
