@@ -996,6 +996,20 @@ codec_policy_document(const struct policy *p, const char *input)
 	return out;
 }
 
+bool
+codec_document_has_input(const char *doc, size_t len, const char *input)
+{
+	static const char mark[] = ",\"mark\":";
+	size_t n = strlen(input);
+
+	/* The shared prefix is whole top-level members of both texts, so a
+	 * document that goes on with "mark", the first member that is not
+	 * an input field, holds no other input member. */
+	return n >= 2 && input[n - 1] == '}' && len >= n - 1 + sizeof(mark) - 1 &&
+	    memcmp(doc, input, n - 1) == 0 &&
+	    memcmp(doc + n - 1, mark, sizeof(mark) - 1) == 0;
+}
+
 int
 codec_policy_append_status(struct printbuf *pb, const char *doc, size_t len,
     enum policy_apply_status status, const char *error,

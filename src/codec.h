@@ -186,6 +186,17 @@ int codec_policy_append_status(struct printbuf *pb, const char *doc,
     int64_t applied_generation);
 
 /**
+ * codec_document_has_input() - was @doc built from exactly @input?
+ * @doc: a codec_policy_document() text, @len bytes
+ * @input: codec_policy_input_string() of another policy
+ *
+ * A document is its input text without the closing brace, then
+ * ,"mark":...: a put that would store the same input is found without
+ * loading the stored policy and printing its input again.
+ */
+bool codec_document_has_input(const char *doc, size_t len, const char *input);
+
+/**
  * codec_error_body() - the JSON error document clients receive
  * @err: an enum egw_err value (gives "code" via err_token)
  * @message: human text; NULL uses err_message(err)

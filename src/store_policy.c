@@ -591,44 +591,33 @@ write_children(struct store *st, const struct policy *p)
 	return 0;
 }
 
-/* @after_doc: NULL, or @after's stored document (spares building it). */
+/* @doc (a stored document) with @p's status: the API's text of @p. */
+static char *
+document_text(const char *doc, const struct policy *p)
+{
+	struct printbuf *pb = printbuf_new();
+	char *text = NULL;
+
+	if (pb != NULL && codec_policy_append_status(pb, doc, strlen(doc),
+	    p->apply_status, p->apply_error, p->applied_generation) == 0)
+		text = strdup(pb->buf);
+	printbuf_free(pb);
+	return text;
+}
+
+/* @before_json / @after_json: the API's text of the policy, or NULL. */
 static int
-add_history(struct store *st, const char *op, const char *scenario_id,
+history_insert(struct store *st, const char *op, const char *scenario_id,
     const struct store_actor *actor, int64_t revision, int64_t generation,
-    const struct policy *before, const struct policy *after,
-    const char *after_doc)
+    const char *before_json, const char *after_json)
 {
 	char now[TIMEFMT_LEN];
-	char *bj = NULL, *aj = NULL;
-	struct printbuf *pb;
-	sqlite3_stmt *stmt;
-	int rc = EGW_E_NOMEM;
+	sqlite3_stmt *stmt = store_prepare(st, "INSERT INTO policy_history (ts,"
+	    " scenario_id, operation, actor, request_id, revision, generation,"
+	    " before_json, after_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
 
-	if (before != NULL && (bj = json_text(codec_policy_to_json(before))) == NULL)
-		goto out;
-	if (after != NULL && after_doc != NULL) {
-		if ((pb = printbuf_new()) == NULL)
-			goto out;
-		rc = codec_policy_append_status(pb, after_doc, strlen(after_doc),
-		    after->apply_status, after->apply_error,
-		    after->applied_generation);
-		if (rc == 0 && (aj = strdup(pb->buf)) == NULL)
-			rc = EGW_E_NOMEM;
-		printbuf_free(pb);
-		if (rc != 0)
-			goto out;
-		rc = EGW_E_NOMEM;
-	} else if (after != NULL &&
-	    (aj = json_text(codec_policy_to_json(after))) == NULL) {
-		goto out;
-	}
-	stmt = store_prepare(st, "INSERT INTO policy_history (ts, scenario_id,"
-	    " operation, actor, request_id, revision, generation, before_json,"
-	    " after_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-	if (stmt == NULL) {
-		rc = EGW_E_DB;
-		goto out;
-	}
+	if (stmt == NULL)
+		return EGW_E_DB;
 	sqlite3_bind_text(stmt, 1, timefmt_now(now), -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(stmt, 2, scenario_id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(stmt, 3, op, -1, SQLITE_STATIC);
@@ -639,11 +628,30 @@ add_history(struct store *st, const char *op, const char *scenario_id,
 	if (revision > 0)
 		sqlite3_bind_int64(stmt, 6, revision);
 	sqlite3_bind_int64(stmt, 7, generation);
-	if (bj != NULL)
-		sqlite3_bind_text(stmt, 8, bj, -1, SQLITE_STATIC);
-	if (aj != NULL)
-		sqlite3_bind_text(stmt, 9, aj, -1, SQLITE_STATIC);
-	rc = exec_stmt(stmt);
+	if (before_json != NULL)
+		sqlite3_bind_text(stmt, 8, before_json, -1, SQLITE_STATIC);
+	if (after_json != NULL)
+		sqlite3_bind_text(stmt, 9, after_json, -1, SQLITE_STATIC);
+	return exec_stmt(stmt);
+}
+
+/* @after_doc: NULL, or @after's stored document (spares building it). */
+static int
+add_history(struct store *st, const char *op, const char *scenario_id,
+    const struct store_actor *actor, int64_t revision, int64_t generation,
+    const struct policy *before, const struct policy *after,
+    const char *after_doc)
+{
+	char *bj = NULL, *aj = NULL;
+	int rc = EGW_E_NOMEM;
+
+	if (before != NULL && (bj = json_text(codec_policy_to_json(before))) == NULL)
+		goto out;
+	if (after != NULL && (aj = after_doc != NULL ? document_text(after_doc,
+	    after) : json_text(codec_policy_to_json(after))) == NULL)
+		goto out;
+	rc = history_insert(st, op, scenario_id, actor, revision, generation,
+	    bj, aj);
 out:
 	free(bj);
 	free(aj);
@@ -927,39 +935,80 @@ store_policy_fill_documents(struct store *st, size_t *filled)
 	return rc;
 }
 
+/* The row a put replaces. */
+struct stored_row {
+	bool exists;
+	bool same_input;		/* the put would store what is there */
+	int64_t id, revision, applied_generation;
+	char created_at[POLICY_TIME_MAX], completed_at[POLICY_TIME_MAX];
+	char *api_text;			/* its API text: history's before_json */
+};
+
+/* Reads the row of @sid, if any, into @out (free out->api_text); @input
+ * is the put's codec_policy_input_string(), @scratch space for a row
+ * without a stored document. */
 static int
-put_txn(struct store *st, void *arg)
+stored_row_load(struct store *st, const char *sid, const char *input,
+    struct policy *scratch, struct stored_row *out)
 {
-	struct put_args *a = arg;
-	struct policy *p = a->p, *old = a->old;
-	char now[TIMEFMT_LEN], *old_input, *doc = NULL;
-	sqlite3_stmt *stmt;
-	bool exists, uses;
-	int64_t gen, applied = 0;
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT id, api_json,"
+	    " apply_status, apply_error, applied_generation, revision,"
+	    " created_at, completed_at FROM policies WHERE scenario_id = ?1");
+	struct printbuf *pb = NULL;
+	char *old_input;
+	bool had_doc;
 	int rc;
 
-	rc = store_policy_get(st, p->scenario_id, old);
-	if (rc != 0 && rc != EGW_E_NOTFOUND)
-		return rc;
-	exists = rc == 0;
-	if (exists) {
-		if (p->revision_given && p->revision != old->revision)
-			return EGW_E_CONFLICT;
-		old_input = codec_policy_input_string(old);
-		if (old_input == NULL)
-			return EGW_E_NOMEM;
-		rc = strcmp(old_input, a->input);
-		free(old_input);
-		if (rc == 0) {
-			/* Same policy: report the stored state, write nothing. */
-			*p = *old;
-			*a->created = false;
-			return 1;
-		}
-		applied = old->applied_generation;
-	} else if (p->revision_given && p->revision != 0) {
-		return EGW_E_CONFLICT;
+	memset(out, 0, sizeof(*out));
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, sid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		sqlite3_reset(stmt);
+		return rc == SQLITE_DONE ? 0 : step_err(rc);
 	}
+	out->exists = true;
+	out->id = sqlite3_column_int64(stmt, 0);
+	out->applied_generation = sqlite3_column_int64(stmt, 4);
+	out->revision = sqlite3_column_int64(stmt, 5);
+	store_col_text(stmt, 6, out->created_at, sizeof(out->created_at));
+	store_col_text(stmt, 7, out->completed_at, sizeof(out->completed_at));
+	had_doc = sqlite3_column_type(stmt, 1) != SQLITE_NULL;
+	if (had_doc)
+		out->same_input = codec_document_has_input(
+		    (const char *)sqlite3_column_text(stmt, 1),
+		    (size_t)sqlite3_column_bytes(stmt, 1), input);
+	if ((pb = printbuf_new()) == NULL)
+		rc = EGW_E_NOMEM;
+	else
+		rc = document_from_row(st, stmt, pb, &scratch);
+	/* Without a stored document the rows were loaded into @scratch. */
+	if (rc == 0 && !had_doc) {
+		if ((old_input = codec_policy_input_string(scratch)) == NULL)
+			rc = EGW_E_NOMEM;
+		else
+			out->same_input = strcmp(old_input, input) == 0;
+		free(old_input);
+	}
+	if (rc == 0 && (out->api_text = strdup(pb->buf)) == NULL)
+		rc = EGW_E_NOMEM;
+	sqlite3_reset(stmt);
+	printbuf_free(pb);
+	return rc;
+}
+
+/* The part of a put that writes; @was is the row it replaces, if any. */
+static int
+put_write(struct store *st, struct put_args *a, const struct stored_row *was)
+{
+	struct policy *p = a->p;
+	char now[TIMEFMT_LEN], *doc = NULL, *after = NULL;
+	sqlite3_stmt *stmt;
+	bool uses;
+	int64_t gen;
+	int rc;
+
 	rc = store_profile_get(st, p->profile, &uses);
 	if (rc == EGW_E_NOTFOUND) {
 		policy_errors_add(a->errs, "/profile", "unknown profile \"%s\"",
@@ -975,16 +1024,35 @@ put_txn(struct store *st, void *arg)
 	if ((rc = store_bump_generation(st, &gen)) != 0)
 		return rc;
 	timefmt_now(now);
-	if (exists) {
+	p->generation = gen;
+	p->applied_generation = was->applied_generation;
+	snprintf(p->updated_at, sizeof(p->updated_at), "%s", now);
+	p->apply_status = POLICY_APPLY_PENDING;
+	p->apply_error[0] = '\0';
+	if (was->exists) {
+		/* Everything the document holds is known before the write:
+		 * the row and its document go in one statement. */
+		p->id = was->id;
+		p->revision = was->revision + 1;
+		memcpy(p->created_at, was->created_at, sizeof(p->created_at));
+		/* As the statement below: enabling clears completed_at. */
+		snprintf(p->completed_at, sizeof(p->completed_at), "%s",
+		    p->enabled ? "" : was->completed_at);
+		if ((doc = codec_policy_document(p, a->input)) == NULL)
+			return EGW_E_NOMEM;
 		stmt = store_prepare(st, "UPDATE policies SET network_id = ?2,"
 		    " profile = ?3, mode = ?4, enabled = ?5, dns_servers_set = ?6,"
-		    " revision = revision + 1, generation = ?7, updated_at = ?8,"
+		    " revision = ?9, generation = ?7, updated_at = ?8,"
 		    " completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,"
-		    " apply_status = 'pending', apply_error = NULL"
-		    " WHERE id = ?1 RETURNING id, revision, created_at, completed_at");
-		if (stmt == NULL)
+		    " apply_status = 'pending', apply_error = NULL, api_json = ?10"
+		    " WHERE id = ?1");
+		if (stmt == NULL) {
+			free(doc);
 			return EGW_E_DB;
-		sqlite3_bind_int64(stmt, 1, old->id);
+		}
+		sqlite3_bind_int64(stmt, 1, p->id);
+		sqlite3_bind_int64(stmt, 9, p->revision);
+		sqlite3_bind_text(stmt, 10, doc, -1, SQLITE_STATIC);
 	} else {
 		stmt = store_prepare(st, "INSERT INTO policies (scenario_id,"
 		    " network_id, profile, mode, enabled, dns_servers_set, revision,"
@@ -1011,31 +1079,65 @@ put_txn(struct store *st, void *arg)
 		rc = sqlite3_step(stmt);	/* finish the statement */
 	}
 	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_DONE) {
+		free(doc);
 		return step_err(rc);
+	}
 	if (p->id <= 0 || p->id >= INT32_MAX) {
 		log_errorx("policy id %lld outside the packet mark range",
 		    (long long)p->id);
+		free(doc);
 		return EGW_E_DB;
 	}
-	p->generation = gen;
-	p->applied_generation = applied;
-	snprintf(p->updated_at, sizeof(p->updated_at), "%s", now);
-	p->apply_status = POLICY_APPLY_PENDING;
-	p->apply_error[0] = '\0';
-	if ((rc = write_children(st, p)) != 0 ||
-	    (rc = save_document(st, p, a->input, &doc)) != 0)
+	if ((rc = write_children(st, p)) != 0 || (doc == NULL &&
+	    (rc = save_document(st, p, a->input, &doc)) != 0)) {
+		free(doc);
 		return rc;
-	rc = add_history(st, exists ? "update" : "create", p->scenario_id,
-	    a->actor, p->revision, gen, exists ? old : NULL, p, doc);
+	}
+	if ((after = document_text(doc, p)) == NULL)
+		rc = EGW_E_NOMEM;
+	else
+		rc = history_insert(st, was->exists ? "update" : "create",
+		    p->scenario_id, a->actor, p->revision, gen, was->api_text,
+		    after);
 	free(doc);
+	free(after);
 	if (rc != 0)
 		return rc;
-	if ((rc = audit_policy_event(st, exists ? "policy.updated"
+	if ((rc = audit_policy_event(st, was->exists ? "policy.updated"
 	    : "policy.created", p, a->actor, gen, NULL)) != 0)
 		return rc;
-	*a->created = !exists;
+	*a->created = !was->exists;
 	return 0;
+}
+
+static int
+put_txn(struct store *st, void *arg)
+{
+	struct put_args *a = arg;
+	struct policy *p = a->p;
+	struct stored_row was;
+	int rc;
+
+	if ((rc = stored_row_load(st, p->scenario_id, a->input, a->old,
+	    &was)) != 0)
+		return rc;
+	if (was.exists && p->revision_given && p->revision != was.revision) {
+		rc = EGW_E_CONFLICT;
+	} else if (!was.exists && p->revision_given && p->revision != 0) {
+		rc = EGW_E_CONFLICT;
+	} else if (was.same_input) {
+		/* Same policy: report the stored state, write nothing. */
+		if ((rc = store_policy_get(st, p->scenario_id, a->old)) == 0) {
+			*p = *a->old;
+			*a->created = false;
+			rc = 1;
+		}
+	} else {
+		rc = put_write(st, a, &was);
+	}
+	free(was.api_text);
+	return rc;
 }
 
 int

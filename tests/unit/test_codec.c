@@ -533,6 +533,32 @@ test_document(struct policy *p, struct policy_errors *errs)
 	ok(codec_policy_document(p, "[]") == NULL &&
 	    codec_policy_document(p, NULL) == NULL,
 	    "document: input that is not an object's text refused");
+
+	{
+		char *input, *doc, *other;
+		size_t len;
+
+		codec_policy_from_json(good[1].body, strlen(good[1].body), p, errs);
+		input = codec_policy_input_string(p);
+		doc = codec_policy_document(p, input);
+		len = doc != NULL ? strlen(doc) : 0;
+		ok(doc != NULL && codec_document_has_input(doc, len, input),
+		    "document: built from its own input");
+		/* Its first members only: the shared text ends on a whole
+		 * member, but the document goes on with another input field. */
+		ok(!codec_document_has_input(doc, len, "{\"scenario_id\":\"scn-1\"}"),
+		    "document: input of fewer members is another input");
+		p->enabled = !p->enabled;
+		other = codec_policy_input_string(p);
+		ok(!codec_document_has_input(doc, len, other),
+		    "document: a changed field is another input");
+		ok(!codec_document_has_input(doc, len, "{}") &&
+		    !codec_document_has_input(doc, len, ""),
+		    "document: empty inputs match nothing");
+		free(other);
+		free(doc);
+		free(input);
+	}
 }
 
 static void

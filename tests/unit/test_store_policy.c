@@ -689,8 +689,15 @@ test_documents(struct store *st)
 
 	p->n_ports = 0;
 	p->revision_given = false;
+	now = doc_of(st, "d-1");
 	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0, "document: update");
 	ok(doc_matches_rows(st, "d-1"), "document: update = rows");
+	after = query_text(st, "SELECT before_json FROM policy_history WHERE"
+	    " scenario_id = 'd-1' ORDER BY id DESC LIMIT 1", NULL);
+	ok(after != NULL && now != NULL && strcmp(after, now) == 0,
+	    "document: the update's before_json is the text read before it");
+	free(after);
+	free(now);
 	is_int(store_policy_set_apply_result(st, "d-1", p->generation,
 	    POLICY_APPLY_FAILED, "nft: \"bad\"\nline\t\x01"), 0,
 	    "document: the applier fails it");
@@ -701,6 +708,14 @@ test_documents(struct store *st)
 	ok(doc_matches_rows(st, "d-1"), "document: disable = rows");
 	is_int(store_policy_complete(st, "d-1", &actor), 0, "document: complete");
 	ok(doc_matches_rows(st, "d-1"), "document: complete (completed_at) = rows");
+	/* A put keeps completed_at while the policy stays disabled. */
+	p->mode = POLICY_MODE_ENFORCE;
+	p->enabled = false;
+	p->revision_given = false;
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "document: update of a completed policy");
+	ok(p->completed_at[0] != '\0' && doc_matches_rows(st, "d-1"),
+	    "document: its completed_at kept, = rows");
 	is_int(store_policy_set_enabled(st, "d-1", true, &actor, p), 0,
 	    "document: enable");
 	ok(doc_matches_rows(st, "d-1"), "document: enable = rows");
@@ -727,6 +742,42 @@ test_documents(struct store *st)
 	    "documents: from the cursor");
 	ok(c.n >= 2 && c.mismatches == 0, "documents: each = its rows,"
 	    " stored or not (%zu)", c.n);
+	/* A put against a row without a document compares and records the
+	 * rows' text instead. */
+	{
+		struct policy *q = policy_new();
+		char *before = rows_of(st, "d-1"), *hist;
+		int64_t rev;
+		bool created = true;
+
+		is_int(store_policy_get(st, "d-1", q), 0, "put without document:"
+		    " load");
+		rev = q->revision;
+		q->revision_given = false;
+		is_int(store_policy_put(st, q, &actor, &created, NULL), 0,
+		    "put without document: the same input");
+		ok(!created && q->revision == rev && query_int(st, "SELECT"
+		    " count(*) FROM policies WHERE scenario_id = 'd-1' AND"
+		    " api_json IS NULL", NULL) == 1,
+		    "put without document: nothing written");
+		q->mode = q->mode == POLICY_MODE_AUDIT ? POLICY_MODE_ENFORCE
+		    : POLICY_MODE_AUDIT;
+		is_int(store_policy_put(st, q, &actor, &created, NULL), 0,
+		    "put without document: a change");
+		hist = query_text(st, "SELECT before_json FROM policy_history"
+		    " WHERE scenario_id = 'd-1' ORDER BY id DESC LIMIT 1", NULL);
+		ok(hist != NULL && before != NULL && strcmp(hist, before) == 0 &&
+		    q->revision == rev + 1, "put without document: history's"
+		    " before_json is the rows' text");
+		ok(doc_matches_rows(st, "d-1"), "put without document: stored"
+		    " again, = rows");
+		is_int(store_exec(st, "UPDATE policies SET api_json = NULL"
+		    " WHERE scenario_id = 'd-1'"), 0, "put without document:"
+		    " dropped again");
+		free(hist);
+		free(before);
+		policy_free(q);
+	}
 	is_int(store_policy_fill_documents(st, &filled), 0, "fill");
 	ok(filled >= 2 && query_int(st, "SELECT count(*) FROM policies WHERE"
 	    " api_json IS NULL", NULL) == 0, "fill: every missing document"
