@@ -965,7 +965,7 @@ codec_policy_document(const struct policy *p, const char *input)
 {
 	size_t len = input != NULL ? strlen(input) : 0;
 	struct printbuf *pb;
-	char num[96];
+	char num[160];
 	char *out = NULL;
 	int rc;
 
@@ -973,9 +973,13 @@ codec_policy_document(const struct policy *p, const char *input)
 	    len - 1 > INT_MAX || (pb = printbuf_new()) == NULL)
 		return NULL;
 	/* An input object always has members, so a comma follows them. */
-	snprintf(num, sizeof(num), ",\"mark\":%lld,\"revision\":%lld,"
+	rc = snprintf(num, sizeof(num), ",\"mark\":%lld,\"revision\":%lld,"
 	    "\"generation\":%lld,\"created_at\":", (long long)p->id,
 	    (long long)p->revision, (long long)p->generation);
+	if (rc < 0 || (size_t)rc >= sizeof(num)) {
+		printbuf_free(pb);
+		return NULL;
+	}
 	rc = printbuf_memappend(pb, input, (int)(len - 1)) < 0 ||
 	    printbuf_memappend(pb, num, (int)strlen(num)) < 0 ? EGW_E_NOMEM : 0;
 	if (rc == 0)

@@ -128,6 +128,10 @@ int codec_policy_from_object(struct json_object *obj,
  * set) and "status": {"apply":"pending|applied|failed","error":null|text,
  * "applied_generation":N}.
  *
+ * Every policy's text is also stored (codec_policy_document(), sql/002):
+ * a change to what this prints needs a migration that sets api_json to
+ * NULL, or reads keep answering the old form.
+ *
  * Returns: a new object owned by the caller (json_object_put), or NULL when
  * out of memory.
  */
@@ -160,8 +164,8 @@ char *codec_policy_input_string(const struct policy *p);
  *
  * codec_policy_to_json(p) without its "status" member, as text: the input
  * fields, then "mark", "revision", "generation", "created_at",
- * "updated_at" and "completed_at".  The writer stores it with every change
- * to the policy, and reads answer it with the status appended
+ * "updated_at" and "completed_at".  The store writes it with every change
+ * to the policy (sql/002), and reads answer it with the status appended
  * (codec_policy_append_status()) instead of rebuilding it from the rows:
  * the status is the applier's and changes without the policy.
  *

@@ -207,10 +207,17 @@ store_prepare(struct store *st, const char *sql)
 		return NULL;
 	}
 	if (st->n_cached == STORE_STMT_CACHE) {
-		/* Full: evict the oldest; the cache only bounds prepare cost. */
-		sqlite3_finalize(st->cache[0].stmt);
-		memmove(&st->cache[0], &st->cache[1],
-		    (STORE_STMT_CACHE - 1) * sizeof(st->cache[0]));
+		/* Full: evict the oldest the caller is not stepping through
+		 * (a walk over rows may prepare others per row); the cache
+		 * only bounds prepare cost. */
+		size_t victim = 0;
+
+		while (victim < st->n_cached - 1 &&
+		    sqlite3_stmt_busy(st->cache[victim].stmt))
+			victim++;
+		sqlite3_finalize(st->cache[victim].stmt);
+		memmove(&st->cache[victim], &st->cache[victim + 1],
+		    (st->n_cached - 1 - victim) * sizeof(st->cache[0]));
 		st->n_cached--;
 	}
 	st->cache[st->n_cached].sql = sql;

@@ -63,6 +63,11 @@ prefix_key(const struct ip_prefix *pfx, unsigned len, uint8_t lo[PREFIX_KEY_LEN]
 	" revision, generation, created_at, updated_at, completed_at," \
 	" apply_status, apply_error, applied_generation"
 
+/* The stored document while it is current (sql/002): NULL when it was
+ * never built or was built at another generation than the row's. */
+#define CURRENT_DOC \
+	"CASE WHEN api_json_generation = generation THEN api_json END"
+
 static const char sql_by_sid[] =
     "SELECT " POLICY_COLUMNS " FROM policies WHERE scenario_id = ?1";
 static const char sql_by_id[] =
@@ -355,7 +360,7 @@ document_from_row(struct store *st, sqlite3_stmt *stmt, struct printbuf *pb,
     struct policy **scratch)
 {
 	const char *doc = (const char *)sqlite3_column_text(stmt, 1);
-	char text[16];
+	char text[16], error[POLICY_ERROR_MAX];
 	enum policy_apply_status status;
 	const char *s;
 	int rc;
@@ -364,9 +369,10 @@ document_from_row(struct store *st, sqlite3_stmt *stmt, struct printbuf *pb,
 		store_col_text(stmt, 2, text, sizeof(text));
 		if (policy_apply_status_parse(text, &status) != 0)
 			status = POLICY_APPLY_PENDING;
+		/* Cut as policy_from_row() cuts it: the same text either way. */
+		store_col_text(stmt, 3, error, sizeof(error));
 		return codec_policy_append_status(pb, doc,
-		    (size_t)sqlite3_column_bytes(stmt, 1), status,
-		    (const char *)sqlite3_column_text(stmt, 3),
+		    (size_t)sqlite3_column_bytes(stmt, 1), status, error,
 		    sqlite3_column_int64(stmt, 4));
 	}
 	if (*scratch == NULL && (*scratch = policy_new()) == NULL)
@@ -385,7 +391,7 @@ int
 store_policy_document(struct store *st, const char *scenario_id,
     struct printbuf *pb)
 {
-	sqlite3_stmt *stmt = store_prepare(st, "SELECT id, api_json,"
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT id, " CURRENT_DOC ","
 	    " apply_status, apply_error, applied_generation FROM policies"
 	    " WHERE scenario_id = ?1");
 	struct policy *scratch = NULL;
@@ -422,15 +428,16 @@ store_policy_documents(struct store *st, const char *after_scenario_id,
 	if (limit > STORE_POLICY_LIST_MAX)
 		return EGW_E_INVALID;
 	snapshot = store_read_begin(st);
-	stmt = store_prepare(st, "SELECT id, api_json, apply_status,"
+	stmt = store_prepare(st, "SELECT id, " CURRENT_DOC ", apply_status,"
 	    " apply_error, applied_generation, scenario_id FROM policies"
 	    " WHERE scenario_id > ?1 ORDER BY scenario_id LIMIT ?2");
 	if (stmt == NULL || (pb = printbuf_new()) == NULL) {
 		err = stmt == NULL ? EGW_E_DB : EGW_E_NOMEM;
 		goto out;
 	}
+	/* A copy: the callback may rewrite the cursor it was given. */
 	sqlite3_bind_text(stmt, 1, after_scenario_id != NULL ? after_scenario_id
-	    : "", -1, SQLITE_STATIC);
+	    : "", -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(stmt, 2, limit == 0 ? -1 : (sqlite3_int64)limit + 1);
 	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (limit != 0 && n == limit) {
@@ -723,6 +730,7 @@ struct put_args {
 	bool *created;
 	struct policy_errors *errs;
 	const char *input;		/* canonical input JSON of p */
+	int64_t revision;		/* the client's, if p->revision_given */
 	struct policy *old;		/* scratch */
 };
 
@@ -855,7 +863,8 @@ save_document(struct store *st, const struct policy *p, const char *input,
 
 	if (doc == NULL)
 		return EGW_E_NOMEM;
-	stmt = store_prepare(st, "UPDATE policies SET api_json = ?2 WHERE id = ?1");
+	stmt = store_prepare(st, "UPDATE policies SET api_json = ?2,"
+	    " api_json_generation = generation WHERE id = ?1");
 	if (stmt == NULL) {
 		free(doc);
 		return EGW_E_DB;
@@ -870,8 +879,16 @@ save_document(struct store *st, const struct policy *p, const char *input,
 	return rc;
 }
 
+/* Rows per fill transaction: the write lock is let go in between. */
+#define FILL_CHUNK 500
+
+/* fill_txn() may run more than once per chunk (a busy retry): it only
+ * reports the chunk, and the caller counts it once committed. */
 struct fill_args {
-	size_t filled;
+	int64_t after_id;	/* rows up to this id are done */
+	int64_t last_id;	/* the chunk's last row */
+	size_t filled, skipped;	/* the chunk's */
+	bool more;
 };
 
 static int
@@ -880,35 +897,36 @@ fill_txn(struct store *st, void *arg)
 	struct fill_args *a = arg;
 	struct policy *p = NULL;
 	sqlite3_stmt *stmt;
-	int64_t *ids = NULL, *grown;
-	size_t n = 0, cap = 0;
+	int64_t ids[FILL_CHUNK];
+	size_t n = 0, filled = 0, skipped = 0;
 	char *input;
 	int rc, err = 0;
 
-	a->filled = 0;
-	stmt = store_prepare(st, "SELECT id FROM policies WHERE api_json IS NULL");
+	stmt = store_prepare(st, "SELECT id FROM policies WHERE id > ?1 AND"
+	    " (api_json IS NULL OR api_json_generation IS NOT generation)"
+	    " ORDER BY id LIMIT ?2");
 	if (stmt == NULL)
 		return EGW_E_DB;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap == 0 ? 64 : cap * 2;
-			if ((grown = realloc(ids, cap * sizeof(*ids))) == NULL) {
-				err = EGW_E_NOMEM;
-				break;
-			}
-			ids = grown;
-		}
+	sqlite3_bind_int64(stmt, 1, a->after_id);
+	sqlite3_bind_int(stmt, 2, FILL_CHUNK);
+	while (n < FILL_CHUNK && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
 		ids[n++] = sqlite3_column_int64(stmt, 0);
-	}
 	sqlite3_reset(stmt);
-	if (err == 0 && rc != SQLITE_DONE)
-		err = step_err(rc);
-	if (err == 0 && n == 0)
-		err = 1;
-	if (err == 0 && (p = policy_new()) == NULL)
-		err = EGW_E_NOMEM;
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return step_err(rc);
+	if (n == 0)
+		return 1;
+	if ((p = policy_new()) == NULL)
+		return EGW_E_NOMEM;
 	for (size_t i = 0; err == 0 && i < n; i++) {
-		if ((err = store_policy_get_by_id(st, ids[i], p)) != 0)
+		/* A row that does not load (logged by bad_row) keeps being
+		 * served from its columns; it must not stop the others. */
+		if ((err = store_policy_get_by_id(st, ids[i], p)) == EGW_E_DB) {
+			skipped++;
+			err = 0;
+			continue;
+		}
+		if (err != 0)
 			break;
 		if ((input = codec_policy_input_string(p)) == NULL) {
 			err = EGW_E_NOMEM;
@@ -916,22 +934,39 @@ fill_txn(struct store *st, void *arg)
 		}
 		err = save_document(st, p, input, NULL);
 		free(input);
+		filled++;
 	}
-	if (err == 0)
-		a->filled = n;
 	policy_free(p);
-	free(ids);
-	return err;
+	if (err != 0)
+		return err;
+	a->filled = filled;
+	a->skipped = skipped;
+	a->last_id = ids[n - 1];
+	a->more = n == FILL_CHUNK;
+	return filled > 0 ? 0 : 1;
 }
 
 int
 store_policy_fill_documents(struct store *st, size_t *filled)
 {
 	struct fill_args a = { 0 };
-	int rc = with_txn(st, fill_txn, &a);
+	size_t total = 0, skipped = 0;
+	int rc;
 
+	do {
+		a.more = false;
+		a.filled = a.skipped = 0;
+		if ((rc = with_txn(st, fill_txn, &a)) == 0) {
+			total += a.filled;
+			skipped += a.skipped;
+			a.after_id = a.last_id;
+		}
+	} while (rc == 0 && a.more);
+	if (skipped > 0)
+		log_warnx("%zu policies do not load; their documents were not"
+		    " built", skipped);
 	if (filled != NULL)
-		*filled = rc == 0 ? a.filled : 0;
+		*filled = total;
 	return rc;
 }
 
@@ -951,7 +986,7 @@ static int
 stored_row_load(struct store *st, const char *sid, const char *input,
     struct policy *scratch, struct stored_row *out)
 {
-	sqlite3_stmt *stmt = store_prepare(st, "SELECT id, api_json,"
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT id, " CURRENT_DOC ","
 	    " apply_status, apply_error, applied_generation, revision,"
 	    " created_at, completed_at FROM policies WHERE scenario_id = ?1");
 	struct printbuf *pb = NULL;
@@ -1044,8 +1079,8 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		    " profile = ?3, mode = ?4, enabled = ?5, dns_servers_set = ?6,"
 		    " revision = ?9, generation = ?7, updated_at = ?8,"
 		    " completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,"
-		    " apply_status = 'pending', apply_error = NULL, api_json = ?10"
-		    " WHERE id = ?1");
+		    " apply_status = 'pending', apply_error = NULL, api_json = ?10,"
+		    " api_json_generation = ?7 WHERE id = ?1");
 		if (stmt == NULL) {
 			free(doc);
 			return EGW_E_DB;
@@ -1122,9 +1157,11 @@ put_txn(struct store *st, void *arg)
 	if ((rc = stored_row_load(st, p->scenario_id, a->input, a->old,
 	    &was)) != 0)
 		return rc;
-	if (was.exists && p->revision_given && p->revision != was.revision) {
+	/* a->revision, not p->revision: a busy retry runs this again after
+	 * put_write() set p->revision to the one it was writing. */
+	if (was.exists && p->revision_given && a->revision != was.revision) {
 		rc = EGW_E_CONFLICT;
-	} else if (!was.exists && p->revision_given && p->revision != 0) {
+	} else if (!was.exists && p->revision_given && a->revision != 0) {
 		rc = EGW_E_CONFLICT;
 	} else if (was.same_input) {
 		/* Same policy: report the stored state, write nothing. */
@@ -1165,6 +1202,7 @@ store_policy_put(struct store *st, struct policy *p,
 	a.created = created;
 	a.errs = errs;
 	a.input = codec_policy_input_string(p);
+	a.revision = p->revision;
 	a.old = policy_new();
 	if (a.input == NULL || a.old == NULL) {
 		rc = EGW_E_NOMEM;

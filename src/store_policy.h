@@ -124,8 +124,10 @@ int store_policy_documents(struct store *st, const char *after_scenario_id,
  * @st: connection
  * @filled: may be NULL; how many were built
  *
- * One transaction over every policy whose api_json is NULL (rows from
- * before migration 002, or changed by hand and reset).  Reads serve such
+ * Every policy whose document is NULL (rows from before migration 002,
+ * or changed by hand and reset) or stale (built at another generation
+ * than the row's), in transactions of a few hundred rows.  A row that
+ * does not load is logged and left.  Reads serve all of these from the
  * rows anyway, only slower; the pool's writer runs this when it starts.
  *
  * Returns: 0, EGW_E_NOMEM, EGW_E_BUSY or EGW_E_DB.

@@ -6,17 +6,22 @@
  * Signals: the stop signals only set worker_stop; the loop looks at it
  * before each accept, so a request being served always finishes.  They
  * are never blocked (that took two system calls per request) and are
- * installed with SA_RESTART, so a read or write to nginx or the writer is
- * resumed, not failed, when one arrives half-way.  What must end is the
- * wait in accept(): the listening socket carries a receive timeout
- * (SO_RCVTIMEO), and Linux never restarts an accept() on such a socket
- * after a handler ran (signal(7)), so it fails with EINTR and
- * FCGI_FAIL_ACCEPT_ON_INTR hands that back.  The timeout also bounds the
- * one window left, a signal between the check and the accept: the worker
- * sees the flag at the latest WORKER_ACCEPT_WAKE_S later.  The handlers
- * are installed before FCGX_Init so libfcgi keeps them (it only replaces
- * SIG_DFL/SIG_IGN), and they do not call FCGX_ShutdownPending(): libfcgi
- * would then fail every later read and write of the request in hand.
+ * installed with SA_RESTART, so a read or write to nginx is resumed, not
+ * failed, when one arrives half-way (the writer's socket has timeouts, so
+ * its calls do fail with EINTR, and writer.c retries them).  What must
+ * end is the wait in accept(): the listening socket carries a receive
+ * timeout (SO_RCVTIMEO), and Linux never restarts an accept() on such a
+ * socket after a handler ran (signal(7)), so it fails with EINTR and
+ * FCGI_FAIL_ACCEPT_ON_INTR hands that back.  That socket is AF_UNIX
+ * (config.c): a TCP listener would hand its timeout down to every
+ * accepted connection, and reads from nginx would then fail on a signal
+ * too, where a unix socket's accepted end starts without one.  The
+ * timeout also bounds the one window left, a signal between the check and
+ * the accept: the worker sees the flag at the latest WORKER_ACCEPT_WAKE_S
+ * later.  The handlers are installed before FCGX_Init so libfcgi keeps
+ * them (it only replaces SIG_DFL/SIG_IGN), and they do not call
+ * FCGX_ShutdownPending(): libfcgi would then fail every later read and
+ * write of the request in hand.
  */
 #include "worker.h"
 #include "auth.h"

@@ -719,6 +719,19 @@ test_documents(struct store *st)
 	is_int(store_policy_set_enabled(st, "d-1", true, &actor, p), 0,
 	    "document: enable");
 	ok(doc_matches_rows(st, "d-1"), "document: enable = rows");
+	{
+		/* An error longer than the struct holds, in two-byte
+		 * characters: both texts cut it the same way. */
+		char long_error[1201];
+
+		for (size_t i = 0; i + 2 < sizeof(long_error); i += 2)
+			memcpy(long_error + i, "\xc3\xa9", 2);
+		long_error[sizeof(long_error) - 1] = '\0';
+		is_int(store_policy_set_apply_result(st, "d-1", p->generation,
+		    POLICY_APPLY_FAILED, long_error), 0, "document: a long"
+		    " non-ASCII error");
+		ok(doc_matches_rows(st, "d-1"), "document: the long error = rows");
+	}
 	is_int(store_policy_set_apply_result(st, NULL, p->generation,
 	    POLICY_APPLY_APPLIED, NULL), 0, "document: everything applied");
 	ok(doc_matches_rows(st, "d-1"), "document: applied status = rows");
@@ -780,12 +793,28 @@ test_documents(struct store *st)
 	}
 	is_int(store_policy_fill_documents(st, &filled), 0, "fill");
 	ok(filled >= 2 && query_int(st, "SELECT count(*) FROM policies WHERE"
-	    " api_json IS NULL", NULL) == 0, "fill: every missing document"
-	    " built (%zu)", filled);
+	    " api_json IS NULL OR api_json_generation IS NOT generation",
+	    NULL) == 0, "fill: every missing or stale document built (%zu)",
+	    filled);
 	ok(doc_matches_rows(st, "d-1") && doc_matches_rows(st, "d-2"),
 	    "fill: the built documents = rows");
+	/* A change by a program that does not know the documents (one that
+	 * opened the database before migration 002) bumps the generation
+	 * but leaves the document: it is stale, and not served. */
+	is_int(store_exec(st, "UPDATE policies SET network_id = 'changed',"
+	    " generation = generation + 1 WHERE scenario_id = 'd-2'"), 0,
+	    "stale: d-2 changed without its document");
+	now = doc_of(st, "d-2");
+	ok(now != NULL && strstr(now, "\"network_id\":\"changed\"") != NULL &&
+	    doc_matches_rows(st, "d-2"), "stale: read from the rows");
+	free(now);
 	is_int(store_policy_fill_documents(st, &filled), 0, "fill again");
-	is_int((int)filled, 0, "fill again: nothing to build");
+	ok(filled == 1 && doc_matches_rows(st, "d-2") && query_int(st,
+	    "SELECT count(*) FROM policies WHERE api_json_generation ="
+	    " generation AND scenario_id = 'd-2'", NULL) == 1,
+	    "fill again: the stale document rebuilt");
+	is_int(store_policy_fill_documents(st, &filled), 0, "fill a third time");
+	is_int((int)filled, 0, "fill a third time: nothing to build");
 	is_int(store_exec(st, "UPDATE policies SET api_json = '[1]'"
 	    " WHERE scenario_id = 'd-1'"), EGW_E_CONFLICT,
 	    "schema: (a constraint) a document that is not an object's text is refused");
