@@ -283,33 +283,48 @@ store_policy_get_by_id(struct store *st, int64_t id, struct policy *out)
 	return load_policy(st, sql_by_id, NULL, id, out);
 }
 
+/*
+ * The start of a walk over policies in scenario_id order: checks @limit
+ * (0: all), opens one read snapshot for the walk (*@snapshot: pass it to
+ * store_read_end()) and prepares @sql with ?1 the cursor (a copy: a
+ * callback may rewrite the caller's) and ?2 one more than @limit (to see
+ * whether more remain).
+ */
+static int
+walk_begin(struct store *st, const char *sql, const char *after_scenario_id,
+    size_t limit, bool *more, bool *snapshot, sqlite3_stmt **out)
+{
+	*snapshot = false;
+	if (more != NULL)
+		*more = false;
+	if (limit > STORE_POLICY_LIST_MAX)
+		return EGW_E_INVALID;
+	*snapshot = store_read_begin(st);
+	if ((*out = store_prepare(st, sql)) == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(*out, 1, after_scenario_id != NULL ? after_scenario_id
+	    : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(*out, 2, limit == 0 ? -1 : (sqlite3_int64)limit + 1);
+	return 0;
+}
+
 int
 store_policy_list(struct store *st, const char *after_scenario_id,
     size_t limit, int (*cb)(const struct policy *p, void *ctx), void *ctx,
     bool *more)
 {
-	sqlite3_stmt *stmt;
+	sqlite3_stmt *stmt = NULL;
 	struct policy *p = NULL;
 	int64_t *ids = NULL, *grown;
 	size_t n = 0, cap = 0, take;
 	bool snapshot;
-	int rc, err = 0;
+	int rc, err;
 
-	if (more != NULL)
-		*more = false;
-	if (limit > STORE_POLICY_LIST_MAX)
-		return EGW_E_INVALID;
 	/* One snapshot for the id list and every policy loaded from it. */
-	snapshot = store_read_begin(st);
-	stmt = store_prepare(st, "SELECT id FROM policies WHERE scenario_id > ?1"
-	    " ORDER BY scenario_id LIMIT ?2");
-	if (stmt == NULL) {
-		err = EGW_E_DB;
+	if ((err = walk_begin(st, "SELECT id FROM policies WHERE scenario_id > ?1"
+	    " ORDER BY scenario_id LIMIT ?2", after_scenario_id, limit, more,
+	    &snapshot, &stmt)) != 0)
 		goto out;
-	}
-	sqlite3_bind_text(stmt, 1, after_scenario_id != NULL ? after_scenario_id
-	    : "", -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(stmt, 2, limit == 0 ? -1 : (sqlite3_int64)limit + 1);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (n == cap) {
 			cap = cap == 0 ? 64 : cap * 2;
@@ -415,30 +430,23 @@ store_policy_documents(struct store *st, const char *after_scenario_id,
     size_t limit, int (*cb)(const char *scenario_id, const char *doc,
     size_t len, void *ctx), void *ctx, bool *more)
 {
-	sqlite3_stmt *stmt;
+	sqlite3_stmt *stmt = NULL;
 	struct printbuf *pb = NULL;
 	struct policy *scratch = NULL;
 	char sid[POLICY_SCENARIO_ID_MAX + 1];
 	size_t n = 0;
 	bool snapshot;
-	int rc, err = 0;
+	int rc = SQLITE_DONE, err;
 
-	if (more != NULL)
-		*more = false;
-	if (limit > STORE_POLICY_LIST_MAX)
-		return EGW_E_INVALID;
-	snapshot = store_read_begin(st);
-	stmt = store_prepare(st, "SELECT id, " CURRENT_DOC ", apply_status,"
+	if ((err = walk_begin(st, "SELECT id, " CURRENT_DOC ", apply_status,"
 	    " apply_error, applied_generation, scenario_id FROM policies"
-	    " WHERE scenario_id > ?1 ORDER BY scenario_id LIMIT ?2");
-	if (stmt == NULL || (pb = printbuf_new()) == NULL) {
-		err = stmt == NULL ? EGW_E_DB : EGW_E_NOMEM;
+	    " WHERE scenario_id > ?1 ORDER BY scenario_id LIMIT ?2",
+	    after_scenario_id, limit, more, &snapshot, &stmt)) != 0)
+		goto out;
+	if ((pb = printbuf_new()) == NULL) {
+		err = EGW_E_NOMEM;
 		goto out;
 	}
-	/* A copy: the callback may rewrite the cursor it was given. */
-	sqlite3_bind_text(stmt, 1, after_scenario_id != NULL ? after_scenario_id
-	    : "", -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(stmt, 2, limit == 0 ? -1 : (sqlite3_int64)limit + 1);
 	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (limit != 0 && n == limit) {
 			if (more != NULL)
