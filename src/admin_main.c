@@ -45,6 +45,8 @@ cmd_check_config(const struct config *cfg)
 	    json_object_new_string(cfg->applier_socket));
 	json_object_object_add(o, "EGW_HTTP_LISTEN", json_object_new_string(cfg->http_listen));
 	json_object_object_add(o, "EGW_WORKERS", json_object_new_int((int)cfg->workers));
+	json_object_object_add(o, "EGW_SPARE_WORKERS",
+	    json_object_new_int((int)cfg->spare_workers));
 	json_object_object_add(o, "EGW_AUTH", json_object_new_string(cfg->auth ? "on" : "off"));
 	json_object_object_add(o, "EGW_NFLOG_GROUP", json_object_new_int(cfg->nflog_group));
 	for (size_t i = 0; i < cfg->n_dns_servers; i++)

@@ -22,6 +22,7 @@
 #include "http.h"
 #include "log.h"
 #include "route.h"
+#include "spare.h"
 #include "store_policy.h"
 #include "worker.h"
 #include "writer.h"
@@ -195,8 +196,12 @@ api_policy_answer(struct api_ctx *ctx, struct http_resp *resp,
 {
 	struct json_object *o;
 
-	if (wait_s > 0 && !api_wait_policy(ctx, p, p->generation, wait_s))
-		status = 202;
+	if (wait_s > 0) {
+		spare_step_out();
+		if (!api_wait_policy(ctx, p, p->generation, wait_s))
+			status = 202;
+		spare_step_in();
+	}
 	o = codec_policy_to_json(p);
 	return http_resp_json(resp, status, o);
 }
@@ -393,7 +398,10 @@ api_policies_put(struct api_ctx *ctx, struct http_req *req,
 	if (rc != 0)
 		goto out;
 	policy_errors_init(errs);
+	/* The write waits for the disk: a spare worker accepts meanwhile. */
+	spare_step_out();
 	rc = writer_put(ctx->cfg, ctx->st, p, &actor, &created, errs);
+	spare_step_in();
 	if (rc == EGW_E_INVALID) {
 		rc = api_errors(ctx, resp, rc, NULL, errs);
 		goto out;
@@ -432,7 +440,9 @@ api_policies_delete(struct api_ctx *ctx, struct http_req *req,
 	    (rc = api_scenario_param(ctx, req, &id)) != 0 ||
 	    (rc = api_no_fields(ctx, req, resp, &refused)) != 0 || refused)
 		return rc;
+	spare_step_out();
 	rc = writer_delete(ctx->cfg, ctx->st, id, &actor, &generation);
+	spare_step_in();
 	if (rc == EGW_E_NOTFOUND)
 		return api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	if (rc != 0)
@@ -445,7 +455,9 @@ api_policies_delete(struct api_ctx *ctx, struct http_req *req,
 		    "generation", gen, NULL }), "policy deleted");
 	}
 	if (wait_s > 0) {
+		spare_step_out();
 		applied = api_wait_generation(ctx, generation, wait_s);
+		spare_step_in();
 		if (!applied)
 			status = 202;
 	}
@@ -477,7 +489,9 @@ api_set_enabled(struct api_ctx *ctx, struct http_req *req,
 		return rc;
 	if ((p = policy_new()) == NULL)
 		return EGW_E_NOMEM;
+	spare_step_out();
 	rc = writer_set_enabled(ctx->cfg, ctx->st, id, enabled, &actor, p);
+	spare_step_in();
 	if (rc == EGW_E_NOTFOUND) {
 		rc = api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	} else if (rc == 0) {

@@ -36,6 +36,7 @@ struct config {
 	char applier_socket[CONFIG_PATH_MAX];	/* EGW_APPLIER_SOCKET */
 	char http_listen[CONFIG_PATH_MAX];	/* EGW_HTTP_LISTEN, host:port for nginx */
 	unsigned workers;			/* EGW_WORKERS */
+	unsigned spare_workers;			/* EGW_SPARE_WORKERS */
 	size_t max_body;			/* EGW_MAX_BODY, bytes */
 	bool auth;				/* EGW_AUTH on|off */
 	enum log_level log_level;		/* EGW_LOG_LEVEL */

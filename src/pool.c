@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
+#include "spare.h"
 #include "timefmt.h"
 #include "worker.h"
 #include "writer.h"
@@ -46,7 +47,8 @@ struct pool {
 	const struct config *cfg;
 	int listen_fd;
 	struct metrics *metrics;
-	unsigned n;		/* workers; slots[n] is the writer */
+	struct spare *spare;	/* NULL without spare workers */
+	unsigned n;		/* workers and spares; slots[n] is the writer */
 	struct pool_slot *slots;
 	bool stopping;
 	char pid_path[CONFIG_PATH_MAX + 32];
@@ -141,7 +143,8 @@ pool_spawn(struct pool *p, unsigned i, const sigset_t *oldmask)
 			close(p->listen_fd);
 			status = writer_run(p->cfg, p->metrics);
 		} else {
-			status = worker_run(p->cfg, p->listen_fd, i, p->metrics);
+			status = worker_run(p->cfg, p->listen_fd, i, p->metrics,
+			    p->spare);
 		}
 		_exit(status);
 	}
@@ -176,6 +179,8 @@ pool_reap(struct pool *p)
 				continue;
 			s->pid = 0;
 			s->replacement = true;
+			if (i < p->n)
+				spare_slot_gone(p->spare, i);
 			if (p->stopping)
 				break;
 			if (!clean) {
@@ -294,7 +299,7 @@ pool_run(const struct config *cfg)
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
-	p.n = cfg->workers;
+	p.n = cfg->workers + cfg->spare_workers;
 	p.listen_fd = -1;
 	snprintf(p.pid_path, sizeof(p.pid_path), "%s/egw-api.pid", cfg->run_dir);
 	snprintf(p.workers_path, sizeof(p.workers_path), "%s/egw-api.workers",
@@ -303,8 +308,11 @@ pool_run(const struct config *cfg)
 	    cfg->run_dir);
 	p.slots = calloc(POOL_CHILDREN(&p), sizeof(*p.slots));
 	route_table(&n_routes);
-	if (p.slots == NULL || metrics_create(p.n, n_routes, &p.metrics) != 0) {
+	if (p.slots == NULL || metrics_create(p.n, n_routes, &p.metrics) != 0 ||
+	    (cfg->spare_workers > 0 &&
+	    spare_create(cfg->workers, p.n, &p.spare) != 0)) {
 		log_errorx("cannot allocate the pool");
+		metrics_destroy(p.metrics);
 		free(p.slots);
 		return 1;
 	}
@@ -322,7 +330,8 @@ pool_run(const struct config *cfg)
 	}
 	snprintf(text, sizeof(text), "%ld\n", (long)getpid());
 	pool_write_file(p.pid_path, text);
-	log_info("listening on %s with %u workers", cfg->fcgi_socket, p.n);
+	log_info("listening on %s with %u workers and %u spares",
+	    cfg->fcgi_socket, cfg->workers, cfg->spare_workers);
 
 	for (unsigned i = 0; i < POOL_CHILDREN(&p); i++)
 		pool_spawn(&p, i, &oldmask);
@@ -382,6 +391,7 @@ out:
 	unlink(p.writer_path);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	metrics_destroy(p.metrics);
+	spare_destroy(p.spare);
 	free(p.slots);
 	return rc;
 }

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
+#include "spare.h"
 #include "store.h"
 #include "writer.h"
 
@@ -245,7 +246,7 @@ worker_install_signals(void)
 
 int
 worker_run(const struct config *cfg, int listen_fd, unsigned slot,
-    struct metrics *metrics)
+    struct metrics *metrics, struct spare *spare)
 {
 	struct api_ctx ctx;
 	struct store *st = NULL;
@@ -288,6 +289,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 		return 1;
 	}
 	routes = route_table(&n_routes);
+	spare_attach(spare, slot);
 	log_debug("worker %u ready", slot);
 
 	while (!worker_stop) {
@@ -297,6 +299,9 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 		size_t ri;
 		uint64_t usec;
 
+		spare_park_if_surplus(worker_stopping);
+		if (worker_stop)
+			break;
 		if ((rc = FCGX_Accept_r(&fr)) < 0) {
 			/* The timeout, or a signal: look at worker_stop. */
 			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)

@@ -19,6 +19,7 @@
 
 struct config;
 struct metrics;
+struct spare;
 
 /**
  * worker_run() - serve requests until told to stop
@@ -26,12 +27,13 @@ struct metrics;
  * @listen_fd: the FastCGI listening socket
  * @slot: this worker's index in the pool (metrics slot)
  * @metrics: shared counters, or NULL
+ * @spare: which workers accept (spare.h), or NULL: this one always does
  *
  * Returns: the process exit status: 0 after a requested stop, 1 when the
  * database or libfcgi could not be set up.
  */
 int worker_run(const struct config *cfg, int listen_fd, unsigned slot,
-    struct metrics *metrics);
+    struct metrics *metrics, struct spare *spare);
 
 /**
  * worker_stopping() - whether a stop was requested (handlers that wait,

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 # Helpers of the API scenarios (api_*.sh); source after lib.sh.
 #
-#   start_api [WORKERS]     egw-api pool on a socket under $T (pid tracked)
+#   start_api [WORKERS]     egw-api pool on a socket under $T (pid tracked),
+#                           with $EGW_SPARE_WORKERS spares when set
 #   start_nginx             a real nginx with the rendered site on a free
 #                           loopback port; sets API (http://127.0.0.1:PORT)
 #   mint_token NAME SCOPES  prints a new token (egw-admin token create)
@@ -30,7 +31,7 @@ start_api() {
 	track_pid "$API_PID"
 	wait_for 10 test -S "$EGW_FCGI_SOCKET" ||
 		{ echo "Bail out! egw-api did not create its socket"; exit 99; }
-	wait_for 10 api_workers_ready "$EGW_WORKERS" ||
+	wait_for 10 api_workers_ready "$((EGW_WORKERS + ${EGW_SPARE_WORKERS:-0}))" ||
 		{ echo "Bail out! egw-api workers did not start"; exit 99; }
 }
 

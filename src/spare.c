@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * This file contains the API pool's spare workers (see spare.h).
+ */
+#include "spare.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#define SPARE_PARK_S 5
+
+enum spare_state {
+	SPARE_GONE = 0,		/* no worker in the slot */
+	SPARE_ACCEPTING,	/* serving requests, accept() between them */
+	SPARE_OUT,		/* waiting for the writer or the applier */
+	SPARE_PARKED
+};
+
+struct spare {
+	size_t map_size;
+	unsigned accepting;	/* wanted */
+	unsigned slots;
+	sem_t wake;		/* posted when a worker steps out */
+	_Atomic unsigned char state[];
+};
+
+/* This process's view: the region and its own slot. */
+static struct spare *spare_self;
+static unsigned spare_slot;
+static unsigned spare_out_depth;
+
+int
+spare_create(unsigned accepting, unsigned slots, struct spare **out)
+{
+	size_t size = sizeof(struct spare) + slots;
+	struct spare *s = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	*out = NULL;
+	if (s == MAP_FAILED)
+		return EGW_E_NOMEM;
+	if (sem_init(&s->wake, 1, 0) != 0) {
+		munmap(s, size);
+		return EGW_E_NOMEM;
+	}
+	s->map_size = size;
+	s->accepting = accepting;
+	s->slots = slots;
+	*out = s;
+	return 0;
+}
+
+void
+spare_destroy(struct spare *s)
+{
+	if (s == NULL)
+		return;
+	sem_destroy(&s->wake);
+	munmap(s, s->map_size);
+}
+
+static void
+spare_set(struct spare *s, unsigned slot, enum spare_state st)
+{
+	atomic_store_explicit(&s->state[slot], (unsigned char)st,
+	    memory_order_relaxed);
+}
+
+static unsigned
+spare_count(const struct spare *s, enum spare_state st)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < s->slots; i++)
+		n += atomic_load_explicit(&s->state[i], memory_order_relaxed) == st;
+	return n;
+}
+
+/* Wake a parked worker when fewer accept than wanted.  Only then: a post
+ * nobody takes would let a later spare skip its parking once. */
+static void
+spare_fill_gap(struct spare *s)
+{
+	if (spare_count(s, SPARE_ACCEPTING) < s->accepting &&
+	    spare_count(s, SPARE_PARKED) > 0)
+		sem_post(&s->wake);
+}
+
+void
+spare_slot_gone(struct spare *s, unsigned slot)
+{
+	if (s == NULL || slot >= s->slots)
+		return;
+	/* One that was accepting leaves a gap until its replacement
+	 * starts: let a spare fill it. */
+	spare_set(s, slot, SPARE_GONE);
+	spare_fill_gap(s);
+}
+
+void
+spare_attach(struct spare *s, unsigned slot)
+{
+	spare_self = s != NULL && slot < s->slots ? s : NULL;
+	spare_slot = slot;
+	spare_out_depth = 0;
+	if (spare_self != NULL)
+		spare_set(s, slot, SPARE_ACCEPTING);
+}
+
+void
+spare_park_if_surplus(bool (*stopping)(void))
+{
+	struct spare *s = spare_self;
+	struct timespec until;
+
+	if (s == NULL || spare_count(s, SPARE_ACCEPTING) <= s->accepting)
+		return;
+	spare_set(s, spare_slot, SPARE_PARKED);
+	/* Wake or time-out alike, accept again only where there is a gap:
+	 * another spare may have filled it first, and a stale post (from a
+	 * race) must not unpark anyone. */
+	while (!stopping() && spare_count(s, SPARE_ACCEPTING) >= s->accepting) {
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += SPARE_PARK_S;
+		if (sem_timedwait(&s->wake, &until) != 0 && errno != ETIMEDOUT &&
+		    errno != EINTR) {
+			log_warn("spare worker: sem_timedwait");
+			break;
+		}
+	}
+	spare_set(s, spare_slot, SPARE_ACCEPTING);
+}
+
+void
+spare_step_out(void)
+{
+	struct spare *s = spare_self;
+
+	if (s == NULL || spare_out_depth++ > 0)
+		return;
+	spare_set(s, spare_slot, SPARE_OUT);
+	spare_fill_gap(s);
+}
+
+void
+spare_step_in(void)
+{
+	struct spare *s = spare_self;
+
+	if (s == NULL || spare_out_depth == 0 || --spare_out_depth > 0)
+		return;
+	spare_set(s, spare_slot, SPARE_ACCEPTING);
+}
