@@ -375,7 +375,7 @@ static const struct setting settings[] = {
 	{ "EGW_HTTP_LISTEN", "0.0.0.0:8089", parse_listen, STR(http_listen), 0, 0,
 	  "PORT, IPV4:PORT, [IPV6]:PORT or *:PORT" },
 	{ "EGW_WORKERS", "8", parse_uint, NUM(workers), 1, 256, "1-256" },
-	{ "EGW_SPARE_WORKERS", "0", parse_uint, NUM(spare_workers), 0, 256, "0-256" },
+	{ "EGW_SPARE_WORKERS", "8", parse_uint, NUM(spare_workers), 0, 256, "0-256" },
 	{ "EGW_MAX_BODY", "262144", parse_uint, NUM(max_body), 1024, 16777216,
 	  "1024-16777216 bytes" },
 	{ "EGW_AUTH", "on", parse_auth, NUM(auth), 0, 0, "on or off" },

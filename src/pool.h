@@ -4,7 +4,9 @@
  *
  * The master opens the FastCGI unix socket (EGW_FCGI_SOCKET) before it
  * forks, so every worker accepts on the same descriptor (libfcgi serialises
- * accept() with a file lock), then forks EGW_WORKERS workers (worker.h).
+ * accept() with a file lock), then forks EGW_WORKERS workers (worker.h)
+ * and EGW_SPARE_WORKERS spares, of which only EGW_WORKERS accept at a time
+ * (spare.h).
  * A worker that dies is replaced in the same slot; one that dies soon after
  * starting is replaced after a growing delay (100 ms doubling up to 10 s),
  * so a worker that cannot open the database does not spin.  The master

@@ -19,7 +19,8 @@
 #        DURATION (s per target per round, default 10), CONNECTIONS
 #        (default 32), THREADS (2),
 #        WORKERS (pool and bare responder, default 8, the bare responder's best
-#        on 2 CPUs), EGW_AUTH (on),
+#        on 2 CPUs), SPARES (the pool's EGW_SPARE_WORKERS; default: the
+#        program's default), EGW_AUTH (on),
 #        EGW_LOG_LEVEL (info), TARGETS (names to run, space-separated;
 #        default all: nginx_fixed bare_fcgi bare_fcgi_lua pool_health
 #        pool_policy_get pool_policy_upsert)
@@ -52,6 +53,7 @@ trap 'exit 1' INT TERM
 
 
 export EGW_STATE_DIR=$T/state EGW_RUN_DIR=$T/run EGW_WORKERS=$WORKERS
+[ -n "${SPARES:-}" ] && export EGW_SPARE_WORKERS=$SPARES
 export EGW_AUTH=${EGW_AUTH:-on} EGW_LOG_LEVEL=${EGW_LOG_LEVEL:-info} DRY_RUN=true
 export EGW_FCGI_SOCKET=$T/run/api.sock EGW_APPLIER_SOCKET=$T/run/applier.sock
 mkdir -p "$EGW_STATE_DIR" "$EGW_RUN_DIR"
@@ -112,7 +114,7 @@ run() {
 	echo "$round $name ${rps:-0} $(to_ms "${p50:-?}") $(to_ms "${p99:-?}")" >> "$T/results"
 }
 
-echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s x $ROUNDS rounds, $WORKERS workers, auth $EGW_AUTH, log level $EGW_LOG_LEVEL, $(nproc) CPUs"
+echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s x $ROUNDS rounds, $WORKERS workers (spares: ${EGW_SPARE_WORKERS:-default}), auth $EGW_AUTH, log level $EGW_LOG_LEVEL, $(nproc) CPUs"
 wrk -t1 -c4 -d1s "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1
 : > "$T/results"
 for round in $(seq 1 "$ROUNDS"); do

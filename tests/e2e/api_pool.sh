@@ -16,7 +16,7 @@ export EGW_AUTH=off
 start_api 3
 start_nginx
 ok "pid file names the master" test "$(cat "$EGW_RUN_DIR/egw-api.pid")" = "$API_PID"
-ok "three workers listed" test "$(wc -l < "$EGW_RUN_DIR/egw-api.workers")" -eq 3
+ok "three workers and the spares listed" test "$(wc -l < "$EGW_RUN_DIR/egw-api.workers")" -eq $((3 + EGW_SPARE_WORKERS))
 victim=$(api_worker_pid 1)
 ok "slot 1 has a live worker ($victim)" kill -0 "$victim"
 ok "the worker is the master's child" test "$(ps -o ppid= -p "$victim" | tr -d ' ')" = "$API_PID"
@@ -192,7 +192,7 @@ ok "and go through the writer again" test "$(awk '$1 == "egw_api_write_batched_o
 # SIGHUP: every worker is replaced, service continues.
 before=$(awk '{ print $2 }' "$EGW_RUN_DIR/egw-api.workers" | sort | tr '\n' ' ')
 kill -HUP "$API_PID"
-wait_for 5 bash -c "[ \"\$(awk '{ print \$2 }' '$EGW_RUN_DIR/egw-api.workers' | sort | tr '\n' ' ')\" != '$before' ] && [ \$(wc -l < '$EGW_RUN_DIR/egw-api.workers') -eq 3 ]"
+wait_for 5 bash -c "[ \"\$(awk '{ print \$2 }' '$EGW_RUN_DIR/egw-api.workers' | sort | tr '\n' ' ')\" != '$before' ] && [ \$(wc -l < '$EGW_RUN_DIR/egw-api.workers') -eq $((3 + EGW_SPARE_WORKERS)) ]"
 after=$(awk '{ print $2 }' "$EGW_RUN_DIR/egw-api.workers" | sort | tr '\n' ' ')
 ok "SIGHUP replaced the workers" bash -c "for p in $before; do case ' $after ' in *\" \$p \"*) exit 1;; esac; done"
 api GET /health

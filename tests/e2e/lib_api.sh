@@ -2,7 +2,7 @@
 # Helpers of the API scenarios (api_*.sh); source after lib.sh.
 #
 #   start_api [WORKERS]     egw-api pool on a socket under $T (pid tracked),
-#                           with $EGW_SPARE_WORKERS spares when set
+#                           with $EGW_SPARE_WORKERS spares (default 2)
 #   start_nginx             a real nginx with the rendered site on a free
 #                           loopback port; sets API (http://127.0.0.1:PORT)
 #   mint_token NAME SCOPES  prints a new token (egw-admin token create)
@@ -18,6 +18,9 @@ api_env() {
 	export EGW_FCGI_SOCKET="$T/run/api.sock"
 	export EGW_APPLIER_SOCKET="$T/run/applier.sock"
 	export EGW_HTTP_LISTEN="127.0.0.1:${API_PORT:-8089}"
+	# Two spares (spare.h) unless a test says otherwise: every scenario
+	# runs with some, without the program's eight per test.
+	export EGW_SPARE_WORKERS="${EGW_SPARE_WORKERS:-2}"
 }
 
 # start_api [WORKERS]: the pool; waits for its socket and worker list.
@@ -31,7 +34,7 @@ start_api() {
 	track_pid "$API_PID"
 	wait_for 10 test -S "$EGW_FCGI_SOCKET" ||
 		{ echo "Bail out! egw-api did not create its socket"; exit 99; }
-	wait_for 10 api_workers_ready "$((EGW_WORKERS + ${EGW_SPARE_WORKERS:-0}))" ||
+	wait_for 10 api_workers_ready "$((EGW_WORKERS + EGW_SPARE_WORKERS))" ||
 		{ echo "Bail out! egw-api workers did not start"; exit 99; }
 }
 

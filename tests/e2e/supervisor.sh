@@ -14,7 +14,7 @@ need_cmd nginx nats-server curl ip wrk
 ns=$(make_netns sup)
 chmod 755 "$T"
 export EGW_STATE_DIR="$T/state" EGW_RUN_DIR="$T/run"
-export EGW_HTTP_LISTEN=127.0.0.1:18089 EGW_WORKERS=2 EGW_AUTH=off
+export EGW_HTTP_LISTEN=127.0.0.1:18089 EGW_WORKERS=2 EGW_SPARE_WORKERS=2 EGW_AUTH=off
 export EGW_USER=nobody EGW_NGINX_RENDER="$EGW_TOP_SRCDIR/scripts/render-nginx-conf"
 export EGW_RECONCILE_INTERVAL=5 DRY_RUN=true
 unset NATS_URL

@@ -28,7 +28,7 @@ VG="valgrind --tool=memcheck --leak-check=full --show-leak-kinds=definite,indire
  --suppressions=$EGW_TOP_SRCDIR/tests/e2e/valgrind.supp"
 
 # --- API ------------------------------------------------------------------
-export EGW_AUTH=off EGW_WORKERS=1 EGW_LOG_LEVEL=warn
+export EGW_AUTH=off EGW_WORKERS=1 EGW_SPARE_WORKERS=0 EGW_LOG_LEVEL=warn
 api_env
 # A mixed scripted session: update (unchanged after the first), read, list,
 # invalid body, malformed body, unknown policy, wrong method, profiles.
@@ -58,7 +58,8 @@ done = function(summary, latency, requests)
     summary.errors.timeout))
 end
 LUA
-# session N: a fresh egw-api under valgrind, at least N requests (wrk runs
+# session N: a fresh egw-api under valgrind (one worker, no spare: every
+# request in the same process), at least N requests (wrk runs
 # by time; rounds are bounded), then SIGTERM; sets S_REQ, S_BAD, S_LOG
 session() {
 	want=$1
