@@ -374,8 +374,9 @@ static const struct setting settings[] = {
 	{ "EGW_APPLIER_SOCKET", NULL, parse_path, STR(applier_socket), 0, 0, "an absolute path" },
 	{ "EGW_HTTP_LISTEN", "0.0.0.0:8089", parse_listen, STR(http_listen), 0, 0,
 	  "PORT, IPV4:PORT, [IPV6]:PORT or *:PORT" },
-	{ "EGW_WORKERS", "8", parse_uint, NUM(workers), 1, 256, "1-256" },
-	{ "EGW_SPARE_WORKERS", "8", parse_uint, NUM(spare_workers), 0, 256, "0-256" },
+	{ "EGW_WORKERS", "8", parse_uint, NUM(workers), 1, 256,
+	  "1-256, and at most 256 with EGW_SPARE_WORKERS" },
+	{ "EGW_SPARE_WORKERS", "8", parse_uint, NUM(spare_workers), 0, 255, "0-255" },
 	{ "EGW_MAX_BODY", "262144", parse_uint, NUM(max_body), 1024, 16777216,
 	  "1024-16777216 bytes" },
 	{ "EGW_AUTH", "on", parse_auth, NUM(auth), 0, 0, "on or off" },
@@ -433,6 +434,14 @@ config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
 			continue;
 		if (s->parse(s, v, cfg, err, errlen) != 0)
 			return EGW_E_CONFIG;
+	}
+	/* The writer serves at most 256 workers (WRITER_MAX_CLIENTS). */
+	if (cfg->workers + cfg->spare_workers > 256) {
+		for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++)
+			if (strcmp(settings[i].name, "EGW_WORKERS") == 0)
+				return fail(err, errlen, &settings[i], "%u workers and"
+				    " %u spares are more than 256", cfg->workers,
+				    cfg->spare_workers);
 	}
 	if (cfg->db_path[0] == '\0' &&
 	    derive(cfg->db_path, sizeof(cfg->db_path), cfg->state_dir, "egw.db") != 0)

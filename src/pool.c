@@ -272,6 +272,7 @@ pool_stop(struct pool *p)
 		 * timeout (worker.c); the next one ends the accept at once. */
 		if (timefmt_monotonic_ms() >= next_term) {
 			pool_signal_all(p, SIGTERM);
+			spare_wake_all(p->spare);
 			next_term = timefmt_monotonic_ms() + 1000;
 		}
 		sigtimedwait(&waitset, NULL, &ts);
@@ -365,6 +366,7 @@ pool_run(const struct config *cfg)
 		if (sig == SIGHUP) {
 			log_info("SIGHUP: replacing the workers");
 			pool_signal_all(&p, SIGHUP);
+			spare_wake_all(p.spare);
 		}
 		if (sig == SIGCHLD || sig == SIGHUP || sig < 0) {
 			unsigned before = pool_live(&p);

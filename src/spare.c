@@ -22,6 +22,10 @@ enum spare_state {
 	SPARE_PARKED
 };
 
+/* The state bytes are shared between processes: an atomic that needed
+ * libatomic's (per-process) locks would not be atomic across them. */
+_Static_assert(ATOMIC_CHAR_LOCK_FREE == 2, "lock-free atomic bytes");
+
 struct spare {
 	size_t map_size;
 	unsigned accepting;	/* wanted */
@@ -38,7 +42,8 @@ static unsigned spare_out_depth;
 int
 spare_create(unsigned accepting, unsigned slots, struct spare **out)
 {
-	size_t size = sizeof(struct spare) + slots;
+	size_t size = offsetof(struct spare, state) +
+	    slots * sizeof(((struct spare *)0)->state[0]);
 	struct spare *s = mmap(NULL, size, PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
@@ -65,11 +70,14 @@ spare_destroy(struct spare *s)
 	munmap(s, s->map_size);
 }
 
+/* Sequentially consistent, stores and loads alike: each side writes its
+ * own byte and then counts the others', and with weaker ordering both a
+ * parking and a stepping-out worker could miss the other's byte (the
+ * spare sleeps, nobody posts). */
 static void
 spare_set(struct spare *s, unsigned slot, enum spare_state st)
 {
-	atomic_store_explicit(&s->state[slot], (unsigned char)st,
-	    memory_order_relaxed);
+	atomic_store(&s->state[slot], (unsigned char)st);
 }
 
 static unsigned
@@ -78,7 +86,7 @@ spare_count(const struct spare *s, enum spare_state st)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < s->slots; i++)
-		n += atomic_load_explicit(&s->state[i], memory_order_relaxed) == st;
+		n += atomic_load(&s->state[i]) == st;
 	return n;
 }
 
@@ -104,6 +112,15 @@ spare_slot_gone(struct spare *s, unsigned slot)
 }
 
 void
+spare_wake_all(struct spare *s)
+{
+	if (s == NULL)
+		return;
+	for (unsigned i = 0; i < s->slots; i++)
+		sem_post(&s->wake);
+}
+
+void
 spare_attach(struct spare *s, unsigned slot)
 {
 	spare_self = s != NULL && slot < s->slots ? s : NULL;
@@ -126,10 +143,10 @@ spare_park_if_surplus(bool (*stopping)(void))
 	 * another spare may have filled it first, and a stale post (from a
 	 * race) must not unpark anyone. */
 	while (!stopping() && spare_count(s, SPARE_ACCEPTING) >= s->accepting) {
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += SPARE_PARK_S;
-		if (sem_timedwait(&s->wake, &until) != 0 && errno != ETIMEDOUT &&
-		    errno != EINTR) {
+		if (sem_clockwait(&s->wake, CLOCK_MONOTONIC, &until) != 0 &&
+		    errno != ETIMEDOUT && errno != EINTR) {
 			log_warn("spare worker: sem_timedwait");
 			break;
 		}

@@ -12,17 +12,22 @@
  * -9 % reads).  So EGW_WORKERS workers accept, and EGW_SPARE_WORKERS more
  * stay parked on a process-shared semaphore until one of the accepting
  * ones steps out to wait (spare_step_out()); the spare that wakes accepts
- * in its place.  A worker back from its wait finds one accepting worker
- * too many and parks before its next accept (spare_park_if_surplus()).
+ * in its place.  Once the waiting worker is back, the first accepting
+ * worker to find one too many parks before its next accept
+ * (spare_park_if_surplus()).
  *
  * The state lives in one shared anonymous mapping made by the master
  * before it forks: one byte of state per worker slot, counted (not a
  * counter) so that a worker killed in any state is accounted for by the
- * master resetting its slot (spare_slot_gone()).  Two workers deciding at
- * the same moment can leave one worker too few or too many accepting for
- * a while; a parked worker looks again every SPARE_PARK_S, and every step
- * out wakes one, so this only ever costs a little throughput, never a
- * request.
+ * master resetting its slot (spare_slot_gone()).  A worker stepping out
+ * posts only when it leaves fewer accepting than wanted and some worker is
+ * parked; a parked worker also looks again every SPARE_PARK_S.  Which
+ * workers accept rotates under a mixed load (the first to find one too
+ * many parks), but never more than about EGW_WORKERS at a time.  A parked
+ * worker's wait ends on a stop signal in practice (a timed futex wait
+ * returns EINTR), but signal(7) lists sem_timedwait() among the calls
+ * SA_RESTART restarts, so the master also wakes every parked worker after
+ * it signals them (spare_wake_all()).
  */
 #ifndef EGW_SPARE_H
 #define EGW_SPARE_H
@@ -46,6 +51,10 @@ void spare_destroy(struct spare *s);
 
 /** spare_slot_gone() - the master saw the worker of @slot die */
 void spare_slot_gone(struct spare *s, unsigned slot);
+
+/** spare_wake_all() - the master, after signalling the workers: every
+ * parked one looks at its stop flag (NULL @s: no-op) */
+void spare_wake_all(struct spare *s);
 
 /**
  * spare_attach() - a worker starts in @slot (NULL @s: no spares, and

@@ -42,7 +42,8 @@ static const struct {
 	{ "EGW_HTTP_LISTEN", "localhost:8089" }, { "EGW_HTTP_LISTEN", "[::1:8089" },
 	{ "EGW_WORKERS", "0" }, { "EGW_WORKERS", "257" }, { "EGW_WORKERS", "-1" },
 	{ "EGW_WORKERS", "4 " }, { "EGW_WORKERS", "four" }, { "EGW_WORKERS", "" },
-	{ "EGW_SPARE_WORKERS", "257" }, { "EGW_SPARE_WORKERS", "-1" },
+	{ "EGW_SPARE_WORKERS", "256" }, { "EGW_SPARE_WORKERS", "-1" },
+	{ "EGW_WORKERS", "250" },	/* + the default 8 spares: over 256 */
 	{ "EGW_MAX_BODY", "10" }, { "EGW_AUTH", "sometimes" },
 	{ "EGW_LOG_LEVEL", "verbose" }, { "EGW_USER", "-root" }, { "EGW_USER", "a b" },
 	{ "EGW_NFLOG_GROUP", "0" }, { "EGW_NFLOG_GROUP", "65536" },
