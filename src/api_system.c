@@ -21,6 +21,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
+#include "spare.h"
 #include "store_api.h"
 #include "store_outbox.h"
 #include "store_policy.h"
@@ -113,7 +114,11 @@ api_readyz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	checks = json_object_new_object();
 	details = json_object_new_array();
 
+	/* It takes the write lock, and may wait for it behind the writer:
+	 * a spare worker accepts meanwhile. */
+	spare_step_out();
 	rc = store_api_writable(ctx->st);
+	spare_step_in();
 	db_ok = rc == 0;
 	json_object_object_add(checks, "database",
 	    api_check(db_ok, db_ok ? NULL : err_message(rc)));
