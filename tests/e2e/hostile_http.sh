@@ -340,7 +340,7 @@ tok_case "16 KB header (nginx limit)" 400 bad_request "Bearer $(head -c 16384 /d
 # --- afterwards ------------------------------------------------------------------
 ok "no hostile request got a 5xx or no answer ($fivexx)" test "$fivexx" -eq 0
 ok "no command of the payloads ran" test ! -e /tmp/egw-pwned
-ok "both API workers still serve" api_workers_ready 2
+ok "both API workers and their spares still serve" api_workers_ready $((2 + EGW_SPARE_WORKERS))
 wait_for 10 settled
 state_snapshot "$T/db.after"
 kernel_snapshot "$T/nft.after"
