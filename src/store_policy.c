@@ -67,6 +67,10 @@ prefix_key(const struct ip_prefix *pfx, unsigned len, uint8_t lo[PREFIX_KEY_LEN]
  * never built or was built at another generation than the row's. */
 #define CURRENT_DOC \
 	"CASE WHEN api_json_generation = generation THEN api_json END"
+/* The first columns of every query document_from_row() reads, in its
+ * order; a query may add more after them. */
+#define DOC_COLUMNS \
+	"id, " CURRENT_DOC ", apply_status, apply_error, applied_generation"
 
 static const char sql_by_sid[] =
     "SELECT " POLICY_COLUMNS " FROM policies WHERE scenario_id = ?1";
@@ -367,8 +371,8 @@ out:
  * A policy's API text from its row: the stored document with the status
  * appended, or, when the document was never built (api_json NULL: a row
  * from before migration 002 or written by hand), the document rebuilt
- * from the columns and child rows by id.  Columns of @stmt: id, api_json,
- * apply_status, apply_error, applied_generation.  @stmt is left active.
+ * from the columns and child rows by id.  @stmt starts with DOC_COLUMNS
+ * and is left active.
  */
 static int
 document_from_row(struct store *st, sqlite3_stmt *stmt, struct printbuf *pb,
@@ -406,9 +410,8 @@ int
 store_policy_document(struct store *st, const char *scenario_id,
     struct printbuf *pb)
 {
-	sqlite3_stmt *stmt = store_prepare(st, "SELECT id, " CURRENT_DOC ","
-	    " apply_status, apply_error, applied_generation FROM policies"
-	    " WHERE scenario_id = ?1");
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT " DOC_COLUMNS
+	    " FROM policies WHERE scenario_id = ?1");
 	struct policy *scratch = NULL;
 	int rc;
 
@@ -438,9 +441,8 @@ store_policy_documents(struct store *st, const char *after_scenario_id,
 	bool snapshot;
 	int rc = SQLITE_DONE, err;
 
-	if ((err = walk_begin(st, "SELECT id, " CURRENT_DOC ", apply_status,"
-	    " apply_error, applied_generation, scenario_id FROM policies"
-	    " WHERE scenario_id > ?1 ORDER BY scenario_id LIMIT ?2",
+	if ((err = walk_begin(st, "SELECT " DOC_COLUMNS ", scenario_id"
+	    " FROM policies WHERE scenario_id > ?1 ORDER BY scenario_id LIMIT ?2",
 	    after_scenario_id, limit, more, &snapshot, &stmt)) != 0)
 		goto out;
 	if ((pb = printbuf_new()) == NULL) {
@@ -994,9 +996,9 @@ static int
 stored_row_load(struct store *st, const char *sid, const char *input,
     struct policy *scratch, struct stored_row *out)
 {
-	sqlite3_stmt *stmt = store_prepare(st, "SELECT id, " CURRENT_DOC ","
-	    " apply_status, apply_error, applied_generation, revision,"
-	    " created_at, completed_at FROM policies WHERE scenario_id = ?1");
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT " DOC_COLUMNS ","
+	    " revision, created_at, completed_at FROM policies"
+	    " WHERE scenario_id = ?1");
 	struct printbuf *pb = NULL;
 	char *old_input;
 	bool had_doc;
