@@ -108,6 +108,34 @@ ok "nothing lost, after 100 or 10,000 requests ($(lost "$log1") / $(lost "$log2"
 ok "worker memory after 10,000 requests equals after 100 ($(inuse "$log1") = $(inuse "$log2") B in use)" \
 	test "$(inuse "$log1")" = "$(inuse "$log2")"
 
+# Session 3: one worker and one spare (src/spare.c), four clients, so
+# writes waiting for the writer let the spare accept; every process of
+# the pool (master, writer, both workers) ends with no memcheck error and
+# nothing lost.
+EGW_SPARE_WORKERS=1 EGW_LOG_LEVEL=info
+# shellcheck disable=SC2086
+$VG --log-file="$T/vg-spare.%p.log" "$(egw_bin egw-api)" > "$T/api-spare.log" 2>&1 &
+API_PID=$!
+track_pid "$API_PID"
+wait_for 60 api_workers_ready 2 || { echo "Bail out! no workers under valgrind"; exit 99; }
+wrk -t2 -c4 -d8s -s "$T/mix.lua" "$API" > "$T/wrk.out" 2>&1
+s_req=$(awk '/^REQUESTS/ { print $2 }' "$T/wrk.out")
+s_bad=$(awk '/^REQUESTS/ { print $4 }' "$T/wrk.out")
+served=$(grep '"func":"worker_log_request"' "$T/api-spare.log" | grep -o '"pid":[0-9]*' | sort -u | wc -l)
+stop_api
+ok "session 3: $s_req requests, no socket error ($s_bad)" test "${s_req:-0}" -ge 100 -a "${s_bad:-1}" -eq 0
+ok "session 3: both the worker and the spare served requests ($served)" test "$served" -eq 2
+vg_logs=$(ls "$T"/vg-spare.*.log)
+ok "session 3: valgrind logged every process ($(echo $vg_logs | wc -w): master, writer, 2 workers)" \
+	test "$(echo $vg_logs | wc -w)" -eq 4
+for f in $vg_logs; do wait_for 30 grep -q "ERROR SUMMARY" "$f"; done
+ok "session 3: memcheck found no error in any of them" \
+	bash -c "for f in $(echo $vg_logs); do grep -q 'ERROR SUMMARY: 0 errors' \$f || exit 1; done" ||
+	grep -h -A12 -m3 "Invalid\|uninitialised\|definitely lost in" $vg_logs | head -n 40 | sed 's/^/# /'
+lost_spare=0
+for f in $vg_logs; do lost_spare=$((lost_spare + $(lost "$f"))); done
+ok "session 3: nothing definitely or indirectly lost ($lost_spare B)" test "$lost_spare" -eq 0
+
 # --- applier ---------------------------------------------------------------------
 hard_gw_netns
 applier_env
