@@ -341,6 +341,7 @@ api_metrics(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	const struct route *routes;
 	int64_t backlog = -1, age, kc[2] = { 0, 0 };
 	size_t n_routes, len = 0;
+	unsigned accepting, waiting, parked;
 	char *text = NULL;
 	FILE *f;
 	int rc;
@@ -367,6 +368,15 @@ api_metrics(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	}
 	if (ctx->metrics != NULL)
 		metrics_write(ctx->metrics, names, f);
+	if (spare_census(&accepting, &waiting, &parked))
+		fprintf(f, "# HELP egw_api_workers_by_state Worker processes by what"
+		    " they do now (with EGW_SPARE_WORKERS > 0): accepting requests,"
+		    " waiting for the writer or the applier, parked spares.\n"
+		    "# TYPE egw_api_workers_by_state gauge\n"
+		    "egw_api_workers_by_state{state=\"accepting\"} %u\n"
+		    "egw_api_workers_by_state{state=\"waiting\"} %u\n"
+		    "egw_api_workers_by_state{state=\"parked\"} %u\n",
+		    accepting, waiting, parked);
 	fprintf(f, "# HELP egw_policies Stored policies by state.\n"
 	    "# TYPE egw_policies gauge\n"
 	    "egw_policies{state=\"total\"} %lld\n"

@@ -196,7 +196,8 @@ metrics_write(const struct metrics *m, const char *const *route_names,
 	    "# HELP egw_api_workers_replaced_total Workers started to replace one that died.\n"
 	    "# TYPE egw_api_workers_replaced_total counter\n"
 	    "egw_api_workers_replaced_total %llu\n"
-	    "# HELP egw_api_workers Configured worker processes.\n"
+	    "# HELP egw_api_workers Configured worker processes, spares"
+	    " included (EGW_WORKERS + EGW_SPARE_WORKERS).\n"
 	    "# TYPE egw_api_workers gauge\n"
 	    "egw_api_workers %u\n",
 	    (unsigned long long)metrics_load(&m->spawned),

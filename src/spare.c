@@ -174,3 +174,16 @@ spare_step_in(void)
 		return;
 	spare_set(s, spare_slot, SPARE_ACCEPTING);
 }
+
+bool
+spare_census(unsigned *accepting, unsigned *waiting, unsigned *parked)
+{
+	const struct spare *s = spare_self;
+
+	if (s == NULL)
+		return false;
+	*accepting = spare_count(s, SPARE_ACCEPTING);
+	*waiting = spare_count(s, SPARE_OUT);
+	*parked = spare_count(s, SPARE_PARKED);
+	return true;
+}

@@ -76,4 +76,17 @@ void spare_park_if_surplus(bool (*stopping)(void));
 void spare_step_out(void);
 void spare_step_in(void);
 
+/**
+ * spare_census() - every worker slot's state right now, as this worker's
+ * region shows it (for /metrics)
+ * @accepting: workers taking part in accept()
+ * @waiting: workers stepped out, waiting for the writer or the applier
+ * @parked: spares parked
+ *
+ * A slot whose worker is being replaced counts in none of them.
+ *
+ * Returns: false, and nothing written, when the pool has no spares.
+ */
+bool spare_census(unsigned *accepting, unsigned *waiting, unsigned *parked);
+
 #endif

@@ -57,6 +57,13 @@ writers=$(grep '"request_id":"write-' "$T/api.log" | grep -o '"pid":[0-9]*' | so
 ok "writes were served by more than the two accepting workers ($writers)" test "$writers" -gt 2
 readers=$(reads again 25)
 ok "after the writes, reads are back on two workers ($readers)" test "$readers" -le 2
+census() {
+	curl -s "$API/metrics" | awk '/^egw_api_workers_by_state/ {
+		sub(/.*state="/, ""); sub(/"}/, ""); printf "%s=%s ", $1, $2 }'
+}
+now=$(census)
+ok "/metrics: two accepting, none waiting, two parked ($now)" \
+	test "$now" = "accepting=2 waiting=0 parked=2 "
 
 t0=$(date +%s%N)
 stop_api
@@ -83,6 +90,7 @@ read_during_wait() {
 		r0=$(date +%s%N)
 		curl -s -o /dev/null --max-time 20 "$API/health"
 		ms=$(( ($(date +%s%N) - r0) / 1000000 ))
+		[ "$round" = 1 ] && [ "$1" -gt 0 ] && census > "$T/census.wait"
 		[ "$ms" -gt "$worst" ] && worst=$ms
 		wait "$wpid"
 	done
@@ -91,6 +99,8 @@ read_during_wait() {
 }
 with=$(read_during_wait 1)
 ok "with a spare, reads during a 2 s ?wait are answered at once (slowest ${with} ms, < 1000)" test "$with" -lt 1000
+ok "/metrics during the wait: the spare accepts, the worker waits ($(cat "$T/census.wait"))" \
+	test "$(cat "$T/census.wait")" = "accepting=1 waiting=1 parked=0 "
 without=$(read_during_wait 0)
 ok "without one (the control), they wait for the mutation (slowest ${without} ms, > 1200)" test "$without" -gt 1200
 e2e_done
