@@ -134,7 +134,12 @@ unknown=$(cat "$T"/up.k-* | grep -c '^503$')
 diag "writer killed: $good of $total upserts 200/201, $unknown 503"
 ok "all 160 upserts were answered" test "$total" -eq 160
 ok "only 200/201 or 503" test $((good + unknown)) -eq "$total"
-ok "at most one 503 per worker (3)" test "$unknown" -le 3
+# Only a request in the writer's hands when it died can be unknown: one
+# per client at most (each has one in flight), and with the spares all
+# four clients can be in a worker at once.
+per_client=$(for c in 1 2 3 4; do grep -c '^503$' "$T/up.k-$c"; done | sort -n | tail -1)
+ok "at most one 503 per client ($unknown in all, at most $per_client for one)" \
+	test "$unknown" -le 4 -a "$per_client" -le 1
 wait_for 5 bash -c "[ -s '$EGW_RUN_DIR/egw-api.writer' ] && [ \"\$(cat '$EGW_RUN_DIR/egw-api.writer')\" != '$writer' ]"
 new_writer=$(cat "$EGW_RUN_DIR/egw-api.writer")
 ok "a new writer runs ($new_writer)" bash -c "[ '$new_writer' != '$writer' ] && kill -0 '$new_writer'"
