@@ -28,10 +28,18 @@ contract() {
 ok "pktparse accepts every prefix the applier renders (egw:<v>:m:<reason>)" contract ||
 	grep -m 5 refused "$T/contract.log" | sed 's/^/# /'
 
+# fuzz_nats_event keeps its database in a directory of its own under
+# /dev/shm (or /tmp) and must remove it, every file in it, at exit.
+nats_dirs() { ls -d /dev/shm/egw-fuzz-nats-* /tmp/egw-fuzz-nats-* 2>/dev/null | sort; }
 total=0
 for t in codec nats_event render pktparse http netaddr; do
+	[ "$t" = nats_event ] && dirs_before=$(nats_dirs)
 	FUZZ_SECONDS=$secs "$run" "$t" > "$T/$t.out" 2> "$T/$t.err"
 	rc=$?
+	if [ "$t" = nats_event ]; then
+		left=$(comm -13 <(echo "$dirs_before") <(nats_dirs) | tr '\n' ' ')
+		ok "fuzz_nats_event removed its database directory (left: ${left:-none})" test -z "$left"
+	fi
 	line=$(grep "^fuzz $t:" "$T/$t.out")
 	execs=$(echo "$line" | sed -n 's/^fuzz [a-z_]*: \([0-9]*\) executions.*/\1/p')
 	execs=${execs:-0}

@@ -72,20 +72,27 @@ snapshot(struct snap *s)
 	sqlite3_finalize(q);
 }
 
+/* Close the database and remove every file SQLite and the store made
+ * beside it (the writers' queue lock too, or the directory stays). */
+static void
+remove_db(void)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm", "-wlock" };
+	char f[128];
+
+	store_close(st);
+	st = NULL;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(f, sizeof(f), "%s%s", path, suffixes[i]);
+		unlink(f);
+	}
+}
+
 static void
 open_db(void)
 {
-	char f[128];
-
-	if (st != NULL) {
-		store_close(st);
-		st = NULL;
-		for (const char *sfx = ""; sfx != NULL;
-		    sfx = sfx[0] == '\0' ? "-wal" : sfx[1] == 'w' ? "-shm" : NULL) {
-			snprintf(f, sizeof(f), "%s%s", path, sfx);
-			unlink(f);
-		}
-	}
+	if (st != NULL)
+		remove_db();
 	FUZZ_CHECK(store_open(path, &st) == 0);
 	uses = 0;
 }
@@ -93,15 +100,7 @@ open_db(void)
 static void
 cleanup(void)
 {
-	store_close(st);
-	st = NULL;
-	for (const char *sfx = ""; sfx != NULL;
-	    sfx = sfx[0] == '\0' ? "-wal" : sfx[1] == 'w' ? "-shm" : NULL) {
-		char f[128];
-
-		snprintf(f, sizeof(f), "%s%s", path, sfx);
-		unlink(f);
-	}
+	remove_db();
 	rmdir(dir);
 }
 
