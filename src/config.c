@@ -435,7 +435,8 @@ config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
 		if (s->parse(s, v, cfg, err, errlen) != 0)
 			return EGW_E_CONFIG;
 	}
-	/* The writer serves at most 256 workers (WRITER_MAX_CLIENTS). */
+	/* The writer serves 256 workers (WRITER_MAX_CLIENTS has room for
+	 * replacements on top). */
 	if (cfg->workers + cfg->spare_workers > 256) {
 		for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++)
 			if (strcmp(settings[i].name, "EGW_WORKERS") == 0)

@@ -282,10 +282,14 @@ pool_stop(struct pool *p)
 		log_warnx("%u workers still busy after %d ms; killing them",
 		    pool_live(p), POOL_GRACE_MS);
 		pool_signal_all(p, SIGKILL);
-		while (pool_live(p) > 0 && waitpid(-1, NULL, 0) > 0)
-			pool_reap(p);
-		for (unsigned i = 0; i < POOL_CHILDREN(p); i++)
+		/* Each by its pid: SIGKILL cannot be refused, so each wait ends. */
+		for (unsigned i = 0; i < POOL_CHILDREN(p); i++) {
+			if (p->slots[i].pid > 0)
+				while (waitpid(p->slots[i].pid, NULL, 0) < 0 &&
+				    errno == EINTR)
+					;
 			p->slots[i].pid = 0;
+		}
 	}
 }
 

@@ -90,13 +90,22 @@ spare_count(const struct spare *s, enum spare_state st)
 	return n;
 }
 
-/* Wake a parked worker when fewer accept than wanted.  Only then: a post
- * nobody takes would let a later spare skip its parking once. */
+/*
+ * Wake as many parked workers as accepting ones are missing.  One post
+ * per gap, not one per call: the counts read one byte at a time, so two
+ * spares parking while a worker steps out can each count the other as
+ * accepting; with a single post the one that wakes may find no gap yet
+ * and sleep again, and the other sleeps on a semaphore at zero (found by
+ * a model checker).  A post too many costs the spare that takes it one
+ * more count: it accepts only where there is a gap.
+ */
 static void
 spare_fill_gap(struct spare *s)
 {
-	if (spare_count(s, SPARE_ACCEPTING) < s->accepting &&
-	    spare_count(s, SPARE_PARKED) > 0)
+	unsigned accepting = spare_count(s, SPARE_ACCEPTING);
+	unsigned parked = spare_count(s, SPARE_PARKED);
+
+	for (unsigned n = 0; accepting + n < s->accepting && n < parked; n++)
 		sem_post(&s->wake);
 }
 

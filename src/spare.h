@@ -20,8 +20,8 @@
  * before it forks: one byte of state per worker slot, counted (not a
  * counter) so that a worker killed in any state is accounted for by the
  * master resetting its slot (spare_slot_gone()).  A worker stepping out
- * posts only when it leaves fewer accepting than wanted and some worker is
- * parked; a parked worker also looks again every SPARE_PARK_S.  Which
+ * posts once for every accepting worker missing, as far as parked ones
+ * go; a parked worker also looks again every SPARE_PARK_S.  Which
  * workers accept rotates under a mixed load (the first to find one too
  * many parks), but never more than about EGW_WORKERS at a time.  A parked
  * worker's wait ends on a stop signal in practice (a timed futex wait
@@ -83,7 +83,8 @@ void spare_step_in(void);
  * @waiting: workers stepped out, waiting for the writer or the applier
  * @parked: spares parked
  *
- * A slot whose worker is being replaced counts in none of them.
+ * A worker that died counts in its last state until the master has
+ * reaped it, and then in none until its replacement starts.
  *
  * Returns: false, and nothing written, when the pool has no spares.
  */

@@ -43,7 +43,9 @@
 
 #define WRITER_MAGIC 0x59574745u	/* "EGWY": packed policies, revision_given */
 #define WRITER_BATCH_MAX 64
-#define WRITER_MAX_CLIENTS 256
+/* The pool's 256 workers at most (config.c), plus room for replacements
+ * that connect before the writer has seen their predecessors hang up. */
+#define WRITER_MAX_CLIENTS 272
 /* How long a worker waits for its answer.  The writer starts no
  * operation with less than WRITER_EXEC_MARGIN_MS of that left (one
  * operation retries a busy database for at most STORE_TXN_ATTEMPTS busy
@@ -407,7 +409,8 @@ writer_exec(struct store *st, struct writer_pending *pd)
 	bool created = false;
 	int rc;
 
-	if (timefmt_monotonic_ms() > q->deadline_ms - WRITER_EXEC_MARGIN_MS) {
+	/* Added on our side: a peer's deadline near INT64_MIN cannot overflow. */
+	if (timefmt_monotonic_ms() + WRITER_EXEC_MARGIN_MS > q->deadline_ms) {
 		/* Its worker may be gone or about to give up: never run it. */
 		writer_answer(pd, EGW_E_UNAVAILABLE);
 		return;
@@ -834,6 +837,7 @@ writer_run(const struct config *cfg, struct metrics *metrics)
 				 * for an accept that will not come. */
 				close(listen_fd);
 				listen_fd = w->listen_fd = -1;
+				pfd[0].fd = -1;	/* poll() ignores it */
 				if (writer_socket_path(cfg, path, sizeof(path)) == 0)
 					unlink(path);
 			}
@@ -978,7 +982,12 @@ writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
 		writer_disconnect();
 		return EGW_E_UNAVAILABLE;
 	}
-	if (r->rc == EGW_E_INVALID && n != (ssize_t)sizeof(*r)) {
+	if ((r->rc == EGW_E_INVALID && n != (ssize_t)sizeof(*r)) ||
+	    (r->rc == 0 && q->op != WRITER_OP_DELETE &&
+	    n == (ssize_t)WRITER_REP_HEAD)) {
+		/* An error list or a changed policy owed and not sent. */
+		log_warnx("a malformed answer from the writer; the request's"
+		    " outcome is unknown");
 		writer_disconnect();
 		return EGW_E_UNAVAILABLE;
 	}
