@@ -19,7 +19,8 @@ enum spare_state {
 	SPARE_GONE = 0,		/* no worker in the slot */
 	SPARE_ACCEPTING,	/* serving requests, accept() between them */
 	SPARE_OUT,		/* waiting for the writer or the applier */
-	SPARE_PARKED
+	SPARE_PARKED,
+	SPARE_STATES
 };
 
 /* The state bytes are shared between processes: an atomic that needed
@@ -80,14 +81,27 @@ spare_set(struct spare *s, unsigned slot, enum spare_state st)
 	atomic_store(&s->state[slot], (unsigned char)st);
 }
 
+/* How many slots are in each state, in one pass over the bytes. */
+static void
+spare_tally(const struct spare *s, unsigned n[SPARE_STATES])
+{
+	for (unsigned st = 0; st < SPARE_STATES; st++)
+		n[st] = 0;
+	for (unsigned i = 0; i < s->slots; i++) {
+		unsigned char st = atomic_load(&s->state[i]);
+
+		if (st < SPARE_STATES)
+			n[st]++;
+	}
+}
+
 static unsigned
 spare_count(const struct spare *s, enum spare_state st)
 {
-	unsigned n = 0;
+	unsigned n[SPARE_STATES];
 
-	for (unsigned i = 0; i < s->slots; i++)
-		n += atomic_load(&s->state[i]) == st;
-	return n;
+	spare_tally(s, n);
+	return n[st];
 }
 
 /*
@@ -102,10 +116,11 @@ spare_count(const struct spare *s, enum spare_state st)
 static void
 spare_fill_gap(struct spare *s)
 {
-	unsigned accepting = spare_count(s, SPARE_ACCEPTING);
-	unsigned parked = spare_count(s, SPARE_PARKED);
+	unsigned n[SPARE_STATES];
 
-	for (unsigned n = 0; accepting + n < s->accepting && n < parked; n++)
+	spare_tally(s, n);
+	for (unsigned i = 0; n[SPARE_ACCEPTING] + i < s->accepting &&
+	    i < n[SPARE_PARKED]; i++)
 		sem_post(&s->wake);
 }
 
@@ -187,12 +202,13 @@ spare_step_in(void)
 bool
 spare_census(unsigned *accepting, unsigned *waiting, unsigned *parked)
 {
-	const struct spare *s = spare_self;
+	unsigned n[SPARE_STATES];
 
-	if (s == NULL)
+	if (spare_self == NULL)
 		return false;
-	*accepting = spare_count(s, SPARE_ACCEPTING);
-	*waiting = spare_count(s, SPARE_OUT);
-	*parked = spare_count(s, SPARE_PARKED);
+	spare_tally(spare_self, n);
+	*accepting = n[SPARE_ACCEPTING];
+	*waiting = n[SPARE_OUT];
+	*parked = n[SPARE_PARKED];
 	return true;
 }
