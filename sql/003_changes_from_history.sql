@@ -1,0 +1,17 @@
+-- SPDX-License-Identifier: MIT
+-- This file drops the index on policies.generation.
+--
+-- The applier asks "which scenarios changed after generation G".  Every
+-- change that sets a policy's generation (create, update, enable, disable,
+-- complete) also appends a policy_history row with that generation, and so
+-- do the changes that remove the row (delete, expire), so
+-- policy_history_generation alone answers it.  policies_generation was a
+-- second answer that cost every change a write to a random page of it
+-- (the old entry's leaf) besides its tail: about one page in six of what
+-- an upsert writes to the WAL.
+--
+-- A policy changed by hand (sqlite3) is therefore picked up by the
+-- applier's next full reconcile (EGW_RECONCILE_INTERVAL) rather than at
+-- once, unless the same transaction appends a policy_history row with
+-- the new generation and bumps applier_state.desired_generation.
+DROP INDEX IF EXISTS policies_generation;
