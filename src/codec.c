@@ -633,6 +633,10 @@ parse_field(const char *k, struct json_object *v, struct policy *out,
 			    "must be an integer, not %s", json_type_text(v));
 		else if (json_object_get_int64(v) < 0)
 			policy_errors_add(errs, "/revision", "must be >= 0");
+		/* json-c clamps a larger integer to INT64_MAX, which no
+		 * stored revision reaches: out of range, not a mismatch. */
+		else if (json_object_get_int64(v) == INT64_MAX)
+			policy_errors_add(errs, "/revision", "out of range");
 		else {
 			out->revision = json_object_get_int64(v);
 			out->revision_given = true;

@@ -53,7 +53,7 @@ hexval(char c)
 }
 
 char *
-http_percent_decode(const char *in, size_t len, bool plus_is_space)
+http_percent_decode(const char *in, size_t len)
 {
 	char *out = malloc(len + 1);
 	size_t o = 0;
@@ -81,8 +81,6 @@ http_percent_decode(const char *in, size_t len, bool plus_is_space)
 		} else if (c == '\0') {
 			free(out);
 			return NULL;
-		} else if (c == '+' && plus_is_space) {
-			out[o++] = ' ';
 		} else {
 			out[o++] = c;
 		}
@@ -170,6 +168,18 @@ http_bad(struct http_req *req, const char *message, const char *field)
 	return EGW_E_BADREQUEST;
 }
 
+_Static_assert(sizeof(HTTP_METHOD_TOO_LONG) <= sizeof(((struct http_req *)0)->method),
+    "the stand-in fits the method field");
+
+static bool
+http_printable_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
 static int
 http_parse_path(struct http_req *req, const char *path, size_t len)
 {
@@ -190,9 +200,12 @@ http_parse_path(struct http_req *req, const char *path, size_t len)
 			j++;
 		if (j == i)
 			return http_bad(req, "empty path segment", NULL);
-		if (req->n_segments == HTTP_MAX_SEGMENTS)
-			return http_bad(req, "too many path segments", NULL);
-		seg = http_percent_decode(path + i, j - i, false);
+		if (req->n_segments == HTTP_MAX_SEGMENTS) {
+			/* No route is this deep: a 404, like any unknown path. */
+			req->path_too_deep = true;
+			return 0;
+		}
+		seg = http_percent_decode(path + i, j - i);
 		if (seg == NULL)
 			return http_bad(req, "bad percent-encoding in the path", NULL);
 		req->segments[req->n_segments++] = seg;
@@ -218,8 +231,8 @@ http_parse_query(struct http_req *req, const char *q)
 		if (req->n_query == HTTP_MAX_QUERY)
 			return http_bad(req, "too many query parameters", NULL);
 		p = &req->query[req->n_query];
-		p->name = http_percent_decode(q, nlen, true);
-		p->value = eq ? http_percent_decode(eq + 1, len - nlen - 1, true)
+		p->name = http_percent_decode(q, nlen);
+		p->value = eq ? http_percent_decode(eq + 1, len - nlen - 1)
 		    : strdup("");
 		if (p->name == NULL || p->value == NULL) {
 			free(p->name);
@@ -273,9 +286,10 @@ http_req_parse(struct http_req *req, http_getenv_fn getenv_fn, void *env)
 		http_generate_request_id(req->request_id);
 		req->request_id_generated = true;
 	}
-	if (method == NULL || method[0] == '\0' ||
-	    strlen(method) >= sizeof(req->method))
-		return http_bad(req, "missing or unknown method", NULL);
+	if (method == NULL || method[0] == '\0')
+		return http_bad(req, "missing method", NULL);
+	if (strlen(method) >= sizeof(req->method))
+		method = HTTP_METHOD_TOO_LONG;
 	memcpy(req->method, method, strlen(method) + 1);
 
 	req->content_type = http_dup_param(getenv_fn, env, "CONTENT_TYPE", &rc);
@@ -368,9 +382,13 @@ http_query_check(struct http_req *req, const char *const *allowed)
 				break;
 			}
 		}
+		/* The name goes back in the error's "field" only when it is
+		 * printable ASCII: JSON text must be UTF-8, and json-c copies
+		 * any other byte through as it is. */
 		if (!found)
 			return http_bad(req, "unknown query parameter",
-			    req->query[i].name);
+			    http_printable_ascii(req->query[i].name) ?
+			    req->query[i].name : NULL);
 	}
 	return 0;
 }

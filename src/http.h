@@ -23,6 +23,9 @@
 #define HTTP_MAX_QUERY 16
 #define HTTP_REQUEST_ID_MAX 64
 #define HTTP_MAX_URI 4096
+/* Stands in for a method longer than any route's: not a token, so it
+ * matches none, and the path still decides between 404 and 405. */
+#define HTTP_METHOD_TOO_LONG "(too long)"
 
 struct http_param {
 	char *name;
@@ -36,10 +39,11 @@ typedef int (*http_read_fn)(void *ctx, char *buf, int len);
 typedef const char *(*http_getenv_fn)(void *ctx, const char *name);
 
 struct http_req {
-	char method[16];
+	char method[16];		/* HTTP_METHOD_TOO_LONG: no route's */
 	char *path;			/* raw path as sent, without the query */
 	size_t n_segments;		/* decoded path segments */
 	char *segments[HTTP_MAX_SEGMENTS];
+	bool path_too_deep;		/* more segments than any route: 404 */
 	size_t n_query;			/* decoded query parameters, in order */
 	struct http_param query[HTTP_MAX_QUERY];
 	char *content_type;		/* NULL when absent */
@@ -155,12 +159,15 @@ int http_parse_content_length(const char *text, size_t *out);
  * http_percent_decode() - decode %XX escapes strictly
  * @in: encoded text
  * @len: bytes of @in
- * @plus_is_space: true for query strings ('+' means space)
+ *
+ * '+' stays a plus sign, in the query too (RFC 3986; HTML forms' '+' for
+ * a space does not apply: no value the API takes has a space, and a
+ * time's offset, "+01:00", must arrive as sent).
  *
  * Returns: a malloc'd NUL-terminated string owned by the caller, or NULL
  * when @in has a bad escape, an encoded or raw NUL, or memory ran out.
  */
-char *http_percent_decode(const char *in, size_t len, bool plus_is_space);
+char *http_percent_decode(const char *in, size_t len);
 
 /**
  * http_valid_request_id() - whether @id is [A-Za-z0-9._-]{1,64}

@@ -94,6 +94,8 @@ route_find(const struct http_req *req, struct api_ctx *ctx,
 
 	if (allow_size > 0)
 		allow[0] = '\0';
+	if (req->path_too_deep)
+		return EGW_E_NOTFOUND;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (!route_match(routes[i].pattern, req, NULL))
 			continue;

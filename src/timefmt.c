@@ -5,6 +5,7 @@
 #include "timefmt.h"
 #include "err.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -92,11 +93,29 @@ digits(const char *s, int n, int *out)
 	return 0;
 }
 
+static int
+days_in_month(int y, int mo)
+{
+	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return mo == 2 && leap ? 29 : days[mo - 1];
+}
+
+/*
+ * Strict: a date that is not in the calendar (February 31st) is refused
+ * rather than rolled over by timegm(), and so is a leap second (second 60,
+ * which RFC 3339 allows): the stored times have none, and reading it as
+ * the next second would move a bound.  The instant, offset applied, must
+ * lie in the years 1970 to 9999 that the stored text can hold.
+ */
 int
 timefmt_parse(const char *text, int64_t *ms)
 {
 	int y, mo, d, h, mi, s, frac = 0, off = 0;
 	const char *p = text + 19;
+	int64_t t;
 	struct tm tm;
 
 	if (strlen(text) < 20 || text[4] != '-' || text[7] != '-' ||
@@ -106,8 +125,8 @@ timefmt_parse(const char *text, int64_t *ms)
 	    digits(text + 8, 2, &d) || digits(text + 11, 2, &h) ||
 	    digits(text + 14, 2, &mi) || digits(text + 17, 2, &s))
 		return EGW_E_INVALID;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
-	    mi > 59 || s > 60)
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+	    mi > 59 || s > 59)
 		return EGW_E_INVALID;
 	if (*p == '.') {
 		int n = 0, scale = 1;
@@ -143,6 +162,9 @@ timefmt_parse(const char *text, int64_t *ms)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = s;
-	*ms = ((int64_t)timegm(&tm) - (int64_t)off * 60) * 1000 + frac;
+	t = ((int64_t)timegm(&tm) - (int64_t)off * 60) * 1000 + frac;
+	if (t < 0 || t >= TIMEFMT_YEAR_10000_MS)
+		return EGW_E_INVALID;
+	*ms = t;
 	return 0;
 }

@@ -32,7 +32,9 @@ char *timefmt_from_ms(int64_t ms, char *buf);
  * @text: the timestamp
  * @ms: milliseconds since the epoch
  *
- * Returns: 0 or EGW_E_INVALID.
+ * Returns: 0, or EGW_E_INVALID for anything else, for a date not in the
+ * calendar, a leap second, and an instant before 1970 or from year 10000
+ * on (offset applied).
  */
 int timefmt_parse(const char *text, int64_t *ms);
 

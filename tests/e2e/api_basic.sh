@@ -111,6 +111,9 @@ api GET '/v1/logs?scenario_id=scn-a&action=deny'
 ok "filter by scenario and action" jqe '.count == 10 and all(.logs[]; .scenario_id == "scn-a" and .action == "deny")'
 api GET '/v1/logs?since=2026-01-01T00:00:10Z&until=2026-01-01T00:00:20Z'
 ok "since inclusive, until exclusive" jqe '.count == 10 and .logs[0].timestamp == "2026-01-01T00:00:19.000Z" and .logs[9].timestamp == "2026-01-01T00:00:10.000Z"'
+# A '+' in an offset may be sent as it is: the query keeps it a plus sign.
+api GET '/v1/logs?since=2026-01-01T01:00:10+01:00&until=2025-12-31T23:30:20%2D00:30'
+ok "offsets, '+' sent raw and '-' encoded" jqe '.count == 10 and .logs[0].timestamp == "2026-01-01T00:00:19.000Z" and .logs[9].timestamp == "2026-01-01T00:00:10.000Z"'
 api GET '/v1/logs?limit=12'
 cursor=$(jq -r .next_cursor "$T/body")
 ok "page 1: 12 rows and a cursor" jqe '.count == 12 and (.next_cursor | type == "string")'
@@ -120,7 +123,9 @@ cursor=$(jq -r .next_cursor "$T/body")
 api GET "/v1/logs?limit=12&cursor=$cursor"
 ok "last page: 6 rows, no cursor" jqe '.count == 6 and .next_cursor == null'
 for bad in 'limit=0' 'limit=1001' 'limit=abc' 'action=maybe' 'since=yesterday' \
-	'until=2026-13-01T00:00:00Z' 'cursor=-1' 'scenario_id=%20x' 'foo=1' 'limit=1&limit=2'; do
+	'until=2026-13-01T00:00:00Z' 'cursor=-1' 'scenario_id=%20x' 'foo=1' 'limit=1&limit=2' \
+	'since=2026-02-31T00:00:00Z' 'since=2026-01-01T00:00:60Z' \
+	'since=9999-12-31T23:59:59.999-01:00' 'until=1970-01-01T00:00:00.5+01:00'; do
 	api GET "/v1/logs?$bad"
 	ok "GET /v1/logs?$bad: 400" error_is 400 bad_request
 done
@@ -139,7 +144,7 @@ ok "applier status" jqe '.applier.applied_generation == 3 and .applier.dry_run =
 api GET /metrics
 ok "GET /metrics: 200" status_is 200
 ok "metrics content type" bash -c "grep -qi '^content-type: text/plain; version=0.0.4' '$T/headers'"
-ok "requests by route and status" grep -q '^egw_api_requests_total{route="logs_list",code="400"} 9$' "$T/body"
+ok "requests by route and status" grep -q '^egw_api_requests_total{route="logs_list",code="400"} 13$' "$T/body"
 ok "latency histogram" grep -q '^egw_api_request_duration_seconds_bucket{route="health",le="+Inf"} ' "$T/body"
 ok "policy gauge" grep -q '^egw_policies{state="total"} 0$' "$T/body"
 ok "generation lag gauge" grep -q '^egw_generation_lag 0$' "$T/body"
@@ -152,6 +157,19 @@ ok "unknown path: 404 JSON" error_is 404 not_found
 api POST /health '{}'
 ok "wrong method: 405 with Allow" error_is 405 method_not_allowed
 ok "Allow header" header_is Allow GET
+api GET /v1/policies/a/b/c/d/e/f/g/h/i
+ok "a path deeper than any route: 404 JSON" error_is 404 not_found
+api PROPFINDXXXXXXXXX /v1/policies
+ok "a method longer than any route's: 405 JSON" error_is 405 method_not_allowed
+ok "... with Allow" header_is Allow "GET, POST"
+api PROPFINDXXXXXXXXX /nowhere
+ok "a long method on an unknown path: 404 JSON" error_is 404 not_found
+api GET /egw-errors/400.json
+ok "nginx's internal error pages from outside: 404 JSON" error_is 404 not_found
+api GET '/v1/stats?%FF%C0=1'
+ok "a non-ASCII parameter name: 400 JSON" error_is 400 bad_request
+ok "... the name not echoed" jqe '.error.field == null'
+ok "... the body valid UTF-8" iconv -f UTF-8 -t UTF-8 -o /dev/null "$T/body"
 
 ok "every worker log line is JSON with a request id" bash -c \
 	"grep '\"msg\":\"request\"' '$T/api.log' | jq -e 'select(.request_id | type != \"string\")' | { ! grep -q .; }"

@@ -146,6 +146,11 @@ static const struct bad_case bad[] = {
 	  "/revision", "must be an integer" },
 	{ "revision negative", "{\"scenario_id\":\"a\",\"revision\":-1}", IV,
 	  "/revision", ">= 0" },
+	{ "revision 2^63", "{\"scenario_id\":\"a\","
+	  "\"revision\":9223372036854775808}", IV, "/revision", "out of range" },
+	{ "revision 10^30", "{\"scenario_id\":\"a\","
+	  "\"revision\":1000000000000000000000000000000}", IV, "/revision",
+	  "out of range" },
 	{ "hosts not array", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
 	  "\"10.0.0.1\"}", IV, "/allowed_hosts", "must be an array" },
 	{ "hosts hostname", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
