@@ -129,8 +129,11 @@ api_no_fields(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp,
 
 /*
  * Wait until the policy's applied_generation reaches @generation.  @p is
- * refreshed from the store.  Returns true when applied (or failed), false
- * when time ran out, the worker is stopping or the policy went away.
+ * refreshed from the store (its apply status) while the stored row is
+ * still this request's write.  Returns true when applied (or failed),
+ * false when time ran out, the worker is stopping, or the policy was
+ * changed again or deleted meanwhile: the answer is then @p as this
+ * request wrote it, pending, never another request's policy.
  */
 static bool
 api_wait_policy(struct api_ctx *ctx, struct policy *p, int64_t generation,
@@ -145,8 +148,10 @@ api_wait_policy(struct api_ctx *ctx, struct policy *p, int64_t generation,
 		return false;
 	memcpy(id, p->scenario_id, sizeof(id));
 	for (;;) {
-		if (store_policy_get(ctx->st, id, cur) != 0)
+		if (store_policy_get(ctx->st, id, cur) != 0 ||
+		    cur->id != p->id || cur->revision != p->revision)
 			break;
+		memcpy(p, cur, sizeof(*p));
 		if (cur->applied_generation >= generation) {
 			done = true;
 			break;
@@ -155,8 +160,6 @@ api_wait_policy(struct api_ctx *ctx, struct policy *p, int64_t generation,
 			break;
 		api_sleep_ms(API_WAIT_POLL_MS);
 	}
-	if (cur->scenario_id[0] != '\0' && strcmp(cur->scenario_id, id) == 0)
-		memcpy(p, cur, sizeof(*p));
 	policy_free(cur);
 	return done;
 }

@@ -118,6 +118,20 @@ api POST '/v1/policies/scn-wait/disable?wait=10'
 ok "?wait returns once the policy is applied: 200" status_is 200
 ok "applied status returned" jqe '.status.apply == "applied" and .enabled == false'
 wait "$applier_pid"
+# Another request changes the scenario while one waits: the waiting one
+# answers at once with its own policy, pending, not the other's.
+start=$(date +%s%N)
+(sleep 1; curl -sS -o /dev/null -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"scenario_id":"scn-wait","network_id":"other-writer"}' "$API/v1/policies") &
+other_pid=$!
+api POST '/v1/policies?wait=20' '{"scenario_id":"scn-wait","network_id":"waiting-writer"}'
+elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+wait "$other_pid"
+ok "?wait overtaken by another change: 202" status_is 202
+ok "... with this request's own policy, pending" jqe '.network_id == "waiting-writer" and .status.apply == "pending"'
+ok "... at once, not after 20 s ($elapsed ms)" test "$elapsed" -lt 8000
+api GET /v1/policies/scn-wait
+ok "... the other change is the stored one" jqe '.network_id == "other-writer"'
 
 # List and pagination.
 for i in $(seq -w 1 25); do
@@ -184,6 +198,9 @@ api GET '/v1/policies?cursor=bad%20cursor'
 ok "bad cursor: 400" error_is 400 bad_request
 
 # Delete.
+api GET /v1/policies/scn-001
+cp "$T/body" "$T/before_delete.json"
+rev_deleted=$(jq .revision "$T/before_delete.json")
 gen_before=$(sql 'SELECT desired_generation FROM applier_state')
 api DELETE /v1/policies/scn-001
 ok "DELETE: 200" status_is 200
@@ -194,6 +211,17 @@ api GET /v1/policies/scn-001
 ok "GET after DELETE: 404" error_is 404 not_found
 api DELETE /v1/policies/scn-001
 ok "DELETE again: 404" error_is 404 not_found
+# Created again, the scenario's revisions go on from the deleted policy's:
+# a read-modify-write of the deleted policy is a 409, not an overwrite.
+api POST /v1/policies '{"scenario_id":"scn-001","profile":"none","mode":"audit"}'
+ok "re-created after DELETE: 201" status_is 201
+ok "... revision follows the deleted policy's ($rev_deleted)" jqe ".revision == $rev_deleted + 1"
+api POST /v1/policies "$(jq '.mode = "enforce"' "$T/before_delete.json")"
+ok "the deleted policy's body with its revision: 409" error_is 409 conflict
+api GET /v1/policies/scn-001
+ok "... the re-created policy is unchanged" jqe ".revision == $rev_deleted + 1 and .mode == \"audit\" and .profile == \"none\""
+api DELETE /v1/policies/scn-001
+ok "re-created policy deleted" status_is 200
 api DELETE '/v1/policies/scn-002?wait=1'
 ok "DELETE ?wait=1 with no applier: 202 pending" jqe '.status == "deleted" and .apply == "pending"'
 ok "DELETE ?wait=1 status" status_is 202

@@ -430,6 +430,40 @@ test_crud(struct store *st)
 		is_str(ops, "disable,update,update,create,", "history: rest");
 		is_int(next, 0, "history: no further page");
 	}
+
+	/* Created again: its revisions go on from the deleted policy's, so
+	 * a read-modify-write of the deleted one cannot overwrite it. */
+	{
+		int64_t last = query_int(st, "SELECT revision FROM policy_history"
+		    " WHERE scenario_id = 's1' ORDER BY id DESC LIMIT 1%s", NULL);
+
+		ok(last > 1, "the deleted policy had revision %lld", (long long)last);
+		is_int(parse("{\"scenario_id\":\"s1\",\"revision\":0}", p), 0,
+		    "re-create: parses");
+		is_int(store_policy_put(st, p, &actor, &created, NULL), 0,
+		    "re-create");
+		ok(created, "re-create: created");
+		is_int(p->revision, last + 1,
+		    "re-create: revision follows the deleted policy's");
+		int64_t conflicts = 0;
+
+		for (int64_t r = 1; r <= last; r++) {
+			char body[96];
+
+			snprintf(body, sizeof(body), "{\"scenario_id\":\"s1\","
+			    "\"mode\":\"audit\",\"revision\":%lld}", (long long)r);
+			if (parse(body, q) == 0 && store_policy_put(st, q, &actor,
+			    &created, NULL) == EGW_E_CONFLICT)
+				conflicts++;
+		}
+		is_int(conflicts, last, "every stale revision (1..%lld) of the"
+		    " deleted policy: conflict", (long long)last);
+		is_int(store_policy_get(st, "s1", q), 0, "re-created: reload");
+		is_int(q->revision, last + 1, "re-created: unchanged");
+		is_int(q->mode, POLICY_MODE_ENFORCE, "re-created: not overwritten");
+		is_int(store_policy_delete(st, "s1", &actor, NULL), 0,
+		    "re-created: deleted again");
+	}
 	policy_free(p);
 	policy_free(q);
 }
