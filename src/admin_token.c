@@ -61,8 +61,19 @@ admin_token_create(struct store *st, const char *name, const char *scopes_text)
 		fprintf(stderr, "egw-admin: cannot store the token: %s\n", err_message(rc));
 		return 1;
 	}
-	/* The only time the token is ever shown. */
-	printf("%s\n", token);
+	/* The only time the token is ever shown: if it cannot be written
+	 * out (a full disk under a redirect), nobody holds it, so revoke
+	 * the row and fail rather than leave a token no one can use under a
+	 * name that then refuses a new one. */
+	if (printf("%s\n", token) < 0 || fflush(stdout) != 0 || ferror(stdout)) {
+		explicit_bzero(token, sizeof(token));
+		fprintf(stderr, "egw-admin: cannot write the token out; it is"
+		    " revoked again\n");
+		if (store_token_revoke(st, name) != 0)
+			fprintf(stderr, "egw-admin: and revoking it failed: revoke"
+			    " \"%s\" by hand\n", name);
+		return 1;
+	}
 	explicit_bzero(token, sizeof(token));
 	return 0;
 }

@@ -34,11 +34,11 @@
 #include <string.h>
 
 /*
- * An applier heartbeat older than this (or twice the reconcile interval,
- * whichever is larger) makes /readyz fail.  The applier writes one every
- * 5 s whatever its reconcile interval (src/applier.c HEARTBEAT_MS), so
- * the floor is three missed heartbeats; with the default
- * EGW_RECONCILE_INTERVAL (30 s) the window is 60 s.
+ * An applier heartbeat older than this makes /readyz fail: the applier
+ * writes one every 5 s whatever its reconcile interval (src/applier.c
+ * HEARTBEAT_MS), so this is three missed heartbeats.  A heartbeat as far
+ * in the future fails too: the clock was set back, and a dead applier's
+ * last word must not stay fresh until the clock catches up.
  */
 #define API_HEARTBEAT_STALE_S 15
 
@@ -73,16 +73,17 @@ api_healthz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	return http_resp_json(resp, 200, o);
 }
 
-/* Seconds since an RFC 3339 time, or -1 when unknown. */
-static int64_t
-api_age_s(const char *ts)
+/* Seconds since an RFC 3339 time (negative: in the future); false when
+ * there is no time. */
+static bool
+api_age_s(const char *ts, int64_t *age)
 {
 	int64_t ms;
 
 	if (ts[0] == '\0' || timefmt_parse(ts, &ms) != 0)
-		return -1;
-	ms = timefmt_now_ms() - ms;
-	return ms < 0 ? 0 : ms / 1000;
+		return false;
+	*age = (timefmt_now_ms() - ms) / 1000;
+	return true;
 }
 
 static struct json_object *
@@ -101,7 +102,8 @@ api_readyz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 {
 	struct store_applier_state as;
 	struct json_object *o, *checks, *details, *app;
-	int64_t age, stale = API_HEARTBEAT_STALE_S;
+	const int64_t stale = API_HEARTBEAT_STALE_S;
+	int64_t age = 0;
 	bool db_ok, app_ok;
 	const char *why = NULL;
 	char reason[128];
@@ -109,8 +111,6 @@ api_readyz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 
 	if ((rc = http_query_check(req, no_params)) != 0)
 		return rc;
-	if ((int64_t)ctx->cfg->reconcile_interval_s * 2 > stale)
-		stale = (int64_t)ctx->cfg->reconcile_interval_s * 2;
 	checks = json_object_new_object();
 	details = json_object_new_array();
 
@@ -136,16 +136,19 @@ api_readyz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 		app_ok = false;
 		snprintf(reason, sizeof(reason), "cannot read applier state: %s",
 		    err_message(rc));
-		age = -1;
+	} else if (!api_age_s(as.heartbeat_at, &age)) {
+		app_ok = false;
+		snprintf(reason, sizeof(reason), "the applier has never reported");
 	} else {
-		age = api_age_s(as.heartbeat_at);
-		app_ok = age >= 0 && age <= stale;
-		if (age < 0)
-			snprintf(reason, sizeof(reason), "the applier has never reported");
-		else
+		app_ok = age <= stale && age >= -stale;
+		if (age >= 0)
 			snprintf(reason, sizeof(reason),
 			    "the applier's last heartbeat is %lld s old (limit %lld s)",
 			    (long long)age, (long long)stale);
+		else
+			snprintf(reason, sizeof(reason),
+			    "the applier's last heartbeat is %lld s in the future"
+			    " (the clock was set back?)", (long long)-age);
 	}
 	app = api_check(app_ok, app_ok ? NULL : reason);
 	if (rc == 0) {
@@ -402,8 +405,7 @@ api_metrics(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 		fprintf(f, "# HELP egw_outbox_backlog Audit events waiting for NATS.\n"
 		    "# TYPE egw_outbox_backlog gauge\n"
 		    "egw_outbox_backlog %lld\n", (long long)backlog);
-	age = api_age_s(as.heartbeat_at);
-	if (age >= 0)
+	if (api_age_s(as.heartbeat_at, &age))
 		fprintf(f, "# HELP egw_applier_heartbeat_age_seconds Seconds since the applier's last heartbeat.\n"
 		    "# TYPE egw_applier_heartbeat_age_seconds gauge\n"
 		    "egw_applier_heartbeat_age_seconds %lld\n", (long long)age);

@@ -171,7 +171,11 @@ store_api_writable(struct store *st)
 
 	if (rc != 0)
 		return rc;
-	return store_rollback(st);
+	if ((rc = store_component_heartbeat(st, "api", NULL)) != 0) {
+		store_rollback(st);
+		return rc;
+	}
+	return store_commit(st);
 }
 
 /* An integer figure of a component's info; anything else reads as 0. */

@@ -136,11 +136,14 @@ struct store_api_natsd {
 int store_api_natsd(struct store *st, struct store_api_natsd *out);
 
 /**
- * store_api_writable() - whether a write transaction can be started now
+ * store_api_writable() - whether a write can be committed now
  *
- * Takes and releases the write lock (BEGIN IMMEDIATE; ROLLBACK).
+ * Commits a real write: this process's component_status row "api" (its
+ * pid and the time).  Taking the write lock alone proves nothing on a
+ * full or read-only file system, where the lock is granted and the
+ * commit fails.
  *
- * Returns: 0, EGW_E_BUSY or EGW_E_DB.
+ * Returns: 0, EGW_E_BUSY, EGW_E_IO or EGW_E_DB.
  */
 int store_api_writable(struct store *st);
 

@@ -245,6 +245,7 @@ write_status(const struct supervisor *sup)
 static void
 exec_child(const struct supervisor *sup, const struct child *c)
 {
+	pid_t supervisor = getppid();
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -253,13 +254,18 @@ exec_child(const struct supervisor *sup, const struct child *c)
 	 * workers) can be cleaned up if its leader dies. */
 	setpgid(0, 0);
 	signal(SIGPIPE, SIG_DFL);
-	/* A child of ours must not outlive us if we are killed with -9. */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0)
-		_exit(126);
 	if (sup->drop_privs && privdrop_apply(sup->uid, sup->gid, c->keep_net_admin) != 0) {
 		log_error("%s: dropping privileges failed", c->name);
 		_exit(126);
 	}
+	/*
+	 * A child of ours must not outlive us if we are killed with -9.  Set
+	 * after dropping privileges: a change of uid or gid clears it.  If
+	 * we died before it was set, our pid is no longer the parent.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0 ||
+	    getppid() != supervisor)
+		_exit(126);
 	execv(c->path, c->argv);
 	log_error("%s: cannot execute %s", c->name, c->path);
 	_exit(127);

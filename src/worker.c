@@ -255,7 +255,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	sigset_t stopset;
 	const struct route *routes;
 	size_t n_routes;
-	int rc;
+	int rc, exit_code = 0;
 
 	/* Die with the master: a worker must not outlive its pool. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -306,7 +306,10 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 			/* The timeout, or a signal: look at worker_stop. */
 			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
 				continue;
+			/* Non-zero exit: the master's fast-death backoff then
+			 * paces the replacements of a lasting failure. */
 			log_errorx("worker %u: accept: %s", slot, strerror(-rc));
+			exit_code = 1;
 			break;
 		}
 		t0 = worker_now_ns();
@@ -335,5 +338,5 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	FCGX_Free(&fr, 0);
 	store_close(st);
 	log_debug("worker %u stopping", slot);
-	return 0;
+	return exit_code;
 }

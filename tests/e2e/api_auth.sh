@@ -19,6 +19,13 @@ fails() { ! "$@" >/dev/null 2>&1; }
 exit_status() { want=$1; shift; "$@" >/dev/null 2>&1; [ $? -eq "$want" ]; }
 ok "a second token with a live name is refused" fails mint_token reader read
 ok "bad scopes refused (usage error)" exit_status 2 token_cmd create x admin
+# The token is shown once: written nowhere (a full disk), it must not stay
+# valid, nor keep its name from a new token.
+to_full() { "$@" > /dev/full; }
+listed_revoked() { token_cmd list | grep -q "^$1 .* revoked "; }
+ok "create into a full output: fails" exit_status 1 to_full token_cmd create lost read
+ok "... and that token is revoked" listed_revoked lost
+ok "... so the name takes a new token" exit_status 0 token_cmd create lost read
 token_cmd list > "$T/list.txt"
 ok "token list shows names and scopes" bash -c "grep -q '^reader *read ' '$T/list.txt' && grep -q '^admin *read,write ' '$T/list.txt'"
 ok "no token or hash is stored or listed in clear" bash -c \

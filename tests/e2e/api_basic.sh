@@ -53,10 +53,21 @@ sql "UPDATE applier_state SET heartbeat_at = '$now' WHERE id = 1"
 api GET /readyz
 ok "readyz with a fresh heartbeat: 200" status_is 200
 ok "readyz: ready" jq_is .status ready
+ok "readyz committed its write probe (component_status 'api')" \
+	test "$(sql "SELECT count(*) FROM component_status WHERE component = 'api' AND heartbeat_at >= '$now'")" = 1
 sql "UPDATE applier_state SET heartbeat_at = '2020-01-01T00:00:00.000Z' WHERE id = 1"
 api GET /readyz
 ok "readyz with a stale heartbeat: 503" error_is 503 unavailable
 ok "readyz stale reason" jqe '.checks.applier.reason | test("old")'
+old=$(date -u -d '-20 seconds' +%Y-%m-%dT%H:%M:%S.000Z)
+sql "UPDATE applier_state SET heartbeat_at = '$old' WHERE id = 1"
+api GET /readyz
+ok "readyz with a heartbeat 20 s old (EGW_RECONCILE_INTERVAL does not stretch it): 503" error_is 503 unavailable
+future=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%S.000Z)
+sql "UPDATE applier_state SET heartbeat_at = '$future' WHERE id = 1"
+api GET /readyz
+ok "readyz with a heartbeat an hour in the future (clock set back): 503" error_is 503 unavailable
+ok "... says so" jqe '.checks.applier.reason | test("future")'
 sql "UPDATE applier_state SET heartbeat_at = '$now' WHERE id = 1"
 # Hold the write lock from another process: the database is not writable.
 (sqlite3 "$DB" <<SQL

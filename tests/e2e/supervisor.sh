@@ -135,4 +135,30 @@ ok "no component process left (${alive:-none})" test -z "$alive"
 ok "no pid file left" test -z "$(ls "$EGW_RUN_DIR"/*.pid 2>/dev/null)"
 ok "no socket left" test -z "$(find "$EGW_RUN_DIR" -type s)"
 ok "no supervisor status file left" test ! -e "$EGW_RUN_DIR/supervisor.json"
+
+# The supervisor killed with SIGKILL (no chance to stop anything): its
+# children, running as EGW_USER, must follow it (the parent-death signal
+# survives the privilege drop), or a restarted supervisor would run a
+# second pool and a second applier beside them.
+ip netns exec "$ns" "$sup" --local-nats 14222 run > "$T/supervisor2.log" 2>&1 &
+SUP_PID=$!
+track_pid "$SUP_PID"
+ok "supervisor started again" wait_for 20 health_ok
+pids=$(cat "$EGW_RUN_DIR"/*.pid 2>/dev/null | sort -u | grep -vx "$SUP_PID" | tr '\n' ' ')
+api=$(child_pid egw-api)
+workers=$(pgrep -P "$api" | tr '\n' ' ')
+for p in $pids $workers; do track_pid "$p"; done
+ok "children to watch: $(echo $pids | wc -w) components, $(echo $workers | wc -w) API processes" \
+	test "$(echo $pids | wc -w)" -ge 5 -a -n "$workers"
+kill -KILL "$SUP_PID"
+wait "$SUP_PID" 2>/dev/null
+orphans() {
+	left=""
+	for p in $pids $workers; do
+		kill -0 "$p" 2>/dev/null && left="$left $p"
+	done
+	[ -z "$left" ]
+}
+ok "every child exits after the supervisor's SIGKILL" wait_for 30 orphans
+[ -n "${left:-}" ] && diag "still running:$left"
 e2e_done
