@@ -261,7 +261,8 @@ pool_stop(struct pool *p)
 
 	p->stopping = true;
 	/* Nothing new can connect once the path is gone; accepted requests
-	 * and the backlog are still served until each worker sees the signal. */
+	 * finish, and the workers serve what waits in the backlog before
+	 * they leave (worker.c), so no request nginx handed over is reset. */
 	unlink(p->cfg->fcgi_socket);
 	sigemptyset(&waitset);
 	sigaddset(&waitset, SIGCHLD);

@@ -4,7 +4,8 @@
  * worker.h).
  *
  * Signals: the stop signals only set worker_stop; the loop looks at it
- * before each accept, so a request being served always finishes.  They
+ * before each accept, so a request being served always finishes, and so
+ * do the ones already queued in the backlog (worker_drain_begin()).  They
  * are never blocked (that took two system calls per request) and are
  * installed with SA_RESTART, so a read or write to nginx is resumed, not
  * failed, when one arrives half-way (the writer's socket has timeouts, so
@@ -37,8 +38,10 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,6 +247,28 @@ worker_install_signals(void)
 	sigaction(SIGCHLD, &sa, NULL);
 }
 
+/*
+ * Stopping: the master removed the socket's path before it signalled us,
+ * so nothing new can connect, but connections nginx made before that wait
+ * in the backlog with their requests written.  They are served, without
+ * blocking (the listening socket is shared, and all of the pool is
+ * stopping), and the worker leaves once accept() finds none: closing the
+ * last listener would reset them, and nginx would answer 503 for requests
+ * it had already handed over.  Returns false when the socket cannot be
+ * made non-blocking (the worker then leaves at once, as it used to).
+ */
+static bool
+worker_drain_begin(int listen_fd, unsigned slot)
+{
+	int flags = fcntl(listen_fd, F_GETFL);
+
+	if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+		log_warn("worker %u: cannot drain the backlog", slot);
+		return false;
+	}
+	return true;
+}
+
 int
 worker_run(const struct config *cfg, int listen_fd, unsigned slot,
     struct metrics *metrics, struct spare *spare)
@@ -256,6 +281,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	const struct route *routes;
 	size_t n_routes;
 	int rc, exit_code = 0;
+	bool draining = false;
 
 	/* Die with the master: a worker must not outlive its pool. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -292,17 +318,27 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	spare_attach(spare, slot);
 	log_debug("worker %u ready", slot);
 
-	while (!worker_stop) {
+	for (;;) {
 		struct http_req req;
 		struct http_resp resp;
 		int64_t t0;
 		size_t ri;
 		uint64_t usec;
 
-		spare_park_if_surplus(worker_stopping);
-		if (worker_stop)
-			break;
+		if (worker_stop && !draining) {
+			if (!worker_drain_begin(listen_fd, slot))
+				break;
+			draining = true;
+		}
+		if (!draining) {
+			spare_park_if_surplus(worker_stopping);
+			if (worker_stop)
+				continue;
+		}
 		if ((rc = FCGX_Accept_r(&fr)) < 0) {
+			/* Draining, the backlog is empty: done. */
+			if (draining && (rc == -EAGAIN || rc == -EWOULDBLOCK))
+				break;
 			/* The timeout, or a signal: look at worker_stop. */
 			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
 				continue;

@@ -205,19 +205,35 @@ ok "SIGHUP replaced the workers" bash -c "for p in $before; do case ' $after ' i
 api GET /health
 ok "answers after SIGHUP" status_is 200
 
-# SIGTERM with a request in flight (?wait holds it): it is answered, not cut.
-curl -s -o "$T/inflight.body" -w '%{http_code}' --max-time 20 -X POST \
-	-H 'Content-Type: application/json' --data-binary '{"scenario_id":"term-1"}' \
-	"$API/v1/policies?wait=8" > "$T/inflight.status" &
-cpid=$!
+# SIGTERM with requests in flight (?wait holds every worker and spare) and
+# more queued behind them in the socket's backlog: every one is answered,
+# none cut (the queued ones were handed over by nginx already).
+n_busy=$((3 + EGW_SPARE_WORKERS))
+cpids=""
+for i in $(seq 1 "$n_busy"); do
+	curl -s -o "$T/inflight.$i.body" -w '%{http_code}' --max-time 20 -X POST \
+		-H 'Content-Type: application/json' --data-binary "{\"scenario_id\":\"term-$i\"}" \
+		"$API/v1/policies?wait=8" > "$T/inflight.$i.status" &
+	cpids="$cpids $!"
+done
+sleep 1
+qpids=""
+for i in 1 2 3 4; do
+	curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$API/health" > "$T/queued.$i.status" &
+	qpids="$qpids $!"
+done
 sleep 0.7
 t0=$(date +%s)
 kill -TERM "$API_PID"
-wait "$cpid"
+wait $cpids $qpids
 t1=$(date +%s)
-ok "the waiting request gave up at once on SIGTERM ($((t1 - t0)) s)" test $((t1 - t0)) -le 3
-ok "the in-flight request got its answer (202 pending)" test "$(cat "$T/inflight.status")" = 202
-ok "in-flight answer is the policy" bash -c "jq -e '.scenario_id == \"term-1\"' '$T/inflight.body' >/dev/null"
+ok "the waiting requests gave up at once on SIGTERM ($((t1 - t0)) s)" test $((t1 - t0)) -le 3
+codes() { for f in "$@"; do cat "$f"; echo; done; }
+ok "each in-flight request got its answer (202 pending): $(codes "$T"/inflight.*.status | tr '\n' ' ')" \
+	test "$(codes "$T"/inflight.*.status | sort -u)" = 202
+ok "in-flight answer is the policy" bash -c "jq -e '.scenario_id == \"term-1\"' '$T/inflight.1.body' >/dev/null"
+ok "each request queued in the backlog was served, not reset: $(codes "$T"/queued.*.status | tr '\n' ' ')" \
+	test "$(codes "$T"/queued.*.status | sort -u)" = 200
 wait_for 15 bash -c "! kill -0 $API_PID 2>/dev/null"
 ok "the master exited after SIGTERM" bash -c "! kill -0 $API_PID 2>/dev/null"
 ok "it stopped well within the grace period" test $(( $(date +%s) - t0 )) -lt 10
