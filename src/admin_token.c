@@ -9,6 +9,7 @@
 #include "store.h"
 #include "store_token.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,6 +62,9 @@ admin_token_create(struct store *st, const char *name, const char *scopes_text)
 		fprintf(stderr, "egw-admin: cannot store the token: %s\n", err_message(rc));
 		return 1;
 	}
+	/* A reader that went away must give EPIPE, not kill us before the
+	 * revoke below. */
+	signal(SIGPIPE, SIG_IGN);
 	/* The only time the token is ever shown: if it cannot be written
 	 * out (a full disk under a redirect), nobody holds it, so revoke
 	 * the row and fail rather than leave a token no one can use under a

@@ -41,6 +41,12 @@
  * last word must not stay fresh until the clock catches up.
  */
 #define API_HEARTBEAT_STALE_S 15
+/*
+ * /readyz is open to anyone who reaches the port: it takes the write lock
+ * on every call, but commits its probe (a flush, and a wake-up for every
+ * other connection) at most this often per worker.
+ */
+#define API_WRITE_PROBE_MS 5000
 
 static const char *const no_params[] = { NULL };
 
@@ -103,8 +109,9 @@ api_readyz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	struct store_applier_state as;
 	struct json_object *o, *checks, *details, *app;
 	const int64_t stale = API_HEARTBEAT_STALE_S;
+	static int64_t api_write_proved_ms = INT64_MIN / 2;
 	int64_t age = 0;
-	bool db_ok, app_ok;
+	bool db_ok, app_ok, commit;
 	const char *why = NULL;
 	char reason[128];
 	int rc;
@@ -116,9 +123,12 @@ api_readyz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 
 	/* It takes the write lock, and may wait for it behind the writer:
 	 * a spare worker accepts meanwhile. */
+	commit = timefmt_monotonic_ms() - api_write_proved_ms >= API_WRITE_PROBE_MS;
 	spare_step_out();
-	rc = store_api_writable(ctx->st);
+	rc = store_api_writable(ctx->st, commit);
 	spare_step_in();
+	if (rc == 0 && commit)
+		api_write_proved_ms = timefmt_monotonic_ms();
 	db_ok = rc == 0;
 	json_object_object_add(checks, "database",
 	    api_check(db_ok, db_ok ? NULL : err_message(rc)));

@@ -137,14 +137,16 @@ int store_api_natsd(struct store *st, struct store_api_natsd *out);
 
 /**
  * store_api_writable() - whether a write can be committed now
+ * @commit: false: only take and release the write lock
  *
- * Commits a real write: this process's component_status row "api" (its
- * pid and the time).  Taking the write lock alone proves nothing on a
- * full or read-only file system, where the lock is granted and the
- * commit fails.
+ * With @commit, commits a real write: this process's component_status row
+ * "api" (its pid and the time).  Taking the write lock alone proves
+ * nothing on a full or read-only file system, where the lock is granted
+ * and the commit fails; but each commit costs a flush and wakes every
+ * other connection, so callers make one only now and then.
  *
  * Returns: 0, EGW_E_BUSY, EGW_E_IO or EGW_E_DB.
  */
-int store_api_writable(struct store *st);
+int store_api_writable(struct store *st, bool commit);
 
 #endif

@@ -1099,16 +1099,16 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		sqlite3_bind_int64(stmt, 9, p->revision);
 		sqlite3_bind_text(stmt, 10, doc, -1, SQLITE_STATIC);
 	} else {
-		/* A scenario created again after a delete continues the
-		 * revisions of the policy before it: restarting at 1 would let
-		 * a read-modify-write of the deleted policy (revision 1, 2, ...)
-		 * pass the revision check and overwrite the new one. */
+		/* A scenario created again after a delete continues above
+		 * every revision it ever had: restarting at 1 would let a
+		 * read-modify-write of the deleted policy (revision 1, 2, ...)
+		 * pass the revision check and overwrite the new one.  The
+		 * highest, not the newest: older versions restarted at 1. */
 		stmt = store_prepare(st, "INSERT INTO policies (scenario_id,"
 		    " network_id, profile, mode, enabled, dns_servers_set, revision,"
 		    " generation, created_at, updated_at) VALUES"
-		    " (?1, ?2, ?3, ?4, ?5, ?6, 1 + coalesce((SELECT revision FROM"
-		    " policy_history WHERE scenario_id = ?1 AND revision IS NOT NULL"
-		    " ORDER BY id DESC LIMIT 1), 0), ?7, ?8, ?8)"
+		    " (?1, ?2, ?3, ?4, ?5, ?6, 1 + coalesce((SELECT max(revision)"
+		    " FROM policy_history WHERE scenario_id = ?1), 0), ?7, ?8, ?8)"
 		    " RETURNING id, revision, created_at, completed_at");
 		if (stmt == NULL)
 			return EGW_E_DB;

@@ -75,6 +75,7 @@ struct child {
 
 struct supervisor {
 	struct config cfg;
+	pid_t self;			/* our pid, for the children's check */
 	bool drop_privs;
 	uid_t uid;
 	gid_t gid;
@@ -245,7 +246,6 @@ write_status(const struct supervisor *sup)
 static void
 exec_child(const struct supervisor *sup, const struct child *c)
 {
-	pid_t supervisor = getppid();
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -264,7 +264,7 @@ exec_child(const struct supervisor *sup, const struct child *c)
 	 * we died before it was set, our pid is no longer the parent.
 	 */
 	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0 ||
-	    getppid() != supervisor)
+	    getppid() != sup->self)
 		_exit(126);
 	execv(c->path, c->argv);
 	log_error("%s: cannot execute %s", c->name, c->path);
@@ -681,6 +681,8 @@ main(int argc, char **argv)
 	static struct supervisor sup;
 	bool check_only = false;
 	const char *cmd = "run";
+
+	sup.self = getpid();
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-n") == 0) {

@@ -4,8 +4,9 @@
  * worker.h).
  *
  * Signals: the stop signals only set worker_stop; the loop looks at it
- * before each accept, so a request being served always finishes, and so
- * do the ones already queued in the backlog (worker_drain_begin()).  They
+ * before each accept, so a request being served always finishes, and on
+ * SIGTERM or SIGINT so do the ones already queued in the backlog
+ * (worker_backlog_waiting()).  They
  * are never blocked (that took two system calls per request) and are
  * installed with SA_RESTART, so a read or write to nginx is resumed, not
  * failed, when one arrives half-way (the writer's socket has timeouts, so
@@ -38,7 +39,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
-#include <fcntl.h>
+#include <poll.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -53,8 +54,11 @@
 
 
 #define WORKER_ACCEPT_WAKE_S 1
+/* The longest a stopping worker serves its backlog: well inside the
+ * master's grace period (pool.c POOL_GRACE_MS, 10 s). */
+#define WORKER_DRAIN_MS 5000
 
-static volatile sig_atomic_t worker_stop;
+static volatile sig_atomic_t worker_stop, worker_drain;
 
 bool
 worker_stopping(void)
@@ -65,8 +69,12 @@ worker_stopping(void)
 static void
 worker_on_signal(int sig)
 {
-	(void)sig;
 	worker_stop = 1;
+	/* Only a stop of the pool drains the backlog: its path is gone
+	 * then, so the backlog only shrinks.  On SIGHUP (replace the
+	 * workers) the path stays and the new workers take the queue. */
+	if (sig == SIGTERM || sig == SIGINT)
+		worker_drain = 1;
 }
 
 static int64_t
@@ -250,23 +258,21 @@ worker_install_signals(void)
 /*
  * Stopping: the master removed the socket's path before it signalled us,
  * so nothing new can connect, but connections nginx made before that wait
- * in the backlog with their requests written.  They are served, without
- * blocking (the listening socket is shared, and all of the pool is
- * stopping), and the worker leaves once accept() finds none: closing the
- * last listener would reset them, and nginx would answer 503 for requests
- * it had already handed over.  Returns false when the socket cannot be
- * made non-blocking (the worker then leaves at once, as it used to).
+ * in the backlog with their requests written.  They are served before the
+ * worker leaves: closing the last listener would reset them, and nginx
+ * would answer 503 for requests it had already handed over.  poll() says
+ * whether one is queued without blocking and without touching the
+ * listening socket's flags, which every worker and the master share.  A
+ * sibling may take the connection between the poll and the accept; the
+ * accept then ends at its timeout (WORKER_ACCEPT_WAKE_S) and so does the
+ * drain.
  */
 static bool
-worker_drain_begin(int listen_fd, unsigned slot)
+worker_backlog_waiting(int listen_fd)
 {
-	int flags = fcntl(listen_fd, F_GETFL);
+	struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
 
-	if (flags < 0 || fcntl(listen_fd, F_SETFL, flags | O_NONBLOCK) != 0) {
-		log_warn("worker %u: cannot drain the backlog", slot);
-		return false;
-	}
-	return true;
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
 }
 
 int
@@ -282,6 +288,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	size_t n_routes;
 	int rc, exit_code = 0;
 	bool draining = false;
+	int64_t drain_until = 0;
 
 	/* Die with the master: a worker must not outlive its pool. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -326,17 +333,21 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 		uint64_t usec;
 
 		if (worker_stop && !draining) {
-			if (!worker_drain_begin(listen_fd, slot))
+			if (!worker_drain)
 				break;
 			draining = true;
+			drain_until = worker_now_ns() + (int64_t)WORKER_DRAIN_MS * 1000000;
 		}
+		if (draining && (!worker_backlog_waiting(listen_fd) ||
+		    worker_now_ns() > drain_until))
+			break;
 		if (!draining) {
 			spare_park_if_surplus(worker_stopping);
 			if (worker_stop)
 				continue;
 		}
 		if ((rc = FCGX_Accept_r(&fr)) < 0) {
-			/* Draining, the backlog is empty: done. */
+			/* Draining, and a sibling took it: done. */
 			if (draining && (rc == -EAGAIN || rc == -EWOULDBLOCK))
 				break;
 			/* The timeout, or a signal: look at worker_stop. */

@@ -26,6 +26,10 @@ listed_revoked() { token_cmd list | grep -q "^$1 .* revoked "; }
 ok "create into a full output: fails" exit_status 1 to_full token_cmd create lost read
 ok "... and that token is revoked" listed_revoked lost
 ok "... so the name takes a new token" exit_status 0 token_cmd create lost read
+# A reader that is gone (EPIPE, not a killing SIGPIPE) is the same case.
+to_gone_reader() { { sleep 0.5; "$@"; } | true; }
+to_gone_reader token_cmd create piped read
+ok "create into a pipe nobody reads: the token is revoked" listed_revoked piped
 token_cmd list > "$T/list.txt"
 ok "token list shows names and scopes" bash -c "grep -q '^reader *read ' '$T/list.txt' && grep -q '^admin *read,write ' '$T/list.txt'"
 ok "no token or hash is stored or listed in clear" bash -c \

@@ -44,6 +44,7 @@ api GET /health "" -H "X-Request-Id: $long"
 ok "65-character x-request-id replaced" bash -c "! grep -qi '^x-request-id: $long' '$T/headers'"
 
 # /readyz: database writable + applier heartbeat fresh.
+t_probe=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 api GET /readyz
 ok "readyz without an applier heartbeat: 503" error_is 503 unavailable
 ok "readyz names the applier check" jq_is .checks.applier.ok false
@@ -54,7 +55,7 @@ api GET /readyz
 ok "readyz with a fresh heartbeat: 200" status_is 200
 ok "readyz: ready" jq_is .status ready
 ok "readyz committed its write probe (component_status 'api')" \
-	test "$(sql "SELECT count(*) FROM component_status WHERE component = 'api' AND heartbeat_at >= '$now'")" = 1
+	test "$(sql "SELECT count(*) FROM component_status WHERE component = 'api' AND heartbeat_at >= '$t_probe'")" = 1
 sql "UPDATE applier_state SET heartbeat_at = '2020-01-01T00:00:00.000Z' WHERE id = 1"
 api GET /readyz
 ok "readyz with a stale heartbeat: 503" error_is 503 unavailable

@@ -204,6 +204,14 @@ after=$(awk '{ print $2 }' "$EGW_RUN_DIR/egw-api.workers" | sort | tr '\n' ' ')
 ok "SIGHUP replaced the workers" bash -c "for p in $before; do case ' $after ' in *\" \$p \"*) exit 1;; esac; done"
 api GET /health
 ok "answers after SIGHUP" status_is 200
+# The replacements wait in accept(), idle: a listening socket left
+# non-blocking by a stopping worker made every worker spin.
+cpu_ticks() { for p in $(awk '{ print $2 }' "$EGW_RUN_DIR/egw-api.workers"); do
+	awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $1 } END { print s + 0 }'; }
+c0=$(cpu_ticks)
+sleep 2
+c1=$(cpu_ticks)
+ok "idle workers after SIGHUP use no CPU ($((c1 - c0)) ticks in 2 s, all of them)" test $((c1 - c0)) -le 20
 
 # SIGTERM with requests in flight (?wait holds every worker and spare) and
 # more queued behind them in the socket's backlog: every one is answered,

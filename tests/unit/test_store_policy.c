@@ -464,6 +464,22 @@ test_crud(struct store *st)
 		is_int(store_policy_delete(st, "s1", &actor, NULL), 0,
 		    "re-created: deleted again");
 	}
+	/* A history from a version that restarted at 1 after a delete:
+	 * revisions 1-3, deleted, then 1 again, deleted.  The next one
+	 * goes above the highest (3), not the newest (1). */
+	is_int(store_exec(st, "INSERT INTO policy_history (ts, scenario_id,"
+	    " operation, actor, revision, generation) VALUES"
+	    " ('2026-01-01T00:00:00.000Z', 'old-r', 'create', 't', 1, 0),"
+	    " ('2026-01-01T00:00:01.000Z', 'old-r', 'update', 't', 2, 0),"
+	    " ('2026-01-01T00:00:02.000Z', 'old-r', 'update', 't', 3, 0),"
+	    " ('2026-01-01T00:00:03.000Z', 'old-r', 'delete', 't', 3, 0),"
+	    " ('2026-01-01T00:00:04.000Z', 'old-r', 'create', 't', 1, 0),"
+	    " ('2026-01-01T00:00:05.000Z', 'old-r', 'delete', 't', 1, 0)"), 0,
+	    "an old history with a restart at 1");
+	is_int(parse("{\"scenario_id\":\"old-r\"}", p), 0, "old-r: parses");
+	is_int(store_policy_put(st, p, &actor, &created, NULL), 0, "old-r: created");
+	is_int(p->revision, 4, "old-r: revision above the highest ever (3)");
+	is_int(store_policy_delete(st, "old-r", &actor, NULL), 0, "old-r: deleted");
 	policy_free(p);
 	policy_free(q);
 }
