@@ -1103,7 +1103,10 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		 * every revision it ever had: restarting at 1 would let a
 		 * read-modify-write of the deleted policy (revision 1, 2, ...)
 		 * pass the revision check and overwrite the new one.  The
-		 * highest, not the newest: older versions restarted at 1. */
+		 * highest, not the newest: older versions restarted at 1.  It
+		 * reads the scenario's whole history (~27 ms at 50,000 rows of
+		 * one scenario), on a create only; an index on revision would
+		 * cost every change a page. */
 		stmt = store_prepare(st, "INSERT INTO policies (scenario_id,"
 		    " network_id, profile, mode, enabled, dns_servers_set, revision,"
 		    " generation, created_at, updated_at) VALUES"

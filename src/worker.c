@@ -42,6 +42,7 @@
 #include <poll.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,11 +55,20 @@
 
 
 #define WORKER_ACCEPT_WAKE_S 1
-/* The longest a stopping worker serves its backlog: well inside the
- * master's grace period (pool.c POOL_GRACE_MS, 10 s). */
-#define WORKER_DRAIN_MS 5000
+/*
+ * A stopping worker accepts from its backlog for this long after the
+ * stop signal, counted from the signal (the request in hand may take a
+ * while first): the last request it accepts may wait 5 s for the
+ * database (store.h STORE_BUSY_TIMEOUT_MS) and must still end before the
+ * master's SIGKILL at 10 s (pool.c POOL_GRACE_MS).
+ */
+#define WORKER_DRAIN_MS 4000
 
 static volatile sig_atomic_t worker_stop, worker_drain;
+/* CLOCK_MONOTONIC ns of the first stop signal; written by the handler
+ * (clock_gettime is async-signal-safe, the atomic lock-free). */
+static _Atomic int_least64_t worker_stop_ns;
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the handler's atomic is lock-free");
 
 bool
 worker_stopping(void)
@@ -73,8 +83,15 @@ worker_on_signal(int sig)
 	/* Only a stop of the pool drains the backlog: its path is gone
 	 * then, so the backlog only shrinks.  On SIGHUP (replace the
 	 * workers) the path stays and the new workers take the queue. */
-	if (sig == SIGTERM || sig == SIGINT)
+	if (sig == SIGTERM || sig == SIGINT) {
+		struct timespec ts;
+		int_least64_t none = 0;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		atomic_compare_exchange_strong(&worker_stop_ns, &none,
+		    (int_least64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
 		worker_drain = 1;
+	}
 }
 
 static int64_t
@@ -336,7 +353,8 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 			if (!worker_drain)
 				break;
 			draining = true;
-			drain_until = worker_now_ns() + (int64_t)WORKER_DRAIN_MS * 1000000;
+			drain_until = (int64_t)atomic_load(&worker_stop_ns) +
+			    (int64_t)WORKER_DRAIN_MS * 1000000;
 		}
 		if (draining && (!worker_backlog_waiting(listen_fd) ||
 		    worker_now_ns() > drain_until))
