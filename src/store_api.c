@@ -169,8 +169,10 @@ store_api_writable(struct store *st, bool commit)
 {
 	int rc = store_begin(st);
 
-	if (rc != 0 || !commit)
-		return rc != 0 ? rc : store_rollback(st);
+	if (rc != 0)
+		return rc;
+	if (!commit)
+		return store_rollback(st);
 	if ((rc = store_component_heartbeat(st, "api", NULL)) != 0) {
 		store_rollback(st);
 		return rc;

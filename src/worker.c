@@ -6,7 +6,7 @@
  * Signals: the stop signals only set worker_stop; the loop looks at it
  * before each accept, so a request being served always finishes, and on
  * SIGTERM or SIGINT so do the ones already queued in the backlog
- * (worker_backlog_waiting()).  They
+ * (worker_drain_backlog()).  They
  * are never blocked (that took two system calls per request) and are
  * installed with SA_RESTART, so a read or write to nginx is resumed, not
  * failed, when one arrives half-way (the writer's socket has timeouts, so
@@ -64,9 +64,10 @@
  */
 #define WORKER_DRAIN_MS 4000
 
-static volatile sig_atomic_t worker_stop, worker_drain;
-/* CLOCK_MONOTONIC ns of the first stop signal; written by the handler
- * (clock_gettime is async-signal-safe, the atomic lock-free). */
+static volatile sig_atomic_t worker_stop;
+/* CLOCK_MONOTONIC ns of the first SIGTERM or SIGINT, 0 if none came (then
+ * the backlog is not drained); written by the handler (clock_gettime is
+ * async-signal-safe, the atomic lock-free). */
 static _Atomic int_least64_t worker_stop_ns;
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the handler's atomic is lock-free");
 
@@ -80,9 +81,7 @@ static void
 worker_on_signal(int sig)
 {
 	worker_stop = 1;
-	/* Only a stop of the pool drains the backlog: its path is gone
-	 * then, so the backlog only shrinks.  On SIGHUP (replace the
-	 * workers) the path stays and the new workers take the queue. */
+	/* Only a stop of the pool drains the backlog (worker_drain_backlog()). */
 	if (sig == SIGTERM || sig == SIGINT) {
 		struct timespec ts;
 		int_least64_t none = 0;
@@ -90,7 +89,6 @@ worker_on_signal(int sig)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		atomic_compare_exchange_strong(&worker_stop_ns, &none,
 		    (int_least64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
-		worker_drain = 1;
 	}
 }
 
@@ -272,6 +270,50 @@ worker_install_signals(void)
 	sigaction(SIGCHLD, &sa, NULL);
 }
 
+/* What serving a request needs besides the request. */
+struct worker_loop {
+	const struct config *cfg;
+	struct store *st;
+	struct metrics *metrics;
+	unsigned slot;
+	const struct route *routes;
+	size_t n_routes;
+};
+
+/* Serve the request @fr has accepted, then log and account for it. */
+static void
+worker_serve(const struct worker_loop *w, FCGX_Request *fr)
+{
+	int64_t t0 = worker_now_ns();
+	struct api_ctx ctx;
+	struct http_req req;
+	struct http_resp resp;
+	uint64_t usec;
+	size_t ri;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = w->cfg;
+	ctx.st = w->st;
+	ctx.worker_index = (int)w->slot;
+	ctx.metrics = w->metrics;
+	http_req_init(&req);
+	http_resp_init(&resp);
+
+	ri = worker_handle(&ctx, fr, &req, &resp);
+	worker_send(fr, &resp, req.request_id);
+	worker_close_quickly(fr);
+	FCGX_Finish_r(fr);
+	usec = (uint64_t)(worker_now_ns() - t0) / 1000;
+	metrics_observe(w->metrics, w->slot, ri, resp.status, usec);
+	worker_log_request(&req, ri < w->n_routes ? w->routes[ri].name :
+	    "unmatched", resp.status, usec);
+	/* A transaction must never leak into the next request. */
+	store_rollback(w->st);
+	log_set_request_id(NULL);
+	http_req_free(&req);
+	http_resp_free(&resp);
+}
+
 /*
  * Stopping: the master removed the socket's path before it signalled us,
  * so nothing new can connect, but connections nginx made before that wait
@@ -282,30 +324,42 @@ worker_install_signals(void)
  * listening socket's flags, which every worker and the master share.  A
  * sibling may take the connection between the poll and the accept; the
  * accept then ends at its timeout (WORKER_ACCEPT_WAKE_S) and so does the
- * drain.
+ * drain.  Only a stop of the pool drains (SIGTERM, SIGINT): on SIGHUP the
+ * path stays and the replacements take the queue.
  */
-static bool
-worker_backlog_waiting(int listen_fd)
+static void
+worker_drain_backlog(const struct worker_loop *w, FCGX_Request *fr,
+    int listen_fd)
 {
-	struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
+	int64_t stop_ns = (int64_t)atomic_load(&worker_stop_ns);
+	int64_t until = stop_ns + (int64_t)WORKER_DRAIN_MS * 1000000;
 
-	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLIN);
+	if (stop_ns == 0)
+		return;
+	while (worker_now_ns() <= until) {
+		struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
+		int rc;
+
+		if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLIN))
+			return;
+		if ((rc = FCGX_Accept_r(fr)) == -EINTR)
+			continue;
+		if (rc < 0)
+			return;
+		worker_serve(w, fr);
+	}
 }
 
 int
 worker_run(const struct config *cfg, int listen_fd, unsigned slot,
     struct metrics *metrics, struct spare *spare)
 {
-	struct api_ctx ctx;
 	struct store *st = NULL;
 	FCGX_Request fr;
 	struct timeval wake = { WORKER_ACCEPT_WAKE_S, 0 };
 	sigset_t stopset;
-	const struct route *routes;
-	size_t n_routes;
+	struct worker_loop w = { cfg, NULL, metrics, slot, NULL, 0 };
 	int rc, exit_code = 0;
-	bool draining = false;
-	int64_t drain_until = 0;
 
 	/* Die with the master: a worker must not outlive its pool. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -338,36 +392,16 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 		store_close(st);
 		return 1;
 	}
-	routes = route_table(&n_routes);
+	w.st = st;
+	w.routes = route_table(&w.n_routes);
 	spare_attach(spare, slot);
 	log_debug("worker %u ready", slot);
 
-	for (;;) {
-		struct http_req req;
-		struct http_resp resp;
-		int64_t t0;
-		size_t ri;
-		uint64_t usec;
-
-		if (worker_stop && !draining) {
-			if (!worker_drain)
-				break;
-			draining = true;
-			drain_until = (int64_t)atomic_load(&worker_stop_ns) +
-			    (int64_t)WORKER_DRAIN_MS * 1000000;
-		}
-		if (draining && (!worker_backlog_waiting(listen_fd) ||
-		    worker_now_ns() > drain_until))
+	while (!worker_stop) {
+		spare_park_if_surplus(worker_stopping);
+		if (worker_stop)
 			break;
-		if (!draining) {
-			spare_park_if_surplus(worker_stopping);
-			if (worker_stop)
-				continue;
-		}
 		if ((rc = FCGX_Accept_r(&fr)) < 0) {
-			/* Draining, and a sibling took it: done. */
-			if (draining && (rc == -EAGAIN || rc == -EWOULDBLOCK))
-				break;
 			/* The timeout, or a signal: look at worker_stop. */
 			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
 				continue;
@@ -377,29 +411,10 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 			exit_code = 1;
 			break;
 		}
-		t0 = worker_now_ns();
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.cfg = cfg;
-		ctx.st = st;
-		ctx.worker_index = (int)slot;
-		ctx.metrics = metrics;
-		http_req_init(&req);
-		http_resp_init(&resp);
-
-		ri = worker_handle(&ctx, &fr, &req, &resp);
-		worker_send(&fr, &resp, req.request_id);
-		worker_close_quickly(&fr);
-		FCGX_Finish_r(&fr);
-		usec = (uint64_t)(worker_now_ns() - t0) / 1000;
-		metrics_observe(metrics, slot, ri, resp.status, usec);
-		worker_log_request(&req, ri < n_routes ? routes[ri].name : "unmatched",
-		    resp.status, usec);
-		/* A transaction must never leak into the next request. */
-		store_rollback(st);
-		log_set_request_id(NULL);
-		http_req_free(&req);
-		http_resp_free(&resp);
+		worker_serve(&w, &fr);
 	}
+	if (exit_code == 0)
+		worker_drain_backlog(&w, &fr, listen_fd);
 	FCGX_Free(&fr, 0);
 	store_close(st);
 	log_debug("worker %u stopping", slot);
