@@ -308,15 +308,26 @@ store_begin(struct store *st)
 		return store_rc_to_err(store_run(st, sql_savepoint));
 	}
 	/* The busy handler already waits; the loop covers the rare cases where
-	 * SQLite returns BUSY without invoking it (e.g. WAL recovery). */
+	 * SQLite returns BUSY without invoking it (e.g. WAL recovery).  A
+	 * retry's handler waits only for what is left of the deadline: the
+	 * handler counts its own sleeps and may give up a little before the
+	 * deadline, and a second full wait would double the bound that the
+	 * worker's stop (worker.c WORKER_DRAIN_MS) relies on. */
 	for (;;) {
+		int64_t left;
+
 		rc = store_run(st, sql_begin_write);
 		if (rc == SQLITE_OK)
-			return 0;
-		if ((rc & 0xff) != SQLITE_BUSY || timefmt_monotonic_ms() > deadline)
 			break;
+		left = deadline - timefmt_monotonic_ms();
+		if ((rc & 0xff) != SQLITE_BUSY || left <= 0)
+			break;
+		sqlite3_busy_timeout(st->db, (int)left);
 		usleep(2000);
 	}
+	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	if (rc == SQLITE_OK)
+		return 0;
 	log_warnx("BEGIN IMMEDIATE: %s", sqlite3_errstr(rc));
 	return store_rc_to_err(rc);
 }

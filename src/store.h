@@ -76,7 +76,8 @@ int store_migrate_to(struct store *st, int version);
 /**
  * store_begin() - BEGIN IMMEDIATE, retrying while the database is busy
  *
- * Returns: 0, EGW_E_BUSY after STORE_BUSY_TIMEOUT_MS, or EGW_E_DB.
+ * Returns: 0, EGW_E_BUSY after STORE_BUSY_TIMEOUT_MS (all retries
+ * together), or EGW_E_DB.
  */
 int store_begin(struct store *st);
 

@@ -1,0 +1,131 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Two timings of the pool through a real nginx, with one worker and no
+# spares, so the test knows which process holds which request:
+#
+# 1. /readyz commits its write probe at most every 5 s per worker
+#    (api_system.c API_WRITE_PROBE_MS): a commit makes every other
+#    connection drop its page cache, so a probe hit every second must not
+#    commit every second.  Seen from another connection through
+#    PRAGMA data_version, which changes only when someone else commits.
+#
+# 2. SIGTERM drains the listen backlog until 4 s after the signal
+#    (worker.c WORKER_DRAIN_MS), counted from the signal, not from when
+#    the worker is done with the request in hand.  The request in hand is
+#    a /readyz stuck behind a write lock this test holds (the busy
+#    timeout is 5 s).  Released 2 s in: the queued requests are served.
+#    Never released: the worker is busy until ~4.6 s after the signal,
+#    so it leaves without draining, and the pool is gone long before the
+#    master's SIGKILL at 10 s.
+. "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
+. "$EGW_TOP_SRCDIR/tests/e2e/lib_api.sh"
+e2e_init api_timing
+need_cmd python3 sqlite3
+
+export EGW_AUTH=off EGW_SPARE_WORKERS=0
+start_api 1
+start_nginx
+DB=$EGW_STATE_DIR/egw.db
+api GET /health
+ok "the pool answers" status_is 200
+
+# ---- 1. the /readyz write probe ----
+python3 - "$DB" "$API" > "$T/probe.out" 2>&1 <<'EOF'
+import sqlite3, sys, time, urllib.request, urllib.error
+
+db, api = sys.argv[1], sys.argv[2]
+con = sqlite3.connect(db, isolation_level=None)
+
+def version():
+    return con.execute("PRAGMA data_version").fetchone()[0]
+
+def readyz():
+    try:
+        urllib.request.urlopen(api + "/readyz", timeout=10).read()
+    except urllib.error.HTTPError as e:
+        e.read()          # 503: no applier runs here; the probe still ran
+
+v = version()
+readyz()
+print("first", int(version() != v))
+v = version()
+t0 = time.monotonic()
+n = 0
+while time.monotonic() - t0 < 3.0:
+    readyz()
+    n += 1
+    time.sleep(0.2)
+print("within", n, int(version() != v))
+time.sleep(max(0.0, 5.3 - (time.monotonic() - t0)))
+v = version()
+readyz()
+print("after", int(version() != v))
+EOF
+diag "$(tr '\n' ' ' < "$T/probe.out")"
+ok "the first /readyz commits its probe" grep -qx 'first 1' "$T/probe.out"
+ok "more /readyz within 5 s commit nothing" grep -qE '^within [0-9]+ 0$' "$T/probe.out"
+ok "several were asked meanwhile" bash -c "[ \$(awk '/^within/ { print \$2 }' '$T/probe.out') -ge 5 ]"
+ok "the first /readyz after 5 s commits again" grep -qx 'after 1' "$T/probe.out"
+ok "the probe's row is the api's" test "$(sqlite3 "$DB" "SELECT count(*) FROM component_status WHERE component = 'api'")" -eq 1
+
+# ---- 2. the drain's limit ----
+# hold_lock SECONDS: take the database's write lock (BEGIN IMMEDIATE) and
+# keep it; $T/locked appears once it is held.
+hold_lock() {
+	rm -f "$T/locked"
+	python3 - "$DB" "$1" "$T/locked" <<'EOF' &
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+con.execute("BEGIN IMMEDIATE")
+open(sys.argv[3], "w").close()
+time.sleep(float(sys.argv[2]))
+con.execute("ROLLBACK")
+EOF
+	LOCK_PID=$!
+	track_pid "$LOCK_PID"
+	wait_for 10 test -e "$T/locked"
+}
+
+# stop_during_readyz TAG HOLD: a /readyz stuck on the lock (held HOLD s),
+# three requests queued behind it, SIGTERM; records each answer's status
+# and how long after the signal the pool was gone.
+stop_during_readyz() {
+	hold_lock "$2"
+	curl -s -o "$T/$1.readyz" -w '%{http_code}' --max-time 20 "$API/readyz" > "$T/$1.readyz.status" &
+	rpid=$!
+	sleep 0.25
+	qpids=""
+	for i in 1 2 3; do
+		curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$API/health" > "$T/$1.queued.$i" &
+		qpids="$qpids $!"
+	done
+	sleep 0.15
+	t0=$(date +%s%N)
+	kill -TERM "$API_PID"
+	wait "$rpid" $qpids
+	wait_for 15 bash -c "! kill -0 $API_PID 2>/dev/null"
+	echo $(( ($(date +%s%N) - t0) / 1000000 )) > "$T/$1.gone_ms"
+	wait "$LOCK_PID" 2>/dev/null
+	queued=$(for i in 1 2 3; do printf '%s ' "$(cat "$T/$1.queued.$i")"; done)
+}
+
+stop_during_readyz short 2
+ok "lock released 2 s in: /readyz answered by the worker ($(cat "$T/short.readyz.status"))" \
+	bash -c "jq -e '.checks.database.ok == true' '$T/short.readyz' >/dev/null"
+ok "the three requests queued behind it were served: $queued" test "$queued" = "200 200 200 "
+ok "the pool was gone $(cat "$T/short.gone_ms") ms after the signal" test "$(cat "$T/short.gone_ms")" -lt 8000
+
+start_api 1
+api GET /health
+ok "a new pool answers" status_is 200
+stop_during_readyz long 8
+diag "$(head -c 600 "$T/long.readyz")"
+ok "lock never released: /readyz gave up at the busy timeout ($(cat "$T/long.readyz.status"))" \
+	bash -c "jq -e '.checks.database.ok == false' '$T/long.readyz' >/dev/null"
+ok "the requests queued behind it were not served, 4 s after the signal: $queued" \
+	bash -c "! grep -qw 200 <<< '$queued'"
+ok "nginx answered each (502 or 503), none hung: $queued" bash -c "[ -z \"\$(tr ' ' '\n' <<< '$queued' | grep -vxE '50[23]|')\" ]"
+ok "the pool was gone $(cat "$T/long.gone_ms") ms after the signal, before the master's 10 s SIGKILL" \
+	test "$(cat "$T/long.gone_ms")" -lt 8000
+ok "the master killed nothing" bash -c "! grep -q 'still busy' '$T/api.log'"
+e2e_done
