@@ -12,6 +12,7 @@
  */
 #include "codec.h"
 #include "err.h"
+#include "utf8.h"
 
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
@@ -52,7 +53,8 @@ json_type_text(struct json_object *v)
 	return "unknown";
 }
 
-/* JSON pointer escaping of one key (RFC 6901), truncated to fit. */
+/* JSON pointer escaping of one key (RFC 6901), truncated to fit on a
+ * character boundary. */
 static void
 pointer_key(char *out, size_t size, const char *key)
 {
@@ -70,6 +72,7 @@ pointer_key(char *out, size_t size, const char *key)
 		}
 	}
 	out[o] = '\0';
+	utf8_trim_partial(out);
 }
 
 /*
@@ -143,14 +146,23 @@ find_duplicate_key(const char *body, size_t len, struct policy_errors *errs)
 				const char *key = name ? json_object_get_string(name) : "";
 				char path[128];
 
-				if (json_object_object_get_ex(top->keys, key, NULL)) {
+				if (name != NULL && (size_t)json_object_get_string_len(name) !=
+				    strlen(key)) {
+					/* json-c keeps keys as C strings: "a\u0000b"
+					 * would be read as the known field "a". */
 					dup_path(stack, depth, path, sizeof(path));
 					policy_errors_add(errs, path,
-					    "duplicate key \"%.60s\": each key may appear once", key);
+					    "a key contains \\u0000 (NUL): no field has such a name");
+					rc = EGW_E_BADREQUEST;
+				} else if (json_object_object_get_ex(top->keys, key, NULL)) {
+					dup_path(stack, depth, path, sizeof(path));
+					policy_errors_add(errs, path,
+					    "duplicate key \"%.*s\": each key may appear once",
+					    (int)utf8_prefix_len(key, 60), key);
 					rc = EGW_E_BADREQUEST;
 				} else {
 					json_object_object_add(top->keys, key, NULL);
-					snprintf(top->key, sizeof(top->key), "%s", key);
+					pointer_key(top->key, sizeof(top->key), key);
 				}
 				json_object_put(name);
 			}
@@ -204,7 +216,7 @@ codec_parse_body(const char *body, size_t len, struct json_object **out,
 	struct json_tokener *tok;
 	struct json_object *obj;
 	enum json_tokener_error jerr;
-	size_t end;
+	size_t end, bad_at = 0;
 
 	*out = NULL;
 	if (body == NULL || len == 0) {
@@ -215,11 +227,16 @@ codec_parse_body(const char *body, size_t len, struct json_object **out,
 		policy_errors_add(errs, "", "the body contains a NUL byte");
 		return EGW_E_BADREQUEST;
 	}
+	if (!utf8_valid(body, len, &bad_at)) {
+		policy_errors_add(errs, "",
+		    "the body is not valid UTF-8 at byte %zu (JSON text is UTF-8)", bad_at);
+		return EGW_E_BADREQUEST;
+	}
 	if (len > (size_t)INT32_MAX) {
 		policy_errors_add(errs, "", "the body is too large");
 		return EGW_E_BADREQUEST;
 	}
-	tok = json_tokener_new_ex(CODEC_MAX_DEPTH);
+	tok = json_tokener_new_ex(CODEC_MAX_DEPTH);	/* levels allowed */
 	if (tok == NULL)
 		return EGW_E_NOMEM;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |

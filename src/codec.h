@@ -4,7 +4,7 @@
  * and the JSON error body every client sees.
  *
  * Input is untrusted.  The parser is strict: the body must be one JSON
- * object (no NUL byte, nesting at most CODEC_MAX_DEPTH), every field has one
+ * object (strict UTF-8, no NUL byte, nesting at most CODEC_MAX_DEPTH), every field has one
  * JSON type (integers must be JSON integers: 443, never 443.0 nor "443"
  * except in the port list string form "443" / "8000-8100"), unknown fields
  * are refused, and every problem is collected with its JSON pointer path
@@ -59,7 +59,8 @@ struct printbuf;
  * @errs: on failure gets exactly one entry (path "" and the reason); may be
  *        NULL
  *
- * Refuses an empty body, a NUL byte, malformed JSON, trailing bytes after
+ * Refuses an empty body, a NUL byte, bytes that are not UTF-8 (utf8.h), a
+ * key holding \\u0000, malformed JSON, trailing bytes after
  * the value, nesting deeper than CODEC_MAX_DEPTH and any top-level value
  * other than an object.
  *

@@ -244,10 +244,9 @@ http_parse_query(struct http_req *req, const char *q)
 		if (p->name[0] == '\0')
 			return http_bad(req, "empty query parameter name", NULL);
 		for (size_t i = 0; i + 1 < req->n_query; i++) {
-			if (strcmp(req->query[i].name, p->name) == 0) {
-				req->error_field = NULL;
-				return http_bad(req, "query parameter given twice", NULL);
-			}
+			if (strcmp(req->query[i].name, p->name) == 0)
+				return http_bad(req, "query parameter given twice",
+				    http_printable_ascii(p->name) ? p->name : NULL);
 		}
 		q += len;
 		if (*q == '&')

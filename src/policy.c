@@ -11,6 +11,7 @@
  */
 #include "policy.h"
 #include "err.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,6 +70,9 @@ policy_errors_add(struct policy_errors *errs, const char *path,
 	va_start(ap, fmt);
 	vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
 	va_end(ap);
+	/* Either may quote a client's text: a cut must not split a character. */
+	utf8_trim_partial(e->path);
+	utf8_trim_partial(e->reason);
 }
 
 static bool

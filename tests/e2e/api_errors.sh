@@ -114,6 +114,17 @@ check_error "a 5 KiB URI (worker's limit)" 414 uri_too_long GET "/v1/policies?cu
 check_error "a 9 KiB URI (nginx's limit)" 414 uri_too_long GET "/v1/policies?cursor=$(head -c 9000 /dev/zero | tr '\0' a)"
 check_error "unknown query parameter" 400 bad_request POST '/v1/policies?force=1' '{"scenario_id":"x"}'
 check_error "repeated query parameter" 400 bad_request GET '/v1/policies?limit=1&limit=2'
+ok "repeated query parameter: named in field" jq_is .error.field limit
+# Text that is not UTF-8 (json-c's own check lets these through), and a
+# key that json-c would read as "enabled": refused, nothing changed.
+check_error "an overlong UTF-8 form in a string" 400 bad_request POST /v1/policies \
+	"$(printf '{"scenario_id":"u8-1","status":"\xc0\xaf"}')"
+ok "the error says where" jqe '.error.details[0].reason | test("not valid UTF-8 at byte 32")'
+check_error "a UTF-16 surrogate in a key" 400 bad_request POST /v1/policies \
+	"$(printf '{"scenario_id":"u8-2","\xed\xa0\x80":1}')"
+check_error "a key with \\u0000 (json-c reads \"enabled\")" 400 bad_request POST /v1/policies \
+	'{"scenario_id":"u8-3","enabled\u0000junk":false}'
+ok "the error names the NUL" jqe '.error.details[0].reason | test("u0000")'
 check_error "bad scenario_id in the path" 400 bad_request POST '/v1/policies/-x/enable'
 check_error "enable with a non-JSON body" 415 unsupported_media_type POST /v1/policies/base/enable "" \
 	-H 'Content-Type: text/plain' --data-binary 'on'

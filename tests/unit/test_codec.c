@@ -9,6 +9,7 @@
 #include "err.h"
 #include "policy.h"
 #include "tap.h"
+#include "utf8.h"
 
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
@@ -95,7 +96,7 @@ static const struct bad_case bad[] = {
 	{ "two objects", "{\"scenario_id\":\"a\"}{}", BR, "", "malformed" },
 	{ "single quotes", "{'scenario_id':'a'}", BR, "", "malformed" },
 	{ "trailing comma", "{\"scenario_id\":\"a\",}", BR, "", "malformed" },
-	{ "bad utf-8", "{\"scenario_id\":\"\xff\xfe\"}", BR, "", "malformed" },
+	{ "bad utf-8", "{\"scenario_id\":\"\xff\xfe\"}", BR, "", "not valid UTF-8 at byte 16" },
 	{ "duplicate key", "{\"scenario_id\":\"a\",\"scenario_id\":\"b\"}", BR, "",
 	  "duplicate key \"scenario_id\"" },
 	{ "duplicate key, escaped spelling", "{\"scenario_id\":\"a\",\"\\u0073cenario_id\":\"b\"}",
@@ -342,6 +343,81 @@ test_limits(struct policy *p, struct policy_errors *errs)
 	free(body);
 }
 
+static bool
+errors_are_utf8(const struct policy_errors *errs)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		if (!utf8_valid(errs->items[i].path, strlen(errs->items[i].path), NULL) ||
+		    !utf8_valid(errs->items[i].reason, strlen(errs->items[i].reason), NULL))
+			return false;
+	return true;
+}
+
+/* Text that is not UTF-8, and keys that json-c would read otherwise. */
+static void
+test_utf8_bodies(struct policy *p, struct policy_errors *errs)
+{
+	static const struct {
+		const char *name, *body, *reason;
+		int rc;
+	} cases[] = {
+		{ "key with \\u0000 (read by json-c as \"enabled\")",
+		  "{\"scenario_id\":\"a\",\"enabled\\u0000junk\":false}",
+		  "\\u0000", EGW_E_BADREQUEST },
+		{ "overlong '/' (C0 AF)",
+		  "{\"scenario_id\":\"a\",\"status\":\"\xc0\xaf\"}",
+		  "not valid UTF-8 at byte 29", EGW_E_BADREQUEST },
+		{ "UTF-16 surrogate (ED A0 80)",
+		  "{\"scenario_id\":\"a\",\"status\":\"\xed\xa0\x80\"}",
+		  "not valid UTF-8", EGW_E_BADREQUEST },
+		{ "past U+10FFFF (F4 90 80 80)",
+		  "{\"scenario_id\":\"a\",\"status\":\"\xf4\x90\x80\x80\"}",
+		  "not valid UTF-8", EGW_E_BADREQUEST },
+		{ "cut sequence (E2 82)",
+		  "{\"scenario_id\":\"a\",\"status\":\"\xe2\x82\"}",
+		  "not valid UTF-8", EGW_E_BADREQUEST },
+		{ "stray continuation in a key",
+		  "{\"scenario_id\":\"a\",\"\x80\":1}",
+		  "not valid UTF-8", EGW_E_BADREQUEST },
+		{ "valid 4-byte character in an ignored field",
+		  "{\"scenario_id\":\"a\",\"status\":\"\xf0\x9f\x98\x80\"}",
+		  NULL, 0 },
+	};
+	char body[600];
+	size_t o;
+	int rc;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		rc = codec_policy_from_json(cases[i].body, strlen(cases[i].body),
+		    p, errs);
+		is_int(rc, cases[i].rc, "utf-8: %s", cases[i].name);
+		if (cases[i].reason != NULL)
+			ok(has_problem(errs, "", cases[i].reason),
+			    "utf-8: %s: reason", cases[i].name);
+	}
+
+	/* A quoted key cut to fit is cut between characters: 70 x U+00E9. */
+	o = (size_t)snprintf(body, sizeof(body), "{\"scenario_id\":\"a\",\"");
+	for (int i = 0; i < 70; i++)
+		o += (size_t)snprintf(body + o, sizeof(body) - o, "\xc3\xa9");
+	memcpy(body + o, "\":1}", 5);
+	rc = codec_policy_from_json(body, o + 4, p, errs);
+	is_int(rc, EGW_E_INVALID, "long non-ASCII unknown key refused");
+	ok(errs->count > 0 && errors_are_utf8(errs),
+	    "its path and reason are still UTF-8");
+	o -= 140;
+	for (int i = 0; i < 70; i++)
+		o += (size_t)snprintf(body + o, sizeof(body) - o, "\xc3\xa9");
+	o += (size_t)snprintf(body + o, sizeof(body) - o, "\":1,\"");
+	for (int i = 0; i < 70; i++)
+		o += (size_t)snprintf(body + o, sizeof(body) - o, "\xc3\xa9");
+	o += (size_t)snprintf(body + o, sizeof(body) - o, "\":2}");
+	rc = codec_policy_from_json(body, o, p, errs);
+	is_int(rc, EGW_E_BADREQUEST, "long non-ASCII duplicate key refused");
+	ok(has_problem(errs, "", "duplicate key") && errors_are_utf8(errs),
+	    "its reason quotes the key cut between characters");
+}
+
 static void
 test_special(struct policy *p, struct policy_errors *errs)
 {
@@ -366,6 +442,20 @@ test_special(struct policy *p, struct policy_errors *errs)
 	is_int(rc, EGW_E_BADREQUEST, "nesting deeper than 16 refused");
 	ok(has_problem(errs, "", "nested deeper than 16"), "depth reason");
 	is_int((int)errs->count, 1, "bad request has exactly one problem");
+	/* 16 levels are allowed: the document parses, and only the
+	 * unknown field is refused. */
+	o = (size_t)snprintf(deep, sizeof(deep), "{\"scenario_id\":\"a\",\"x\":");
+	for (int i = 0; i < 15; i++)
+		deep[o++] = '[';
+	for (int i = 0; i < 15; i++)
+		deep[o++] = ']';
+	deep[o++] = '}';
+	deep[o] = '\0';
+	rc = codec_policy_from_json(deep, strlen(deep), p, errs);
+	is_int(rc, EGW_E_INVALID, "nesting of 16 levels parses (%s)", deep);
+	ok(has_problem(errs, "/x", "unknown"), "16 levels: the field is judged");
+
+	test_utf8_bodies(p, errs);
 
 	/* Every problem is reported, not just the first. */
 	snprintf(body, sizeof(body), "{\"scenario_id\":1,\"enabled\":\"no\","
