@@ -217,7 +217,9 @@ load_children(struct store *st, struct policy *p)
 			int64_t idx = sqlite3_column_int64(stmt, 1);
 			struct policy_rule *r;
 
-			if (idx != last_rule) {
+			/* The first rule row starts a rule whatever its index
+			 * (a hand-edited -1 must not reach rules[-1]). */
+			if (p->n_rules == 0 || idx != last_rule) {
 				if (p->n_rules >= POLICY_MAX_RULES) {
 					err = bad_row(p, "rule", "too many");
 					break;
@@ -256,10 +258,14 @@ load_policy(struct store *st, const char *sql, const char *sid, int64_t id,
     struct policy *out)
 {
 	sqlite3_stmt *stmt = store_prepare(st, sql);
+	/* The row and its children are four statements: one snapshot, or a
+	 * commit in between pairs one revision's row with another's lists. */
+	bool snapshot;
 	int rc;
 
 	if (stmt == NULL)
 		return EGW_E_DB;
+	snapshot = store_read_begin(st);
 	if (sid != NULL)
 		sqlite3_bind_text(stmt, 1, sid, -1, SQLITE_TRANSIENT);
 	else
@@ -269,10 +275,13 @@ load_policy(struct store *st, const char *sql, const char *sid, int64_t id,
 		policy_from_row(stmt, out);
 	sqlite3_reset(stmt);
 	if (rc == SQLITE_DONE)
-		return EGW_E_NOTFOUND;
-	if (rc != SQLITE_ROW)
-		return step_err(rc);
-	return load_children(st, out);
+		rc = EGW_E_NOTFOUND;
+	else if (rc != SQLITE_ROW)
+		rc = step_err(rc);
+	else
+		rc = load_children(st, out);
+	store_read_end(st, snapshot);
+	return rc;
 }
 
 int

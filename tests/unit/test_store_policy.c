@@ -927,6 +927,35 @@ test_concurrency(struct store **stp)
 	policy_free(p);
 }
 
+/* Rows written by hand with an index that no put writes: the rule
+ * index -1 used to match the loader's "no rule yet" and land in
+ * rules[-1]. */
+static void
+test_hand_edited_rule_index(struct store *st)
+{
+	struct policy *p = policy_new(), *q = policy_new();
+	struct policy_errors errs;
+	bool created = false;
+
+	is_int(parse("{\"scenario_id\":\"hand-1\",\"profile\":\"custom\",\"custom_rules\":["
+	    "{\"proto\":\"tcp\",\"dest\":\"198.51.100.0/24\",\"ports\":[22,25]},"
+	    "{\"proto\":\"udp\",\"ports\":[53]}]}", p), 0, "hand: body parses");
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &actor, &created, &errs), 0, "hand: create");
+	for (size_t i = 0; i < errs.count; i++)
+		tap_diag("put: %s: %s", errs.items[i].path, errs.items[i].reason);
+	ok(sqlite3_exec(store_db(st), "UPDATE policy_destinations SET rule_index ="
+	    " rule_index - 1 WHERE origin = 'rule' AND policy_id = (SELECT id FROM"
+	    " policies WHERE scenario_id = 'hand-1')", NULL, NULL, NULL) == SQLITE_OK,
+	    "hand: rule indexes moved to -1 and 0");
+	is_int(store_policy_get(st, "hand-1", q), 0, "hand: get");
+	is_int(q->n_rules, 2, "hand: both rules loaded");
+	ok(q->n_rules == 2 && q->rules[0].n_ports == 2 && q->rules[1].n_ports == 1 &&
+	    q->rules[0].proto == p->rules[0].proto, "hand: each with its own ports");
+	policy_free(p);
+	policy_free(q);
+}
+
 int
 main(void)
 {
@@ -941,6 +970,7 @@ main(void)
 	test_crud(st);
 	test_list_and_profiles(st);
 	test_documents(st);
+	test_hand_edited_rule_index(st);
 	test_concurrency(&st);
 	store_close(st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
