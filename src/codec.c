@@ -376,6 +376,16 @@ looks_like_host_port(const char *s)
 	return dot && letter;
 }
 
+/* Inside ::ffff:0:0/96 (RFC 4291 2.5.5.2). */
+static bool
+ipv4_mapped(const struct ip_prefix *p)
+{
+	static const uint8_t head[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+	return p->family == AF_INET6 && p->len >= 96 &&
+	    memcmp(p->addr, head, sizeof(head)) == 0;
+}
+
 /* One address or prefix; single_addr refuses "/len". */
 static bool
 get_prefix(struct json_object *v, const char *path, bool single_addr,
@@ -415,6 +425,21 @@ get_prefix(struct json_object *v, const char *path, bool single_addr,
 	if ((single_addr ? netaddr_parse_addr(text, out, &why)
 	    : netaddr_parse_prefix(text, out, &why)) != 0) {
 		policy_errors_add(errs, path, "%s", why);
+		return false;
+	}
+	if (ipv4_mapped(out)) {
+		/* The kernel sees IPv4 packets as IPv4: a rule on the mapped
+		 * form would be accepted, shown as applied, and match nothing. */
+		const uint8_t *a = out->addr + 12;
+
+		if (out->len == 128)
+			policy_errors_add(errs, path, "an IPv4-mapped IPv6 address"
+			    " never matches IPv4 traffic; write %u.%u.%u.%u", a[0],
+			    a[1], a[2], a[3]);
+		else
+			policy_errors_add(errs, path, "an IPv4-mapped IPv6 prefix"
+			    " never matches IPv4 traffic; write %u.%u.%u.%u/%u", a[0],
+			    a[1], a[2], a[3], out->len - 96u);
 		return false;
 	}
 	return true;

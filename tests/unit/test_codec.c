@@ -161,6 +161,16 @@ static const struct bad_case bad[] = {
 	  "[\"10.0.0.1/33\"]}", IV, "/allowed_hosts/0", "prefix length" },
 	{ "hosts host bits", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
 	  "[\"10.0.0.1/8\"]}", IV, "/allowed_hosts/0", "bits set" },
+	{ "hosts IPv4-mapped address", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"::ffff:10.9.0.1\"]}", IV, "/allowed_hosts/0",
+	  "IPv4-mapped IPv6 address never matches IPv4 traffic; write 10.9.0.1" },
+	{ "sources IPv4-mapped prefix", "{\"scenario_id\":\"a\",\"sources\":"
+	  "[\"::ffff:10.8.0.0/120\"]}", IV, "/sources/0", "write 10.8.0.0/24" },
+	{ "dns IPv4-mapped", "{\"scenario_id\":\"a\",\"dns_servers\":"
+	  "[\"::ffff:192.0.2.53\"]}", IV, "/dns_servers/0", "write 192.0.2.53" },
+	{ "rule dest IPv4-mapped", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"dest\":\"::ffff:0:0/96\"}]}", IV,
+	  "/custom_rules/0/dest", "write 0.0.0.0/0" },
 	{ "hosts leading zero", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
 	  "[\"010.0.0.1\"]}", IV, "/allowed_hosts/0", "IPv4" },
 	{ "hosts number", "{\"scenario_id\":\"a\",\"allowed_hosts\":[5]}", IV,
