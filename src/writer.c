@@ -54,6 +54,10 @@
  * longest: nginx must not give up on a worker still serving a change. */
 #define WRITER_REPLY_TIMEOUT_S 60
 #define WRITER_EXEC_MARGIN_MS 30000
+/* A reply's rc (never an EGW_E_* code): the writer took the request off
+ * the socket but will not run it (it is stopping, or has no room); the
+ * worker writes directly, as when no writer is there. */
+#define WRITER_RC_NOT_RUN 1
 
 enum writer_op {
 	WRITER_OP_PUT = 1,
@@ -276,6 +280,7 @@ struct writer {
 	int wake_fd;			/* eventfd: the sync thread answered */
 	struct writer_client clients[WRITER_MAX_CLIENTS];
 	size_t batch[WRITER_BATCH_MAX];	/* client indices */
+	size_t scan_from;		/* writer_collect() starts here */
 
 	pthread_mutex_t lock;
 	pthread_cond_t more;
@@ -290,6 +295,32 @@ writer_on_signal(int sig)
 {
 	(void)sig;
 	writer_stop = 1;
+}
+
+/*
+ * Before closing a connection the writer will not serve: take off a
+ * request already sent and say "not run", so that its worker writes
+ * directly.  Closing over an unread message would make the worker's recv
+ * fail with ECONNRESET, which it must read as "outcome unknown" (503).
+ */
+static void
+writer_not_run(int fd)
+{
+	struct writer_rep rep;
+	char head[WRITER_REQ_HEAD];
+	ssize_t n;
+
+	do	/* MSG_TRUNC: the record is taken whole, its head copied */
+		n = recv(fd, head, sizeof(head), MSG_DONTWAIT | MSG_TRUNC);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return;
+	memset(&rep, 0, WRITER_REP_HEAD);
+	rep.magic = WRITER_MAGIC;
+	rep.rc = WRITER_RC_NOT_RUN;
+	while (send(fd, &rep, WRITER_REP_HEAD, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	    errno == EINTR)
+		;
 }
 
 static void
@@ -320,6 +351,7 @@ writer_accept(struct writer *w)
 		if (c == NULL || c->pd == NULL) {
 			pthread_mutex_unlock(&w->lock);
 			log_warnx("writer: no room for another worker; it writes directly");
+			writer_not_run(fd);
 			close(fd);
 			continue;
 		}
@@ -677,14 +709,21 @@ writer_poll_set(struct writer *w, struct pollfd *pfd, size_t *map,
 	return n;
 }
 
-/* Take at most one request from every idle worker that sent one. */
+/*
+ * Take at most one request from every idle worker that sent one.  The scan
+ * starts after the last client taken: with more senders than a batch
+ * holds, a fixed start would always serve the lowest slots first.
+ */
 static size_t
 writer_collect(struct writer *w, const struct pollfd *pfd, size_t n_pfd,
     const size_t *map)
 {
-	size_t n = 0;
+	size_t n = 0, first = 2;
 
-	for (size_t i = 2; i < n_pfd && n < WRITER_BATCH_MAX; i++) {
+	while (first < n_pfd && map[first - 2] < w->scan_from)
+		first++;
+	for (size_t k = 0; k + 2 < n_pfd && n < WRITER_BATCH_MAX; k++) {
+		size_t i = 2 + (first - 2 + k) % (n_pfd - 2);
 		struct writer_client *c = &w->clients[map[i - 2]];
 		ssize_t len;
 
@@ -706,6 +745,7 @@ writer_collect(struct writer *w, const struct pollfd *pfd, size_t n_pfd,
 			continue;
 		}
 		w->batch[n++] = map[i - 2];
+		w->scan_from = map[i - 2] + 1;
 	}
 	return n;
 }
@@ -834,12 +874,18 @@ writer_run(const struct config *cfg, struct metrics *metrics)
 				stop_deadline = timefmt_monotonic_ms() + POOL_GRACE_MS;
 				/* Refuse new connections at once (the workers
 				 * then write directly) rather than queue them
-				 * for an accept that will not come. */
+				 * for an accept that will not come.  Once the
+				 * path is gone none can join the backlog, and
+				 * those in it are taken and served: closing
+				 * the socket over them would reset requests
+				 * they may have sent already. */
+				if (writer_socket_path(cfg, path, sizeof(path)) == 0)
+					unlink(path);
+				writer_accept(w);
 				close(listen_fd);
 				listen_fd = w->listen_fd = -1;
 				pfd[0].fd = -1;	/* poll() ignores it */
-				if (writer_socket_path(cfg, path, sizeof(path)) == 0)
-					unlink(path);
+				continue;	/* poll the new clients too */
 			}
 			if ((connected == 0 || timefmt_monotonic_ms() >= stop_deadline) &&
 			    busy == 0)
@@ -852,6 +898,12 @@ writer_run(const struct config *cfg, struct metrics *metrics)
 			log_warn("writer: poll");
 			break;
 		}
+		/* Past its stop deadline the writer starts no batch: the
+		 * master's SIGKILL may be near, and a batch cut by it leaves
+		 * its workers "outcome unknown".  What was sent is answered
+		 * "not run" on the way out. */
+		if (stop_deadline != 0 && timefmt_monotonic_ms() >= stop_deadline)
+			break;
 		if (pfd[1].revents & POLLIN) {
 			uint64_t v;
 
@@ -885,8 +937,12 @@ out:
 			unlink(path);
 	}
 	for (size_t i = 0; i < WRITER_MAX_CLIENTS; i++) {
-		if (w->clients[i].fd >= 0)
+		if (w->clients[i].fd >= 0) {
+			/* Idle here (the sync thread has answered every
+			 * batch): a request sent meanwhile was never run. */
+			writer_not_run(w->clients[i].fd);
 			close(w->clients[i].fd);
+		}
 		free(w->clients[i].pd);
 	}
 	if (w->wal_fd >= 0)
@@ -923,6 +979,8 @@ static bool
 writer_connect(const struct config *cfg)
 {
 	struct timeval tv = { WRITER_REPLY_TIMEOUT_S, 0 };
+	struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+	socklen_t len = sizeof(cred);
 	struct sockaddr_un sun;
 	int fd;
 
@@ -936,14 +994,53 @@ writer_connect(const struct config *cfg)
 	if (fd < 0)
 		return false;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
 	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0) {
 		close(fd);
 		return false;
 	}
+	/* Policies go only to a writer of our own user (as the writer
+	 * accepts only workers of it). */
+	if (cred.uid != geteuid()) {
+		log_warnx("the writer's socket belongs to uid %ld; writing directly",
+		    (long)cred.uid);
+		close(fd);
+		return false;
+	}
 	writer_conn = fd;
 	return true;
+}
+
+/* The reply's strings end inside their arrays, whatever the peer sent:
+ * they go into JSON and log lines. */
+static void
+writer_reply_terminate(struct writer_rep *r, size_t len)
+{
+	if (len > WRITER_REP_HEAD) {
+		struct policy *p = &r->p;
+
+		writer_terminate(p->scenario_id, sizeof(p->scenario_id));
+		writer_terminate(p->network_id, sizeof(p->network_id));
+		writer_terminate(p->profile, sizeof(p->profile));
+		for (size_t i = 0; i < POLICY_MAX_INTERFACES; i++)
+			writer_terminate(p->interfaces[i], sizeof(p->interfaces[i]));
+		writer_terminate(p->created_at, sizeof(p->created_at));
+		writer_terminate(p->updated_at, sizeof(p->updated_at));
+		writer_terminate(p->completed_at, sizeof(p->completed_at));
+		writer_terminate(p->apply_error, sizeof(p->apply_error));
+	}
+	if (len == sizeof(*r)) {
+		if (r->errs.count > POLICY_ERRORS_MAX)
+			r->errs.count = POLICY_ERRORS_MAX;
+		for (size_t i = 0; i < r->errs.count; i++) {
+			writer_terminate(r->errs.items[i].path,
+			    sizeof(r->errs.items[i].path));
+			writer_terminate(r->errs.items[i].reason,
+			    sizeof(r->errs.items[i].reason));
+		}
+	}
 }
 
 /*
@@ -982,6 +1079,10 @@ writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
 		writer_disconnect();
 		return EGW_E_UNAVAILABLE;
 	}
+	if (r->rc == WRITER_RC_NOT_RUN && n == (ssize_t)WRITER_REP_HEAD) {
+		writer_disconnect();
+		return 1;
+	}
 	if ((r->rc == EGW_E_INVALID && n != (ssize_t)sizeof(*r)) ||
 	    (r->rc == 0 && q->op != WRITER_OP_DELETE &&
 	    n == (ssize_t)WRITER_REP_HEAD)) {
@@ -991,6 +1092,7 @@ writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
 		writer_disconnect();
 		return EGW_E_UNAVAILABLE;
 	}
+	writer_reply_terminate(r, (size_t)n);
 	return 0;
 }
 

@@ -19,9 +19,13 @@
  *
  * A worker that cannot reach the writer (not started yet, restarting)
  * writes directly through its own connection, as before the writer
- * existed.  When the writer dies after a request was sent, the worker
+ * existed, and so does one whose request the writer took but will not run
+ * (it answers "not run": past its stop deadline, or out of room).  A
+ * stopping writer first takes the connections waiting in its backlog and
+ * serves them.  When the writer dies after a request was sent, the worker
  * cannot know whether it committed and answers 503 (EGW_E_UNAVAILABLE);
  * repeating the request is safe (an identical upsert writes nothing).
+ * Each side checks that the other runs as its own user (SO_PEERCRED).
  * Every request carries a deadline: one the worker may already have
  * given up on is answered "unavailable" and never run.
  */
