@@ -400,6 +400,10 @@ api_policies_put(struct api_ctx *ctx, struct http_req *req,
 	}
 	if (rc != 0)
 		goto out;
+	if (policy_validate_derived_iface(ctx->cfg, p, errs) != 0) {
+		rc = api_errors(ctx, resp, EGW_E_INVALID, NULL, errs);
+		goto out;
+	}
 	policy_errors_init(errs);
 	/* The write waits for the disk: a spare worker accepts meanwhile. */
 	spare_step_out();

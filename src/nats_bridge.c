@@ -196,9 +196,9 @@ bridge_is_string(struct json_object *v)
 }
 
 static int
-bridge_created(struct store *st, struct json_object *obj,
-    const struct store_actor *actor, struct policy_errors *errs,
-    enum bridge_outcome *outcome)
+bridge_created(struct store *st, const struct config *cfg,
+    struct json_object *obj, const struct store_actor *actor,
+    struct policy_errors *errs, enum bridge_outcome *outcome)
 {
 	static const char *const extra[] = { "track", NULL };
 	char profile[POLICY_PROFILE_MAX + 1];
@@ -227,7 +227,8 @@ bridge_created(struct store *st, struct json_object *obj,
 		rc = EGW_E_NOMEM;
 		goto out;
 	}
-	if ((rc = codec_policy_from_object(obj, extra, p, errs)) != 0)
+	if ((rc = codec_policy_from_object(obj, extra, p, errs)) != 0 ||
+	    (rc = policy_validate_derived_iface(cfg, p, errs)) != 0)
 		goto out;
 	/* Events carry no optimistic lock; the stream order is the order. */
 	p->revision = 0;
@@ -343,10 +344,11 @@ out:
 }
 
 int
-bridge_handle_event(struct store *st, const char *subject, const char *data,
-    size_t len, size_t max_len, const char *request_id,
+bridge_handle_event(struct store *st, const struct config *cfg,
+    const char *subject, const char *data, size_t len, const char *request_id,
     enum bridge_outcome *outcome)
 {
+	size_t max_len = cfg->max_body;
 	struct store_actor actor = { BRIDGE_ACTOR, request_id };
 	struct policy_errors *errs;
 	struct json_object *obj = NULL;
@@ -362,7 +364,7 @@ bridge_handle_event(struct store *st, const char *subject, const char *data,
 		rc = EGW_E_TOOLARGE;
 	} else if ((rc = codec_parse_body(data, len, &obj, errs)) == 0) {
 		if (strcmp(subject, BRIDGE_SUBJECT_CREATED) == 0)
-			rc = bridge_created(st, obj, &actor, errs, outcome);
+			rc = bridge_created(st, cfg, obj, &actor, errs, outcome);
 		else if (strcmp(subject, BRIDGE_SUBJECT_COMPLETED) == 0)
 			rc = bridge_completed(st, obj, &actor, errs, outcome);
 		else
@@ -849,8 +851,8 @@ bridge_dispatch(struct bridge *b, natsMsg *msg, int kind)
 		    meta->Sequence.Stream);
 		jsMsgMetaData_Destroy(meta);
 	}
-	bridge_handle_event(b->st, kind_subject[kind], natsMsg_GetData(msg),
-	    (size_t)natsMsg_GetDataLength(msg), b->cfg->max_body, rid, &outcome);
+	bridge_handle_event(b->st, b->cfg, kind_subject[kind], natsMsg_GetData(msg),
+	    (size_t)natsMsg_GetDataLength(msg), rid, &outcome);
 	b->stats.events++;
 	switch (outcome) {
 	case BRIDGE_CHANGED:

@@ -78,7 +78,9 @@ struct bridge_stats {
  * @subject: BRIDGE_SUBJECT_CREATED or BRIDGE_SUBJECT_COMPLETED
  * @data: the message body (untrusted; need not be NUL-terminated)
  * @len: its length
- * @max_len: bodies longer than this are rejected (EGW_MAX_BODY)
+ * @cfg: configuration: bodies longer than EGW_MAX_BODY are rejected, and
+ *       a policy's derived interface is checked (policy.h
+ *       policy_validate_derived_iface)
  * @request_id: NULL or an id for history and logs (e.g. "js:STREAM:seq")
  * @outcome: what happened
  *
@@ -95,8 +97,8 @@ struct bridge_stats {
  * Returns: 0 with @outcome set, or a negative enum egw_err when the
  * outcome is BRIDGE_RETRY (also set).
  */
-int bridge_handle_event(struct store *st, const char *subject,
-    const char *data, size_t len, size_t max_len, const char *request_id,
+int bridge_handle_event(struct store *st, const struct config *cfg,
+    const char *subject, const char *data, size_t len, const char *request_id,
     enum bridge_outcome *outcome);
 
 /**

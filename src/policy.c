@@ -10,6 +10,7 @@
  * recorded with its JSON path; nothing stops at the first.  Pure code.
  */
 #include "policy.h"
+#include "config.h"
 #include "err.h"
 #include "utf8.h"
 
@@ -379,5 +380,20 @@ policy_apply_status_parse(const char *text, enum policy_apply_status *out)
 			return 0;
 		}
 	}
+	return EGW_E_INVALID;
+}
+
+int
+policy_validate_derived_iface(const struct config *cfg, const struct policy *p,
+    struct policy_errors *errs)
+{
+	char iface[NETADDR_IFNAMSIZ];
+
+	if (p->n_sources > 0 || p->n_interfaces > 0 || p->network_id[0] == '\0' ||
+	    config_iface_for_network(cfg, p->network_id, iface) == 0)
+		return 0;
+	policy_errors_add(errs, "/network_id", "the interface name derived from"
+	    " it with EGW_IFACE_TEMPLATE (%s) is not a valid interface name;"
+	    " give sources or interfaces instead", cfg->iface_template);
 	return EGW_E_INVALID;
 }

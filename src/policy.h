@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct config;
+
 #define POLICY_SCENARIO_ID_MAX 64	/* bytes, excluding NUL */
 #define POLICY_NETWORK_ID_MAX 128
 #define POLICY_PROFILE_MAX 64
@@ -177,6 +179,23 @@ bool policy_valid_id(const char *id, size_t max, bool allow_empty);
  * Returns: 0 when no problem was found, EGW_E_INVALID otherwise.
  */
 int policy_validate(const struct policy *p, struct policy_errors *errs);
+
+/**
+ * policy_validate_derived_iface() - a policy that names no sources and no
+ * interfaces is enforced on the interface derived from its network_id
+ * (EGW_IFACE_TEMPLATE): that name must be one
+ * @cfg: configuration (the template)
+ * @p: the policy
+ * @errs: the problem is appended here (path "/network_id")
+ *
+ * A policy without network_id, sources and interfaces is accepted: it
+ * selects no traffic, and the applier reports it "failed" with the reason.
+ *
+ * Returns: 0, or EGW_E_INVALID when the derived name is not an interface
+ * name (the policy could never be applied).
+ */
+int policy_validate_derived_iface(const struct config *cfg,
+    const struct policy *p, struct policy_errors *errs);
 
 /**
  * policy_mode_name() / policy_apply_status_name() - lower-case names

@@ -126,6 +126,15 @@ check_error "a key with \\u0000 (json-c reads \"enabled\")" 400 bad_request POST
 	'{"scenario_id":"u8-3","enabled\u0000junk":false}'
 ok "the error names the NUL" jqe '.error.details[0].reason | test("u0000")'
 check_error "bad scenario_id in the path" 400 bad_request POST '/v1/policies/-x/enable'
+# With no sources and no interfaces the policy is enforced on the
+# interface derived from network_id (EGW_IFACE_TEMPLATE, br-{network_id:12}):
+# "br-net:abc" is no interface name, so the policy could never apply.
+check_error "a network_id that derives no interface name" 422 invalid_policy POST /v1/policies \
+	'{"scenario_id":"ni-1","network_id":"net:abc"}'
+ok "the error names network_id" jq_is .error.field /network_id
+api POST /v1/policies '{"scenario_id":"ni-2","network_id":"net:abc","sources":["100.64.9.0/24"]}'
+ok "the same network_id with sources of its own: 201" status_is 201
+before=$(snapshot)	# the baseline for the checks below
 check_error "enable with a non-JSON body" 415 unsupported_media_type POST /v1/policies/base/enable "" \
 	-H 'Content-Type: text/plain' --data-binary 'on'
 # enable, disable and DELETE take no fields: a body is optional, but one

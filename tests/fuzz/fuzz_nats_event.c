@@ -17,6 +17,7 @@
  */
 #include "fuzz.h"
 
+#include "config.h"
 #include "err.h"
 #include "log.h"
 #include "nats_bridge.h"
@@ -32,6 +33,7 @@ static char dir[64];
 static char path[96];
 static struct store *st;
 static unsigned uses;
+static struct config cfg;	/* defaults; EGW_MAX_BODY = FUZZ_MAX_BODY */
 
 struct snap {
 	int64_t generation;
@@ -104,10 +106,19 @@ cleanup(void)
 	rmdir(dir);
 }
 
+static const char *
+no_env(const char *name)
+{
+	(void)name;
+	return NULL;
+}
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	log_init("fuzz", (enum log_level)(LOG_LEVEL_ERROR + 1));
+	FUZZ_CHECK(config_load(&cfg, no_env, path, sizeof(path)) == 0);
+	cfg.max_body = FUZZ_MAX_BODY;
 	/* tmpfs when there is one: every commit is an fsync (synchronous=FULL) */
 	snprintf(dir, sizeof(dir), "%s/egw-fuzz-nats-XXXXXX",
 	    access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
@@ -132,8 +143,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		open_db();
 	subject = data[0] & 1 ? BRIDGE_SUBJECT_COMPLETED : BRIDGE_SUBJECT_CREATED;
 	snapshot(&before);
-	rc = bridge_handle_event(st, subject, (const char *)data + 1, size - 1,
-	    FUZZ_MAX_BODY, "fuzz:1", &outcome);
+	rc = bridge_handle_event(st, &cfg, subject, (const char *)data + 1,
+	    size - 1, "fuzz:1", &outcome);
 	snapshot(&after);
 	if (rc != 0 || outcome == BRIDGE_RETRY)
 		fprintf(stderr, "%s: rc %d (%s), outcome %d\n", subject, rc,

@@ -6,6 +6,7 @@
  * its tombstone, and a table of invalid event shapes that must each be
  * rejected, recorded as "event.rejected" and change no policy.
  */
+#include "config.h"
 #include "err.h"
 #include "log.h"
 #include "nats_bridge.h"
@@ -23,12 +24,20 @@
 #include <unistd.h>
 
 static char dir[] = "/tmp/egw-test-nats-bridge-XXXXXX";
+static struct config cfg;	/* the defaults, EGW_MAX_BODY 4096 */
+
+static const char *
+no_env(const char *name)
+{
+	(void)name;
+	return NULL;
+}
 
 static enum bridge_outcome
 handle(struct store *st, const char *subject, const char *body, size_t len)
 {
 	enum bridge_outcome oc = BRIDGE_RETRY;
-	int rc = bridge_handle_event(st, subject, body, len, 4096, "test", &oc);
+	int rc = bridge_handle_event(st, &cfg, subject, body, len, "test", &oc);
 
 	if (rc != 0)
 		tap_diag("bridge_handle_event: %s", err_message(rc));
@@ -84,6 +93,8 @@ main(void)
 		  "created with a duplicate key" },
 		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"s1\",\"track\":\"cissp\\u0000x\"}",
 		  "created with a NUL in track" },
+		{ BRIDGE_SUBJECT_CREATED, "{\"scenario_id\":\"x10\",\"network_id\":\"net:abc\"}",
+		  "created with a network_id that derives no interface name" },
 	};
 	const size_t n_bad = sizeof(bad) / sizeof(bad[0]);
 	char big[5000];
@@ -93,8 +104,10 @@ main(void)
 	int64_t gen0, gen1, hist0;
 
 	log_init("test", LOG_LEVEL_ERROR);
-	if (mkdtemp(dir) == NULL || p == NULL)
+	if (mkdtemp(dir) == NULL || p == NULL ||
+	    config_load(&cfg, no_env, path, sizeof(path)) != 0)
 		return 99;
+	cfg.max_body = 4096;
 	snprintf(path, sizeof(path), "%s/egw.db", dir);
 	if (store_open(path, &st) != 0)
 		return 99;
