@@ -190,10 +190,18 @@ rule_equal(const struct policy_rule *a, const struct policy_rule *b)
 		return false;
 	if (a->has_dest && !prefix_equal(&a->dest, &b->dest))
 		return false;
-	for (size_t i = 0; i < a->n_ports; i++)
-		if (a->ports[i].lo != b->ports[i].lo ||
-		    a->ports[i].hi != b->ports[i].hi)
+	/* The same ports in another order open the same traffic.  Within a
+	 * rule no two entries overlap (check_port_list), so equal counts and
+	 * every entry of a found in b make the sets equal. */
+	for (size_t i = 0; i < a->n_ports; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < b->n_ports && !found; k++)
+			found = a->ports[i].lo == b->ports[k].lo &&
+			    a->ports[i].hi == b->ports[k].hi;
+		if (!found)
 			return false;
+	}
 	return true;
 }
 

@@ -225,6 +225,10 @@ static const struct bad_case bad[] = {
 	{ "rule duplicate", "{\"scenario_id\":\"a\",\"custom_rules\":"
 	  "[{\"proto\":\"tcp\",\"ports\":[22]},{\"proto\":\"tcp\",\"ports\":[22]}]}",
 	  IV, "/custom_rules/1", "duplicate of /custom_rules/0" },
+	{ "rule duplicate, ports in another order", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"dest\":\"192.0.2.0/24\",\"ports\":[443,80,\"8000-8100\"]},"
+	  "{\"proto\":\"tcp\",\"dest\":\"192.0.2.0/24\",\"ports\":[\"8000-8100\",80,443]}]}",
+	  IV, "/custom_rules/1", "duplicate of /custom_rules/0" },
 	{ "rule bad range", "{\"scenario_id\":\"a\",\"custom_rules\":"
 	  "[{\"proto\":\"tcp\",\"ports\":[\"1-2-3\"]}]}", IV,
 	  "/custom_rules/0/ports/0", "lo-hi" },
