@@ -405,13 +405,17 @@ http_query_uint(struct http_req *req, const char *name, uint64_t min,
 		return 0;
 	}
 	len = strlen(v);
-	if (len == 0 || len > 18)
+	if (len == 0 || strspn(v, "0123456789") != len)
 		return http_bad(req, "not a whole number", name);
-	for (size_t i = 0; i < len; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return http_bad(req, "not a whole number", name);
-		n = n * 10 + (uint64_t)(v[i] - '0');
+	while (len > 1 && *v == '0') {
+		v++;
+		len--;
 	}
+	/* 19 digits fit in uint64_t (below 1.8e19); more are out of range. */
+	if (len > 19)
+		return http_bad(req, "out of range", name);
+	for (size_t i = 0; i < len; i++)
+		n = n * 10 + (uint64_t)(v[i] - '0');
 	if (n < min || n > max)
 		return http_bad(req, "out of range", name);
 	*out = n;

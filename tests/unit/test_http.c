@@ -165,6 +165,53 @@ test_parse(void)
 		http_req_free(&req);
 	}
 	{
+		static const struct {
+			const char *value;
+			long long want;		/* -1: refused */
+			const char *message;
+		} cases[] = {
+			{ "9223372036854775807", INT64_MAX, NULL },	/* 19 digits */
+			{ "0009223372036854775807", INT64_MAX, NULL },
+			{ "9223372036854775808", -1, "out of range" },
+			{ "18446744073709551615", -1, "out of range" },
+			{ "99999999999999999999", -1, "out of range" },
+			{ "1", 1, NULL },
+			{ "0", -1, "out of range" },
+			{ "", -1, "not a whole number" },
+			{ "1e3", -1, "not a whole number" },
+			{ "-1", -1, "not a whole number" },
+			{ " 1", -1, "not a whole number" },
+		};
+
+		for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+			char uri[96];
+			const char *env[] = { "REQUEST_METHOD", "GET", "REQUEST_URI",
+			    uri, NULL };
+			int rc;
+
+			snprintf(uri, sizeof(uri), "/v1/logs?cursor=%s", cases[i].value);
+			for (char *c = uri; *c != '\0'; c++)
+				if (*c == ' ')
+					*c = '+';	/* a literal plus: not a digit */
+			http_req_init(&req);
+			if (http_req_parse(&req, env_get, env) != 0) {
+				ok(false, "cursor=%s: parses", cases[i].value);
+				http_req_free(&req);
+				continue;
+			}
+			rc = http_query_uint(&req, "cursor", 1, INT64_MAX, 0, &v);
+			if (cases[i].want < 0)
+				ok(rc == EGW_E_BADREQUEST && req.error_message != NULL &&
+				    strcmp(req.error_message, cases[i].message) == 0,
+				    "cursor=%s refused: %s", cases[i].value,
+				    req.error_message ? req.error_message : "(none)");
+			else
+				ok(rc == 0 && v == (uint64_t)cases[i].want,
+				    "cursor=%s accepted", cases[i].value);
+			http_req_free(&req);
+		}
+	}
+	{
 		const char *env[] = { "REQUEST_METHOD", "GET", "REQUEST_URI", "/health",
 		    "HTTP_X_REQUEST_ID", "bad id\r\nX: y", NULL };
 
