@@ -49,6 +49,7 @@ struct store {
 	size_t n_cached;
 	struct store_cached_stmt cache[STORE_STMT_CACHE];
 	struct store_token_memo *token_memo;	/* store_token.c's; plain memory */
+	int64_t deadline_ms;	/* store_set_deadline(); 0: none */
 };
 
 int
@@ -151,6 +152,20 @@ store_queue_leave(struct store *st, bool held)
 		close(st->queue_fd);
 		st->queue_fd = -1;
 	}
+}
+
+void
+store_set_deadline(struct store *st, int64_t deadline_ms)
+{
+	st->deadline_ms = deadline_ms;
+}
+
+bool
+store_attempt_in_time(const struct store *st)
+{
+	/* The lock wait, then a second for the statements and the commit. */
+	return st->deadline_ms == 0 || timefmt_monotonic_ms() +
+	    STORE_BUSY_TIMEOUT_MS + 1000 <= st->deadline_ms;
 }
 
 sqlite3 *

@@ -201,6 +201,23 @@ bool store_queue_enter(struct store *st);
 void store_queue_leave(struct store *st, bool held);
 
 /**
+ * store_set_deadline() - when the caller's client stops waiting
+ * @deadline_ms: CLOCK_MONOTONIC ms (timefmt_monotonic_ms()), 0 for none
+ *
+ * A mutation (store_policy.h) whose turn in the queue or whose retries
+ * came so late that an attempt could end after @deadline_ms does not
+ * start one and fails with EGW_E_UNAVAILABLE: a change must not commit
+ * after the client was told its outcome is unknown.
+ */
+void store_set_deadline(struct store *st, int64_t deadline_ms);
+
+/**
+ * store_attempt_in_time() - whether a transaction started now (waiting up
+ * to STORE_BUSY_TIMEOUT_MS for the lock) ends before the deadline
+ */
+bool store_attempt_in_time(const struct store *st);
+
+/**
  * store_rc_to_err() - map a SQLite result code to an enum egw_err
  */
 int store_rc_to_err(int sqlite_rc);

@@ -699,6 +699,12 @@ with_txn(struct store *st, int (*fn)(struct store *, void *), void *arg)
 		if (attempt > 0)
 			usleep((useconds_t)(5000 * attempt +
 			    ((timefmt_monotonic_ms() ^ getpid()) % 10) * 1000));
+		if (!store_in_batch(st) && !store_attempt_in_time(st)) {
+			log_warnx("a change's client stops waiting before another"
+			    " attempt could end; not run");
+			rc = EGW_E_UNAVAILABLE;
+			break;
+		}
 		if ((rc = store_begin(st)) != 0) {
 			if (rc == EGW_E_BUSY)
 				continue;

@@ -449,6 +449,9 @@ writer_exec(struct store *st, struct writer_pending *pd)
 	}
 	log_set_request_id(actor.request_id);
 	writer_answer(pd, 0);
+	/* Alone (a failed batch's rerun), the operation waits for the queue
+	 * and the lock itself: it gives up rather than end after its worker. */
+	store_set_deadline(st, q->deadline_ms);
 	switch (q->op) {
 	case WRITER_OP_PUT:
 		r->p = q->p;
@@ -468,6 +471,7 @@ writer_exec(struct store *st, struct writer_pending *pd)
 		pd->rep_len = WRITER_REP_POLICY;
 		break;
 	}
+	store_set_deadline(st, 0);
 	r->rc = rc;
 	r->created = created;
 	log_set_request_id(NULL);

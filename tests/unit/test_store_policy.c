@@ -14,6 +14,7 @@
 #include "store_policy.h"
 #include "tap.h"
 #include "testdb.h"
+#include "timefmt.h"
 
 #include <json-c/json.h>
 #include <json-c/printbuf.h>
@@ -956,6 +957,31 @@ test_hand_edited_rule_index(struct store *st)
 	policy_free(q);
 }
 
+/* A change whose client stops waiting before an attempt could end is
+ * not run (store_set_deadline). */
+static void
+test_deadline(struct store *st)
+{
+	struct policy *p = policy_new();
+	struct policy_errors errs;
+	bool created = false;
+
+	is_int(parse("{\"scenario_id\":\"late-1\"}", p), 0, "deadline: parses");
+	policy_errors_init(&errs);
+	store_set_deadline(st, timefmt_monotonic_ms() + 2000);
+	is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_UNAVAILABLE,
+	    "deadline: 2 s left, less than a lock wait: not run");
+	store_set_deadline(st, 0);
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'late-1'",
+	    NULL), 0, "deadline: nothing written");
+	store_set_deadline(st, timefmt_monotonic_ms() + 60000);
+	is_int(store_policy_put(st, p, &actor, &created, &errs), 0,
+	    "deadline: 60 s left: written");
+	store_set_deadline(st, 0);
+	ok(created, "deadline: created");
+	policy_free(p);
+}
+
 int
 main(void)
 {
@@ -971,6 +997,7 @@ main(void)
 	test_list_and_profiles(st);
 	test_documents(st);
 	test_hand_edited_rule_index(st);
+	test_deadline(st);
 	test_concurrency(&st);
 	store_close(st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
