@@ -108,7 +108,9 @@ days_in_month(int y, int mo)
  * rather than rolled over by timegm(), and so is a leap second (second 60,
  * which RFC 3339 allows): the stored times have none, and reading it as
  * the next second would move a bound.  The instant, offset applied, must
- * lie in the years 1970 to 9999 that the stored text can hold.
+ * lie in the years 1970 to 9999 that the stored text can hold.  A
+ * fraction may have any number of digits (RFC 3339); it is read to the
+ * millisecond, the precision of the stored times.
  */
 int
 timefmt_parse(const char *text, int64_t *ms)
@@ -137,7 +139,7 @@ timefmt_parse(const char *text, int64_t *ms)
 				scale *= 10;
 			}
 		}
-		if (n == 0 || n > 9)
+		if (n == 0)
 			return EGW_E_INVALID;
 		frac = frac * (1000 / scale);
 	}
