@@ -3,7 +3,11 @@
  * This file contains the SQLite connection, migrations and transactions.
  *
  * Statements are cached per connection keyed by the address of their SQL
- * literal, so a worker prepares each statement once for its lifetime.
+ * literal, so a worker prepares each statement once for its lifetime.  The
+ * cache grows and never evicts: callers hold a statement between prepare
+ * and step (several at once, as the claim checks do), so evicting one to
+ * make room could finalize a statement still in hand; the literals are a
+ * fixed set, which bounds it.
  * BEGIN IMMEDIATE takes the write lock before reading, which is what lets
  * the busy handler resolve contention between the prefork workers, the
  * applier and the NATS bridge (a deferred transaction that upgrades to a
@@ -26,7 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STORE_STMT_CACHE 96
+#define STORE_STMT_CACHE_FIRST 128	/* entries; doubles when full */
 /* A connection's page cache, in KiB (SQLite's default is 2 MiB).  With
  * their stored documents 10,000 policies take ~7 MiB, and a worker that
  * cannot keep them read a page from the file every other GET.  Reads go
@@ -46,8 +50,8 @@ struct store {
 	bool batch;		/* store_batch_begin(): begin/commit are savepoints */
 	int queue_fd;		/* "<db>-wlock", opened on first use; -1 */
 	unsigned queue_forks;	/* store_forks when it was opened */
-	size_t n_cached;
-	struct store_cached_stmt cache[STORE_STMT_CACHE];
+	size_t n_cached, cap_cached;
+	struct store_cached_stmt *cache;
 	struct store_token_memo *token_memo;	/* store_token.c's; plain memory */
 	int64_t deadline_ms;	/* store_set_deadline(); 0: none */
 };
@@ -221,19 +225,18 @@ store_prepare(struct store *st, const char *sql)
 		log_errorx("sqlite prepare: %s", sqlite3_errmsg(st->db));
 		return NULL;
 	}
-	if (st->n_cached == STORE_STMT_CACHE) {
-		/* Full: evict the oldest the caller is not stepping through
-		 * (a walk over rows may prepare others per row); the cache
-		 * only bounds prepare cost. */
-		size_t victim = 0;
+	if (st->n_cached == st->cap_cached) {
+		size_t cap = st->cap_cached ? 2 * st->cap_cached : STORE_STMT_CACHE_FIRST;
+		struct store_cached_stmt *grown = realloc(st->cache,
+		    cap * sizeof(*grown));
 
-		while (victim < st->n_cached - 1 &&
-		    sqlite3_stmt_busy(st->cache[victim].stmt))
-			victim++;
-		sqlite3_finalize(st->cache[victim].stmt);
-		memmove(&st->cache[victim], &st->cache[victim + 1],
-		    (st->n_cached - 1 - victim) * sizeof(st->cache[0]));
-		st->n_cached--;
+		if (grown == NULL) {
+			log_errorx("sqlite prepare: out of memory for the statement cache");
+			sqlite3_finalize(stmt);
+			return NULL;
+		}
+		st->cache = grown;
+		st->cap_cached = cap;
 	}
 	st->cache[st->n_cached].sql = sql;
 	st->cache[st->n_cached].stmt = stmt;
@@ -555,6 +558,7 @@ store_close(struct store *st)
 		return;
 	for (size_t i = 0; i < st->n_cached; i++)
 		sqlite3_finalize(st->cache[i].stmt);
+	free(st->cache);
 	/* Closing an inherited copy releases nobody's lock. */
 	if (st->queue_fd >= 0)
 		close(st->queue_fd);

@@ -92,6 +92,28 @@ main(void)
 	store_close(st2);
 	st2 = NULL;
 
+	/* Statements held between prepare and step survive any number of
+	 * later prepares: the cache grows and never finalizes one. */
+	{
+		static char texts[300][32];
+		sqlite3_stmt *held[3];
+		bool alive = true;
+
+		for (int i = 0; i < 300; i++)
+			snprintf(texts[i], sizeof(texts[i]), "SELECT %d", i);
+		for (int i = 0; i < 3; i++)
+			held[i] = store_prepare(st, texts[i]);
+		for (int i = 3; i < 300; i++)
+			alive = store_prepare(st, texts[i]) != NULL && alive;
+		ok(alive, "300 distinct statements prepared on one connection");
+		for (int i = 0; i < 3; i++)
+			ok(held[i] != NULL && sqlite3_step(held[i]) == SQLITE_ROW &&
+			    sqlite3_column_int(held[i], 0) == i,
+			    "statement %d, prepared first, still steps", i);
+		ok(store_prepare(st, texts[0]) == held[0],
+		    "the same literal finds the same statement");
+	}
+
 	{
 		struct component_status cs;
 		struct json_object *info = json_object_new_object(), *v;
