@@ -284,6 +284,36 @@ profile_find(const struct applier *a, const char *name)
 }
 
 /*
+ * A stored address in an IPv6 form of an IPv4 one (netaddr_embeds_ipv4):
+ * every input refuses them now, but a row stored before, or written by
+ * hand, would be applied and match nothing.  Such a policy fails closed.
+ */
+static bool
+embedded_ipv4(const struct policy *p, char *why, size_t whylen)
+{
+	const char *field = NULL;
+
+	for (size_t i = 0; i < p->n_sources && field == NULL; i++)
+		if (netaddr_embeds_ipv4(&p->sources[i], NULL))
+			field = "sources";
+	for (size_t i = 0; i < p->n_dns_servers && field == NULL; i++)
+		if (netaddr_embeds_ipv4(&p->dns_servers[i], NULL))
+			field = "dns_servers";
+	for (size_t i = 0; i < p->n_hosts && field == NULL; i++)
+		if (netaddr_embeds_ipv4(&p->hosts[i], NULL))
+			field = "allowed_hosts";
+	for (size_t i = 0; i < p->n_rules && field == NULL; i++)
+		if (p->rules[i].has_dest && netaddr_embeds_ipv4(&p->rules[i].dest, NULL))
+			field = "custom_rules";
+	if (field == NULL)
+		return false;
+	snprintf(why, whylen, "%s holds an IPv6 form of an IPv4 address, which"
+	    " matches no IPv4 packet; send the policy again with the IPv4 form",
+	    field);
+	return true;
+}
+
+/*
  * A policy's desired elements.  Returns true when they express the policy
  * (applied), false when it fell back to the baseline (failed; @why set).
  */
@@ -304,6 +334,8 @@ desired_for(struct applier *a, const struct policy *p, struct render_elems *out,
 		snprintf(why, whylen, "profile \"%s\" does not exist", p->profile);
 		state = RENDER_STATE_FAILED;
 	}
+	if (state == RENDER_STATE_ACTIVE && embedded_ipv4(p, why, whylen))
+		state = RENDER_STATE_FAILED;
 	if (render_policy(&a->rc, p, prof, base, state, iface, out, why,
 	    whylen) == 0)
 		return state != RENDER_STATE_FAILED;

@@ -376,16 +376,6 @@ looks_like_host_port(const char *s)
 	return dot && letter;
 }
 
-/* Inside ::ffff:0:0/96 (RFC 4291 2.5.5.2). */
-static bool
-ipv4_mapped(const struct ip_prefix *p)
-{
-	static const uint8_t head[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-
-	return p->family == AF_INET6 && p->len >= 96 &&
-	    memcmp(p->addr, head, sizeof(head)) == 0;
-}
-
 /* One address or prefix; single_addr refuses "/len". */
 static bool
 get_prefix(struct json_object *v, const char *path, bool single_addr,
@@ -393,6 +383,7 @@ get_prefix(struct json_object *v, const char *path, bool single_addr,
 {
 	char text[NETADDR_PREFIX_STRLEN + 16];
 	const char *why = NULL;
+	struct ip_prefix v4;
 
 	if (!json_object_is_type(v, json_type_string)) {
 		policy_errors_add(errs, path,
@@ -427,19 +418,13 @@ get_prefix(struct json_object *v, const char *path, bool single_addr,
 		policy_errors_add(errs, path, "%s", why);
 		return false;
 	}
-	if (ipv4_mapped(out)) {
-		/* The kernel sees IPv4 packets as IPv4: a rule on the mapped
-		 * form would be accepted, shown as applied, and match nothing. */
-		const uint8_t *a = out->addr + 12;
+	if (netaddr_embeds_ipv4(out, &v4)) {
+		/* Accepted by nft, shown as applied, and matching nothing. */
+		char text4[NETADDR_PREFIX_STRLEN];
 
-		if (out->len == 128)
-			policy_errors_add(errs, path, "an IPv4-mapped IPv6 address"
-			    " never matches IPv4 traffic; write %u.%u.%u.%u", a[0],
-			    a[1], a[2], a[3]);
-		else
-			policy_errors_add(errs, path, "an IPv4-mapped IPv6 prefix"
-			    " never matches IPv4 traffic; write %u.%u.%u.%u/%u", a[0],
-			    a[1], a[2], a[3], out->len - 96u);
+		policy_errors_add(errs, path, "an IPv6 form of an IPv4 %s never"
+		    " matches IPv4 traffic; write %s", out->len == 128 ? "address"
+		    : "prefix", netaddr_format_prefix(&v4, text4, false));
 		return false;
 	}
 	return true;

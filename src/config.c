@@ -290,16 +290,32 @@ parse_list(const struct setting *s, const char *v, char *err, size_t errlen,
 	return 0;
 }
 
+/* The IPv6 forms of IPv4 addresses match no IPv4 packet (netaddr.h). */
+static int
+item_not_embedded(const struct ip_prefix *p, const char **why)
+{
+	if (!netaddr_embeds_ipv4(p, NULL))
+		return 0;
+	*why = "an IPv6 form of an IPv4 address matches no IPv4 packet; write it as IPv4";
+	return EGW_E_INVALID;
+}
+
 static int
 item_addr(const char *item, size_t index, void *ctx, const char **why)
 {
-	return netaddr_parse_addr(item, (struct ip_prefix *)ctx + index, why);
+	struct ip_prefix *p = (struct ip_prefix *)ctx + index;
+	int rc = netaddr_parse_addr(item, p, why);
+
+	return rc != 0 ? rc : item_not_embedded(p, why);
 }
 
 static int
 item_prefix(const char *item, size_t index, void *ctx, const char **why)
 {
-	return netaddr_parse_prefix(item, (struct ip_prefix *)ctx + index, why);
+	struct ip_prefix *p = (struct ip_prefix *)ctx + index;
+	int rc = netaddr_parse_prefix(item, p, why);
+
+	return rc != 0 ? rc : item_not_embedded(p, why);
 }
 
 static int

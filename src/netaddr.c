@@ -219,3 +219,30 @@ netaddr_valid_ifname(const char *name)
 	}
 	return true;
 }
+
+bool
+netaddr_embeds_ipv4(const struct ip_prefix *p, struct ip_prefix *v4)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t zero[12] = { 0 };
+	bool embeds;
+
+	if (p->family != AF_INET6 || p->len < 96)
+		return false;
+	if (memcmp(p->addr, mapped, sizeof(mapped)) == 0)
+		embeds = true;
+	else if (memcmp(p->addr, zero, sizeof(zero)) == 0)
+		/* ::/128 and ::1/128 are the unspecified and loopback
+		 * addresses, not IPv4-compatible ones. */
+		embeds = !(p->len == 128 && p->addr[12] == 0 && p->addr[13] == 0 &&
+		    p->addr[14] == 0 && p->addr[15] <= 1);
+	else
+		embeds = false;
+	if (embeds && v4 != NULL) {
+		memset(v4, 0, sizeof(*v4));
+		v4->family = AF_INET;
+		v4->len = (uint8_t)(p->len - 96);
+		memcpy(v4->addr, p->addr + 12, 4);
+	}
+	return embeds;
+}

@@ -60,6 +60,18 @@ int netaddr_parse_prefix(const char *text, struct ip_prefix *out, const char **w
 int netaddr_parse_addr(const char *text, struct ip_prefix *out, const char **why);
 
 /**
+ * netaddr_embeds_ipv4() - whether an IPv6 prefix lies inside the forms
+ * that carry an IPv4 address: IPv4-mapped ::ffff:0:0/96 and the deprecated
+ * IPv4-compatible ::/96 (RFC 4291 2.5.5; :: and ::1 excepted)
+ * @p: the prefix
+ * @v4: when not NULL and the answer is true, the IPv4 prefix it stands for
+ *
+ * The kernel sees IPv4 packets as IPv4: a rule on such a form is accepted
+ * by nft and matches nothing, so every input refuses them.
+ */
+bool netaddr_embeds_ipv4(const struct ip_prefix *p, struct ip_prefix *v4);
+
+/**
  * netaddr_format_prefix() - canonical text of a prefix
  * @p: the prefix
  * @buf: at least NETADDR_PREFIX_STRLEN bytes

@@ -182,17 +182,10 @@ check_port_list(const char *base, const struct port_range *v, size_t n,
 	}
 }
 
+/* Every port entry of @a is one of @b's. */
 static bool
-rule_equal(const struct policy_rule *a, const struct policy_rule *b)
+ports_within(const struct policy_rule *a, const struct policy_rule *b)
 {
-	if (a->proto != b->proto || a->has_dest != b->has_dest ||
-	    a->n_ports != b->n_ports)
-		return false;
-	if (a->has_dest && !prefix_equal(&a->dest, &b->dest))
-		return false;
-	/* The same ports in another order open the same traffic.  Within a
-	 * rule no two entries overlap (check_port_list), so equal counts and
-	 * every entry of a found in b make the sets equal. */
 	for (size_t i = 0; i < a->n_ports; i++) {
 		bool found = false;
 
@@ -203,6 +196,20 @@ rule_equal(const struct policy_rule *a, const struct policy_rule *b)
 			return false;
 	}
 	return true;
+}
+
+static bool
+rule_equal(const struct policy_rule *a, const struct policy_rule *b)
+{
+	if (a->proto != b->proto || a->has_dest != b->has_dest ||
+	    a->n_ports != b->n_ports)
+		return false;
+	if (a->has_dest && !prefix_equal(&a->dest, &b->dest))
+		return false;
+	/* The same ports in another order open the same traffic: equal as
+	 * sets, each list inside the other (a list may repeat an entry, which
+	 * check_port_list reports on its own). */
+	return ports_within(a, b) && ports_within(b, a);
 }
 
 static void

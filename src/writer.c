@@ -30,6 +30,7 @@
 #include <sqlite3.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WRITER_MAGIC 0x59574745u	/* "EGWY": packed policies, revision_given */
@@ -58,6 +60,12 @@
  * the socket but will not run it (it is stopping, or has no room); the
  * worker writes directly, as when no writer is there. */
 #define WRITER_RC_NOT_RUN 1
+/* A stopping writer starts batches for this long after the stop signal.
+ * The master kills what is left POOL_GRACE_MS (10 s) after it sent the
+ * signal: the rest is for the last batch's flush, and for the workers
+ * told "not run" to write directly before the kill. */
+#define WRITER_STOP_MS 8000
+_Static_assert(WRITER_STOP_MS + 2000 <= POOL_GRACE_MS, "room before the kill");
 
 enum writer_op {
 	WRITER_OP_PUT = 1,
@@ -174,6 +182,10 @@ writer_policy_unpack(struct policy *p, size_t len)
 }
 
 static volatile sig_atomic_t writer_stop;
+/* CLOCK_MONOTONIC ms of the first stop signal, set by the handler
+ * (clock_gettime is async-signal-safe, the atomic lock-free). */
+static _Atomic int_least64_t writer_stop_ms;
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the handler's atomic is lock-free");
 
 int
 writer_socket_path(const struct config *cfg, char *out, size_t size)
@@ -293,8 +305,14 @@ struct writer {
 static void
 writer_on_signal(int sig)
 {
+	struct timespec ts;
+	int_least64_t none = 0;
+
 	(void)sig;
 	writer_stop = 1;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	atomic_compare_exchange_strong(&writer_stop_ms, &none,
+	    (int_least64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 /*
@@ -310,6 +328,9 @@ writer_not_run(int fd)
 	char head[WRITER_REQ_HEAD];
 	ssize_t n;
 
+	/* From here the worker's send fails (EPIPE: not queued, so it
+	 * writes directly); what it queued before can still be read. */
+	shutdown(fd, SHUT_RD);
 	do	/* MSG_TRUNC: the record is taken whole, its head copied */
 		n = recv(fd, head, sizeof(head), MSG_DONTWAIT | MSG_TRUNC);
 	while (n < 0 && errno == EINTR);
@@ -875,7 +896,12 @@ writer_run(const struct config *cfg, struct metrics *metrics)
 			if (stop_deadline == 0) {
 				char path[CONFIG_PATH_MAX + 32];
 
-				stop_deadline = timefmt_monotonic_ms() + POOL_GRACE_MS;
+				/* From the signal, which the master sent when
+				 * its own POOL_GRACE_MS began. */
+				stop_deadline = (int64_t)atomic_load(&writer_stop_ms);
+				if (stop_deadline == 0)
+					stop_deadline = timefmt_monotonic_ms();
+				stop_deadline += WRITER_STOP_MS;
 				/* Refuse new connections at once (the workers
 				 * then write directly) rather than queue them
 				 * for an accept that will not come.  Once the

@@ -60,7 +60,8 @@ int writer_socket_path(const struct config *cfg, char *out, size_t size);
  * and no request can wait in a backlog for a later writer to run it.
  *
  * SIGTERM makes it finish the batch in hand, then serve the workers still
- * connected until they close (they stop first) or POOL_GRACE_MS passes.
+ * connected until they close (they stop first) or 8 s after the signal
+ * (the master kills at 10 s); what is sent later is answered "not run".
  *
  * Returns: the process exit status (0 after a requested stop).
  */

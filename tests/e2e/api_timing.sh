@@ -86,6 +86,11 @@ EOF
 	wait_for 10 test -e "$T/locked"
 }
 
+# The pool socket's accept backlog (a listening socket's Recv-Q).
+backlog() { ss -xlH | awk -v p="$EGW_FCGI_SOCKET" '$5 == p { print $3 }'; }
+export -f backlog
+export EGW_FCGI_SOCKET
+
 # stop_during_readyz TAG HOLD: a /readyz stuck on the lock (held HOLD s),
 # three requests queued behind it, SIGTERM; records each answer's status
 # and how long after the signal the pool was gone.
@@ -93,13 +98,16 @@ stop_during_readyz() {
 	hold_lock "$2"
 	curl -s -o "$T/$1.readyz" -w '%{http_code}' --max-time 20 "$API/readyz" > "$T/$1.readyz.status" &
 	rpid=$!
-	sleep 0.25
+	# The worker has accepted it (a connection on the pool's socket) and
+	# nothing waits in the backlog yet.
+	wait_for 5 bash -c "[ \$(ss -xH state connected src '$EGW_FCGI_SOCKET' | wc -l) -ge 1 ] && [ \"\$(backlog)\" = 0 ]"
 	qpids=""
 	for i in 1 2 3; do
 		curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$API/health" > "$T/$1.queued.$i" &
 		qpids="$qpids $!"
 	done
-	sleep 0.15
+	wait_for 5 bash -c "[ \"\$(backlog)\" = 3 ]"
+	diag "$1: backlog $(backlog) before the signal"
 	t0=$(date +%s%N)
 	kill -TERM "$API_PID"
 	wait "$rpid" $qpids

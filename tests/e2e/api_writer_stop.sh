@@ -9,9 +9,9 @@
 #    accept backlog; the writer is told to stop.  It takes the backlog
 #    before closing its socket and serves the request.
 # 2. A connected worker sends a write to a stopping writer held by SIGSTOP
-#    past its 10 s deadline: past it the writer starts no batch (the
-#    master's SIGKILL may be near), answers "not run" before it closes,
-#    and the worker writes directly.
+#    past its deadline (8 s after the signal): past it the writer starts
+#    no batch (the master's SIGKILL comes at 10 s), answers "not run"
+#    before it closes, and the worker writes directly.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_api.sh"
 e2e_init api_writer_stop
@@ -61,13 +61,15 @@ ok "a write through the new writer" status_is 201
 ok "the worker is now connected to it" \
 	bash -c "ss -xH state all | grep -F '$EGW_RUN_DIR/egw-api-writer.sock' | grep -qv LISTEN"
 direct0=$(curl -s "$API/metrics" | awk '/^egw_api_write_direct_total/ { print $2 }')
+t_term=$(date +%s%N)
 kill -TERM "$w2"
 # The writer now serves its connected worker until the worker leaves or
-# 10 s pass; hold it, send, and let it go after its deadline.
-sleep 0.5
+# 8 s after the signal (WRITER_STOP_MS); once it has seen the signal (its
+# path is gone), hold it, send, and let it go after its deadline.
+wait_for 5 test ! -e "$EGW_RUN_DIR/egw-api-writer.sock"
 kill -STOP "$w2"
 post_bg ws-3 1003
-sleep 10.5
+while [ $(( ($(date +%s%N) - t_term) / 1000000 )) -lt 8500 ]; do sleep 0.1; done
 kill -CONT "$w2"
 wait "$BG"
 ok "a write the exiting writer never read is written directly: $(cat "$T/ws-3.status")" \

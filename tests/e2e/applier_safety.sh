@@ -57,6 +57,19 @@ ok "dry run over a live table: the change is processed" applied
 ok "dry run over a live table: table byte for byte unchanged" [ "$before" = "$(snapshot | md5sum)" ]
 ok "dry run over a live table: stored text has the new entry" wait_for 10 sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_rendered' | grep -q '$M . 203.0.113.10 . 0-255 . 0-65535'"
 stop_applier
+# A stored address in an IPv6 form of an IPv4 one (stored before every
+# input refused them, or written by hand) would be accepted by nft and
+# match nothing: the policy fails closed, with the reason.
+policy put '{"scenario_id":"sm","profile":"custom","sources":["100.64.1.9/32"],"allowed_hosts":["203.0.113.20"]}'
+db "UPDATE policy_destinations SET dest = '::ffff:203.0.113.20' WHERE dest LIKE '203.0.113.20%'; UPDATE policies SET api_json = NULL WHERE scenario_id = 'sm'"
+ok "hand-edited: the mapped form is stored" db_is "SELECT count(*) FROM policy_destinations WHERE dest = '::ffff:203.0.113.20'" 1
+start_applier
+ok "hand-edited: processed" applied
+ok "hand-edited: status failed" wait_for 10 db_is "SELECT apply_status FROM policies WHERE scenario_id='sm'" failed
+err=$(db "SELECT apply_error FROM policies WHERE scenario_id='sm'")
+ok "hand-edited: the reason names the field ($err)" sh -c "echo '$err' | grep -q 'allowed_hosts holds an IPv6 form of an IPv4 address'"
+stop_applier
+policy delete sm
 
 # ---- 2. a policy the kernel refuses ----
 export DRY_RUN=false

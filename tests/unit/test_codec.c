@@ -163,7 +163,9 @@ static const struct bad_case bad[] = {
 	  "[\"10.0.0.1/8\"]}", IV, "/allowed_hosts/0", "bits set" },
 	{ "hosts IPv4-mapped address", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
 	  "[\"::ffff:10.9.0.1\"]}", IV, "/allowed_hosts/0",
-	  "IPv4-mapped IPv6 address never matches IPv4 traffic; write 10.9.0.1" },
+	  "an IPv6 form of an IPv4 address never matches IPv4 traffic; write 10.9.0.1" },
+	{ "hosts IPv4-compatible address", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"::10.0.0.1\"]}", IV, "/allowed_hosts/0", "write 10.0.0.1" },
 	{ "sources IPv4-mapped prefix", "{\"scenario_id\":\"a\",\"sources\":"
 	  "[\"::ffff:10.8.0.0/120\"]}", IV, "/sources/0", "write 10.8.0.0/24" },
 	{ "dns IPv4-mapped", "{\"scenario_id\":\"a\",\"dns_servers\":"
@@ -229,6 +231,10 @@ static const struct bad_case bad[] = {
 	  "[{\"proto\":\"tcp\",\"dest\":\"192.0.2.0/24\",\"ports\":[443,80,\"8000-8100\"]},"
 	  "{\"proto\":\"tcp\",\"dest\":\"192.0.2.0/24\",\"ports\":[\"8000-8100\",80,443]}]}",
 	  IV, "/custom_rules/1", "duplicate of /custom_rules/0" },
+	{ "rules with a repeated port are no duplicates of each other",
+	  "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"ports\":[80,80]},{\"proto\":\"tcp\",\"ports\":[80,443]}]}",
+	  IV, "/custom_rules/0/ports/1", "" },
 	{ "rule bad range", "{\"scenario_id\":\"a\",\"custom_rules\":"
 	  "[{\"proto\":\"tcp\",\"ports\":[\"1-2-3\"]}]}", IV,
 	  "/custom_rules/0/ports/0", "lo-hi" },
@@ -419,13 +425,15 @@ test_utf8_bodies(struct policy *p, struct policy_errors *errs)
 	is_int(rc, EGW_E_INVALID, "long non-ASCII unknown key refused");
 	ok(errs->count > 0 && errors_are_utf8(errs),
 	    "its path and reason are still UTF-8");
+	/* "a" and 30 x U+20AC (3 bytes): a cut at 60 bytes falls inside
+	 * the 20th euro sign. */
 	o -= 140;
-	for (int i = 0; i < 70; i++)
-		o += (size_t)snprintf(body + o, sizeof(body) - o, "\xc3\xa9");
-	o += (size_t)snprintf(body + o, sizeof(body) - o, "\":1,\"");
-	for (int i = 0; i < 70; i++)
-		o += (size_t)snprintf(body + o, sizeof(body) - o, "\xc3\xa9");
-	o += (size_t)snprintf(body + o, sizeof(body) - o, "\":2}");
+	for (int k = 0; k < 2; k++) {
+		body[o++] = 'a';
+		for (int i = 0; i < 30; i++)
+			o += (size_t)snprintf(body + o, sizeof(body) - o, "\xe2\x82\xac");
+		o += (size_t)snprintf(body + o, sizeof(body) - o, k == 0 ? "\":1,\"" : "\":2}");
+	}
 	rc = codec_policy_from_json(body, o, p, errs);
 	is_int(rc, EGW_E_BADREQUEST, "long non-ASCII duplicate key refused");
 	ok(has_problem(errs, "", "duplicate key") && errors_are_utf8(errs),
@@ -470,6 +478,14 @@ test_special(struct policy *p, struct policy_errors *errs)
 	ok(has_problem(errs, "/x", "unknown"), "16 levels: the field is judged");
 
 	test_utf8_bodies(p, errs);
+
+	/* [80,80] and [80,443] are different sets: only the repeat is wrong. */
+	snprintf(body, sizeof(body), "{\"scenario_id\":\"a\",\"custom_rules\":"
+	    "[{\"proto\":\"tcp\",\"ports\":[80,80]},{\"proto\":\"tcp\","
+	    "\"ports\":[80,443]}]}");
+	codec_policy_from_json(body, strlen(body), p, errs);
+	ok(!has_problem(errs, "/custom_rules/1", "duplicate"),
+	    "a rule repeating a port is no duplicate of a different rule");
 
 	/* Every problem is reported, not just the first. */
 	snprintf(body, sizeof(body), "{\"scenario_id\":1,\"enabled\":\"no\","

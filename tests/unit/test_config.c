@@ -54,6 +54,8 @@ static const struct {
 	{ "EGW_DNS_SERVERS", "dns.example" }, { "EGW_DNS_SERVERS", "192.0.2.0/24" },
 	{ "EGW_DNS_SERVERS", "1.1.1.1,2.2.2.2,3.3.3.3,4.4.4.4,5.5.5.5,6.6.6.6,7.7.7.7,8.8.8.8,9.9.9.9" },
 	{ "EGW_MANAGED_SOURCES", "100.64.0.1/10" }, { "EGW_MANAGED_IFACES", "eth0,bad name" },
+	{ "EGW_MANAGED_SOURCES", "::ffff:100.64.0.0/106" }, { "EGW_DNS_SERVERS", "::ffff:192.0.2.53" },
+	{ "EGW_DNS_SERVERS", "::192.0.2.53" },
 	{ "EGW_IFACE_TEMPLATE", "br-fixed" }, { "EGW_IFACE_TEMPLATE", "bridge-{network_id}" },
 	{ "EGW_IFACE_TEMPLATE", "br-{network_id:0}" }, { "EGW_IFACE_TEMPLATE", "b\"{network_id:4}" },
 	{ "EGW_RECONCILE_INTERVAL", "0" }, { "EGW_RECONCILE_INTERVAL", "2d" },

@@ -102,6 +102,45 @@ main(void)
 		is_str(netaddr_proto_name(IP_PROTO_UDP), "udp", "proto name udp");
 	}
 
+	{
+		static const struct {
+			const char *in, *v4;	/* v4 NULL: not an IPv4 form */
+		} forms[] = {
+			{ "::ffff:10.9.0.1", "10.9.0.1" },
+			{ "::ffff:10.8.0.0/120", "10.8.0.0/24" },
+			{ "::ffff:0:0/96", "0.0.0.0/0" },
+			{ "::10.0.0.1", "10.0.0.1" },
+			{ "::/96", "0.0.0.0/0" },
+			{ "::", NULL },
+			{ "::1", NULL },
+			{ "::2", "0.0.0.2" },
+			{ "::/0", NULL },
+			{ "::/95", NULL },
+			{ "2001:db8::10.0.0.1", NULL },
+			{ "64:ff9b::10.0.0.1", NULL },	/* NAT64: translated, not embedded */
+			{ "10.0.0.1", NULL },
+		};
+
+		for (size_t i = 0; i < sizeof(forms) / sizeof(*forms); i++) {
+			struct ip_prefix p, v4;
+			const char *why;
+			char buf[NETADDR_PREFIX_STRLEN];
+			bool embeds;
+
+			if (netaddr_parse_prefix(forms[i].in, &p, &why) != 0) {
+				ok(false, "embeds: %s parses", forms[i].in);
+				continue;
+			}
+			embeds = netaddr_embeds_ipv4(&p, &v4);
+			if (forms[i].v4 == NULL)
+				ok(!embeds, "%s carries no IPv4 address", forms[i].in);
+			else
+				ok(embeds && strcmp(netaddr_format_prefix(&v4, buf, false),
+				    forms[i].v4) == 0, "%s is IPv4 %s", forms[i].in,
+				    forms[i].v4);
+		}
+	}
+
 	ok(netaddr_valid_ifname("br-0123456789ab"), "docker bridge name valid");
 	ok(netaddr_valid_ifname("veth0.100"), "vlan-style name valid");
 	ok(!netaddr_valid_ifname("0123456789abcdef"), "16-byte name rejected");
