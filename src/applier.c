@@ -286,7 +286,10 @@ profile_find(const struct applier *a, const char *name)
 /*
  * A stored address in an IPv6 form of an IPv4 one (netaddr_embeds_ipv4):
  * every input refuses them now, but a row stored before, or written by
- * hand, would be applied and match nothing.  Such a policy fails closed.
+ * hand, would be applied and match nothing.  Such a policy fails closed:
+ * the baseline, on its sources' IPv4 equivalents (embedded_as_ipv4()), so
+ * that its clients' real packets are the ones held to it.  @why may be
+ * NULL.
  */
 static bool
 embedded_ipv4(const struct policy *p, char *why, size_t whylen)
@@ -307,10 +310,29 @@ embedded_ipv4(const struct policy *p, char *why, size_t whylen)
 			field = "custom_rules";
 	if (field == NULL)
 		return false;
-	snprintf(why, whylen, "%s holds an IPv6 form of an IPv4 address, which"
-	    " matches no IPv4 packet; send the policy again with the IPv4 form",
-	    field);
+	if (why != NULL)
+		snprintf(why, whylen, "%s holds an IPv6 form of an IPv4 address,"
+		    " which matches no IPv4 packet; send the policy again with the"
+		    " IPv4 form", field);
 	return true;
+}
+
+/* A copy of @p whose sources are what the kernel sees; NULL without memory. */
+static struct policy *
+embedded_as_ipv4(const struct policy *p)
+{
+	struct policy *q = policy_new();
+
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, sizeof(*q));
+	for (size_t i = 0; i < q->n_sources; i++) {
+		struct ip_prefix v4;
+
+		if (netaddr_embeds_ipv4(&q->sources[i], &v4))
+			q->sources[i] = v4;
+	}
+	return q;
 }
 
 /*
@@ -334,8 +356,23 @@ desired_for(struct applier *a, const struct policy *p, struct render_elems *out,
 		snprintf(why, whylen, "profile \"%s\" does not exist", p->profile);
 		state = RENDER_STATE_FAILED;
 	}
-	if (state == RENDER_STATE_ACTIVE && embedded_ipv4(p, why, whylen))
-		state = RENDER_STATE_FAILED;
+	if (embedded_ipv4(p, state == RENDER_STATE_ACTIVE ? why : NULL, whylen)) {
+		struct policy *q = embedded_as_ipv4(p);
+		bool ok;
+
+		if (q == NULL)
+			log_warnx("policy %s: out of memory; its IPv6-form sources"
+			    " stay as stored", p->scenario_id);
+		if (state == RENDER_STATE_ACTIVE)
+			state = RENDER_STATE_FAILED;
+		if (render_policy(&a->rc, q != NULL ? q : p, NULL, base, state,
+		    iface, out, why, whylen) != 0)
+			log_warnx("policy %s: not even the baseline renders",
+			    p->scenario_id);
+		ok = state != RENDER_STATE_FAILED;
+		policy_free(q);
+		return ok;
+	}
 	if (render_policy(&a->rc, p, prof, base, state, iface, out, why,
 	    whylen) == 0)
 		return state != RENDER_STATE_FAILED;

@@ -69,7 +69,8 @@ static volatile sig_atomic_t worker_stop;
  * the backlog is not drained); written by the handler (clock_gettime is
  * async-signal-safe, the atomic lock-free). */
 static _Atomic int_least64_t worker_stop_ns;
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the handler's atomic is lock-free");
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
+    "the handler's atomic is lock-free");
 
 bool
 worker_stopping(void)

@@ -185,7 +185,8 @@ static volatile sig_atomic_t writer_stop;
 /* CLOCK_MONOTONIC ms of the first stop signal, set by the handler
  * (clock_gettime is async-signal-safe, the atomic lock-free). */
 static _Atomic int_least64_t writer_stop_ms;
-_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the handler's atomic is lock-free");
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
+    "the handler's atomic is lock-free");
 
 int
 writer_socket_path(const struct config *cfg, char *out, size_t size)

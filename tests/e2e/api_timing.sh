@@ -20,7 +20,7 @@
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_api.sh"
 e2e_init api_timing
-need_cmd python3 sqlite3
+need_cmd python3 sqlite3 ss
 
 export EGW_AUTH=off EGW_SPARE_WORKERS=0
 start_api 1
@@ -100,14 +100,14 @@ stop_during_readyz() {
 	rpid=$!
 	# The worker has accepted it (a connection on the pool's socket) and
 	# nothing waits in the backlog yet.
-	wait_for 5 bash -c "[ \$(ss -xH state connected src '$EGW_FCGI_SOCKET' | wc -l) -ge 1 ] && [ \"\$(backlog)\" = 0 ]"
+	ok "$1: the worker holds /readyz, nothing queued yet" \
+		wait_for 5 bash -c "[ \$(ss -xH state connected src '$EGW_FCGI_SOCKET' | wc -l) -ge 1 ] && [ \"\$(backlog)\" = 0 ]"
 	qpids=""
 	for i in 1 2 3; do
 		curl -s -o /dev/null -w '%{http_code}' --max-time 20 "$API/health" > "$T/$1.queued.$i" &
 		qpids="$qpids $!"
 	done
-	wait_for 5 bash -c "[ \"\$(backlog)\" = 3 ]"
-	diag "$1: backlog $(backlog) before the signal"
+	ok "$1: three requests wait in the backlog" wait_for 5 bash -c "[ \"\$(backlog)\" = 3 ]"
 	t0=$(date +%s%N)
 	kill -TERM "$API_PID"
 	wait "$rpid" $qpids

@@ -59,15 +59,27 @@ ok "dry run over a live table: stored text has the new entry" wait_for 10 sh -c 
 stop_applier
 # A stored address in an IPv6 form of an IPv4 one (stored before every
 # input refused them, or written by hand) would be accepted by nft and
-# match nothing: the policy fails closed, with the reason.
+# match nothing: the policy fails closed, with the reason, and its
+# baseline holds the sources' IPv4 equivalents (the packets' real
+# addresses), not the forms no packet has.
 policy put '{"scenario_id":"sm","profile":"custom","sources":["100.64.1.9/32"],"allowed_hosts":["203.0.113.20"]}'
 db "UPDATE policy_destinations SET dest = '::ffff:203.0.113.20' WHERE dest LIKE '203.0.113.20%'; UPDATE policies SET api_json = NULL WHERE scenario_id = 'sm'"
-ok "hand-edited: the mapped form is stored" db_is "SELECT count(*) FROM policy_destinations WHERE dest = '::ffff:203.0.113.20'" 1
+ok "hand-edited: the mapped host is stored" db_is "SELECT count(*) FROM policy_destinations WHERE dest = '::ffff:203.0.113.20'" 1
 start_applier
-ok "hand-edited: processed" applied
-ok "hand-edited: status failed" wait_for 10 db_is "SELECT apply_status FROM policies WHERE scenario_id='sm'" failed
+ok "hand-edited host: processed" applied
+ok "hand-edited host: status failed" wait_for 10 db_is "SELECT apply_status FROM policies WHERE scenario_id='sm'" failed
 err=$(db "SELECT apply_error FROM policies WHERE scenario_id='sm'")
-ok "hand-edited: the reason names the field ($err)" sh -c "echo '$err' | grep -q 'allowed_hosts holds an IPv6 form of an IPv4 address'"
+ok "hand-edited host: the reason names the field ($err)" sh -c "echo '$err' | grep -q 'allowed_hosts holds an IPv6 form of an IPv4 address'"
+stop_applier
+db "UPDATE policy_sources SET value = '::ffff:100.64.1.9' WHERE value LIKE '100.64.1.9%'; UPDATE policies SET api_json = NULL WHERE scenario_id = 'sm'"
+ok "hand-edited: the mapped source is stored" db_is "SELECT count(*) FROM policy_sources WHERE value = '::ffff:100.64.1.9'" 1
+db "DELETE FROM applier_rendered"	# what is stored next is this run's
+start_applier
+ok "hand-edited source: processed" applied
+ok "hand-edited source: still failed" db_is "SELECT apply_status FROM policies WHERE scenario_id='sm'" failed
+ok "hand-edited source: its baseline holds 100.64.1.9 (the packets' address)" \
+	wait_for 10 sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_rendered' | grep -q '[^:0-9]100\\.64\\.1\\.9[^0-9]'"
+ok "hand-edited source: and not the mapped form" sh -c "! sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_rendered' | grep -q 'ffff:100\\.64\\.1\\.9'"
 stop_applier
 policy delete sm
 
