@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,16 @@
 #include <unistd.h>
 
 #define STORE_STMT_CACHE_FIRST 128	/* entries; doubles when full */
+/* Kept for the statements and the commit after a lock wait that a
+ * deadline (store_set_deadline) cut short. */
+#define STORE_DEADLINE_SLACK_MS 1000
+
+/* store_stop_deadline(): set from a signal handler, read by every
+ * connection of the process. */
+static _Atomic int_least64_t store_process_deadline_ms;
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2,
+    "store_stop_deadline() is async-signal-safe");
+static int64_t store_deadline(const struct store *st);
 /* A connection's page cache, in KiB (SQLite's default is 2 MiB).  With
  * their stored documents 10,000 policies take ~7 MiB, and a worker that
  * cannot keep them read a page from the file every other GET.  Reads go
@@ -125,6 +136,7 @@ bool
 store_queue_enter(struct store *st)
 {
 	char path[4096];
+	int64_t until;
 
 	if (st->queue_fd >= 0 && st->queue_forks != store_forks) {
 		close(st->queue_fd);	/* the parent's copy: its lock stays */
@@ -138,6 +150,18 @@ store_queue_enter(struct store *st)
 		if (st->queue_fd < 0)
 			return false;
 		st->queue_forks = store_forks;
+	}
+	if ((until = store_deadline(st)) != 0) {
+		/* Bounded like store_begin(): past the deadline, go on without
+		 * the queue (BEGIN IMMEDIATE still serialises, and gives up). */
+		while (flock(st->queue_fd, LOCK_EX | LOCK_NB) != 0) {
+			if (errno != EWOULDBLOCK && errno != EINTR)
+				return false;
+			if (timefmt_monotonic_ms() + STORE_DEADLINE_SLACK_MS >= until)
+				return false;
+			usleep(2000);
+		}
+		return true;
 	}
 	while (flock(st->queue_fd, LOCK_EX) != 0) {
 		if (errno != EINTR)
@@ -164,12 +188,34 @@ store_set_deadline(struct store *st, int64_t deadline_ms)
 	st->deadline_ms = deadline_ms;
 }
 
+void
+store_stop_deadline(int64_t deadline_ms)
+{
+	int_least64_t none = 0;
+
+	atomic_compare_exchange_strong(&store_process_deadline_ms, &none,
+	    (int_least64_t)deadline_ms);
+}
+
+/* The earlier of the connection's deadline and the process's; 0: none. */
+static int64_t
+store_deadline(const struct store *st)
+{
+	int64_t process = (int64_t)atomic_load(&store_process_deadline_ms);
+
+	if (st->deadline_ms == 0 || (process != 0 && process < st->deadline_ms))
+		return process;
+	return st->deadline_ms;
+}
+
 bool
 store_attempt_in_time(const struct store *st)
 {
-	/* The lock wait, then a second for the statements and the commit. */
-	return st->deadline_ms == 0 || timefmt_monotonic_ms() +
-	    STORE_BUSY_TIMEOUT_MS + 1000 <= st->deadline_ms;
+	int64_t deadline = store_deadline(st);
+
+	/* The lock wait, then time for the statements and the commit. */
+	return deadline == 0 || timefmt_monotonic_ms() +
+	    STORE_BUSY_TIMEOUT_MS + STORE_DEADLINE_SLACK_MS <= deadline;
 }
 
 sqlite3 *
@@ -324,6 +370,16 @@ store_begin(struct store *st)
 		if (sqlite3_get_autocommit(st->db))
 			return EGW_E_DB;
 		return store_rc_to_err(store_run(st, sql_savepoint));
+	}
+	/* A client that stops waiting sooner, or the process's stop, bounds
+	 * the wait too. */
+	if (store_deadline(st) != 0 &&
+	    store_deadline(st) - STORE_DEADLINE_SLACK_MS < deadline) {
+		int64_t left;
+
+		deadline = store_deadline(st) - STORE_DEADLINE_SLACK_MS;
+		left = deadline - timefmt_monotonic_ms();
+		sqlite3_busy_timeout(st->db, left > 0 ? (int)left : 0);
 	}
 	/* The busy handler already waits; the loop covers the rare cases where
 	 * SQLite returns BUSY without invoking it (e.g. WAL recovery).  A

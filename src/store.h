@@ -207,9 +207,23 @@ void store_queue_leave(struct store *st, bool held);
  * A mutation (store_policy.h) whose turn in the queue or whose retries
  * came so late that an attempt could end after @deadline_ms does not
  * start one and fails with EGW_E_UNAVAILABLE: a change must not commit
- * after the client was told its outcome is unknown.
+ * after the client was told its outcome is unknown.  While it is set,
+ * store_begin() and store_queue_enter() wait at most until a second
+ * before it.
  */
 void store_set_deadline(struct store *st, int64_t deadline_ms);
+
+/**
+ * store_stop_deadline() - the same for every connection of this process,
+ * from a stop signal's handler (async-signal-safe; the first call wins)
+ * @deadline_ms: CLOCK_MONOTONIC ms by which the process is killed, less a
+ *               margin
+ *
+ * A process killed a fixed time after its stop signal (pool.h
+ * POOL_GRACE_MS) must not be cut in the middle of a change it could have
+ * refused cleanly.  The earlier of this and store_set_deadline() applies.
+ */
+void store_stop_deadline(int64_t deadline_ms);
 
 /**
  * store_attempt_in_time() - whether a transaction started now (waiting up

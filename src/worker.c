@@ -32,6 +32,7 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "pool.h"
 #include "route.h"
 #include "spare.h"
 #include "store.h"
@@ -90,6 +91,9 @@ worker_on_signal(int sig)
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		atomic_compare_exchange_strong(&worker_stop_ns, &none,
 		    (int_least64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+		/* A direct write's lock waits end before the master's kill. */
+		store_stop_deadline((int64_t)ts.tv_sec * 1000 +
+		    ts.tv_nsec / 1000000 + POOL_GRACE_MS - 500);
 	}
 }
 

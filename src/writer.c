@@ -307,13 +307,16 @@ static void
 writer_on_signal(int sig)
 {
 	struct timespec ts;
-	int_least64_t none = 0;
+	int_least64_t none = 0, now;
 
 	(void)sig;
 	writer_stop = 1;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	atomic_compare_exchange_strong(&writer_stop_ms, &none,
-	    (int_least64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	now = (int_least64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	atomic_compare_exchange_strong(&writer_stop_ms, &none, now);
+	/* Lock waits, batches and reruns alike end before the master's
+	 * kill, POOL_GRACE_MS after it sent this signal. */
+	store_stop_deadline(now + POOL_GRACE_MS - 500);
 }
 
 /*
@@ -472,7 +475,8 @@ writer_exec(struct store *st, struct writer_pending *pd)
 	log_set_request_id(actor.request_id);
 	writer_answer(pd, 0);
 	/* Alone (a failed batch's rerun), the operation waits for the queue
-	 * and the lock itself: it gives up rather than end after its worker. */
+	 * and the lock itself: it gives up rather than end after its worker
+	 * (or after the master's kill: store_stop_deadline()). */
 	store_set_deadline(st, q->deadline_ms);
 	switch (q->op) {
 	case WRITER_OP_PUT:

@@ -17,6 +17,9 @@
 #    Never released: the worker is busy until ~4.6 s after the signal,
 #    so it leaves without draining, and the pool is gone long before the
 #    master's SIGKILL at 10 s.
+#
+# 3. A write stuck behind that lock when the pool stops gives up before
+#    the master's SIGKILL instead of being cut by it.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_api.sh"
 e2e_init api_timing
@@ -136,4 +139,28 @@ ok "nginx answered each (502 or 503), none hung: $queued" bash -c "[ -z \"\$(tr 
 ok "the pool was gone $(cat "$T/long.gone_ms") ms after the signal, before the master's 10 s SIGKILL" \
 	test "$(cat "$T/long.gone_ms")" -lt 8000
 ok "the master killed nothing" bash -c "! grep -q 'still busy' '$T/api.log'"
+
+# ---- 3. a write stuck behind the lock when the pool stops ----
+# The writer's batch waits 5 s for the lock, then runs the change alone,
+# which would retry for another 25 s: past the master's kill at 10 s.
+# Bounded by the stop (store_stop_deadline), it gives up cleanly instead.
+start_api 1
+api GET /health
+ok "a third pool answers" status_is 200
+hold_lock 14
+curl -s -o "$T/stuck.body" -w '%{http_code}' --max-time 30 -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"scenario_id":"stuck-1"}' "$API/v1/policies" > "$T/stuck.status" &
+spid=$!
+sleep 1
+t0=$(date +%s%N)
+kill -TERM "$API_PID"
+wait "$spid"
+wait_for 15 bash -c "! kill -0 $API_PID 2>/dev/null"
+gone=$(( ($(date +%s%N) - t0) / 1000000 ))
+ok "the stuck write was answered $(cat "$T/stuck.status") ($(jq -r .error.code "$T/stuck.body" 2>/dev/null))" \
+	test "$(cat "$T/stuck.status")" = 503
+ok "the pool was gone $gone ms after the signal, before the master's kill" test "$gone" -lt 9000
+ok "the master killed nothing this time either" bash -c "! grep -q 'still busy' '$T/api.log'"
+wait "$LOCK_PID" 2>/dev/null
+ok "nothing was written" test "$(sqlite3 "$DB" "SELECT count(*) FROM policies WHERE scenario_id = 'stuck-1'")" = 0
 e2e_done
