@@ -32,6 +32,18 @@ post_bg() {
 	BG=$!
 }
 history_rows() { sqlite3 "$DB" "SELECT count(*) FROM policy_history WHERE scenario_id = '$1'"; }
+# written TAG WHAT: the write TAG was answered 201, written once, and no
+# worker has had to say "outcome unknown"
+written() {
+	ok "$2: $(cat "$T/$1.status")" test "$(cat "$T/$1.status")" = 201
+	ok "$1 written once" test "$(history_rows "$1")" = 1
+	ok "no 'outcome unknown' so far" bash -c "! grep -q 'outcome is unknown' '$T/api.log'"
+}
+# next_writer OLD_PID: wait for the master's replacement and its socket
+next_writer() {
+	wait_for 15 bash -c "[ -n \"\$(cat '$EGW_RUN_DIR/egw-api.writer' 2>/dev/null)\" ] && [ \"\$(cat '$EGW_RUN_DIR/egw-api.writer')\" != '$1' ]"
+	wait_for 10 test -S "$EGW_RUN_DIR/egw-api-writer.sock"
+}
 
 # ---- 1. a request in the accept backlog ----
 w1=$(writer_pid)
@@ -39,21 +51,16 @@ kill -STOP "$w1"
 post_bg ws-1 1001
 # The worker's connect() lands in the backlog of the stopped writer.
 # (A listening socket's Recv-Q is the number of connections waiting.)
-backlog() { ss -xlH | awk -v p="$EGW_RUN_DIR/egw-api-writer.sock" '$5 == p { print $3 }'; }
 ok "the worker's connection waits in the stopped writer's backlog" \
 	wait_for 10 bash -c "[ \"\$(ss -xlH | awk -v p='$EGW_RUN_DIR/egw-api-writer.sock' '\$5 == p { print \$3 }')\" = 1 ]"
 sleep 0.3
 kill -TERM "$w1"
 kill -CONT "$w1"
 wait "$BG"
-ok "a write waiting in the stopping writer's backlog is served: $(cat "$T/ws-1.status")" \
-	test "$(cat "$T/ws-1.status")" = 201
-ok "written once" test "$(history_rows ws-1)" = 1
-ok "no 'outcome unknown'" bash -c "! grep -q 'outcome is unknown' '$T/api.log'"
-wait_for 15 bash -c "[ -n \"\$(cat '$EGW_RUN_DIR/egw-api.writer' 2>/dev/null)\" ] && [ \"\$(cat '$EGW_RUN_DIR/egw-api.writer')\" != '$w1' ]"
+written ws-1 "a write waiting in the stopping writer's backlog is served"
+next_writer "$w1"
 w2=$(writer_pid)
 ok "the master started a new writer ($w1 -> $w2)" test -n "$w2" -a "$w2" != "$w1"
-wait_for 10 test -S "$EGW_RUN_DIR/egw-api-writer.sock"
 
 # ---- 2. a request on a connection, after the writer's last look ----
 api POST /v1/policies "$(body ws-2 1002)"
@@ -74,15 +81,11 @@ post_bg ws-3 1003
 while [ $(( ($(date +%s%N) - t_term) / 1000000 )) -lt 9500 ]; do sleep 0.1; done
 kill -CONT "$w2"
 wait "$BG"
-ok "a write the exiting writer never read is written directly: $(cat "$T/ws-3.status")" \
-	test "$(cat "$T/ws-3.status")" = 201
-ok "written once" test "$(history_rows ws-3)" = 1
-ok "still no 'outcome unknown'" bash -c "! grep -q 'outcome is unknown' '$T/api.log'"
+written ws-3 "a write the exiting writer never read is written directly"
 direct1=$(curl -s "$API/metrics" | awk '/^egw_api_write_direct_total/ { print $2 }')
 ok "by the worker itself (direct writes ${direct0:-?} -> ${direct1:-?})" \
 	test -n "$direct1" -a "${direct1:-0}" -gt "${direct0:-0}"
-wait_for 15 bash -c "[ -n \"\$(cat '$EGW_RUN_DIR/egw-api.writer' 2>/dev/null)\" ] && [ \"\$(cat '$EGW_RUN_DIR/egw-api.writer')\" != '$w2' ]"
-wait_for 10 test -S "$EGW_RUN_DIR/egw-api-writer.sock"
+next_writer "$w2"
 api POST /v1/policies "$(body ws-1 1011)"
 ok "writes go on through the next writer" status_is 200
 ok "integrity_check ok" test "$(sqlite3 "$DB" 'PRAGMA integrity_check')" = ok
