@@ -348,6 +348,10 @@ desired_for(struct applier *a, const struct policy *p, struct render_elems *out,
 	char iface[NETADDR_IFNAMSIZ] = "";
 	enum render_state state = p->enabled ? RENDER_STATE_ACTIVE :
 	    RENDER_STATE_DISABLED;
+	struct policy *as_ipv4 = NULL;
+	const struct policy *use = p;
+	char why2[POLICY_ERROR_MAX];
+	bool ok = false;
 
 	why[0] = '\0';
 	if (p->n_sources == 0 && p->n_interfaces == 0)
@@ -357,32 +361,24 @@ desired_for(struct applier *a, const struct policy *p, struct render_elems *out,
 		state = RENDER_STATE_FAILED;
 	}
 	if (embedded_ipv4(p, state == RENDER_STATE_ACTIVE ? why : NULL, whylen)) {
-		struct policy *q = embedded_as_ipv4(p);
-		bool ok;
-
-		if (q == NULL)
-			log_warnx("policy %s: out of memory; its IPv6-form sources"
-			    " stay as stored", p->scenario_id);
 		if (state == RENDER_STATE_ACTIVE)
 			state = RENDER_STATE_FAILED;
-		if (render_policy(&a->rc, q != NULL ? q : p, NULL, base, state,
-		    iface, out, why, whylen) != 0)
-			log_warnx("policy %s: not even the baseline renders",
-			    p->scenario_id);
-		ok = state != RENDER_STATE_FAILED;
-		policy_free(q);
-		return ok;
+		if ((as_ipv4 = embedded_as_ipv4(p)) != NULL)
+			use = as_ipv4;
+		else
+			log_warnx("policy %s: out of memory; its IPv6-form sources"
+			    " stay as stored", p->scenario_id);
 	}
-	if (render_policy(&a->rc, p, prof, base, state, iface, out, why,
+	if (render_policy(&a->rc, use, prof, base, state, iface, out, why,
 	    whylen) == 0)
-		return state != RENDER_STATE_FAILED;
+		ok = state != RENDER_STATE_FAILED;
 	/* the policy as written cannot be expressed: baseline, failed */
-	char why2[POLICY_ERROR_MAX];
-	if (render_policy(&a->rc, p, NULL, base, RENDER_STATE_FAILED, iface, out,
-	    why2, sizeof(why2)) != 0)
+	else if (render_policy(&a->rc, use, NULL, base, RENDER_STATE_FAILED,
+	    iface, out, why2, sizeof(why2)) != 0)
 		log_warnx("policy %s: not even the baseline renders: %s",
 		    p->scenario_id, why2);
-	return false;
+	policy_free(as_ipv4);
+	return ok;
 }
 
 /* Does any source element of @l conflict with another scenario's? */

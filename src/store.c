@@ -362,6 +362,7 @@ int
 store_begin(struct store *st)
 {
 	int64_t deadline = timefmt_monotonic_ms() + STORE_BUSY_TIMEOUT_MS;
+	int64_t cap = store_deadline(st);
 	int rc;
 
 	if (st->batch) {
@@ -373,11 +374,10 @@ store_begin(struct store *st)
 	}
 	/* A client that stops waiting sooner, or the process's stop, bounds
 	 * the wait too. */
-	if (store_deadline(st) != 0 &&
-	    store_deadline(st) - STORE_DEADLINE_SLACK_MS < deadline) {
+	if (cap != 0 && cap - STORE_DEADLINE_SLACK_MS < deadline) {
 		int64_t left;
 
-		deadline = store_deadline(st) - STORE_DEADLINE_SLACK_MS;
+		deadline = cap - STORE_DEADLINE_SLACK_MS;
 		left = deadline - timefmt_monotonic_ms();
 		sqlite3_busy_timeout(st->db, left > 0 ? (int)left : 0);
 	}

@@ -40,7 +40,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #define WRITER_MAGIC 0x59574745u	/* "EGWY": packed policies, revision_given */
@@ -306,13 +305,11 @@ struct writer {
 static void
 writer_on_signal(int sig)
 {
-	struct timespec ts;
-	int_least64_t none = 0, now;
+	/* timefmt_monotonic_ms() is clock_gettime(): async-signal-safe. */
+	int_least64_t none = 0, now = timefmt_monotonic_ms();
 
 	(void)sig;
 	writer_stop = 1;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (int_least64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	atomic_compare_exchange_strong(&writer_stop_ms, &none, now);
 	/* Lock waits, batches and reruns alike end before the master's
 	 * kill, POOL_GRACE_MS after it sent this signal. */
