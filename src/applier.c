@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "config.h"
 #include "err.h"
+#include "instance.h"
 #include "kernel.h"
 #include "log.h"
 #include "policy.h"
@@ -1346,7 +1347,10 @@ open_socket(const char *path)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
-	unlink(path);
+	if (instance_claim_socket(path, SOCK_DGRAM) != 0) {
+		close(fd);
+		return -1;
+	}
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
 	    chmod(path, 0660) != 0) {
 		log_error("bind %s", path);
@@ -1429,6 +1433,9 @@ main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* Two appliers would fight over one table (a one-shot run too). */
+	if (instance_lock(a.cfg.run_dir, "egw-applier") != 0)
+		return 1;
 	if ((rc = store_open(a.cfg.db_path, &a.st)) != 0) {
 		log_errorx("cannot open %s: %s", a.cfg.db_path, err_message(rc));
 		return 1;

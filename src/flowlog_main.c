@@ -10,6 +10,7 @@
 #include "config.h"
 #include "err.h"
 #include "flowlog.h"
+#include "instance.h"
 #include "log.h"
 
 #include <malloc.h>
@@ -86,6 +87,10 @@ main(int argc, char **argv)
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
+	/* One reader per NFLOG group and database: a second would log
+	 * every packet twice, or not bind at all. */
+	if (instance_lock(cfg.run_dir, "egw-flowlog") != 0)
+		return 1;
 	if ((rc = flowlog_open(&cfg, &fl)) != 0) {
 		log_errorx("cannot start: %s", err_message(rc));
 		return 1;

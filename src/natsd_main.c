@@ -10,6 +10,7 @@
  */
 #include "config.h"
 #include "err.h"
+#include "instance.h"
 #include "log.h"
 #include "nats_bridge.h"
 #include "store.h"
@@ -100,6 +101,9 @@ main(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
+	/* A second bridge would publish every outbox event twice. */
+	if (instance_lock(cfg.run_dir, "egw-natsd") != 0)
+		return 1;
 	if ((rc = store_open(cfg.db_path, &st)) != 0) {
 		log_errorx("cannot open database %s: %s", cfg.db_path, err_message(rc));
 		return 1;

@@ -11,6 +11,7 @@
 #include "pool.h"
 #include "config.h"
 #include "err.h"
+#include "instance.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -27,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -51,6 +54,7 @@ struct pool {
 	unsigned n;		/* workers and spares; slots[n] is the writer */
 	struct pool_slot *slots;
 	bool stopping;
+	pid_t master;		/* getpid() of the master, for its children */
 	char pid_path[CONFIG_PATH_MAX + 32];
 	char workers_path[CONFIG_PATH_MAX + 32];
 	char writer_path[CONFIG_PATH_MAX + 32];
@@ -115,6 +119,32 @@ pool_child_name(const struct pool *p, unsigned i, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * Never runs: the master's signals stay blocked and sigtimedwait() takes
+ * them.  It exists because pid 1 of a pid namespace (a container's entry
+ * point) is sent only the signals it has a handler for; with SIG_DFL a
+ * SIGTERM from outside would be dropped and the pool never stop.
+ */
+static void
+pool_on_signal(int sig)
+{
+	(void)sig;
+}
+
+static const int pool_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+
+static void
+pool_set_handlers(void (*handler)(int))
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(pool_signals) / sizeof(pool_signals[0]); i++)
+		sigaction(pool_signals[i], &sa, NULL);
+}
+
 static int
 pool_spawn(struct pool *p, unsigned i, const sigset_t *oldmask)
 {
@@ -130,7 +160,17 @@ pool_spawn(struct pool *p, unsigned i, const sigset_t *oldmask)
 	if (pid == 0) {
 		int status;
 
+		/* The children set their own handlers; until then a stop
+		 * signal does what it always did. */
+		pool_set_handlers(SIG_DFL);
 		sigprocmask(SIG_SETMASK, oldmask, NULL);
+		/* A child must not outlive its pool: it dies with the master,
+		 * and leaves at once if the master died before the prctl.
+		 * Compared with the master's pid, not with 1: the master may
+		 * itself be pid 1 (a container's entry point), and an orphan
+		 * may go to a subreaper. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != p->master)
+			_exit(1);
 		/* A request frees most of what it allocated (SQLite drops its
 		 * page cache whenever another process committed); glibc would
 		 * hand the top of the heap back with brk() each time and fault
@@ -234,12 +274,10 @@ static int
 pool_open_socket(struct pool *p)
 {
 	const char *path = p->cfg->fcgi_socket;
+	int rc;
 
-	/* A stale socket from a crashed run would make bind fail. */
-	if (unlink(path) != 0 && errno != ENOENT) {
-		log_warn("cannot remove stale socket %s", path);
-		return EGW_E_IO;
-	}
+	if ((rc = instance_claim_socket(path, SOCK_STREAM)) != 0)
+		return rc;
 	p->listen_fd = FCGX_OpenSocket(path, 1024);
 	if (p->listen_fd < 0) {
 		log_warn("cannot listen on %s", path);
@@ -305,6 +343,11 @@ pool_run(const struct config *cfg)
 
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
+	p.master = getpid();
+	/* Before anything in the run directory is touched: those files are
+	 * another pool's while it holds the lock. */
+	if (instance_lock(cfg->run_dir, "egw-api") != 0)
+		return 1;
 	p.n = cfg->workers + cfg->spare_workers;
 	p.listen_fd = -1;
 	snprintf(p.pid_path, sizeof(p.pid_path), "%s/egw-api.pid", cfg->run_dir);
@@ -329,6 +372,7 @@ pool_run(const struct config *cfg)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, &oldmask);
+	pool_set_handlers(pool_on_signal);
 
 	if (pool_open_socket(&p) != 0) {
 		rc = 1;

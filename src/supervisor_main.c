@@ -16,6 +16,7 @@
  */
 #include "config.h"
 #include "err.h"
+#include "instance.h"
 #include "log.h"
 #include "privdrop.h"
 #include "timefmt.h"
@@ -595,6 +596,19 @@ cmd_status(const struct config *cfg)
 	return all_running ? 0 : 1;
 }
 
+/*
+ * Never runs: the signals stay blocked and are read from a signalfd.  It
+ * exists because pid 1 of a pid namespace (a container's entry point) is
+ * sent only the signals it has a handler for; with SIG_DFL a SIGTERM from
+ * outside would be dropped and the gateway never stop.  exec() resets it
+ * in the children.
+ */
+static void
+on_signal_never(int sig)
+{
+	(void)sig;
+}
+
 static int
 run(struct supervisor *sup)
 {
@@ -608,6 +622,16 @@ run(struct supervisor *sup)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
+	{
+		struct sigaction sa;
+		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_signal_never;
+		sigemptyset(&sa.sa_mask);
+		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+			sigaction(sigs[i], &sa, NULL);
+	}
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
 		fatal_io("signalfd");
 
@@ -726,6 +750,9 @@ main(int argc, char **argv)
 	if (ensure_dir(&sup, sup.cfg.state_dir, 0750) != 0 ||
 	    ensure_dir(&sup, sup.cfg.run_dir, 0750) != 0)
 		fatal_io("cannot create the state or run directory");
+	/* A second supervisor would start a second set of everything. */
+	if (instance_lock(sup.cfg.run_dir, "egw-supervisor") != 0)
+		return 1;
 	if (sup.local_nats) {
 		char url[64];
 

@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -366,10 +365,6 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	struct worker_loop w = { cfg, NULL, metrics, slot, NULL, 0 };
 	int rc, exit_code = 0;
 
-	/* Die with the master: a worker must not outlive its pool. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() == 1)
-		return 1;
 	worker_install_signals();
 	sigemptyset(&stopset);
 	sigaddset(&stopset, SIGTERM);

@@ -36,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -831,9 +830,6 @@ writer_run(const struct config *cfg, struct metrics *metrics)
 	int64_t stop_deadline = 0;
 	int listen_fd = -1, rc, status = 1;
 
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() == 1)
-		return 1;
 	writer_install_signals();
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return 1;

@@ -48,6 +48,19 @@ export DRY_RUN=false
 : > "$T/applier.log"
 start_applier
 ok "enforcing applier built the table" wait_for 20 sh -c "[ \$(grep -c '\"trigger\":\"start\"' '$T/applier.log') -ge 1 ]"
+# A second applier would fight the first over the table (src/instance.h).
+in_gw timeout 10 "$(egw_bin egw-applier)" > "$T/second.log" 2>&1
+ok "a second applier, same run directory: exits 1" test $? -eq 1
+ok "it names the first one" grep -q "another egw-applier runs with EGW_RUN_DIR=$EGW_RUN_DIR (pid $APPLIER_PID)" "$T/second.log"
+in_gw timeout 10 "$(egw_bin egw-applier)" -1 > "$T/second.log" 2>&1
+ok "a one-shot applier meanwhile: exits 1 too" test $? -eq 1
+mkdir -p "$T/run2"
+sock_ino=$(stat -c %i "$EGW_RUN_DIR/applier.sock")
+EGW_APPLIER_SOCKET="$EGW_RUN_DIR/applier.sock" EGW_RUN_DIR="$T/run2" \
+	in_gw timeout 10 "$(egw_bin egw-applier)" > "$T/second.log" 2>&1
+ok "another run directory, the same socket: exits 1" test $? -eq 1
+ok "it says the socket is served" grep -q "applier.sock is served by another process" "$T/second.log"
+ok "the socket is still the first applier's" test "$(stat -c %i "$EGW_RUN_DIR/applier.sock")" = "$sock_ino"
 stop_applier
 before=$(snapshot | md5sum)
 export DRY_RUN=true
