@@ -9,9 +9,11 @@
 #include "store.h"
 #include "store_token.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static int
 admin_token_usage(void)
@@ -94,6 +96,15 @@ admin_token_main(int argc, char **argv, const struct config *cfg)
 	    (strcmp(argv[1], "list") == 0 && argc == 2) ||
 	    (strcmp(argv[1], "revoke") == 0 && argc == 3)))
 		return admin_token_usage();
+	/* A wrong EGW_DB_PATH (the operator's shell does not load the
+	 * service's settings) must not mint a token into a new, empty
+	 * database that no gateway reads. */
+	if (access(cfg->db_path, F_OK) != 0 && errno == ENOENT) {
+		fprintf(stderr, "egw-admin: no database at %s (EGW_DB_PATH); the"
+		    " gateway creates it when it first starts, \"egw-admin"
+		    " migrate\" creates it now\n", cfg->db_path);
+		return 1;
+	}
 	if ((rc = store_open(cfg->db_path, &st)) != 0) {
 		fprintf(stderr, "egw-admin: %s: %s\n", cfg->db_path, err_message(rc));
 		return 1;

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "migrations.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -246,8 +247,10 @@ store_col_text(sqlite3_stmt *stmt, int col, char *out, size_t size)
 	const unsigned char *s = sqlite3_column_text(stmt, col);
 	size_t n = s != NULL ? (size_t)sqlite3_column_bytes(stmt, col) : 0;
 
+	/* Cut on a character boundary: half a character would make the
+	 * JSON built from it invalid UTF-8. */
 	if (n > size - 1)
-		n = size - 1;
+		n = utf8_prefix_len((const char *)s, size - 1);
 	if (n > 0)
 		memcpy(out, s, n);
 	out[n] = '\0';

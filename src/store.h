@@ -163,7 +163,8 @@ int store_scalar(struct store *st, const char *sql, int64_t *out);
  * @stmt: a statement on a row
  * @col: column index
  * @out: the buffer; always NUL-terminated, "" for NULL
- * @size: its size (> 0); longer text is cut at size - 1 bytes
+ * @size: its size (> 0); longer text is cut to at most size - 1 bytes,
+ *        on a UTF-8 character boundary
  */
 void store_col_text(struct sqlite3_stmt *stmt, int col, char *out, size_t size);
 

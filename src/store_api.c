@@ -12,12 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void
-store_api_copy(char *dst, size_t size, const unsigned char *src)
-{
-	snprintf(dst, size, "%s", src ? (const char *)src : "");
-}
-
 static int
 store_api_dup(sqlite3_stmt *stmt, int col, char **out)
 {
@@ -53,14 +47,12 @@ store_api_applier_state(struct store *st, bool with_ruleset,
 		out->applied_generation = sqlite3_column_int64(stmt, 1);
 		if (sqlite3_column_type(stmt, 2) != SQLITE_NULL)
 			out->dry_run = sqlite3_column_int(stmt, 2) != 0;
-		store_api_copy(out->last_apply_at, sizeof(out->last_apply_at),
-		    sqlite3_column_text(stmt, 3));
+		store_col_text(stmt, 3, out->last_apply_at, sizeof(out->last_apply_at));
 		if (sqlite3_column_type(stmt, 4) != SQLITE_NULL) {
 			out->has_duration = true;
 			out->last_duration_ms = sqlite3_column_double(stmt, 4);
 		}
-		store_api_copy(out->heartbeat_at, sizeof(out->heartbeat_at),
-		    sqlite3_column_text(stmt, 6));
+		store_col_text(stmt, 6, out->heartbeat_at, sizeof(out->heartbeat_at));
 		if ((ret = store_api_dup(stmt, 5, &out->last_error)) == 0)
 			ret = store_api_dup(stmt, 7, &out->rendered_ruleset);
 	}

@@ -22,17 +22,6 @@ store_flowlog_tune(struct store *st)
 	    "PRAGMA cache_size = -65536");
 }
 
-static void
-store_flowlog_copy(char *dst, size_t size, const unsigned char *src)
-{
-	size_t n = src ? strlen((const char *)src) : 0;
-
-	if (n >= size)
-		n = size - 1;
-	memcpy(dst, src ? (const char *)src : "", n);
-	dst[n] = '\0';
-}
-
 int
 store_flowlog_policies(struct store *st, struct store_flowlog_policy **out,
     size_t *n)
@@ -60,10 +49,8 @@ store_flowlog_policies(struct store *st, struct store_flowlog_policy **out,
 			v = nv;
 		}
 		v[len].id = (uint32_t)sqlite3_column_int64(stmt, 0);
-		store_flowlog_copy(v[len].scenario_id, sizeof(v[len].scenario_id),
-		    sqlite3_column_text(stmt, 1));
-		store_flowlog_copy(v[len].network_id, sizeof(v[len].network_id),
-		    sqlite3_column_text(stmt, 2));
+		store_col_text(stmt, 1, v[len].scenario_id, sizeof(v[len].scenario_id));
+		store_col_text(stmt, 2, v[len].network_id, sizeof(v[len].network_id));
 		len++;
 	}
 	sqlite3_reset(stmt);

@@ -114,21 +114,13 @@ store_token_valid_scopes(const char *s)
 }
 
 static void
-store_token_copy(char *dst, size_t size, const unsigned char *src)
-{
-	snprintf(dst, size, "%s", src ? (const char *)src : "");
-}
-
-static void
 store_token_row(sqlite3_stmt *stmt, struct store_token *out)
 {
 	out->id = sqlite3_column_int64(stmt, 0);
-	store_token_copy(out->name, sizeof(out->name), sqlite3_column_text(stmt, 1));
-	store_token_copy(out->scopes, sizeof(out->scopes), sqlite3_column_text(stmt, 2));
-	store_token_copy(out->created_at, sizeof(out->created_at),
-	    sqlite3_column_text(stmt, 3));
-	store_token_copy(out->revoked_at, sizeof(out->revoked_at),
-	    sqlite3_column_text(stmt, 4));
+	store_col_text(stmt, 1, out->name, sizeof(out->name));
+	store_col_text(stmt, 2, out->scopes, sizeof(out->scopes));
+	store_col_text(stmt, 3, out->created_at, sizeof(out->created_at));
+	store_col_text(stmt, 4, out->revoked_at, sizeof(out->revoked_at));
 }
 
 int

@@ -10,6 +10,13 @@ need_cmd sqlite3
 
 export EGW_AUTH=on
 api_env
+# A wrong EGW_DB_PATH: refused, and no empty database appears there.
+for cmd in "list" "create stray read" "revoke stray"; do
+	EGW_DB_PATH="$T/state/nothere.db" "$(egw_bin egw-admin)" token $cmd > "$T/nothere.out" 2>&1
+	ok "token $cmd, no database at EGW_DB_PATH: exit 1" test $? -eq 1
+	ok "token $cmd: says where it looked" grep -q "no database at $T/state/nothere.db" "$T/nothere.out"
+	ok "token $cmd: created nothing" test ! -e "$T/state/nothere.db"
+done
 READ=$(mint_token reader read)
 WRITE=$(mint_token writer write)
 BOTH=$(mint_token admin read,write)

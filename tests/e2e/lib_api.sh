@@ -88,6 +88,9 @@ start_nginx() {
 # egw-admin token until the command is wired into egw-admin, then the same
 # code through the test wrapper (same function, admin_token_main).
 mint_token() {
+	# The token commands need the database to exist (egw-admin refuses
+	# to create one); a test may mint before its pool starts.
+	[ -e "$EGW_STATE_DIR/egw.db" ] || "$(egw_bin egw-admin)" migrate > /dev/null
 	if "$(egw_bin egw-admin)" token list >/dev/null 2>&1; then
 		"$(egw_bin egw-admin)" token create "$1" "$2"
 	else

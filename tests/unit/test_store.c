@@ -114,6 +114,29 @@ main(void)
 		    "the same literal finds the same statement");
 	}
 
+	/* Text cut to a buffer ends on a character boundary: half of a
+	 * character would make the JSON built from it invalid UTF-8. */
+	{
+		sqlite3_stmt *stmt = store_prepare(st, "SELECT ?1");
+		char buf[6];
+
+		/* "abcd" then U+00E9 (2 bytes) and U+20AC (3 bytes) */
+		static const char *const in[] = { "abcd\xc3\xa9", "abc\xe2\x82\xac",
+		    "abcde", "abcdef", "\xe2\x82\xac\xe2\x82\xac" };
+		static const char *const want[] = { "abcd", "abc", "abcde",
+		    "abcde", "\xe2\x82\xac" };
+
+		for (size_t i = 0; stmt != NULL && i < sizeof(in) / sizeof(in[0]); i++) {
+			sqlite3_bind_text(stmt, 1, in[i], -1, SQLITE_STATIC);
+			if (sqlite3_step(stmt) == SQLITE_ROW)
+				store_col_text(stmt, 0, buf, sizeof(buf));
+			else
+				strcpy(buf, "-");
+			is_str(buf, want[i], "store_col_text into 6 bytes: case %zu", i);
+			sqlite3_reset(stmt);
+		}
+		ok(stmt != NULL, "the statement prepared");
+	}
 	{
 		struct component_status cs;
 		struct json_object *info = json_object_new_object(), *v;
