@@ -246,6 +246,23 @@ test_crud(struct store *st)
 	is_int(store_policy_put(st, q, &actor, &created, &errs), 0,
 	    "current revision: accepted");
 	is_int(q->revision, 3, "current revision: now 3");
+	/* The same content with a now stale revision is still a conflict: a
+	 * read-modify-write based on an old read must learn that, even when
+	 * its result happens to equal what is stored (two clients that both
+	 * add one to the same value: counter_child() below).  So a
+	 * client that sends revision and lost an answer re-reads instead of
+	 * repeating (docs/API.md). */
+	{
+		int64_t hist = query_int(st, "SELECT count(*) FROM policy_history%s", NULL);
+
+		q->revision = 2;
+		q->revision_given = true;
+		is_int(store_policy_put(st, q, &actor, &created, &errs), EGW_E_CONFLICT,
+		    "same content, stale revision: conflict");
+		is_int(query_int(st, "SELECT count(*) FROM policy_history%s", NULL),
+		    hist, "same content, stale revision: nothing written");
+		q->revision = 3;
+	}
 	is_int(parse("{\"scenario_id\":\"s-new\",\"revision\":4}", p), 0,
 	    "create with revision parses");
 	is_int(store_policy_put(st, p, &actor, &created, &errs), EGW_E_CONFLICT,
