@@ -169,6 +169,8 @@ api_stats_flow_log(const struct store_api_flowlog *fl, int64_t allow,
 	api_stats_set_int(rows, "deny", deny);
 	api_stats_set_int(rows, "would_deny", would);
 	json_object_object_add(o, "reporting", json_object_new_boolean(p));
+	json_object_object_add(o, "running", p ? json_object_new_boolean(fl->running) : NULL);
+	json_object_object_add(o, "live", json_object_new_boolean(fl->live));
 	json_object_object_add(o, "pid", api_stats_int_or_null(p, fl->pid));
 	json_object_object_add(o, "heartbeat_at",
 	    p ? json_object_new_string(fl->heartbeat_at) : NULL);
@@ -201,6 +203,8 @@ api_stats_natsd(const struct store_api_natsd *n)
 	bool p = n->present;
 
 	json_object_object_add(o, "reporting", json_object_new_boolean(p));
+	json_object_object_add(o, "running", p ? json_object_new_boolean(n->running) : NULL);
+	json_object_object_add(o, "live", json_object_new_boolean(n->live));
 	json_object_object_add(o, "pid", api_stats_int_or_null(p, n->pid));
 	json_object_object_add(o, "heartbeat_at",
 	    p ? json_object_new_string(n->heartbeat_at) : NULL);

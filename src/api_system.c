@@ -327,7 +327,7 @@ static void
 api_metrics_natsd(FILE *f, const struct store_api_natsd *nd)
 {
 	metrics_write_one(f, "egw_natsd_connected", "gauge",
-	    "1 when egw-natsd is connected to NATS.", nd->connected);
+	    "1 when egw-natsd is up and connected to NATS.", nd->connected);
 	metrics_write_one(f, "egw_natsd_jetstream", "gauge",
 	    "1 when egw-natsd uses JetStream.", nd->jetstream);
 	metrics_write_one(f, "egw_natsd_published_total", "counter",
@@ -429,6 +429,11 @@ api_metrics(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	    "egw_kernel_packets_total{verdict=\"allow\"} %lld\n"
 	    "egw_kernel_packets_total{verdict=\"deny\"} %lld\n",
 	    (long long)kc[0], (long long)kc[1]);
+	/* Always: a component that never reported, or stopped, is down. */
+	metrics_write_one(f, "egw_flowlog_up", "gauge",
+	    "1 when egw-flowlog runs and reported in the last 15 s.", fl.live);
+	metrics_write_one(f, "egw_natsd_up", "gauge",
+	    "1 when egw-natsd runs and reported in the last 15 s.", nd.live);
 	if (fl.present)
 		api_metrics_flowlog(f, &fl);
 	if (nd.present)

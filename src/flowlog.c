@@ -470,8 +470,9 @@ flowlog_stats(struct flowlog *fl, struct flowlog_stats *s)
 	pthread_mutex_unlock(&fl->mu);
 }
 
+/* @running false: the last report, on the way out. */
 static void
-flowlog_publish(struct flowlog *fl)
+flowlog_publish(struct flowlog *fl, bool running)
 {
 	struct flowlog_stats s;
 	struct json_object *o = json_object_new_object();
@@ -501,6 +502,7 @@ flowlog_publish(struct flowlog *fl)
 	json_object_object_add(o, "group", json_object_new_int(fl->cfg->nflog_group));
 	json_object_object_add(o, "rcvbuf", json_object_new_int(fl->rcvbuf));
 	json_object_object_add(o, "started_at", json_object_new_string(fl->started_at));
+	json_object_object_add(o, "running", json_object_new_boolean(running));
 	rc = store_component_heartbeat(fl->st, "flowlog", o);
 	if (rc != 0)
 		log_warnx("status not written: %s", err_message(rc));
@@ -547,14 +549,14 @@ flowlog_run(struct flowlog *fl, volatile sig_atomic_t *stop)
 			flowlog_write(fl, n);
 		now = timefmt_monotonic_ms();
 		if (now >= next_status) {
-			flowlog_publish(fl);
+			flowlog_publish(fl, true);
 			next_status = now + FLOWLOG_STATUS_MS;
 		}
 		if (now >= next_prune && !*stop)
 			next_prune = flowlog_prune(fl) ? now : now + FLOWLOG_PRUNE_MS;
 	}
 	pthread_join(reader, NULL);
-	flowlog_publish(fl);
+	flowlog_publish(fl, false);
 	{
 		struct flowlog_stats s;
 

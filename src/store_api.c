@@ -193,6 +193,22 @@ store_api_info_bool(struct json_object *info, const char *key)
 	    json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 }
 
+/* Reports without "running" (from before it was added) ran. */
+static bool
+store_api_info_running(struct json_object *info)
+{
+	struct json_object *v;
+
+	return !json_object_object_get_ex(info, "running", &v) ||
+	    (json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v));
+}
+
+static bool
+store_api_live(bool running, int64_t age_ms)
+{
+	return running && age_ms <= STORE_API_LIVE_MS && age_ms >= -STORE_API_LIVE_MS;
+}
+
 /* Read a component row; *found false (and 0) when it never reported. */
 static int
 store_api_component(struct store *st, const char *name,
@@ -219,6 +235,8 @@ store_api_flowlog(struct store *st, struct store_api_flowlog *out)
 	out->pid = cs.pid;
 	snprintf(out->heartbeat_at, sizeof(out->heartbeat_at), "%s", cs.heartbeat_at);
 	out->heartbeat_age_ms = cs.heartbeat_age_ms;
+	out->running = store_api_info_running(i);
+	out->live = store_api_live(out->running, cs.heartbeat_age_ms);
 	out->received = store_api_info_int(i, "received");
 	out->written = store_api_info_int(i, "written");
 	out->lost = store_api_info_int(i, "lost");
@@ -253,8 +271,10 @@ store_api_natsd(struct store *st, struct store_api_natsd *out)
 	out->pid = cs.pid;
 	snprintf(out->heartbeat_at, sizeof(out->heartbeat_at), "%s", cs.heartbeat_at);
 	out->heartbeat_age_ms = cs.heartbeat_age_ms;
-	out->running = store_api_info_bool(i, "running");
-	out->connected = store_api_info_bool(i, "connected");
+	out->running = store_api_info_running(i);
+	out->live = store_api_live(out->running, cs.heartbeat_age_ms);
+	/* Its last report may say connected and be its last. */
+	out->connected = out->live && store_api_info_bool(i, "connected");
 	out->jetstream = store_api_info_bool(i, "jetstream");
 	out->published = store_api_info_int(i, "published");
 	out->failed = store_api_info_int(i, "failed");

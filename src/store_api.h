@@ -90,9 +90,18 @@ int store_api_egress_per_scenario(struct store *st,
     int (*cb)(const char *scenario_id, int64_t allow, int64_t deny,
     int64_t would_deny, void *ctx), void *ctx);
 
+/*
+ * A daemon is live when its last report says it runs and is at most this
+ * old (nor this far in the future: a clock set back).  The reports come
+ * every 1-2 s; the margin is /readyz's for the applier, for a loaded VM.
+ */
+#define STORE_API_LIVE_MS 15000
+
 /* egw-flowlog's component_status row (see src/flowlog.c). */
 struct store_api_flowlog {
 	bool present;			/* false: never reported; rest is 0 */
+	bool running;			/* its last report was not its last */
+	bool live;			/* running and reported lately */
 	int64_t pid;
 	char heartbeat_at[32];
 	int64_t heartbeat_age_ms;
@@ -122,6 +131,7 @@ struct store_api_natsd {
 	char heartbeat_at[32];
 	int64_t heartbeat_age_ms;
 	bool running, connected, jetstream;
+	bool live;			/* as store_api_flowlog's */
 	int64_t published, failed, rejected, events, changes, reconnects;
 	int64_t backlog;
 };

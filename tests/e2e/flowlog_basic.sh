@@ -323,9 +323,12 @@ wait "$FLOWLOG_PID"
 ok "flowlog stops cleanly on SIGTERM" test $? -eq 0
 ok "everything received before the stop was written" \
 	test "$(info written)" = "$(info received)"
+ok "its last report says it stopped (running false)" test "$(info running)" = 0
 traffic "$CL2" udp 4 100.64.2.2 43000 203.0.113.10 7	# nobody bound: not logged
 sleep 0.2
 ok "flowlog restarts" start_flowlog
+running_is() { [ "$(info running)" = "$1" ]; }
+ok "and reports running again" wait_for 5 running_is 1
 for i in 1 2 3 4 5; do
 	traffic "$CL2" udp 4 100.64.2.2 $((43000 + i)) 203.0.113.10 7
 done

@@ -30,10 +30,14 @@ ok "flow_log labelled the sample, not reporting, figures null" jqe '.flow_log.so
 ok "counters labelled exact, from nft, zero" jqe '.counters.source == "nft counters" and .counters.exact == true
 	and .counters.denied_packets == 0 and .counters.updated_at == null'
 ok "natsd not reporting" jqe '.natsd.reporting == false and .natsd.connected == null'
+ok "neither is live, nor says it runs" jqe '.natsd.live == false and .natsd.running == null
+	and .flow_log.live == false and .flow_log.running == null'
 ok "seed totals are 0" jqe '.denied_requests == 0 and .allowed_requests == 0'
 api GET /metrics
-ok "no egw_flowlog_* or egw_natsd_* series before they report" \
-	bash -c "! grep -Eq '^egw_(flowlog|natsd)_' '$T/body'"
+ok "before they report: egw_flowlog_up and egw_natsd_up, 0" \
+	same "$(metric egw_flowlog_up),$(metric egw_natsd_up)" 0,0
+ok "and no other egw_flowlog_* or egw_natsd_* series" \
+	bash -c "! grep -E '^egw_(flowlog|natsd)_' '$T/body' | grep -Evq '^egw_(flowlog|natsd)_up '"
 ok "egw_kernel_packets_total is 0 for both verdicts" \
 	same "$(metric 'egw_kernel_packets_total{verdict="allow"}'),$(metric 'egw_kernel_packets_total{verdict="deny"}')" 0,0
 
@@ -69,6 +73,8 @@ ok "seed totals: per-scenario figures plus logged packets without a scenario" \
 	jqe '.denied_requests == 10000 + 3 + 2 and .allowed_requests == 2 + 3 + 1'
 ok "natsd figures" jqe '.natsd | .reporting == true and .pid == 4343 and .connected == true and .jetstream == true
 	and .published == 55 and .failed == 2 and .rejected == 3 and .backlog == 8 and .reconnects == 1'
+ok "both live; a report without \"running\" (older egw-flowlog) counts as running" \
+	jqe '.natsd.live == true and .natsd.running == true and .flow_log.live == true and .flow_log.running == true'
 
 api GET /metrics
 ok "GET /metrics: 200" status_is 200
@@ -76,6 +82,7 @@ ok "egw_flowlog_* counters and gauge" same "$(metric egw_flowlog_received_total)
 	120,100,7,3,9,4
 ok "egw_natsd_* figures" same "$(metric egw_natsd_connected),$(metric egw_natsd_jetstream),$(metric egw_natsd_published_total),$(metric egw_natsd_failed_total),$(metric egw_natsd_rejected_total),$(metric egw_natsd_backlog)" \
 	1,1,55,2,3,8
+ok "egw_flowlog_up and egw_natsd_up: 1" same "$(metric egw_flowlog_up),$(metric egw_natsd_up)" 1,1
 ok "egw_kernel_packets_total from the counters" \
 	same "$(metric 'egw_kernel_packets_total{verdict="allow"}'),$(metric 'egw_kernel_packets_total{verdict="deny"}')" 3,10001
 ok "TYPE lines: counters end in _total, depths are gauges" bash -c "
@@ -86,6 +93,20 @@ ok "TYPE lines: counters end in _total, depths are gauges" bash -c "
 ok "every metric line is well-formed" bash -c "grep -v '^#' '$T/body' | grep -Ev '^[a-z_]+(\{[a-z_]+=\"[^\"]*\"(,[a-z_]+=\"[^\"]*\")*\})? [0-9.e+-]+$' | { ! grep -q .; }"
 ok "each metric name has exactly one TYPE line" bash -c "
 	[ -z \"\$(grep '^# TYPE ' '$T/body' | awk '{ print \$3 }' | sort | uniq -d)\" ]"
+
+# egw-natsd's last report, written as it stopped: still connected then.
+sql "UPDATE component_status SET info = json_set(info, '\$.running', json('false')) WHERE component = 'natsd'"
+api GET /v1/stats
+ok "stopped natsd: not running, not live, so not connected" \
+	jqe '.natsd | .reporting == true and .running == false and .live == false and .connected == false'
+api GET /metrics
+ok "stopped natsd: egw_natsd_up 0, egw_natsd_connected 0" same "$(metric egw_natsd_up),$(metric egw_natsd_connected)" 0,0
+# A report from the future (the clock was set back) proves nothing.
+sql "UPDATE component_status SET info = json_set(info, '\$.running', json('true')),
+	heartbeat_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour') WHERE component = 'natsd'"
+api GET /v1/stats
+ok "natsd report an hour ahead: not live" jqe '.natsd.running == true and .natsd.live == false and .natsd.connected == false'
+sql "UPDATE component_status SET heartbeat_at = '$now' WHERE component = 'natsd'"
 
 # A restarted egw-flowlog (new pid, counters from 0) and a row whose info is
 # not what the API expects: typed reads, strings and floats read as 0.
@@ -105,7 +126,9 @@ ok "metrics with odd info: egw_flowlog_received_total 0" same "$(metric egw_flow
 sql "UPDATE component_status SET heartbeat_at = '2020-01-01T00:00:00.000Z' WHERE component = 'flowlog'"
 api GET /v1/stats
 ok "stale flowlog row: heartbeat_age_ms shows it" jqe '.flow_log.heartbeat_age_ms > 86400000'
+ok "stale flowlog row: not live" jqe '.flow_log.live == false and .flow_log.running == true'
 api GET /metrics
+ok "stale flowlog row: egw_flowlog_up 0" same "$(metric egw_flowlog_up)" 0
 ok "stale flowlog row: egw_flowlog_heartbeat_age_seconds shows it" \
 	bash -c "[ \$(awk '\$1 == \"egw_flowlog_heartbeat_age_seconds\" { print \$2 }' '$T/body') -gt 86400 ]"
 e2e_done
