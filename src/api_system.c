@@ -218,6 +218,8 @@ api_profile_cb(const struct store_profile *pr, void *arg)
 	json_object_object_add(o, "uses_policy_entries",
 	    json_object_new_boolean(pr->uses_policy_entries));
 	json_object_object_add(o, "builtin", json_object_new_boolean(pr->builtin));
+	json_object_object_add(o, "error", pr->error[0] != '\0' ?
+	    json_object_new_string(pr->error) : NULL);
 	for (size_t i = 0; i < pr->n_rules; i++) {
 		const struct policy_rule *r = &pr->rules[i];
 		struct json_object *jr = json_object_new_object();

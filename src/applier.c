@@ -80,6 +80,8 @@ struct applier {
 	int sock;
 	struct render_profile *profiles;
 	size_t n_profiles;
+	struct store_profile *unusable;	/* rules unusable: policies fail */
+	size_t n_unusable;
 	struct render_elems global;
 	struct scen *scens;		/* open addressing on scenario_id */
 	size_t cap, n_scens;
@@ -245,14 +247,35 @@ render_config_from(const struct config *cfg, struct render_config *rc)
 	gateway_addresses(rc);
 }
 
+/* Why @name cannot be used, or NULL (usable, or no such profile). */
+static const char *
+profile_unusable(const struct applier *a, const char *name)
+{
+	for (size_t i = 0; i < a->n_unusable; i++)
+		if (strcmp(a->unusable[i].name, name) == 0)
+			return a->unusable[i].error;
+	return NULL;
+}
+
 static int
 profile_cb(const struct store_profile *pr, void *ctx)
 {
 	struct applier *a = ctx;
-	struct render_profile *v = realloc(a->profiles,
-	    (a->n_profiles + 1) * sizeof(*v));
+	struct render_profile *v;
 	struct render_profile *p;
 
+	if (pr->error[0] != '\0') {
+		/* Its policies fail closed; every other profile stays usable. */
+		struct store_profile *u = realloc(a->unusable,
+		    (a->n_unusable + 1) * sizeof(*u));
+
+		if (u == NULL)
+			return EGW_E_NOMEM;
+		a->unusable = u;
+		u[a->n_unusable++] = *pr;
+		return 0;
+	}
+	v = realloc(a->profiles, (a->n_profiles + 1) * sizeof(*v));
 	if (v == NULL)
 		return EGW_E_NOMEM;
 	a->profiles = v;
@@ -269,10 +292,29 @@ profile_cb(const struct store_profile *pr, void *ctx)
 static int
 load_profiles(struct applier *a)
 {
+	struct store_profile *was = a->unusable;
+	size_t n_was = a->n_unusable;
+	int rc;
+
 	free(a->profiles);
 	a->profiles = NULL;
 	a->n_profiles = 0;
-	return store_profile_list(a->st, profile_cb, a);
+	a->unusable = NULL;
+	a->n_unusable = 0;
+	rc = store_profile_list(a->st, profile_cb, a);
+	/* Once per profile that turned unusable, not at every reconcile. */
+	for (size_t i = 0; rc == 0 && i < a->n_unusable; i++) {
+		bool known = false;
+
+		for (size_t j = 0; j < n_was && !known; j++)
+			known = strcmp(was[j].name, a->unusable[i].name) == 0 &&
+			    strcmp(was[j].error, a->unusable[i].error) == 0;
+		if (!known)
+			log_warnx("profile %s cannot be used: %s; its policies"
+			    " fail", a->unusable[i].name, a->unusable[i].error);
+	}
+	free(was);
+	return rc;
 }
 
 static const struct render_profile *
@@ -358,7 +400,14 @@ desired_for(struct applier *a, const struct policy *p, struct render_elems *out,
 	if (p->n_sources == 0 && p->n_interfaces == 0)
 		(void)config_iface_for_network(&a->cfg, p->network_id, iface);
 	if (state == RENDER_STATE_ACTIVE && prof == NULL) {
-		snprintf(why, whylen, "profile \"%s\" does not exist", p->profile);
+		const char *bad = profile_unusable(a, p->profile);
+
+		if (bad != NULL)
+			snprintf(why, whylen, "profile \"%s\" cannot be used: %s",
+			    p->profile, bad);
+		else
+			snprintf(why, whylen, "profile \"%s\" does not exist",
+			    p->profile);
 		state = RENDER_STATE_FAILED;
 	}
 	if (embedded_ipv4(p, state == RENDER_STATE_ACTIVE ? why : NULL, whylen)) {
@@ -1534,6 +1583,7 @@ done:
 		render_elems_free(&a.scens[s].elems);
 	free(a.scens);
 	free(a.profiles);
+	free(a.unusable);
 	render_elems_free(&a.global);
 	kernel_close(a.k);
 	store_close(a.st);

@@ -1592,27 +1592,33 @@ load_profile_rules(struct store *st, struct store_profile *pr)
 	    " port_hi FROM profile_rules WHERE profile = ?1 ORDER BY position");
 	char proto[8], dest[64];
 	const char *why;
-	int rc, err = 0;
+	int rc;
 
 	if (stmt == NULL)
 		return EGW_E_DB;
 	pr->n_rules = 0;
+	pr->error[0] = '\0';
 	sqlite3_bind_text(stmt, 1, pr->name, -1, SQLITE_TRANSIENT);
-	while (err == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while (pr->error[0] == '\0' && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		struct policy_rule *r = &pr->rules[pr->n_rules];
+		size_t pos = pr->n_rules + 1;
 
 		if (pr->n_rules >= POLICY_MAX_RULES) {
-			err = EGW_E_DB;
+			snprintf(pr->error, sizeof(pr->error), "more than %d rules",
+			    POLICY_MAX_RULES);
 			break;
 		}
 		memset(r, 0, sizeof(*r));
 		store_col_text(stmt, 0, proto, sizeof(proto));
 		if (netaddr_parse_proto(proto, &r->proto) != 0)
-			err = EGW_E_DB;
+			snprintf(pr->error, sizeof(pr->error), "rule %zu: protocol"
+			    " is not tcp, udp, icmp or any", pos);
 		if (sqlite3_column_type(stmt, 1) != SQLITE_NULL) {
 			store_col_text(stmt, 1, dest, sizeof(dest));
-			if (netaddr_parse_prefix(dest, &r->dest, &why) != 0)
-				err = EGW_E_DB;
+			if (netaddr_parse_prefix(dest, &r->dest, &why) != 0 &&
+			    pr->error[0] == '\0')
+				snprintf(pr->error, sizeof(pr->error), "rule %zu:"
+				    " dest is not an address or prefix (%s)", pos, why);
 			r->has_dest = true;
 		}
 		if (sqlite3_column_type(stmt, 2) != SQLITE_NULL) {
@@ -1623,9 +1629,9 @@ load_profile_rules(struct store *st, struct store_profile *pr)
 		pr->n_rules++;
 	}
 	sqlite3_reset(stmt);
-	if (err != 0) {
-		log_errorx("profile %s: a stored rule does not parse", pr->name);
-		return err;
+	if (pr->error[0] != '\0') {
+		pr->n_rules = 0;
+		return 0;
 	}
 	return rc == SQLITE_DONE ? 0 : step_err(rc);
 }

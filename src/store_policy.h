@@ -37,6 +37,10 @@ struct store_profile {
 	char description[256];
 	bool uses_policy_entries;	/* adds the policy's hosts/ports/rules */
 	bool builtin;
+	/* Empty when usable; else why its stored rules cannot be used (a
+	 * profile added by hand with SQL: the schema does not check
+	 * destinations or count rules), and n_rules is 0. */
+	char error[160];
 	size_t n_rules;
 	struct policy_rule rules[POLICY_MAX_RULES];
 };
@@ -278,8 +282,10 @@ int store_profile_get(struct store *st, const char *name,
  * store_profile_load() - a profile with its rules (in position order)
  * @out: filled
  *
- * Returns: 0, EGW_E_NOTFOUND, EGW_E_DB (also for a stored rule that does
- * not parse, which the schema's CHECKs should make impossible).
+ * A profile whose stored rules cannot be used is still loaded, with
+ * out->error set and no rules: one bad profile must not hide the others.
+ *
+ * Returns: 0, EGW_E_NOTFOUND or EGW_E_DB.
  */
 int store_profile_load(struct store *st, const char *name,
     struct store_profile *out);

@@ -93,6 +93,20 @@ ok "GET /v1/profiles: 200" status_is 200
 ok "four built-in profiles" jqe '[.profiles[] | select(.builtin)] | length == 4'
 ok "profile names" jqe '[.profiles[].name] | sort == ["custom","external-api","none","training-updates"]'
 ok "external-api allows tcp 443" jqe '.profiles[] | select(.name=="external-api") | .rules | any(.proto=="tcp" and .ports==[443])'
+ok "usable profiles carry error null" jqe '[.profiles[].error] | all(. == null)'
+# Profiles added by hand that cannot be used are listed with the reason,
+# and do not take the others down (it used to be a 500 for the whole list).
+sql "INSERT INTO profiles (name, description) VALUES ('ops-bad', 'hand-made'), ('ops-many', 'too many');
+	INSERT INTO profile_rules (profile, position, proto, dest) VALUES ('ops-bad', 1, 'any', 'not-an-ip');
+	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 257)
+	INSERT INTO profile_rules (profile, position, proto, port_lo, port_hi) SELECT 'ops-many', i, 'tcp', i, i FROM n"
+api GET /v1/profiles
+ok "unusable profiles: still 200" status_is 200
+ok "... all six listed" jqe '.count == 6 and ([.profiles[].name] | sort == ["custom","external-api","none","ops-bad","ops-many","training-updates"])'
+ok "... a bad rule: named, no rules" jqe '.profiles[] | select(.name == "ops-bad") | .rules == [] and (.error | startswith("rule 1: dest is not an address or prefix"))'
+ok "... too many rules: said so" jqe '.profiles[] | select(.name == "ops-many") | .rules == [] and .error == "more than 256 rules"'
+ok "... the built-ins unaffected" jqe '.profiles[] | select(.name == "external-api") | .error == null and (.rules | length) > 0'
+sql "DELETE FROM profiles WHERE name IN ('ops-bad', 'ops-many')"
 api GET /v1/profiles?x=1
 ok "unknown query parameter: 400" error_is 400 bad_request
 ok "unknown query parameter is named" jq_is .error.field x

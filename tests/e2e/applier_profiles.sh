@@ -94,6 +94,31 @@ ok "B (ports 8080) 8080 allowed" tcp_ok $B 203.0.113.10 8080
 ok "B 443 refused" tcp_refused $B 203.0.113.10 443
 ok "C (managed, no policy) 443 refused" tcp_refused $C 203.0.113.10 443
 
+# A profile added by hand whose rule cannot be used (the schema checks no
+# destination): its policy fails closed with the reason; every other
+# profile and policy stays in force, and changes go on being applied.
+log_mark=$(wc -l < "$T/applier.log")
+db "INSERT INTO profiles (name, description) VALUES ('ops-bad', 'hand-made');
+	INSERT INTO profile_rules (profile, position, proto, dest) VALUES ('ops-bad', 1, 'tcp', 'not-an-address')"
+policy put '{"scenario_id":"sd","profile":"ops-bad","sources":["100.64.1.4/32"]}'
+ok "policy on an unusable profile: processed" applied
+ok "... failed, the reason names the rule" wait_for 10 sh -c \
+	"sqlite3 '$EGW_STATE_DIR/egw.db' \"SELECT apply_error FROM policies WHERE scenario_id = 'sd' AND apply_status = 'failed'\" | grep -q 'profile \"ops-bad\" cannot be used: rule 1: dest is not an address or prefix'"
+ok "... its source is held to the baseline (C 443 refused)" tcp_refused $C 203.0.113.10 443
+ok "... its source keeps the baseline (C internal allowed)" tcp_ok $C 10.9.0.10 80
+policy put '{"scenario_id":"sb","profile":"custom","sources":["100.64.1.3/32"],"allowed_ports":[22]}'
+ok "another change meanwhile: applied" applied
+ok "... B 22 allowed (it was refused)" tcp_ok $B 203.0.113.10 22
+sleep 3	# a full reconcile (EGW_RECONCILE_INTERVAL=2) with the bad profile
+ok "reconciles go on: no error since the profile appeared" \
+	sh -c "! tail -n +$((log_mark + 1)) '$T/applier.log' | grep -q '\"level\":\"error\"'"
+ok "the warning is logged once" test "$(grep -c 'profile ops-bad cannot be used' "$T/applier.log")" -eq 1
+ok "A (training-updates) still 443 allowed" tcp_ok $A 203.0.113.10 443
+policy delete sd
+policy put '{"scenario_id":"sb","profile":"custom","sources":["100.64.1.3/32"],"allowed_ports":[8080]}'
+ok "back to the earlier state" applied
+db "DELETE FROM profiles WHERE name = 'ops-bad'"
+
 # audit mode
 policy put '{"scenario_id":"sc","profile":"none","mode":"audit","sources":["100.64.1.4/32"]}'
 ok "audit applied" applied
