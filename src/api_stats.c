@@ -21,6 +21,7 @@
  * Then: "counters" (exact, nft), "flow_log" (sampled, with egw-flowlog's
  * own figures), per-scenario figures, the applier's and egw-natsd's status.
  */
+#include "codec.h"
 #include "err.h"
 #include "http.h"
 #include "route.h"
@@ -295,7 +296,7 @@ api_stats_get(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	json_object_object_add(app, "last_apply_at", as.last_apply_at[0]
 	    ? json_object_new_string(as.last_apply_at) : NULL);
 	json_object_object_add(app, "last_duration_ms", as.has_duration
-	    ? json_object_new_double(as.last_duration_ms) : NULL);
+	    ? codec_ms_to_json(as.last_duration_ms) : NULL);
 	json_object_object_add(app, "last_error", as.last_error
 	    ? json_object_new_string(as.last_error) : NULL);
 	json_object_object_add(app, "heartbeat_at", as.heartbeat_at[0]

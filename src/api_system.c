@@ -283,7 +283,7 @@ api_ruleset_get(struct api_ctx *ctx, struct http_req *req,
 	json_object_object_add(o, "applied_at", as.last_apply_at[0]
 	    ? json_object_new_string(as.last_apply_at) : NULL);
 	json_object_object_add(o, "duration_ms", as.has_duration
-	    ? json_object_new_double(as.last_duration_ms) : NULL);
+	    ? codec_ms_to_json(as.last_duration_ms) : NULL);
 	json_object_object_add(o, "error", as.last_error
 	    ? json_object_new_string(as.last_error) : NULL);
 	json_object_object_add(o, "ruleset", as.rendered_ruleset

@@ -767,6 +767,21 @@ codec_prefix_to_json(const struct ip_prefix *p)
 }
 
 struct json_object *
+codec_ms_to_json(double ms)
+{
+	char buf[40];
+
+	/* A NaN or infinity is no duration; beyond 1e15 ms (31,000 years)
+	 * %.3f would not fit, and the digits json-c prints are real ones. */
+	if (!isfinite(ms))
+		ms = 0;
+	if (fabs(ms) >= 1e15)
+		return json_object_new_double(ms);
+	snprintf(buf, sizeof(buf), "%.3f", ms);
+	return json_object_new_double_s(ms, buf);
+}
+
+struct json_object *
 codec_port_range_to_json(const struct port_range *r)
 {
 	char buf[16];

@@ -233,4 +233,14 @@ struct json_object *codec_port_range_to_json(const struct port_range *r);
  */
 struct json_object *codec_prefix_to_json(const struct ip_prefix *p);
 
+/**
+ * codec_ms_to_json() - a duration in milliseconds, to the microsecond
+ *
+ * json-c prints a double with 17 significant digits (0.1 comes out as
+ * 0.10000000000000001); this number prints as "0.100".
+ *
+ * Returns: a new json-c double owned by the caller, or NULL.
+ */
+struct json_object *codec_ms_to_json(double ms);
+
 #endif

@@ -737,6 +737,28 @@ test_error_body(void)
 	free(s);
 }
 
+/* Durations print as milliseconds to the microsecond, not 17 digits. */
+static void
+test_ms(void)
+{
+	static const struct { double ms; const char *text; } cases[] = {
+		{ 0.1, "0.100" }, { 12.3456, "12.346" }, { 0, "0.000" },
+		{ 2500, "2500.000" },
+		/* beyond %.3f's room: json-c's own digits */
+		{ 1e300, "1.0000000000000001e+300" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct json_object *j = codec_ms_to_json(cases[i].ms);
+
+		is_str(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN),
+		    cases[i].text, "duration %g ms prints as %s", cases[i].ms,
+		    cases[i].text);
+		ok(json_object_get_double(j) == cases[i].ms, "... and keeps its value");
+		json_object_put(j);
+	}
+}
+
 int
 main(void)
 {
@@ -788,6 +810,7 @@ main(void)
 	test_canonical(a, errs);
 	test_error_body();
 	test_document(a, errs);
+	test_ms();
 	policy_free(a);
 	policy_free(b);
 	free(errs);
