@@ -235,19 +235,19 @@ api_stats_get(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	struct store_api_flowlog fl;
 	struct store_api_natsd nd;
 	struct json_object *o, *app;
-	int64_t allow = 0, deny = 0, would = 0, backlog = -1;
+	int64_t logged[3], backlog = -1;
 	int64_t req_allow, req_deny, l_allow, l_deny;
 	int rc;
 
 	if ((rc = http_query_check(req, allowed)) != 0)
 		return rc;
 	if ((rc = store_api_policy_totals(ctx->st, &pt)) != 0 ||
-	    (rc = store_egress_counts(ctx->st, NULL, NULL, &allow, &deny, &would)) != 0 ||
 	    (rc = store_api_flowlog(ctx->st, &fl)) != 0 ||
 	    (rc = store_api_natsd(ctx->st, &nd)) != 0)
 		return rc;
 	sc.scenarios = json_object_new_object();
-	if ((rc = store_api_egress_per_scenario(ctx->st, api_stats_log_cb, &sc)) != 0 ||
+	if ((rc = store_api_egress_per_scenario(ctx->st, logged, api_stats_log_cb,
+	    &sc)) != 0 ||
 	    (rc = store_api_counters(ctx->st, api_stats_counter_cb, &sc)) != 0 ||
 	    (rc = store_api_applier_state(ctx->st, false, &as)) != 0) {
 		json_object_put(sc.scenarios);
@@ -257,15 +257,15 @@ api_stats_get(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 		backlog = -1;
 	api_stats_finish(&sc, &req_allow, &req_deny, &l_allow, &l_deny);
 	/* logged rows without a scenario: managed sources without a policy */
-	req_allow += allow - l_allow;
-	req_deny += deny + would - l_deny;
+	req_allow += logged[0] - l_allow;
+	req_deny += logged[1] + logged[2] - l_deny;
 
 	o = json_object_new_object();
 	api_stats_set_int(o, "total_policies", pt.total);
 	api_stats_set_int(o, "active_policies", pt.enabled);
 	api_stats_set_int(o, "denied_requests", req_deny);
 	api_stats_set_int(o, "allowed_requests", req_allow);
-	api_stats_set_int(o, "would_deny_requests", would);
+	api_stats_set_int(o, "would_deny_requests", logged[2]);
 	api_stats_set_int(o, "allowed_packets", sc.allowed_packets);
 	api_stats_set_int(o, "denied_packets", sc.denied_packets);
 	json_object_object_add(o, "policies_by_status", app = json_object_new_object());
@@ -283,7 +283,8 @@ api_stats_get(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	json_object_object_add(app, "updated_at", sc.counters_at[0]
 	    ? json_object_new_string(sc.counters_at) : NULL);
 	api_stats_set_int(app, "read_interval_s", API_STATS_COUNTER_READ_S);
-	json_object_object_add(o, "flow_log", api_stats_flow_log(&fl, allow, deny, would));
+	json_object_object_add(o, "flow_log", api_stats_flow_log(&fl, logged[0], logged[1],
+	    logged[2]));
 	json_object_object_add(o, "scenarios", sc.scenarios);
 
 	app = json_object_new_object();

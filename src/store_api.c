@@ -130,30 +130,66 @@ store_api_counters(struct store *st,
 	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
 }
 
+/* 0 allow, 1 deny, 2 would_deny; -1 for anything else (a hand edit). */
+static int
+store_api_action_index(const char *action)
+{
+	static const char *const names[3] = { "allow", "deny", "would_deny" };
+
+	for (int i = 0; i < 3; i++)
+		if (action != NULL && strcmp(action, names[i]) == 0)
+			return i;
+	return -1;
+}
+
 int
-store_api_egress_per_scenario(struct store *st,
+store_api_egress_per_scenario(struct store *st, int64_t totals[3],
     int (*cb)(const char *scenario_id, int64_t allow, int64_t deny,
     int64_t would_deny, void *ctx), void *ctx)
 {
+	/* Grouped in index order: each scenario's rows come together, the
+	 * rows without one (NULL) first. */
 	sqlite3_stmt *stmt = store_prepare(st,
-	    "SELECT scenario_id, sum(action = 'allow'), sum(action = 'deny'),"
-	    " sum(action = 'would_deny') FROM egress_log"
-	    " WHERE scenario_id IS NOT NULL GROUP BY scenario_id"
-	    " ORDER BY scenario_id");
+	    "SELECT scenario_id, action, count(*) FROM egress_log"
+	    " GROUP BY scenario_id, action ORDER BY scenario_id, action");
+	char *current = NULL;	/* whole: a hand-edited id may be long */
+	int64_t n[3] = { 0, 0, 0 };
 	int rc, ret = 0;
 
+	totals[0] = totals[1] = totals[2] = 0;
 	if (stmt == NULL)
 		return EGW_E_DB;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if ((ret = cb((const char *)sqlite3_column_text(stmt, 0),
-		    sqlite3_column_int64(stmt, 1), sqlite3_column_int64(stmt, 2),
-		    sqlite3_column_int64(stmt, 3), ctx)) != 0)
+		const char *sid = (const char *)sqlite3_column_text(stmt, 0);
+		int a = store_api_action_index((const char *)sqlite3_column_text(stmt, 1));
+		int64_t count = sqlite3_column_int64(stmt, 2);
+
+		if (a < 0)
+			continue;
+		totals[a] += count;
+		if (sid == NULL)
+			continue;
+		if (current != NULL && strcmp(sid, current) != 0) {
+			ret = cb(current, n[0], n[1], n[2], ctx);
+			free(current);
+			current = NULL;
+			n[0] = n[1] = n[2] = 0;
+			if (ret != 0)
+				break;
+		}
+		if (current == NULL && (current = strdup(sid)) == NULL) {
+			ret = EGW_E_NOMEM;
 			break;
+		}
+		n[a] += count;
 	}
 	sqlite3_reset(stmt);
-	if (ret != 0)
-		return ret;
-	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+	if (ret == 0 && rc != SQLITE_DONE)
+		ret = store_rc_to_err(rc);
+	if (ret == 0 && current != NULL)
+		ret = cb(current, n[0], n[1], n[2], ctx);
+	free(current);
+	return ret;
 }
 
 int

@@ -82,11 +82,16 @@ int store_api_counters(struct store *st,
 
 /**
  * store_api_egress_per_scenario() - egress_log rows per scenario and action
- * @cb: per scenario: (scenario_id, allow, deny, would_deny, ctx)
+ * @totals: set to the rows by action over the whole log, rows without a
+ *          scenario included: [0] allow, [1] deny, [2] would_deny
+ * @cb: per scenario, in scenario_id order: (scenario_id, allow, deny,
+ *      would_deny, ctx)
+ *
+ * One scan of the index on (scenario_id, action, ts) answers both (sql/004).
  *
  * Returns: 0, EGW_E_DB or what @cb returned.
  */
-int store_api_egress_per_scenario(struct store *st,
+int store_api_egress_per_scenario(struct store *st, int64_t totals[3],
     int (*cb)(const char *scenario_id, int64_t allow, int64_t deny,
     int64_t would_deny, void *ctx), void *ctx);
 

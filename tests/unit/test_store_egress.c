@@ -9,12 +9,14 @@
 #include "err.h"
 #include "log.h"
 #include "store.h"
+#include "store_api.h"
 #include "store_egress.h"
 #include "store_outbox.h"
 #include "tap.h"
 #include "testdb.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,75 @@ run(struct store *st, const struct egress_query *q, int64_t *next,
 	if (store_egress_query(st, q, page_cb, pg, next) != 0)
 		return (size_t)-1;
 	return pg->n;
+}
+
+/* The text of the last statement run that reads egress_log. */
+static char traced_sql[512];
+
+static int
+trace_sql(unsigned type, void *ctx, void *p, void *x)
+{
+	const char *sql = sqlite3_sql(p);
+
+	(void)type;
+	(void)ctx;
+	(void)x;
+	if (sql != NULL && strstr(sql, "FROM egress_log") != NULL)
+		snprintf(traced_sql, sizeof(traced_sql), "%s", sql);
+	return 0;
+}
+
+/* Whether SQLite plans @sql as a scan of the (scenario_id, action, ts)
+ * index alone (sql/004): a table scan reads every row's record. */
+static bool
+plan_is_covering(struct store *st, const char *sql)
+{
+	char explain[600];
+	sqlite3_stmt *stmt;
+	bool covering = false, other = false;
+
+	snprintf(explain, sizeof(explain), "EXPLAIN QUERY PLAN %s", sql);
+	if (sql[0] == '\0' ||
+	    sqlite3_prepare_v2(store_db(st), explain, -1, &stmt, NULL) != SQLITE_OK)
+		return false;
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(stmt, 3);
+
+		if (d != NULL && strstr(d, "USING COVERING INDEX"
+		    " egress_log_scenario_action_ts") != NULL)
+			covering = true;
+		else if (d != NULL && strstr(d, "egress_log") != NULL)
+			other = true;
+	}
+	sqlite3_finalize(stmt);
+	return covering && !other;
+}
+
+struct per_scenario {
+	int calls, long_ids;
+	int64_t rows, scn0_deny;
+	bool ordered;
+	char last[256];
+};
+
+static int
+per_scenario_cb(const char *sid, int64_t allow, int64_t deny, int64_t would,
+    void *arg)
+{
+	struct per_scenario *ps = arg;
+
+	if (ps->calls == 0)
+		ps->ordered = true;
+	else if (strcmp(ps->last, sid) >= 0)
+		ps->ordered = false;
+	snprintf(ps->last, sizeof(ps->last), "%s", sid);
+	ps->calls++;
+	ps->rows += allow + deny + would;
+	if (strcmp(sid, "scn-0") == 0)
+		ps->scn0_deny = deny;
+	if (strlen(sid) == 201 && allow + deny + would == 1)
+		ps->long_ids++;
+	return 0;
 }
 
 int
@@ -206,6 +277,46 @@ main(void)
 	is_int(store_egress_counts(st, "scn-0", "2026-03-01T13:00:00Z", &a, &d, &w),
 	    0, "counts filtered");
 	is_int(d, 24, "deny count for one scenario since 13:00");
+
+	/* The stats' one scan: per scenario, and totals with the rows that
+	 * have no scenario (or an id longer than any the API accepts, as a
+	 * hand edit may leave), equal to counting row by row. */
+	is_int(sqlite3_exec(store_db(st), "INSERT INTO egress_log (ts, scenario_id,"
+	    " action) VALUES ('2001-01-01T00:00:00.000Z', NULL, 'deny'),"
+	    " ('2001-01-01T00:00:00.000Z', NULL, 'allow'), ('2001-01-01T00:00:00.000Z',"
+	    " printf('%.200c', 'x') || '1', 'deny'), ('2001-01-01T00:00:00.000Z',"
+	    " printf('%.200c', 'x') || '2', 'would_deny')", NULL, NULL, NULL),
+	    SQLITE_OK, "rows without a scenario and with long ids added");
+	{
+		struct per_scenario ps = { 0 };
+		int64_t totals[3];
+
+		sqlite3_trace_v2(store_db(st), SQLITE_TRACE_STMT, trace_sql, NULL);
+		is_int(store_api_egress_per_scenario(st, totals, per_scenario_cb, &ps),
+		    0, "per scenario: read");
+		sqlite3_trace_v2(store_db(st), 0, NULL, NULL);
+		is_int(totals[0], testdb_int(st, "SELECT count(*) FROM egress_log"
+		    " WHERE action = 'allow'"), "per scenario: allow total");
+		is_int(totals[1], testdb_int(st, "SELECT count(*) FROM egress_log"
+		    " WHERE action = 'deny'"), "per scenario: deny total");
+		is_int(totals[2], testdb_int(st, "SELECT count(*) FROM egress_log"
+		    " WHERE action = 'would_deny'"), "per scenario: would_deny total");
+		is_int(ps.calls, testdb_int(st, "SELECT count(DISTINCT scenario_id)"
+		    " FROM egress_log"), "per scenario: one call per scenario");
+		ok(ps.ordered, "per scenario: in scenario_id order");
+		is_int(ps.rows, testdb_int(st, "SELECT count(*) FROM egress_log WHERE"
+		    " scenario_id IS NOT NULL"), "per scenario: every row with one");
+		is_int(ps.scn0_deny, testdb_int(st, "SELECT count(*) FROM egress_log"
+		    " WHERE scenario_id = 'scn-0' AND action = 'deny'"),
+		    "per scenario: scn-0's denies");
+		ok(ps.long_ids == 2, "per scenario: the two long ids apart (%d)",
+		    ps.long_ids);
+		ok(plan_is_covering(st, traced_sql),
+		    "per scenario: one scan of a covering index, no row read (%s)",
+		    traced_sql);
+	}
+	sqlite3_exec(store_db(st), "DELETE FROM egress_log WHERE ts < '2001-01-02'",
+	    NULL, NULL, NULL);
 
 	is_int(store_egress_prune(st, 3600, &pruned), 0, "prune");
 	is_int((int)pruned, ROWS, "rows older than the retention pruned");
