@@ -92,16 +92,4 @@ int store_egress_query(struct store *st, const struct egress_query *q,
  */
 int store_egress_prune(struct store *st, unsigned retention_s, size_t *deleted);
 
-/**
- * store_egress_counts() - rows per action, optionally for one scenario and
- * since a time (for /v1/stats)
- * @scenario_id: NULL for all
- * @since: NULL for all time
- * @allow, @deny, @would_deny: the counts (each may be NULL)
- *
- * Returns: 0, EGW_E_INVALID (bad since) or EGW_E_DB.
- */
-int store_egress_counts(struct store *st, const char *scenario_id,
-    const char *since, int64_t *allow, int64_t *deny, int64_t *would_deny);
-
 #endif
