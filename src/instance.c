@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +55,13 @@ instance_lock(const char *run_dir, const char *program)
 		if (errno == EWOULDBLOCK) {
 			long pid = lock_holder(fd);
 
-			if (pid > 0)
+			if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+				/* e.g. a pool whose master died: its workers
+				 * finish their requests, then exit. */
+				log_errorx("the previous %s (pid %ld) has exited, but"
+				    " processes it started still hold %s; not"
+				    " starting until they exit", program, pid, path);
+			else if (pid > 0)
 				log_errorx("another %s runs with EGW_RUN_DIR=%s (pid"
 				    " %ld); not starting a second one", program,
 				    run_dir, pid);

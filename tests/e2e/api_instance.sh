@@ -57,11 +57,21 @@ ok "EGW_FCGI_SOCKET naming a file: exits 1 ($rc)" test "$rc" -eq 1
 ok "it says the path is not a socket" grep -q "exists and is not a socket" "$T/fourth.log"
 ok "the file is intact" test "$(cat "$T/state/precious.txt")" = precious
 
-# A crashed pool (master and children killed) leaves its socket behind;
-# the next start takes it over.
+# A crashed master: its children stop on their own (one is held stopped
+# here, as a worker still busy with a request would be), and until the
+# last has exited no new pool starts; then the next start takes the stale
+# socket over.
+children=$(awk '{print $2}' "$EGW_RUN_DIR/egw-api.workers"; cat "$EGW_RUN_DIR/egw-api.writer")
+held=$(api_worker_pid 0)
+kill -STOP "$held"
 kill -KILL "$API_PID"
 wait "$API_PID" 2>/dev/null
-children=$(awk '{print $2}' "$EGW_RUN_DIR/egw-api.workers"; cat "$EGW_RUN_DIR/egw-api.writer")
+timeout 10 "$(egw_bin egw-api)" > "$T/fifth.log" 2>&1
+rc=$?
+ok "while a child of the dead master lives: a new start exits 1 ($rc)" test "$rc" -eq 1
+ok "it says the previous master is gone and its processes hold the lock" \
+	grep -q "the previous egw-api (pid $API_PID) has exited, but processes it started still hold" "$T/fifth.log"
+kill -CONT "$held"
 ok "the crashed pool's children die with it" wait_for 10 sh -c \
 	"for p in $(echo $children); do kill -0 \$p 2>/dev/null && exit 1; done; exit 0"
 ok "its socket is left behind" test -S "$EGW_FCGI_SOCKET"
