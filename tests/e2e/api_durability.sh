@@ -19,7 +19,7 @@ API_PRELOAD="$T/fault_fsync.so"
 # A sanitizer build needs its runtime first in the preload list.
 asan=$(ldd "$(egw_bin egw-api)" | awk '/libasan|libclang_rt\.asan/ { print $3 }')
 [ -n "$asan" ] && API_PRELOAD="$asan $API_PRELOAD"
-export EGW_TEST_FSYNC_FAULT="$T/disk-fails"
+export EGW_TEST_FSYNC_FAULT="$T/disk-fails" EGW_TEST_WRITE_FAULT="$T/disk-full"
 export EGW_AUTH=off
 start_api 3
 start_nginx
@@ -58,4 +58,29 @@ ok "no history row for a refused write" \
 api POST /v1/policies "$(body f-1 1112)"
 ok "updates work again" status_is 200
 ok "integrity_check ok" test "$(sqlite3 "$db" 'PRAGMA integrity_check')" = ok
+
+# A full file system (pwrite fails with ENOSPC): /readyz says the database
+# is not writable (its probe takes the write lock, which a full disk still
+# grants, and commits a row, which it does not), writes are refused with
+# nothing written, reads go on; with room again, both recover.
+db_check() { api GET /readyz; jq -e ".checks.database.ok == $1" "$T/body" > /dev/null; }
+ok "readyz: the database is writable" wait_for 10 db_check true
+touch "$EGW_TEST_WRITE_FAULT"
+# Each worker commits its probe at most every 5 s (API_WRITE_PROBE_MS).
+sleep 5.2
+api GET /readyz
+ok "disk full: readyz 503 (the applier is not running either)" status_is 503
+ok "... because of the database, with the reason" \
+	jqe '.checks.database.ok == false and (.checks.database.reason | length > 0)'
+api POST /v1/policies "$(body f-5 1005)"
+ok "disk full: a write is refused ($(cat "$T/status"))" sh -c "[ \$(cat '$T/status') -ge 500 ]"
+api GET /v1/policies/f-1
+ok "disk full: reads go on" status_is 200
+rm -f "$EGW_TEST_WRITE_FAULT"
+ok "room again: readyz says the database is writable" wait_for 10 db_check true
+api POST /v1/policies "$(body f-5 1005)"
+ok "room again: the write succeeds (201)" status_is 201
+ok "the refused write left nothing: f-5 at revision 1" \
+	test "$(sqlite3 "$db" "SELECT revision FROM policies WHERE scenario_id = 'f-5'")" = 1
+ok "integrity_check ok after the full disk" test "$(sqlite3 "$db" 'PRAGMA integrity_check')" = ok
 e2e_done
