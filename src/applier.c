@@ -302,8 +302,15 @@ load_profiles(struct applier *a)
 	a->unusable = NULL;
 	a->n_unusable = 0;
 	rc = store_profile_list(a->st, profile_cb, a);
+	if (rc != 0) {
+		/* Half a list: keep what was known, for the messages below. */
+		free(a->unusable);
+		a->unusable = was;
+		a->n_unusable = n_was;
+		return rc;
+	}
 	/* Once per profile that turned unusable, not at every reconcile. */
-	for (size_t i = 0; rc == 0 && i < a->n_unusable; i++) {
+	for (size_t i = 0; i < a->n_unusable; i++) {
 		bool known = false;
 
 		for (size_t j = 0; j < n_was && !known; j++)
@@ -313,8 +320,13 @@ load_profiles(struct applier *a)
 			log_warnx("profile %s cannot be used: %s; its policies"
 			    " fail", a->unusable[i].name, a->unusable[i].error);
 	}
+	for (size_t j = 0; j < n_was; j++) {
+		if (profile_unusable(a, was[j].name) == NULL)
+			log_info("profile %s is no longer unusable (mended or"
+			    " removed)", was[j].name);
+	}
 	free(was);
-	return rc;
+	return 0;
 }
 
 static const struct render_profile *

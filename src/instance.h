@@ -26,7 +26,9 @@
  * @program: file name stem, e.g. "egw-api"
  *
  * The lock file also records this process's pid, for the message another
- * start prints.  The descriptor stays open (close-on-exec) until exit.
+ * start prints; it is created readable by all, and one this user cannot
+ * write (left by a run as another user, e.g. root) is locked read-only.
+ * The descriptor stays open (close-on-exec) until exit.
  *
  * Returns: 0; EGW_E_BUSY when another process holds it (logged with its
  * pid); EGW_E_IO when the file cannot be opened or locked (logged).
@@ -45,5 +47,14 @@ int instance_lock(const char *run_dir, const char *program);
  * when @path exists and is not a socket; EGW_E_IO otherwise (all logged).
  */
 int instance_claim_socket(const char *path, int type);
+
+/**
+ * instance_remove_stale_socket() - remove @path if it is a socket nobody
+ * answers on; leave anything else alone, quietly
+ *
+ * For cleaning up after a stop: what a stopped program's socket setting
+ * names may be another program's live socket, or not a socket at all.
+ */
+void instance_remove_stale_socket(const char *path, int type);
 
 #endif

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -67,7 +68,8 @@ struct child {
 	enum child_state state;
 	unsigned restarts;
 	unsigned backoff_ms;
-	int64_t started_ms;
+	int64_t started_ms;		/* monotonic, for the backoff */
+	int64_t started_wall_ms;	/* for supervisor.json's "since" */
 	int64_t restart_at_ms;
 	int64_t exits[SUP_CRASH_LIMIT];	/* ring of recent exit times */
 	unsigned n_exits;
@@ -226,8 +228,9 @@ write_status(const struct supervisor *sup)
 		json_object_object_add(e, "pid", c->state == CHILD_RUNNING ?
 		    json_object_new_int((int)c->pid) : NULL);
 		json_object_object_add(e, "restarts", json_object_new_int((int)c->restarts));
-		json_object_object_add(e, "since", c->started_ms ? json_object_new_string(
-		    timefmt_from_ms(c->started_ms, ts)) : NULL);
+		json_object_object_add(e, "since", c->started_wall_ms ?
+		    json_object_new_string(timefmt_from_ms(c->started_wall_ms, ts)) :
+		    NULL);
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(o, "children", arr);
@@ -249,6 +252,12 @@ exec_child(const struct supervisor *sup, const struct child *c)
 {
 	sigset_t none;
 
+	/* Handlers first (run() installed ones that do nothing, for pid 1):
+	 * a stop signal before the exec must still end the child. */
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Own process group, so the whole child (nginx's or the pool's
@@ -287,6 +296,7 @@ start_child(struct supervisor *sup, struct child *c)
 	c->pid = pid;
 	c->state = CHILD_RUNNING;
 	c->started_ms = timefmt_monotonic_ms();
+	c->started_wall_ms = timefmt_now_ms();
 	write_pidfile(sup, c->name, pid);
 	log_info("started %s (pid %ld)", c->name, (long)pid);
 	return 0;
@@ -428,6 +438,28 @@ ensure_dir(const struct supervisor *sup, const char *dir, mode_t mode)
 	if (sup->drop_privs && chown(path, sup->uid, sup->gid) != 0)
 		return -1;
 	return 0;
+}
+
+/*
+ * What a run of a component by hand as another user (root) may have left
+ * in the run directory, which the service user could not open or replace:
+ * its lock files become the service user's, and a socket nobody answers
+ * on goes (as root we can connect to any socket to tell).
+ */
+static void
+prepare_run_dir(const struct supervisor *sup)
+{
+	static const char *const locks[] = { "egw-api.lock", "egw-applier.lock",
+	    "egw-natsd.lock", "egw-flowlog.lock" };
+	char path[PATH_MAX];
+
+	for (size_t i = 0; sup->drop_privs && i < sizeof(locks) / sizeof(locks[0]); i++) {
+		if (path_join(path, sizeof(path), sup->cfg.run_dir, locks[i]) == 0 &&
+		    lchown(path, sup->uid, sup->gid) != 0 && errno != ENOENT)
+			log_warn("cannot hand %s to %s", path, sup->cfg.user);
+	}
+	instance_remove_stale_socket(sup->cfg.fcgi_socket, SOCK_STREAM);
+	instance_remove_stale_socket(sup->cfg.applier_socket, SOCK_DGRAM);
 }
 
 static const char *
@@ -690,8 +722,10 @@ run(struct supervisor *sup)
 			remove_run_file(sup, "supervisor.json");
 			remove_run_file(sup, "supervisor.pid");
 			
-			unlink(sup->cfg.fcgi_socket);
-			unlink(sup->cfg.applier_socket);
+			/* What a child crashed out of; never a socket
+			 * that answers (another gateway's) or a file. */
+			instance_remove_stale_socket(sup->cfg.fcgi_socket, SOCK_STREAM);
+			instance_remove_stale_socket(sup->cfg.applier_socket, SOCK_DGRAM);
 			close(sfd);
 			log_info("all components stopped");
 			return 0;
@@ -753,6 +787,7 @@ main(int argc, char **argv)
 	/* A second supervisor would start a second set of everything. */
 	if (instance_lock(sup.cfg.run_dir, "egw-supervisor") != 0)
 		return 1;
+	prepare_run_dir(&sup);
 	if (sup.local_nats) {
 		char url[64];
 

@@ -114,6 +114,12 @@ ok "reconciles go on: no error since the profile appeared" \
 	sh -c "! tail -n +$((log_mark + 1)) '$T/applier.log' | grep -q '\"level\":\"error\"'"
 ok "the warning is logged once" test "$(grep -c 'profile ops-bad cannot be used' "$T/applier.log")" -eq 1
 ok "A (training-updates) still 443 allowed" tcp_ok $A 203.0.113.10 443
+# Mended: the next full reconcile applies the policy, and says so.
+db "UPDATE profile_rules SET dest = '203.0.113.10' WHERE profile = 'ops-bad'"
+ok "mended profile: the policy applies at the next reconcile" wait_for 10 sh -c \
+	"[ \"\$(sqlite3 '$EGW_STATE_DIR/egw.db' \"SELECT apply_status FROM policies WHERE scenario_id = 'sd'\")\" = applied ]"
+ok "... its port opens (C 443 allowed)" tcp_ok $C 203.0.113.10 443
+ok "... and the log says the profile is usable again" grep -q 'profile ops-bad is no longer unusable' "$T/applier.log"
 policy delete sd
 policy put '{"scenario_id":"sb","profile":"custom","sources":["100.64.1.3/32"],"allowed_ports":[8080]}'
 ok "back to the earlier state" applied

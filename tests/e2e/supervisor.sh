@@ -161,4 +161,47 @@ orphans() {
 }
 ok "every child exits after the supervisor's SIGKILL" wait_for 30 orphans
 [ -n "${left:-}" ] && diag "still running:$left"
+
+# What a component run by hand as root leaves behind: a lock file only
+# root may open and a stale socket only root may connect to.  The
+# supervisor hands the one to EGW_USER and clears the other, so its
+# children start (they would otherwise fail until it gave up on them).
+API_SOCK="$EGW_RUN_DIR/api.sock"	# EGW_FCGI_SOCKET's default
+rm -f "$EGW_RUN_DIR/egw-api.lock" "$API_SOCK"
+(umask 077; : > "$EGW_RUN_DIR/egw-api.lock")
+python3 -c "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$API_SOCK"
+chmod 600 "$API_SOCK"
+ok "root's leftovers: a 0600 lock file and a stale socket" \
+	test "$(stat -c '%U %a' "$EGW_RUN_DIR/egw-api.lock") $(stat -c '%U %F' "$API_SOCK")" = "root 600 root socket"
+ip netns exec "$ns" "$sup" --local-nats 14222 run > "$T/supervisor3.log" 2>&1 &
+SUP_PID=$!
+track_pid "$SUP_PID"
+ok "with root's leftovers the gateway still comes up" wait_for 20 health_ok
+ok "the lock file is EGW_USER's now" test "$(stat -c '%U' "$EGW_RUN_DIR/egw-api.lock")" = nobody
+
+# A second gateway (its own run directory and ports) whose settings name
+# the first one's live API socket and, for the applier, an ordinary file:
+# its components refuse to start, and stopping it removes neither.
+echo precious > "$T/precious.txt"
+sock_ino=$(stat -c %i "$API_SOCK")
+mkdir -p "$T/b/state" "$T/b/run"
+chown nobody "$T/b/state" "$T/b/run"
+EGW_STATE_DIR="$T/b/state" EGW_RUN_DIR="$T/b/run" EGW_HTTP_LISTEN=127.0.0.1:18090 \
+	EGW_FCGI_SOCKET="$API_SOCK" EGW_APPLIER_SOCKET="$T/precious.txt" \
+	ip netns exec "$ns" "$sup" --local-nats 14223 run > "$T/supervisor_b.log" 2>&1 &
+SUP_B=$!
+track_pid "$SUP_B"
+ok "the second gateway's egw-api refuses the first one's socket" \
+	wait_for 20 grep -q "is served by another process; not taking it over" "$T/supervisor_b.log"
+ok "its applier refuses to replace the file" \
+	wait_for 20 grep -q "exists and is not a socket" "$T/supervisor_b.log"
+kill -TERM "$SUP_B"
+ok "the second supervisor stops" wait_for 30 sh -c "! kill -0 $SUP_B 2>/dev/null"
+wait "$SUP_B" 2>/dev/null
+ok "the first gateway's socket is still there, the same one" test "$(stat -c %i "$API_SOCK" 2>/dev/null)" = "$sock_ino"
+ok "the file is intact" test "$(cat "$T/precious.txt")" = precious
+ok "the first gateway still answers" wait_for 5 health_ok
+kill -TERM "$SUP_PID"
+ok "the first supervisor stops" wait_for 30 sh -c "! kill -0 $SUP_PID 2>/dev/null"
+wait "$SUP_PID" 2>/dev/null
 e2e_done
