@@ -99,6 +99,7 @@ export EGW_FCGI_SOCKET
 # and how long after the signal the pool was gone.
 stop_during_readyz() {
 	hold_lock "$2"
+	tr=$(date +%s%N)
 	curl -s -o "$T/$1.readyz" -w '%{http_code}' --max-time 20 "$API/readyz" > "$T/$1.readyz.status" &
 	rpid=$!
 	# The worker has accepted it (a connection on the pool's socket) and
@@ -113,6 +114,7 @@ stop_during_readyz() {
 	ok "$1: three requests wait in the backlog" wait_for 5 bash -c "[ \"\$(backlog)\" = 3 ]"
 	t0=$(date +%s%N)
 	kill -TERM "$API_PID"
+	echo $(( (t0 - tr) / 1000000 )) > "$T/$1.lead_ms"
 	wait "$rpid" $qpids
 	wait_for 15 bash -c "! kill -0 $API_PID 2>/dev/null"
 	echo $(( ($(date +%s%N) - t0) / 1000000 )) > "$T/$1.gone_ms"
@@ -126,10 +128,20 @@ ok "lock released 2 s in: /readyz answered by the worker ($(cat "$T/short.readyz
 ok "the three requests queued behind it were served: $queued" test "$queued" = "200 200 200 "
 ok "the pool was gone $(cat "$T/short.gone_ms") ms after the signal" test "$(cat "$T/short.gone_ms")" -lt 8000
 
-start_api 1
-api GET /health
-ok "a new pool answers" status_is 200
-stop_during_readyz long 8
+# The /readyz gives up 5 s after it began; the drain ends 4 s after the
+# signal.  Only a signal sent less than ~1 s after the /readyz began
+# tells the two apart: on a loaded machine the set-up above can take
+# longer, and such a run is repeated (at most three).
+for attempt in 1 2 3; do
+	start_api 1
+	api GET /health
+	ok "a new pool answers (attempt $attempt)" status_is 200
+	stop_during_readyz long 8
+	[ "$(cat "$T/long.lead_ms")" -lt 900 ] && break
+	diag "the signal came $(cat "$T/long.lead_ms") ms after the /readyz: too late to tell; again"
+done
+ok "the signal came less than 0.9 s after the /readyz ($(cat "$T/long.lead_ms") ms)" \
+	test "$(cat "$T/long.lead_ms")" -lt 900
 diag "$(head -c 600 "$T/long.readyz")"
 ok "lock never released: /readyz gave up at the busy timeout ($(cat "$T/long.readyz.status"))" \
 	bash -c "jq -e '.checks.database.ok == false' '$T/long.readyz' >/dev/null"

@@ -9,7 +9,7 @@
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_init supervisor
 need_root
-need_cmd nginx nats-server curl ip wrk
+need_cmd nginx nats-server curl ip wrk jq
 
 ns=$(make_netns sup)
 chmod 755 "$T"
@@ -32,6 +32,9 @@ track_pid "$SUP_PID"
 ok "gateway answers /health through nginx" wait_for 20 health_ok
 ok "egw-supervisor status reports every child running" \
 	wait_for 10 "$sup" status
+year=$(date -u +%Y)
+ok "supervisor.json: each child's since is this year's wall-clock time" \
+	jq -e --arg y "$year" '[.children[].since] | length > 0 and all(startswith($y))' "$EGW_RUN_DIR/supervisor.json"
 
 child_pid() { cat "$EGW_RUN_DIR/$1.pid" 2>/dev/null; }
 
