@@ -292,23 +292,29 @@ profile_cb(const struct store_profile *pr, void *ctx)
 static int
 load_profiles(struct applier *a)
 {
+	struct render_profile *had = a->profiles;
+	size_t n_had = a->n_profiles;
 	struct store_profile *was = a->unusable;
 	size_t n_was = a->n_unusable;
 	int rc;
 
-	free(a->profiles);
 	a->profiles = NULL;
 	a->n_profiles = 0;
 	a->unusable = NULL;
 	a->n_unusable = 0;
 	rc = store_profile_list(a->st, profile_cb, a);
 	if (rc != 0) {
-		/* Half a list: keep what was known, for the messages below. */
+		/* Half a list would fail the policies on the other half:
+		 * keep the last whole one until the next try. */
+		free(a->profiles);
 		free(a->unusable);
+		a->profiles = had;
+		a->n_profiles = n_had;
 		a->unusable = was;
 		a->n_unusable = n_was;
 		return rc;
 	}
+	free(had);
 	/* Once per profile that turned unusable, not at every reconcile. */
 	for (size_t i = 0; i < a->n_unusable; i++) {
 		bool known = false;

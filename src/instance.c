@@ -11,26 +11,92 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "err.h"
 #include "log.h"
 
-/* Whoever holds the lock wrote its pid there; 0 when unreadable. */
+/*
+ * The pid that took the flock on @fd's file, from /proc/locks (exact even
+ * when the taker could not write its pid into the file, and after it died
+ * while its children keep the lock); else what the file says; 0: unknown.
+ */
 static long
 lock_holder(int fd)
 {
-	char buf[24];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	char *end;
-	long pid;
+	char buf[256], *end;
+	struct stat sb;
+	long pid = 0;
+	ssize_t n;
+	FILE *f;
 
+	if (fstat(fd, &sb) == 0 && (f = fopen("/proc/locks", "re")) != NULL) {
+		while (pid == 0 && fgets(buf, sizeof(buf), f) != NULL) {
+			unsigned maj, min;
+			unsigned long ino;
+			long p;
+
+			/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" */
+			if (sscanf(buf, "%*d: FLOCK %*s %*s %ld %x:%x:%lu", &p, &maj,
+			    &min, &ino) == 4 && ino == (unsigned long)sb.st_ino &&
+			    maj == major(sb.st_dev) && min == minor(sb.st_dev))
+				pid = p;
+		}
+		fclose(f);
+		if (pid > 0)
+			return pid;
+	}
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
 	pid = strtol(buf, &end, 10);
 	return end != buf && pid > 0 ? pid : 0;
+}
+
+/* Open (creating) the lock file; -1 with the reason logged. */
+static int
+lock_open(const char *path)
+{
+	struct stat sb;
+	int fd, first;
+
+	/* Readable by all: flock() needs only a descriptor, and a file left
+	 * by a run as another user (root, by hand) must not stop ours. */
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	first = errno;
+	if (fd < 0 && first == EACCES)
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (first == EACCES && errno == ENOENT)
+			log_errorx("cannot create %s: EGW_RUN_DIR is not writable"
+			    " by this user", path);
+		else if (first == ENOENT)
+			log_errorx("cannot create %s: EGW_RUN_DIR does not exist",
+			    path);
+		else if (errno == EACCES)
+			log_errorx("cannot open %s: left by another user without"
+			    " read permission (remove it)", path);
+		else
+			log_error("cannot open %s", path);
+		return -1;
+	}
+	/* A plain file of our own making: the directory may be writable by
+	 * a less privileged user than us (the supervisor runs as root in
+	 * the service user's run directory), who must not point us at
+	 * another file through a hard link. */
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+		log_errorx("%s is not a plain file with one link; not using it",
+		    path);
+		close(fd);
+		return -1;
+	}
+	/* The umask may have cut the mode. */
+	if (sb.st_uid == geteuid() && (sb.st_mode & 0777) != 0644)
+		(void)fchmod(fd, 0644);
+	return fd;
 }
 
 int
@@ -44,21 +110,8 @@ instance_lock(const char *run_dir, const char *program)
 		log_errorx("the lock file path under %s is too long", run_dir);
 		return EGW_E_IO;
 	}
-	/* Readable by all: flock() needs only a descriptor, and a file left
-	 * by a run as another user (root, by hand) must not stop ours. */
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 && errno == EACCES)
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			log_error("cannot open %s (EGW_RUN_DIR must exist)", path);
-		else if (errno == EACCES)
-			log_error("cannot open %s (left by another user: remove it,"
-			    " or make it readable)", path);
-		else
-			log_error("cannot open %s", path);
+	if ((fd = lock_open(path)) < 0)
 		return EGW_E_IO;
-	}
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno == EINTR)
 			continue;
@@ -85,12 +138,43 @@ instance_lock(const char *run_dir, const char *program)
 		close(fd);
 		return EGW_E_IO;
 	}
+	/* For people reading the file; lock_holder() asks /proc/locks. */
 	n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
 	if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDWR &&
 	    (ftruncate(fd, 0) != 0 || pwrite(fd, text, (size_t)n, 0) != n))
 		log_warn("cannot record the pid in %s", path);
 	/* Kept open on purpose: the lock lasts as long as the process. */
 	return 0;
+}
+
+/*
+ * Whether a socket is bound to @path in this network namespace
+ * (/proc/net/unix lists every bound unix socket with its path; a dead
+ * server's socket file is not among them).  -1: cannot tell.
+ */
+static int
+socket_bound(const char *path)
+{
+	char line[4200];
+	int found = 0;
+	FILE *f = fopen("/proc/net/unix", "re");
+
+	if (f == NULL)
+		return -1;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		int at = -1;
+		size_t len;
+
+		/* "Num RefCount Protocol Flags Type St Inode Path": the path
+		 * is the rest of the line (it may hold spaces). */
+		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %n", &at) != 0 ||
+		    at < 0)
+			continue;
+		len = strcspn(line + at, "\n");
+		found = strlen(path) == len && strncmp(line + at, path, len) == 0;
+	}
+	fclose(f);
+	return found;
 }
 
 enum socket_state {
@@ -132,9 +216,18 @@ socket_probe(const char *path, int type)
 		return SOCKET_SERVED;
 	if (saved == ECONNREFUSED)
 		return SOCKET_STALE;
-	/* EACCES: another user's socket (a crashed run as root); whether it
-	 * is served we cannot tell, so it stays (egw-supervisor, as root,
-	 * clears such a stale socket before it starts its children). */
+	/* EACCES: another user's socket, e.g. left by a crashed run as root.
+	 * Served only if something is bound to the path (a server in another
+	 * network namespace would not show: a setting shared across
+	 * namespaces is not supported). */
+	if (saved == EACCES) {
+		int bound = socket_bound(path);
+
+		if (bound == 0)
+			return SOCKET_STALE;
+		if (bound == 1)
+			return SOCKET_SERVED;
+	}
 	errno = saved;
 	return SOCKET_UNKNOWN;
 }

@@ -454,9 +454,26 @@ prepare_run_dir(const struct supervisor *sup)
 	char path[PATH_MAX];
 
 	for (size_t i = 0; sup->drop_privs && i < sizeof(locks) / sizeof(locks[0]); i++) {
-		if (path_join(path, sizeof(path), sup->cfg.run_dir, locks[i]) == 0 &&
-		    lchown(path, sup->uid, sup->gid) != 0 && errno != ENOENT)
+		struct stat sb;
+		int fd;
+
+		if (path_join(path, sizeof(path), sup->cfg.run_dir, locks[i]) != 0)
+			continue;
+		/* The directory is the service user's: only a plain file
+		 * with no other link is ours to hand over (a hard link
+		 * could name any file). */
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno != ENOENT)
+				log_warn("cannot open %s", path);
+			continue;
+		}
+		if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1)
+			log_warnx("%s is not a plain file with one link; left as"
+			    " it is", path);
+		else if (fchown(fd, sup->uid, sup->gid) != 0)
 			log_warn("cannot hand %s to %s", path, sup->cfg.user);
+		close(fd);
 	}
 	instance_remove_stale_socket(sup->cfg.fcgi_socket, SOCK_STREAM);
 	instance_remove_stale_socket(sup->cfg.applier_socket, SOCK_DGRAM);

@@ -13,12 +13,27 @@ export EGW_AUTH=off EGW_SPARE_WORKERS=0 EGW_WORKERS=1
 api_env
 chown -R nobody:nogroup "$T/state" "$T/run"
 chmod 755 "$T"	# nobody must reach its directories under $T
+# What a crashed run as root leaves in the run directory (as under the
+# systemd units, no supervisor clears it): its lock file, readable, with
+# its pid, and a socket nobody serves that only root could connect to.
+printf '999999\n' > "$EGW_RUN_DIR/egw-api.lock"
+chmod 644 "$EGW_RUN_DIR/egw-api.lock"
+python3 -c "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$EGW_FCGI_SOCKET"
+chmod 660 "$EGW_FCGI_SOCKET"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all "$@"; }
+# setpriv execs: $! is egw-api's own pid (not so through the function).
 setpriv --reuid=nobody --regid=nogroup --clear-groups --inh-caps=-all \
 	"$(egw_bin egw-api)" >> "$T/api.log" 2>&1 &
 API_PID=$!
 track_pid "$API_PID"
 WSOCK="$EGW_RUN_DIR/egw-api-writer.sock"
 ok "the pool runs as nobody, its writer socket appears" wait_for 10 test -S "$WSOCK"
+ok "past root's stale socket: it listens on its own" \
+	wait_for 10 sh -c "[ \"\$(stat -c %U '$EGW_FCGI_SOCKET')\" = nobody ]"
+as_nobody timeout 10 "$(egw_bin egw-api)" > "$T/second.log" 2>&1
+ok "a second start as nobody: refused" test $? -eq 1
+ok "... naming the running pool's pid (from the kernel's lock table, not the file)" \
+	grep -q "another egw-api runs with EGW_RUN_DIR=$EGW_RUN_DIR (pid $API_PID)" "$T/second.log"
 ok "the socket is nobody's, mode 0600" test "$(stat -c '%U %a' "$WSOCK")" = "nobody 600"
 
 # As root: connect (root passes the file mode) and send nothing.  The

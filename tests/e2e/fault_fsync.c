@@ -4,8 +4,9 @@
  * egw-api with LD_PRELOAD: while the file named by EGW_TEST_FSYNC_FAULT
  * exists, fdatasync() and fsync() fail with EIO, as they do when the disk
  * reports a write-back error; while the file named by EGW_TEST_WRITE_FAULT
- * exists, pwrite() and pwrite64() (SQLite's writes; log lines use write())
- * fail with ENOSPC, as on a full file system.  A disk that fails on demand cannot be had
+ * exists, pwrite64() and pwrite() fail with ENOSPC, as on a full file
+ * system (SQLite on Debian 12 calls pwrite64; log lines use write()).  A
+ * disk that fails on demand cannot be had
  * here (no device-mapper in this kernel), so the error is injected at the
  * system call boundary; everything above it (SQLite, the writer, nginx)
  * is the real thing.  Test-only: never installed.
