@@ -57,11 +57,13 @@ fault_on(const char *var)
 	return path != NULL && access(path, F_OK) == 0;
 }
 
-ssize_t
-pwrite(int fd, const void *buf, size_t n, off_t off)
+/* The real @name (pwrite or pwrite64: one signature on 64-bit Linux),
+ * unless the full-disk fault is on. */
+static ssize_t
+write_or_full(const char *name, int fd, const void *buf, size_t n, off64_t off)
 {
-	ssize_t (*real)(int, const void *, size_t, off_t) =
-	    (ssize_t (*)(int, const void *, size_t, off_t))dlsym(RTLD_NEXT, "pwrite");
+	ssize_t (*real)(int, const void *, size_t, off64_t) =
+	    (ssize_t (*)(int, const void *, size_t, off64_t))dlsym(RTLD_NEXT, name);
 
 	if (fault_on("EGW_TEST_WRITE_FAULT")) {
 		errno = ENOSPC;
@@ -77,16 +79,11 @@ pwrite(int fd, const void *buf, size_t n, off_t off)
 ssize_t
 pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
-	ssize_t (*real)(int, const void *, size_t, off64_t) =
-	    (ssize_t (*)(int, const void *, size_t, off64_t))dlsym(RTLD_NEXT, "pwrite64");
+	return write_or_full("pwrite64", fd, buf, n, off);
+}
 
-	if (fault_on("EGW_TEST_WRITE_FAULT")) {
-		errno = ENOSPC;
-		return -1;
-	}
-	if (real == NULL) {
-		errno = ENOSYS;
-		return -1;
-	}
-	return real(fd, buf, n, off);
+ssize_t
+pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return write_or_full("pwrite", fd, buf, n, off);
 }
