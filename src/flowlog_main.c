@@ -87,8 +87,8 @@ main(int argc, char **argv)
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	/* One reader per NFLOG group and database: a second would log
-	 * every packet twice, or not bind at all. */
+	/* One reader per run directory: a second with the same settings
+	 * would log every packet twice, or not bind at all. */
 	if (instance_lock(cfg.run_dir, "egw-flowlog") != 0)
 		return 1;
 	if ((rc = flowlog_open(&cfg, &fl)) != 0) {

@@ -103,6 +103,12 @@ caught_up() {
 ok "the applier caught up with the desired generation" wait_for 60 caught_up
 backlog0() { [ "$(q 'SELECT count(*) FROM outbox WHERE delivered_at IS NULL')" = 0 ]; }
 ok "the outbox drained to NATS" wait_for 60 backlog0
+# Once seen failing under a full suite's load (2026-11-30; not since):
+# what egw-natsd said last, and what is still undelivered, for next time.
+if ! backlog0; then
+	diag "undelivered (count|max attempts|an error): $(q "SELECT count(*), coalesce(max(attempts), 0), coalesce(max(last_error), '') FROM outbox WHERE delivered_at IS NULL")"
+	grep '"proc":"nats"' "$T/supervisor.log" | tail -n 30 | sed 's/^/# natsd: /'
+fi
 
 # --- no acknowledged write missing ------------------------------------------------
 missing=0
