@@ -72,6 +72,12 @@ struct scen {
 	bool have_counters;
 };
 
+/* A profile whose stored rules cannot be used, and why. */
+struct unusable_profile {
+	char name[POLICY_PROFILE_MAX + 1];
+	char error[sizeof(((struct store_profile *)0)->error)];
+};
+
 struct applier {
 	struct config cfg;
 	struct render_config rc;
@@ -80,7 +86,7 @@ struct applier {
 	int sock;
 	struct render_profile *profiles;
 	size_t n_profiles;
-	struct store_profile *unusable;	/* rules unusable: policies fail */
+	struct unusable_profile *unusable;	/* their policies fail */
 	size_t n_unusable;
 	struct render_elems global;
 	struct scen *scens;		/* open addressing on scenario_id */
@@ -266,13 +272,15 @@ profile_cb(const struct store_profile *pr, void *ctx)
 
 	if (pr->error[0] != '\0') {
 		/* Its policies fail closed; every other profile stays usable. */
-		struct store_profile *u = realloc(a->unusable,
+		struct unusable_profile *u = realloc(a->unusable,
 		    (a->n_unusable + 1) * sizeof(*u));
 
 		if (u == NULL)
 			return EGW_E_NOMEM;
 		a->unusable = u;
-		u[a->n_unusable++] = *pr;
+		u += a->n_unusable++;
+		snprintf(u->name, sizeof(u->name), "%s", pr->name);
+		snprintf(u->error, sizeof(u->error), "%s", pr->error);
 		return 0;
 	}
 	v = realloc(a->profiles, (a->n_profiles + 1) * sizeof(*v));
@@ -294,7 +302,7 @@ load_profiles(struct applier *a)
 {
 	struct render_profile *had = a->profiles;
 	size_t n_had = a->n_profiles;
-	struct store_profile *was = a->unusable;
+	struct unusable_profile *was = a->unusable;
 	size_t n_was = a->n_unusable;
 	int rc;
 

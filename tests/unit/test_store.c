@@ -131,7 +131,7 @@ main(void)
 			if (sqlite3_step(stmt) == SQLITE_ROW)
 				store_col_text(stmt, 0, buf, sizeof(buf));
 			else
-				strcpy(buf, "-");
+				snprintf(buf, sizeof(buf), "-");
 			is_str(buf, want[i], "store_col_text into 6 bytes: case %zu", i);
 			sqlite3_reset(stmt);
 		}
