@@ -115,13 +115,31 @@ applier_env() {
 	export EGW_MANAGED_SOURCES="${EGW_MANAGED_SOURCES:-100.64.0.0/10,2001:db8:64::/48}"
 }
 
+# start_reconciles: lines in applier.log that end a start-up reconcile,
+# applied or failed
+start_reconciles() {
+	local n
+	n=$(grep -c -e '"trigger":"start"' -e 'reconcile (start) failed' "$T/applier.log" 2>/dev/null)
+	echo "${n:-0}"
+}
+start_reconciled_since() { [ "$(start_reconciles)" -gt "$1" ]; }
+
+# Returns once the applier has finished its start-up reconcile: the
+# socket exists before it (nudges sent meanwhile queue), so the socket
+# alone does not mean the table is in the kernel yet, and a test that
+# checks a refusal right away would pass through a gateway without
+# rules (seen under the ASan build).
 start_applier() {
+	local before
+	before=$(start_reconciles)
 	# ip netns exec execs the program, so $! is the applier's own PID
 	ip netns exec "$NS_GW" "$(egw_bin egw-applier)" >> "$T/applier.log" 2>&1 &
 	APPLIER_PID=$!
 	track_pid "$APPLIER_PID"
 	wait_for 10 test -S "$EGW_RUN_DIR/applier.sock" ||
 		{ echo "Bail out! applier did not start"; exit 99; }
+	wait_for 20 start_reconciled_since "$before" ||
+		{ echo "Bail out! applier did not finish its start-up reconcile"; exit 99; }
 }
 
 stop_applier() {
