@@ -43,9 +43,9 @@ api_log_cb(const struct egress_entry *e, void *arg)
 	json_object_object_add(o, "src_ip", api_str_or_null(e->src_ip));
 	json_object_object_add(o, "dst_ip", api_str_or_null(e->dst_ip));
 	json_object_object_add(o, "src_port",
-	    e->src_port ? json_object_new_int(e->src_port) : NULL);
+	    e->has_ports ? json_object_new_int(e->src_port) : NULL);
 	json_object_object_add(o, "dst_port",
-	    e->dst_port ? json_object_new_int(e->dst_port) : NULL);
+	    e->has_ports ? json_object_new_int(e->dst_port) : NULL);
 	json_object_object_add(o, "protocol", api_str_or_null(e->protocol));
 	json_object_object_add(o, "reason", json_object_new_string(e->reason));
 	json_object_array_add(list, o);

@@ -180,10 +180,10 @@ audit_flow_payload(const struct egress_entry *e)
 		json_object_object_add(o, "timestamp", json_object_new_string(e->ts));
 	json_object_object_add(o, "src_ip", str_or_null(e->src_ip));
 	json_object_object_add(o, "dst_ip", str_or_null(e->dst_ip));
-	json_object_object_add(o, "dst_port", e->dst_port > 0
+	json_object_object_add(o, "dst_port", e->has_ports
 	    ? json_object_new_int(e->dst_port) : NULL);
 	json_object_object_add(o, "protocol", str_or_null(e->protocol));
-	json_object_object_add(o, "src_port", e->src_port > 0
+	json_object_object_add(o, "src_port", e->has_ports
 	    ? json_object_new_int(e->src_port) : NULL);
 	if (e->id > 0)
 		json_object_object_add(o, "log_id", json_object_new_int64(e->id));

@@ -38,7 +38,6 @@
 #define FLOWLOG_STAGE_MAX 4096		/* events parsed per recv() */
 #define FLOWLOG_IDLE_MS 200		/* writer wake-up when idle */
 #define FLOWLOG_POLICY_CHECK_MS 200	/* PRAGMA data_version poll */
-#define FLOWLOG_MISS_RELOAD_MS 1000	/* reload at most this often on a miss */
 #define FLOWLOG_DRAIN_MS 1000		/* max drain time at shutdown */
 #define FLOWLOG_WRITE_TRIES 6		/* busy retries before a batch is lost */
 #define FLOWLOG_CLOCK_SKEW_MS 3600000	/* kernel timestamp sanity window */
@@ -86,7 +85,8 @@ struct flowlog {
 	int64_t data_version;
 	int64_t generation;
 	int64_t last_policy_check_ms;
-	int64_t last_reload_ms;
+	int64_t loaded_data_version;	/* data_version before the map's load */
+	bool miss_reloaded;		/* this batch already reloaded on a miss */
 	struct flowlog_event *batch;
 	struct egress_entry *entries;
 
@@ -115,9 +115,9 @@ flowlog_reload_policies(struct flowlog *fl)
 {
 	struct store_flowlog_policy *v;
 	size_t n;
+	int64_t dv = store_data_version(fl->st);
 	int rc;
 
-	fl->last_reload_ms = timefmt_monotonic_ms();
 	if ((rc = store_flowlog_policies(fl->st, &v, &n)) != 0) {
 		log_warnx("policy map not reloaded: %s", err_message(rc));
 		return rc;
@@ -125,6 +125,7 @@ flowlog_reload_policies(struct flowlog *fl)
 	free(fl->pol);
 	fl->pol = v;
 	fl->n_pol = n;
+	fl->loaded_data_version = dv;
 	log_debug("policy map: %zu policies", n);
 	return 0;
 }
@@ -164,10 +165,16 @@ flowlog_policy(struct flowlog *fl, uint32_t id)
 	const struct store_flowlog_policy *p;
 
 	p = bsearch(&id, fl->pol, fl->n_pol, sizeof(*fl->pol), flowlog_policy_cmp);
-	if (p == NULL && timefmt_monotonic_ms() - fl->last_reload_ms >=
-	    FLOWLOG_MISS_RELOAD_MS) {
-		/* A policy created since the last check (or written without a
-		 * generation bump): look once more, at most once a second. */
+	/*
+	 * A policy created since the last check: its first packets arrive
+	 * within milliseconds of its rules, well inside the check interval,
+	 * and a row written now keeps no scenario for good.  Reload when
+	 * another connection committed since the map was loaded (nothing
+	 * else can add a policy), at most once per batch.
+	 */
+	if (p == NULL && !fl->miss_reloaded &&
+	    store_data_version(fl->st) != fl->loaded_data_version) {
+		fl->miss_reloaded = true;
 		if (flowlog_reload_policies(fl) == 0)
 			p = bsearch(&id, fl->pol, fl->n_pol, sizeof(*fl->pol),
 			    flowlog_policy_cmp);
@@ -411,6 +418,7 @@ flowlog_entry(struct flowlog *fl, const struct flowlog_event *ev,
 		flowlog_copy(e->protocol, sizeof(e->protocol),
 		    pktparse_proto_name(ev->pkt.proto, proto));
 	if (ev->pkt.flags & PKTPARSE_F_PORTS) {
+		e->has_ports = true;
 		e->src_port = ev->pkt.sport;
 		e->dst_port = ev->pkt.dport;
 	}
@@ -423,6 +431,7 @@ flowlog_write(struct flowlog *fl, size_t n)
 	int rc = 0;
 
 	flowlog_check_policies(fl, t0);
+	fl->miss_reloaded = false;
 	for (size_t i = 0; i < n; i++)
 		flowlog_entry(fl, &fl->batch[i], &fl->entries[i]);
 	for (int attempt = 0; attempt < FLOWLOG_WRITE_TRIES; attempt++) {
@@ -509,19 +518,31 @@ flowlog_publish(struct flowlog *fl, bool running)
 	json_object_put(o);
 }
 
-/* One small retention transaction; returns true when more may be due. */
+/*
+ * Small retention transactions until @budget rows went or nothing more is
+ * due; returns true when more may be due.  The caller passes what it wrote
+ * since the last pass plus one transaction, and calls again as soon as it
+ * has written FLOWLOG_PRUNE_BATCH rows: one transaction per written batch
+ * of up to FLOWLOG_BATCH_MAX rows let the log outgrow its cap without
+ * bound once batches averaged more than FLOWLOG_PRUNE_BATCH rows, and a
+ * pass only every FLOWLOG_PRUNE_MS let it overshoot by that long's rows.
+ */
 static bool
-flowlog_prune(struct flowlog *fl)
+flowlog_prune(struct flowlog *fl, size_t budget)
 {
-	size_t deleted = 0;
-	int rc = store_flowlog_prune_step(fl->st, fl->cfg->log_retention_s,
-	    fl->cfg->log_max_rows, FLOWLOG_PRUNE_BATCH, &deleted);
+	size_t total = 0, deleted;
 
-	if (rc != 0) {
-		log_warnx("retention: %s", err_message(rc));
-		return false;
-	}
-	flowlog_add(&fl->pruned, deleted);
+	do {
+		int rc = store_flowlog_prune_step(fl->st, fl->cfg->log_retention_s,
+		    fl->cfg->log_max_rows, FLOWLOG_PRUNE_BATCH, &deleted);
+
+		if (rc != 0) {
+			log_warnx("retention: %s", err_message(rc));
+			return false;
+		}
+		flowlog_add(&fl->pruned, deleted);
+		total += deleted;
+	} while (deleted == FLOWLOG_PRUNE_BATCH && total < budget);
 	return deleted == FLOWLOG_PRUNE_BATCH;
 }
 
@@ -530,6 +551,7 @@ flowlog_run(struct flowlog *fl, volatile sig_atomic_t *stop)
 {
 	pthread_t reader;
 	int64_t next_status = 0, next_prune;
+	size_t unpruned = 0;	/* rows written since the last retention pass */
 	bool done = false;
 	int rc;
 
@@ -545,15 +567,22 @@ flowlog_run(struct flowlog *fl, volatile sig_atomic_t *stop)
 		size_t n = flowlog_take(fl, &done);
 		int64_t now;
 
-		if (n > 0)
+		if (n > 0) {
 			flowlog_write(fl, n);
+			unpruned += n;
+		}
 		now = timefmt_monotonic_ms();
 		if (now >= next_status) {
 			flowlog_publish(fl, true);
 			next_status = now + FLOWLOG_STATUS_MS;
 		}
-		if (now >= next_prune && !*stop)
-			next_prune = flowlog_prune(fl) ? now : now + FLOWLOG_PRUNE_MS;
+		if (!*stop && (now >= next_prune ||
+		    unpruned >= FLOWLOG_PRUNE_BATCH)) {
+			bool more = flowlog_prune(fl, unpruned + FLOWLOG_PRUNE_BATCH);
+
+			unpruned = 0;
+			next_prune = more ? now : now + FLOWLOG_PRUNE_MS;
+		}
 	}
 	pthread_join(reader, NULL);
 	flowlog_publish(fl, false);
@@ -606,6 +635,10 @@ flowlog_bind(struct flowlog *fl)
 		log_error("cannot configure NFLOG group %u", cfg->nflog_group);
 		return EGW_E_IO;
 	}
+	/* The instance is ours and new, so the kernel numbers its messages
+	 * from 0: a gap before the first one delivered is a loss too. */
+	fl->have_seq = true;
+	fl->next_seq = 0;
 	nflog_callback_register(fl->gh, flowlog_on_packet, fl);
 	fl->fd = nflog_fd(fl->h);
 	/* nflog_set_nlbufsiz() resized the socket; the setting wins.  FORCE

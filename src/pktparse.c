@@ -155,6 +155,14 @@ pktparse_ipv4(const uint8_t *buf, size_t len, struct pktparse_packet *out)
 	return 0;
 }
 
+/* The extension headers the walk below steps over. */
+static bool
+pktparse_ipv6_ext(uint8_t nh)
+{
+	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING ||
+	    nh == IPPROTO_DSTOPTS || nh == IPPROTO_AH || nh == IPPROTO_FRAGMENT;
+}
+
 static int
 pktparse_ipv6(const uint8_t *buf, size_t len, struct pktparse_packet *out)
 {
@@ -171,9 +179,13 @@ pktparse_ipv6(const uint8_t *buf, size_t len, struct pktparse_packet *out)
 	memcpy(out->src, buf + 8, 16);
 	memcpy(out->dst, buf + 24, 16);
 	nh = buf[6];
-	for (int i = 0; i < PKTPARSE_MAX_EXTHDRS; i++) {
+	/* One pass per extension header, and one more for what follows the
+	 * last one allowed. */
+	for (int i = 0; i <= PKTPARSE_MAX_EXTHDRS; i++) {
 		size_t hlen;
 
+		if (i == PKTPARSE_MAX_EXTHDRS && pktparse_ipv6_ext(nh))
+			goto truncated;
 		switch (nh) {
 		case IPPROTO_HOPOPTS:
 		case IPPROTO_ROUTING:

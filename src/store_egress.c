@@ -78,10 +78,11 @@ insert_batch(struct store *st, struct egress_entry *e, size_t n, bool audit)
 		sqlite3_bind_text(stmt, 4, e[i].action, -1, SQLITE_TRANSIENT);
 		bind_text_or_null(stmt, 5, e[i].src_ip);
 		bind_text_or_null(stmt, 6, e[i].dst_ip);
-		if (e[i].src_port > 0)
+		/* port 0 is a port (a scan of it is worth seeing) */
+		if (e[i].has_ports) {
 			sqlite3_bind_int(stmt, 7, e[i].src_port);
-		if (e[i].dst_port > 0)
 			sqlite3_bind_int(stmt, 8, e[i].dst_port);
+		}
 		bind_text_or_null(stmt, 9, e[i].protocol);
 		sqlite3_bind_text(stmt, 10, e[i].reason, -1, SQLITE_TRANSIENT);
 		rc = sqlite3_step(stmt);
@@ -199,6 +200,7 @@ store_egress_query(struct store *st, const struct egress_query *q,
 		store_col_text(stmt, 4, e.action, sizeof(e.action));
 		store_col_text(stmt, 5, e.src_ip, sizeof(e.src_ip));
 		store_col_text(stmt, 6, e.dst_ip, sizeof(e.dst_ip));
+		e.has_ports = sqlite3_column_type(stmt, 8) != SQLITE_NULL;
 		e.src_port = sqlite3_column_int(stmt, 7);
 		e.dst_port = sqlite3_column_int(stmt, 8);
 		store_col_text(stmt, 9, e.protocol, sizeof(e.protocol));

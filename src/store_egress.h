@@ -31,8 +31,9 @@ struct egress_entry {
 	char action[12];		/* "allow" | "deny" | "would_deny" */
 	char src_ip[NETADDR_PREFIX_STRLEN];
 	char dst_ip[NETADDR_PREFIX_STRLEN];
-	int src_port;			/* 0 = none */
-	int dst_port;			/* 0 = none */
+	bool has_ports;			/* false: the ports are NULL */
+	int src_port;			/* 0..65535 when has_ports */
+	int dst_port;
 	char protocol[16];		/* "tcp", "udp", "icmp", "icmpv6", ... */
 	char reason[32];		/* NFLOG reason, e.g. "default" */
 };

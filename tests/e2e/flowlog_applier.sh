@@ -115,6 +115,28 @@ wait_rows "src_port = 40008" 1
 ok "managed source without a policy: baseline row, no scenario" row_is "src_port = 40008" \
 	"1|-,-,deny,100.64.1.4,203.0.113.10,40008,80,udp,baseline"
 
+# A policy created while egw-flowlog runs and logs: its first packets come
+# within milliseconds of its rules, long before the next periodic look at
+# the policies, and must still name it (they were stored without a
+# scenario when a reload had happened in the second before).
+in_scen /usr/bin/python3 - <<'PY' &
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("100.64.1.4", 44000))
+for i in range(400):
+	s.sendto(b"x", ("203.0.113.10", 7)); time.sleep(0.005)
+PY
+sender=$!
+sleep 0.3
+policy put '{"scenario_id":"sd","profile":"none","sources":["100.64.2.0/24"]}'
+sleep 0.4
+policy put '{"scenario_id":"sc","network_id":"net-c","profile":"none","sources":["100.64.1.4/32"]}'
+wait "$sender"
+wait_rows "src_ip = '100.64.1.4' AND src_port = 44000 AND reason = 'default'" 1
+ok "a policy created while logging: its first rows name it" \
+	test "$(rows_where "src_port = 44000 AND reason = 'default' AND ifnull(scenario_id, '') <> 'sc'")" -eq 0
+diag "rows of the new policy's packets: $(rows_where "src_port = 44000 AND scenario_id = 'sc'"), baseline rows before it: $(rows_where "src_port = 44000 AND reason = 'baseline'")"
+
 # Flood from A while B keeps sending.
 sleep 1
 c0=$(deny_count "$MARK_A"); a0=$(rows_where "scenario_id = 'sa' AND dst_port = 9")

@@ -366,4 +366,28 @@ ok "retention prunes rows older than EGW_LOG_RETENTION" \
 	wait_for 5 rows_eq "src_port BETWEEN 43001 AND 43005" 0
 ok "retention keeps recent rows" test "$(q "SELECT count(*) FROM egress_log")" -eq "$total"
 
+# ---- the row cap holds under load ----
+# Port 5 logs without a limit: batches of up to 1,000 rows, each of which
+# must be matched by as much pruning (one 500-row transaction per batch let
+# the log grow by half of every batch while the load lasted).
+kill -TERM "$FLOWLOG_PID"; wait "$FLOWLOG_PID"
+CAP=1000
+EGW_LOG_MAX_ROWS=$CAP start_flowlog
+ok "the cap prunes the log down to EGW_LOG_MAX_ROWS" \
+	wait_for 10 sh -c "[ \$(sqlite3 '$DB' 'SELECT count(*) FROM egress_log') -le $CAP ]"
+: > "$T/counts"
+( end=$(( $(date +%s) + 8 ))
+  while [ "$(date +%s)" -lt "$end" ] && [ ! -e "$T/sent" ]; do
+	q "SELECT count(*) FROM egress_log" >> "$T/counts"; sleep 0.05
+  done ) &
+poll=$!
+traffic "$CL2" udp 4 100.64.2.2 45000 203.0.113.10 5 30000
+sleep 1.5
+touch "$T/sent"; wait "$poll"
+q "SELECT count(*) FROM egress_log" >> "$T/counts"
+peak=$(sort -n "$T/counts" | tail -1)
+diag "row cap $CAP under 30,000 unlimited log packets: peak $peak rows, written $(info written), lost $(info lost), $(wc -l < "$T/counts") samples"
+ok "under load the log stays within the cap plus two batches ($peak rows)" test "$peak" -le $((CAP + 2000))
+ok "and ends within the cap plus one batch" test "$(q "SELECT count(*) FROM egress_log")" -le $((CAP + 1000))
+
 e2e_done

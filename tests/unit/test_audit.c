@@ -173,6 +173,7 @@ main(void)
 	snprintf(e.action, sizeof(e.action), "deny");
 	snprintf(e.src_ip, sizeof(e.src_ip), "100.64.1.5");
 	snprintf(e.dst_ip, sizeof(e.dst_ip), "203.0.113.9");
+	e.has_ports = true;
 	e.dst_port = 443;
 	e.src_port = 40000;
 	snprintf(e.protocol, sizeof(e.protocol), "tcp");
@@ -189,6 +190,20 @@ main(void)
 	is_str(str(o, "timestamp"), "2026-01-01T00:00:00.000Z",
 	    "flow: the packet's time, not the queue time");
 	ok(is_null(o, "network_id"), "flow: unknown network null");
+	json_object_put(o);
+
+	/* A scan of port 0 names port 0; a packet without ports names none. */
+	e.dst_port = 0;
+	is_int(audit_flow_event(st, &e), 0, "flow to port 0 queued");
+	o = last_payload(st);
+	is_str(str(o, "dst_port"), "0", "flow: dst_port 0 is a port");
+	json_object_put(o);
+	e.has_ports = false;
+	snprintf(e.protocol, sizeof(e.protocol), "icmp");
+	is_int(audit_flow_event(st, &e), 0, "flow without ports queued");
+	o = last_payload(st);
+	ok(o && is_null(o, "dst_port") && is_null(o, "src_port"),
+	    "flow: no ports, both null");
 	json_object_put(o);
 
 	policy_free(p);

@@ -51,6 +51,24 @@ page_cb(const struct egress_entry *e, void *arg)
 	return 0;
 }
 
+struct port_seen {
+	bool zero, none, wrong;
+};
+
+static int
+port_cb(const struct egress_entry *e, void *arg)
+{
+	struct port_seen *ps = arg;
+
+	if (e->src_port == 30007)
+		ps->zero = e->has_ports && e->dst_port == 0;
+	else if (e->src_port == 0 && !e->has_ports)
+		ps->none = true;
+	else if (!e->has_ports || e->dst_port != 443)
+		ps->wrong = true;
+	return 0;
+}
+
 static size_t
 run(struct store *st, const struct egress_query *q, int64_t *next,
     struct page *pg)
@@ -167,7 +185,9 @@ main(void)
 		    : (i % 2 ? 0 : 2)]);
 		snprintf(e->src_ip, sizeof(e->src_ip), "100.64.0.%d", i % 200 + 1);
 		snprintf(e->dst_ip, sizeof(e->dst_ip), "203.0.113.%d", i % 200 + 1);
-		e->dst_port = 443;
+		/* row 7 went to port 0, row 8 had no ports (ICMP) */
+		e->has_ports = i != 8;
+		e->dst_port = i == 7 ? 0 : 443;
 		e->src_port = 30000 + i;
 		snprintf(e->protocol, sizeof(e->protocol), "tcp");
 		snprintf(e->reason, sizeof(e->reason), "default");
@@ -191,6 +211,18 @@ main(void)
 		if (rows[i].id != rows[i - 1].id + 1)
 			ids_ok = false;
 	ok(ids_ok && rows[0].id > 0, "ids filled in, consecutive");
+	is_int(testdb_int(st, "SELECT count(*) FROM egress_log WHERE dst_port = 0"
+	    " AND src_port = 30007"), 1, "port 0 stored as 0");
+	is_int(testdb_int(st, "SELECT count(*) FROM egress_log WHERE dst_port IS NULL"
+	    " AND src_port IS NULL"), 1, "no ports stored as NULL");
+	{
+		struct port_seen ports = { 0 };
+		struct egress_query pq = { .limit = EGRESS_QUERY_MAX };
+
+		store_egress_query(st, &pq, port_cb, &ports, NULL);
+		ok(ports.zero && ports.none && !ports.wrong,
+		    "read back: port 0 has ports, the NULL row has none");
+	}
 	is_str(rows[10].ts, "2026-03-01T10:10:00.000Z", "offset time normalised");
 	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'flow'"),
 	    ROWS - 200, "one flow event per audited row, same transaction");
