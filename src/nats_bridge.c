@@ -137,6 +137,10 @@ struct bridge {
 	/* Main thread only: */
 	bool setup_done;
 	bool jetstream;
+	/* audit_known: the audit mode was decided; until then nothing is
+	 * published (a guess of "core" marks rows delivered that no stream
+	 * ever stored). */
+	bool audit_known;
 	bool audit_js;
 	char audit_stream[BRIDGE_NAME_MAX];
 	bool check_stream;		/* after a failed batch: skip what is stored */
@@ -553,9 +557,14 @@ bridge_on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 static void
 bridge_set_error(struct bridge *b, const char *what, natsStatus s, int jerr)
 {
+	/* cnats keeps the server's description of a JetStream error as the
+	 * thread's last error text. */
+	const char *text = jerr != 0 ? nats_GetLastError(NULL) : NULL;
+
 	if (jerr != 0)
 		snprintf(b->last_error, sizeof(b->last_error), "%s: %s (JetStream error %d)",
-		    what, natsStatus_GetText(s), jerr);
+		    what, text != NULL && text[0] != '\0' ? text
+		    : natsStatus_GetText(s), jerr);
 	else
 		snprintf(b->last_error, sizeof(b->last_error), "%s: %s", what,
 		    natsStatus_GetText(s));
@@ -636,9 +645,20 @@ bridge_pipelined(const struct bridge *b, int64_t now)
 static int
 bridge_audit_core(struct bridge *b)
 {
+	b->audit_known = true;
 	b->audit_js = false;
 	b->audit_stream[0] = '\0';
 	return 0;
+}
+
+/* The audit mode cannot be decided now: publish nothing until it can. */
+static int
+bridge_audit_unknown(struct bridge *b)
+{
+	b->audit_known = false;
+	b->audit_js = false;
+	b->audit_stream[0] = '\0';
+	return -1;
 }
 
 static int
@@ -665,9 +685,12 @@ bridge_setup_audit(struct bridge *b)
 		sc.Duplicates = (int64_t)BRIDGE_AUDIT_DUPLICATES_S * 1000000000;
 		s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
 		if (s != NATS_OK) {
+			/* JetStream is there, so core publish would lose what
+			 * the stream should keep: wait and retry. */
 			bridge_set_error(b, "create stream " BRIDGE_AUDIT_STREAM, s, jerr);
-			log_warnx("%s; audit events use core NATS", b->last_error);
-			return bridge_audit_core(b);
+			log_warnx("%s; audit events wait in the outbox until the "
+			    "stream can be created", b->last_error);
+			return bridge_audit_unknown(b);
 		}
 		jsStreamInfo_Destroy(si);
 		log_info("created stream %s on %s", BRIDGE_AUDIT_STREAM,
@@ -680,6 +703,7 @@ bridge_setup_audit(struct bridge *b)
 		return bridge_audit_core(b);
 	}
 	snprintf(b->audit_stream, sizeof(b->audit_stream), "%s", name);
+	b->audit_known = true;
 	b->audit_js = true;
 	return 0;
 }
@@ -808,8 +832,13 @@ bridge_setup(struct bridge *b)
 	int rc = 0;
 
 	jetstream = bridge_detect_jetstream(b, &hard);
-	if (hard)
-		return -1;	/* keep what was set up; retried with backoff */
+	if (hard) {
+		/* Keep what was set up; retried with backoff.  At the first
+		 * set-up nothing was, and audit events wait (audit_known). */
+		log_warnx("NATS set-up: %s; retrying%s", b->last_error,
+		    b->audit_known ? "" : " (audit events wait in the outbox)");
+		return -1;
+	}
 	b->jetstream = jetstream;
 	if (bridge_setup_audit(b) != 0)
 		return -1;
@@ -1342,6 +1371,13 @@ bridge_publish_round(struct bridge *b, int64_t now)
 /* ------------------------------------------------------------------ */
 /* Status, housekeeping, loop                                           */
 
+static const char *
+bridge_sub_mode(const struct bridge_stats *st, int kind)
+{
+	return st->events_js[kind] ? "durable" : st->events_core[kind] ? "core"
+	    : "none";
+}
+
 static void
 bridge_heartbeat(struct bridge *b, bool running)
 {
@@ -1357,16 +1393,17 @@ bridge_heartbeat(struct bridge *b, bool running)
 	json_object_object_add(info, "connected", json_object_new_boolean(st.connected));
 	json_object_object_add(info, "jetstream", json_object_new_boolean(st.jetstream));
 	json_object_object_add(info, "audit_mode",
-	    json_object_new_string(st.audit_js ? "jetstream" : "core"));
+	    json_object_new_string(!st.audit_known ? "waiting"
+	    : st.audit_js ? "jetstream" : "core"));
 	json_object_object_add(info, "audit_stream", b->audit_js
 	    ? json_object_new_string(b->audit_stream) : NULL);
 	json_object_object_add(info, "audit_order", !b->audit_js ? NULL
 	    : json_object_new_string(bridge_pipelined(b, timefmt_monotonic_ms())
 	    ? "chained" : "one-at-a-time"));
 	json_object_object_add(info, "created_mode",
-	    json_object_new_string(st.events_js[KIND_CREATED] ? "durable" : "core"));
+	    json_object_new_string(bridge_sub_mode(&st, KIND_CREATED)));
 	json_object_object_add(info, "completed_mode",
-	    json_object_new_string(st.events_js[KIND_COMPLETED] ? "durable" : "core"));
+	    json_object_new_string(bridge_sub_mode(&st, KIND_COMPLETED)));
 	json_object_object_add(info, "published", json_object_new_int64((int64_t)st.published));
 	json_object_object_add(info, "failed", json_object_new_int64((int64_t)st.failed));
 	json_object_object_add(info, "rejected", json_object_new_int64((int64_t)st.rejected));
@@ -1422,9 +1459,12 @@ bridge_get_stats(struct bridge *b, struct bridge_stats *out)
 	out->reconnects = b->reconnects;
 	pthread_mutex_unlock(&b->mu);
 	out->jetstream = b->jetstream;
+	out->audit_known = b->audit_known;
 	out->audit_js = b->audit_js;
-	for (int k = 0; k < KIND_N; k++)
+	for (int k = 0; k < KIND_N; k++) {
 		out->events_js[k] = b->subs[k].js;
+		out->events_core[k] = !b->subs[k].js && b->subs[k].sub != NULL;
+	}
 }
 
 int
@@ -1586,8 +1626,8 @@ bridge_run(struct bridge *b, volatile sig_atomic_t *stop)
 			/* Also runs while disconnected, to fail the window. */
 			if (bridge_window_step(b, now))
 				busy = true;
-		} else if (connected && b->setup_done && b->outbox_more &&
-		    now >= b->next_publish_ms) {
+		} else if (connected && b->setup_done && b->audit_known &&
+		    b->outbox_more && now >= b->next_publish_ms) {
 			if ((rc = bridge_publish_round(b, now)) != 0 && rc != EGW_E_BUSY) {
 				log_errorx("outbox: %s", err_message(rc));
 				if (rc == EGW_E_DB)

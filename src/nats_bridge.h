@@ -61,8 +61,10 @@ enum bridge_outcome {
 struct bridge_stats {
 	bool connected;
 	bool jetstream;		/* the server offers JetStream */
+	bool audit_known;	/* the audit mode is decided (else nothing is published) */
 	bool audit_js;		/* audit events go out with JetStream acks */
 	bool events_js[2];	/* created/completed through durable consumers */
+	bool events_core[2];	/* ... or through core subscriptions */
 	uint64_t published;	/* outbox rows delivered */
 	uint64_t failed;	/* failed publish attempts (batches) */
 	uint64_t rejected;	/* invalid events terminated */

@@ -86,4 +86,52 @@ i=0
 while kill -0 "$SUB_PID" 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
 ok "its audit event arrived by core publish" grep -q '"scenario_id":"core-3"' "$T/sub2.out"
 ok "egw-natsd still running" kill -0 "$NATSD_PID"
+
+# JetStream present but the AUDIT stream cannot be created (a stream of
+# that name holds other subjects): audit events wait in the outbox, they
+# are not published by core NATS and called delivered with no stream
+# storing them; once the name is free the stream is created and they go.
+stop_natsd
+"$PROBE" stream-add AUDIT audit.other || { echo "Bail out! stream-add"; exit 99; }
+undelivered() { q "SELECT count(*) FROM outbox WHERE delivered_at IS NULL"; }
+u0=$(undelivered)
+start_natsd
+"$OUTBOXGEN" "$DB" 3 0 > /dev/null || { echo "Bail out! outboxgen"; exit 99; }
+ok "stream creation refused: audit mode 'waiting'" wait_until 10 natsd_info_is audit_mode waiting
+ok "the refusal is logged with the server's reason" \
+	wait_until 5 grep -q "create stream AUDIT: .*in use" "$T/natsd.log"
+sleep 2
+ok "meanwhile nothing is marked delivered ($(undelivered) waiting)" test "$(undelivered)" -ge $((u0 + 3))
+"$PROBE" stream-delete AUDIT || { echo "Bail out! stream-delete"; exit 99; }
+ok "once the name is free: the stream is created, audit mode jetstream" \
+	wait_until 40 natsd_info_is audit_mode jetstream
+ok "and the waiting events are delivered" wait_until 15 q_eq \
+	"SELECT count(*) FROM outbox WHERE delivered_at IS NULL" 0
+ok "into the AUDIT stream" bash -c '"$0" stream-info AUDIT | grep -q "\"messages\":[1-9]"' "$PROBE"
+
+# A server that takes JetStream API requests and never answers them (here
+# a silent subscriber on \$JS.API.>, on a core-only server): JetStream's
+# presence is unknown, so audit events wait instead of going out by core
+# publish; when the requests are refused (no responders) core is certain.
+stop_natsd
+kill -TERM "$NATS_PID"
+wait "$NATS_PID" 2>/dev/null
+nats-server -a 127.0.0.1 -p "$NATS_PORT" > "$T/nats3.log" 2>&1 &
+NATS_PID=$!
+track_pid "$NATS_PID"
+wait_until 10 "$PROBE" pub x.ready '{}' || { echo "Bail out! nats-server"; exit 99; }
+"$PROBE" sub '$JS.API.>' 1000 60000 "$T/silent.ready" > /dev/null 2>&1 &
+SILENT_PID=$!
+track_pid "$SILENT_PID"
+wait_until 10 test -e "$T/silent.ready" || { echo "Bail out! silent responder"; exit 99; }
+u0=$(undelivered)
+start_natsd
+"$OUTBOXGEN" "$DB" 3 0 > /dev/null || { echo "Bail out! outboxgen"; exit 99; }
+ok "JetStream requests time out: audit mode 'waiting'" wait_until 15 natsd_info_is audit_mode waiting
+sleep 3
+ok "meanwhile nothing is marked delivered ($(undelivered) waiting)" test "$(undelivered)" -ge $((u0 + 3))
+kill -TERM "$SILENT_PID"; wait "$SILENT_PID" 2>/dev/null
+ok "no responders: audit falls back to core publish" wait_until 40 natsd_info_is audit_mode core
+ok "and the waiting events are published" wait_until 15 q_eq \
+	"SELECT count(*) FROM outbox WHERE delivered_at IS NULL" 0
 e2e_done
