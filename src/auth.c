@@ -3,10 +3,9 @@
  * This file contains token minting, hashing and checking (see auth.h).
  */
 #include "auth.h"
+#include "digest.h"
 #include "err.h"
 
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
@@ -37,37 +36,12 @@ auth_token_generate(char out[AUTH_TOKEN_LEN + 1])
 	return 0;
 }
 
-/* Fetched once: EVP_sha256() makes OpenSSL 3 look the provider's
- * implementation up again on every digest, which cost twice the hashing
- * itself, and every authenticated request hashes its token. */
-static pthread_once_t auth_sha256_once = PTHREAD_ONCE_INIT;
-static EVP_MD *auth_sha256;
-
-static void
-auth_sha256_fetch(void)
-{
-	auth_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
 int
 auth_token_hash(const char *token, char out[STORE_TOKEN_HASH_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-
-	pthread_once(&auth_sha256_once, auth_sha256_fetch);
-	/* Should the fetch have failed, the slow way still works. */
-	if (EVP_Digest(token, strlen(token), md, &len,
-	    auth_sha256 != NULL ? auth_sha256 : EVP_sha256(), NULL) != 1 ||
-	    len != 32)
-		return EGW_E_INTERNAL;
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[STORE_TOKEN_HASH_LEN] = '\0';
-	return 0;
+	_Static_assert(STORE_TOKEN_HASH_LEN == DIGEST_SHA256_HEX_LEN,
+	    "a token hash is a hex SHA-256");
+	return digest_sha256_hex(token, strlen(token), out);
 }
 
 int

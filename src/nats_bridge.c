@@ -34,10 +34,12 @@
 #include "applier_client.h"
 #include "audit.h"
 #include "codec.h"
+#include "digest.h"
 #include "err.h"
 #include "log.h"
 #include "policy.h"
 #include "store_component.h"
+#include "store_events.h"
 #include "store_outbox.h"
 #include "store_policy.h"
 #include "timefmt.h"
@@ -199,17 +201,39 @@ bridge_is_string(struct json_object *v)
 	    strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v);
 }
 
+/*
+ * Acts on the policy and records @digest in one transaction, so a
+ * redelivery after a crash between the two cannot happen unrecorded.
+ */
+static int
+bridge_put_recorded(struct store *st, struct policy *p,
+    const struct store_actor *actor, const char *digest, bool *created,
+    struct policy_errors *errs)
+{
+	bool queued;
+	int rc, rc_end;
+
+	if ((rc = store_policy_batch_begin(st, &queued)) != 0)
+		return rc;
+	rc = store_policy_put(st, p, actor, created, errs);
+	if (rc == 0)
+		rc = store_event_record(st, p->scenario_id, digest);
+	rc_end = store_policy_batch_end(st, queued, rc == 0);
+	return rc != 0 ? rc : rc_end;
+}
+
 static int
 bridge_created(struct store *st, const struct config *cfg,
-    struct json_object *obj, const struct store_actor *actor,
-    struct policy_errors *errs, enum bridge_outcome *outcome)
+    struct json_object *obj, const char *digest,
+    const struct store_actor *actor, struct policy_errors *errs,
+    enum bridge_outcome *outcome)
 {
 	static const char *const extra[] = { "track", NULL };
 	char profile[POLICY_PROFILE_MAX + 1];
 	const char *track = NULL;
 	struct json_object *v;
 	struct policy *p = NULL, *old = NULL;
-	bool created = false, had_old = false;
+	bool created = false, had_old = false, seen;
 	int rc;
 
 	if ((v = bridge_member(obj, "track")) != NULL) {
@@ -238,21 +262,36 @@ bridge_created(struct store *st, const struct config *cfg,
 	p->revision = 0;
 	p->revision_given = false;
 
+	/*
+	 * The same message again (at-least-once delivery): acting on it now
+	 * would undo what happened since, e.g. re-enable a policy an operator
+	 * disabled or re-create one that was deleted.
+	 */
+	if ((rc = store_event_seen(st, p->scenario_id, digest, &seen)) != 0)
+		goto out;
+	if (seen) {
+		log_info("scenario %s: this created event was acted on before; "
+		    "ignored", p->scenario_id);
+		*outcome = BRIDGE_UNCHANGED;
+		goto out;
+	}
 	rc = store_policy_get(st, p->scenario_id, old);
 	if (rc == 0) {
 		had_old = true;
 		if (old->completed_at[0] != '\0') {
 			/* A late or redelivered created event must not reopen a
-			 * completed scenario (store_policy_put would). */
+			 * completed scenario (store_policy_put would), nor once
+			 * retention has removed it. */
 			log_info("scenario %s is completed; created event ignored",
 			    p->scenario_id);
+			rc = store_event_record(st, p->scenario_id, digest);
 			*outcome = BRIDGE_UNCHANGED;
 			goto out;
 		}
 	} else if (rc != EGW_E_NOTFOUND) {
 		goto out;
 	}
-	rc = store_policy_put(st, p, actor, &created, errs);
+	rc = bridge_put_recorded(st, p, actor, digest, &created, errs);
 	if (rc == EGW_E_CONFLICT)
 		rc = EGW_E_INVALID;	/* not retryable; recorded as rejected */
 	if (rc != 0)
@@ -367,9 +406,13 @@ bridge_handle_event(struct store *st, const struct config *cfg,
 		policy_errors_add(errs, "", "event larger than %zu bytes", max_len);
 		rc = EGW_E_TOOLARGE;
 	} else if ((rc = codec_parse_body(data, len, &obj, errs)) == 0) {
-		if (strcmp(subject, BRIDGE_SUBJECT_CREATED) == 0)
-			rc = bridge_created(st, cfg, obj, &actor, errs, outcome);
-		else if (strcmp(subject, BRIDGE_SUBJECT_COMPLETED) == 0)
+		char digest[DIGEST_SHA256_HEX_LEN + 1];
+
+		if (strcmp(subject, BRIDGE_SUBJECT_CREATED) == 0) {
+			if ((rc = digest_sha256_hex(data, len, digest)) == 0)
+				rc = bridge_created(st, cfg, obj, digest, &actor,
+				    errs, outcome);
+		} else if (strcmp(subject, BRIDGE_SUBJECT_COMPLETED) == 0)
 			rc = bridge_completed(st, obj, &actor, errs, outcome);
 		else
 			rc = EGW_E_INTERNAL;

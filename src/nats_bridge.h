@@ -89,7 +89,9 @@ struct bridge_stats {
  * scenario.created is parsed by the API's codec (extra key "track"); when
  * it has no "profile" the track's profile from table track_profiles is
  * used.  A created event for a completed scenario changes nothing (a
- * late redelivery must not reopen it).  scenario.completed disables the
+ * late redelivery must not reopen it), nor does one whose exact body was
+ * accepted for the scenario before (store_events.h), whatever happened to
+ * the policy since.  scenario.completed disables the
  * policy and stamps completed_at; for an unknown scenario it stores a
  * disabled, completed "none" tombstone so that a created event arriving
  * later (the two subjects are consumed independently) cannot open it.

@@ -132,4 +132,25 @@ ok "no event was redelivered" consumer_is SCENARIOS egress_gateway_created num_r
 ok "egw-natsd still running" kill -0 "$NATSD_PID"
 stop_natsd
 ok "egw-natsd recorded its stop" natsd_info_is running 0
+
+# The created consumer re-made with "deliver all" (server state lost, or
+# an operator's reset) replays every created event.  Those already acted
+# on stay done: an operator's disable holds, expired scenarios stay gone
+# (they came back re-enabled before).
+POLICY=$(egw_bin tests/e2e/egw-policy)
+quiet "$POLICY" disable down-1 || { echo "Bail out! disable"; exit 99; }
+"$PROBE" consumer-delete SCENARIOS egress_gateway_created ||
+	{ echo "Bail out! consumer-delete"; exit 99; }
+replay_ts=$(now_ts)
+start_natsd
+last=$(stream_last_seq SCENARIOS)
+ok "replay: the re-created consumer went through the whole stream" \
+	wait_until 15 consumer_is SCENARIOS egress_gateway_created ack_floor_stream_seq "$last"
+ok "replay: the operator's disable holds" q_is \
+	"SELECT enabled FROM policies WHERE scenario_id = 'down-1'" 0
+ok "replay: expired scenarios stay gone" q_is \
+	"SELECT count(*) FROM policies WHERE scenario_id IN ('np-1', 'early-1')" 0
+ok "replay: no policy changed" q_is \
+	"SELECT count(*) FROM policy_history WHERE ts >= '$replay_ts'" 0
+stop_natsd
 e2e_done

@@ -35,6 +35,7 @@ usage(void)
 	    "                                    de-duplication window of DUP_MS)\n"
 	    "  stream-info NAME                  messages, first/last sequence\n"
 	    "  stream-delete NAME                delete a stream\n"
+	    "  consumer-delete STREAM NAME       delete a consumer\n"
 	    "  stream-dump NAME                  every stored message, in order\n"
 	    "  consumer-info STREAM NAME         pending/ack-pending/redelivered\n");
 }
@@ -383,6 +384,9 @@ main(int argc, char **argv)
 		rc = cmd_stream_add(js, argc, argv);
 	} else if (strcmp(cmd, "stream-info") == 0) {
 		rc = cmd_stream_info(js, argc, argv);
+	} else if (strcmp(cmd, "consumer-delete") == 0 && argc >= 2) {
+		s = js_DeleteConsumer(js, argv[0], argv[1], NULL, &jerr);
+		rc = s == NATS_OK ? 0 : fail("consumer-delete", s, jerr);
 	} else if (strcmp(cmd, "stream-delete") == 0 && argc >= 1) {
 		s = js_DeleteStream(js, argv[0], NULL, &jerr);
 		rc = s == NATS_OK ? 0 : fail("stream-delete", s, jerr);

@@ -157,6 +157,51 @@ main(void)
 	is_int(testdb_int(st, "SELECT revision FROM policies WHERE scenario_id = 's1'"), 2,
 	    "revision 2 after update");
 
+	/*
+	 * A redelivered created event (at least once) after an operator acted
+	 * changes nothing: it neither re-enables, re-creates nor widens.
+	 */
+	{
+		static const char r1[] = "{\"scenario_id\":\"r1\",\"profile\":\"custom\","
+		    "\"allowed_hosts\":[\"192.0.2.10\"],\"allowed_ports\":[443,8443]}";
+		static const char r2[] = "{\"scenario_id\":\"r2\",\"track\":\"cissp\"}";
+		struct store_actor op = { "test-operator", NULL };
+		struct policy *narrow = policy_new();
+		bool created;
+
+		is_int(handle_str(st, BRIDGE_SUBJECT_CREATED, r1), BRIDGE_CHANGED, "r1 created");
+		is_int(handle_str(st, BRIDGE_SUBJECT_CREATED, r2), BRIDGE_CHANGED, "r2 created");
+		is_int(store_policy_set_enabled(st, "r1", false, &op, NULL), 0,
+		    "operator disables r1");
+		is_int(handle_str(st, BRIDGE_SUBJECT_CREATED, r1), BRIDGE_UNCHANGED,
+		    "r1's created redelivered");
+		is_int(testdb_int(st, "SELECT enabled FROM policies WHERE scenario_id = 'r1'"), 0,
+		    "r1 stays disabled");
+		is_int(store_policy_set_enabled(st, "r1", true, &op, NULL), 0,
+		    "operator enables r1 again");
+		is_int(store_policy_get(st, "r1", narrow), 0, "r1 read");
+		narrow->n_ports = 1;	/* 443 only */
+		narrow->revision = 0;
+		narrow->revision_given = false;
+		is_int(store_policy_put(st, narrow, &op, &created, NULL), 0,
+		    "operator narrows r1 to one port");
+		is_int(handle_str(st, BRIDGE_SUBJECT_CREATED, r1), BRIDGE_UNCHANGED,
+		    "r1's created redelivered again");
+		is_int(store_policy_get(st, "r1", p), 0, "r1 read again");
+		is_int(p->n_ports, 1, "r1 stays narrowed");
+		is_int(store_policy_delete(st, "r2", &op, NULL), 0, "operator deletes r2");
+		is_int(handle_str(st, BRIDGE_SUBJECT_CREATED, r2), BRIDGE_UNCHANGED,
+		    "r2's created redelivered");
+		is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'r2'"), 0,
+		    "r2 stays deleted");
+		is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+		    "{\"scenario_id\":\"r2\",\"track\":\"netplus\"}"), BRIDGE_CHANGED,
+		    "a different created event for r2 applies");
+		is_int(testdb_int(st, "SELECT count(*) FROM scenario_event_digests"
+		    " WHERE scenario_id = 'r2'"), 2, "both r2 events recorded");
+		policy_free(narrow);
+	}
+
 	/* Completion, idempotent, and no reopening. */
 	is_int(handle_str(st, BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"s1\"}"),
 	    BRIDGE_CHANGED, "completed changes");
@@ -182,6 +227,24 @@ main(void)
 	    BRIDGE_UNCHANGED, "created after its completion is ignored");
 	is_int(testdb_int(st, "SELECT enabled FROM policies WHERE scenario_id = 's5'"), 0,
 	    "s5 stays disabled");
+	/* Retention removes the completed scenarios; their created events
+	 * replayed (a consumer re-created with "deliver all") stay done. */
+	is_int(testdb_int(st, "SELECT count(*) FROM scenario_event_digests"
+	    " WHERE scenario_id IN ('s1', 's5')"), 3,
+	    "s1's two created events and s5's ignored one are recorded");
+	store_exec(st, "UPDATE policies SET completed_at = '2020-01-01T00:00:00.000Z'"
+	    " WHERE scenario_id IN ('s1', 's5')");
+	is_int(store_policy_expire_completed(st, 60, NULL), 0, "retention expires s1 and s5");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id IN ('s1', 's5')"),
+	    0, "s1 and s5 gone");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s1\",\"network_id\":\"n1\",\"track\":\"cissp\"}"),
+	    BRIDGE_UNCHANGED, "s1's first created replayed after expiry");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s5\",\"track\":\"cissp\"}"),
+	    BRIDGE_UNCHANGED, "s5's created replayed after expiry");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id IN ('s1', 's5')"),
+	    0, "neither comes back");
 
 	/* Every invalid shape: rejected, recorded, no change. */
 	for (size_t i = 0; i < n_bad; i++) {
