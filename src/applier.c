@@ -1486,6 +1486,14 @@ main(int argc, char **argv)
 	memset(&a, 0, sizeof(a));
 	a.sock = -1;
 	config_load_env(&a.cfg, "egw-applier");
+	{
+		char err[CONFIG_ERR_MAX];
+
+		if (config_check_scope(&a.cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "egw-applier: configuration error: %s\n", err);
+			return 2;
+		}
+	}
 	log_init("applier", a.cfg.log_level);
 	render_config_from(&a.cfg, &a.rc);
 	if (check_only) {

@@ -343,6 +343,12 @@ static int
 parse_managed_sources(const struct setting *s, const char *v,
     struct config *cfg, char *err, size_t errlen)
 {
+	/* An explicit "police only what policies name" (config_check_scope). */
+	cfg->managed_none = strcmp(v, "none") == 0;
+	if (cfg->managed_none) {
+		cfg->n_managed_sources = 0;
+		return 0;
+	}
 	return parse_list(s, v, err, errlen, CONFIG_MAX_MANAGED,
 	    &cfg->n_managed_sources, item_prefix, cfg->managed_sources);
 }
@@ -412,7 +418,7 @@ static const struct setting settings[] = {
 	{ "EGW_DNS_SERVERS", "", parse_dns, 0, 0, 0, 0,
 	  "comma-separated IPv4/IPv6 addresses, at most 8" },
 	{ "EGW_MANAGED_SOURCES", "", parse_managed_sources, 0, 0, 0, 0,
-	  "comma-separated IPv4/IPv6 prefixes, at most 64" },
+	  "comma-separated IPv4/IPv6 prefixes, at most 64, or none" },
 	{ "EGW_MANAGED_IFACES", "", parse_managed_ifaces, 0, 0, 0, 0,
 	  "comma-separated interface names, at most 64" },
 	{ "EGW_IFACE_TEMPLATE", "br-{network_id:12}", parse_template, STR(iface_template), 0, 0,
@@ -488,6 +494,19 @@ config_load_env(struct config *cfg, const char *prog)
 		fprintf(stderr, "%s: configuration error: %s\n", prog, err);
 		exit(2);
 	}
+}
+
+int
+config_check_scope(const struct config *cfg, char *err, size_t errlen)
+{
+	if (cfg->dry_run || cfg->managed_none || cfg->n_managed_sources > 0 ||
+	    cfg->n_managed_ifaces > 0)
+		return 0;
+	snprintf(err, errlen, "DRY_RUN=false needs EGW_MANAGED_SOURCES and/or "
+	    "EGW_MANAGED_IFACES naming the scenario networks (a scenario "
+	    "without an enabled policy is denied only there); "
+	    "EGW_MANAGED_SOURCES=none polices only the sources policies name");
+	return EGW_E_CONFIG;
 }
 
 int

@@ -53,6 +53,7 @@ struct config {
 	struct ip_prefix dns_servers[CONFIG_MAX_DNS];
 	size_t n_managed_sources;		/* EGW_MANAGED_SOURCES */
 	struct ip_prefix managed_sources[CONFIG_MAX_MANAGED];
+	bool managed_none;			/* EGW_MANAGED_SOURCES=none */
 	size_t n_managed_ifaces;		/* EGW_MANAGED_IFACES */
 	char managed_ifaces[CONFIG_MAX_MANAGED][NETADDR_IFNAMSIZ];
 	char iface_template[64];		/* EGW_IFACE_TEMPLATE */
@@ -83,6 +84,20 @@ int config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
  * @prog: program name for the error line
  */
 void config_load_env(struct config *cfg, const char *prog);
+
+/**
+ * config_check_scope() - may this configuration enforce?
+ * @err: the reason when not
+ *
+ * An enforcing gateway (DRY_RUN=false) must be told which networks are
+ * scenarios' (EGW_MANAGED_SOURCES / EGW_MANAGED_IFACES), or be told
+ * explicitly to police only what policies name (EGW_MANAGED_SOURCES=none):
+ * otherwise a scenario whose policy does not exist yet, or no longer does,
+ * would be forwarded unpoliced instead of denied.
+ *
+ * Returns: 0, or EGW_E_CONFIG with @err set.
+ */
+int config_check_scope(const struct config *cfg, char *err, size_t errlen);
 
 /**
  * config_iface_for_network() - derive a scenario's interface name from its

@@ -30,8 +30,22 @@ snapshot() {
 }
 last_start_done() { grep -c '"trigger":"start"' "$T/applier.log"; }
 
-# ---- 1. dry run ----
+# ---- 0. an enforcing applier must know the scenario networks ----
+# Without EGW_MANAGED_SOURCES/IFACES a scenario whose policy does not exist
+# yet (or any more) would be forwarded unpoliced: refused at start, before
+# any table exists.
 EGW_RECONCILE_INTERVAL=3600 applier_env
+DRY_RUN=false EGW_MANAGED_SOURCES= EGW_MANAGED_IFACES= \
+	in_gw timeout 10 "$(egw_bin egw-applier)" > "$T/unscoped.log" 2>&1
+ok "enforcing without managed networks: refused (exit 2)" test $? -eq 2
+ok "the refusal names EGW_MANAGED_SOURCES and =none" \
+	grep -q "EGW_MANAGED_SOURCES.*EGW_MANAGED_SOURCES=none" "$T/unscoped.log"
+ok "and no table was created" sh -c "! ip netns exec $NS_GW nft list table inet forge_egress 2>/dev/null"
+DRY_RUN=false EGW_MANAGED_SOURCES=none EGW_MANAGED_IFACES= \
+	in_gw "$(egw_bin egw-applier)" -n > "$T/unscoped.log" 2>&1
+ok "EGW_MANAGED_SOURCES=none says it explicitly: accepted" test $? -eq 0
+
+# ---- 1. dry run ----
 export DRY_RUN=true
 start_applier
 policy put '{"scenario_id":"sa","profile":"training-updates","sources":["100.64.1.2/32"]}'

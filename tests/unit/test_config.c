@@ -116,6 +116,30 @@ main(void)
 			tap_diag("  error: %s", err);
 	}
 
+	/* Enforcing needs the scenario networks named, or "none" said. */
+	{
+		static const char *const scopes[][5] = {
+			{ "DRY_RUN", "true", NULL },
+			{ "DRY_RUN", "false", NULL },
+			{ "DRY_RUN", "false", "EGW_MANAGED_SOURCES", "100.64.0.0/10", NULL },
+			{ "DRY_RUN", "false", "EGW_MANAGED_IFACES", "br-x", NULL },
+			{ "DRY_RUN", "false", "EGW_MANAGED_SOURCES", "none", NULL },
+		};
+		static const int want[] = { 0, EGW_E_CONFIG, 0, 0, 0 };
+
+		for (size_t i = 0; i < sizeof(scopes) / sizeof(*scopes); i++) {
+			is_int(load(&cfg, err, scopes[i]), 0, "scope case %zu loads", i);
+			is_int(config_check_scope(&cfg, err, CONFIG_ERR_MAX), want[i],
+			    "scope case %zu: %s", i, want[i] ? "refused" : "accepted");
+		}
+		ok(cfg.managed_none && cfg.n_managed_sources == 0,
+		    "EGW_MANAGED_SOURCES=none: no sources, said explicitly");
+		load(&cfg, err, scopes[1]);
+		config_check_scope(&cfg, err, CONFIG_ERR_MAX);
+		ok(strstr(err, "EGW_MANAGED_SOURCES") != NULL &&
+		    strstr(err, "none") != NULL, "the refusal names the settings");
+	}
+
 	load(&cfg, err, NULL);
 	ok(config_iface_for_network(&cfg, "0123456789abcdef0123", name) == 0 &&
 	    strcmp(name, "br-0123456789ab") == 0, "docker bridge name derived");
