@@ -1188,16 +1188,27 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 	skel_rule(cb, "allow", "accept");
 
 	for (int r = 0; r < RENDER_REASON__DENY_COUNT; r++) {
+		/*
+		 * Audit mode lets through what the policy would deny, so that
+		 * a workload's needs can be learnt; the gateway's own
+		 * protections are not the policy's to learn: cloud metadata
+		 * (credentials), link-local and the gateway host stay denied.
+		 */
+		bool audited = r != RENDER_REASON_METADATA &&
+		    r != RENDER_REASON_LINKLOCAL && r != RENDER_REASON_GATEWAY;
 		char audit[32];
 
 		snprintf(c, sizeof(c), "deny_%s", reason_names[r]);
 		snprintf(audit, sizeof(audit), "audit_%s", reason_names[r]);
 		skel_chain(cb, c, NULL);
 		skel_rule(cb, c, "update @cnt_deny { meta mark counter }");
-		skel_rule(cb, c, "meta mark @audit goto %s", audit);
+		if (audited)
+			skel_rule(cb, c, "meta mark @audit goto %s", audit);
 		skel_rule(cb, c, "update @rl_deny { meta mark %s } log prefix "
 		    "\"egw:d:m:%s\" group %u", lim, reason_names[r], rc->nflog_group);
 		skel_rule(cb, c, "drop");
+		if (!audited)
+			continue;
 		skel_chain(cb, audit, NULL);
 		skel_rule(cb, audit, "update @rl_deny { meta mark %s } log prefix "
 		    "\"egw:w:m:%s\" group %u", lim, reason_names[r], rc->nflog_group);
@@ -1232,11 +1243,14 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 		skel_rule(cb, "decide", "meta mark . ip daddr . meta l4proto . th dport @pre4 goto allow");
 		skel_rule(cb, "decide", "meta mark . ip6 daddr . meta l4proto . th dport @pre6 goto allow");
 	}
-	skel_rule(cb, "decide", "meta l4proto { tcp, udp } th dport 53 goto deny_dns");
+	/* The protections before the DNS rule: port 53 of the metadata
+	 * server (it answers there) is a metadata deny, which audit mode
+	 * does not let through, not a DNS one. */
 	skel_rule(cb, "decide", "ip daddr 169.254.169.254 goto deny_metadata");
 	skel_rule(cb, "decide", "ip6 daddr fd00:ec2::254 goto deny_metadata");
 	skel_rule(cb, "decide", "ip daddr 169.254.0.0/16 goto deny_linklocal");
 	skel_rule(cb, "decide", "ip6 daddr fe80::/10 goto deny_linklocal");
+	skel_rule(cb, "decide", "meta l4proto { tcp, udp } th dport 53 goto deny_dns");
 	if (vallow) {
 		skel_rule(cb, "decide", "%s", vallow);
 	} else {

@@ -129,6 +129,10 @@ db "DELETE FROM profiles WHERE name = 'ops-bad'"
 policy put '{"scenario_id":"sc","profile":"none","mode":"audit","sources":["100.64.1.4/32"]}'
 ok "audit applied" applied
 ok "audit: would-be-denied 443 let through" tcp_ok $C 203.0.113.10 443
+# the gateway's own protections are not the policy's to learn: still denied
+# (169.254.169.254 answers on 80 and 53 behind the gateway)
+ok "audit: cloud metadata stays denied" tcp_refused $C 169.254.169.254 80
+ok "audit: cloud metadata's DNS port stays denied" udp_refused $C 169.254.169.254 53
 sleep 6
 ok "audit: counted in policy_counters" db_ge "SELECT denied_packets FROM policy_counters WHERE scenario_id='sc'" 1
 
