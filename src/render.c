@@ -567,8 +567,9 @@ range_is_special(const struct render_config *rc, uint8_t family,
 }
 
 static void
-add_box(struct builder *b, uint8_t family, const uint8_t *lo, const uint8_t *hi,
-    uint8_t plo, uint8_t phi, uint16_t portlo, uint16_t porthi, bool pre)
+push_box(struct builder *b, uint8_t family, const uint8_t *lo,
+    const uint8_t *hi, uint8_t plo, uint8_t phi, uint16_t portlo,
+    uint16_t porthi, bool pre)
 {
 	struct render_elem e;
 	bool v4 = family == AF_INET;
@@ -576,10 +577,6 @@ add_box(struct builder *b, uint8_t family, const uint8_t *lo, const uint8_t *hi,
 	if (b->err)
 		return;
 	memset(&e, 0, sizeof(e));
-	if (!pre)
-		pre = range_is_special(b->rc, family, lo, hi) ||
-		    (portlo == 53 && porthi == 53 && plo == phi &&
-		    (plo == PROTO_TCP || plo == PROTO_UDP));
 	e.set = pre ? (v4 ? RENDER_SET_PRE4 : RENDER_SET_PRE6) :
 	    (v4 ? RENDER_SET_ALLOW4 : RENDER_SET_ALLOW6);
 	e.family = family;
@@ -594,6 +591,89 @@ add_box(struct builder *b, uint8_t family, const uint8_t *lo, const uint8_t *hi,
 		b->err = EGW_E_INVALID;
 	else
 		b->err = render_elems_push(b->out, &e);
+}
+
+/* The address after (@delta 1) or before (-1) @a, @alen bytes big-endian. */
+static void
+addr_step(uint8_t *a, size_t alen, int delta)
+{
+	for (size_t i = alen; i-- > 0;) {
+		if (delta > 0 ? a[i]++ != 0xff : a[i]-- != 0x00)
+			break;
+	}
+}
+
+struct addr_span {
+	uint8_t lo[16], hi[16];
+};
+
+/*
+ * A port-53 entry goes to the pre sets, which decide consults before the
+ * metadata and link-local denies and which are the only allow path to the
+ * gateway itself.  A wide one ("port 53 anywhere") must not open those:
+ * the parts of [@lo, @hi] inside a special range or a gateway address go
+ * to the allow sets, after the denies; the rest stays in the pre sets.
+ */
+static void
+add_dns_box(struct builder *b, uint8_t family, const uint8_t *lo,
+    const uint8_t *hi, uint8_t plo, uint8_t phi)
+{
+	size_t alen = family == AF_INET ? 4 : 16, n, k = 0;
+	const struct ip_prefix *sp = special_ranges(&n);
+	struct addr_span cut[3 + RENDER_MAX_GATEWAY], c;
+	uint8_t cur[16];
+
+	for (size_t i = 0; i < n + b->rc->n_gateway; i++) {
+		const struct ip_prefix *p = i < n ? &sp[i] : &b->rc->gateway[i - n];
+		size_t at;
+
+		if (p->family != family)
+			continue;
+		prefix_range(p, c.lo, c.hi);
+		if (memcmp(c.hi, lo, alen) < 0 || memcmp(c.lo, hi, alen) > 0)
+			continue;
+		if (memcmp(c.lo, lo, alen) < 0)
+			memcpy(c.lo, lo, 16);
+		if (memcmp(c.hi, hi, alen) > 0)
+			memcpy(c.hi, hi, 16);
+		for (at = k; at > 0 && memcmp(cut[at - 1].lo, c.lo, alen) > 0; at--)
+			cut[at] = cut[at - 1];
+		cut[at] = c;
+		k++;
+	}
+	memcpy(cur, lo, 16);
+	for (size_t j = 0; j < k; j++) {
+		if (memcmp(cut[j].hi, cur, alen) < 0)
+			continue;	/* inside a part already cut */
+		if (memcmp(cut[j].lo, cur, alen) > 0) {
+			uint8_t end[16];
+
+			memcpy(end, cut[j].lo, 16);
+			addr_step(end, alen, -1);
+			push_box(b, family, cur, end, plo, phi, 53, 53, true);
+			memcpy(cur, cut[j].lo, 16);
+		}
+		push_box(b, family, cur, cut[j].hi, plo, phi, 53, 53, false);
+		if (memcmp(cut[j].hi, hi, alen) == 0)
+			return;
+		memcpy(cur, cut[j].hi, 16);
+		addr_step(cur, alen, 1);
+	}
+	push_box(b, family, cur, hi, plo, phi, 53, 53, true);
+}
+
+static void
+add_box(struct builder *b, uint8_t family, const uint8_t *lo, const uint8_t *hi,
+    uint8_t plo, uint8_t phi, uint16_t portlo, uint16_t porthi, bool pre)
+{
+	if (!pre && range_is_special(b->rc, family, lo, hi)) {
+		pre = true;
+	} else if (!pre && portlo == 53 && porthi == 53 && plo == phi &&
+	    (plo == PROTO_TCP || plo == PROTO_UDP)) {
+		add_dns_box(b, family, lo, hi, plo, phi);
+		return;
+	}
+	push_box(b, family, lo, hi, plo, phi, portlo, porthi, pre);
 }
 
 /* One typed entry: protocol, optional destination, port ranges. */

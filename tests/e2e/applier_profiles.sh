@@ -136,6 +136,12 @@ ok "audit: cloud metadata's DNS port stays denied" udp_refused $C 169.254.169.25
 sleep 6
 ok "audit: counted in policy_counters" db_ge "SELECT denied_packets FROM policy_counters WHERE scenario_id='sc'" 1
 
+# "port 53 anywhere" does not open the metadata server's port 53
+policy put '{"scenario_id":"sc","profile":"custom","sources":["100.64.1.4/32"],"allowed_ports":[53]}'
+ok "port 53 anywhere applied" applied
+ok "port 53 anywhere: an outside resolver answers" udp_ok $C 203.0.113.10 53
+ok "port 53 anywhere: the metadata server's port 53 stays denied" udp_refused $C 169.254.169.254 53
+
 policy delete sb
 ok "delete applied" applied
 ok "deleted B falls back to baseline" tcp_refused $B 203.0.113.10 8080

@@ -541,6 +541,120 @@ test_random_policies(void)
 	policy_free(p);
 }
 
+/* Does an element of @set (mark 5) hold @addr, @l4 port 53? */
+static bool
+set_holds(const struct render_elems *l, enum render_set set, uint8_t fam,
+    const char *addr, uint8_t l4)
+{
+	uint8_t a[16] = { 0 };
+	size_t alen = fam == AF_INET ? 4 : 16;
+
+	inet_pton(fam, addr, a);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct render_elem *e = &l->v[i];
+
+		if (e->set == set && e->mark == 5 &&
+		    memcmp(a, e->lo, alen) >= 0 && memcmp(a, e->hi, alen) <= 0 &&
+		    l4 >= e->proto_lo && l4 <= e->proto_hi &&
+		    e->port_lo <= 53 && e->port_hi >= 53)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * "Port 53 anywhere" goes to the pre sets (ahead of the DNS deny), which
+ * decide consults before the metadata and link-local denies and which
+ * are the only allow path to the gateway itself: the parts of such an
+ * entry inside those go to the allow sets, after the denies.  An entry
+ * naming such an address itself stays in the pre sets.
+ */
+static void
+test_dns_anywhere(void)
+{
+	static const struct {
+		const char *addr;
+		uint8_t fam;
+		bool pre;
+	} want[] = {
+		{ "8.8.8.8", AF_INET, true },
+		{ "0.0.0.0", AF_INET, true },
+		{ "255.255.255.255", AF_INET, true },
+		{ "169.253.255.255", AF_INET, true },
+		{ "169.254.0.0", AF_INET, false },
+		{ "169.254.169.254", AF_INET, false },
+		{ "169.254.255.255", AF_INET, false },
+		{ "169.255.0.0", AF_INET, true },
+		{ "100.64.1.1", AF_INET, false },	/* the gateway */
+		{ "100.64.1.0", AF_INET, true },
+		{ "100.64.1.2", AF_INET, true },
+		{ "2001:db8::53", AF_INET6, true },
+		{ "fe80::1", AF_INET6, false },
+		{ "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", AF_INET6, false },
+		{ "fec0::", AF_INET6, true },
+		{ "fd00:ec2::254", AF_INET6, false },
+		{ "fd00:ec2::253", AF_INET6, true },
+		{ "fd00:ec2::255", AF_INET6, true },
+	};
+	struct render_config rc;
+	struct render_profile custom;
+	struct policy *p = policy_new();
+	struct render_elems l;
+	char why[256] = "";
+	int wrong = 0;
+
+	memset(&rc, 0, sizeof(rc));
+	rc.n_gateway = 1;
+	rc.gateway[0].family = AF_INET;
+	rc.gateway[0].len = 32;
+	inet_pton(AF_INET, "100.64.1.1", rc.gateway[0].addr);
+	memset(&custom, 0, sizeof(custom));
+	snprintf(custom.name, sizeof(custom.name), "custom");
+	custom.uses_policy_entries = true;
+	p->id = 5;
+	p->n_sources = 1;
+	p->sources[0].family = AF_INET;
+	p->sources[0].len = 24;
+	inet_pton(AF_INET, "100.64.5.0", p->sources[0].addr);
+	p->n_ports = 1;
+	p->ports[0].lo = p->ports[0].hi = 53;
+	render_elems_init(&l);
+	is_int(render_policy(&rc, p, &custom, NULL, RENDER_STATE_ACTIVE, NULL, &l,
+	    why, sizeof(why)), 0, "port 53 anywhere renders");
+	for (size_t i = 0; i < sizeof(want) / sizeof(*want); i++) {
+		bool v4 = want[i].fam == AF_INET;
+
+		for (uint8_t l4 = 6; l4 <= 17; l4 += 11) {
+			bool pre = set_holds(&l, v4 ? RENDER_SET_PRE4 : RENDER_SET_PRE6,
+			    want[i].fam, want[i].addr, l4);
+			bool allow = set_holds(&l, v4 ? RENDER_SET_ALLOW4 :
+			    RENDER_SET_ALLOW6, want[i].fam, want[i].addr, l4);
+
+			if (pre != want[i].pre || allow == want[i].pre) {
+				wrong++;
+				tap_diag("%s proto %u: pre %d allow %d", want[i].addr,
+				    l4, pre, allow);
+			}
+		}
+	}
+	is_int(wrong, 0, "port 53 anywhere: metadata, link-local and the gateway "
+	    "only in the allow sets, everything else in the pre sets");
+	render_elems_free(&l);
+
+	/* Named explicitly: a resolver on a link-local address. */
+	render_elems_init(&l);
+	p->n_hosts = 1;
+	p->hosts[0].family = AF_INET;
+	p->hosts[0].len = 32;
+	inet_pton(AF_INET, "169.254.169.253", p->hosts[0].addr);
+	is_int(render_policy(&rc, p, &custom, NULL, RENDER_STATE_ACTIVE, NULL, &l,
+	    why, sizeof(why)), 0, "port 53 of a named link-local host renders");
+	ok(set_holds(&l, RENDER_SET_PRE4, AF_INET, "169.254.169.253", 17),
+	    "named explicitly: stays in the pre sets");
+	render_elems_free(&l);
+	policy_free(p);
+}
+
 static void
 test_texts(void)
 {
@@ -598,6 +712,7 @@ int
 main(void)
 {
 	test_texts();
+	test_dns_anywhere();
 	test_random_policies();
 	test_golden();
 	return tap_done();
