@@ -760,18 +760,42 @@ struct put_args {
 };
 
 /* Does another scenario already claim one of p's sources or interfaces? */
-/* First other scenario holding a row that matches @stmt's bindings. */
+/* The completed policies whose claims a put takes over (check_claims). */
+#define CLAIM_RELEASE_MAX 16
+struct claim_release {
+	size_t n;
+	int64_t ids[CLAIM_RELEASE_MAX];
+};
+
+/*
+ * First other scenario holding a row that matches @stmt's bindings.  A
+ * completed one goes to @rel (when there is room) instead of counting.
+ */
 static int
 claim_owner(sqlite3_stmt *stmt, char *value, size_t vsize, char *owner,
-    size_t osize)
+    size_t osize, struct claim_release *rel)
 {
 	int rc = sqlite3_step(stmt);
+	int64_t id = 0;
+	bool completed = false;
 
 	if (rc == SQLITE_ROW) {
 		store_col_text(stmt, 0, value, vsize);
 		store_col_text(stmt, 1, owner, osize);
+		id = sqlite3_column_int64(stmt, 2);
+		completed = sqlite3_column_int(stmt, 3) != 0;
 	}
 	sqlite3_reset(stmt);
+	if (rc == SQLITE_ROW && completed && rel != NULL &&
+	    rel->n < CLAIM_RELEASE_MAX) {
+		size_t i;
+
+		for (i = 0; i < rel->n && rel->ids[i] != id; i++)
+			;
+		if (i == rel->n)
+			rel->ids[rel->n++] = id;
+		return 0;
+	}
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : step_err(rc);
 }
 
@@ -781,28 +805,31 @@ claim_owner(sqlite3_stmt *stmt, char *value, size_t vsize, char *owner,
  * scenario's prefix overlaps ours exactly when it starts inside ours (one
  * index range scan) or is one of our at most 128 ancestors (point lookups
  * on the index), which keeps a write's cost independent of how many
- * policies exist.
+ * policies exist.  With @rel, a claim of a completed scenario (disabled,
+ * kept until EGW_COMPLETED_RETENTION) is not a conflict but noted there:
+ * its network may be given to the next scenario at once.
  */
 static int
 check_claims(struct store *st, const struct policy *p,
-    struct policy_errors *errs)
+    struct policy_errors *errs, struct claim_release *rel)
 {
 	char value[64], owner[POLICY_SCENARIO_ID_MAX + 1], path[64];
 	sqlite3_stmt *inside, *ancestor, *iface;
 	int rc, found = 0;
 
-	inside = store_prepare(st, "SELECT s.value, p.scenario_id"
-	    " FROM policy_sources s JOIN policies p ON p.id = s.policy_id"
+#define CLAIM_OWNER_COLUMNS "SELECT s.value, p.scenario_id, p.id," \
+	" p.completed_at IS NOT NULL AND p.enabled = 0" \
+	" FROM policy_sources s JOIN policies p ON p.id = s.policy_id"
+	inside = store_prepare(st, CLAIM_OWNER_COLUMNS
 	    " WHERE s.kind = 'prefix' AND s.lo BETWEEN ?1 AND ?2"
 	    " AND p.scenario_id <> ?3 LIMIT 1");
-	ancestor = store_prepare(st, "SELECT s.value, p.scenario_id"
-	    " FROM policy_sources s JOIN policies p ON p.id = s.policy_id"
+	ancestor = store_prepare(st, CLAIM_OWNER_COLUMNS
 	    " WHERE s.kind = 'prefix' AND s.lo = ?1 AND s.hi = ?2"
 	    " AND p.scenario_id <> ?3 LIMIT 1");
-	iface = store_prepare(st, "SELECT s.value, p.scenario_id"
-	    " FROM policy_sources s JOIN policies p ON p.id = s.policy_id"
+	iface = store_prepare(st, CLAIM_OWNER_COLUMNS
 	    " WHERE s.kind = 'iface' AND s.value = ?1"
 	    " AND p.scenario_id <> ?2 LIMIT 1");
+#undef CLAIM_OWNER_COLUMNS
 	if (inside == NULL || ancestor == NULL || iface == NULL)
 		return EGW_E_DB;
 	for (size_t i = 0; i < p->n_sources; i++) {
@@ -813,7 +840,8 @@ check_claims(struct store *st, const struct policy *p,
 		sqlite3_bind_blob(inside, 1, lo, sizeof(lo), SQLITE_TRANSIENT);
 		sqlite3_bind_blob(inside, 2, hi, sizeof(hi), SQLITE_TRANSIENT);
 		sqlite3_bind_text(inside, 3, p->scenario_id, -1, SQLITE_TRANSIENT);
-		rc = claim_owner(inside, value, sizeof(value), owner, sizeof(owner));
+		rc = claim_owner(inside, value, sizeof(value), owner, sizeof(owner),
+		    rel);
 		for (unsigned len = 0; rc == 0 && len < src->len; len++) {
 			prefix_key(src, len, lo, hi);
 			sqlite3_bind_blob(ancestor, 1, lo, sizeof(lo), SQLITE_TRANSIENT);
@@ -821,7 +849,7 @@ check_claims(struct store *st, const struct policy *p,
 			sqlite3_bind_text(ancestor, 3, p->scenario_id, -1,
 			    SQLITE_TRANSIENT);
 			rc = claim_owner(ancestor, value, sizeof(value), owner,
-			    sizeof(owner));
+			    sizeof(owner), rel);
 		}
 		if (rc < 0)
 			return rc;
@@ -836,7 +864,7 @@ check_claims(struct store *st, const struct policy *p,
 		sqlite3_bind_text(iface, 1, p->interfaces[i], -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(iface, 2, p->scenario_id, -1, SQLITE_TRANSIENT);
 		if ((rc = claim_owner(iface, value, sizeof(value), owner,
-		    sizeof(owner))) < 0)
+		    sizeof(owner), rel)) < 0)
 			return rc;
 		if (rc > 0) {
 			snprintf(path, sizeof(path), "/interfaces/%zu", i);
@@ -1058,6 +1086,55 @@ stored_row_load(struct store *st, const char *sid, const char *input,
 	return rc;
 }
 
+static int delete_one(struct store *st, const struct policy *p,
+    const char *op, const char *type, const struct store_actor *actor,
+    int64_t gen);
+
+/*
+ * A completed scenario keeps its sources and interfaces (denied) until
+ * EGW_COMPLETED_RETENTION; a new scenario given the same network would be
+ * refused until then.  Its claims are released by expiring it now, in the
+ * put's transaction (history "expire", event "policy.expired").  Claims of
+ * live scenarios are left for check_claims() to report.
+ */
+static int
+release_completed_claims(struct store *st, const struct policy *p,
+    const struct store_actor *actor, int64_t gen)
+{
+	struct policy *q = NULL;
+	int rc = 0;
+
+	/* Each round expires at least one: bounded by the policies there are. */
+	for (;;) {
+		struct claim_release rel = { 0 };
+		struct policy_errors ignored;
+
+		policy_errors_init(&ignored);
+		if ((rc = check_claims(st, p, &ignored, &rel)) < 0 &&
+		    rc != EGW_E_INVALID)
+			break;
+		rc = 0;
+		if (rel.n == 0)
+			break;
+		if (q == NULL && (q = policy_new()) == NULL) {
+			rc = EGW_E_NOMEM;
+			break;
+		}
+		for (size_t i = 0; rc == 0 && i < rel.n; i++) {
+			if ((rc = store_policy_get_by_id(st, rel.ids[i], q)) != 0)
+				break;
+			log_info("scenario %s takes over the network of completed "
+			    "scenario %s, which expires now", p->scenario_id,
+			    q->scenario_id);
+			rc = delete_one(st, q, "expire", "policy.expired", actor, gen);
+		}
+		if (rc != 0)
+			break;
+	}
+	policy_free(q);
+	return rc;
+}
+
 /* The part of a put that writes; @was is the row it replaces, if any. */
 static int
 put_write(struct store *st, struct put_args *a, const struct stored_row *was)
@@ -1079,9 +1156,9 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		return rc;
 	if (!uses && (rc = refuse_unused_entries(p, a->errs)) != 0)
 		return rc;
-	if ((rc = check_claims(st, p, a->errs)) != 0)
-		return rc;
-	if ((rc = store_bump_generation(st, &gen)) != 0)
+	if ((rc = store_bump_generation(st, &gen)) != 0 ||
+	    (rc = release_completed_claims(st, p, a->actor, gen)) != 0 ||
+	    (rc = check_claims(st, p, a->errs, NULL)) != 0)
 		return rc;
 	timefmt_now(now);
 	p->generation = gen;

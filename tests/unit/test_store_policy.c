@@ -590,6 +590,59 @@ test_list_and_profiles(struct store *st)
 #define SCENARIOS 4
 
 /* Blind upserts with distinct content: every write is effective. */
+/*
+ * A completed scenario's network (sources, interfaces) goes to the next
+ * scenario at once: the completed one expires in the same transaction.
+ * A live owner still refuses, and then nothing expires.
+ */
+static void
+test_completed_claims(struct store *st)
+{
+	struct store_actor reuser = { "test", "req-reuse" };
+	struct policy *p = policy_new();
+	struct policy_errors errs;
+	bool created;
+	int64_t gen0, gen1;
+
+	parse("{\"scenario_id\":\"old-1\",\"sources\":[\"100.64.77.0/24\"],"
+	    "\"interfaces\":[\"br-old1\"]}", p);
+	is_int(store_policy_put(st, p, &reuser, &created, NULL), 0, "old-1 claims 100.64.77.0/24");
+	parse("{\"scenario_id\":\"live-1\",\"sources\":[\"100.64.78.0/24\"]}", p);
+	is_int(store_policy_put(st, p, &reuser, &created, NULL), 0, "live-1 claims 100.64.78.0/24");
+	is_int(store_policy_complete(st, "old-1", &reuser), 0, "old-1 completed");
+
+	/* Overlapping the completed one and a live one: refused, no expiry. */
+	parse("{\"scenario_id\":\"new-1\",\"sources\":[\"100.64.76.0/22\"]}", p);
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &reuser, &created, &errs), EGW_E_INVALID,
+	    "a source over a completed and a live scenario: refused");
+	ok(errs.count == 1 && strstr(errs.items[0].reason, "live-1") != NULL,
+	    "the live owner is named (%s)", errs.count ? errs.items[0].reason : "");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id = '%s'",
+	    "old-1"), 1, "and the completed one is still there");
+
+	store_generation(st, &gen0, NULL);
+	parse("{\"scenario_id\":\"new-1\",\"sources\":[\"100.64.77.128/25\"],"
+	    "\"interfaces\":[\"br-old1\"]}", p);
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &reuser, &created, &errs), 0,
+	    "the completed scenario's network and interface: accepted");
+	store_generation(st, &gen1, NULL);
+	is_int(gen1, gen0 + 1, "one generation for the put and the expiry");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id = '%s'",
+	    "old-1"), 0, "the completed scenario expired");
+	is_int(query_int(st, "SELECT count(*) FROM policy_history WHERE scenario_id = '%s'"
+	    " AND operation = 'expire' AND request_id = 'req-reuse'", "old-1"), 1,
+	    "its expiry is in the history, with the put's request id");
+	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE scenario_id = '%s'"
+	    " AND type = 'policy.expired'", "old-1"), 1, "and announced");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id = '%s'",
+	    "live-1"), 1, "the live scenario is untouched");
+	store_policy_delete(st, "new-1", &reuser, NULL);
+	store_policy_delete(st, "live-1", &reuser, NULL);
+	policy_free(p);
+}
+
 static int
 writer_child(int w)
 {
@@ -1014,6 +1067,7 @@ main(void)
 	test_list_and_profiles(st);
 	test_documents(st);
 	test_hand_edited_rule_index(st);
+	test_completed_claims(st);
 	test_deadline(st);
 	test_concurrency(&st);
 	store_close(st);
