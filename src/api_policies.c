@@ -400,7 +400,7 @@ api_policies_put(struct api_ctx *ctx, struct http_req *req,
 	}
 	if (rc != 0)
 		goto out;
-	if (policy_validate_derived_iface(ctx->cfg, p, errs) != 0) {
+	if (policy_validate_for_gateway(ctx->cfg, p, errs) != 0) {
 		rc = api_errors(ctx, resp, EGW_E_INVALID, NULL, errs);
 		goto out;
 	}

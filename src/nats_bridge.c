@@ -256,7 +256,7 @@ bridge_created(struct store *st, const struct config *cfg,
 		goto out;
 	}
 	if ((rc = codec_policy_from_object(obj, extra, p, errs)) != 0 ||
-	    (rc = policy_validate_derived_iface(cfg, p, errs)) != 0)
+	    (rc = policy_validate_for_gateway(cfg, p, errs)) != 0)
 		goto out;
 	/* Events carry no optimistic lock; the stream order is the order. */
 	p->revision = 0;

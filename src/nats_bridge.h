@@ -81,8 +81,8 @@ struct bridge_stats {
  * @data: the message body (untrusted; need not be NUL-terminated)
  * @len: its length
  * @cfg: configuration: bodies longer than EGW_MAX_BODY are rejected, and
- *       a policy's derived interface is checked (policy.h
- *       policy_validate_derived_iface)
+ *       a policy is held to the gateway's scope and template (policy.h
+ *       policy_validate_for_gateway)
  * @request_id: NULL or an id for history and logs (e.g. "js:STREAM:seq")
  * @outcome: what happened
  *

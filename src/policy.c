@@ -125,6 +125,18 @@ prefix_equal(const struct ip_prefix *a, const struct ip_prefix *b)
 }
 
 /* Duplicates and redundant overlaps in one prefix list. */
+/* Does @p include or lie inside 127.0.0.0/8 or ::1? */
+static bool
+policy_touches_loopback(const struct ip_prefix *p)
+{
+	static const struct ip_prefix lo4 = { .family = AF_INET, .len = 8,
+	    .addr = { 127 } };
+	static const struct ip_prefix lo6 = { .family = AF_INET6, .len = 128,
+	    .addr = { [15] = 1 } };
+
+	return netaddr_prefix_overlaps(p, &lo4) || netaddr_prefix_overlaps(p, &lo6);
+}
+
 static void
 check_prefix_list(const char *name, const struct ip_prefix *v, size_t n,
     struct policy_errors *errs)
@@ -302,11 +314,14 @@ policy_validate(const struct policy *p, struct policy_errors *errs)
 	check_too_many("custom_rules", p->n_rules, POLICY_MAX_RULES, errs);
 
 	for (size_t i = 0; i < min_size(p->n_sources, POLICY_MAX_SOURCES); i++) {
-		if (p->sources[i].len == 0) {
-			snprintf(path, sizeof(path), "/sources/%zu", i);
+		snprintf(path, sizeof(path), "/sources/%zu", i);
+		if (p->sources[i].len == 0)
 			policy_errors_add(errs, path,
 			    "a source must not cover every address");
-		}
+		else if (policy_touches_loopback(&p->sources[i]))
+			policy_errors_add(errs, path, "must not include loopback "
+			    "addresses (127.0.0.0/8, ::1): the gateway's own "
+			    "services would be policed");
 	}
 	check_prefix_list("sources", p->sources,
 	    min_size(p->n_sources, POLICY_MAX_SOURCES), errs);
@@ -316,6 +331,11 @@ policy_validate(const struct policy *p, struct policy_errors *errs)
 		if (!netaddr_valid_ifname(p->interfaces[j])) {
 			policy_errors_add(errs, path,
 			    "must be 1-15 characters of A-Z a-z 0-9 _ . -");
+			continue;
+		}
+		if (strcmp(p->interfaces[j], "lo") == 0) {
+			policy_errors_add(errs, path, "must not be the loopback "
+			    "interface: the gateway's own services would be policed");
 			continue;
 		}
 		for (size_t i = 0; i < j; i++) {
@@ -399,14 +419,31 @@ policy_apply_status_parse(const char *text, enum policy_apply_status *out)
 }
 
 int
-policy_validate_derived_iface(const struct config *cfg, const struct policy *p,
+policy_validate_for_gateway(const struct config *cfg, const struct policy *p,
     struct policy_errors *errs)
 {
-	char iface[NETADDR_IFNAMSIZ];
+	char iface[NETADDR_IFNAMSIZ], path[32];
+	int rc = 0;
 
+	/* The scenario networks are named: a policy claims only inside them
+	 * (not the management network, not the uplink's addresses). */
+	for (size_t i = 0; cfg->n_managed_sources > 0 && i < p->n_sources; i++) {
+		size_t m;
+
+		for (m = 0; m < cfg->n_managed_sources &&
+		    !netaddr_prefix_contains(&cfg->managed_sources[m],
+		    &p->sources[i]); m++)
+			;
+		if (m < cfg->n_managed_sources)
+			continue;
+		snprintf(path, sizeof(path), "/sources/%zu", i);
+		policy_errors_add(errs, path, "outside the scenario networks "
+		    "this gateway polices (EGW_MANAGED_SOURCES)");
+		rc = EGW_E_INVALID;
+	}
 	if (p->n_sources > 0 || p->n_interfaces > 0 || p->network_id[0] == '\0' ||
 	    config_iface_for_network(cfg, p->network_id, iface) == 0)
-		return 0;
+		return rc;
 	policy_errors_add(errs, "/network_id", "the interface name derived from"
 	    " it with EGW_IFACE_TEMPLATE (%s) is not a valid interface name;"
 	    " give sources or interfaces instead", cfg->iface_template);

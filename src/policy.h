@@ -181,20 +181,23 @@ bool policy_valid_id(const char *id, size_t max, bool allow_empty);
 int policy_validate(const struct policy *p, struct policy_errors *errs);
 
 /**
- * policy_validate_derived_iface() - a policy that names no sources and no
- * interfaces is enforced on the interface derived from its network_id
- * (EGW_IFACE_TEMPLATE): that name must be one
- * @cfg: configuration (the template)
+ * policy_validate_for_gateway() - what this gateway's configuration asks of
+ * a policy
+ * @cfg: configuration (EGW_MANAGED_SOURCES, EGW_IFACE_TEMPLATE)
  * @p: the policy
- * @errs: the problem is appended here (path "/network_id")
+ * @errs: problems are appended here ("/sources/N", "/network_id")
  *
- * A policy without network_id, sources and interfaces is accepted: it
- * selects no traffic, and the applier reports it "failed" with the reason.
+ * When EGW_MANAGED_SOURCES names the scenario networks, every source must
+ * lie inside one of them: a policy cannot claim the management network or
+ * the uplink.  A policy that names no sources and no interfaces is
+ * enforced on the interface derived from its network_id
+ * (EGW_IFACE_TEMPLATE): that name must be one.  A policy without
+ * network_id, sources and interfaces is accepted: it selects no traffic,
+ * and the applier reports it "failed" with the reason.
  *
- * Returns: 0, or EGW_E_INVALID when the derived name is not an interface
- * name (the policy could never be applied).
+ * Returns: 0, or EGW_E_INVALID.
  */
-int policy_validate_derived_iface(const struct config *cfg,
+int policy_validate_for_gateway(const struct config *cfg,
     const struct policy *p, struct policy_errors *errs);
 
 /**

@@ -114,6 +114,10 @@ num '["allowed_ports",0]' 18446744073709551616
 num '["custom_rules",0,"ports",0]' '"9000-8000"'
 num '["sources",0]' '"100.64.20.1/24"'
 num '["sources",0]' '"100.64.20.0/33"'
+# outside the managed scenario networks, or the gateway's own
+num '["sources",0]' '"10.9.0.0/24"'
+num '["sources",0]' '"127.0.0.1"'
+num '["interfaces",0]' '"lo"'
 # wrong types
 for kv in 'scenario_id:42' 'scenario_id:null' 'track:["cissp"]' 'track:{"a":1}' 'enabled:"yes"' \
     'allowed_hosts:"203.0.113.20"' 'custom_rules:"tcp 443 accept"' 'sources:true' 'profile:7'; do

@@ -4,6 +4,7 @@
  * through the codec), as the NATS bridge and the store hand them over:
  * defaults, identifier rules, limits, duplicates and the name tables.
  */
+#include "config.h"
 #include "err.h"
 #include "netaddr.h"
 #include "policy.h"
@@ -32,6 +33,13 @@ has_path(const struct policy_errors *e, const char *path)
 		if (strcmp(e->items[i].path, path) == 0)
 			return true;
 	return false;
+}
+
+static const char *
+no_env(const char *name)
+{
+	(void)name;
+	return NULL;
 }
 
 static int
@@ -88,6 +96,59 @@ main(void)
 	p->rules[0].ports[0] = (struct port_range){ 22, 22 };
 	is_int(validate(p, e), 0, "clean policy validates");
 	is_int((int)e->count, 0, "no problems");
+
+	/* Nothing of the gateway's own: loopback sources, the lo interface. */
+	{
+		static const char *const loopy[] = {
+			"127.0.0.1", "127.0.0.0/8", "127.5.0.0/16", "0.0.0.0/1",
+			"96.0.0.0/3", "::1", "::/8",
+		};
+
+		for (size_t i = 0; i < sizeof(loopy) / sizeof(*loopy); i++) {
+			p->sources[1] = pfx(loopy[i]);
+			is_int(validate(p, e), EGW_E_INVALID, "source %s refused",
+			    loopy[i]);
+			ok(has_path(e, "/sources/1"), "... at /sources/1");
+		}
+		p->sources[1] = pfx("128.0.0.0/1");
+		is_int(validate(p, e), 0, "128.0.0.0/1 holds no loopback address");
+		p->sources[1] = pfx("100.64.2.0/24");
+		p->n_interfaces = 1;
+		snprintf(p->interfaces[0], sizeof(p->interfaces[0]), "lo");
+		is_int(validate(p, e), EGW_E_INVALID, "interface lo refused");
+		ok(has_path(e, "/interfaces/0"), "... at /interfaces/0");
+		snprintf(p->interfaces[0], sizeof(p->interfaces[0]), "lo0");
+		is_int(validate(p, e), 0, "interface lo0 is just a name");
+		p->n_interfaces = 0;
+	}
+
+	/* With EGW_MANAGED_SOURCES, sources lie inside the scenario networks. */
+	{
+		struct config cfg;
+		char err[CONFIG_ERR_MAX];
+
+		is_int(config_load(&cfg, no_env, err, sizeof(err)), 0, "defaults load");
+		policy_errors_init(e);
+		is_int(policy_validate_for_gateway(&cfg, p, e), 0,
+		    "no managed sources: any source");
+		cfg.n_managed_sources = 2;
+		cfg.managed_sources[0] = pfx("100.64.0.0/16");
+		cfg.managed_sources[1] = pfx("2001:db8:64::/48");
+		policy_errors_init(e);
+		is_int(policy_validate_for_gateway(&cfg, p, e), 0,
+		    "sources inside the managed networks");
+		p->sources[1] = pfx("10.0.0.0/24");
+		policy_errors_init(e);
+		is_int(policy_validate_for_gateway(&cfg, p, e), EGW_E_INVALID,
+		    "a source outside them refused");
+		ok(has_path(e, "/sources/1") && !has_path(e, "/sources/0"),
+		    "... only that one, at /sources/1");
+		p->sources[1] = pfx("100.0.0.0/8");
+		policy_errors_init(e);
+		is_int(policy_validate_for_gateway(&cfg, p, e), EGW_E_INVALID,
+		    "a source wider than them refused");
+		p->sources[1] = pfx("100.64.2.0/24");
+	}
 
 	/* Limits on directly built structs. */
 	p->n_hosts = POLICY_MAX_HOSTS + 1;
