@@ -104,7 +104,11 @@ int store_outbox_mark_failed(struct store *st, int64_t id, const char *error);
  * store_outbox_prune() - delete delivered rows older than @retention_s
  * @deleted: may be NULL; how many rows went
  *
- * Undelivered rows are never pruned.
+ * Undelivered rows are never pruned.  Each short transaction looks at the
+ * 2,000 oldest ids only and deletes those delivered and old enough, until
+ * one deletes nothing: delivered rows more than 2,000 ids behind an
+ * undelivered one wait for it (the bridge delivers in id order anyway).
+ * At most 250 transactions per call; call again for more.
  *
  * Returns: 0, EGW_E_BUSY or EGW_E_DB.
  */

@@ -195,6 +195,21 @@ main(void)
 	is_int(testdb_int(st, "SELECT count(*) FROM outbox"), 2,
 	    "undelivered never pruned");
 
+	/* Many due rows: batches of 2,000 until none is left; the two
+	 * undelivered rows at the head do not stop those behind them. */
+	store_exec(st, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+	    " FROM c WHERE i < 4500) INSERT INTO outbox (event_id, type, payload,"
+	    " created_at, delivered_at) SELECT printf('bulk-%d', i), 'flow', '{}',"
+	    " '2000-01-01T00:00:00.000Z', '2000-01-01T00:00:00.000Z' FROM c");
+	store_exec(st, "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1"
+	    " FROM c WHERE i < 10) INSERT INTO outbox (event_id, type, payload,"
+	    " created_at, delivered_at) SELECT printf('new-%d', i), 'flow', '{}',"
+	    " '2000-01-01T00:00:00.000Z', strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM c");
+	is_int(store_outbox_prune(st, 3600, &pruned), 0, "prune 4,500 due rows");
+	is_int((int)pruned, 4500, "all of them, in several batches");
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox"), 12,
+	    "the undelivered and the recently delivered stay");
+
 	store_close(st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd) != 0)
