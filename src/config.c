@@ -429,6 +429,8 @@ static const struct setting settings[] = {
 	  31536000, "0s-365d" },
 	{ "EGW_OUTBOX_RETENTION", "1d", parse_duration, NUM(outbox_retention_s), 60,
 	  31536000, "60s-365d" },
+	{ "EGW_AUDIT_MAX_AGE", "30d", parse_duration, NUM(audit_max_age_s), 3600,
+	  315360000, "1h-3650d (s, m, h, d suffixes)" },
 	{ "EGW_CREATE_STREAMS", "true", parse_bool, NUM(create_streams), 0, 0, "true or false" },
 	{ "EGW_OUTPUT_HOOK", "false", parse_bool, NUM(output_hook), 0, 0, "true or false" },
 };

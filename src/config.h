@@ -61,6 +61,7 @@ struct config {
 	unsigned reconcile_interval_s;		/* EGW_RECONCILE_INTERVAL */
 	unsigned completed_retention_s;		/* EGW_COMPLETED_RETENTION */
 	unsigned outbox_retention_s;		/* EGW_OUTBOX_RETENTION */
+	unsigned audit_max_age_s;		/* EGW_AUDIT_MAX_AGE */
 	bool create_streams;			/* EGW_CREATE_STREAMS */
 	bool output_hook;			/* EGW_OUTPUT_HOOK: police host-originated traffic too */
 };

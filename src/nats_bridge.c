@@ -726,6 +726,8 @@ bridge_setup_audit(struct bridge *b)
 		sc.Storage = js_FileStorage;
 		sc.Retention = js_LimitsPolicy;
 		sc.Duplicates = (int64_t)BRIDGE_AUDIT_DUPLICATES_S * 1000000000;
+		/* Not unbounded on the NATS server's disk. */
+		sc.MaxAge = (int64_t)b->cfg->audit_max_age_s * 1000000000;
 		s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
 		if (s != NATS_OK) {
 			/* JetStream is there, so core publish would lose what

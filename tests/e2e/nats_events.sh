@@ -33,6 +33,8 @@ ok "created events come through a durable consumer" \
 ok "completed events come through a durable consumer" natsd_info_is completed_mode durable
 ok "audit mode is JetStream" natsd_info_is audit_mode jetstream
 ok "AUDIT stream created on audit.*" quiet "$PROBE" stream-info AUDIT
+ok "AUDIT stream bounded by EGW_AUDIT_MAX_AGE (30 days by default)" \
+	bash -c '"$0" stream-info AUDIT | jq -e ".max_age_s == 2592000" > /dev/null' "$PROBE"
 
 "$PROBE" jspub scenario.created '{"scenario_id":"np-1","network_id":"net-1","track":"netplus"}' > /dev/null
 "$PROBE" jspub scenario.created '{"scenario_id":"odd-1","track":"basket-weaving"}' > /dev/null

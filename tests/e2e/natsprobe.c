@@ -208,6 +208,8 @@ cmd_stream_info(jsCtx *js, int argc, char **argv)
 	json_object_object_add(o, "consumers", json_object_new_int64(si->State.Consumers));
 	json_object_object_add(o, "duplicate_window_ms",
 	    json_object_new_int64(si->Config->Duplicates / 1000000));
+	json_object_object_add(o, "max_age_s",
+	    json_object_new_int64(si->Config->MaxAge / 1000000000));
 	print_obj(o);
 	jsStreamInfo_Destroy(si);
 	return 0;

@@ -80,6 +80,7 @@ main(void)
 	is_int(cfg.nflog_group, 7, "nflog group 7");
 	is_int(cfg.log_retention_s, 7 * 86400, "log retention 7 days");
 	is_int(cfg.n_dns_servers, 0, "no resolvers by default");
+	is_int(cfg.audit_max_age_s, 30 * 86400, "AUDIT stream kept 30 days by default");
 
 	{
 		const char *env[] = {
