@@ -14,6 +14,17 @@
  * touches the kernel: enforcement continues with the last applied state,
  * and a restart with nothing changed sends no transaction at all.
  *
+ * Invariant: an incremental pass runs only while that memory is what the
+ * kernel holds (view_trusted; DRY_RUN: what passed the dry run).  A
+ * reconcile rebuilds memory as the desired state before its transaction,
+ * so a reconcile that fails, and an incremental pass whose failure leaves
+ * the kernel unknown or different from memory (a timeout, a refused
+ * delete, a refused baseline fallback), leave it untrusted; the next pass
+ * is then a reconcile, which reads the kernel.  Otherwise a diff against
+ * memory would send nothing and mark policies applied that the kernel
+ * never got.  A change refused whose baseline fallback the kernel took
+ * leaves memory true: the policy is failed until a reconcile heals it.
+ *
  * The allowlists are sharded by mark (RENDER_SHARDS_DEFAULT sets per
  * family and kind), so one change touches sets of ~1/256 of the elements
  * and costs the same at 10,000 scenarios as at 1.  A missing table is
@@ -58,6 +69,7 @@
 #define RENDER_STORE_MAX_MS 30000
 #define COALESCE_MS 3
 #define CREATE_FAST_MIN_ELEMS 4096	/* kernel_create() from this many elements */
+#define RECOVER_MIN_MS 1000		/* first retry of a failed reconcile */
 
 /* What one scenario has in the kernel (as far as we know). */
 struct scen {
@@ -91,6 +103,9 @@ struct applier {
 	struct render_elems global;
 	struct scen *scens;		/* open addressing on scenario_id */
 	size_t cap, n_scens;
+	bool view_trusted;		/* scens, global: what the kernel holds */
+	int64_t recover_at;		/* untrusted: next reconcile (monotonic ms) */
+	int64_t recover_backoff_ms;
 	int64_t applied_gen;
 	int64_t data_version;
 	bool rendered_dirty;
@@ -763,6 +778,11 @@ apply_incremental(struct applier *a)
 
 	if (p == NULL)
 		return EGW_E_NOMEM;
+	/* a diff against a view the kernel may not hold proves nothing */
+	if (!a->view_trusted) {
+		policy_free(p);
+		return EGW_E_CONFLICT;
+	}
 	if ((rc = store_generation(a->st, &desired, NULL)) != 0 ||
 	    desired <= a->applied_gen) {
 		policy_free(p);
@@ -810,11 +830,15 @@ apply_incremental(struct applier *a)
 		for (size_t i = 0; i < ch.n; i++) {
 			struct change *c = &ch.v[i];
 			char e1[KERNEL_ERR_MAX] = "";
+			int rc1 = send_changes(a, c, 1, e1, sizeof(e1));
 
-			if (send_changes(a, c, 1, e1, sizeof(e1)) == 0) {
+			if (rc1 == 0) {
 				commit_memory(a, c);
 				continue;
 			}
+			/* not a clean refusal (a timeout): it may have landed */
+			if (rc1 != EGW_E_NFT)
+				a->view_trusted = false;
 			snprintf(c->why, sizeof(c->why), "%s", e1);
 			c->ok = false;
 			render_elems_free(&c->want);
@@ -836,8 +860,21 @@ apply_incremental(struct applier *a)
 					    sizeof(w));
 				}
 				policy_free(q);
-				if (send_changes(a, c, 1, e1, sizeof(e1)) != 0)
-					continue;	/* keep what the kernel has */
+				if (send_changes(a, c, 1, e1, sizeof(e1)) != 0) {
+					/*
+					 * The kernel keeps its old elements
+					 * (for a disable: the more open
+					 * allowlist), and so does memory; a
+					 * reconcile tries again at once.
+					 */
+					a->view_trusted = false;
+					continue;
+				}
+			} else {
+				/* a refused delete: the kernel keeps the
+				 * scenario, so memory must not forget it */
+				a->view_trusted = false;
+				continue;
 			}
 			commit_memory(a, c);
 		}
@@ -846,6 +883,8 @@ apply_incremental(struct applier *a)
 		for (size_t i = 0; i < ch.n; i++)
 			commit_memory(a, &ch.v[i]);
 	} else {
+		/* memory is untouched, but a timeout may have landed */
+		a->view_trusted = false;
 		goto out;
 	}
 
@@ -1098,6 +1137,11 @@ reconcile(struct applier *a, const char *trigger)
 	if ((rc = load_profiles(a)) != 0 ||
 	    (rc = store_generation(a->st, &r.desired, NULL)) != 0)
 		return rc;
+	/*
+	 * From here memory is rebuilt as the desired state, before the
+	 * kernel has it: trusted again only once the kernel accepted it.
+	 */
+	a->view_trusted = false;
 	render_elems_free(&a->global);
 	render_elems_init(&a->global);
 	if ((rc = render_global(&a->rc, profile_find(a, "none"), &a->global)) != 0) {
@@ -1139,9 +1183,14 @@ reconcile(struct applier *a, const char *trigger)
 			if (rc == 0)
 				a->validated_hash = h;
 		}
+	} else if ((rc = kernel_read_state(a->k, &a->rc, &ks)) != 0) {
+		/* EPERM without CAP_NET_ADMIN, say: it failed like a refused
+		 * transaction, so it is logged and recorded the same way */
+		int e = errno;
+
+		snprintf(err, sizeof(err), "cannot read the table: %s",
+		    e != 0 ? strerror(e) : err_message(rc));
 	} else {
-		if ((rc = kernel_read_state(a->k, &a->rc, &ks)) != 0)
-			goto out;
 		if (!ks.exists && want.n >= CREATE_FAST_MIN_ELEMS) {
 			/*
 			 * Nothing to keep atomic with: the fast cold start.
@@ -1190,6 +1239,7 @@ reconcile(struct applier *a, const char *trigger)
 		}
 		goto out;
 	}
+	a->view_trusted = true;
 	if ((rc = store_begin(a->st)) != 0)
 		goto out;
 	/*
@@ -1454,6 +1504,30 @@ drain_socket(struct applier *a)
 	return nudged;
 }
 
+/*
+ * After a reconcile: while the view stays untrusted (the kernel refused,
+ * or the database failed), retry after RECOVER_MIN_MS, doubling up to the
+ * reconcile interval, so a transient failure heals within a second or
+ * two, and a kernel that keeps refusing (no CAP_NET_ADMIN) costs one
+ * reconcile per interval rather than one per database commit (another
+ * process's commit is "work" as well).
+ */
+static void
+schedule_recover(struct applier *a, int64_t now)
+{
+	int64_t cap = (int64_t)a->cfg.reconcile_interval_s * 1000;
+
+	if (a->view_trusted) {
+		a->recover_backoff_ms = 0;
+		return;
+	}
+	if (a->recover_backoff_ms == 0)
+		a->recover_backoff_ms = RECOVER_MIN_MS;
+	else if ((a->recover_backoff_ms *= 2) > cap)
+		a->recover_backoff_ms = cap > RECOVER_MIN_MS ? cap : RECOVER_MIN_MS;
+	a->recover_at = now + a->recover_backoff_ms;
+}
+
 static void
 usage(void)
 {
@@ -1554,6 +1628,7 @@ main(int argc, char **argv)
 	read_counters(&a);
 	if (once)
 		goto done;
+	schedule_recover(&a, timefmt_monotonic_ms());
 	a.data_version = store_data_version(a.st);
 	next_reconcile = timefmt_monotonic_ms() + (int64_t)a.cfg.reconcile_interval_s * 1000;
 	next_counters = timefmt_monotonic_ms() + COUNTERS_MS;
@@ -1574,8 +1649,17 @@ main(int argc, char **argv)
 			/* let a burst of commits land, then take them all at once */
 			usleep(COALESCE_MS * 1000);
 			drain_socket(&a);
-			if (apply_incremental(&a) != 0)
+			/*
+			 * An untrusted view waits for the recover reconcile
+			 * below: that one reads the kernel, and takes this
+			 * change with everything else.
+			 */
+			if (a.view_trusted && (apply_incremental(&a) != 0 ||
+			    !a.view_trusted)) {
 				log_warnx("incremental apply failed; reconciling");
+				a.view_trusted = false;
+				a.recover_at = 0;	/* at once */
+			}
 			a.data_version = store_data_version(a.st);
 		}
 		now = timefmt_monotonic_ms();
@@ -1584,6 +1668,11 @@ main(int argc, char **argv)
 			got_hup = 0;
 			a.data_version = store_data_version(a.st);
 			next_reconcile = now + (int64_t)a.cfg.reconcile_interval_s * 1000;
+			schedule_recover(&a, now);
+		} else if (!a.view_trusted && now >= a.recover_at) {
+			reconcile(&a, "recover");
+			a.data_version = store_data_version(a.st);
+			schedule_recover(&a, now);
 		}
 		if (now >= next_counters) {
 			read_counters(&a);
