@@ -194,6 +194,10 @@ api_stats_flow_log(const struct store_api_flowlog *fl, int64_t allow,
 	json_object_object_add(o, "unknown_policy",
 	    api_stats_int_or_null(p, fl->unknown_policy));
 	json_object_object_add(o, "pruned", api_stats_int_or_null(p, fl->pruned));
+	json_object_object_add(o, "outbox_pruned",
+	    api_stats_int_or_null(p, fl->outbox_pruned));
+	json_object_object_add(o, "outbox_dropped",
+	    api_stats_int_or_null(p, fl->outbox_dropped));
 	return o;
 }
 

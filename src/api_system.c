@@ -318,6 +318,9 @@ api_metrics_flowlog(FILE *f, const struct store_api_flowlog *fl)
 	    "Netlink receive buffer overruns (ENOBUFS).", fl->overruns);
 	metrics_write_one(f, "egw_flowlog_batches_total", "counter",
 	    "Write transactions egw-flowlog committed.", fl->batches);
+	metrics_write_one(f, "egw_flowlog_outbox_dropped_total", "counter",
+	    "Flow events deleted by retention before egw-natsd published them.",
+	    fl->outbox_dropped);
 	metrics_write_one(f, "egw_flowlog_queue_depth", "gauge",
 	    "Log messages waiting for the writer.", fl->queue_depth);
 	if (fl->heartbeat_age_ms != INT64_MAX)

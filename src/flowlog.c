@@ -93,7 +93,7 @@ struct flowlog {
 	/* counters */
 	_Atomic uint64_t received, enobufs, seq_lost, queue_dropped, foreign,
 	    malformed, written, batches, write_dropped, unknown_policy, pruned,
-	    write_ms;
+	    outbox_pruned, outbox_dropped, write_ms;
 };
 
 static uint64_t
@@ -469,9 +469,14 @@ flowlog_stats(struct flowlog *fl, struct flowlog_stats *s)
 	s->malformed = flowlog_get(&fl->malformed);
 	s->unknown_policy = flowlog_get(&fl->unknown_policy);
 	s->pruned = flowlog_get(&fl->pruned);
+	s->outbox_pruned = flowlog_get(&fl->outbox_pruned);
+	s->outbox_dropped = flowlog_get(&fl->outbox_dropped);
 	s->write_ms = flowlog_get(&fl->write_ms);
 	/* The sequence gap is exact; an overrun without one (a kernel that
-	 * ignores the SEQ flag) still counts as at least one message. */
+	 * ignores the SEQ flag) still counts as at least one message.  Flow
+	 * events pruned unpublished are not in it: lost counts messages
+	 * without a row, and theirs were written (received = written +
+	 * lost). */
 	kernel = s->seq_lost > s->enobufs ? s->seq_lost : s->enobufs;
 	s->lost = kernel + s->queue_dropped + s->write_dropped;
 	pthread_mutex_lock(&fl->mu);
@@ -504,6 +509,8 @@ flowlog_publish(struct flowlog *fl, bool running)
 	FLOWLOG_J(malformed);
 	FLOWLOG_J(unknown_policy);
 	FLOWLOG_J(pruned);
+	FLOWLOG_J(outbox_pruned);
+	FLOWLOG_J(outbox_dropped);
 	FLOWLOG_J(queue_depth);
 	FLOWLOG_J(write_ms);
 #undef FLOWLOG_J
@@ -519,31 +526,40 @@ flowlog_publish(struct flowlog *fl, bool running)
 }
 
 /*
- * Small retention transactions until @budget rows went or nothing more is
- * due; returns true when more may be due.  The caller passes what it wrote
- * since the last pass plus one transaction, and calls again as soon as it
- * has written FLOWLOG_PRUNE_BATCH rows: one transaction per written batch
- * of up to FLOWLOG_BATCH_MAX rows let the log outgrow its cap without
- * bound once batches averaged more than FLOWLOG_PRUNE_BATCH rows, and a
- * pass only every FLOWLOG_PRUNE_MS let it overshoot by that long's rows.
+ * Small retention transactions until @budget rows of either table went or
+ * nothing more is due; returns true when more may be due.  The caller
+ * passes what it wrote since the last pass plus one transaction, and calls
+ * again as soon as it has written FLOWLOG_PRUNE_BATCH rows: one transaction
+ * per written batch of up to FLOWLOG_BATCH_MAX rows let the log outgrow its
+ * cap without bound once batches averaged more than FLOWLOG_PRUNE_BATCH
+ * rows, and a pass only every FLOWLOG_PRUNE_MS let it overshoot by that
+ * long's rows.  Each written row adds one flow event, so both tables need
+ * the same budget.
  */
 static bool
 flowlog_prune(struct flowlog *fl, size_t budget)
 {
-	size_t total = 0, deleted;
+	struct store_flowlog_pruned p;
+	size_t log_total = 0, flow_total = 0;
+	bool more;
 
 	do {
 		int rc = store_flowlog_prune_step(fl->st, fl->cfg->log_retention_s,
-		    fl->cfg->log_max_rows, FLOWLOG_PRUNE_BATCH, &deleted);
+		    fl->cfg->log_max_rows, FLOWLOG_PRUNE_BATCH, &p);
 
 		if (rc != 0) {
 			log_warnx("retention: %s", err_message(rc));
 			return false;
 		}
-		flowlog_add(&fl->pruned, deleted);
-		total += deleted;
-	} while (deleted == FLOWLOG_PRUNE_BATCH && total < budget);
-	return deleted == FLOWLOG_PRUNE_BATCH;
+		flowlog_add(&fl->pruned, p.log_rows);
+		flowlog_add(&fl->outbox_pruned, p.flow_events);
+		flowlog_add(&fl->outbox_dropped, p.flow_undelivered);
+		log_total += p.log_rows;
+		flow_total += p.flow_events;
+		more = p.log_rows == FLOWLOG_PRUNE_BATCH ||
+		    p.flow_events == FLOWLOG_PRUNE_BATCH;
+	} while (more && log_total < budget && flow_total < budget);
+	return more;
 }
 
 int

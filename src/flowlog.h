@@ -16,7 +16,10 @@
  * No silent loss: the group is bound with per-instance sequence numbers,
  * so a gap counts exactly the messages the kernel could not deliver
  * (socket overrun, reported as ENOBUFS, also counted); a full queue and a
- * batch the database refused are counted too.  All counters are published
+ * batch the database refused are counted too.  Retention deletes the
+ * outbox's flow events with the log rows, published or not; those NATS
+ * never had are counted apart from the lost messages (their rows were
+ * written).  All counters are published
  * every second in the component_status row "flowlog" (info JSON), which
  * the API shows in /v1/stats and /metrics.  Exact packet totals come from
  * the nft counters (the applier reads them); logs are rate-limited samples.
@@ -51,6 +54,8 @@ struct flowlog_stats {
 	uint64_t malformed;	/* payload not IPv4/IPv6: row without addresses */
 	uint64_t unknown_policy; /* policy id not in the policies table */
 	uint64_t pruned;	/* egress_log rows deleted by retention */
+	uint64_t outbox_pruned;	/* flow events deleted by retention */
+	uint64_t outbox_dropped; /* of them, never published (not in lost) */
 	uint64_t write_ms;	/* wall time spent in batch transactions */
 	uint64_t queue_depth;	/* events waiting now */
 };

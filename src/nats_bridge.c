@@ -998,7 +998,8 @@ bridge_publish_backoff(struct bridge *b, int64_t now)
 	b->stats.failed++;
 }
 
-/* Mark rows [0, n) delivered in one transaction. */
+/* Mark rows [0, n) delivered in one transaction; a row deleted since its
+ * fetch (egw-flowlog's retention of flow events) is skipped. */
 static int
 bridge_mark_delivered(struct bridge *b, const struct outbox_event *ev, size_t n)
 {
@@ -1021,13 +1022,15 @@ bridge_mark_delivered(struct bridge *b, const struct outbox_event *ev, size_t n)
 	return 0;
 }
 
+/* A row gone since its fetch (egw-flowlog's retention deletes flow events,
+ * delivered or not) has nothing left to record. */
 static void
 bridge_mark_failed(struct bridge *b, const struct outbox_event *ev,
     const char *why)
 {
 	int rc = store_outbox_mark_failed(b->st, ev->id, why);
 
-	if (rc != 0)
+	if (rc != 0 && rc != EGW_E_NOTFOUND)
 		log_warnx("outbox row %" PRId64 ": cannot record failure: %s",
 		    ev->id, err_message(rc));
 }

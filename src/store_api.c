@@ -285,6 +285,8 @@ store_api_flowlog(struct store *st, struct store_api_flowlog *out)
 	out->malformed = store_api_info_int(i, "malformed");
 	out->unknown_policy = store_api_info_int(i, "unknown_policy");
 	out->pruned = store_api_info_int(i, "pruned");
+	out->outbox_pruned = store_api_info_int(i, "outbox_pruned");
+	out->outbox_dropped = store_api_info_int(i, "outbox_dropped");
 	out->queue_depth = store_api_info_int(i, "queue_depth");
 	out->queue_max = store_api_info_int(i, "queue_max");
 	out->group = store_api_info_int(i, "group");

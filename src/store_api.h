@@ -114,6 +114,8 @@ struct store_api_flowlog {
 	int64_t overruns;		/* info "enobufs": netlink ENOBUFS */
 	int64_t seq_lost, queue_dropped, write_dropped;
 	int64_t foreign, malformed, unknown_policy, pruned;
+	int64_t outbox_pruned;		/* flow events pruned */
+	int64_t outbox_dropped;		/* of them, never published */
 	int64_t queue_depth, queue_max;
 	int64_t group;			/* NFLOG group it is bound to */
 };

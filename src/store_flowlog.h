@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * This file contains the statements only egw-flowlog runs: the policy id
- * map it attributes packets with and the egress_log retention that runs in
- * small batches.
+ * map it attributes packets with and the retention, in small batches, of
+ * what it writes: egress_log rows and the outbox's "flow" events.
  *
  * The rows themselves go through store_egress_insert() (store_egress.h),
  * which already takes a whole batch per transaction and queues the audit
  * "flow" events in the same transaction; the heartbeat goes through
  * store_component_heartbeat() (store_component.h).  Retention lives here because it
  * must honour both an age and a row cap, each in batches small enough that
- * the API's readers and the flow writer never wait long for the lock.
+ * the API's readers and the flow writer never wait long for the lock.  The
+ * flow events obey the same age and cap as the log, delivered or not: an
+ * outbox that NATS does not drain must not fill the disk (a flow event
+ * takes about ten times a log row's bytes).  Policy and apply events are
+ * never pruned here.
  */
 #ifndef EGW_STORE_FLOWLOG_H
 #define EGW_STORE_FLOWLOG_H
@@ -54,22 +58,35 @@ int store_flowlog_tune(struct store *st);
 int store_flowlog_policies(struct store *st, struct store_flowlog_policy **out,
     size_t *n);
 
+/* What one retention step deleted. */
+struct store_flowlog_pruned {
+	size_t log_rows;		/* egress_log rows */
+	size_t flow_events;		/* outbox rows of type 'flow' */
+	size_t flow_undelivered;	/* of those, rows never published */
+};
+
 /**
- * store_flowlog_prune_step() - delete at most @batch expired egress_log rows
+ * store_flowlog_prune_step() - delete a batch of expired log rows and flow
+ * events
  * @st: connection (not inside a transaction; one short one per call)
- * @retention_s: rows with ts older than now - @retention_s go first
- * @max_rows: then rows beyond the newest @max_rows ids (0: no cap)
- * @batch: rows per call, 1..10000
- * @deleted: how many were deleted
+ * @retention_s: egress_log rows with ts, and outbox flow events with
+ *               created_at, older than now - @retention_s go first
+ * @max_rows: then log rows beyond the newest @max_rows ids, and flow events
+ *            beyond the newest @max_rows outbox ids (0: no cap)
+ * @batch: at most this many rows of each table per call, 1..10000
+ * @out: how many were deleted (zero on failure)
  *
  * The cap counts ids, not rows: every row with id <= max(id) - @max_rows
  * is beyond the cap, which never leaves more than @max_rows rows and costs
- * one index lookup instead of a count.  Call again while *deleted ==
- * @batch.
+ * one index lookup instead of a count.  Flow events are outbox rows of
+ * type 'flow' only, delivered or not; the other event types are never
+ * deleted.  The flow events by age are taken from the oldest @batch by id,
+ * so a step reads at most @batch entries of the outbox_flow index.  Call
+ * again while out->log_rows or out->flow_events == @batch.
  *
  * Returns: 0, EGW_E_INVALID (batch), EGW_E_BUSY or EGW_E_DB.
  */
 int store_flowlog_prune_step(struct store *st, unsigned retention_s,
-    unsigned max_rows, size_t batch, size_t *deleted);
+    unsigned max_rows, size_t batch, struct store_flowlog_pruned *out);
 
 #endif

@@ -358,13 +358,32 @@ ok "the overrun is counted as lost" test "$(info lost)" -ge "$l5" -a "$l5" -ge 1
 ok "rows + lost = every message the kernel logged (3001)" test $((r5 + l5)) -eq 3001
 
 # ---- retention ----
+# The flow events in the outbox (no egw-natsd here: none delivered) go by
+# the same age, from the oldest by id; a policy event never does, however
+# old.
 kill -TERM "$FLOWLOG_PID"; wait "$FLOWLOG_PID"
 total=$(q "SELECT count(*) FROM egress_log WHERE ifnull(src_port, 0) NOT BETWEEN 43001 AND 43005")
 q "UPDATE egress_log SET ts = '2020-01-01T00:00:00.000Z' WHERE src_port BETWEEN 43001 AND 43005"
+flows=$(q "SELECT count(*) FROM outbox WHERE type = 'flow'")
+q "UPDATE outbox SET created_at = '2020-01-01T00:00:00.000Z' WHERE id IN
+	(SELECT id FROM outbox WHERE type = 'flow' ORDER BY id LIMIT 5)"
+q "INSERT INTO outbox (event_id, type, scenario_id, payload, created_at) VALUES
+	('e2e-policy-event', 'policy.updated', 'scen-a', '{}', '2020-01-01T00:00:00.000Z')"
 EGW_LOG_RETENTION=1d start_flowlog
 ok "retention prunes rows older than EGW_LOG_RETENTION" \
 	wait_for 5 rows_eq "src_port BETWEEN 43001 AND 43005" 0
 ok "retention keeps recent rows" test "$(q "SELECT count(*) FROM egress_log")" -eq "$total"
+old_flows() { [ "$(q "SELECT count(*) FROM outbox WHERE type = 'flow'
+	AND created_at < '2021'")" -eq "$1" ]; }
+ok "retention prunes flow events older than EGW_LOG_RETENTION (5 of 5)" \
+	wait_for 5 old_flows 0
+ok "retention keeps recent flow events" \
+	test "$(q "SELECT count(*) FROM outbox WHERE type = 'flow'")" -eq $((flows - 5))
+ok "an old policy event in the outbox is kept" \
+	test "$(q "SELECT count(*) FROM outbox WHERE event_id = 'e2e-policy-event'")" -eq 1
+dropped_is() { [ "$(info outbox_dropped),$(info outbox_pruned)" = "$1" ]; }
+ok "the 5 undelivered flow events pruned are counted (outbox_dropped)" \
+	wait_for 3 dropped_is 5,5
 
 # ---- the row cap holds under load ----
 # Port 5 logs without a limit: batches of up to 1,000 rows, each of which
@@ -372,22 +391,48 @@ ok "retention keeps recent rows" test "$(q "SELECT count(*) FROM egress_log")" -
 # the log grow by half of every batch while the load lasted).
 kill -TERM "$FLOWLOG_PID"; wait "$FLOWLOG_PID"
 CAP=1000
+# 1,000 more flow events (as a stopped egw-natsd leaves them), so that
+# more than the cap are there before it starts.
+q "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000)
+	INSERT INTO outbox (event_id, type, payload, created_at)
+	SELECT 'e2e-flow-' || i, 'flow', '{}', strftime('%Y-%m-%dT%H:%M:%fZ') FROM n"
+flows0=$(q "SELECT count(*) FROM outbox WHERE type = 'flow'")
 EGW_LOG_MAX_ROWS=$CAP start_flowlog
 ok "the cap prunes the log down to EGW_LOG_MAX_ROWS" \
 	wait_for 10 sh -c "[ \$(sqlite3 '$DB' 'SELECT count(*) FROM egress_log') -le $CAP ]"
-: > "$T/counts"
+flows_le() { [ "$(q "SELECT count(*) FROM outbox WHERE type = 'flow'")" -le "$1" ]; }
+ok "the cap prunes the flow events down to EGW_LOG_MAX_ROWS ($flows0 before)" \
+	wait_for 10 flows_le $CAP
+: > "$T/counts"; : > "$T/flow_counts"
 ( end=$(( $(date +%s) + 8 ))
   while [ "$(date +%s)" -lt "$end" ] && [ ! -e "$T/sent" ]; do
-	q "SELECT count(*) FROM egress_log" >> "$T/counts"; sleep 0.05
+	q "SELECT count(*) FROM egress_log" >> "$T/counts"
+	q "SELECT count(*) FROM outbox WHERE type = 'flow'" >> "$T/flow_counts"
+	sleep 0.05
   done ) &
 poll=$!
 traffic "$CL2" udp 4 100.64.2.2 45000 203.0.113.10 5 30000
 sleep 1.5
 touch "$T/sent"; wait "$poll"
 q "SELECT count(*) FROM egress_log" >> "$T/counts"
+q "SELECT count(*) FROM outbox WHERE type = 'flow'" >> "$T/flow_counts"
 peak=$(sort -n "$T/counts" | tail -1)
-diag "row cap $CAP under 30,000 unlimited log packets: peak $peak rows, written $(info written), lost $(info lost), $(wc -l < "$T/counts") samples"
+flow_peak=$(sort -n "$T/flow_counts" | tail -1)
+diag "row cap $CAP under 30,000 unlimited log packets: peak $peak rows, $flow_peak flow events, written $(info written), lost $(info lost), $(wc -l < "$T/counts") samples"
 ok "under load the log stays within the cap plus two batches ($peak rows)" test "$peak" -le $((CAP + 2000))
 ok "and ends within the cap plus one batch" test "$(q "SELECT count(*) FROM egress_log")" -le $((CAP + 1000))
+ok "under load the flow events stay within the cap plus two batches ($flow_peak)" \
+	test "$flow_peak" -le $((CAP + 2000))
+ok "and end within the cap plus one batch" flows_le $((CAP + 1000))
+ok "the old policy event beyond the cap is kept" \
+	test "$(q "SELECT count(*) FROM outbox WHERE event_id = 'e2e-policy-event'")" -eq 1
+# Its last report, as it stops, has every deletion: none of them was ever
+# published, so dropped = pruned = what was there + written - what is left.
+kill -TERM "$FLOWLOG_PID"; wait "$FLOWLOG_PID"
+flows1=$(q "SELECT count(*) FROM outbox WHERE type = 'flow'")
+diag "flow events: $flows0 before + $(info written) written - $flows1 left; outbox_pruned $(info outbox_pruned), outbox_dropped $(info outbox_dropped)"
+ok "every undelivered flow event pruned is counted (outbox_dropped)" \
+	test "$(info outbox_dropped),$(info outbox_pruned)" = \
+	"$((flows0 + $(info written) - flows1)),$((flows0 + $(info written) - flows1))"
 
 e2e_done

@@ -43,7 +43,7 @@ ok "egw_kernel_packets_total is 0 for both verdicts" \
 
 # Rows as egw-flowlog, egw-natsd and the applier write them.
 sql "INSERT INTO component_status (component, pid, heartbeat_at, info) VALUES
-	('flowlog', 4242, '$now', '{\"received\":120,\"written\":100,\"lost\":7,\"batches\":9,\"enobufs\":3,\"seq_lost\":5,\"queue_dropped\":1,\"write_dropped\":1,\"foreign\":2,\"malformed\":0,\"unknown_policy\":1,\"pruned\":0,\"queue_depth\":4,\"queue_max\":65536,\"write_ms\":1.5,\"group\":7,\"rcvbuf\":8388608,\"started_at\":\"$now\"}'),
+	('flowlog', 4242, '$now', '{\"received\":120,\"written\":100,\"lost\":7,\"batches\":9,\"enobufs\":3,\"seq_lost\":5,\"queue_dropped\":1,\"write_dropped\":1,\"foreign\":2,\"malformed\":0,\"unknown_policy\":1,\"pruned\":0,\"outbox_pruned\":40,\"outbox_dropped\":30,\"queue_depth\":4,\"queue_max\":65536,\"write_ms\":1.5,\"group\":7,\"rcvbuf\":8388608,\"started_at\":\"$now\"}'),
 	('natsd', 4343, '$now', '{\"running\":true,\"connected\":true,\"jetstream\":true,\"published\":55,\"failed\":2,\"rejected\":3,\"events\":10,\"changes\":6,\"reconnects\":1,\"backlog\":8,\"last_error\":null}')"
 # s-flood: counters far ahead of the log; s-fresh: log ahead of the counters.
 sql "INSERT INTO policy_counters (scenario_id, allowed_packets, allowed_bytes, denied_packets, denied_bytes, updated_at) VALUES
@@ -62,6 +62,8 @@ ok "flow_log: egw-flowlog's figures (overruns = enobufs)" jqe '.flow_log.reporti
 	and .flow_log.seq_lost == 5 and .flow_log.queue_dropped == 1 and .flow_log.write_dropped == 1
 	and .flow_log.batches == 9 and .flow_log.queue_depth == 4 and .flow_log.queue_max == 65536
 	and .flow_log.unknown_policy == 1 and .flow_log.heartbeat_age_ms >= 0 and .flow_log.heartbeat_age_ms < 60000'
+ok "flow_log: flow events pruned from the outbox, and those never published" \
+	jqe '.flow_log.outbox_pruned == 40 and .flow_log.outbox_dropped == 30 and .flow_log.lost == 7'
 ok "flow_log.rows count the egress log by action" jqe '.flow_log.rows == {"allow":6,"deny":34,"would_deny":1}'
 ok "counters: sums of policy_counters, newest read time" jqe '.counters.allowed_packets == 3 and .counters.denied_packets == 10001
 	and .counters.allowed_bytes == 180 and .counters.denied_bytes == 280040 and .counters.updated_at == "2026-01-01T00:00:09.000Z"'
@@ -78,6 +80,7 @@ ok "both live; a report without \"running\" (older egw-flowlog) counts as runnin
 
 api GET /metrics
 ok "GET /metrics: 200" status_is 200
+ok "egw_flowlog_outbox_dropped_total" same "$(metric egw_flowlog_outbox_dropped_total)" 30
 ok "egw_flowlog_* counters and gauge" same "$(metric egw_flowlog_received_total),$(metric egw_flowlog_written_total),$(metric egw_flowlog_lost_total),$(metric egw_flowlog_overruns_total),$(metric egw_flowlog_batches_total),$(metric egw_flowlog_queue_depth)" \
 	120,100,7,3,9,4
 ok "egw_natsd_* figures" same "$(metric egw_natsd_connected),$(metric egw_natsd_jetstream),$(metric egw_natsd_published_total),$(metric egw_natsd_failed_total),$(metric egw_natsd_rejected_total),$(metric egw_natsd_backlog)" \

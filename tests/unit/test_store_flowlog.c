@@ -2,7 +2,7 @@
 /*
  * This file contains the tests of store_flowlog.c against a real temporary
  * SQLite file: the policy id map and both retention rules (age and row
- * cap), in batches.
+ * cap), in batches, for egress_log and for the outbox's flow events.
  */
 #include "err.h"
 #include "log.h"
@@ -13,6 +13,7 @@
 #include "timefmt.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,20 +39,74 @@ fill(struct store *st, int n, int old)
 	store_exec(st, "COMMIT");
 }
 
-static size_t
-prune_all(struct store *st, unsigned retention, unsigned cap, size_t batch,
-    int *calls)
+/*
+ * @n outbox events of @type, created two days ago when @old, delivered
+ * when @delivered.
+ */
+static void
+events(struct store *st, const char *type, int n, bool old, bool delivered)
 {
-	size_t total = 0, d;
+	char sql[512], ts[TIMEFMT_LEN];
 
+	timefmt_from_ms(timefmt_now_ms() - (old ? 2 * 86400 * 1000LL : 0), ts);
+	store_exec(st, "BEGIN");
+	for (int i = 0; i < n; i++) {
+		snprintf(sql, sizeof(sql),
+		    "INSERT INTO outbox (event_id, type, payload, created_at,"
+		    " delivered_at) VALUES (lower(hex(randomblob(16))), '%s',"
+		    " '{}', '%s', %s)", type, ts,
+		    delivered ? "'2026-01-01T00:00:00.000Z'" : "NULL");
+		store_exec(st, sql);
+	}
+	store_exec(st, "COMMIT");
+}
+
+/* Every step until none is full; *most: the largest step per table. */
+static struct store_flowlog_pruned
+prune_all(struct store *st, unsigned retention, unsigned cap, size_t batch,
+    int *calls, size_t *most)
+{
+	struct store_flowlog_pruned total = { 0 }, d;
+	size_t dummy;
+
+	if (most == NULL)
+		most = &dummy;
+	*most = 0;
 	*calls = 0;
 	do {
-		if (store_flowlog_prune_step(st, retention, cap, batch, &d) != 0)
-			return (size_t)-1;
-		total += d;
+		if (store_flowlog_prune_step(st, retention, cap, batch, &d) != 0) {
+			total.log_rows = total.flow_events = (size_t)-1;
+			return total;
+		}
+		total.log_rows += d.log_rows;
+		total.flow_events += d.flow_events;
+		total.flow_undelivered += d.flow_undelivered;
+		if (d.log_rows > *most)
+			*most = d.log_rows;
+		if (d.flow_events > *most)
+			*most = d.flow_events;
 		(*calls)++;
-	} while (d == batch && *calls < 1000);
+	} while ((d.log_rows == batch || d.flow_events == batch) &&
+	    *calls < 1000);
 	return total;
+}
+
+/* Virtual machine steps of the outbox DELETEs, counted by a profile hook. */
+static int64_t outbox_delete_steps;
+
+static int
+count_steps(unsigned type, void *ctx, void *p, void *x)
+{
+	sqlite3_stmt *stmt = p;
+	const char *sql = sqlite3_sql(stmt);
+
+	(void)ctx;
+	(void)x;
+	if (type == SQLITE_TRACE_PROFILE && sql != NULL &&
+	    strncmp(sql, "DELETE FROM outbox", 18) == 0)
+		outbox_delete_steps += sqlite3_stmt_status(stmt,
+		    SQLITE_STMTSTATUS_VM_STEP, 1);
+	return 0;
 }
 
 int
@@ -59,8 +114,10 @@ main(void)
 {
 	struct store *st = NULL;
 	struct store_flowlog_policy *pol = NULL;
-	size_t n = 99, d;
+	struct store_flowlog_pruned pr;
+	size_t n = 99, most;
 	char path[128];
+	int64_t top;
 	int calls;
 
 	log_init("test", LOG_LEVEL_ERROR);
@@ -69,6 +126,8 @@ main(void)
 	snprintf(path, sizeof(path), "%s/egw.db", dir);
 	if (store_open(path, &st) != 0)
 		return 99;
+	/* From the start: the counts are per run of a cached statement. */
+	sqlite3_trace_v2(store_db(st), SQLITE_TRACE_PROFILE, count_steps, NULL);
 	is_int(store_flowlog_tune(st), 0, "tune");
 	is_int(testdb_int(st, "PRAGMA synchronous"), 1, "synchronous is NORMAL");
 
@@ -88,21 +147,106 @@ main(void)
 	    strcmp(pol[1].network_id, "net-b") == 0, "scenario and network ids");
 	free(pol);
 
-	is_int(store_flowlog_prune_step(st, 60, 0, 0, &d), EGW_E_INVALID, "batch 0 rejected");
+	is_int(store_flowlog_prune_step(st, 60, 0, 0, &pr), EGW_E_INVALID, "batch 0 rejected");
 
 	/* Age: 1200 of 1500 rows are two days old; retention one day. */
 	fill(st, 1500, 1200);
-	is_int(prune_all(st, 86400, 0, 500, &calls), 1200, "old rows pruned");
+	is_int(prune_all(st, 86400, 0, 500, &calls, NULL).log_rows, 1200, "old rows pruned");
 	is_int(calls, 3, "in batches of 500 (500, 500, 200)");
 	is_int(testdb_int(st, "SELECT count(*) FROM egress_log"), 300, "recent rows kept");
 
 	/* Cap: 300 rows left, cap 1000 -> nothing; add 1000 -> 300 go. */
-	is_int(prune_all(st, 86400, 1000, 500, &calls), 0, "under the cap: nothing");
+	is_int(prune_all(st, 86400, 1000, 500, &calls, NULL).log_rows, 0, "under the cap: nothing");
 	fill(st, 1000, 0);
-	is_int(prune_all(st, 86400, 1000, 128, &calls), 300, "beyond the cap pruned");
+	is_int(prune_all(st, 86400, 1000, 128, &calls, NULL).log_rows, 300, "beyond the cap pruned");
 	is_int(testdb_int(st, "SELECT count(*) FROM egress_log"), 1000, "cap rows kept");
 	is_int(testdb_int(st, "SELECT min(id) FROM egress_log"),
 	    testdb_int(st, "SELECT max(id) FROM egress_log") - 999, "the newest are kept");
+
+	/*
+	 * Flow events in the outbox: the same age and cap, delivered or
+	 * not; policy and apply events are never touched, however old and
+	 * however far beyond the cap.
+	 */
+	store_exec(st, "DELETE FROM egress_log");
+	is_int(testdb_int(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+	    " AND name = 'outbox_flow' AND sql LIKE '%WHERE type = ''flow''%'"), 1,
+	    "migration 005: the partial index outbox_flow");
+	events(st, "policy.created", 1, true, false);
+	events(st, "flow", 300, true, true);
+	events(st, "apply.succeeded", 1, true, true);
+	events(st, "flow", 300, true, false);
+	events(st, "policy.deleted", 1, true, false);
+	events(st, "flow", 400, false, false);
+	pr = prune_all(st, 86400, 0, 256, &calls, &most);
+	is_int(pr.flow_events, 600, "age: the 600 flow events two days old pruned");
+	is_int(pr.flow_undelivered, 300, "age: the 300 never delivered counted");
+	is_int(pr.log_rows, 0, "age: no log rows to prune");
+	is_int(calls, 3, "age: in batches of 256 (256, 256, 88)");
+	ok(most <= 256, "age: no step deletes more than the batch (%zu)", most);
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'flow'"), 400,
+	    "age: recent flow events kept");
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type <> 'flow'"), 3,
+	    "age: old policy and apply events kept (delivered or not)");
+
+	/* Cap 1000 outbox ids: 400 + 1000 flow events, the 400 go. */
+	pr = prune_all(st, 86400, 1000, 500, &calls, NULL);
+	is_int(pr.flow_events, 0, "cap: under the cap nothing goes");
+	events(st, "flow", 600, false, true);
+	events(st, "flow", 400, false, false);
+	top = testdb_int(st, "SELECT max(id) FROM outbox");
+	pr = prune_all(st, 86400, 1000, 128, &calls, &most);
+	is_int(pr.flow_events, 400, "cap: flow events beyond the cap pruned");
+	is_int(pr.flow_undelivered, 400, "cap: undelivered ones counted");
+	is_int(calls, 4, "cap: in batches of 128 (128, 128, 128, 16)");
+	ok(most <= 128, "cap: no step deletes more than the batch (%zu)", most);
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'flow'"), 1000,
+	    "cap: the cap's flow events kept");
+	is_int(testdb_int(st, "SELECT min(id) FROM outbox WHERE type = 'flow'"), top - 999,
+	    "cap: the newest are kept");
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type <> 'flow'"), 3,
+	    "cap: policy and apply events beyond the cap kept");
+	pr = prune_all(st, 86400, 1, 500, &calls, NULL);
+	is_int(pr.flow_events, 999, "cap 1: all but the newest flow event go");
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type <> 'flow'"), 3,
+	    "cap 1: policy and apply events kept");
+	usleep(5000);	/* created_at has millisecond steps */
+	pr = prune_all(st, 0, 0, 500, &calls, NULL);
+	ok(pr.flow_events == 1 && pr.flow_undelivered == 1,
+	    "retention 0: the last (undelivered) flow event goes, counted");
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox"), 3,
+	    "retention 0: only the policy and apply events are left");
+
+	/*
+	 * A step reads at most about a batch of the outbox: 20,000
+	 * undelivered policy events ahead of the flow events (NATS down
+	 * through a busy day) cost it nothing.  Without outbox_flow each
+	 * DELETE walked all of them.
+	 */
+	events(st, "policy.updated", 20000, true, false);
+	events(st, "flow", 100, true, false);
+	events(st, "flow", 100, false, false);
+	outbox_delete_steps = 0;
+	is_int(store_flowlog_prune_step(st, 86400, 0, 50, &pr), 0, "step by age");
+	is_int(pr.flow_events, 50, "age: 50 of the old flow events");
+	ok(outbox_delete_steps > 0 && outbox_delete_steps < 5000,
+	    "age: the DELETE ran %lld VM steps (< 5000)",
+	    (long long)outbox_delete_steps);
+	outbox_delete_steps = 0;
+	is_int(store_flowlog_prune_step(st, 86400 * 3, 100, 50, &pr), 0, "step by cap");
+	is_int(pr.flow_events, 50, "cap: 50 of the flow events beyond the cap");
+	ok(outbox_delete_steps > 0 && outbox_delete_steps < 5000,
+	    "cap: the DELETEs ran %lld VM steps (< 5000)",
+	    (long long)outbox_delete_steps);
+	outbox_delete_steps = 0;
+	is_int(store_flowlog_prune_step(st, 86400 * 3, 0, 50, &pr), 0,
+	    "step with nothing due");
+	is_int(pr.flow_events, 0, "nothing due: nothing pruned");
+	ok(outbox_delete_steps > 0 && outbox_delete_steps < 5000,
+	    "nothing due: the DELETE ran %lld VM steps (< 5000)",
+	    (long long)outbox_delete_steps);
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type <> 'flow'"), 20003,
+	    "policy events ahead of the flow events kept");
 
 	store_close(st);
 	snprintf(path, sizeof(path), "rm -rf %s", dir);
