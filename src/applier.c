@@ -440,6 +440,13 @@ desired_for(struct applier *a, const struct policy *p, struct render_elems *out,
 	why[0] = '\0';
 	if (p->n_sources == 0 && p->n_interfaces == 0)
 		(void)config_iface_for_network(&a->cfg, p->network_id, iface);
+	if (p->row_unparsable) {
+		/* What did load gets the baseline; the rest of its sources
+		 * fall to the managed networks' baseline. */
+		snprintf(why, whylen, "a stored row of this policy does not "
+		    "parse (edited by hand? see the applier's log)");
+		state = RENDER_STATE_FAILED;
+	}
 	if (state == RENDER_STATE_ACTIVE && prof == NULL) {
 		const char *bad = profile_unusable(a, p->profile);
 
@@ -805,6 +812,8 @@ apply_incremental(struct applier *a)
 			rc = 0;
 			continue;
 		}
+		if (rc == EGW_E_BADROW)
+			rc = 0;		/* desired_for() fails it closed */
 		if (rc != 0)
 			goto out;
 		c->exists = true;

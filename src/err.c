@@ -41,6 +41,7 @@ static const struct err_desc err_table[] = {
 	/* nginx answers 414 uri_too_long past its header buffer; the
 	 * worker's shorter limit answers the same. */
 	[-EGW_E_URITOOLONG] = { "uri_too_long", "the request URI is too long", 414 },
+	[-EGW_E_BADROW] = { "internal", "a stored row does not parse", 500 },
 };
 
 _Static_assert(sizeof(err_table) / sizeof(err_table[0]) == (size_t)-EGW_E__LAST,

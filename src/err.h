@@ -33,7 +33,8 @@ enum egw_err {
 	EGW_E_SCHEMA = -19,	/* database schema newer than this program */
 	EGW_E_TIMEOUT = -20,
 	EGW_E_URITOOLONG = -21,	/* request URI over HTTP_MAX_URI (414) */
-	EGW_E__LAST = -22
+	EGW_E_BADROW = -22,	/* a stored row does not parse (edited by hand) */
+	EGW_E__LAST = -23
 };
 
 /**

@@ -92,6 +92,9 @@ struct policy {
 	char completed_at[POLICY_TIME_MAX];	/* "" unless completed */
 	enum policy_apply_status apply_status;
 	char apply_error[POLICY_ERROR_MAX];
+	/* Set by the store: a child row (source, resolver, destination)
+	 * does not parse, so the lists hold only what came before it. */
+	bool row_unparsable;
 };
 
 /* Validation problems, each with the JSON path of the offending value. */

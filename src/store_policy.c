@@ -134,7 +134,7 @@ bad_row(const struct policy *p, const char *what, const char *text)
 {
 	log_errorx("policy %lld (%s): stored %s \"%s\" does not parse",
 	    (long long)p->id, p->scenario_id, what, text);
-	return EGW_E_DB;
+	return EGW_E_BADROW;
 }
 
 static int
@@ -278,8 +278,8 @@ load_policy(struct store *st, const char *sql, const char *sid, int64_t id,
 		rc = EGW_E_NOTFOUND;
 	else if (rc != SQLITE_ROW)
 		rc = step_err(rc);
-	else
-		rc = load_children(st, out);
+	else if ((rc = load_children(st, out)) == EGW_E_BADROW)
+		out->row_unparsable = true;
 	store_read_end(st, snapshot);
 	return rc;
 }
@@ -366,7 +366,10 @@ store_policy_list(struct store *st, const char *after_scenario_id,
 		goto out;
 	}
 	for (size_t i = 0; i < take && err == 0; i++) {
-		if ((err = store_policy_get_by_id(st, ids[i], p)) == 0)
+		/* One row edited into nonsense must not hide the others: the
+		 * caller sees it with row_unparsable set. */
+		err = store_policy_get_by_id(st, ids[i], p);
+		if (err == 0 || err == EGW_E_BADROW)
 			err = cb(p, ctx);
 	}
 out:
@@ -974,7 +977,7 @@ fill_txn(struct store *st, void *arg)
 	for (size_t i = 0; err == 0 && i < n; i++) {
 		/* A row that does not load (logged by bad_row) keeps being
 		 * served from its columns; it must not stop the others. */
-		if ((err = store_policy_get_by_id(st, ids[i], p)) == EGW_E_DB) {
+		if ((err = store_policy_get_by_id(st, ids[i], p)) == EGW_E_BADROW) {
 			skipped++;
 			err = 0;
 			continue;

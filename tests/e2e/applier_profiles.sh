@@ -169,4 +169,34 @@ sleep 1
 after=$(snapshot | md5sum)
 ok "restart with nothing changed leaves the table as it was" [ "$before" = "$after" ]
 
+# A child row edited by hand into nonsense (README: a hand edit bumps the
+# generation and adds a history row) fails that policy closed; it does not
+# stop the applier from applying everyone else's changes.
+policy put '{"scenario_id":"sc","profile":"custom","sources":["100.64.1.4/32"],"allowed_hosts":["203.0.113.10"],"allowed_ports":[443]}'
+ok "hand edit: C's policy applied" applied
+ok "hand edit: C 443 allowed before" tcp_ok $C 203.0.113.10 443
+reconciles() { grep -c '"trigger":"\(interval\|recover\)"' "$T/applier.log"; }
+recon_failures() { grep -c 'reconcile (.*) failed' "$T/applier.log"; }
+r0=$(reconciles) f0=$(recon_failures)
+db "BEGIN IMMEDIATE;
+	UPDATE applier_state SET desired_generation = desired_generation + 1;
+	UPDATE policy_destinations SET dest = '203.0.113.300'
+	 WHERE policy_id = (SELECT id FROM policies WHERE scenario_id = 'sc') AND dest IS NOT NULL;
+	UPDATE policies SET generation = (SELECT desired_generation FROM applier_state), api_json = NULL
+	 WHERE scenario_id = 'sc';
+	INSERT INTO policy_history (ts, scenario_id, operation, actor, revision, generation)
+	 SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), 'sc', 'update', 'hand', revision, generation
+	 FROM policies WHERE scenario_id = 'sc';
+	COMMIT;"
+policy put '{"scenario_id":"sb","profile":"custom","sources":["100.64.1.3/32"],"allowed_ports":[8080]}'
+ok "hand edit: another policy's change is still applied" wait_for 15 db_is \
+	"SELECT apply_status FROM policies WHERE scenario_id = 'sb'" applied
+ok "hand edit: ... and enforced (B 8080 allowed)" tcp_ok $B 203.0.113.10 8080
+ok "hand edit: the edited policy failed, with the reason" wait_for 15 db_is \
+	"SELECT apply_status || ':' || (apply_error LIKE '%does not parse%') FROM policies WHERE scenario_id = 'sc'" "failed:1"
+ok "hand edit: its source gets the baseline (C 443 refused)" tcp_refused $C 203.0.113.10 443
+reconciled_since() { [ "$(reconciles)" -gt "$r0" ]; }
+ok "hand edit: full reconciles go on past it" wait_for 15 reconciled_since
+ok "hand edit: ... and none failed" test "$(recon_failures)" -eq "$f0"
+
 e2e_done
