@@ -165,11 +165,22 @@ dump_hdr(struct kernel *k, char *buf, uint16_t type, uint16_t flags)
 	return nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, flags, k->seq++);
 }
 
+struct table_got {
+	bool exists;
+	uint32_t flags;		/* NFT_TABLE_F_DORMANT: no chain is hooked */
+};
+
 static int
 table_cb(const struct nlmsghdr *nlh, void *data)
 {
-	(void)nlh;
-	*(bool *)data = true;
+	struct table_got *g = data;
+	struct nftnl_table *t = nftnl_table_alloc();
+
+	g->exists = true;
+	if (t != NULL && nftnl_table_nlmsg_parse(nlh, t) == 0 &&
+	    nftnl_table_is_set(t, NFTNL_TABLE_FLAGS))
+		g->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
+	nftnl_table_free(t);
 	return MNL_CB_OK;
 }
 
@@ -594,22 +605,22 @@ dump_elems(struct kernel *k, const char *set_name, struct elem_dump *d)
 }
 
 static int
-table_exists(struct kernel *k, bool *exists)
+table_read(struct kernel *k, struct table_got *got)
 {
 	char buf[REQ_BUF_SIZE] = { 0 };	/* padding is sent too */
 	struct nftnl_table *t = nftnl_table_alloc();
 	struct nlmsghdr *nlh;
 
-	*exists = false;
+	memset(got, 0, sizeof(*got));
 	if (t == NULL)
 		return EGW_E_NOMEM;
 	nlh = dump_hdr(k, buf, NFT_MSG_GETTABLE, NLM_F_ACK);
 	nftnl_table_set_str(t, NFTNL_TABLE_NAME, RENDER_TABLE);
 	nftnl_table_nlmsg_build_payload(nlh, t);
 	nftnl_table_free(t);
-	if (nl_talk(k, nlh, table_cb, exists) != 0) {
+	if (nl_talk(k, nlh, table_cb, got) != 0) {
 		if (errno == ENOENT) {
-			*exists = false;
+			got->exists = false;
 			return 0;
 		}
 		return EGW_E_NFT;
@@ -647,9 +658,19 @@ kernel_read_state(struct kernel *k, const struct render_config *rc,
 
 	memset(st, 0, sizeof(*st));
 	render_elems_init(&st->elems);
-	if ((rc2 = table_exists(k, &st->exists)) != 0 || !st->exists)
-		return rc2;
-	st->skeleton_ok = true;
+	{
+		struct table_got table;
+
+		if ((rc2 = table_read(k, &table)) != 0 || !table.exists)
+			return rc2;
+		st->exists = true;
+		st->skeleton_ok = true;
+		/* "nft add table ... { flags dormant; }" unhooks every chain:
+		 * enforcement off with every rule still in place. */
+		if (table.flags & NFT_TABLE_F_DORMANT)
+			why(st, "the table is dormant (flags 0x%x): no chain is "
+			    "hooked", table.flags);
+	}
 
 	/* chains: names in creation order, hooks, priorities, policies */
 	nlh = dump_hdr(k, buf, NFT_MSG_GETCHAIN, NLM_F_DUMP);

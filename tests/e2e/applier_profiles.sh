@@ -152,6 +152,14 @@ in_gw nft delete rule inet forge_egress decide handle "$H"
 ok "a hand-deleted rule is repaired by reconcile" wait_for 10 sh -c "ip netns exec $NS_GW nft list chain inet forge_egress decide | grep -q 'jump shard_allow_0'"
 ok "drift audit event recorded" db_ge "SELECT count(*) FROM outbox WHERE type='drift.repaired'" 1
 ok "A still allowed after repair" tcp_ok $A 203.0.113.10 443
+# a table set dormant by hand unhooks every chain, rules all in place
+in_gw nft add table inet forge_egress '{ flags dormant; }'
+ok "dormant by hand: enforcement is off (A 8080 gets through)" tcp_ok $A 203.0.113.10 8080
+ok "a dormant table is repaired by reconcile" wait_for 15 sh -c "! ip netns exec $NS_GW nft list table inet forge_egress | head -3 | grep -q 'flags dormant'"
+ok "... enforcing again (A 8080 refused)" tcp_refused $A 203.0.113.10 8080
+ok "... A 443 still allowed" tcp_ok $A 203.0.113.10 443
+ok "... and the repair is an audit event" wait_for 5 db_ge \
+	"SELECT count(*) FROM outbox WHERE type = 'drift.repaired' AND payload LIKE '%dormant%'" 1
 
 # restart under traffic: enforcement never lapses
 stop_applier
