@@ -283,8 +283,22 @@ flowlog_reader(void *arg)
 	while (buf != NULL) {
 		ssize_t n;
 
-		if (*fl->stop && drain_until == 0)
+		if (*fl->stop && drain_until == 0) {
 			drain_until = timefmt_monotonic_ms() + FLOWLOG_DRAIN_MS;
+			/*
+			 * Unbind first: the kernel flushes what it holds for
+			 * the group into the socket and sends no more, so the
+			 * drain below ends with everything received, instead
+			 * of closing a socket the kernel still writes to.
+			 * (The acknowledgement's wait may hand log messages
+			 * to the callback: staged, pushed below.)
+			 */
+			if (nflog_unbind_group(fl->gh) == 0)
+				fl->gh = NULL;
+			else
+				log_warn("NFLOG group not unbound before the drain");
+			flowlog_push_stage(fl);
+		}
 		if (drain_until != 0 && timefmt_monotonic_ms() > drain_until)
 			break;
 		n = recv(fl->fd, buf, FLOWLOG_RECV_BUF, 0);
@@ -588,7 +602,9 @@ flowlog_run(struct flowlog *fl, volatile sig_atomic_t *stop)
 			unpruned += n;
 		}
 		now = timefmt_monotonic_ms();
-		if (now >= next_status) {
+		/* While stopping only the last report goes out: each waits
+		 * for the lock another process may hold. */
+		if (now >= next_status && !*stop) {
 			flowlog_publish(fl, true);
 			next_status = now + FLOWLOG_STATUS_MS;
 		}

@@ -12,19 +12,33 @@
 #include "flowlog.h"
 #include "instance.h"
 #include "log.h"
+#include "store.h"
 
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t flowlog_stop;
 
+/*
+ * Stopped processes are killed 10 s after the signal (the supervisor's
+ * grace): the last batch's lock waits and retries end before that, and
+ * what cannot be written by then is counted as lost, not cut off unseen.
+ */
+#define FLOWLOG_STOP_GRACE_MS 8000
+
 static void
 on_signal(int sig)
 {
+	struct timespec ts;
+
 	(void)sig;
+	if (!flowlog_stop && clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+		store_stop_deadline((int64_t)ts.tv_sec * 1000 +
+		    ts.tv_nsec / 1000000 + FLOWLOG_STOP_GRACE_MS);
 	flowlog_stop = 1;
 }
 

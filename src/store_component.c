@@ -24,17 +24,30 @@ store_component_heartbeat(struct store *st, const char *component,
 	char now[TIMEFMT_LEN];
 	const char *text = info ? json_object_to_json_string_ext(info,
 	    JSON_C_TO_STRING_PLAIN) : "{}";
+	/* Outside the caller's transaction, one of its own through
+	 * store_begin(): its lock wait ends before a stopping process's
+	 * deadline, where the statement alone would wait the full busy
+	 * timeout (a stopping egw-flowlog outlived the supervisor's grace). */
+	bool own = sqlite3_get_autocommit(store_db(st)) != 0;
 	int rc;
 
 	if (stmt == NULL)
 		return EGW_E_DB;
+	if (own && (rc = store_begin(st)) != 0)
+		return rc;
 	sqlite3_bind_text(stmt, 1, component, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)getpid());
 	sqlite3_bind_text(stmt, 3, timefmt_now(now), -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 4, text, -1, SQLITE_TRANSIENT);
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
-	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+	rc = rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+	if (own) {
+		if (rc == 0)
+			return store_commit(st);
+		store_rollback(st);
+	}
+	return rc;
 }
 
 int
