@@ -816,6 +816,31 @@ bridge_ensure_consumer(struct bridge *b, struct bridge_sub *bs,
 		jsConsumerInfo_Destroy(ci);
 		return -1;
 	}
+	/*
+	 * One made by someone else must work the way ours do: explicit acks
+	 * (with "all" an ack covers events negatively acknowledged before
+	 * it, acked but never applied; with "none" nothing is redelivered),
+	 * no delivery limit (a retried event would be dropped), and only
+	 * this subject (a created handler must not get completed events).
+	 */
+	{
+		const jsConsumerConfig *c = ci->Config;
+		const char *bad = c->AckPolicy != js_AckExplicit
+		    ? "its ack policy is not explicit"
+		    : c->MaxDeliver > 0 ? "it limits deliveries (max_deliver)"
+		    : c->FilterSubject == NULL ||
+		    strcmp(c->FilterSubject, kind_subject[bs->kind]) != 0
+		    ? "it does not filter on exactly this subject" : NULL;
+
+		if (bad != NULL) {
+			snprintf(b->last_error, sizeof(b->last_error), "consumer %s "
+			    "on %s: %s; egw-natsd does not use it (delete it, and "
+			    "egw-natsd creates its own)", kind_durable[bs->kind],
+			    stream, bad);
+			jsConsumerInfo_Destroy(ci);
+			return -1;
+		}
+	}
 	snprintf(queue, qsize, "%s", ci->Config->DeliverGroup != NULL
 	    ? ci->Config->DeliverGroup : "");
 	jsConsumerInfo_Destroy(ci);

@@ -155,4 +155,26 @@ ok "replay: expired scenarios stay gone" q_is \
 ok "replay: no policy changed" q_is \
 	"SELECT count(*) FROM policy_history WHERE ts >= '$replay_ts'" 0
 stop_natsd
+
+# A consumer of that name made by someone else, with acks that are not
+# explicit ("none": nothing is ever redelivered): not used, said so, and
+# completed events wait in the stream (the scenario stays as it is) until
+# it is gone and egw-natsd makes its own.
+"$PROBE" consumer-delete SCENARIOS egress_gateway_completed ||
+	{ echo "Bail out! consumer-delete"; exit 99; }
+"$PROBE" consumer-add SCENARIOS egress_gateway_completed scenario.completed none _x.completed ||
+	{ echo "Bail out! consumer-add"; exit 99; }
+"$PROBE" jspub scenario.completed '{"scenario_id":"down-1"}' > /dev/null
+start_natsd
+ok "foreign consumer without explicit acks: refused, the reason in last_error" \
+	wait_until 10 sh -c "sqlite3 '$DB' \"SELECT json_extract(info, '\\\$.last_error') FROM component_status WHERE component = 'natsd'\" | grep -q 'ack policy is not explicit'"
+ok "... completed events not consumed through it" natsd_info_is completed_mode none
+ok "... the scenario is not completed meanwhile" q_is \
+	"SELECT completed_at IS NULL FROM policies WHERE scenario_id = 'down-1'" 1
+"$PROBE" consumer-delete SCENARIOS egress_gateway_completed ||
+	{ echo "Bail out! consumer-delete"; exit 99; }
+ok "once it is gone: egw-natsd's own consumer, durable" wait_until 45 natsd_info_is completed_mode durable
+ok "... and the waiting completed event is applied" wait_until 10 q_eq \
+	"SELECT completed_at IS NOT NULL FROM policies WHERE scenario_id = 'down-1'" 1
+stop_natsd
 e2e_done

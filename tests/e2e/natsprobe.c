@@ -36,6 +36,8 @@ usage(void)
 	    "  stream-info NAME                  messages, first/last sequence\n"
 	    "  stream-delete NAME                delete a stream\n"
 	    "  consumer-delete STREAM NAME       delete a consumer\n"
+	    "  consumer-add STREAM NAME FILTER none|all|explicit DELIVER [MAX_DELIVER]\n"
+	    "                                    a push consumer (FILTER \"\": none)\n"
 	    "  stream-dump NAME                  every stored message, in order\n"
 	    "  consumer-info STREAM NAME         pending/ack-pending/redelivered\n");
 }
@@ -185,6 +187,32 @@ cmd_stream_add(jsCtx *js, int argc, char **argv)
 	if (s != NATS_OK)
 		return fail("stream-add", s, jerr);
 	jsStreamInfo_Destroy(si);
+	return 0;
+}
+
+/* A push consumer as an operator might have made one by hand. */
+static int
+cmd_consumer_add(jsCtx *js, int argc, char **argv)
+{
+	jsConsumerConfig cc;
+	jsConsumerInfo *ci = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	if (argc < 5)
+		return usage(), 2;
+	jsConsumerConfig_Init(&cc);
+	cc.Durable = argv[1];
+	cc.FilterSubject = argv[2][0] != '\0' ? argv[2] : NULL;
+	cc.AckPolicy = strcmp(argv[3], "none") == 0 ? js_AckNone :
+	    strcmp(argv[3], "all") == 0 ? js_AckAll : js_AckExplicit;
+	cc.DeliverSubject = argv[4];
+	if (argc >= 6)
+		cc.MaxDeliver = strtoll(argv[5], NULL, 10);
+	s = js_AddConsumer(&ci, js, argv[0], &cc, NULL, &jerr);
+	if (s != NATS_OK)
+		return fail("consumer-add", s, jerr);
+	jsConsumerInfo_Destroy(ci);
 	return 0;
 }
 
@@ -386,6 +414,8 @@ main(int argc, char **argv)
 		rc = cmd_stream_add(js, argc, argv);
 	} else if (strcmp(cmd, "stream-info") == 0) {
 		rc = cmd_stream_info(js, argc, argv);
+	} else if (strcmp(cmd, "consumer-add") == 0) {
+		rc = cmd_consumer_add(js, argc, argv);
 	} else if (strcmp(cmd, "consumer-delete") == 0 && argc >= 2) {
 		s = js_DeleteConsumer(js, argv[0], argv[1], NULL, &jerr);
 		rc = s == NATS_OK ? 0 : fail("consumer-delete", s, jerr);
