@@ -1223,7 +1223,13 @@ static void
 classify_rules(struct skel_cb *cb, const char *chain, const char *target,
     bool with_iface)
 {
-	skel_rule(cb, chain, "ct state established,related accept");
+	/*
+	 * Replies are not the scenario's egress.  Its own packets of an
+	 * established connection are decided again like a new one's: a
+	 * policy disabled, completed, deleted or narrowed must cut the
+	 * connections it allowed, not only refuse the next ones.
+	 */
+	skel_rule(cb, chain, "ct state established,related ct direction reply accept");
 	if (render_shards(cb->rc) > 1) {
 		skel_rule(cb, chain, "meta mark set ip saddr map @srch4 goto %s", target);
 		skel_rule(cb, chain, "meta mark set ip6 saddr map @srch6 goto %s", target);
@@ -1261,7 +1267,9 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 	snprintf(lim, sizeof(lim), "limit rate %u/second burst %u packets",
 	    rc->log_rate, rc->log_burst);
 
+	/* Allowed connections are counted and logged once, at their start. */
 	skel_chain(cb, "allow", NULL);
+	skel_rule(cb, "allow", "ct state established,related accept");
 	skel_rule(cb, "allow", "update @cnt_allow { meta mark counter }");
 	skel_rule(cb, "allow", "update @rl_allow { meta mark %s } log prefix "
 	    "\"egw:a:m:allowlist\" group %u", lim, rc->nflog_group);

@@ -207,4 +207,34 @@ reconciled_since() { [ "$(reconciles)" -gt "$r0" ]; }
 ok "hand edit: full reconciles go on past it" wait_for 15 reconciled_since
 ok "hand edit: ... and none failed" test "$(recon_failures)" -eq "$f0"
 
+# A flow the policy allowed is cut when the policy is disabled: its next
+# packet is decided again, not waved through as "established".
+policy put '{"scenario_id":"sc","profile":"custom","sources":["100.64.1.4/32"],"allowed_hosts":["203.0.113.10"],"allowed_ports":[123]}'
+ok "open flow: C's policy applied" applied
+rm -f "$T/go"
+in_scen /usr/bin/python3 - "$T/go" > "$T/flow.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("100.64.1.4", 47000)); s.settimeout(1.0)
+def ask(tag):
+	try:
+		s.sendto(b"x", ("203.0.113.10", 123)); s.recv(64); print(tag, "ok", flush=True)
+	except OSError:
+		print(tag, "timeout", flush=True)
+ask("first"); ask("again")
+end = time.monotonic() + 20
+while not os.path.exists(sys.argv[1]) and time.monotonic() < end:
+	time.sleep(0.05)
+ask("after")
+PY
+flow=$!
+wait_for 5 grep -q "again" "$T/flow.out"
+diag "flow: $(tr "\n" " " < "$T/flow.out")"
+ok "open flow: established both ways" grep -q "again ok" "$T/flow.out"
+policy disable sc
+ok "open flow: the disable is applied" applied
+touch "$T/go"
+wait "$flow"
+ok "open flow: its next packet is refused after the disable" grep -q "after timeout" "$T/flow.out"
+
 e2e_done
