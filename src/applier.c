@@ -855,11 +855,12 @@ apply_incremental(struct applier *a)
 			if (c->exists) {
 				struct policy *q = policy_new();
 				const struct render_profile *base = profile_find(a, "none");
-				char w[256];
+				char w[256], iface[NETADDR_IFNAMSIZ] = "";
+				int got = q ? store_policy_get(a->st, c->sid, q)
+				    : EGW_E_NOMEM;
 
-				char iface[NETADDR_IFNAMSIZ] = "";
-
-				if (q && store_policy_get(a->st, c->sid, q) == 0) {
+				/* rows that do not parse: the baseline for what loaded */
+				if (got == 0 || got == EGW_E_BADROW) {
 					/* keep its sources, derived ones included */
 					if (q->n_sources == 0 && q->n_interfaces == 0)
 						(void)config_iface_for_network(&a->cfg,

@@ -38,6 +38,7 @@
 #define FLOWLOG_STAGE_MAX 4096		/* events parsed per recv() */
 #define FLOWLOG_IDLE_MS 200		/* writer wake-up when idle */
 #define FLOWLOG_POLICY_CHECK_MS 200	/* PRAGMA data_version poll */
+#define FLOWLOG_MISS_RELOAD_MS 100	/* reload at most this often on a miss */
 #define FLOWLOG_DRAIN_MS 1000		/* max drain time at shutdown */
 #define FLOWLOG_WRITE_TRIES 6		/* busy retries before a batch is lost */
 #define FLOWLOG_CLOCK_SKEW_MS 3600000	/* kernel timestamp sanity window */
@@ -86,6 +87,7 @@ struct flowlog {
 	int64_t generation;
 	int64_t last_policy_check_ms;
 	int64_t loaded_data_version;	/* data_version before the map's load */
+	int64_t loaded_ms;		/* monotonic time of that load */
 	bool miss_reloaded;		/* this batch already reloaded on a miss */
 	struct flowlog_event *batch;
 	struct egress_entry *entries;
@@ -126,6 +128,7 @@ flowlog_reload_policies(struct flowlog *fl)
 	fl->pol = v;
 	fl->n_pol = n;
 	fl->loaded_data_version = dv;
+	fl->loaded_ms = timefmt_monotonic_ms();
 	log_debug("policy map: %zu policies", n);
 	return 0;
 }
@@ -170,9 +173,12 @@ flowlog_policy(struct flowlog *fl, uint32_t id)
 	 * within milliseconds of its rules, well inside the check interval,
 	 * and a row written now keeps no scenario for good.  Reload when
 	 * another connection committed since the map was loaded (nothing
-	 * else can add a policy), at most once per batch.
+	 * else can add a policy), at most once per batch and per
+	 * FLOWLOG_MISS_RELOAD_MS (the bridge's deliveries commit all the
+	 * time: packets of a deleted policy must not reload every batch).
 	 */
 	if (p == NULL && !fl->miss_reloaded &&
+	    timefmt_monotonic_ms() - fl->loaded_ms >= FLOWLOG_MISS_RELOAD_MS &&
 	    store_data_version(fl->st) != fl->loaded_data_version) {
 		fl->miss_reloaded = true;
 		if (flowlog_reload_policies(fl) == 0)

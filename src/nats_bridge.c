@@ -73,6 +73,7 @@
 #define BRIDGE_FLUSH_WAIT_MS 1000	/* one at a time: push it out */
 #define BRIDGE_BACKOFF_MIN_MS 100
 #define BRIDGE_BACKOFF_MAX_MS 10000
+#define BRIDGE_PUT_ATTEMPTS 5		/* lock waits of a created event's write */
 #define BRIDGE_RECONNECT_MAX_MS 5000
 #define BRIDGE_NAK_DELAY_MS 1000
 #define BRIDGE_CONSUMER_ACK_WAIT_S 30
@@ -213,7 +214,15 @@ bridge_put_recorded(struct store *st, struct policy *p,
 	bool queued;
 	int rc, rc_end;
 
-	if ((rc = store_policy_batch_begin(st, &queued)) != 0)
+	/* A batch's begin waits for the lock once; retry it as a put's own
+	 * transaction would (store_policy.h), rather than NAK at once. */
+	for (int attempt = 0; ; attempt++) {
+		rc = store_policy_batch_begin(st, &queued);
+		if (rc != EGW_E_BUSY || attempt + 1 >= BRIDGE_PUT_ATTEMPTS)
+			break;
+		usleep(5000 * (useconds_t)(attempt + 1));
+	}
+	if (rc != 0)
 		return rc;
 	rc = store_policy_put(st, p, actor, created, errs);
 	if (rc == 0)
@@ -915,8 +924,9 @@ bridge_setup(struct bridge *b)
 		return -1;
 	}
 	b->jetstream = jetstream;
+	/* Audit events may wait; scenario events must still come in. */
 	if (bridge_setup_audit(b) != 0)
-		return -1;
+		rc = -1;
 	for (int k = 0; k < KIND_N; k++) {
 		if (bridge_setup_events(b, &b->subs[k]) != 0)
 			rc = -1;

@@ -1074,6 +1074,14 @@ stored_row_load(struct store *st, const char *sid, const char *input,
 		rc = EGW_E_NOMEM;
 	else
 		rc = document_from_row(st, stmt, pb, &scratch);
+	/* Child rows edited into nonsense and no document: the put
+	 * replaces them all; the history has no "before" for it. */
+	if (rc == EGW_E_BADROW && !had_doc) {
+		sqlite3_reset(stmt);
+		printbuf_free(pb);
+		out->same_input = false;
+		return 0;
+	}
 	/* Without a stored document the rows were loaded into @scratch. */
 	if (rc == 0 && !had_doc) {
 		if ((old_input = codec_policy_input_string(scratch)) == NULL)
@@ -1124,7 +1132,8 @@ release_completed_claims(struct store *st, const struct policy *p,
 			break;
 		}
 		for (size_t i = 0; rc == 0 && i < rel.n; i++) {
-			if ((rc = store_policy_get_by_id(st, rel.ids[i], q)) != 0)
+			rc = store_policy_get_by_id(st, rel.ids[i], q);
+			if (rc != 0 && rc != EGW_E_BADROW)
 				break;
 			log_info("scenario %s takes over the network of completed "
 			    "scenario %s, which expires now", p->scenario_id,
@@ -1277,14 +1286,16 @@ put_txn(struct store *st, void *arg)
 		rc = EGW_E_CONFLICT;
 	} else if (!was.exists && p->revision_given && a->revision != 0) {
 		rc = EGW_E_CONFLICT;
-	} else if (was.same_input) {
+	} else if (was.same_input &&
+	    (rc = store_policy_get(st, p->scenario_id, a->old)) != EGW_E_BADROW) {
 		/* Same policy: report the stored state, write nothing. */
-		if ((rc = store_policy_get(st, p->scenario_id, a->old)) == 0) {
+		if (rc == 0) {
 			*p = *a->old;
 			*a->created = false;
 			rc = 1;
 		}
 	} else {
+		/* (rows that do not parse behind the same document: rewritten) */
 		rc = put_write(st, a, &was);
 	}
 	free(was.api_text);
@@ -1362,7 +1373,9 @@ delete_txn(struct store *st, void *arg)
 	struct simple_args *a = arg;
 	int rc;
 
-	if ((rc = store_policy_get(st, a->scenario_id, a->p)) != 0)
+	/* A policy whose rows do not parse can still be deleted. */
+	if ((rc = store_policy_get(st, a->scenario_id, a->p)) != 0 &&
+	    rc != EGW_E_BADROW)
 		return rc;
 	if ((rc = store_bump_generation(st, &a->generation)) != 0)
 		return rc;
@@ -1429,14 +1442,20 @@ state_change(struct store *st, struct simple_args *a, bool enabled,
 	sqlite3_bind_int(stmt, 5, complete);
 	if ((rc = exec_stmt(stmt)) != 0)
 		goto out;
-	if ((rc = store_policy_get_by_id(st, a->p->id, a->p)) != 0)
+	rc = store_policy_get_by_id(st, a->p->id, a->p);
+	if (rc == EGW_E_BADROW) {
+		/* No document from half the rows: it stays missing, and a
+		 * read says the rows do not parse. */
+		rc = 0;
+	} else if (rc != 0) {
 		goto out;
-	if ((input = codec_policy_input_string(a->p)) == NULL) {
+	} else if ((input = codec_policy_input_string(a->p)) == NULL) {
 		rc = EGW_E_NOMEM;
 		goto out;
+	} else {
+		rc = save_document(st, a->p, input, &doc);
+		free(input);
 	}
-	rc = save_document(st, a->p, input, &doc);
-	free(input);
 	if (rc != 0 || (rc = add_history(st, op, a->p->scenario_id, a->actor,
 	    a->p->revision, gen, before, a->p, doc)) != 0)
 		goto out;
@@ -1454,7 +1473,8 @@ enable_txn(struct store *st, void *arg)
 	struct simple_args *a = arg;
 	int rc;
 
-	if ((rc = store_policy_get(st, a->scenario_id, a->p)) != 0)
+	if ((rc = store_policy_get(st, a->scenario_id, a->p)) != 0 &&
+	    rc != EGW_E_BADROW)
 		return rc;
 	if (a->p->enabled == a->enabled)
 		return 1;
@@ -1481,7 +1501,9 @@ complete_txn(struct store *st, void *arg)
 	struct simple_args *a = arg;
 	int rc;
 
-	if ((rc = store_policy_get(st, a->scenario_id, a->p)) != 0)
+	/* Completing closes: rows that do not parse must not stop it. */
+	if ((rc = store_policy_get(st, a->scenario_id, a->p)) != 0 &&
+	    rc != EGW_E_BADROW)
 		return rc;
 	if (!a->p->enabled && a->p->completed_at[0] != '\0')
 		return 1;
@@ -1540,7 +1562,8 @@ expire_txn(struct store *st, void *arg)
 	if (err == 0)
 		err = store_bump_generation(st, &gen);
 	for (size_t i = 0; err == 0 && i < n; i++) {
-		if ((err = store_policy_get_by_id(st, ids[i], p)) == 0)
+		err = store_policy_get_by_id(st, ids[i], p);
+		if (err == 0 || err == EGW_E_BADROW)
 			err = delete_one(st, p, "expire", "policy.expired",
 			    &expirer, gen);
 	}

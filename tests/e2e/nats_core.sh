@@ -100,6 +100,10 @@ start_natsd
 ok "stream creation refused: audit mode 'waiting'" wait_until 10 natsd_info_is audit_mode waiting
 ok "the refusal is logged with the server's reason" \
 	wait_until 5 grep -q "create stream AUDIT: .*in use" "$T/natsd.log"
+ok "meanwhile scenario events still come in" wait_until 10 natsd_info_is created_mode core
+"$PROBE" pub scenario.created '{"scenario_id":"core-4","track":"netplus"}'
+ok "... and are applied" wait_until 10 q_eq \
+	"SELECT profile FROM policies WHERE scenario_id = 'core-4'" none
 sleep 2
 ok "meanwhile nothing is marked delivered ($(undelivered) waiting)" test "$(undelivered)" -ge $((u0 + 3))
 "$PROBE" stream-delete AUDIT || { echo "Bail out! stream-delete"; exit 99; }

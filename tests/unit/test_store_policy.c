@@ -643,6 +643,56 @@ test_completed_claims(struct store *st)
 	policy_free(p);
 }
 
+/*
+ * A policy whose child rows were edited into nonsense (EGW_E_BADROW) can
+ * still be disabled, completed, rewritten by a put (same content or
+ * not), deleted, and expired: the ways out must not need the bad rows.
+ */
+static void
+test_unparsable_rows(struct store *st)
+{
+	static const char body[] = "{\"scenario_id\":\"bad-1\",\"profile\":\"custom\","
+	    "\"sources\":[\"100.64.88.0/24\"],\"allowed_hosts\":[\"203.0.113.10\"],"
+	    "\"allowed_ports\":[443]}";
+	static const char breakit[] = "UPDATE policy_destinations SET dest = '203.0.113.300'"
+	    " WHERE policy_id = (SELECT id FROM policies WHERE scenario_id = 'bad-1')"
+	    " AND dest IS NOT NULL";
+	struct store_actor op = { "test", "req-bad" };
+	struct policy *p = policy_new();
+	bool created;
+
+	parse(body, p);
+	is_int(store_policy_put(st, p, &op, &created, NULL), 0, "bad-1 stored");
+	store_exec(st, breakit);
+	is_int(store_policy_get(st, "bad-1", p), EGW_E_BADROW, "its rows no longer parse");
+	ok(p->row_unparsable && p->id > 0, "the main row is loaded, flagged");
+	is_int(store_policy_set_enabled(st, "bad-1", false, &op, NULL), 0, "it can be disabled");
+	is_int(store_policy_complete(st, "bad-1", &op), 0, "it can be completed");
+	parse(body, p);
+	is_int(store_policy_put(st, p, &op, &created, NULL), 0,
+	    "a put of the same content rewrites the rows");
+	is_int(store_policy_get(st, "bad-1", p), 0, "which parse again");
+	store_exec(st, breakit);
+	store_exec(st, "UPDATE policies SET api_json = NULL WHERE scenario_id = 'bad-1'");
+	parse(body, p);
+	p->n_ports = 0;
+	is_int(store_policy_put(st, p, &op, &created, NULL), 0,
+	    "a put without a stored document rewrites them too");
+	is_int(store_policy_get(st, "bad-1", p), 0, "parse again");
+	store_exec(st, breakit);
+	is_int(store_policy_delete(st, "bad-1", &op, NULL), 0, "it can be deleted");
+	parse(body, p);
+	is_int(store_policy_put(st, p, &op, &created, NULL), 0, "bad-1 again");
+	store_policy_complete(st, "bad-1", &op);
+	store_exec(st, breakit);
+	store_exec(st, "UPDATE policies SET completed_at = '2020-01-01T00:00:00.000Z'"
+	    " WHERE scenario_id = 'bad-1'");
+	is_int(store_policy_expire_completed(st, 60, NULL), 0, "and expired");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id = '%s'",
+	    "bad-1"), 0, "gone");
+	policy_free(p);
+}
+
 static int
 writer_child(int w)
 {
@@ -1068,6 +1118,7 @@ main(void)
 	test_documents(st);
 	test_hand_edited_rule_index(st);
 	test_completed_claims(st);
+	test_unparsable_rows(st);
 	test_deadline(st);
 	test_concurrency(&st);
 	store_close(st);
