@@ -427,13 +427,14 @@ ok "and ends within the cap plus one batch" test "$(q "SELECT count(*) FROM egre
 # before that, and its rows are counted as lost instead of cut off unseen.
 "$PY" -c "
 import sqlite3, sys, time
-c = sqlite3.connect(sys.argv[1], timeout=1, isolation_level=None)
+c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
 c.execute('BEGIN IMMEDIATE')
 open(sys.argv[2], 'w').close()
 time.sleep(25)" "$DB" "$T/locked" &
 LOCK_PID=$!
 track_pid "$LOCK_PID"
-wait_for 5 test -e "$T/locked" || { echo "Bail out! lock holder"; exit 99; }
+# (it waits its turn: the reader may still be pruning the load above)
+wait_for 30 test -e "$T/locked" || { echo "Bail out! lock holder"; exit 99; }
 traffic "$CL2" udp 4 100.64.2.2 46000 203.0.113.10 5 50
 sleep 0.5
 t0=$(date +%s%N)
