@@ -89,6 +89,7 @@ struct flowlog {
 	int64_t loaded_data_version;	/* data_version before the map's load */
 	int64_t loaded_ms;		/* monotonic time of that load */
 	bool miss_reloaded;		/* this batch already reloaded on a miss */
+	bool stop_lost;			/* stopping, and a batch was lost to the lock */
 	struct flowlog_event *batch;
 	struct egress_entry *entries;
 
@@ -454,7 +455,10 @@ flowlog_write(struct flowlog *fl, size_t n)
 	fl->miss_reloaded = false;
 	for (size_t i = 0; i < n; i++)
 		flowlog_entry(fl, &fl->batch[i], &fl->entries[i]);
-	for (int attempt = 0; attempt < FLOWLOG_WRITE_TRIES; attempt++) {
+	/* Stopping after a batch was lost to the lock: one attempt each for
+	 * the rest of the queue, so a long one cannot outlast the grace. */
+	for (int attempt = 0; attempt < (fl->stop_lost ? 1 : FLOWLOG_WRITE_TRIES);
+	    attempt++) {
 		/* store_egress_insert already waits out the busy timeout. */
 		rc = store_egress_insert(fl->st, fl->entries, n, true);
 		if (rc != EGW_E_BUSY)
@@ -462,6 +466,8 @@ flowlog_write(struct flowlog *fl, size_t n)
 		log_warnx("database busy, %zu log rows waiting (attempt %d)",
 		    n, attempt + 1);
 	}
+	if (rc == EGW_E_BUSY && *fl->stop)
+		fl->stop_lost = true;
 	flowlog_add(&fl->write_ms, (uint64_t)(timefmt_monotonic_ms() - t0));
 	if (rc == 0) {
 		flowlog_add(&fl->written, n);
