@@ -41,6 +41,7 @@
 #define ELEMS_PER_MSG 128
 #define ACK_TIMEOUT_MS 5000
 #define REQ_BUF_SIZE 8192		/* one dump or get request */
+#define DRAIN_MAX_READS 65536		/* a dump of ~10M elements */
 
 struct kernel {
 	struct mnl_socket *nl;
@@ -80,6 +81,12 @@ kernel_close(struct kernel *k)
 	if (k->nl)
 		mnl_socket_close(k->nl);
 	free(k);
+}
+
+int
+kernel_socket(const struct kernel *k)
+{
+	return mnl_socket_get_fd(k->nl);
 }
 
 static void
@@ -133,6 +140,41 @@ kernel_run_text(struct kernel *k, const char *text, bool dry_run, char *err,
  * decoded straight into struct render_elem, take a fraction of that.
  */
 
+/*
+ * Whether @nlh answers one of our requests numbered [@first, @last]: the
+ * socket lives as long as the applier, so a request given up on (timed
+ * out, or a dump left half read after an error) still has answers queued,
+ * and taking one of those for the current request's would report a batch
+ * the kernel refused as applied, or the other way round.
+ */
+static bool
+answers_ours(const struct kernel *k, const struct nlmsghdr *nlh,
+    uint32_t first, uint32_t last)
+{
+	return nlh->nlmsg_pid == k->portid &&
+	    nlh->nlmsg_seq - first <= last - first;
+}
+
+/*
+ * Read and drop what is left of earlier requests.  A dump's later parts
+ * are made only as its earlier ones are read, and while one is unfinished
+ * the kernel refuses every new dump on the socket (EBUSY): each read here
+ * lets an abandoned dump go on to its end.
+ */
+static void
+drain_unread(struct kernel *k)
+{
+	static char buf[1 << 16];
+	unsigned reads = 0;
+
+	while (reads < DRAIN_MAX_READS &&
+	    recv(mnl_socket_get_fd(k->nl), buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+		reads++;
+	if (reads)
+		log_info("netlink: dropped %u unread answers to earlier requests",
+		    reads);
+}
+
 /* Send @nlh and run @cb on every answer until the dump (or ack) ends. */
 static int
 nl_talk(struct kernel *k, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
@@ -140,12 +182,13 @@ nl_talk(struct kernel *k, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 	static char buf[1 << 16];
 	uint32_t seq = nlh->nlmsg_seq;
 	ssize_t n;
-	int ret;
 
+	drain_unread(k);
 	if (mnl_socket_sendto(k->nl, nlh, nlh->nlmsg_len) < 0)
 		return -1;
 	for (;;) {
 		struct pollfd pfd = { .fd = mnl_socket_get_fd(k->nl), .events = POLLIN };
+		int len;
 
 		if (poll(&pfd, 1, ACK_TIMEOUT_MS) <= 0) {
 			errno = ETIMEDOUT;
@@ -153,9 +196,17 @@ nl_talk(struct kernel *k, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 		}
 		if ((n = mnl_socket_recvfrom(k->nl, buf, sizeof(buf))) < 0)
 			return -1;
-		ret = mnl_cb_run(buf, (size_t)n, seq, k->portid, cb, data);
-		if (ret <= MNL_CB_STOP)
-			return ret < 0 ? -1 : 0;
+		len = (int)n;
+		for (struct nlmsghdr *m = (struct nlmsghdr *)buf; mnl_nlmsg_ok(m, len);
+		    m = mnl_nlmsg_next(m, &len)) {
+			int ret;
+
+			if (!answers_ours(k, m, seq, seq))
+				continue;
+			ret = mnl_cb_run(m, m->nlmsg_len, seq, k->portid, cb, data);
+			if (ret <= MNL_CB_STOP)
+				return ret < 0 ? -1 : 0;
+		}
 	}
 }
 
@@ -1046,9 +1097,13 @@ sock_rcvbuf(struct kernel *k, unsigned msgs)
 	k->rcvbuf = need;
 }
 
-/* Read acks until every message has one; returns 0 or the first error. */
+/*
+ * Read acks until every message of the batch numbered [@first, @last] has
+ * one; returns 0 or the first error.
+ */
 static int
-batch_collect(struct kernel *k, unsigned expected, char *err, size_t errlen)
+batch_collect(struct kernel *k, uint32_t first, uint32_t last,
+    unsigned expected, char *err, size_t errlen)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE * 4];
 	unsigned acks = 0;
@@ -1056,7 +1111,7 @@ batch_collect(struct kernel *k, unsigned expected, char *err, size_t errlen)
 	struct pollfd pfd = { .fd = mnl_socket_get_fd(k->nl), .events = POLLIN };
 
 	while (acks < expected) {
-		int pr = poll(&pfd, 1, ACK_TIMEOUT_MS);
+		int pr = poll(&pfd, 1, ACK_TIMEOUT_MS), len;
 		ssize_t got;
 
 		if (pr == 0) {
@@ -1068,9 +1123,11 @@ batch_collect(struct kernel *k, unsigned expected, char *err, size_t errlen)
 		got = mnl_socket_recvfrom(k->nl, buf, sizeof(buf));
 		if (got < 0)
 			return EGW_E_IO;
+		len = (int)got;
 		for (struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
-		    mnl_nlmsg_ok(nlh, (int)got); nlh = mnl_nlmsg_next(nlh, (int *)&got)) {
-			if (nlh->nlmsg_type != NLMSG_ERROR)
+		    mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			if (nlh->nlmsg_type != NLMSG_ERROR ||
+			    !answers_ours(k, nlh, first, last))
 				continue;
 			struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
 
@@ -1102,6 +1159,7 @@ kernel_elems_batch(struct kernel *k, const struct render_config *rcfg,
 {
 	struct batch bt = { 0 };
 	size_t total = n_del + n_add;
+	uint32_t first;
 	int rc;
 
 	if (total == 0)
@@ -1113,6 +1171,7 @@ kernel_elems_batch(struct kernel *k, const struct render_config *rcfg,
 	if (bt.buf == NULL)
 		return EGW_E_NOMEM;
 	bt.b = mnl_nlmsg_batch_start(bt.buf, bt.cap);
+	first = k->seq;
 	nftnl_batch_begin(mnl_nlmsg_batch_current(bt.b), k->seq++);
 	mnl_nlmsg_batch_next(bt.b);
 	if ((rc = batch_add_msgs(k, rcfg, &bt, NFT_MSG_DELSETELEM, del, n_del)) != 0 ||
@@ -1127,13 +1186,14 @@ kernel_elems_batch(struct kernel *k, const struct render_config *rcfg,
 	 */
 	sock_buffers(k, mnl_nlmsg_batch_size(bt.b));
 	sock_rcvbuf(k, bt.msgs);
+	drain_unread(k);
 	if (mnl_socket_sendto(k->nl, mnl_nlmsg_batch_head(bt.b),
 	    mnl_nlmsg_batch_size(bt.b)) < 0) {
 		rc = EGW_E_IO;
 		copy_err(err, errlen, strerror(errno));
 		goto out;
 	}
-	rc = batch_collect(k, bt.msgs, err, errlen);
+	rc = batch_collect(k, first, k->seq - 1, bt.msgs, err, errlen);
 out:
 	mnl_nlmsg_batch_stop(bt.b);
 	free(bt.buf);

@@ -54,6 +54,14 @@ int kernel_open(struct kernel **out);
 void kernel_close(struct kernel *k);
 
 /**
+ * kernel_socket() - the netlink socket's descriptor, borrowed
+ *
+ * For tests that queue an answer nobody waits for (a request given up
+ * on): every read of this module must pass over it.
+ */
+int kernel_socket(const struct kernel *k);
+
+/**
  * kernel_run_text() - run an nft script as one transaction
  * @k: handle
  * @text: nft commands (rendered, never client text)

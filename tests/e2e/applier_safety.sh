@@ -281,4 +281,15 @@ sed 's/^/# /' "$T/fuzz.out" | grep -v '^# ok' | head -20
 ok "fuzz: 200 random policies, dry run, load and read back" [ "$fz" -eq 0 ]
 ok "fuzz: ran its checks" [ "$(grep -c '^ok ' "$T/fuzz.out")" -ge 6 ]
 
+# ---- 6. answers to an abandoned request are not taken for the next one's ----
+NS_LA=$(make_netns late)
+if timeout 60 ip netns exec "$NS_LA" "$CHECK" late-answers > "$T/late.out" 2>&1; then
+	la=0
+else
+	la=1
+fi
+sed 's/^/# /' "$T/late.out" | grep -v '^# ok' | head -20
+ok "late answers: batches and dumps read only their own answers" [ "$la" -eq 0 ]
+ok "late answers: ran its checks" [ "$(grep -c '^ok ' "$T/late.out")" -eq 10 ]
+
 e2e_done

@@ -15,6 +15,12 @@
  *       kernel_read_state(): the elements must come back exactly (the
  *       libnftnl encoder and decoder agree with the renderer).  Needs
  *       CAP_NET_ADMIN: run it inside a namespace of the test.  Prints TAP.
+ *   egw-applier-check late-answers
+ *       answers to a request nobody waits for any more (queued on the
+ *       kernel handle's socket, as a timed-out batch or a dump abandoned
+ *       half way leave them) must not be taken for the next batch's acks
+ *       or the next dump's messages.  Needs CAP_NET_ADMIN (a namespace of
+ *       the test).  Prints TAP.
  */
 #include "codec.h"
 #include "config.h"
@@ -27,6 +33,10 @@
 #include "store_policy.h"
 #include "tap.h"
 
+#include <libmnl/libmnl.h>
+#include <libnftnl/table.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -368,14 +378,123 @@ fuzz_mode(long count, uint64_t seed)
 	return tap_done();
 }
 
+/* ---- late answers ---- */
+
+/*
+ * Queue the kernel's answers to a GETTABLE on @k's socket and leave them
+ * unread: @table NULL asks for a dump of every table (several messages),
+ * otherwise for that one table with an ack (its error when it is absent).
+ */
+static int
+queue_unread_answer(struct kernel *k, const char *table, uint32_t seq)
+{
+	char buf[MNL_SOCKET_BUFFER_SIZE];
+	struct nlmsghdr *nlh;
+	struct sockaddr_nl kernel_addr = { .nl_family = AF_NETLINK };
+
+	nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET,
+	    table ? NLM_F_ACK : NLM_F_DUMP, seq);
+	if (table) {
+		struct nftnl_table *t = nftnl_table_alloc();
+
+		if (t == NULL)
+			return -1;
+		nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+		nftnl_table_nlmsg_build_payload(nlh, t);
+		nftnl_table_free(t);
+	}
+	return sendto(kernel_socket(k), nlh, nlh->nlmsg_len, 0,
+	    (struct sockaddr *)&kernel_addr, sizeof(kernel_addr)) ==
+	    (ssize_t)nlh->nlmsg_len ? 0 : -1;
+}
+
+static struct render_elem
+audit_elem(uint32_t mark)
+{
+	struct render_elem e;
+
+	memset(&e, 0, sizeof(e));
+	e.set = RENDER_SET_AUDIT;
+	e.mark = mark;
+	return e;
+}
+
+static bool
+state_has_audit(const struct kernel_state *ks, uint32_t mark)
+{
+	for (size_t i = 0; i < ks->elems.n; i++)
+		if (ks->elems.v[i].set == RENDER_SET_AUDIT &&
+		    ks->elems.v[i].mark == mark)
+			return true;
+	return false;
+}
+
+static int
+late_answers_mode(void)
+{
+	struct render_config rc;
+	struct render_elem five = audit_elem(5), six = audit_elem(6),
+	    absent = audit_elem(77);
+	struct kernel_state ks;
+	struct kernel_counter *kc = NULL;
+	struct kernel *k;
+	char err[KERNEL_ERR_MAX];
+	size_t nkc = 0;
+	int r;
+
+	log_init("test", LOG_LEVEL_WARN);
+	if (kernel_open(&k) != 0) {
+		printf("Bail out! no netfilter netlink (CAP_NET_ADMIN?)\n");
+		return 99;
+	}
+	memset(&rc, 0, sizeof(rc));
+	rc.nflog_group = 7;
+	rc.log_rate = 10;
+	rc.log_burst = 20;
+	r = kernel_create(k, &rc, &five, 1, err, sizeof(err));
+	ok(r == 0, "the table is created (%s)", r ? err : "ok");
+
+	/* an ack of success waits in the socket; the batch itself is refused */
+	ok(queue_unread_answer(k, RENDER_TABLE, 11) == 0, "an answer is queued unread");
+	r = kernel_elems_batch(k, &rc, &absent, 1, NULL, 0, err, sizeof(err));
+	ok(r == EGW_E_NFT, "a batch the kernel refuses is reported refused, "
+	    "not acked by the earlier answer (%s)", err_token(r));
+
+	/* an error waits; the batch itself is applied */
+	ok(queue_unread_answer(k, "no_such_table", 12) == 0,
+	    "an error answer is queued unread");
+	r = kernel_elems_batch(k, &rc, NULL, 0, &six, 1, err, sizeof(err));
+	ok(r == 0, "a batch the kernel applies is reported applied, "
+	    "not failed by the earlier error (%s)", r ? err : "ok");
+
+	/* a whole dump waits; the next read gets its own answers */
+	ok(queue_unread_answer(k, NULL, 13) == 0, "a dump is queued unread");
+	r = kernel_read_state(k, &rc, &ks);
+	ok(r == 0 && ks.exists && ks.skeleton_ok,
+	    "the table reads back after it (%s)", err_token(r));
+	ok(r == 0 && state_has_audit(&ks, 5) && state_has_audit(&ks, 6) &&
+	    !state_has_audit(&ks, 77), "with exactly the elements applied");
+	if (r == 0)
+		render_elems_free(&ks.elems);
+	ok(queue_unread_answer(k, NULL, 14) == 0, "another dump is queued unread");
+	r = kernel_read_counters(k, &kc, &nkc);
+	ok(r == 0, "the counters read after it (%s)", err_token(r));
+	free(kc);
+	kernel_close(k);
+	return tap_done();
+}
+
 int
 main(int argc, char **argv)
 {
 	if (argc == 2 && strcmp(argv[1], "codec") == 0)
 		return codec_mode();
+	if (argc == 2 && strcmp(argv[1], "late-answers") == 0)
+		return late_answers_mode();
 	if (argc == 4 && strcmp(argv[1], "fuzz") == 0)
 		return fuzz_mode(strtol(argv[2], NULL, 10),
 		    strtoull(argv[3], NULL, 10));
-	fprintf(stderr, "usage: egw-applier-check codec | fuzz COUNT SEED\n");
+	fprintf(stderr, "usage: egw-applier-check codec | fuzz COUNT SEED | "
+	    "late-answers\n");
 	return 2;
 }
