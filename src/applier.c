@@ -1360,6 +1360,59 @@ counters_baseline_cb(const char *sid, uint32_t mark,
 	x->k_deny_by = k[3];
 }
 
+static int
+mark_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/*
+ * Remove from the kernel's counter sets the marks no scenario holds any
+ * more (policy deleted or expired; a scenario created again gets a new
+ * mark).  Packets fill those sets and nothing else empties them: left
+ * there, every scenario ever counted would be dumped at every read, and
+ * once the sets were full (1,048,576 marks) new scenarios would go
+ * uncounted.  Only while memory is what the kernel holds: a mark that
+ * memory has not caught up with yet must keep its counts.  Mark 0 (the
+ * managed networks without a policy) is never stale.
+ */
+static void
+drop_stale_counters(struct applier *a, const struct kernel_counter *kc,
+    size_t n)
+{
+	struct kernel_counter *stale = NULL;
+	uint32_t *live = NULL;
+	size_t n_live = 0, n_stale = 0;
+	char err[KERNEL_ERR_MAX];
+	int rc;
+
+	if (!a->view_trusted || n == 0)
+		return;
+	if ((live = malloc((a->cap ? a->cap : 1) * sizeof(*live))) == NULL ||
+	    (stale = malloc(n * sizeof(*stale))) == NULL)
+		goto out;
+	for (size_t s = 0; s < a->cap; s++)
+		if (a->scens[s].used)
+			live[n_live++] = a->scens[s].mark;
+	qsort(live, n_live, sizeof(*live), mark_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (kc[i].mark != 0 &&
+		    bsearch(&kc[i].mark, live, n_live, sizeof(*live), mark_cmp) == NULL)
+			stale[n_stale++] = kc[i];
+	if (n_stale == 0)
+		goto out;
+	if ((rc = kernel_counters_drop(a->k, stale, n_stale, err, sizeof(err))) != 0)
+		log_warnx("cannot drop the counters of %zu removed scenarios "
+		    "(next read tries again): %s", n_stale, err);
+	else
+		log_info("dropped the counters of %zu removed scenarios", n_stale);
+out:
+	free(live);
+	free(stale);
+}
+
 /*
  * Add what the kernel counted since the last read to policy_counters,
  * together with the kernel's values as the next baseline.  Baselines:
@@ -1431,6 +1484,7 @@ read_counters(struct applier *a)
 		x->have_counters = true;
 	}
 	store_commit(a->st);
+	drop_stale_counters(a, kc, n);
 	free(kc);
 	a->counters_primed = true;
 }

@@ -604,9 +604,11 @@ elem_cb(const struct nlmsghdr *nlh, void *data)
 				break;
 			}
 			if (d->allowed) {
+				c->in_allowed = true;
 				c->allowed_packets = pb[0];
 				c->allowed_bytes = pb[1];
 			} else {
+				c->in_denied = true;
 				c->denied_packets = pb[0];
 				c->denied_bytes = pb[1];
 			}
@@ -861,6 +863,8 @@ kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *n)
 				(*out)[++w] = *y;
 				continue;
 			}
+			x->in_allowed |= y->in_allowed;
+			x->in_denied |= y->in_denied;
 			x->allowed_packets += y->allowed_packets;
 			x->allowed_bytes += y->allowed_bytes;
 			x->denied_packets += y->denied_packets;
@@ -1152,6 +1156,32 @@ batch_collect(struct kernel *k, uint32_t first, uint32_t last,
 	return first_err ? EGW_E_NFT : 0;
 }
 
+/*
+ * End the batch begun at sequence number @first, send it as one
+ * transaction and wait for every ack.
+ */
+static int
+batch_send(struct kernel *k, struct batch *bt, uint32_t first, char *err,
+    size_t errlen)
+{
+	nftnl_batch_end(mnl_nlmsg_batch_current(bt->b), k->seq++);
+	mnl_nlmsg_batch_next(bt->b);
+	/*
+	 * The whole batch is one sendmsg (one transaction); netlink refuses
+	 * a message larger than the socket's send buffer, so grow it the
+	 * way nft does (SO_SNDBUFFORCE needs CAP_NET_ADMIN, which we have).
+	 */
+	sock_buffers(k, mnl_nlmsg_batch_size(bt->b));
+	sock_rcvbuf(k, bt->msgs);
+	drain_unread(k);
+	if (mnl_socket_sendto(k->nl, mnl_nlmsg_batch_head(bt->b),
+	    mnl_nlmsg_batch_size(bt->b)) < 0) {
+		copy_err(err, errlen, strerror(errno));
+		return EGW_E_IO;
+	}
+	return batch_collect(k, first, k->seq - 1, bt->msgs, err, errlen);
+}
+
 int
 kernel_elems_batch(struct kernel *k, const struct render_config *rcfg,
     const struct render_elem *del, size_t n_del, const struct render_elem *add,
@@ -1177,23 +1207,81 @@ kernel_elems_batch(struct kernel *k, const struct render_config *rcfg,
 	if ((rc = batch_add_msgs(k, rcfg, &bt, NFT_MSG_DELSETELEM, del, n_del)) != 0 ||
 	    (rc = batch_add_msgs(k, rcfg, &bt, NFT_MSG_NEWSETELEM, add, n_add)) != 0)
 		goto out;
-	nftnl_batch_end(mnl_nlmsg_batch_current(bt.b), k->seq++);
-	mnl_nlmsg_batch_next(bt.b);
-	/*
-	 * The whole batch is one sendmsg (one transaction); netlink refuses
-	 * a message larger than the socket's send buffer, so grow it the
-	 * way nft does (SO_SNDBUFFORCE needs CAP_NET_ADMIN, which we have).
-	 */
-	sock_buffers(k, mnl_nlmsg_batch_size(bt.b));
-	sock_rcvbuf(k, bt.msgs);
-	drain_unread(k);
-	if (mnl_socket_sendto(k->nl, mnl_nlmsg_batch_head(bt.b),
-	    mnl_nlmsg_batch_size(bt.b)) < 0) {
-		rc = EGW_E_IO;
-		copy_err(err, errlen, strerror(errno));
-		goto out;
+	rc = batch_send(k, &bt, first, err, errlen);
+out:
+	mnl_nlmsg_batch_stop(bt.b);
+	free(bt.buf);
+	return rc;
+}
+
+/* DELSETELEM messages for the marks of @v that @allowed's set holds. */
+static int
+batch_add_counter_drops(struct kernel *k, struct batch *bt, bool allowed,
+    const struct kernel_counter *v, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		struct nftnl_set *s = nftnl_set_alloc();
+		struct nlmsghdr *nlh;
+		size_t in_msg = 0;
+
+		if (s == NULL)
+			return EGW_E_NOMEM;
+		nftnl_set_set_str(s, NFTNL_SET_TABLE, RENDER_TABLE);
+		nftnl_set_set_str(s, NFTNL_SET_NAME, allowed ? "cnt_allow" : "cnt_deny");
+		for (; i < n && in_msg < ELEMS_PER_MSG; i++) {
+			struct nftnl_set_elem *ne;
+
+			if (!(allowed ? v[i].in_allowed : v[i].in_denied))
+				continue;
+			if ((ne = nftnl_set_elem_alloc()) == NULL) {
+				nftnl_set_free(s);
+				return EGW_E_NOMEM;
+			}
+			nftnl_set_elem_set(ne, NFTNL_SET_ELEM_KEY, &v[i].mark, 4);
+			nftnl_set_elem_add(s, ne);
+			in_msg++;
+		}
+		if (in_msg > 0) {
+			nlh = nftnl_nlmsg_build_hdr(mnl_nlmsg_batch_current(bt->b),
+			    NFT_MSG_DELSETELEM, NFPROTO_INET, NLM_F_ACK, k->seq++);
+			nftnl_set_elems_nlmsg_build_payload(nlh, s);
+			bt->msgs++;
+			if (!mnl_nlmsg_batch_next(bt->b)) {
+				nftnl_set_free(s);
+				return EGW_E_NOMEM;
+			}
+		}
+		nftnl_set_free(s);
 	}
-	rc = batch_collect(k, first, k->seq - 1, bt.msgs, err, errlen);
+	return 0;
+}
+
+int
+kernel_counters_drop(struct kernel *k, const struct kernel_counter *v,
+    size_t n, char *err, size_t errlen)
+{
+	struct batch bt = { 0 };
+	uint32_t first;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	/* ~40 bytes per element; a page of slack per message */
+	bt.cap = n * 128 + (2 * n / ELEMS_PER_MSG + 4) * (size_t)MNL_SOCKET_BUFFER_SIZE;
+	if ((bt.buf = calloc(2, bt.cap)) == NULL)
+		return EGW_E_NOMEM;
+	bt.b = mnl_nlmsg_batch_start(bt.buf, bt.cap);
+	first = k->seq;
+	nftnl_batch_begin(mnl_nlmsg_batch_current(bt.b), k->seq++);
+	mnl_nlmsg_batch_next(bt.b);
+	if ((rc = batch_add_counter_drops(k, &bt, true, v, n)) != 0 ||
+	    (rc = batch_add_counter_drops(k, &bt, false, v, n)) != 0)
+		goto out;
+	if (bt.msgs == 0)
+		goto out;
+	rc = batch_send(k, &bt, first, err, errlen);
 out:
 	mnl_nlmsg_batch_stop(bt.b);
 	free(bt.buf);

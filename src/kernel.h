@@ -34,6 +34,7 @@ struct kernel_state {
 /* Per-mark totals of the dynamic counter sets. */
 struct kernel_counter {
 	uint32_t mark;
+	bool in_allowed, in_denied;	/* which counter set holds the mark */
 	uint64_t allowed_packets, allowed_bytes;
 	uint64_t denied_packets, denied_bytes;
 };
@@ -101,6 +102,26 @@ int kernel_read_state(struct kernel *k, const struct render_config *rc,
  * Returns: 0, EGW_E_NOTFOUND when the table is absent, EGW_E_NFT, EGW_E_NOMEM.
  */
 int kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *n);
+
+/**
+ * kernel_counters_drop() - remove marks from the counter sets
+ * @k: handle
+ * @v: counters as kernel_read_counters() gave them (in_allowed/in_denied
+ *     say which set holds each mark)
+ * @n: count
+ * @err: kernel error text on failure
+ * @errlen: size of @err
+ *
+ * The counter sets are filled by packets and never forget a mark on their
+ * own: without this, every scenario ever counted stays until the table is
+ * replaced, each read dumps them all, and once the sets are full new
+ * scenarios are no longer counted.  One transaction.
+ *
+ * Returns: 0, EGW_E_NFT (the kernel refused; nothing changed), EGW_E_IO,
+ * EGW_E_TIMEOUT or EGW_E_NOMEM.
+ */
+int kernel_counters_drop(struct kernel *k, const struct kernel_counter *v,
+    size_t n, char *err, size_t errlen);
 
 /**
  * kernel_elems_batch() - delete and add elements in one transaction (libnftnl)

@@ -268,6 +268,22 @@ sleep 6
 k3=$(kdeny); d3=$(ddeny)
 diag "recreated table: kernel $k3, stored $d2 -> $d3"
 ok "counters: a recreated table's counts add to the stored total" [ "$d3" -eq $((d2 + ${k3:-0})) ] && [ "${k3:-0}" -ge 3 ]
+# A removed scenario's mark leaves the counter sets (packets add marks to
+# them and nothing else removes any: they would fill up); a live one stays.
+MA=$(printf '0x%08x' "$(db "SELECT id FROM policies WHERE scenario_id='sa'")")
+MBX=$(printf '0x%08x' "$MB")
+# in_cnt SET MARK: the set has an element for the mark (nft prints it in hex)
+in_cnt() { in_gw nft list set inet forge_egress "$1" | grep -q "$2 counter"; }
+tcp_refused $A 203.0.113.10 443
+ok "counters: sa and sb are in the kernel's counter set" sh -c \
+	"ip netns exec $NS_GW nft list set inet forge_egress cnt_deny | grep -q '$MA counter' &&
+	 ip netns exec $NS_GW nft list set inet forge_egress cnt_deny | grep -q '$MBX counter'"
+policy delete sb
+applied
+ok "counters: a deleted scenario's mark is dropped at the next read" wait_for 12 sh -c \
+	"! ip netns exec $NS_GW nft list set inet forge_egress cnt_deny | grep -q '$MBX counter'"
+ok "counters: the live scenario's mark stays" in_cnt cnt_deny "$MA"
+ok "counters: the drop is logged" grep -q 'dropped the counters of 1 removed scenarios' "$T/applier.log"
 stop_applier
 
 # ---- 5. fuzz: random valid policies through render and libnftables ----
