@@ -1110,13 +1110,64 @@ bridge_already_stored(struct bridge *b, const struct outbox_event *ev, size_t n)
 	return (long)k;
 }
 
+/*
+ * Room for the headers a publish carries, which count against the server's
+ * max_payload with the body (Nats-Msg-Id, and Nats-Expected-Last-Msg-Id
+ * when chained: 130 bytes), and some to spare.
+ */
+#define BRIDGE_HEADER_ROOM 256
+
+/*
+ * The server refuses a message larger than its max_payload every time,
+ * and the outbox goes strictly in order: one such row would hold back
+ * every audit event behind it for good.  It is published as a stand-in
+ * that names it (same event_id, type and scenario, its size, and
+ * "truncated": true); the row itself keeps the whole payload.  Returns
+ * NULL when the row fits.
+ */
+static char *
+bridge_oversized_standin(struct bridge *b, const struct outbox_event *ev,
+    size_t len)
+{
+	int64_t max = natsConnection_GetMaxPayload(b->nc);
+	struct json_object *o;
+	char *text;
+
+	if (max <= 0 || (int64_t)len + BRIDGE_HEADER_ROOM <= max)
+		return NULL;
+	o = json_object_new_object();
+	json_object_object_add(o, "timestamp", json_object_new_string(ev->created_at));
+	json_object_object_add(o, "event_id", json_object_new_string(ev->event_id));
+	json_object_object_add(o, "type", json_object_new_string(ev->type));
+	json_object_object_add(o, "scenario_id", ev->scenario_id
+	    ? json_object_new_string(ev->scenario_id) : NULL);
+	json_object_object_add(o, "truncated", json_object_new_boolean(true));
+	json_object_object_add(o, "payload_bytes", json_object_new_int64((int64_t)len));
+	json_object_object_add(o, "max_payload", json_object_new_int64(max));
+	json_object_object_add(o, "reason", json_object_new_string(
+	    "larger than the NATS server's max_payload; the whole event is "
+	    "the outbox row with this event_id"));
+	text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	if (text != NULL && ev->attempts == 0 && b->last_sent_id < ev->id)
+		log_warnx("outbox row %" PRId64 " (event %s, %zu bytes) is larger "
+		    "than the server's max_payload of %" PRId64 "; publishing a "
+		    "stand-in", ev->id, ev->event_id, len, max);
+	return text;
+}
+
 static natsMsg *
-bridge_outbox_msg(const struct outbox_event *ev)
+bridge_outbox_msg(struct bridge *b, const struct outbox_event *ev)
 {
 	natsMsg *m = NULL;
+	size_t len = strlen(ev->payload);
+	char *standin = bridge_oversized_standin(b, ev, len);
+	const char *data = standin ? standin : ev->payload;
+	natsStatus s;
 
-	if (natsMsg_Create(&m, ev->subject, NULL, ev->payload,
-	    (int)strlen(ev->payload)) != NATS_OK)
+	s = natsMsg_Create(&m, ev->subject, NULL, data, (int)strlen(data));
+	free(standin);
+	if (s != NATS_OK)
 		return NULL;
 	if (natsMsgHeader_Set(m, "Nats-Msg-Id", ev->event_id) != NATS_OK) {
 		natsMsg_Destroy(m);
@@ -1314,7 +1365,7 @@ bridge_window_fill(struct bridge *b, int64_t now)
 		natsMsg *m;
 		natsStatus s;
 
-		if (!bridge_connected(b) || (m = bridge_outbox_msg(&ev[i])) == NULL)
+		if (!bridge_connected(b) || (m = bridge_outbox_msg(b, &ev[i])) == NULL)
 			break;
 		/* Into the window first: the ack may beat the return. */
 		pthread_mutex_lock(&b->mu);
@@ -1398,7 +1449,7 @@ bridge_publish_core(struct bridge *b, const struct outbox_event *ev, size_t n,
 	natsStatus s = NATS_OK;
 
 	for (size_t i = 0; i < n; i++) {
-		natsMsg *m = bridge_outbox_msg(&ev[i]);
+		natsMsg *m = bridge_outbox_msg(b, &ev[i]);
 
 		if (m == NULL) {
 			snprintf(why, whysize, "out of memory");
