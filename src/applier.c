@@ -189,6 +189,14 @@ scen_find(struct applier *a, const char *sid, bool create)
 	return &a->scens[j];
 }
 
+static int
+mark_cmp(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
 /* Remove (backward-shift deletion keeps probe chains intact). */
 static void
 scen_remove(struct applier *a, struct scen *s)
@@ -774,6 +782,30 @@ commit_memory(struct applier *a, struct change *c)
 	s->hash = elems_hash(&s->elems);
 }
 
+/*
+ * What a scenario whose elements the kernel refused gets instead: the
+ * strict baseline under its own mark, its sources (derived ones included)
+ * kept, so they are denied as "failed".  A row that does not parse: the
+ * baseline for what loaded.  Nothing is appended when the policy cannot
+ * be read.
+ */
+static void
+failed_baseline(struct applier *a, const char *sid, struct render_elems *out)
+{
+	struct policy *q = policy_new();
+	const struct render_profile *base = profile_find(a, "none");
+	char w[256], iface[NETADDR_IFNAMSIZ] = "";
+	int got = q ? store_policy_get(a->st, sid, q) : EGW_E_NOMEM;
+
+	if (got == 0 || got == EGW_E_BADROW) {
+		if (q->n_sources == 0 && q->n_interfaces == 0)
+			(void)config_iface_for_network(&a->cfg, q->network_id, iface);
+		render_policy(&a->rc, q, NULL, base, RENDER_STATE_FAILED, iface,
+		    out, w, sizeof(w));
+	}
+	policy_free(q);
+}
+
 static int
 apply_incremental(struct applier *a)
 {
@@ -853,23 +885,7 @@ apply_incremental(struct applier *a)
 			render_elems_free(&c->want);
 			render_elems_init(&c->want);
 			if (c->exists) {
-				struct policy *q = policy_new();
-				const struct render_profile *base = profile_find(a, "none");
-				char w[256], iface[NETADDR_IFNAMSIZ] = "";
-				int got = q ? store_policy_get(a->st, c->sid, q)
-				    : EGW_E_NOMEM;
-
-				/* rows that do not parse: the baseline for what loaded */
-				if (got == 0 || got == EGW_E_BADROW) {
-					/* keep its sources, derived ones included */
-					if (q->n_sources == 0 && q->n_interfaces == 0)
-						(void)config_iface_for_network(&a->cfg,
-						    q->network_id, iface);
-					render_policy(&a->rc, q, NULL, base,
-					    RENDER_STATE_FAILED, iface, &c->want, w,
-					    sizeof(w));
-				}
-				policy_free(q);
+				failed_baseline(a, c->sid, &c->want);
 				if (send_changes(a, c, 1, e1, sizeof(e1)) != 0) {
 					/*
 					 * The kernel keeps its old elements
@@ -1128,6 +1144,262 @@ out:
 	free(inv);
 }
 
+/*
+ * ---- a reconcile the kernel refused: isolate what it will not take ----
+ *
+ * The kernel refuses a transaction as a whole.  Retried as one, a
+ * scenario whose elements it refuses every time would fail every
+ * reconcile after it, and with no table yet (a cold start) leave the
+ * managed networks unpoliced.  So the table is put up with the global
+ * elements (every managed network denied), then the scenarios go in by
+ * halves, a refused half split again, and a single refused scenario gets
+ * the failed baseline, or, refused that too, none of its elements (its
+ * sources then fall to the managed networks' baseline).
+ */
+struct isolate {
+	struct applier *a;
+	struct recon *r;
+	struct render_elems kv;		/* what the kernel holds (sorted) */
+	size_t batches, refused;
+	int fatal;			/* not a clean refusal: stop */
+	char err[KERNEL_ERR_MAX];
+};
+
+/* The kernel's elements whose owner is one of @marks (sorted) go to @out. */
+static int
+kernel_owned(const struct isolate *iso, const uint32_t *marks, size_t n,
+    struct render_elems *out)
+{
+	for (size_t i = 0; i < iso->kv.n; i++) {
+		uint32_t m = render_elem_owner(&iso->kv.v[i]);
+		int rc;
+
+		if (bsearch(&m, marks, n, sizeof(*marks), mark_cmp) != NULL &&
+		    (rc = render_elems_push(out, &iso->kv.v[i])) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * One transaction taking the owners @marks from what the kernel holds to
+ * @want (sorted).  Returns 0, EGW_E_NFT (refused, nothing changed), or
+ * another error (then iso->fatal is set).
+ */
+static int
+isolate_send(struct isolate *iso, const uint32_t *marks, size_t n,
+    const struct render_elems *want)
+{
+	struct render_elems have, del, add;
+	int rc;
+
+	render_elems_init(&have);
+	render_elems_init(&del);
+	render_elems_init(&add);
+	if ((rc = kernel_owned(iso, marks, n, &have)) == 0 &&
+	    (rc = elems_minus(&have, want, &del)) == 0 &&
+	    (rc = elems_minus(want, &have, &add)) == 0) {
+		iso->batches++;
+		rc = kernel_elems_batch(iso->a->k, &iso->a->rc, del.v, del.n,
+		    add.v, add.n, iso->err, sizeof(iso->err));
+	}
+	if (rc != 0 && rc != EGW_E_NFT)
+		iso->fatal = rc;
+	render_elems_free(&have);
+	render_elems_free(&del);
+	render_elems_free(&add);
+	return rc;
+}
+
+static struct change *
+recon_result(struct recon *r, const char *sid)
+{
+	for (size_t i = 0; i < r->results.n; i++)
+		if (strcmp(r->results.v[i].sid, sid) == 0)
+			return &r->results.v[i];
+	return NULL;
+}
+
+/* Memory becomes what the kernel was given (or kept) for @s. */
+static void
+isolate_settle(struct isolate *iso, struct scen *s, struct render_elems *got,
+    const char *why)
+{
+	struct change *c = recon_result(iso->r, s->scenario_id);
+
+	render_elems_free(&s->elems);
+	s->elems = *got;
+	render_elems_init(got);
+	s->hash = elems_hash(&s->elems);
+	iso->refused++;
+	if (c != NULL) {
+		c->exists = true;
+		c->ok = false;
+		snprintf(c->why, sizeof(c->why), "%s", why);
+		iso->r->status_writes++;
+	}
+	log_warnx("scenario %s: the kernel refused its elements (%s); %s",
+	    s->scenario_id, why, s->elems.n ? "failed closed (baseline)" :
+	    "removed from the table (its sources fall to the managed networks)");
+}
+
+/* A single scenario the kernel refused. */
+static void
+isolate_one(struct isolate *iso, struct scen *s)
+{
+	struct render_elems alt;
+	char why[KERNEL_ERR_MAX];
+	int rc;
+
+	snprintf(why, sizeof(why), "%s", iso->err);
+	render_elems_init(&alt);
+	failed_baseline(iso->a, s->scenario_id, &alt);
+	render_elems_sort(&alt);
+	if (alt.n > 0 && (rc = isolate_send(iso, &s->mark, 1, &alt)) != EGW_E_NFT) {
+		if (rc == 0)
+			isolate_settle(iso, s, &alt, why);
+		render_elems_free(&alt);
+		return;
+	}
+	render_elems_free(&alt);
+	render_elems_init(&alt);
+	if ((rc = isolate_send(iso, &s->mark, 1, &alt)) == 0) {
+		isolate_settle(iso, s, &alt, why);
+		return;
+	}
+	if (rc == EGW_E_NFT) {
+		/* not even its removal: memory holds what the kernel kept */
+		(void)kernel_owned(iso, &s->mark, 1, &alt);
+		isolate_settle(iso, s, &alt, why);
+	}
+	render_elems_free(&alt);
+}
+
+/* Scenarios @v[0..n) (sorted by mark) as one transaction, halved on refusal. */
+static void
+isolate_group(struct isolate *iso, struct scen **v, size_t n)
+{
+	struct render_elems want;
+	uint32_t *marks;
+	int rc = EGW_E_NOMEM;
+
+	if (n == 0 || iso->fatal)
+		return;
+	render_elems_init(&want);
+	if ((marks = malloc(n * sizeof(*marks))) != NULL) {
+		rc = 0;
+		for (size_t i = 0; i < n && rc == 0; i++) {
+			marks[i] = v[i]->mark;
+			for (size_t j = 0; j < v[i]->elems.n && rc == 0; j++)
+				rc = render_elems_push(&want, &v[i]->elems.v[j]);
+		}
+	}
+	if (rc == 0) {
+		render_elems_sort(&want);
+		rc = isolate_send(iso, marks, n, &want);
+	} else {
+		iso->fatal = rc;
+	}
+	free(marks);
+	render_elems_free(&want);
+	if (rc != EGW_E_NFT)
+		return;
+	if (n == 1) {
+		isolate_one(iso, v[0]);
+		return;
+	}
+	isolate_group(iso, v, n / 2);
+	isolate_group(iso, v + n / 2, n - n / 2);
+}
+
+static int
+scen_ptr_mark_cmp(const void *x, const void *y)
+{
+	const struct scen *a = *(struct scen *const *)x, *b = *(struct scen *const *)y;
+
+	return a->mark < b->mark ? -1 : a->mark > b->mark;
+}
+
+/*
+ * After the kernel refused reconcile's transaction.  @ks: the table as
+ * read before it.  Returns 0 when every scenario is in the kernel as
+ * memory now says (the refused ones failed), else an error in @err.
+ */
+static int
+reconcile_isolated(struct applier *a, struct recon *r,
+    const struct kernel_state *ks, char *err, size_t errlen)
+{
+	struct isolate iso = { .a = a, .r = r };
+	struct scen **live = NULL;
+	uint32_t *marks = NULL, zero = 0;
+	size_t n_live = 0, n_orphans = 0;
+	struct render_elems none, global;
+	int rc = 0;
+
+	render_elems_init(&iso.kv);
+	render_elems_init(&none);
+	render_elems_init(&global);
+	if (!ks->exists || !ks->skeleton_ok) {
+		/* the skeleton and the global elements alone, one transaction */
+		char *text = render_full_text(&a->rc, a->global.v, a->global.n,
+		    ks->exists);
+
+		rc = text ? kernel_run_text(a->k, text, false, iso.err,
+		    sizeof(iso.err)) : EGW_E_NOMEM;
+		free(text);
+		if (rc != 0)
+			goto out;
+		a->table_fresh = true;
+		for (size_t i = 0; i < a->global.n && rc == 0; i++)
+			rc = render_elems_push(&iso.kv, &a->global.v[i]);
+	} else {
+		for (size_t i = 0; i < ks->elems.n && rc == 0; i++)
+			rc = render_elems_push(&iso.kv, &ks->elems.v[i]);
+	}
+	if (rc != 0 ||
+	    (live = malloc((a->cap ? a->cap : 1) * sizeof(*live))) == NULL ||
+	    (marks = malloc((iso.kv.n + 1) * sizeof(*marks))) == NULL) {
+		rc = EGW_E_NOMEM;
+		goto out;
+	}
+	for (size_t s = 0; s < a->cap; s++)
+		if (a->scens[s].used)
+			live[n_live++] = &a->scens[s];
+	qsort(live, n_live, sizeof(*live), scen_ptr_mark_cmp);
+
+	/* the global elements, then what scenarios no longer here left */
+	for (size_t i = 0; i < a->global.n && rc == 0; i++)
+		rc = render_elems_push(&global, &a->global.v[i]);
+	render_elems_sort(&global);
+	if (rc != 0 || (rc = isolate_send(&iso, &zero, 1, &global)) != 0)
+		goto out;
+	for (size_t i = 0; i < iso.kv.n; i++) {
+		uint32_t m = render_elem_owner(&iso.kv.v[i]);
+		struct scen key = { .mark = m }, *kp = &key;
+
+		if (m != 0 && (n_orphans == 0 || marks[n_orphans - 1] != m) &&
+		    bsearch(&kp, live, n_live, sizeof(*live), scen_ptr_mark_cmp) == NULL)
+			marks[n_orphans++] = m;
+	}
+	qsort(marks, n_orphans, sizeof(*marks), mark_cmp);
+	if (n_orphans > 0 && (rc = isolate_send(&iso, marks, n_orphans, &none)) != 0)
+		goto out;
+	isolate_group(&iso, live, n_live);
+	rc = iso.fatal;
+out:
+	if (rc != 0)
+		snprintf(err, errlen, "%s", iso.err[0] ? iso.err : err_message(rc));
+	else
+		log_warnx("reconcile isolated: %zu transactions, %zu "
+		    "scenario(s) failed closed", iso.batches, iso.refused);
+	free(live);
+	free(marks);
+	render_elems_free(&iso.kv);
+	render_elems_free(&global);
+	return rc;
+}
+
+
 static int
 reconcile(struct applier *a, const char *trigger)
 {
@@ -1237,6 +1509,12 @@ reconcile(struct applier *a, const char *trigger)
 				    add.v, add.n, err, sizeof(err));
 			}
 		}
+	}
+	if (rc == EGW_E_NFT && !a->cfg.dry_run) {
+		log_warnx("reconcile (%s): the kernel refused it (%s); isolating",
+		    trigger, err);
+		rc = reconcile_isolated(a, &r, &ks, err, sizeof(err));
+		path = "isolated";
 	}
 	double dur = ms_since(t0), kern_ms = dur - db_ms;
 	if (rc != 0) {
@@ -1358,14 +1636,6 @@ counters_baseline_cb(const char *sid, uint32_t mark,
 	x->k_allow_by = k[1];
 	x->k_deny_pk = k[2];
 	x->k_deny_by = k[3];
-}
-
-static int
-mark_cmp(const void *x, const void *y)
-{
-	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-
-	return a < b ? -1 : a > b;
 }
 
 /*

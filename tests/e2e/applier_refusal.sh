@@ -16,6 +16,12 @@
 #      trick): the kernel kept the old, more open allowlist; the
 #      reconcile that follows at once closes it and the policy is
 #      applied (disabled) for real.
+#   4. a scenario whose elements the kernel refuses every time
+#      (fault_netlink.c renames the set of any element message carrying
+#      its source, so the real kernel refuses the transaction): a cold
+#      start still puts the table up, every other scenario applied and
+#      enforced, that one failed closed; reconciles go on succeeding and
+#      other changes are applied; once the kernel takes it, it is applied.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_netns.sh"
 e2e_init applier_refusal
@@ -140,6 +146,54 @@ ok "refused disable: at the current generation" wait_for 5 \
 ok "refused disable: the old allowlist is gone from the kernel" \
 	sh -c "! ip netns exec $NS_GW nft list set inet forge_egress allow4_$((ME % 256)) | grep -qF '$(printf '0x%08x' "$ME") . 203.0.113.10 . tcp'"
 ok "refused disable: E 8080 to 203.0.113.10 refused" tcp_refused $E 203.0.113.10 8080
+ok "the applier kept running" kill -0 "$APPLIER_PID"
+stop_applier
+
+# ---- 4. a scenario the kernel refuses every time ----
+need_cmd cc
+cc -shared -fPIC -o "$T/fault_netlink.so" "$EGW_TOP_SRCDIR/tests/e2e/fault_netlink.c" -ldl ||
+	{ echo "Bail out! cannot build the fault injector"; exit 99; }
+APPLIER_PRELOAD="$T/fault_netlink.so"
+# a sanitizer build needs its runtime first in the preload list
+asan=$(ldd "$(egw_bin egw-applier)" | awk '/libasan|libclang_rt\.asan/ { print $3 }')
+[ -n "$asan" ] && APPLIER_PRELOAD="$asan $APPLIER_PRELOAD"
+export EGW_TEST_NL_REFUSE_FILE="$T/refuse"
+F=100.64.1.6
+ip -n "$NS_SCEN" addr add $F/24 dev s0
+echo $F > "$EGW_TEST_NL_REFUSE_FILE"
+policy put '{"scenario_id":"sf","profile":"custom","sources":["100.64.1.6/32"],"allowed_hosts":["203.0.113.10"],"allowed_ports":[8080]}'
+policy put '{"scenario_id":"sa","profile":"custom","sources":["100.64.1.2/32"],"allowed_hosts":["203.0.113.10"],"allowed_ports":[8080]}'
+# a cold start: no table, so the whole ruleset is one transaction
+in_gw nft delete table inet forge_egress
+export EGW_RECONCILE_INTERVAL=2
+n_iso=$(grep -c 'reconcile isolated' "$T/applier.log")
+start_applier
+ok "refused every time: the cold start isolates it" \
+	[ "$(grep -c 'reconcile isolated' "$T/applier.log")" -gt "$n_iso" ]
+ok "refused every time: the table is up anyway" in_gw nft list table inet forge_egress
+ok "refused every time: sf failed, with the kernel's reason" \
+	db_is "SELECT apply_status || ' ' || (apply_error LIKE '%No such file%') FROM policies WHERE scenario_id = 'sf'" "failed 1"
+ok "refused every time: the others applied" \
+	db_is "SELECT count(*) FROM policies WHERE scenario_id <> 'sf' AND apply_status <> 'applied'" 0
+ok "refused every time: applied generation = desired" gen_applied
+ok "refused every time: sa 8080 allowed" tcp_ok $A 203.0.113.10 8080
+ok "refused every time: sa 443 refused" tcp_refused $A 203.0.113.10 443
+ok "refused every time: sf's traffic refused (fails closed)" tcp_refused $F 203.0.113.10 8080
+ok "refused every time: and so is an unknown managed source's" tcp_refused $E 203.0.113.10 8080
+# the interval reconciles (every 2 s) keep succeeding; a change goes in
+n_ok=$(grep -c '"trigger":"interval"' "$T/applier.log")
+n_fail=$(grep -c 'reconcile (interval) failed' "$T/applier.log")
+ok "refused every time: interval reconciles succeed" wait_for 10 sh -c \
+	"[ \$(grep -c '\"trigger\":\"interval\"' '$T/applier.log') -ge $((n_ok + 2)) ]"
+ok "refused every time: none of them fails" [ "$(grep -c 'reconcile (interval) failed' "$T/applier.log")" -eq "$n_fail" ]
+policy put '{"scenario_id":"sa","profile":"custom","sources":["100.64.1.2/32"],"allowed_hosts":["203.0.113.10"],"allowed_ports":[8080,443]}'
+ok "refused every time: another scenario's change is applied" applied
+ok "refused every time: sa 443 now allowed" wait_for 5 tcp_ok $A 203.0.113.10 443
+ok "refused every time: sf still failed" status_is sf failed
+# the kernel takes it again: the next reconcile applies it
+rm -f "$EGW_TEST_NL_REFUSE_FILE"
+ok "once the kernel takes it: sf applied" wait_for 10 status_is sf applied
+ok "once the kernel takes it: sf 8080 allowed" tcp_ok $F 203.0.113.10 8080
 ok "the applier kept running" kill -0 "$APPLIER_PID"
 stop_applier
 

@@ -132,8 +132,10 @@ start_reconciled_since() { [ "$(start_reconciles)" -gt "$1" ]; }
 start_applier() {
 	local before
 	before=$(start_reconciles)
-	# ip netns exec execs the program, so $! is the applier's own PID
-	ip netns exec "$NS_GW" "$(egw_bin egw-applier)" >> "$T/applier.log" 2>&1 &
+	# ip netns exec (and env) exec the program, so $! is the applier's own
+	# PID; $APPLIER_PRELOAD, when set, is its LD_PRELOAD (fault injection)
+	ip netns exec "$NS_GW" env ${APPLIER_PRELOAD:+LD_PRELOAD="$APPLIER_PRELOAD"} \
+		"$(egw_bin egw-applier)" >> "$T/applier.log" 2>&1 &
 	APPLIER_PID=$!
 	track_pid "$APPLIER_PID"
 	wait_for 10 test -S "$EGW_RUN_DIR/applier.sock" ||
