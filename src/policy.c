@@ -418,11 +418,23 @@ policy_apply_status_parse(const char *text, enum policy_apply_status *out)
 	return EGW_E_INVALID;
 }
 
+/* Whether @name may be claimed: any, unless EGW_MANAGED_IFACES names them. */
+static bool
+managed_iface(const struct config *cfg, const char *name)
+{
+	if (cfg->n_managed_ifaces == 0)
+		return true;
+	for (size_t m = 0; m < cfg->n_managed_ifaces; m++)
+		if (strcmp(cfg->managed_ifaces[m], name) == 0)
+			return true;
+	return false;
+}
+
 int
 policy_validate_for_gateway(const struct config *cfg, const struct policy *p,
     struct policy_errors *errs)
 {
-	char iface[NETADDR_IFNAMSIZ], path[32];
+	char iface[NETADDR_IFNAMSIZ], path[48];
 	int rc = 0;
 
 	/* The scenario networks are named: a policy claims only inside them
@@ -441,11 +453,29 @@ policy_validate_for_gateway(const struct config *cfg, const struct policy *p,
 		    "this gateway polices (EGW_MANAGED_SOURCES)");
 		rc = EGW_E_INVALID;
 	}
-	if (p->n_sources > 0 || p->n_interfaces > 0 || p->network_id[0] == '\0' ||
-	    config_iface_for_network(cfg, p->network_id, iface) == 0)
+	/* Likewise the interfaces: a claim on the uplink would police (and
+	 * attribute to the scenario) whatever else comes in there. */
+	for (size_t i = 0; i < p->n_interfaces; i++) {
+		if (managed_iface(cfg, p->interfaces[i]))
+			continue;
+		snprintf(path, sizeof(path), "/interfaces/%zu", i);
+		policy_errors_add(errs, path, "not one of the scenario interfaces "
+		    "this gateway polices (EGW_MANAGED_IFACES)");
+		rc = EGW_E_INVALID;
+	}
+	if (p->n_sources > 0 || p->n_interfaces > 0 || p->network_id[0] == '\0')
 		return rc;
-	policy_errors_add(errs, "/network_id", "the interface name derived from"
-	    " it with EGW_IFACE_TEMPLATE (%s) is not a valid interface name;"
-	    " give sources or interfaces instead", cfg->iface_template);
-	return EGW_E_INVALID;
+	if (config_iface_for_network(cfg, p->network_id, iface) != 0) {
+		policy_errors_add(errs, "/network_id", "the interface name derived "
+		    "from it with EGW_IFACE_TEMPLATE (%s) is not a valid interface "
+		    "name; give sources or interfaces instead", cfg->iface_template);
+		return EGW_E_INVALID;
+	}
+	if (!managed_iface(cfg, iface)) {
+		policy_errors_add(errs, "/network_id", "the interface derived from "
+		    "it with EGW_IFACE_TEMPLATE (%s) is not one of the scenario "
+		    "interfaces this gateway polices (EGW_MANAGED_IFACES)", iface);
+		return EGW_E_INVALID;
+	}
+	return rc;
 }

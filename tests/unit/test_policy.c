@@ -148,6 +148,43 @@ main(void)
 		is_int(policy_validate_for_gateway(&cfg, p, e), EGW_E_INVALID,
 		    "a source wider than them refused");
 		p->sources[1] = pfx("100.64.2.0/24");
+
+		/* With EGW_MANAGED_IFACES, interfaces are among them:
+		 * explicit ones and the one derived from network_id. */
+		p->n_interfaces = 2;
+		snprintf(p->interfaces[0], sizeof(p->interfaces[0]), "eth0");
+		snprintf(p->interfaces[1], sizeof(p->interfaces[1]), "veth-lab1");
+		policy_errors_init(e);
+		is_int(policy_validate_for_gateway(&cfg, p, e), 0,
+		    "no managed interfaces: any interface");
+		cfg.n_managed_ifaces = 2;
+		snprintf(cfg.managed_ifaces[0], sizeof(cfg.managed_ifaces[0]), "veth-lab1");
+		snprintf(cfg.managed_ifaces[1], sizeof(cfg.managed_ifaces[1]), "br-lab2");
+		policy_errors_init(e);
+		is_int(policy_validate_for_gateway(&cfg, p, e), EGW_E_INVALID,
+		    "an interface outside EGW_MANAGED_IFACES refused (the uplink)");
+		ok(has_path(e, "/interfaces/0") && !has_path(e, "/interfaces/1"),
+		    "... only that one, at /interfaces/0");
+		snprintf(p->interfaces[0], sizeof(p->interfaces[0]), "br-lab2");
+		policy_errors_init(e);
+		is_int(policy_validate_for_gateway(&cfg, p, e), 0,
+		    "managed interfaces accepted");
+		{
+			struct policy *d = policy_new();
+
+			snprintf(d->scenario_id, sizeof(d->scenario_id), "derived");
+			snprintf(d->network_id, sizeof(d->network_id), "lab9");
+			policy_errors_init(e);
+			is_int(policy_validate_for_gateway(&cfg, d, e), EGW_E_INVALID,
+			    "a derived interface (br-lab9) outside them refused");
+			ok(has_path(e, "/network_id"), "... at /network_id");
+			snprintf(d->network_id, sizeof(d->network_id), "lab2");
+			policy_errors_init(e);
+			is_int(policy_validate_for_gateway(&cfg, d, e), 0,
+			    "a derived interface among them (br-lab2) accepted");
+			policy_free(d);
+		}
+		p->n_interfaces = 0;
 	}
 
 	/* Limits on directly built structs. */
