@@ -111,6 +111,7 @@ struct applier {
 	bool rendered_dirty;
 	int64_t rendered_dirty_since;
 	bool counters_primed;
+	bool counters_failing;		/* the last read failed (logged once) */
 	bool table_fresh;		/* we (re)created the table: counters at 0 */
 	uint64_t stored_hash;		/* content hash of the stored text, 0: unknown */
 	uint64_t validated_hash;	/* DRY_RUN: content that passed the dry run */
@@ -195,6 +196,21 @@ mark_cmp(const void *x, const void *y)
 	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
 
 	return a < b ? -1 : a > b;
+}
+
+/*
+ * A scenario's mark is its policy id: a scenario deleted and created again
+ * has a new one, and the kernel counts the new mark from 0, so the old
+ * mark's baselines must not be subtracted from it.
+ */
+static void
+scen_set_mark(struct scen *s, uint32_t mark)
+{
+	if (s->mark == mark)
+		return;
+	s->mark = mark;
+	s->k_allow_pk = s->k_allow_by = s->k_deny_pk = s->k_deny_by = 0;
+	s->have_counters = false;
 }
 
 /* Remove (backward-shift deletion keeps probe chains intact). */
@@ -769,8 +785,12 @@ commit_memory(struct applier *a, struct change *c)
 {
 	struct scen *s = scen_find(a, c->sid, c->exists);
 
-	if (s == NULL)
+	if (s == NULL) {
+		/* out of memory: the kernel has it, memory does not */
+		if (c->exists)
+			a->view_trusted = false;
 		return;
+	}
 	if (!c->exists) {
 		scen_remove(a, s);
 		return;
@@ -778,7 +798,7 @@ commit_memory(struct applier *a, struct change *c)
 	render_elems_free(&s->elems);
 	s->elems = c->want;
 	memset(&c->want, 0, sizeof(c->want));
-	s->mark = (uint32_t)c->id;
+	scen_set_mark(s, (uint32_t)c->id);
 	s->hash = elems_hash(&s->elems);
 }
 
@@ -985,7 +1005,7 @@ recon_policy(const struct policy *p, void *ctx)
 	render_elems_free(&s->elems);
 	render_elems_init(&s->elems);
 	ok = desired_for(a, p, &s->elems, why, sizeof(why));
-	s->mark = (uint32_t)p->id;
+	scen_set_mark(s, (uint32_t)p->id);
 	s->seen = true;
 	collect_changed(p->scenario_id, &r->results);
 	if (r->results.n == 0)
@@ -1639,30 +1659,20 @@ counters_baseline_cb(const char *sid, uint32_t mark,
 }
 
 /*
- * Remove from the kernel's counter sets the marks no scenario holds any
- * more (policy deleted or expired; a scenario created again gets a new
- * mark).  Packets fill those sets and nothing else empties them: left
- * there, every scenario ever counted would be dumped at every read, and
- * once the sets were full (1,048,576 marks) new scenarios would go
- * uncounted.  Only while memory is what the kernel holds: a mark that
- * memory has not caught up with yet must keep its counts.  Mark 0 (the
- * managed networks without a policy) is never stale.
+ * The marks of @kc that no scenario holds any more (policy deleted or
+ * expired; a scenario created again gets a new mark), into @stale (n
+ * entries).  Mark 0 (the managed networks without a policy) is never
+ * stale.  Returns how many.
  */
-static void
-drop_stale_counters(struct applier *a, const struct kernel_counter *kc,
-    size_t n)
+static size_t
+stale_counters(const struct applier *a, const struct kernel_counter *kc,
+    size_t n, struct kernel_counter *stale)
 {
-	struct kernel_counter *stale = NULL;
-	uint32_t *live = NULL;
+	uint32_t *live = malloc((a->cap ? a->cap : 1) * sizeof(*live));
 	size_t n_live = 0, n_stale = 0;
-	char err[KERNEL_ERR_MAX];
-	int rc;
 
-	if (!a->view_trusted || n == 0)
-		return;
-	if ((live = malloc((a->cap ? a->cap : 1) * sizeof(*live))) == NULL ||
-	    (stale = malloc(n * sizeof(*stale))) == NULL)
-		goto out;
+	if (live == NULL)
+		return 0;
 	for (size_t s = 0; s < a->cap; s++)
 		if (a->scens[s].used)
 			live[n_live++] = a->scens[s].mark;
@@ -1671,16 +1681,49 @@ drop_stale_counters(struct applier *a, const struct kernel_counter *kc,
 		if (kc[i].mark != 0 &&
 		    bsearch(&kc[i].mark, live, n_live, sizeof(*live), mark_cmp) == NULL)
 			stale[n_stale++] = kc[i];
-	if (n_stale == 0)
-		goto out;
-	if ((rc = kernel_counters_drop(a->k, stale, n_stale, err, sizeof(err))) != 0)
-		log_warnx("cannot drop the counters of %zu removed scenarios "
-		    "(next read tries again): %s", n_stale, err);
-	else
-		log_info("dropped the counters of %zu removed scenarios", n_stale);
-out:
 	free(live);
-	free(stale);
+	return n_stale;
+}
+
+static void
+counters_of(const struct kernel_counter *c, uint64_t k[STORE_COUNTERS])
+{
+	k[0] = c->allowed_packets;
+	k[1] = c->allowed_bytes;
+	k[2] = c->denied_packets;
+	k[3] = c->denied_bytes;
+}
+
+/*
+ * What a removed scenario's mark counted after its last read (the
+ * applier was down when it went, or it went between two reads) is added
+ * to that scenario's row, found by the mark the row last stored.  A row
+ * that has gone on under a newer mark (created again at once) does not
+ * match, and those last counts are not added.  Inside the transaction.
+ */
+static int
+add_final_counts(struct applier *a, const struct kernel_counter *stale,
+    size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char sid[POLICY_SCENARIO_ID_MAX + 1];
+		uint64_t base[STORE_COUNTERS], k[STORE_COUNTERS], d[STORE_COUNTERS];
+		int rc = store_applier_counters_for_mark(a->st, stale[i].mark,
+		    sid, sizeof(sid), base);
+
+		if (rc == EGW_E_NOTFOUND)
+			continue;
+		if (rc != 0)
+			return rc;
+		counters_of(&stale[i], k);
+		for (int j = 0; j < STORE_COUNTERS; j++)
+			d[j] = delta(k[j], base[j]);
+		if ((d[0] || d[1] || d[2] || d[3]) &&
+		    (rc = store_applier_counters_add(a->st, sid, d, stale[i].mark,
+		    k)) != 0)
+			return rc;
+	}
+	return 0;
 }
 
 /*
@@ -1691,44 +1734,49 @@ out:
  * values are forgotten.  When the table persisted from an earlier run
  * (first read, counters_primed false), the baselines are the kernel values
  * that run stored at its last read: what the kernel counted after that,
- * even up to a SIGKILL, is added now and nothing twice.
+ * even up to a SIGKILL, is added now and nothing twice.  Memory takes the
+ * new baselines only once they are committed: a failed write is counted
+ * again at the next read, not lost.
+ *
+ * Then the marks no scenario holds any more are removed from the kernel's
+ * counter sets, after their last counts are stored.  Packets fill those
+ * sets and nothing else empties them: left there, every scenario ever
+ * counted would be dumped at every read, and once the sets were full
+ * (1,048,576 marks) new scenarios would go uncounted.  Only while memory
+ * is what the kernel holds: a mark memory has not caught up with yet must
+ * keep its counts.
  */
 static void
 read_counters(struct applier *a)
 {
-	struct kernel_counter *kc = NULL;
-	bool forget = false;
-	size_t n = 0;
+	struct kernel_counter *kc = NULL, *stale = NULL;
+	bool forget = a->table_fresh;
+	size_t n = 0, n_stale = 0;
+	char err[KERNEL_ERR_MAX];
+	int rc;
 
 	if (a->cfg.dry_run)
 		return;
-	if (a->table_fresh) {
-		for (size_t s = 0; s < a->cap; s++) {
-			struct scen *x = &a->scens[s];
-
-			x->k_allow_pk = x->k_allow_by = 0;
-			x->k_deny_pk = x->k_deny_by = 0;
-		}
-		a->counters_primed = true;
-		a->table_fresh = false;
-		forget = true;
-	} else if (!a->counters_primed) {
+	if (!forget && !a->counters_primed) {
 		if (store_applier_counters_baselines(a->st, counters_baseline_cb, a) != 0)
 			return;
 		a->counters_primed = true;
 	}
-	if (kernel_read_counters(a->k, &kc, &n) != 0)
-		return;
-	if (store_begin(a->st) != 0) {
-		free(kc);
-		return;
-	}
-	if (forget && store_applier_counters_forget_kernel(a->st) != 0) {
-		store_rollback(a->st);
-		free(kc);
-		a->table_fresh = true;	/* try again at the next read */
+	if ((rc = kernel_read_counters(a->k, &kc, &n)) != 0) {
+		/* once per spell of failures: a missing table says so already */
+		if (!a->counters_failing && rc != EGW_E_NOTFOUND)
+			log_warnx("cannot read the kernel's counters: %s",
+			    err_message(rc));
+		a->counters_failing = true;
 		return;
 	}
+	a->counters_failing = false;
+	if (a->view_trusted && n > 0 && (stale = malloc(n * sizeof(*stale))) != NULL)
+		n_stale = stale_counters(a, kc, n, stale);
+	if ((rc = store_begin(a->st)) != 0)
+		goto out;
+	if (forget && (rc = store_applier_counters_forget_kernel(a->st)) != 0)
+		goto rollback;
 	for (size_t s = 0; s < a->cap; s++) {
 		struct scen *x = &a->scens[s];
 		const struct kernel_counter *c;
@@ -1736,27 +1784,59 @@ read_counters(struct applier *a)
 
 		if (!x->used || (c = counter_find(kc, n, x->mark)) == NULL)
 			continue;
-		k[0] = c->allowed_packets;
-		k[1] = c->allowed_bytes;
-		k[2] = c->denied_packets;
-		k[3] = c->denied_bytes;
-		d[0] = delta(k[0], x->k_allow_pk);
-		d[1] = delta(k[1], x->k_allow_by);
-		d[2] = delta(k[2], x->k_deny_pk);
-		d[3] = delta(k[3], x->k_deny_by);
-		if (d[0] || d[1] || d[2] || d[3])
-			store_applier_counters_add(a->st, x->scenario_id, d,
-			    x->mark, k);
+		counters_of(c, k);
+		/* a fresh table counts from 0 whatever memory remembers */
+		d[0] = forget ? k[0] : delta(k[0], x->k_allow_pk);
+		d[1] = forget ? k[1] : delta(k[1], x->k_allow_by);
+		d[2] = forget ? k[2] : delta(k[2], x->k_deny_pk);
+		d[3] = forget ? k[3] : delta(k[3], x->k_deny_by);
+		if ((d[0] || d[1] || d[2] || d[3]) &&
+		    (rc = store_applier_counters_add(a->st, x->scenario_id, d,
+		    x->mark, k)) != 0)
+			goto rollback;
+	}
+	if (!forget && n_stale > 0 && (rc = add_final_counts(a, stale, n_stale)) != 0)
+		goto rollback;
+	if ((rc = store_commit(a->st)) != 0)
+		goto out;
+	for (size_t s = 0; s < a->cap; s++) {
+		struct scen *x = &a->scens[s];
+		const struct kernel_counter *c;
+
+		if (!x->used)
+			continue;
+		if ((c = counter_find(kc, n, x->mark)) == NULL) {
+			if (forget)
+				x->k_allow_pk = x->k_allow_by = x->k_deny_pk =
+				    x->k_deny_by = 0;
+			continue;
+		}
 		x->k_allow_pk = c->allowed_packets;
 		x->k_allow_by = c->allowed_bytes;
 		x->k_deny_pk = c->denied_packets;
 		x->k_deny_by = c->denied_bytes;
 		x->have_counters = true;
 	}
-	store_commit(a->st);
-	drop_stale_counters(a, kc, n);
-	free(kc);
+	a->table_fresh = false;
 	a->counters_primed = true;
+	if (n_stale > 0) {
+		if ((rc = kernel_counters_drop(a->k, stale, n_stale, err,
+		    sizeof(err))) != 0)
+			log_warnx("cannot drop the counters of %zu removed scenarios "
+			    "(next read tries again): %s", n_stale, err);
+		else
+			log_info("dropped the counters of %zu removed scenarios",
+			    n_stale);
+	}
+	goto out;
+rollback:
+	store_rollback(a->st);
+out:
+	if (rc != 0)
+		log_warnx("counters not stored (next read tries again): %s",
+		    err_message(rc));
+	free(stale);
+	free(kc);
 }
 
 static void

@@ -278,12 +278,30 @@ tcp_refused $A 203.0.113.10 443
 ok "counters: sa and sb are in the kernel's counter set" sh -c \
 	"ip netns exec $NS_GW nft list set inet forge_egress cnt_deny | grep -q '$MA counter' &&
 	 ip netns exec $NS_GW nft list set inet forge_egress cnt_deny | grep -q '$MBX counter'"
+# Its last counts are kept: datagrams from sb's source, then the delete
+# at once, so that no read falls in between; the stored total must grow
+# by what the kernel counted after the last stored baseline.
+sleep 6
+row0=$(db "SELECT denied_packets || ' ' || kernel_denied_packets FROM policy_counters WHERE scenario_id = 'sb'")
+in_scen /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+for _ in range(4):
+    s.sendto(b"x", ("203.0.113.10", 5353))
+' "$B"
 policy delete sb
+kfinal=$(kdeny)
 applied
 ok "counters: a deleted scenario's mark is dropped at the next read" wait_for 12 sh -c \
 	"! ip netns exec $NS_GW nft list set inet forge_egress cnt_deny | grep -q '$MBX counter'"
 ok "counters: the live scenario's mark stays" in_cnt cnt_deny "$MA"
 ok "counters: the drop is logged" grep -q 'dropped the counters of 1 removed scenarios' "$T/applier.log"
+set -- $row0
+dfinal=$(ddeny)
+diag "sb's last counts: stored $1 (kernel $2 then), kernel $kfinal at the delete, stored $dfinal after"
+ok "counters: the deleted scenario's last datagrams were counted" [ $((${kfinal:-0} - $2)) -ge 4 ]
+ok "counters: and stored before its mark was dropped" [ "$dfinal" -eq $(($1 + ${kfinal:-0} - $2)) ]
 stop_applier
 
 # ---- 5. fuzz: random valid policies through render and libnftables ----
