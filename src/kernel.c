@@ -49,7 +49,36 @@ struct kernel {
 	uint32_t seq;
 	size_t sndbuf;		/* what sock_buffers() last asked for */
 	size_t rcvbuf;		/* and sock_rcvbuf() */
+	bool interrupted;	/* a dump saw the ruleset change under it */
 };
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * poll() for the socket until @deadline (monotonic ms); a signal (the
+ * applier's SIGHUP, say) is not a reason to give up.  Returns poll's
+ * result: 1 readable, 0 timed out, -1 error.
+ */
+static int
+wait_readable(struct kernel *k, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = mnl_socket_get_fd(k->nl), .events = POLLIN };
+
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		int pr = poll(&pfd, 1, left > 0 ? (int)left : 0);
+
+		if (pr >= 0 || errno != EINTR)
+			return pr;
+	}
+}
 
 int
 kernel_open(struct kernel **out)
@@ -167,8 +196,11 @@ drain_unread(struct kernel *k)
 	static char buf[1 << 16];
 	unsigned reads = 0;
 
+	/* ENOBUFS (answers lost to a full buffer) is reported once, before
+	 * what is still queued: go on reading; EAGAIN means empty */
 	while (reads < DRAIN_MAX_READS &&
-	    recv(mnl_socket_get_fd(k->nl), buf, sizeof(buf), MSG_DONTWAIT) >= 0)
+	    (recv(mnl_socket_get_fd(k->nl), buf, sizeof(buf), MSG_DONTWAIT) >= 0 ||
+	    errno == ENOBUFS || errno == EINTR))
 		reads++;
 	if (reads)
 		log_info("netlink: dropped %u unread answers to earlier requests",
@@ -181,21 +213,25 @@ nl_talk(struct kernel *k, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 {
 	static char buf[1 << 16];
 	uint32_t seq = nlh->nlmsg_seq;
+	int64_t deadline;
 	ssize_t n;
 
 	drain_unread(k);
 	if (mnl_socket_sendto(k->nl, nlh, nlh->nlmsg_len) < 0)
 		return -1;
+	deadline = mono_ms() + ACK_TIMEOUT_MS;
 	for (;;) {
-		struct pollfd pfd = { .fd = mnl_socket_get_fd(k->nl), .events = POLLIN };
 		int len;
 
-		if (poll(&pfd, 1, ACK_TIMEOUT_MS) <= 0) {
+		if (wait_readable(k, deadline) <= 0) {
 			errno = ETIMEDOUT;
 			return -1;
 		}
-		if ((n = mnl_socket_recvfrom(k->nl, buf, sizeof(buf))) < 0)
+		if ((n = mnl_socket_recvfrom(k->nl, buf, sizeof(buf))) < 0) {
+			if (errno == EINTR)
+				continue;
 			return -1;
+		}
 		len = (int)n;
 		for (struct nlmsghdr *m = (struct nlmsghdr *)buf; mnl_nlmsg_ok(m, len);
 		    m = mnl_nlmsg_next(m, &len)) {
@@ -204,6 +240,9 @@ nl_talk(struct kernel *k, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 			if (!answers_ours(k, m, seq, seq))
 				continue;
 			ret = mnl_cb_run(m, m->nlmsg_len, seq, k->portid, cb, data);
+			/* libmnl: the dump was interrupted by a change (EINTR) */
+			if (ret < 0 && errno == EINTR)
+				k->interrupted = true;
 			if (ret <= MNL_CB_STOP)
 				return ret < 0 ? -1 : 0;
 		}
@@ -697,8 +736,8 @@ why(struct kernel_state *st, const char *fmt, ...)
 	va_end(ap);
 }
 
-int
-kernel_read_state(struct kernel *k, const struct render_config *rc,
+static int
+read_state_once(struct kernel *k, const struct render_config *rc,
     struct kernel_state *st)
 {
 	char buf[REQ_BUF_SIZE] = { 0 };	/* padding is sent too */
@@ -831,8 +870,8 @@ out:
 
 /* ---- counters ---- */
 
-int
-kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *n)
+static int
+read_counters_once(struct kernel *k, struct kernel_counter **out, size_t *n)
 {
 	size_t cap = 0;
 	int rc = 0;
@@ -873,6 +912,40 @@ kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *n)
 		*n = w + 1;
 	}
 	return 0;
+}
+
+/*
+ * A dump the ruleset changed under (another program's transaction, even
+ * on another table) is flagged by the kernel and refused by libmnl; it is
+ * read again from the start, a few times.
+ */
+#define DUMP_ATTEMPTS 3
+
+int
+kernel_read_state(struct kernel *k, const struct render_config *rc,
+    struct kernel_state *st)
+{
+	int rc2 = 0;
+
+	for (int attempt = 0; attempt < DUMP_ATTEMPTS; attempt++) {
+		k->interrupted = false;
+		if ((rc2 = read_state_once(k, rc, st)) == 0 || !k->interrupted)
+			break;
+	}
+	return rc2;
+}
+
+int
+kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *n)
+{
+	int rc = 0;
+
+	for (int attempt = 0; attempt < DUMP_ATTEMPTS; attempt++) {
+		k->interrupted = false;
+		if ((rc = read_counters_once(k, out, n)) == 0 || !k->interrupted)
+			break;
+	}
+	return rc;
 }
 
 /* ---- libnftnl element batches ---- */
@@ -1112,21 +1185,26 @@ batch_collect(struct kernel *k, uint32_t first, uint32_t last,
 	char buf[MNL_SOCKET_BUFFER_SIZE * 4];
 	unsigned acks = 0;
 	int first_err = 0;
+	int64_t deadline = mono_ms() + ACK_TIMEOUT_MS;
 	struct pollfd pfd = { .fd = mnl_socket_get_fd(k->nl), .events = POLLIN };
 
 	while (acks < expected) {
-		int pr = poll(&pfd, 1, ACK_TIMEOUT_MS), len;
+		int pr = wait_readable(k, deadline), len;
 		ssize_t got;
 
 		if (pr == 0) {
 			copy_err(err, errlen, "timed out waiting for the kernel");
 			return EGW_E_TIMEOUT;
 		}
-		if (pr < 0)
+		if (pr < 0 || (got = mnl_socket_recvfrom(k->nl, buf, sizeof(buf))) < 0) {
+			if (pr > 0 && errno == EINTR)
+				continue;
+			/* ENOBUFS: acks were lost; the outcome is unknown */
+			if (err && errlen)
+				snprintf(err, errlen, "reading the kernel's answer: "
+				    "%s", strerror(errno));
 			return EGW_E_IO;
-		got = mnl_socket_recvfrom(k->nl, buf, sizeof(buf));
-		if (got < 0)
-			return EGW_E_IO;
+		}
 		len = (int)got;
 		for (struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
 		    mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
