@@ -2078,8 +2078,12 @@ main(int argc, char **argv)
 		}
 		now = timefmt_monotonic_ms();
 		if (got_hup || now >= next_reconcile) {
-			reconcile(&a, got_hup ? "sighup" : "interval");
+			bool hup = got_hup;
+
+			/* cleared first: a SIGHUP during this reconcile asks
+			 * for another one */
 			got_hup = 0;
+			reconcile(&a, hup ? "sighup" : "interval");
 			a.data_version = store_data_version(a.st);
 			next_reconcile = now + (int64_t)a.cfg.reconcile_interval_s * 1000;
 			schedule_recover(&a, now);
