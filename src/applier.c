@@ -1462,15 +1462,18 @@ reconcile(struct applier *a, const char *trigger)
 	recon_source_conflicts(&r);
 	double db_ms = ms_since(t0);
 
-	for (size_t i = 0; i < a->global.n; i++)
-		render_elems_push(&want, &a->global.v[i]);
-	for (size_t s = 0; s < a->cap; s++) {
+	/* a partial list would delete live elements: all or nothing */
+	for (size_t i = 0; i < a->global.n && rc == 0; i++)
+		rc = render_elems_push(&want, &a->global.v[i]);
+	for (size_t s = 0; s < a->cap && rc == 0; s++) {
 		if (!a->scens[s].used)
 			continue;
 		a->scens[s].hash = elems_hash(&a->scens[s].elems);
-		for (size_t i = 0; i < a->scens[s].elems.n; i++)
-			render_elems_push(&want, &a->scens[s].elems.v[i]);
+		for (size_t i = 0; i < a->scens[s].elems.n && rc == 0; i++)
+			rc = render_elems_push(&want, &a->scens[s].elems.v[i]);
 	}
+	if (rc != 0)
+		goto out;
 	render_elems_sort(&want);
 
 	if (a->cfg.dry_run) {
@@ -1519,9 +1522,10 @@ reconcile(struct applier *a, const char *trigger)
 			if (rc == 0)
 				a->table_fresh = true;
 		} else {
-			elems_minus(&ks.elems, &want, &del);
-			elems_minus(&want, &ks.elems, &add);
-			if (del.n || add.n) {
+			if ((rc = elems_minus(&ks.elems, &want, &del)) != 0 ||
+			    (rc = elems_minus(&want, &ks.elems, &add)) != 0)
+				snprintf(err, sizeof(err), "out of memory");
+			else if (del.n || add.n) {
 				path = "elements";
 				snprintf(drift, sizeof(drift), "%zu unexpected and %zu "
 				    "missing elements", del.n, add.n);
