@@ -270,7 +270,8 @@ table_cb(const struct nlmsghdr *nlh, void *data)
 	if (t != NULL && nftnl_table_nlmsg_parse(nlh, t) == 0 &&
 	    nftnl_table_is_set(t, NFTNL_TABLE_FLAGS))
 		g->flags = nftnl_table_get_u32(t, NFTNL_TABLE_FLAGS);
-	nftnl_table_free(t);
+	if (t != NULL)	/* libnftnl's free does not take NULL */
+		nftnl_table_free(t);
 	return MNL_CB_OK;
 }
 
@@ -325,7 +326,8 @@ chain_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	g->n++;
 out:
-	nftnl_chain_free(c);
+	if (c != NULL)
+		nftnl_chain_free(c);
 	return MNL_CB_OK;
 }
 
@@ -399,7 +401,8 @@ rule_cb(const struct nlmsghdr *nlh, void *data)
 		nftnl_udata_parse(ud, udlen, comment_cb, &comment);
 	tag_push(l, chain, comment);
 out:
-	nftnl_rule_free(r);
+	if (r != NULL)
+		nftnl_rule_free(r);
 	return MNL_CB_OK;
 }
 
@@ -438,7 +441,8 @@ set_cb(const struct nlmsghdr *nlh, void *data)
 	}
 	snprintf(g->name[g->n++], sizeof(g->name[0]), "%s", name);
 out:
-	nftnl_set_free(s);
+	if (s != NULL)
+		nftnl_set_free(s);
 	return MNL_CB_OK;
 }
 
@@ -672,7 +676,8 @@ elem_cb(const struct nlmsghdr *nlh, void *data)
 	}
 out:
 	nftnl_set_elems_iter_destroy(it);
-	nftnl_set_free(s);
+	if (s != NULL)
+		nftnl_set_free(s);
 	return d->err ? MNL_CB_ERROR : MNL_CB_OK;
 }
 
