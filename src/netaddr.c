@@ -224,12 +224,15 @@ bool
 netaddr_embeds_ipv4(const struct ip_prefix *p, struct ip_prefix *v4)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	/* IPv4-translated (RFC 2765): ::ffff:0:a.b.c.d */
+	static const uint8_t translated[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0 };
 	static const uint8_t zero[12] = { 0 };
 	bool embeds;
 
 	if (p->family != AF_INET6 || p->len < 96)
 		return false;
-	if (memcmp(p->addr, mapped, sizeof(mapped)) == 0)
+	if (memcmp(p->addr, mapped, sizeof(mapped)) == 0 ||
+	    memcmp(p->addr, translated, sizeof(translated)) == 0)
 		embeds = true;
 	else if (memcmp(p->addr, zero, sizeof(zero)) == 0)
 		/* ::/128 and ::1/128 are the unspecified and loopback

@@ -61,8 +61,9 @@ int netaddr_parse_addr(const char *text, struct ip_prefix *out, const char **why
 
 /**
  * netaddr_embeds_ipv4() - whether an IPv6 prefix lies inside the forms
- * that carry an IPv4 address: IPv4-mapped ::ffff:0:0/96 and the deprecated
- * IPv4-compatible ::/96 (RFC 4291 2.5.5; :: and ::1 excepted)
+ * that carry an IPv4 address: IPv4-mapped ::ffff:0:0/96, IPv4-translated
+ * ::ffff:0:0:0/96 (RFC 2765) and the deprecated IPv4-compatible ::/96
+ * (RFC 4291 2.5.5; :: and ::1 excepted)
  * @p: the prefix
  * @v4: when not NULL and the answer is true, the IPv4 prefix it stands for
  *

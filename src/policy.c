@@ -137,6 +137,42 @@ policy_touches_loopback(const struct ip_prefix *p)
 	return netaddr_prefix_overlaps(p, &lo4) || netaddr_prefix_overlaps(p, &lo6);
 }
 
+/*
+ * Why the single address @p can be no packet's endpoint, or NULL: the
+ * unspecified address (0.0.0.0, ::) and, as a destination, the limited
+ * broadcast address.  A typo for a prefix, most likely; refused rather
+ * than kept as a rule that never matches.
+ */
+static const char *
+not_an_endpoint(const struct ip_prefix *p, bool as_destination)
+{
+	static const uint8_t zero[16], ones[4] = { 255, 255, 255, 255 };
+	size_t alen = p->family == AF_INET ? 4 : 16;
+
+	if (p->len != alen * 8)
+		return NULL;
+	if (memcmp(p->addr, zero, alen) == 0)
+		return "the unspecified address is no packet's endpoint";
+	if (as_destination && alen == 4 && memcmp(p->addr, ones, 4) == 0)
+		return "the limited broadcast address is not forwarded";
+	return NULL;
+}
+
+static void
+check_endpoints(const char *name, const struct ip_prefix *v, size_t n,
+    bool as_destination, struct policy_errors *errs)
+{
+	char path[128];
+	const char *why;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((why = not_an_endpoint(&v[i], as_destination)) == NULL)
+			continue;
+		snprintf(path, sizeof(path), "/%s/%zu", name, i);
+		policy_errors_add(errs, path, "%s", why);
+	}
+}
+
 static void
 check_prefix_list(const char *name, const struct ip_prefix *v, size_t n,
     struct policy_errors *errs)
@@ -271,6 +307,10 @@ check_rules(const struct policy *p, struct policy_errors *errs)
 		    r->dest.family != AF_INET6) {
 			snprintf(path, sizeof(path), "/custom_rules/%zu/dest", j);
 			policy_errors_add(errs, path, "not an address or prefix");
+		} else if (r->has_dest && not_an_endpoint(&r->dest, true)) {
+			snprintf(path, sizeof(path), "/custom_rules/%zu/dest", j);
+			policy_errors_add(errs, path, "%s",
+			    not_an_endpoint(&r->dest, true));
 		}
 		for (size_t i = 0; i < j; i++) {
 			if (rule_equal(&p->rules[i], r)) {
@@ -356,6 +396,12 @@ policy_validate(const struct policy *p, struct policy_errors *errs)
 			    "must be a single address, not a prefix");
 		}
 	}
+	check_endpoints("sources", p->sources,
+	    min_size(p->n_sources, POLICY_MAX_SOURCES), false, errs);
+	check_endpoints("dns_servers", p->dns_servers,
+	    min_size(p->n_dns_servers, POLICY_MAX_DNS), true, errs);
+	check_endpoints("allowed_hosts", p->hosts,
+	    min_size(p->n_hosts, POLICY_MAX_HOSTS), true, errs);
 	check_prefix_list("dns_servers", p->dns_servers,
 	    min_size(p->n_dns_servers, POLICY_MAX_DNS), errs);
 	check_prefix_list("allowed_hosts", p->hosts,

@@ -118,6 +118,9 @@ main(void)
 			{ "::/95", NULL },
 			{ "2001:db8::10.0.0.1", NULL },
 			{ "64:ff9b::10.0.0.1", NULL },	/* NAT64: translated, not embedded */
+			{ "::ffff:0:10.0.0.1", "10.0.0.1" },	/* IPv4-translated */
+			{ "::ffff:0:0:0/96", "0.0.0.0/0" },
+			{ "::fffe:0:10.0.0.1", NULL },
 			{ "10.0.0.1", NULL },
 		};
 

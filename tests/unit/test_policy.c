@@ -97,6 +97,51 @@ main(void)
 	is_int(validate(p, e), 0, "clean policy validates");
 	is_int((int)e->count, 0, "no problems");
 
+	/* No endpoint that no packet has: unspecified, limited broadcast. */
+	{
+		static const struct {
+			const char *list, *addr;
+		} bad[] = {
+			{ "sources", "0.0.0.0" }, { "sources", "::" },
+			{ "allowed_hosts", "0.0.0.0" }, { "allowed_hosts", "::" },
+			{ "allowed_hosts", "255.255.255.255" },
+			{ "dns_servers", "0.0.0.0" }, { "dns_servers", "255.255.255.255" },
+			{ "custom_rules", "0.0.0.0" }, { "custom_rules", "255.255.255.255" },
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+			struct policy *q = policy_new();
+			char at[64];
+
+			memcpy(q, p, sizeof(*q));
+			if (strcmp(bad[i].list, "sources") == 0)
+				q->sources[0] = pfx(bad[i].addr);
+			else if (strcmp(bad[i].list, "allowed_hosts") == 0)
+				q->hosts[0] = pfx(bad[i].addr);
+			else if (strcmp(bad[i].list, "dns_servers") == 0) {
+				q->n_dns_servers = 1;
+				q->dns_servers[0] = pfx(bad[i].addr);
+			} else
+				q->rules[0].dest = pfx(bad[i].addr);
+			snprintf(at, sizeof(at), strcmp(bad[i].list, "custom_rules") == 0
+			    ? "/%s/0/dest" : "/%s/0", bad[i].list);
+			is_int(validate(q, e), EGW_E_INVALID, "%s %s refused",
+			    bad[i].list, bad[i].addr);
+			ok(has_path(e, at), "... at %s", at);
+			policy_free(q);
+		}
+		{
+			struct policy *q = policy_new();
+
+			memcpy(q, p, sizeof(*q));
+			q->hosts[0] = pfx("0.0.0.0/0");
+			q->sources[0] = pfx("100.64.0.0/32");
+			is_int(validate(q, e), 0, "0.0.0.0/0 as a host and a "
+			    "network's first address as a source are fine");
+			policy_free(q);
+		}
+	}
+
 	/* Nothing of the gateway's own: loopback sources, the lo interface. */
 	{
 		static const char *const loopy[] = {
