@@ -15,6 +15,7 @@
 #include "kernel.h"
 #include "err.h"
 #include "log.h"
+#include "timefmt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -52,15 +53,6 @@ struct kernel {
 	bool interrupted;	/* a dump saw the ruleset change under it */
 };
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * poll() for the socket until @deadline (monotonic ms); a signal (the
  * applier's SIGHUP, say) is not a reason to give up.  Returns poll's
@@ -72,7 +64,7 @@ wait_readable(struct kernel *k, int64_t deadline)
 	struct pollfd pfd = { .fd = mnl_socket_get_fd(k->nl), .events = POLLIN };
 
 	for (;;) {
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - timefmt_monotonic_ms();
 		int pr = poll(&pfd, 1, left > 0 ? (int)left : 0);
 
 		if (pr >= 0 || errno != EINTR)
@@ -219,7 +211,7 @@ nl_talk(struct kernel *k, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 	drain_unread(k);
 	if (mnl_socket_sendto(k->nl, nlh, nlh->nlmsg_len) < 0)
 		return -1;
-	deadline = mono_ms() + ACK_TIMEOUT_MS;
+	deadline = timefmt_monotonic_ms() + ACK_TIMEOUT_MS;
 	for (;;) {
 		int len;
 
@@ -1190,7 +1182,7 @@ batch_collect(struct kernel *k, uint32_t first, uint32_t last,
 	char buf[MNL_SOCKET_BUFFER_SIZE * 4];
 	unsigned acks = 0;
 	int first_err = 0;
-	int64_t deadline = mono_ms() + ACK_TIMEOUT_MS;
+	int64_t deadline = timefmt_monotonic_ms() + ACK_TIMEOUT_MS;
 	struct pollfd pfd = { .fd = mnl_socket_get_fd(k->nl), .events = POLLIN };
 
 	while (acks < expected) {

@@ -225,6 +225,18 @@ kdeny() { # the kernel's denied packets of mark $MB
 		tr -d , | sed 's/^$/0/'
 }
 ddeny() { db "SELECT coalesce((SELECT denied_packets FROM policy_counters WHERE scenario_id='sb'), 0)"; }
+# fire_datagrams SRC: 4 datagrams from SRC to a denied port, without
+# waiting for anything (udp_refused waits ~1 s each): what follows comes
+# within milliseconds, before any counter read
+fire_datagrams() {
+	in_scen /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+for _ in range(4):
+    s.sendto(b"x", ("203.0.113.10", 5353))
+' "$1"
+}
 sleep 6	# one read of the counters (every 5 s) after the restarts
 k0=$(kdeny); d0=$(ddeny)
 for i in 1 2 3 4 5; do udp_refused $B 203.0.113.10 5353; done
@@ -243,13 +255,7 @@ ok "counters: a restart over a persisting table adds nothing twice" [ "$(ddeny)"
 k4=$(kdeny); d4=$(ddeny)
 # Fire-and-forget datagrams from sb's source, then the kill within
 # milliseconds: no read can fall in between (udp_refused waits ~1 s each).
-in_scen /usr/bin/python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 0))
-for _ in range(4):
-    s.sendto(b"x", ("203.0.113.10", 5353))
-' "$B"
+fire_datagrams "$B"
 kill -KILL "$APPLIER_PID"
 wait "$APPLIER_PID" 2>/dev/null
 start_applier
@@ -283,13 +289,7 @@ ok "counters: sa and sb are in the kernel's counter set" sh -c \
 # by what the kernel counted after the last stored baseline.
 sleep 6
 row0=$(db "SELECT denied_packets || ' ' || kernel_denied_packets FROM policy_counters WHERE scenario_id = 'sb'")
-in_scen /usr/bin/python3 -c '
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((sys.argv[1], 0))
-for _ in range(4):
-    s.sendto(b"x", ("203.0.113.10", 5353))
-' "$B"
+fire_datagrams "$B"
 policy delete sb
 kfinal=$(kdeny)
 applied

@@ -215,6 +215,23 @@ rand_body(struct sb *b, long i)
 	add(b, "]}");
 }
 
+/* The netlink handle and the layout every mode uses; exits when denied. */
+static struct kernel *
+open_kernel(struct render_config *rc)
+{
+	struct kernel *k;
+
+	if (kernel_open(&k) != 0) {
+		printf("Bail out! no netfilter netlink (CAP_NET_ADMIN?)\n");
+		exit(99);
+	}
+	memset(rc, 0, sizeof(*rc));
+	rc->nflog_group = 7;
+	rc->log_rate = 10;
+	rc->log_burst = 20;
+	return k;
+}
+
 /* ---- fuzz ---- */
 
 struct profiles {
@@ -270,14 +287,7 @@ fuzz_mode(long count, uint64_t seed)
 		printf("Bail out! cannot read the profiles from %s\n", cfg.db_path);
 		return 99;
 	}
-	if (kernel_open(&k) != 0) {
-		printf("Bail out! no netfilter netlink (CAP_NET_ADMIN?)\n");
-		return 99;
-	}
-	memset(&rc, 0, sizeof(rc));
-	rc.nflog_group = 7;
-	rc.log_rate = 10;
-	rc.log_burst = 20;
+	k = open_kernel(&rc);
 	rc.shards = RENDER_SHARDS_DEFAULT;
 	rc.n_dns = 1;
 	netaddr_parse_prefix("198.51.100.20", &rc.dns[0], &perr);
@@ -443,14 +453,7 @@ late_answers_mode(void)
 	int r;
 
 	log_init("test", LOG_LEVEL_WARN);
-	if (kernel_open(&k) != 0) {
-		printf("Bail out! no netfilter netlink (CAP_NET_ADMIN?)\n");
-		return 99;
-	}
-	memset(&rc, 0, sizeof(rc));
-	rc.nflog_group = 7;
-	rc.log_rate = 10;
-	rc.log_burst = 20;
+	k = open_kernel(&rc);
 	r = kernel_create(k, &rc, &five, 1, err, sizeof(err));
 	ok(r == 0, "the table is created (%s)", r ? err : "ok");
 
