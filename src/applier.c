@@ -2008,8 +2008,11 @@ main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	/* Two appliers would fight over one table (a one-shot run too). */
-	if (instance_lock(a.cfg.run_dir, "egw-applier") != 0)
+	/* Two appliers would fight over one table (a one-shot run too);
+	 * the table is the namespace's, whatever the run directory.  A dry
+	 * run writes no table (and tests run several side by side). */
+	if (instance_lock(a.cfg.run_dir, "egw-applier") != 0 ||
+	    (!a.cfg.dry_run && instance_lock_netns("egw-applier") != 0))
 		return 1;
 	if ((rc = store_open(a.cfg.db_path, &a.st)) != 0) {
 		log_errorx("cannot open %s: %s", a.cfg.db_path, err_message(rc));

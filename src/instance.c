@@ -3,6 +3,7 @@
 #include "instance.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -230,6 +231,40 @@ socket_probe(const char *path, int type)
 	}
 	errno = saved;
 	return SOCKET_UNKNOWN;
+}
+
+int
+instance_lock_netns(const char *program)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, n;
+
+	/* sun_path[0] = '\0': an abstract name, no file, per namespace */
+	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
+	    "forge-egress-gateway/%s", program);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path) - 1)
+		return EGW_E_IO;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+		log_error("cannot make the namespace lock of %s", program);
+		return EGW_E_IO;
+	}
+	if (bind(fd, (struct sockaddr *)&sa,
+	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) != 0) {
+		int e = errno;
+
+		close(fd);
+		if (e == EADDRINUSE) {
+			log_errorx("another %s runs in this network namespace "
+			    "(another EGW_RUN_DIR?); not starting a second one",
+			    program);
+			return EGW_E_BUSY;
+		}
+		errno = e;
+		log_error("cannot take the namespace lock of %s", program);
+		return EGW_E_IO;
+	}
+	/* Kept open on purpose: the lock lasts as long as the process. */
+	return 0;
 }
 
 int

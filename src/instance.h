@@ -36,6 +36,21 @@
 int instance_lock(const char *run_dir, const char *program);
 
 /**
+ * instance_lock_netns() - become the only @program of this network namespace
+ * @program: e.g. "egw-applier"
+ *
+ * The run-directory lock does not stop a second gateway set up with
+ * another EGW_RUN_DIR, whose applier would fight the first over the one
+ * table of the namespace.  This lock is an abstract unix socket
+ * ("@forge-egress-gateway/<program>"), which exists once per network
+ * namespace and goes with the process; an applier in another namespace
+ * (a test's, say) is not affected.  Held until exit.
+ *
+ * Returns: 0; EGW_E_BUSY when another process holds it; EGW_E_IO (logged).
+ */
+int instance_lock_netns(const char *program);
+
+/**
  * instance_claim_socket() - make @path free for bind()
  * @path: a unix socket path from the configuration
  * @type: SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET: what is served there
