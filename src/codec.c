@@ -468,40 +468,69 @@ get_string(struct json_object *v, const char *path, size_t max, char *out,
 	return true;
 }
 
+/* Whether [s, end) is not empty and made only of bytes in @set. */
 static bool
-looks_like_hostname(const char *s)
+span_of(const char *s, const char *end, const char *set)
 {
-	if (strchr(s, ':') != NULL)
+	if (s == end)
 		return false;
-	for (; *s != '\0'; s++)
-		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))
-			return true;
-	return false;
+	for (; s < end; s++)
+		if (strchr(set, *s) == NULL)
+			return false;
+	return true;
 }
 
 /*
- * "pypi.org:443": a dotted name with a letter, one colon, then only digits.
- * The colon would otherwise send it to the IPv6 parser, whose complaint
- * misleads; an IPv6 address never has a dot before its first colon.
+ * Why @s looks like something a client pasted in place of an address: text
+ * with whitespace, a URL, an address or a hostname with a port, a hostname.
+ * NULL when it looks like none of these and the address parser's reason is
+ * the better one.  *port_hint is set when the reason should go on to say
+ * where the port belongs.  Checked before parsing because a colon would
+ * send "localhost:8080", "10.0.0.1:443" or "http://10.0.0.1" to the IPv6
+ * parser, whose complaint misleads.  A text with a single colon is never
+ * an IPv6 address ("::" has two), so it is read as "something:port" when
+ * what follows the colon is digits; "cafe:443" stays with the IPv6 parser,
+ * as it may be a mistyped address.
  */
-static bool
-looks_like_host_port(const char *s)
+static const char *
+address_form_problem(const char *s, bool single_addr, bool *port_hint)
 {
-	const char *colon = strchr(s, ':');
-	bool dot = false, letter = false;
+	static const char ws[] = " \t\r\n\v\f";
+	const char *colon = strchr(s, ':'), *dot = strchr(s, '.');
+	const char *end = s + strlen(s);
 
-	if (colon == NULL || colon[1] == '\0' || strchr(colon + 1, ':') != NULL)
-		return false;
-	for (const char *c = s; c < colon; c++) {
-		if (*c == '.')
-			dot = true;
-		else if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))
-			letter = true;
+	*port_hint = false;
+	if (s < end && (strchr(ws, s[0]) != NULL || strchr(ws, end[-1]) != NULL))
+		return "surrounding whitespace: send the text alone";
+	if (strpbrk(s, ws) != NULL)
+		return "contains whitespace";
+	*port_hint = true;
+	if (strstr(s, "://") != NULL)
+		return "a URL: give the address alone (hostnames are not"
+		    " supported yet)";
+	if (s[0] == '[' && strstr(s, "]:") != NULL)
+		return "an address with a port: give the address alone,"
+		    " without brackets";
+	if (colon != NULL && strchr(colon + 1, ':') == NULL &&
+	    span_of(colon + 1, end, "0123456789")) {
+		if (span_of(s, colon, "0123456789./"))
+			return "an address with a port: give the address alone";
+		if ((dot != NULL && dot < colon) ||
+		    !span_of(s, colon, "0123456789abcdefABCDEF"))
+			return single_addr ? "a hostname with a port: hostnames"
+			    " are not supported yet; give an address" : "a"
+			    " hostname with a port: hostnames are not supported"
+			    " yet; give an address or prefix";
 	}
-	for (const char *c = colon + 1; *c != '\0'; c++)
-		if (*c < '0' || *c > '9')
-			return false;
-	return dot && letter;
+	*port_hint = false;
+	if (s[0] == '[')
+		return "an IPv6 address is written without brackets";
+	if (colon == NULL && strpbrk(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL)
+		return single_addr ? "hostnames are not supported yet; give an"
+		    " address" : "hostnames are not supported yet; give an"
+		    " address or prefix";
+	return NULL;
 }
 
 /* One address or prefix; single_addr refuses "/len". */
@@ -512,6 +541,7 @@ get_prefix(struct json_object *v, const char *path, bool single_addr,
 	char text[NETADDR_PREFIX_STRLEN + 16];
 	const char *why = NULL;
 	struct ip_prefix v4;
+	bool port_hint;
 
 	if (!json_object_is_type(v, json_type_string)) {
 		policy_errors_add(errs, path,
@@ -524,16 +554,12 @@ get_prefix(struct json_object *v, const char *path, bool single_addr,
 		    single_addr ? "" : " or prefix");
 		return false;
 	}
-	if (looks_like_hostname(text)) {
-		policy_errors_add(errs, path,
-		    "hostnames are not supported yet; give an address or prefix");
-		return false;
-	}
-	if (looks_like_host_port(text)) {
-		policy_errors_add(errs, path,
-		    "a hostname with a port: hostnames are not supported yet; give"
-		    " an address or prefix here and the port in allowed_ports or"
-		    " a custom_rules entry");
+	why = address_form_problem(text, single_addr, &port_hint);
+	if (why != NULL) {
+		policy_errors_add(errs, path, "%s%s", why, !port_hint ? ""
+		    : single_addr ? " (resolvers are reached on port 53)"
+		    : "; a port goes in allowed_ports or a custom_rules"
+		    " entry's ports");
 		return false;
 	}
 	if (single_addr && strchr(text, '/') != NULL) {

@@ -297,6 +297,46 @@ static const struct bad_case bad[] = {
 	  "[\"100.64.0.0/16\",\"100.64.3.0/24\"]}", IV, "/sources/1", "overlaps" },
 	{ "source hostname", "{\"scenario_id\":\"a\",\"sources\":[\"lab.local\"]}",
 	  IV, "/sources/0", "hostnames" },
+	/* What clients paste instead of an address: each named for what it
+	 * is, none "not a valid IPv6 address". */
+	{ "hosts hostname with a port", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"localhost:8080\"]}", IV, "/allowed_hosts/0", "a hostname with a"
+	  " port: hostnames are not supported yet; give an address or prefix; a"
+	  " port goes in allowed_ports" },
+	{ "hosts https URL", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"https://pypi.org\"]}", IV, "/allowed_hosts/0",
+	  "a URL: give the address alone" },
+	{ "hosts http URL of an address", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"http://10.0.0.1\"]}", IV, "/allowed_hosts/0", "a URL" },
+	{ "hosts IPv4 address with a port", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"10.0.0.1:443\"]}", IV, "/allowed_hosts/0", "an address with a port:"
+	  " give the address alone; a port goes in allowed_ports or a"
+	  " custom_rules entry's ports" },
+	{ "hosts IPv6 address with a port", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"[2001:db8::1]:443\"]}", IV, "/allowed_hosts/0",
+	  "an address with a port: give the address alone, without brackets" },
+	{ "hosts bracketed IPv6 address", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"[2001:db8::1]\"]}", IV, "/allowed_hosts/0", "without brackets" },
+	{ "hosts trailing space", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"1.2.3.4 \"]}", IV, "/allowed_hosts/0", "surrounding whitespace" },
+	{ "sources leading newline", "{\"scenario_id\":\"a\",\"sources\":"
+	  "[\"\\n10.0.0.0/8\"]}", IV, "/sources/0", "surrounding whitespace" },
+	{ "hosts inner space", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"10.0.0.0 /8\"]}", IV, "/allowed_hosts/0", "contains whitespace" },
+	{ "rule dest hostname with a port", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"dest\":\"pypi.org:443\"}]}", IV,
+	  "/custom_rules/0/dest", "a hostname with a port" },
+	{ "dns address with a port", "{\"scenario_id\":\"a\",\"dns_servers\":"
+	  "[\"10.0.0.53:53\"]}", IV, "/dns_servers/0", "an address with a port:"
+	  " give the address alone (resolvers are reached on port 53)" },
+	{ "dns hostname", "{\"scenario_id\":\"a\",\"dns_servers\":"
+	  "[\"dns.google\"]}", IV, "/dns_servers/0",
+	  "hostnames are not supported yet; give an address" },
+	{ "hosts hex-only name with a port is left to the IPv6 parser",
+	  "{\"scenario_id\":\"a\",\"allowed_hosts\":[\"cafe:443\"]}", IV,
+	  "/allowed_hosts/0", "not a valid IPv6 address" },
+	{ "hosts mistyped IPv6", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"2001:db8::g1\"]}", IV, "/allowed_hosts/0", "not a valid IPv6 address" },
 	{ "interface too long", "{\"scenario_id\":\"a\",\"interfaces\":"
 	  "[\"this-name-is-too-long\"]}", IV, "/interfaces/0", "longer than 15" },
 	{ "interface bad chars", "{\"scenario_id\":\"a\",\"interfaces\":"
