@@ -414,8 +414,17 @@ api_policies_put(struct api_ctx *ctx, struct http_req *req,
 		goto out;
 	}
 	if (rc == EGW_E_CONFLICT) {
+		/* The conflict is the body's revision (store_policy.c), so
+		 * field points at it, as it does for every error about the
+		 * body.  p->revision is not quoted: a busy retry may have
+		 * replaced it with the one the store was writing. */
+		policy_errors_init(errs);
+		if (p->revision_given)
+			policy_errors_add(errs, "/revision", "not the stored"
+			    " revision (0: no policy may be stored yet); read"
+			    " the policy again and retry");
 		rc = api_errors(ctx, resp, rc, "revision does not match the stored"
-		    " policy; read it again and retry", NULL);
+		    " policy; read it again and retry", errs);
 		goto out;
 	}
 	if (rc != 0)

@@ -76,13 +76,18 @@ pointer_key(char *out, size_t size, const char *key)
 }
 
 /*
- * json-c keeps the last of two equal keys without a word, and parses NaN
- * and Infinity even in strict mode.  Both would let a document mean one
- * thing to us and another to a reviewer or a proxy that reads it, so the
- * parsed text is scanned once more: per object, every key (decoded by
- * json-c, so "a" and "\u0061" are the same key) must be new.  The text is
- * known to be valid JSON here, which keeps the scan to strings, brackets
- * and commas.
+ * json-c 0.16 accepts, even with JSON_TOKENER_STRICT, text that RFC 8259
+ * refuses: raw control characters inside strings, numbers such as "5.",
+ * "1.e3", "-.5", "00" and "-01", and NaN and Infinity.  It keeps the last of
+ * two equal keys without a word.  And its depth limit counts the innermost
+ * scalar as a level, so whether a document is too deep would depend on
+ * what its innermost value is.  Each would let a document mean one thing
+ * to us and another to a reviewer or a proxy that reads it, so the parsed
+ * text is walked once more, and this walk is what holds the body to RFC
+ * 8259 and to CODEC_MAX_DEPTH containers.  The text is known to be what
+ * json-c accepts here, which keeps the walk to strings, bare tokens,
+ * brackets and commas: every byte of a string is a character or part of a
+ * valid escape, and bare tokens are delimited.
  */
 struct dup_frame {
 	bool is_object;
@@ -121,10 +126,97 @@ parse_string_token(const char *text, size_t len)
 	return v;
 }
 
-static int
-find_duplicate_key(const char *body, size_t len, struct policy_errors *errs)
+static bool
+is_digit(char c)
 {
-	struct dup_frame stack[CODEC_MAX_DEPTH + 1];
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * What is wrong with the number token @s (@n bytes) by RFC 8259 section 6,
+ * -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?, or NULL when
+ * nothing is.
+ */
+static const char *
+number_problem(const char *s, size_t n)
+{
+	size_t i = 0, d;
+
+	if (i < n && s[i] == '-')
+		i++;
+	for (d = i; i < n && is_digit(s[i]); i++)
+		;
+	if (i == d)
+		return "a digit must come before the decimal point";
+	if (i - d > 1 && s[d] == '0')
+		return "leading zeros are not allowed";
+	if (i < n && s[i] == '.') {
+		for (d = ++i; i < n && is_digit(s[i]); i++)
+			;
+		if (i == d)
+			return "a digit must follow the decimal point";
+	}
+	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+		if (++i < n && (s[i] == '+' || s[i] == '-'))
+			i++;
+		for (d = i; i < n && is_digit(s[i]); i++)
+			;
+		if (i == d)
+			return "the exponent needs digits";
+	}
+	return i == n ? NULL : "not a number";
+}
+
+/* A bare token (true, false, null or a number) at @at; 0 or
+ * EGW_E_BADREQUEST with the problem recorded. */
+static int
+check_bare_token(const char *s, size_t n, size_t at, struct policy_errors *errs)
+{
+	const char *why;
+
+	if ((n == 4 && memcmp(s, "true", 4) == 0) ||
+	    (n == 5 && memcmp(s, "false", 5) == 0) ||
+	    (n == 4 && memcmp(s, "null", 4) == 0))
+		return 0;
+	if ((n == 3 && memcmp(s, "NaN", 3) == 0) ||
+	    (n == 8 && memcmp(s, "Infinity", 8) == 0) ||
+	    (n == 9 && memcmp(s, "-Infinity", 9) == 0)) {
+		policy_errors_add(errs, "", "malformed JSON at byte %zu: NaN and"
+		    " Infinity are not JSON numbers", at);
+		return EGW_E_BADREQUEST;
+	}
+	if ((why = number_problem(s, n)) == NULL)
+		return 0;
+	policy_errors_add(errs, "", "malformed JSON at byte %zu: %.*s%s is not"
+	    " a JSON number (%s)", at, (int)(n < 24 ? n : 24), s,
+	    n > 24 ? "..." : "", why);
+	return EGW_E_BADREQUEST;
+}
+
+/* A raw control character in the string that starts at @i; its offset, or
+ * 0 when there is none.  *end gets the offset of the closing quote. */
+static size_t
+string_control_char(const char *body, size_t len, size_t i, size_t *end)
+{
+	size_t j = i + 1, bad = 0;
+
+	/* Bytes of multi-byte UTF-8 characters are all 0x80 and above, so
+	 * none is taken for a control character.  What follows a backslash
+	 * is one of "\/bfnrtu (json-c checked): skipped with it, so that \"
+	 * does not end the string. */
+	while (j < len && body[j] != '"') {
+		if (bad == 0 && (unsigned char)body[j] < 0x20)
+			bad = j;
+		j += body[j] == '\\' ? 2 : 1;
+	}
+	*end = j;
+	return bad;
+}
+
+static int
+check_text(const char *body, size_t len, struct policy_errors *errs)
+{
+	struct dup_frame stack[CODEC_MAX_DEPTH];
 	size_t depth = 0;
 	int rc = 0;
 
@@ -132,10 +224,17 @@ find_duplicate_key(const char *body, size_t len, struct policy_errors *errs)
 		char c = body[i];
 
 		if (c == '"') {
-			size_t j = i + 1, k;
+			size_t j, k, bad = string_control_char(body, len, i, &j);
 
-			while (j < len && body[j] != '"')
-				j += body[j] == '\\' ? 2 : 1;
+			if (bad != 0) {
+				policy_errors_add(errs, "", "malformed JSON at"
+				    " byte %zu: a raw control character"
+				    " (0x%02x) in a string; escape it (\\n,"
+				    " \\t, \\u00XX)", bad,
+				    (unsigned)(unsigned char)body[bad]);
+				rc = EGW_E_BADREQUEST;
+				break;
+			}
 			for (k = j + 1; k < len && strchr(" \t\r\n", body[k]); k++)
 				;
 			if (depth > 0 && stack[depth - 1].is_object && k < len &&
@@ -167,7 +266,16 @@ find_duplicate_key(const char *body, size_t len, struct policy_errors *errs)
 				json_object_put(name);
 			}
 			i = j;
-		} else if ((c == '{' || c == '[') && depth <= CODEC_MAX_DEPTH) {
+		} else if (c == '{' || c == '[') {
+			/* The tokener allows one level more than this, for
+			 * the scalar inside the innermost container. */
+			if (depth == CODEC_MAX_DEPTH) {
+				policy_errors_add(errs, "", "the JSON is"
+				    " nested deeper than %d levels (objects and"
+				    " arrays)", CODEC_MAX_DEPTH);
+				rc = EGW_E_BADREQUEST;
+				break;
+			}
 			stack[depth].is_object = c == '{';
 			stack[depth].index = 0;
 			stack[depth].key[0] = '\0';
@@ -177,6 +285,17 @@ find_duplicate_key(const char *body, size_t len, struct policy_errors *errs)
 			json_object_put(stack[--depth].keys);
 		} else if (c == ',' && depth > 0 && !stack[depth - 1].is_object) {
 			stack[depth - 1].index++;
+		} else if (c == '-' || is_digit(c) || (c >= 'a' && c <= 'z') ||
+		    (c >= 'A' && c <= 'Z')) {
+			size_t j = i;
+
+			while (j < len && (is_digit(body[j]) ||
+			    (body[j] >= 'a' && body[j] <= 'z') ||
+			    (body[j] >= 'A' && body[j] <= 'Z') ||
+			    body[j] == '-' || body[j] == '+' || body[j] == '.'))
+				j++;
+			rc = check_bare_token(body + i, j - i, i, errs);
+			i = j - 1;
 		}
 	}
 	while (depth > 0)
@@ -184,6 +303,12 @@ find_duplicate_key(const char *body, size_t len, struct policy_errors *errs)
 	return rc;
 }
 
+/*
+ * check_text() has refused NaN and Infinity, so a double that is not finite
+ * here is a number beyond a double's range, such as 1e400: valid JSON that
+ * json-c reads as an infinity.  No field takes one, and an infinity in an
+ * ignored field would be stored as text we cannot print back.
+ */
 static bool
 has_non_finite_number(struct json_object *v)
 {
@@ -236,7 +361,9 @@ codec_parse_body(const char *body, size_t len, struct json_object **out,
 		policy_errors_add(errs, "", "the body is too large");
 		return EGW_E_BADREQUEST;
 	}
-	tok = json_tokener_new_ex(CODEC_MAX_DEPTH);	/* levels allowed */
+	/* json-c counts the scalar inside the innermost container as a level
+	 * of its own; check_text() holds the containers to CODEC_MAX_DEPTH. */
+	tok = json_tokener_new_ex(CODEC_MAX_DEPTH + 1);
 	if (tok == NULL)
 		return EGW_E_NOMEM;
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
@@ -253,8 +380,8 @@ codec_parse_body(const char *body, size_t len, struct json_object **out,
 	if (jerr != json_tokener_success) {
 		json_object_put(obj);
 		if (jerr == json_tokener_error_depth)
-			policy_errors_add(errs, "",
-			    "the JSON is nested deeper than %d levels",
+			policy_errors_add(errs, "", "the JSON is nested"
+			    " deeper than %d levels (objects and arrays)",
 			    CODEC_MAX_DEPTH);
 		else
 			policy_errors_add(errs, "", "malformed JSON at byte %zu: %s",
@@ -276,13 +403,14 @@ codec_parse_body(const char *body, size_t len, struct json_object **out,
 		json_object_put(obj);
 		return EGW_E_BADREQUEST;
 	}
-	if (has_non_finite_number(obj)) {
+	if (check_text(body, len, errs) != 0) {
 		json_object_put(obj);
-		policy_errors_add(errs, "", "malformed JSON: NaN and Infinity are not JSON numbers");
 		return EGW_E_BADREQUEST;
 	}
-	if (find_duplicate_key(body, len, errs) != 0) {
+	if (has_non_finite_number(obj)) {
 		json_object_put(obj);
+		policy_errors_add(errs, "", "a number is out of range: JSON"
+		    " numbers here must fit a double (about 1.8e308)");
 		return EGW_E_BADREQUEST;
 	}
 	*out = obj;
@@ -340,40 +468,69 @@ get_string(struct json_object *v, const char *path, size_t max, char *out,
 	return true;
 }
 
+/* Whether [s, end) is not empty and made only of bytes in @set. */
 static bool
-looks_like_hostname(const char *s)
+span_of(const char *s, const char *end, const char *set)
 {
-	if (strchr(s, ':') != NULL)
+	if (s == end)
 		return false;
-	for (; *s != '\0'; s++)
-		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))
-			return true;
-	return false;
+	for (; s < end; s++)
+		if (strchr(set, *s) == NULL)
+			return false;
+	return true;
 }
 
 /*
- * "pypi.org:443": a dotted name with a letter, one colon, then only digits.
- * The colon would otherwise send it to the IPv6 parser, whose complaint
- * misleads; an IPv6 address never has a dot before its first colon.
+ * Why @s looks like something a client pasted in place of an address: text
+ * with whitespace, a URL, an address or a hostname with a port, a hostname.
+ * NULL when it looks like none of these and the address parser's reason is
+ * the better one.  *port_hint is set when the reason should go on to say
+ * where the port belongs.  Checked before parsing because a colon would
+ * send "localhost:8080", "10.0.0.1:443" or "http://10.0.0.1" to the IPv6
+ * parser, whose complaint misleads.  A text with a single colon is never
+ * an IPv6 address ("::" has two), so it is read as "something:port" when
+ * what follows the colon is digits; "cafe:443" stays with the IPv6 parser,
+ * as it may be a mistyped address.
  */
-static bool
-looks_like_host_port(const char *s)
+static const char *
+address_form_problem(const char *s, bool single_addr, bool *port_hint)
 {
-	const char *colon = strchr(s, ':');
-	bool dot = false, letter = false;
+	static const char ws[] = " \t\r\n\v\f";
+	const char *colon = strchr(s, ':'), *dot = strchr(s, '.');
+	const char *end = s + strlen(s);
 
-	if (colon == NULL || colon[1] == '\0' || strchr(colon + 1, ':') != NULL)
-		return false;
-	for (const char *c = s; c < colon; c++) {
-		if (*c == '.')
-			dot = true;
-		else if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z'))
-			letter = true;
+	*port_hint = false;
+	if (s < end && (strchr(ws, s[0]) != NULL || strchr(ws, end[-1]) != NULL))
+		return "surrounding whitespace: send the text alone";
+	if (strpbrk(s, ws) != NULL)
+		return "contains whitespace";
+	*port_hint = true;
+	if (strstr(s, "://") != NULL)
+		return "a URL: give the address alone (hostnames are not"
+		    " supported yet)";
+	if (s[0] == '[' && strstr(s, "]:") != NULL)
+		return "an address with a port: give the address alone,"
+		    " without brackets";
+	if (colon != NULL && strchr(colon + 1, ':') == NULL &&
+	    span_of(colon + 1, end, "0123456789")) {
+		if (span_of(s, colon, "0123456789./"))
+			return "an address with a port: give the address alone";
+		if ((dot != NULL && dot < colon) ||
+		    !span_of(s, colon, "0123456789abcdefABCDEF"))
+			return single_addr ? "a hostname with a port: hostnames"
+			    " are not supported yet; give an address" : "a"
+			    " hostname with a port: hostnames are not supported"
+			    " yet; give an address or prefix";
 	}
-	for (const char *c = colon + 1; *c != '\0'; c++)
-		if (*c < '0' || *c > '9')
-			return false;
-	return dot && letter;
+	*port_hint = false;
+	if (s[0] == '[')
+		return "an IPv6 address is written without brackets";
+	if (colon == NULL && strpbrk(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != NULL)
+		return single_addr ? "hostnames are not supported yet; give an"
+		    " address" : "hostnames are not supported yet; give an"
+		    " address or prefix";
+	return NULL;
 }
 
 /* One address or prefix; single_addr refuses "/len". */
@@ -384,6 +541,7 @@ get_prefix(struct json_object *v, const char *path, bool single_addr,
 	char text[NETADDR_PREFIX_STRLEN + 16];
 	const char *why = NULL;
 	struct ip_prefix v4;
+	bool port_hint;
 
 	if (!json_object_is_type(v, json_type_string)) {
 		policy_errors_add(errs, path,
@@ -396,16 +554,12 @@ get_prefix(struct json_object *v, const char *path, bool single_addr,
 		    single_addr ? "" : " or prefix");
 		return false;
 	}
-	if (looks_like_hostname(text)) {
-		policy_errors_add(errs, path,
-		    "hostnames are not supported yet; give an address or prefix");
-		return false;
-	}
-	if (looks_like_host_port(text)) {
-		policy_errors_add(errs, path,
-		    "a hostname with a port: hostnames are not supported yet; give"
-		    " an address or prefix here and the port in allowed_ports or"
-		    " a custom_rules entry");
+	why = address_form_problem(text, single_addr, &port_hint);
+	if (why != NULL) {
+		policy_errors_add(errs, path, "%s%s", why, !port_hint ? ""
+		    : single_addr ? " (resolvers are reached on port 53)"
+		    : "; a port goes in allowed_ports or a custom_rules"
+		    " entry's ports");
 		return false;
 	}
 	if (single_addr && strchr(text, '/') != NULL) {

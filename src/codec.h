@@ -4,10 +4,11 @@
  * and the JSON error body every client sees.
  *
  * Input is untrusted.  The parser is strict: the body must be one JSON
- * object (strict UTF-8, no NUL byte, nesting at most CODEC_MAX_DEPTH), every field has one
- * JSON type (integers must be JSON integers: 443, never 443.0 nor "443"
- * except in the port list string form "443" / "8000-8100"), unknown fields
- * are refused, and every problem is collected with its JSON pointer path
+ * object by RFC 8259 (strict UTF-8, no NUL byte, at most CODEC_MAX_DEPTH
+ * nested objects and arrays, numbers within a double's range), every field
+ * has one JSON type (integers must be JSON integers: 443, never 443.0 nor
+ * "443" except in the port list string form "443" / "8000-8100"), unknown
+ * fields are refused, and every problem is collected with its JSON pointer path
  * before the call fails.  Values are parsed into typed netaddr values, so no
  * client text ever reaches the renderer.  The output side writes the same
  * canonical form back (prefixes in canonical text, a single port as an
@@ -60,9 +61,13 @@ struct printbuf;
  *        NULL
  *
  * Refuses an empty body, a NUL byte, bytes that are not UTF-8 (utf8.h), a
- * key holding \\u0000, malformed JSON, trailing bytes after
- * the value, nesting deeper than CODEC_MAX_DEPTH and any top-level value
- * other than an object.
+ * key holding \\u0000, malformed JSON (by RFC 8259, which json-c alone is
+ * not strict enough for: a raw control character in a string, a number
+ * such as 5., 1.e3, -.5 or 01, NaN and Infinity), a number beyond a
+ * double's range (1e400), a key repeated in one object, trailing bytes
+ * after the value, more than CODEC_MAX_DEPTH nested objects and arrays
+ * (whatever the innermost one holds) and any top-level value other than
+ * an object.
  *
  * Returns: 0, EGW_E_BADREQUEST or EGW_E_NOMEM.
  */

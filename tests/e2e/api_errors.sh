@@ -97,8 +97,12 @@ check_error "several problems at once" 422 invalid_policy POST /v1/policies \
 	'{"scenario_id":"x","profile":"custom","allowed_ports":[0],"allowed_hosts":["nope"],"bogus":1}'
 ok "every problem is listed" jqe '.error.details | length >= 3'
 check_error "stale revision" 409 conflict POST /v1/policies '{"scenario_id":"base","revision":7}'
+ok "stale revision: field points at /revision" jq_is .error.field /revision
 check_error "revision 0 (create only) on a stored policy" 409 conflict POST /v1/policies '{"scenario_id":"base","revision":0}'
+ok "revision 0: field points at /revision" jq_is .error.field /revision
 check_error "revision 1 for a policy not stored" 409 conflict POST /v1/policies '{"scenario_id":"fresh","revision":1}'
+ok "revision 1, none stored: field and details name /revision" \
+	jqe '.error.field == "/revision" and .error.details[0].path == "/revision"'
 check_error "unknown path" 404 not_found GET /v1/nothing
 check_error "unknown policy" 404 not_found GET /v1/policies/nosuch
 check_error "delete unknown policy" 404 not_found DELETE /v1/policies/nosuch

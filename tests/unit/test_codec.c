@@ -74,6 +74,16 @@ static const struct good_case good[] = {
 	{ "rules differing only in ports", "{\"scenario_id\":\"a\","
 	  "\"custom_rules\":[{\"proto\":\"tcp\",\"ports\":[80]},"
 	  "{\"proto\":\"tcp\",\"ports\":[81]}]}" },
+	/* RFC 8259 text the strictness checks must let through. */
+	{ "escaped control characters in an ignored field",
+	  "{\"scenario_id\":\"a\",\"created_at\":\"\\t\\n\\r\\u0001\\u001f\"}" },
+	{ "escaped quotes and backslashes, DEL and UTF-8 in a string",
+	  "{\"scenario_id\":\"a\",\"status\":\"\\\\\\\"\x7f\xc3\xa9\\\\\"}" },
+	{ "every number form in an ignored field", "{\"scenario_id\":\"a\","
+	  "\"created_at\":[0,-0,10,-10,0.5,-0.0,1e3,1E+3,1.5e-3,-2E-0,"
+	  "1e-400,1.7976931348623157e308]}" },
+	{ "whitespace between tokens", "{ \"scenario_id\" :\t\"a\" ,\r\n"
+	  "\"allowed_ports\" : [ 443 , \"8000-8100\" ] }" },
 };
 
 struct bad_case {
@@ -105,6 +115,43 @@ static const struct bad_case bad[] = {
 	  "{\"proto\":\"tcp\",\"proto\":\"udp\"}]}", BR, "/custom_rules/1", "duplicate key \"proto\"" },
 	{ "NaN", "{\"scenario_id\":\"a\",\"revision\":NaN}", BR, "", "NaN" },
 	{ "Infinity", "{\"scenario_id\":\"a\",\"allowed_ports\":[-Infinity]}", BR, "", "NaN" },
+	{ "Infinity in an ignored field", "{\"scenario_id\":\"a\",\"status\":Infinity}",
+	  BR, "", "NaN and Infinity are not JSON numbers" },
+	/* json-c 0.16 accepts these even with JSON_TOKENER_STRICT. */
+	{ "raw tab in a string", "{\"scenario_id\":\"a\",\"created_at\":\"2026\t1\"}",
+	  BR, "", "malformed JSON at byte 37: a raw control character (0x09)" },
+	{ "raw newline in a string", "{\"scenario_id\":\"a\",\"created_at\":\"x\ny\"}",
+	  BR, "", "raw control character (0x0a)" },
+	{ "raw 0x01 in a string", "{\"scenario_id\":\"a\",\"created_at\":\"\x01\"}",
+	  BR, "", "raw control character (0x01)" },
+	{ "raw 0x1f after an escape", "{\"scenario_id\":\"a\",\"created_at\":\"\\\"\x1f\"}",
+	  BR, "", "raw control character (0x1f)" },
+	{ "raw control character in a key", "{\"scenario_id\":\"a\",\"x\x02\":1}",
+	  BR, "", "raw control character (0x02)" },
+	{ "raw control character in scenario_id", "{\"scenario_id\":\"a\tb\"}",
+	  BR, "", "raw control character (0x09)" },
+	{ "number 5.", "{\"scenario_id\":\"a\",\"created_at\":5.}", BR, "",
+	  "malformed JSON at byte 32: 5. is not a JSON number (a digit must follow" },
+	{ "number 1.e3", "{\"scenario_id\":\"a\",\"created_at\":1.e3}", BR, "",
+	  "1.e3 is not a JSON number (a digit must follow the decimal point)" },
+	{ "number -0.", "{\"scenario_id\":\"a\",\"created_at\":[1,-0.]}", BR, "",
+	  "-0. is not a JSON number" },
+	{ "number -.5", "{\"scenario_id\":\"a\",\"created_at\":-.5}", BR, "",
+	  "-.5 is not a JSON number (a digit must come before the decimal point)" },
+	{ "number 00", "{\"scenario_id\":\"a\",\"created_at\":00}", BR, "",
+	  "00 is not a JSON number (leading zeros are not allowed)" },
+	{ "number -01", "{\"scenario_id\":\"a\",\"created_at\":-01}", BR, "",
+	  "-01 is not a JSON number (leading zeros" },
+	{ "number 443. in a typed field", "{\"scenario_id\":\"a\",\"allowed_ports\":[443.]}",
+	  BR, "", "443. is not a JSON number" },
+	{ "revision -007", "{\"scenario_id\":\"a\",\"revision\":-007}", BR, "",
+	  "leading zeros" },
+	{ "number 1e400", "{\"scenario_id\":\"a\",\"created_at\":1e400}", BR, "",
+	  "a number is out of range" },
+	{ "number -1e400 in a typed field", "{\"scenario_id\":\"a\",\"allowed_ports\":[-1e400]}",
+	  BR, "", "a number is out of range" },
+	{ "number 1.8e308", "{\"scenario_id\":\"a\",\"revision\":1.8e308}", BR, "",
+	  "out of range" },
 	{ "no fields", "{}", IV, "/scenario_id", "required" },
 	{ "scenario_id number", "{\"scenario_id\":5}", IV, "/scenario_id",
 	  "must be a string" },
@@ -250,6 +297,46 @@ static const struct bad_case bad[] = {
 	  "[\"100.64.0.0/16\",\"100.64.3.0/24\"]}", IV, "/sources/1", "overlaps" },
 	{ "source hostname", "{\"scenario_id\":\"a\",\"sources\":[\"lab.local\"]}",
 	  IV, "/sources/0", "hostnames" },
+	/* What clients paste instead of an address: each named for what it
+	 * is, none "not a valid IPv6 address". */
+	{ "hosts hostname with a port", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"localhost:8080\"]}", IV, "/allowed_hosts/0", "a hostname with a"
+	  " port: hostnames are not supported yet; give an address or prefix; a"
+	  " port goes in allowed_ports" },
+	{ "hosts https URL", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"https://pypi.org\"]}", IV, "/allowed_hosts/0",
+	  "a URL: give the address alone" },
+	{ "hosts http URL of an address", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"http://10.0.0.1\"]}", IV, "/allowed_hosts/0", "a URL" },
+	{ "hosts IPv4 address with a port", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"10.0.0.1:443\"]}", IV, "/allowed_hosts/0", "an address with a port:"
+	  " give the address alone; a port goes in allowed_ports or a"
+	  " custom_rules entry's ports" },
+	{ "hosts IPv6 address with a port", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"[2001:db8::1]:443\"]}", IV, "/allowed_hosts/0",
+	  "an address with a port: give the address alone, without brackets" },
+	{ "hosts bracketed IPv6 address", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"[2001:db8::1]\"]}", IV, "/allowed_hosts/0", "without brackets" },
+	{ "hosts trailing space", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"1.2.3.4 \"]}", IV, "/allowed_hosts/0", "surrounding whitespace" },
+	{ "sources leading newline", "{\"scenario_id\":\"a\",\"sources\":"
+	  "[\"\\n10.0.0.0/8\"]}", IV, "/sources/0", "surrounding whitespace" },
+	{ "hosts inner space", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"10.0.0.0 /8\"]}", IV, "/allowed_hosts/0", "contains whitespace" },
+	{ "rule dest hostname with a port", "{\"scenario_id\":\"a\",\"custom_rules\":"
+	  "[{\"proto\":\"tcp\",\"dest\":\"pypi.org:443\"}]}", IV,
+	  "/custom_rules/0/dest", "a hostname with a port" },
+	{ "dns address with a port", "{\"scenario_id\":\"a\",\"dns_servers\":"
+	  "[\"10.0.0.53:53\"]}", IV, "/dns_servers/0", "an address with a port:"
+	  " give the address alone (resolvers are reached on port 53)" },
+	{ "dns hostname", "{\"scenario_id\":\"a\",\"dns_servers\":"
+	  "[\"dns.google\"]}", IV, "/dns_servers/0",
+	  "hostnames are not supported yet; give an address" },
+	{ "hosts hex-only name with a port is left to the IPv6 parser",
+	  "{\"scenario_id\":\"a\",\"allowed_hosts\":[\"cafe:443\"]}", IV,
+	  "/allowed_hosts/0", "not a valid IPv6 address" },
+	{ "hosts mistyped IPv6", "{\"scenario_id\":\"a\",\"allowed_hosts\":"
+	  "[\"2001:db8::g1\"]}", IV, "/allowed_hosts/0", "not a valid IPv6 address" },
 	{ "interface too long", "{\"scenario_id\":\"a\",\"interfaces\":"
 	  "[\"this-name-is-too-long\"]}", IV, "/interfaces/0", "longer than 15" },
 	{ "interface bad chars", "{\"scenario_id\":\"a\",\"interfaces\":"
@@ -440,6 +527,79 @@ test_utf8_bodies(struct policy *p, struct policy_errors *errs)
 	    "its reason quotes the key cut between characters");
 }
 
+/*
+ * {"scenario_id":"a","created_at":V}, where V nests containers (arrays, or
+ * objects {"k":...}) so that the body holds @n in all, the body's own
+ * object included; the innermost holds @inner, or nothing when NULL.
+ */
+static char *
+nested_body(int n, bool objects, const char *inner)
+{
+	size_t size = 64 + (size_t)n * 8 + (inner ? strlen(inner) : 0), o;
+	char *b = malloc(size);
+	int k = inner != NULL ? n - 1 : n - 2;	/* containers around inner */
+
+	o = (size_t)snprintf(b, size, "{\"scenario_id\":\"a\",\"created_at\":");
+	for (int i = 0; i < k; i++)
+		o += (size_t)snprintf(b + o, size - o, "%s",
+		    objects ? "{\"k\":" : "[");
+	o += (size_t)snprintf(b + o, size - o, "%s", inner != NULL ? inner
+	    : objects ? "{}" : "[]");
+	for (int i = 0; i < k; i++)
+		o += (size_t)snprintf(b + o, size - o, "%s", objects ? "}" : "]");
+	snprintf(b + o, size - o, "}");
+	return b;
+}
+
+/*
+ * The limit is on containers: 16 nested objects and arrays pass whatever
+ * the innermost one holds, 17 are refused.  json-c's own limit counts the
+ * innermost scalar as a level, which refused 16 containers around a 1.
+ */
+static void
+test_depth(struct policy *p, struct policy_errors *errs)
+{
+	static const char *const inner[] = { "1", "\"s\"", "null", NULL };
+	char *body;
+	int rc;
+
+	for (int objects = 0; objects < 2; objects++) {
+		for (size_t i = 0; i < sizeof(inner) / sizeof(*inner); i++) {
+			const char *what = objects ? "objects" : "arrays";
+			const char *in = inner[i] ? inner[i] : "nothing";
+
+			body = nested_body(16, objects, inner[i]);
+			rc = codec_policy_from_json(body, strlen(body), p, errs);
+			is_int(rc, 0, "depth: 16 containers (%s) around %s"
+			    " accepted", what, in);
+			if (rc != 0) {
+				tap_diag("  %s", body);
+				dump(errs);
+			}
+			free(body);
+			for (int n = 17; n <= 18; n++) {
+				body = nested_body(n, objects, inner[i]);
+				rc = codec_policy_from_json(body, strlen(body),
+				    p, errs);
+				is_int(rc, EGW_E_BADREQUEST, "depth: %d"
+				    " containers (%s) around %s refused", n,
+				    what, in);
+				ok(errs->count == 1 && has_problem(errs, "",
+				    "nested deeper than 16 levels"),
+				    "depth: %d (%s) around %s: one problem, the"
+				    " depth", n, what, in);
+				free(body);
+			}
+		}
+	}
+	/* The request body of the review, 1 object and 15 arrays around 1. */
+	body = strdup("{\"scenario_id\":\"a\",\"created_at\":"
+	    "[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]}");
+	rc = codec_policy_from_json(body, strlen(body), p, errs);
+	is_int(rc, 0, "depth: the reviewed 16-container body is accepted");
+	free(body);
+}
+
 static void
 test_special(struct policy *p, struct policy_errors *errs)
 {
@@ -477,6 +637,7 @@ test_special(struct policy *p, struct policy_errors *errs)
 	is_int(rc, EGW_E_INVALID, "nesting of 16 levels parses (%s)", deep);
 	ok(has_problem(errs, "/x", "unknown"), "16 levels: the field is judged");
 
+	test_depth(p, errs);
 	test_utf8_bodies(p, errs);
 
 	/* [80,80] and [80,443] are different sets: only the repeat is wrong. */
