@@ -19,6 +19,7 @@
 #include "instance.h"
 #include "log.h"
 #include "privdrop.h"
+#include "safefile.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -86,6 +87,7 @@ struct supervisor {
 	char nats_store[PATH_MAX];
 	char nginx_conf[PATH_MAX];
 	char local_nats_port[8];
+	int run_fd;			/* EGW_RUN_DIR, opened without following a link */
 	bool local_nats;
 	struct child children[6];
 	size_t n_children;
@@ -178,30 +180,28 @@ add_child(struct supervisor *sup, const char *name, const char *path,
 	return c;
 }
 
+/*
+ * The run directory is the service user's: whatever it holds under a name
+ * may be that user's symlink to a file of root's.  Files we write there
+ * are new files renamed into place (safefile.h), never opened by name.
+ */
 static void
 write_pidfile(const struct supervisor *sup, const char *name, pid_t pid)
 {
-	char path[PATH_MAX], file[64];
-	FILE *f;
+	char file[64], text[24];
+	int n;
 
 	snprintf(file, sizeof(file), "%s.pid", name);
-	if (path_join(path, sizeof(path), sup->cfg.run_dir, file) != 0)
-		return;
-	if ((f = fopen(path, "w")) == NULL) {
-		log_warn("cannot write %s", path);
-		return;
-	}
-	fprintf(f, "%ld\n", (long)pid);
-	fclose(f);
+	n = snprintf(text, sizeof(text), "%ld\n", (long)pid);
+	if (safefile_replace(sup->run_fd, file, text, (size_t)n, 0644) != 0)
+		log_warn("cannot write %s/%s", sup->cfg.run_dir, file);
 }
 
 static void
 remove_run_file(const struct supervisor *sup, const char *file)
 {
-	char path[PATH_MAX];
-
-	if (path_join(path, sizeof(path), sup->cfg.run_dir, file) == 0)
-		unlink(path);
+	/* unlink never follows a symlink: at worst it removes the link. */
+	unlinkat(sup->run_fd, file, 0);
 }
 
 static void
@@ -209,9 +209,9 @@ write_status(const struct supervisor *sup)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *arr = json_object_new_array();
-	char path[PATH_MAX], tmp[PATH_MAX], ts[TIMEFMT_LEN];
+	char ts[TIMEFMT_LEN], *buf;
 	const char *text;
-	FILE *f;
+	size_t len;
 
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
 	json_object_object_add(o, "stopping", json_object_new_boolean(sup->stopping));
@@ -236,13 +236,15 @@ write_status(const struct supervisor *sup)
 	json_object_object_add(o, "children", arr);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (path_join(path, sizeof(path), sup->cfg.run_dir, "supervisor.json") == 0 &&
-	    path_join(tmp, sizeof(tmp), sup->cfg.run_dir, "supervisor.json.tmp") == 0 &&
-	    (f = fopen(tmp, "w")) != NULL) {
-		fprintf(f, "%s\n", text);
-		if (fclose(f) == 0)
-			rename(tmp, path);
+	len = strlen(text);
+	if ((buf = malloc(len + 1)) != NULL) {
+		memcpy(buf, text, len);
+		buf[len] = '\n';
 	}
+	if (buf == NULL || safefile_replace(sup->run_fd, "supervisor.json", buf,
+	    len + 1, 0644) != 0)
+		log_warn("cannot write %s/supervisor.json", sup->cfg.run_dir);
+	free(buf);
 	json_object_put(o);
 }
 
@@ -416,28 +418,26 @@ stop_all(struct supervisor *sup, int sfd)
 		reap(sup);
 }
 
+/*
+ * mkdir -p, then hand the leaf to the service user.  The state and run
+ * directories are that user's, so a name under them (nginx/, nats/) may be
+ * its symlink to any directory, which a chown by name would hand over:
+ * safefile_ensure_dir() refuses it and changes the directory it opened.
+ * Returns the directory's descriptor (close-on-exec), or -1 (logged).
+ */
 static int
 ensure_dir(const struct supervisor *sup, const char *dir, mode_t mode)
 {
-	char path[PATH_MAX];
+	int fd = safefile_ensure_dir(dir, mode, sup->drop_privs, sup->uid, sup->gid);
 
-	/* mkdir -p, then hand the leaf to the service user. */
-	snprintf(path, sizeof(path), "%s", dir);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(path, mode) != 0 && errno != EEXIST)
-		return -1;
-	if (chmod(path, mode) != 0)
-		return -1;
-	if (sup->drop_privs && chown(path, sup->uid, sup->gid) != 0)
-		return -1;
-	return 0;
+	if (fd < 0 && errno == ELOOP)
+		log_errorx("%s: a symbolic link in a directory another user may "
+		    "write is on the way; refusing to follow it (remove it; "
+		    "make a link there only in a directory only root may "
+		    "write)", dir);
+	else if (fd < 0)
+		log_error("cannot create %s", dir);
+	return fd;
 }
 
 /*
@@ -497,11 +497,11 @@ nginx_renderer(void)
  * files it names are the user's; its output goes to @out_path.
  */
 static int
-render_nginx_conf(struct supervisor *sup, const char *nginx_dir,
+render_nginx_conf(struct supervisor *sup, const char *nginx_dir, int dir_fd,
     const char *out_path)
 {
 	struct child r;
-	char tmp[PATH_MAX + 8];
+	char tmp[NAME_MAX + 1];
 	int status, fd;
 	pid_t pid;
 
@@ -511,15 +511,18 @@ render_nginx_conf(struct supervisor *sup, const char *nginx_dir,
 	r.argv[0] = "render-nginx-conf";
 	r.argv[1] = "--standalone";
 	r.argv[2] = (char *)nginx_dir;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", out_path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0) {
-		log_error("cannot write %s", tmp);
+	/* A new file of ours (O_EXCL): the fchown below can only hand over
+	 * what we just created, never a file a planted name points at. */
+	if ((fd = safefile_create_tmp(dir_fd, "nginx.conf", 0640, tmp,
+	    sizeof(tmp))) < 0) {
+		log_error("cannot create a file in %s", nginx_dir);
 		return -1;
 	}
 	if (sup->drop_privs && fchown(fd, sup->uid, sup->gid) != 0)
-		log_warn("chown %s", tmp);
+		log_warn("chown %s/%s", nginx_dir, tmp);
 	if ((pid = fork()) < 0) {
 		close(fd);
+		unlinkat(dir_fd, tmp, 0);
 		return -1;
 	}
 	if (pid == 0) {
@@ -528,12 +531,16 @@ render_nginx_conf(struct supervisor *sup, const char *nginx_dir,
 	}
 	close(fd);
 	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
+		if (errno != EINTR) {
+			unlinkat(dir_fd, tmp, 0);
 			return -1;
+		}
 	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || rename(tmp, out_path) != 0) {
-		log_errorx("rendering the nginx configuration with %s failed", r.path);
-		unlink(tmp);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    renameat(dir_fd, tmp, dir_fd, "nginx.conf") != 0) {
+		log_errorx("rendering the nginx configuration %s with %s failed",
+		    out_path, r.path);
+		unlinkat(dir_fd, tmp, 0);
 		return -1;
 	}
 	return 0;
@@ -580,6 +587,7 @@ setup_children(struct supervisor *sup)
 	};
 	char path[PATH_MAX], nginx_dir[PATH_MAX];
 	struct child *c;
+	int dir_fd, rc;
 
 	if (sup->local_nats) {
 		c = add_child(sup, "nats-server", nats ? nats : "nats-server", false);
@@ -601,10 +609,12 @@ setup_children(struct supervisor *sup)
 		add_child(sup, own[i].name, path, own[i].net_admin);
 	}
 	if (path_join(nginx_dir, sizeof(nginx_dir), sup->cfg.run_dir, "nginx") != 0 ||
-	    ensure_dir(sup, nginx_dir, 0750) != 0 ||
 	    path_join(sup->nginx_conf, sizeof(sup->nginx_conf), nginx_dir,
-	    "nginx.conf") != 0 ||
-	    render_nginx_conf(sup, nginx_dir, sup->nginx_conf) != 0)
+	    "nginx.conf") != 0 || (dir_fd = ensure_dir(sup, nginx_dir, 0750)) < 0)
+		return -1;
+	rc = render_nginx_conf(sup, nginx_dir, dir_fd, sup->nginx_conf);
+	close(dir_fd);
+	if (rc != 0)
 		return -1;
 	c = add_child(sup, "nginx", nginx ? nginx : "nginx", false);
 	c->argv[1] = "-c";
@@ -798,19 +808,26 @@ main(int argc, char **argv)
 		}
 		sup.drop_privs = sup.uid != 0;
 	}
-	if (ensure_dir(&sup, sup.cfg.state_dir, 0750) != 0 ||
-	    ensure_dir(&sup, sup.cfg.run_dir, 0750) != 0)
-		fatal_io("cannot create the state or run directory");
+	{
+		int state_fd = ensure_dir(&sup, sup.cfg.state_dir, 0750);
+
+		if (state_fd < 0 ||
+		    (sup.run_fd = ensure_dir(&sup, sup.cfg.run_dir, 0750)) < 0)
+			fatal_io("cannot create the state or run directory");
+		close(state_fd);
+	}
 	/* A second supervisor would start a second set of everything. */
 	if (instance_lock(sup.cfg.run_dir, "egw-supervisor") != 0)
 		return 1;
 	prepare_run_dir(&sup);
 	if (sup.local_nats) {
 		char url[64];
+		int fd = -1;
 
 		if (path_join(sup.nats_store, sizeof(sup.nats_store), sup.cfg.state_dir,
-		    "nats") != 0 || ensure_dir(&sup, sup.nats_store, 0750) != 0)
+		    "nats") != 0 || (fd = ensure_dir(&sup, sup.nats_store, 0750)) < 0)
 			fatal_io("cannot create the NATS store directory");
+		close(fd);
 		snprintf(url, sizeof(url), "nats://127.0.0.1:%s", sup.local_nats_port);
 		setenv("NATS_URL", url, 1);
 		snprintf(sup.cfg.nats_url, sizeof(sup.cfg.nats_url), "%s", url);
