@@ -10,7 +10,10 @@
  * as "failed" by `egw-supervisor status`) while the rest keeps running,
  * because the kernel ruleset stays in force without the applier and the API
  * keeps answering without the NATS bridge.  SIGTERM/SIGINT stop everything
- * and remove pid files and sockets; SIGHUP is forwarded.  When started as
+ * and remove pid files and sockets.  SIGHUP goes only to the children that
+ * reload something (nginx its configuration, egw-api its workers,
+ * egw-applier a full reconcile); nats-server started without a
+ * configuration file could only log an error.  When started as
  * root every child runs as EGW_USER, and only the applier and the flow-log
  * reader keep CAP_NET_ADMIN (privdrop.c).
  */
@@ -64,6 +67,7 @@ struct child {
 	char path[PATH_MAX];
 	char *argv[SUP_MAX_ARGS];
 	bool keep_net_admin;
+	bool on_hup;			/* forward SIGHUP: it reloads something */
 	bool enabled;
 	pid_t pid;
 	enum child_state state;
@@ -258,7 +262,10 @@ exec_child(const struct supervisor *sup, const struct child *c)
 	 * a stop signal before the exec must still end the child. */
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
+	/* Ignored, which survives exec: a SIGHUP forwarded while a child
+	 * is still starting, before it installs its own handler, would
+	 * otherwise kill it.  Every program that acts on it sets a handler. */
+	signal(SIGHUP, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -579,11 +586,12 @@ setup_children(struct supervisor *sup)
 	static const struct {
 		const char *name;
 		bool net_admin;
+		bool on_hup;
 	} own[] = {
-		{ "egw-applier", true },
-		{ "egw-api", false },
-		{ "egw-natsd", false },
-		{ "egw-flowlog", true },
+		{ "egw-applier", true, true },	/* reconciles */
+		{ "egw-api", false, true },	/* replaces its workers */
+		{ "egw-natsd", false, false },	/* nothing to reload */
+		{ "egw-flowlog", true, false },	/* nothing to reload */
 	};
 	char path[PATH_MAX], nginx_dir[PATH_MAX];
 	struct child *c;
@@ -606,7 +614,8 @@ setup_children(struct supervisor *sup)
 			log_errorx("%s not found next to egw-supervisor (%s)", own[i].name, path);
 			return -1;
 		}
-		add_child(sup, own[i].name, path, own[i].net_admin);
+		c = add_child(sup, own[i].name, path, own[i].net_admin);
+		c->on_hup = own[i].on_hup;
 	}
 	if (path_join(nginx_dir, sizeof(nginx_dir), sup->cfg.run_dir, "nginx") != 0 ||
 	    path_join(sup->nginx_conf, sizeof(sup->nginx_conf), nginx_dir,
@@ -617,6 +626,7 @@ setup_children(struct supervisor *sup)
 	if (rc != 0)
 		return -1;
 	c = add_child(sup, "nginx", nginx ? nginx : "nginx", false);
+	c->on_hup = true;	/* re-reads its configuration */
 	c->argv[1] = "-c";
 	c->argv[2] = sup->nginx_conf;
 	c->argv[3] = "-e";
@@ -737,8 +747,11 @@ run(struct supervisor *sup)
 			dirty = true;
 			break;
 		case SIGHUP:
+			log_info("SIGHUP: nginx reloads its configuration, egw-api "
+			    "replaces its workers, egw-applier reconciles; the "
+			    "other components have nothing to reload");
 			for (size_t i = 0; i < sup->n_children; i++) {
-				if (sup->children[i].pid > 0)
+				if (sup->children[i].pid > 0 && sup->children[i].on_hup)
 					kill(sup->children[i].pid, SIGHUP);
 			}
 			break;

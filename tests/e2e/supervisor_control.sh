@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# How egw-supervisor is controlled, in a network namespace this test
+# creates (free ports, so it may run beside tests/e2e/supervisor.sh):
+#   - SIGHUP: no component dies of it (egw-natsd used to); it reaches
+#     the ones that reload (egw-api replaces its workers, egw-applier
+#     reconciles) and not the local nats-server (which logged an error).
+. "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
+e2e_init supervisor_control
+need_root
+need_cmd nginx nats-server curl ip
+
+ns=$(make_netns supctl)
+chmod 755 "$T"
+http_port=$(free_port)
+nats_port=$(free_port)
+export EGW_STATE_DIR="$T/state" EGW_RUN_DIR="$T/run"
+export EGW_HTTP_LISTEN=127.0.0.1:$http_port EGW_WORKERS=2 EGW_SPARE_WORKERS=0 EGW_AUTH=off
+export EGW_USER=nobody EGW_NGINX_RENDER="$EGW_TOP_SRCDIR/scripts/render-nginx-conf"
+export DRY_RUN=true EGW_LOG_LEVEL=info
+unset NATS_URL
+sup="$EGW_TOP_BUILDDIR/egw-supervisor"
+run=$EGW_RUN_DIR
+
+health_ok() { [ "$(ip netns exec "$ns" curl -s -o /dev/null -m 2 -w '%{http_code}' \
+	"http://127.0.0.1:$http_port/health")" = 200 ]; }
+start() {	# start LOGNAME [ARGS...]
+	log=$1
+	shift
+	ip netns exec "$ns" "$sup" "$@" run > "$T/$log.log" 2>&1 &
+	SUP_PID=$!
+	track_pid "$SUP_PID"
+}
+stop() {
+	kill -TERM "$SUP_PID" 2>/dev/null
+	wait_for 30 sh -c "! kill -0 $SUP_PID 2>/dev/null"
+	wait "$SUP_PID" 2>/dev/null
+}
+child_pid() { cat "$run/$1.pid" 2>/dev/null; }
+children="nats-server egw-applier egw-api egw-natsd egw-flowlog nginx"
+snapshot() {
+	for c in $children; do
+		printf '%s=%s ' "$c" "$(child_pid "$c")"
+	done
+}
+all_alive() {
+	for c in $children; do
+		p=$(child_pid "$c")
+		[ -n "$p" ] && kill -0 "$p" 2>/dev/null || return 1
+	done
+}
+
+# ---- SIGHUP ----
+start hup --local-nats "$nats_port"
+ok "the gateway comes up" wait_for 30 health_ok
+ok "every component runs" wait_for 10 all_alive
+before=$(snapshot)
+workers_before=$(pgrep -P "$(child_pid egw-api)" | sort | tr '\n' ' ')
+hups_before=$(grep -c '"trigger":"sighup"' "$T/hup.log")
+for i in 1 2 3; do
+	kill -HUP "$SUP_PID"
+	sleep 0.3
+done
+sleep 2
+ok "after three SIGHUPs the supervisor runs" kill -0 "$SUP_PID"
+ok "every component is the same process ($before)" test "$(snapshot)" = "$before"
+ok "and alive" all_alive
+ok "no component exited" sh -c "! grep -q 'exited (' '$T/hup.log'"
+ok "the applier reconciled on SIGHUP" \
+	test "$(grep -c '"trigger":"sighup"' "$T/hup.log")" -gt "$hups_before"
+workers_after=$(pgrep -P "$(child_pid egw-api)" | sort | tr '\n' ' ')
+ok "egw-api replaced its workers ($workers_before -> $workers_after)" \
+	test -n "$workers_after" -a "$workers_after" != "$workers_before"
+ok "the local nats-server was not sent it (no reload error)" \
+	sh -c "! grep -qE '^\[[0-9]+\] .*\[ERR\]' '$T/hup.log'"
+ok "the API answers" wait_for 5 health_ok
+# Sent by hand, straight to the components that have nothing to reload.
+for c in egw-natsd egw-flowlog; do
+	p=$(child_pid "$c")
+	kill -HUP "$p"
+	sleep 0.5
+	ok "$c survives a SIGHUP sent to it directly" kill -0 "$p"
+done
+stop
+e2e_done
