@@ -74,8 +74,16 @@ main(int argc, char **argv)
 	}
 	config_load_env(&cfg, "egw-admin");
 	log_init("admin", cfg.log_level);
-	if (strcmp(argv[1], "check-config") == 0)
+	if (strcmp(argv[1], "check-config") == 0) {
+		char err[CONFIG_ERR_MAX];
+
+		/* What egw-applier and egw-supervisor refuse too. */
+		if (config_check_scope(&cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "egw-admin: configuration error: %s\n", err);
+			return 2;
+		}
 		return cmd_check_config(&cfg);
+	}
 	if (strcmp(argv[1], "token") == 0)
 		return admin_token_main(argc - 1, argv + 1, &cfg);
 	if (strcmp(argv[1], "migrate") == 0) {

@@ -9,13 +9,18 @@
  * often in a short window is given up on (logged at error level and shown
  * as "failed" by `egw-supervisor status`) while the rest keeps running,
  * because the kernel ruleset stays in force without the applier and the API
- * keeps answering without the NATS bridge.  SIGTERM/SIGINT stop everything
- * and remove pid files and sockets.  SIGHUP goes only to the children that
- * reload something (nginx its configuration, egw-api its workers,
- * egw-applier a full reconcile); nats-server started without a
- * configuration file could only log an error.  When started as
- * root every child runs as EGW_USER, and only the applier and the flow-log
- * reader keep CAP_NET_ADMIN (privdrop.c).
+ * keeps answering without the NATS bridge.  One of our components that
+ * exits with status 2 refused its configuration and would refuse it again:
+ * that stops the whole gateway (exit status 2), rather than leave, say, an
+ * API accepting policies that no applier will ever enforce.
+ *
+ * SIGTERM/SIGINT stop everything and remove pid files and sockets.  SIGHUP
+ * goes only to the children that reload something (nginx its
+ * configuration, egw-api its workers, egw-applier a full reconcile);
+ * nats-server started without a configuration file could only log an
+ * error.  When started as root every child runs as EGW_USER, and only the
+ * applier and the flow-log reader keep CAP_NET_ADMIN (privdrop.c); what
+ * root itself writes in EGW_USER's directories goes through safefile.h.
  */
 #include "config.h"
 #include "err.h"
@@ -67,7 +72,8 @@ struct child {
 	char path[PATH_MAX];
 	char *argv[SUP_MAX_ARGS];
 	bool keep_net_admin;
-	bool on_hup;			/* forward SIGHUP: it reloads something */
+	bool on_hup;			/* forward SIGHUP: it reloads */
+	bool ours;			/* egw-*: exit status 2 = config refused */
 	bool enabled;
 	pid_t pid;
 	enum child_state state;
@@ -91,11 +97,12 @@ struct supervisor {
 	char nats_store[PATH_MAX];
 	char nginx_conf[PATH_MAX];
 	char local_nats_port[8];
-	int run_fd;			/* EGW_RUN_DIR, opened without following a link */
+	int run_fd;			/* EGW_RUN_DIR (safefile_ensure_dir) */
 	bool local_nats;
 	struct child children[6];
 	size_t n_children;
 	bool stopping;
+	const struct child *refused;	/* exited 2: stop everything */
 };
 
 static void __attribute__((noreturn))
@@ -336,6 +343,19 @@ on_child_exit(struct supervisor *sup, struct child *c, int status)
 	if (sup->stopping) {
 		c->state = CHILD_STOPPED;
 		log_info("%s stopped (%s)", c->name, desc);
+		return;
+	}
+	/* Our programs exit 2 only for a configuration they refuse (a bad
+	 * value, an enforcing applier without a scope): the same environment
+	 * would be refused again at every restart.  Not nginx's or
+	 * nats-server's status (a Go program exits 2 when it panics). */
+	if (c->ours && WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+		c->state = CHILD_FAILED;
+		log_errorx("%s refused its configuration (exit status 2; its"
+		    " reason is logged above): not restarting it; stopping the"
+		    " gateway", c->name);
+		if (sup->refused == NULL)
+			sup->refused = c;
 		return;
 	}
 	if (now - c->started_ms >= SUP_STABLE_MS)
@@ -616,6 +636,7 @@ setup_children(struct supervisor *sup)
 		}
 		c = add_child(sup, own[i].name, path, own[i].net_admin);
 		c->on_hup = own[i].on_hup;
+		c->ours = true;
 	}
 	if (path_join(nginx_dir, sizeof(nginx_dir), sup->cfg.run_dir, "nginx") != 0 ||
 	    path_join(sup->nginx_conf, sizeof(sup->nginx_conf), nginx_dir,
@@ -676,6 +697,25 @@ static void
 on_signal_never(int sig)
 {
 	(void)sig;
+}
+
+/* Stop every child and remove what we leave in the run directory. */
+static void
+shutdown_gateway(struct supervisor *sup, int sfd)
+{
+	stop_all(sup, sfd);
+	remove_run_file(sup, "supervisor.json");
+	remove_run_file(sup, "supervisor.pid");
+	/* What a child crashed out of; never a socket that answers (another
+	 * gateway's) or a file. */
+	instance_remove_stale_socket(sup->cfg.fcgi_socket, SOCK_STREAM);
+	instance_remove_stale_socket(sup->cfg.applier_socket, SOCK_DGRAM);
+	close(sfd);
+	if (sup->refused != NULL)
+		log_errorx("all components stopped: %s refused the configuration",
+		    sup->refused->name);
+	else
+		log_info("all components stopped");
 }
 
 static int
@@ -745,6 +785,10 @@ run(struct supervisor *sup)
 		case SIGCHLD:
 			reap(sup);
 			dirty = true;
+			if (sup->refused != NULL) {
+				shutdown_gateway(sup, sfd);
+				return 2;
+			}
 			break;
 		case SIGHUP:
 			log_info("SIGHUP: nginx reloads its configuration, egw-api "
@@ -758,16 +802,7 @@ run(struct supervisor *sup)
 		case SIGTERM:
 		case SIGINT:
 			log_info("signal %u: stopping the gateway", si.ssi_signo);
-			stop_all(sup, sfd);
-			remove_run_file(sup, "supervisor.json");
-			remove_run_file(sup, "supervisor.pid");
-			
-			/* What a child crashed out of; never a socket
-			 * that answers (another gateway's) or a file. */
-			instance_remove_stale_socket(sup->cfg.fcgi_socket, SOCK_STREAM);
-			instance_remove_stale_socket(sup->cfg.applier_socket, SOCK_DGRAM);
-			close(sfd);
-			log_info("all components stopped");
+			shutdown_gateway(sup, sfd);
 			return 0;
 		}
 	}
@@ -804,6 +839,16 @@ main(int argc, char **argv)
 	}
 	config_load_env(&sup.cfg, "egw-supervisor");
 	log_init("supervisor", sup.cfg.log_level);
+	/* The applier's own check, before anything is created: otherwise it
+	 * alone refuses to start, after the API already takes policies. */
+	if (strcmp(cmd, "status") != 0) {
+		char err[CONFIG_ERR_MAX];
+
+		if (config_check_scope(&sup.cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "egw-supervisor: configuration error: %s\n", err);
+			return 2;
+		}
+	}
 	if (check_only) {
 		printf("configuration OK\n");
 		return 0;

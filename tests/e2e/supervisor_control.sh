@@ -5,6 +5,11 @@
 #   - SIGHUP: no component dies of it (egw-natsd used to); it reaches
 #     the ones that reload (egw-api replaces its workers, egw-applier
 #     reconciles) and not the local nats-server (which logged an error).
+#   - An enforcing configuration without a scope: `egw-supervisor -n`,
+#     its run and `egw-admin check-config` refuse it as egw-applier does
+#     (exit 2, the same message), creating nothing.
+#   - One of its components exiting 2 (configuration refused): it is not
+#     restarted, the whole gateway stops and the supervisor exits 2.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_init supervisor_control
 need_root
@@ -82,4 +87,59 @@ for c in egw-natsd egw-flowlog; do
 	ok "$c survives a SIGHUP sent to it directly" kill -0 "$p"
 done
 stop
+
+# ---- an enforcing configuration without a scope ----
+scope_msg="DRY_RUN=false needs EGW_MANAGED_SOURCES and/or EGW_MANAGED_IFACES"
+noscope() { env DRY_RUN=false EGW_RUN_DIR="$T/noscope/run" EGW_STATE_DIR="$T/noscope/state" "$@"; }
+out=$(noscope "$EGW_TOP_BUILDDIR/egw-applier" -n 2>&1)
+ok "egw-applier -n refuses it: exit 2" test $? -eq 2
+applier_line=$(printf '%s\n' "$out" | sed 's/^egw-applier: //')
+for cmd in "egw-supervisor -n" "egw-supervisor run" "egw-admin check-config"; do
+	bin=${cmd%% *} arg=${cmd#* }
+	# Bounded: a supervisor that accepted it would run until stopped.
+	out=$(noscope timeout 20 ip netns exec "$ns" "$EGW_TOP_BUILDDIR/$bin" $arg 2>&1)
+	rc=$?
+	ok "$cmd refuses it: exit 2 ($rc)" test "$rc" -eq 2
+	ok "$cmd: the applier's message" test "$(printf '%s\n' "$out" | sed "s/^$bin: //")" = "$applier_line"
+done
+ok "nothing created on disk" test ! -e "$T/noscope"
+quiet() { "$@" > /dev/null 2>&1; }
+ok "EGW_MANAGED_SOURCES=none is accepted by egw-supervisor -n" \
+	quiet noscope env EGW_MANAGED_SOURCES=none "$sup" -n
+ok "and by egw-admin check-config" \
+	quiet noscope env EGW_MANAGED_SOURCES=none "$EGW_TOP_BUILDDIR/egw-admin" check-config
+
+# ---- a component that refuses its configuration ----
+# The supervisor runs the components found next to itself: a copy of it
+# beside the real programs and an egw-applier that refuses, as the real
+# one does when its configuration is wrong.
+mkdir -p "$T/bin"
+cp "$sup" "$T/bin/egw-supervisor"
+for p in egw-admin egw-api egw-natsd egw-flowlog; do
+	ln -s "$EGW_TOP_BUILDDIR/$p" "$T/bin/$p"
+done
+cat > "$T/bin/egw-applier" <<'SH'
+#!/bin/sh
+echo "egw-applier: configuration error: refused by the test" >&2
+exit 2
+SH
+chmod 755 "$T/bin" "$T/bin/egw-applier"
+sup="$T/bin/egw-supervisor"
+start refused --local-nats "$nats_port"
+exited() { ! kill -0 "$SUP_PID" 2>/dev/null; }
+ok "the supervisor stops when egw-applier exits 2" wait_for 15 exited
+if exited; then
+	wait "$SUP_PID"
+	rc=$?
+else
+	stop
+	rc=running
+fi
+ok "its exit status is 2 ($rc)" test "$rc" = 2
+ok "egw-applier was started once, not restarted" \
+	test "$(grep -c 'refused by the test' "$T/refused.log")" -eq 1
+ok "the log says why" grep -q 'egw-applier refused its configuration (exit status 2' "$T/refused.log"
+ok "no process left in the namespace" test -z "$(ip netns pids "$ns")"
+ok "no pid file or status file left" \
+	test -z "$(ls "$run"/*.pid "$run/supervisor.json" 2>/dev/null)"
 e2e_done
