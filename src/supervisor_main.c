@@ -657,19 +657,52 @@ setup_children(struct supervisor *sup)
 	return 0;
 }
 
+/*
+ * Exit status: 0 every child running, 1 running but not every child is
+ * (or no status yet), 3 not running, 4 cannot tell (LSB's init-script
+ * codes).  Whether the supervisor runs is its lock's say, not
+ * supervisor.json's: that file survives a supervisor killed with -9 (and
+ * the service user can write anything there).
+ */
 static int
 cmd_status(const struct config *cfg)
 {
 	char path[PATH_MAX];
-	struct json_object *o, *children;
+	struct json_object *o, *children, *jpid;
 	bool all_running = true;
+	long holder;
+	int held;
 
 	if (path_join(path, sizeof(path), cfg->run_dir, "supervisor.json") != 0)
 		return 2;
+	held = instance_held(cfg->run_dir, "egw-supervisor", &holder);
+	if (held < 0) {
+		fprintf(stderr, "egw-supervisor: cannot tell whether it runs: %s/"
+		    "egw-supervisor.lock: %s\n", cfg->run_dir, strerror(errno));
+		return 4;
+	}
+	if (held == 0) {
+		fprintf(stderr, "egw-supervisor: not running (nobody holds %s/"
+		    "egw-supervisor.lock)%s\n", cfg->run_dir,
+		    access(path, F_OK) == 0 ? "; supervisor.json is left over"
+		    " from one that did not stop cleanly" : "");
+		return 3;
+	}
 	o = json_object_from_file(path);
 	if (o == NULL) {
-		fprintf(stderr, "egw-supervisor: not running (no %s)\n", path);
-		return 3;
+		fprintf(stderr, "egw-supervisor: running (pid %ld), no status in %s"
+		    " yet\n", holder, path);
+		return 1;
+	}
+	/* Written by the previous supervisor, which died before this one
+	 * wrote its own: its children's states are not ours. */
+	if (holder > 0 && json_object_object_get_ex(o, "pid", &jpid) &&
+	    json_object_get_int64(jpid) != holder) {
+		fprintf(stderr, "egw-supervisor: running (pid %ld), but %s is"
+		    " another process's (pid %lld)\n", holder, path,
+		    (long long)json_object_get_int64(jpid));
+		json_object_put(o);
+		return 1;
 	}
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -5,6 +5,8 @@
 #   - SIGHUP: no component dies of it (egw-natsd used to); it reaches
 #     the ones that reload (egw-api replaces its workers, egw-applier
 #     reconciles) and not the local nats-server (which logged an error).
+#   - `egw-supervisor status` after the supervisor was killed with -9 (its
+#     supervisor.json left behind): not running, exit 3.
 #   - An enforcing configuration without a scope: `egw-supervisor -n`,
 #     its run and `egw-admin check-config` refuse it as egw-applier does
 #     (exit 2, the same message), creating nothing.
@@ -13,7 +15,7 @@
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_init supervisor_control
 need_root
-need_cmd nginx nats-server curl ip
+need_cmd nginx nats-server curl ip jq
 
 ns=$(make_netns supctl)
 chmod 755 "$T"
@@ -42,6 +44,7 @@ stop() {
 	wait "$SUP_PID" 2>/dev/null
 }
 child_pid() { cat "$run/$1.pid" 2>/dev/null; }
+quiet() { "$@" > /dev/null 2>&1; }
 children="nats-server egw-applier egw-api egw-natsd egw-flowlog nginx"
 snapshot() {
 	for c in $children; do
@@ -88,6 +91,23 @@ for c in egw-natsd egw-flowlog; do
 done
 stop
 
+# ---- status ----
+start status --local-nats "$nats_port"
+ok "status: 0 while every component runs" wait_for 30 "$sup" status
+kill -KILL "$SUP_PID"
+wait "$SUP_PID" 2>/dev/null
+ok "after the supervisor's SIGKILL its children follow it" \
+	wait_for 30 sh -c "test -z \"\$(ip netns pids $ns)\""
+ok "supervisor.json is left behind (it says every child runs)" \
+	quiet jq -e '[.children[].state] | all(. == "running")' "$run/supervisor.json"
+out=$("$sup" status 2>&1)
+rc=$?
+ok "status of the dead gateway: exit 3 ($rc)" test "$rc" -eq 3
+ok "status says it is not running" sh -c "printf '%s' '$out' | grep -q 'not running'"
+out=$(EGW_RUN_DIR="$T/never" "$sup" status 2>&1)
+ok "status with a run directory never used: exit 3" test $? -eq 3
+rm -f "$run/supervisor.json"
+
 # ---- an enforcing configuration without a scope ----
 scope_msg="DRY_RUN=false needs EGW_MANAGED_SOURCES and/or EGW_MANAGED_IFACES"
 noscope() { env DRY_RUN=false EGW_RUN_DIR="$T/noscope/run" EGW_STATE_DIR="$T/noscope/state" "$@"; }
@@ -103,7 +123,6 @@ for cmd in "egw-supervisor -n" "egw-supervisor run" "egw-admin check-config"; do
 	ok "$cmd: the applier's message" test "$(printf '%s\n' "$out" | sed "s/^$bin: //")" = "$applier_line"
 done
 ok "nothing created on disk" test ! -e "$T/noscope"
-quiet() { "$@" > /dev/null 2>&1; }
 ok "EGW_MANAGED_SOURCES=none is accepted by egw-supervisor -n" \
 	quiet noscope env EGW_MANAGED_SOURCES=none "$sup" -n
 ok "and by egw-admin check-config" \
