@@ -57,6 +57,82 @@ lock_holder(int fd)
 	return end != buf && pid > 0 ? pid : 0;
 }
 
+/*
+ * Whether /proc/locks lists an exclusive flock() on @fd's file: 1 (with
+ * the holder's pid in @pid, 0 when it is not visible from our pid
+ * namespace), 0, or -1 when /proc/locks cannot be read.  Reading the
+ * kernel's table takes no lock, so it cannot make a starting instance's
+ * LOCK_EX|LOCK_NB fail the way a probing flock() could.
+ */
+static int
+proc_locks_find(int fd, long *pid)
+{
+	char buf[256];
+	struct stat sb;
+	int found = 0;
+	FILE *f;
+
+	*pid = 0;
+	if (fstat(fd, &sb) != 0 || (f = fopen("/proc/locks", "re")) == NULL)
+		return -1;
+	while (!found && fgets(buf, sizeof(buf), f) != NULL) {
+		unsigned maj, min;
+		unsigned long ino;
+		long p;
+
+		/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a
+		 * waiter's line has "->" before FLOCK and does not match. */
+		if (sscanf(buf, "%*d: FLOCK %*s WRITE %ld %x:%x:%lu", &p, &maj,
+		    &min, &ino) == 4 && ino == (unsigned long)sb.st_ino &&
+		    maj == major(sb.st_dev) && min == minor(sb.st_dev)) {
+			found = 1;
+			*pid = p > 0 ? p : 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+int
+instance_held(const char *run_dir, const char *program, long *pid)
+{
+	char path[4096];
+	struct stat sb;
+	int fd, n, rc, saved;
+
+	*pid = 0;
+	n = snprintf(path, sizeof(path), "%s/%s.lock", run_dir, program);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return EGW_E_IO;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : EGW_E_IO;
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return EGW_E_IO;
+	}
+	rc = proc_locks_find(fd, pid);
+	if (rc < 0) {
+		/* No /proc: ask flock() itself.  A shared lock is refused
+		 * only while someone holds the exclusive one. */
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+			flock(fd, LOCK_UN);
+			rc = 0;
+		} else if (errno == EWOULDBLOCK) {
+			rc = 1;
+		} else {
+			rc = EGW_E_IO;
+		}
+	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
 /* Open (creating) the lock file; -1 with the reason logged. */
 static int
 lock_open(const char *path)

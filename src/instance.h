@@ -51,6 +51,23 @@ int instance_lock(const char *run_dir, const char *program);
 int instance_lock_netns(const char *program);
 
 /**
+ * instance_held() - whether some process is @program of @run_dir now
+ * @run_dir: EGW_RUN_DIR
+ * @program: file name stem, e.g. "egw-supervisor"
+ * @pid: out: the holder's pid when known, else 0
+ *
+ * Asks the kernel (/proc/locks; a non-blocking shared flock() when that
+ * cannot be read) whether the lock instance_lock() takes is held; takes
+ * no lock itself when /proc/locks is readable.  Files in @run_dir are
+ * only information: what a process wrote there may outlive it.
+ *
+ * Returns: 1 held, 0 not held (or no lock file), EGW_E_IO when it cannot
+ * be told (errno set: e.g. EACCES, or EINVAL for a lock file that is not
+ * a plain file).
+ */
+int instance_held(const char *run_dir, const char *program, long *pid);
+
+/**
  * instance_claim_socket() - make @path free for bind()
  * @path: a unix socket path from the configuration
  * @type: SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET: what is served there

@@ -3,9 +3,10 @@
  * This file contains egw-natsd, the NATS bridge process.
  *
  * It reads the shared configuration, opens its own SQLite connection and
- * runs the bridge (nats_bridge.c) until SIGTERM or SIGINT.  It needs no
- * privilege.  NATS being down is never fatal: the bridge retries forever,
- * and the API and the applier keep working from SQLite meanwhile.
+ * runs the bridge (nats_bridge.c) until SIGTERM or SIGINT; SIGHUP is
+ * ignored (nothing to reload).  It needs no privilege.  NATS being down is
+ * never fatal: the bridge retries forever, and the API and the applier
+ * keep working from SQLite meanwhile.
  * "egw-natsd -n" only checks the configuration and exits.
  */
 #include "config.h"
@@ -100,6 +101,10 @@ main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	/* Nothing to reload (the configuration is read once), and the
+	 * default action would end the bridge: a "reload everything"
+	 * SIGHUP from an operator must not stop the audit stream. */
+	sigaction(SIGHUP, &sa, NULL);
 
 	/* A second bridge would publish every outbox event twice. */
 	if (instance_lock(cfg.run_dir, "egw-natsd") != 0)

@@ -9,16 +9,25 @@
  * often in a short window is given up on (logged at error level and shown
  * as "failed" by `egw-supervisor status`) while the rest keeps running,
  * because the kernel ruleset stays in force without the applier and the API
- * keeps answering without the NATS bridge.  SIGTERM/SIGINT stop everything
- * and remove pid files and sockets; SIGHUP is forwarded.  When started as
- * root every child runs as EGW_USER, and only the applier and the flow-log
- * reader keep CAP_NET_ADMIN (privdrop.c).
+ * keeps answering without the NATS bridge.  One of our components that
+ * exits with status 2 refused its configuration and would refuse it again:
+ * that stops the whole gateway (exit status 2), rather than leave, say, an
+ * API accepting policies that no applier will ever enforce.
+ *
+ * SIGTERM/SIGINT stop everything and remove pid files and sockets.  SIGHUP
+ * goes only to the children that reload something (nginx its
+ * configuration, egw-api its workers, egw-applier a full reconcile);
+ * nats-server started without a configuration file could only log an
+ * error.  When started as root every child runs as EGW_USER, and only the
+ * applier and the flow-log reader keep CAP_NET_ADMIN (privdrop.c); what
+ * root itself writes in EGW_USER's directories goes through safefile.h.
  */
 #include "config.h"
 #include "err.h"
 #include "instance.h"
 #include "log.h"
 #include "privdrop.h"
+#include "safefile.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -63,6 +72,8 @@ struct child {
 	char path[PATH_MAX];
 	char *argv[SUP_MAX_ARGS];
 	bool keep_net_admin;
+	bool on_hup;			/* forward SIGHUP: it reloads */
+	bool ours;			/* egw-*: exit status 2 = config refused */
 	bool enabled;
 	pid_t pid;
 	enum child_state state;
@@ -86,10 +97,12 @@ struct supervisor {
 	char nats_store[PATH_MAX];
 	char nginx_conf[PATH_MAX];
 	char local_nats_port[8];
+	int run_fd;			/* EGW_RUN_DIR (safefile_ensure_dir) */
 	bool local_nats;
 	struct child children[6];
 	size_t n_children;
 	bool stopping;
+	const struct child *refused;	/* exited 2: stop everything */
 };
 
 static void __attribute__((noreturn))
@@ -178,30 +191,28 @@ add_child(struct supervisor *sup, const char *name, const char *path,
 	return c;
 }
 
+/*
+ * The run directory is the service user's: whatever it holds under a name
+ * may be that user's symlink to a file of root's.  Files we write there
+ * are new files renamed into place (safefile.h), never opened by name.
+ */
 static void
 write_pidfile(const struct supervisor *sup, const char *name, pid_t pid)
 {
-	char path[PATH_MAX], file[64];
-	FILE *f;
+	char file[64], text[24];
+	int n;
 
 	snprintf(file, sizeof(file), "%s.pid", name);
-	if (path_join(path, sizeof(path), sup->cfg.run_dir, file) != 0)
-		return;
-	if ((f = fopen(path, "w")) == NULL) {
-		log_warn("cannot write %s", path);
-		return;
-	}
-	fprintf(f, "%ld\n", (long)pid);
-	fclose(f);
+	n = snprintf(text, sizeof(text), "%ld\n", (long)pid);
+	if (safefile_replace(sup->run_fd, file, text, (size_t)n, 0644) != 0)
+		log_warn("cannot write %s/%s", sup->cfg.run_dir, file);
 }
 
 static void
 remove_run_file(const struct supervisor *sup, const char *file)
 {
-	char path[PATH_MAX];
-
-	if (path_join(path, sizeof(path), sup->cfg.run_dir, file) == 0)
-		unlink(path);
+	/* unlink never follows a symlink: at worst it removes the link. */
+	unlinkat(sup->run_fd, file, 0);
 }
 
 static void
@@ -209,9 +220,9 @@ write_status(const struct supervisor *sup)
 {
 	struct json_object *o = json_object_new_object();
 	struct json_object *arr = json_object_new_array();
-	char path[PATH_MAX], tmp[PATH_MAX], ts[TIMEFMT_LEN];
+	char ts[TIMEFMT_LEN], *buf;
 	const char *text;
-	FILE *f;
+	size_t len;
 
 	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
 	json_object_object_add(o, "stopping", json_object_new_boolean(sup->stopping));
@@ -236,13 +247,15 @@ write_status(const struct supervisor *sup)
 	json_object_object_add(o, "children", arr);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (path_join(path, sizeof(path), sup->cfg.run_dir, "supervisor.json") == 0 &&
-	    path_join(tmp, sizeof(tmp), sup->cfg.run_dir, "supervisor.json.tmp") == 0 &&
-	    (f = fopen(tmp, "w")) != NULL) {
-		fprintf(f, "%s\n", text);
-		if (fclose(f) == 0)
-			rename(tmp, path);
+	len = strlen(text);
+	if ((buf = malloc(len + 1)) != NULL) {
+		memcpy(buf, text, len);
+		buf[len] = '\n';
 	}
+	if (buf == NULL || safefile_replace(sup->run_fd, "supervisor.json", buf,
+	    len + 1, 0644) != 0)
+		log_warn("cannot write %s/supervisor.json", sup->cfg.run_dir);
+	free(buf);
 	json_object_put(o);
 }
 
@@ -256,7 +269,10 @@ exec_child(const struct supervisor *sup, const struct child *c)
 	 * a stop signal before the exec must still end the child. */
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
+	/* Ignored, which survives exec: a SIGHUP forwarded while a child
+	 * is still starting, before it installs its own handler, would
+	 * otherwise kill it.  Every program that acts on it sets a handler. */
+	signal(SIGHUP, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -327,6 +343,19 @@ on_child_exit(struct supervisor *sup, struct child *c, int status)
 	if (sup->stopping) {
 		c->state = CHILD_STOPPED;
 		log_info("%s stopped (%s)", c->name, desc);
+		return;
+	}
+	/* Our programs exit 2 only for a configuration they refuse (a bad
+	 * value, an enforcing applier without a scope): the same environment
+	 * would be refused again at every restart.  Not nginx's or
+	 * nats-server's status (a Go program exits 2 when it panics). */
+	if (c->ours && WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+		c->state = CHILD_FAILED;
+		log_errorx("%s refused its configuration (exit status 2; its"
+		    " reason is logged above): not restarting it; stopping the"
+		    " gateway", c->name);
+		if (sup->refused == NULL)
+			sup->refused = c;
 		return;
 	}
 	if (now - c->started_ms >= SUP_STABLE_MS)
@@ -416,28 +445,26 @@ stop_all(struct supervisor *sup, int sfd)
 		reap(sup);
 }
 
+/*
+ * mkdir -p, then hand the leaf to the service user.  The state and run
+ * directories are that user's, so a name under them (nginx/, nats/) may be
+ * its symlink to any directory, which a chown by name would hand over:
+ * safefile_ensure_dir() refuses it and changes the directory it opened.
+ * Returns the directory's descriptor (close-on-exec), or -1 (logged).
+ */
 static int
 ensure_dir(const struct supervisor *sup, const char *dir, mode_t mode)
 {
-	char path[PATH_MAX];
+	int fd = safefile_ensure_dir(dir, mode, sup->drop_privs, sup->uid, sup->gid);
 
-	/* mkdir -p, then hand the leaf to the service user. */
-	snprintf(path, sizeof(path), "%s", dir);
-	for (char *p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, 0755) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(path, mode) != 0 && errno != EEXIST)
-		return -1;
-	if (chmod(path, mode) != 0)
-		return -1;
-	if (sup->drop_privs && chown(path, sup->uid, sup->gid) != 0)
-		return -1;
-	return 0;
+	if (fd < 0 && errno == ELOOP)
+		log_errorx("%s: a symbolic link in a directory another user may "
+		    "write is on the way; refusing to follow it (remove it; "
+		    "make a link there only in a directory only root may "
+		    "write)", dir);
+	else if (fd < 0)
+		log_error("cannot create %s", dir);
+	return fd;
 }
 
 /*
@@ -497,11 +524,11 @@ nginx_renderer(void)
  * files it names are the user's; its output goes to @out_path.
  */
 static int
-render_nginx_conf(struct supervisor *sup, const char *nginx_dir,
+render_nginx_conf(struct supervisor *sup, const char *nginx_dir, int dir_fd,
     const char *out_path)
 {
 	struct child r;
-	char tmp[PATH_MAX + 8];
+	char tmp[NAME_MAX + 1];
 	int status, fd;
 	pid_t pid;
 
@@ -511,15 +538,18 @@ render_nginx_conf(struct supervisor *sup, const char *nginx_dir,
 	r.argv[0] = "render-nginx-conf";
 	r.argv[1] = "--standalone";
 	r.argv[2] = (char *)nginx_dir;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", out_path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0) {
-		log_error("cannot write %s", tmp);
+	/* A new file of ours (O_EXCL): the fchown below can only hand over
+	 * what we just created, never a file a planted name points at. */
+	if ((fd = safefile_create_tmp(dir_fd, "nginx.conf", 0640, tmp,
+	    sizeof(tmp))) < 0) {
+		log_error("cannot create a file in %s", nginx_dir);
 		return -1;
 	}
 	if (sup->drop_privs && fchown(fd, sup->uid, sup->gid) != 0)
-		log_warn("chown %s", tmp);
+		log_warn("chown %s/%s", nginx_dir, tmp);
 	if ((pid = fork()) < 0) {
 		close(fd);
+		unlinkat(dir_fd, tmp, 0);
 		return -1;
 	}
 	if (pid == 0) {
@@ -528,12 +558,16 @@ render_nginx_conf(struct supervisor *sup, const char *nginx_dir,
 	}
 	close(fd);
 	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
+		if (errno != EINTR) {
+			unlinkat(dir_fd, tmp, 0);
 			return -1;
+		}
 	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || rename(tmp, out_path) != 0) {
-		log_errorx("rendering the nginx configuration with %s failed", r.path);
-		unlink(tmp);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    renameat(dir_fd, tmp, dir_fd, "nginx.conf") != 0) {
+		log_errorx("rendering the nginx configuration %s with %s failed",
+		    out_path, r.path);
+		unlinkat(dir_fd, tmp, 0);
 		return -1;
 	}
 	return 0;
@@ -572,14 +606,16 @@ setup_children(struct supervisor *sup)
 	static const struct {
 		const char *name;
 		bool net_admin;
+		bool on_hup;
 	} own[] = {
-		{ "egw-applier", true },
-		{ "egw-api", false },
-		{ "egw-natsd", false },
-		{ "egw-flowlog", true },
+		{ "egw-applier", true, true },	/* reconciles */
+		{ "egw-api", false, true },	/* replaces its workers */
+		{ "egw-natsd", false, false },	/* nothing to reload */
+		{ "egw-flowlog", true, false },	/* nothing to reload */
 	};
 	char path[PATH_MAX], nginx_dir[PATH_MAX];
 	struct child *c;
+	int dir_fd, rc;
 
 	if (sup->local_nats) {
 		c = add_child(sup, "nats-server", nats ? nats : "nats-server", false);
@@ -598,15 +634,20 @@ setup_children(struct supervisor *sup)
 			log_errorx("%s not found next to egw-supervisor (%s)", own[i].name, path);
 			return -1;
 		}
-		add_child(sup, own[i].name, path, own[i].net_admin);
+		c = add_child(sup, own[i].name, path, own[i].net_admin);
+		c->on_hup = own[i].on_hup;
+		c->ours = true;
 	}
 	if (path_join(nginx_dir, sizeof(nginx_dir), sup->cfg.run_dir, "nginx") != 0 ||
-	    ensure_dir(sup, nginx_dir, 0750) != 0 ||
 	    path_join(sup->nginx_conf, sizeof(sup->nginx_conf), nginx_dir,
-	    "nginx.conf") != 0 ||
-	    render_nginx_conf(sup, nginx_dir, sup->nginx_conf) != 0)
+	    "nginx.conf") != 0 || (dir_fd = ensure_dir(sup, nginx_dir, 0750)) < 0)
+		return -1;
+	rc = render_nginx_conf(sup, nginx_dir, dir_fd, sup->nginx_conf);
+	close(dir_fd);
+	if (rc != 0)
 		return -1;
 	c = add_child(sup, "nginx", nginx ? nginx : "nginx", false);
+	c->on_hup = true;	/* re-reads its configuration */
 	c->argv[1] = "-c";
 	c->argv[2] = sup->nginx_conf;
 	c->argv[3] = "-e";
@@ -616,19 +657,52 @@ setup_children(struct supervisor *sup)
 	return 0;
 }
 
+/*
+ * Exit status: 0 every child running, 1 running but not every child is
+ * (or no status yet), 3 not running, 4 cannot tell (LSB's init-script
+ * codes).  Whether the supervisor runs is its lock's say, not
+ * supervisor.json's: that file survives a supervisor killed with -9 (and
+ * the service user can write anything there).
+ */
 static int
 cmd_status(const struct config *cfg)
 {
 	char path[PATH_MAX];
-	struct json_object *o, *children;
+	struct json_object *o, *children, *jpid;
 	bool all_running = true;
+	long holder;
+	int held;
 
 	if (path_join(path, sizeof(path), cfg->run_dir, "supervisor.json") != 0)
 		return 2;
+	held = instance_held(cfg->run_dir, "egw-supervisor", &holder);
+	if (held < 0) {
+		fprintf(stderr, "egw-supervisor: cannot tell whether it runs: %s/"
+		    "egw-supervisor.lock: %s\n", cfg->run_dir, strerror(errno));
+		return 4;
+	}
+	if (held == 0) {
+		fprintf(stderr, "egw-supervisor: not running (nobody holds %s/"
+		    "egw-supervisor.lock)%s\n", cfg->run_dir,
+		    access(path, F_OK) == 0 ? "; supervisor.json is left over"
+		    " from one that did not stop cleanly" : "");
+		return 3;
+	}
 	o = json_object_from_file(path);
 	if (o == NULL) {
-		fprintf(stderr, "egw-supervisor: not running (no %s)\n", path);
-		return 3;
+		fprintf(stderr, "egw-supervisor: running (pid %ld), no status in %s"
+		    " yet\n", holder, path);
+		return 1;
+	}
+	/* Written by the previous supervisor, which died before this one
+	 * wrote its own: its children's states are not ours. */
+	if (holder > 0 && json_object_object_get_ex(o, "pid", &jpid) &&
+	    json_object_get_int64(jpid) != holder) {
+		fprintf(stderr, "egw-supervisor: running (pid %ld), but %s is"
+		    " another process's (pid %lld)\n", holder, path,
+		    (long long)json_object_get_int64(jpid));
+		json_object_put(o);
+		return 1;
 	}
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 	    JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -656,6 +730,25 @@ static void
 on_signal_never(int sig)
 {
 	(void)sig;
+}
+
+/* Stop every child and remove what we leave in the run directory. */
+static void
+shutdown_gateway(struct supervisor *sup, int sfd)
+{
+	stop_all(sup, sfd);
+	remove_run_file(sup, "supervisor.json");
+	remove_run_file(sup, "supervisor.pid");
+	/* What a child crashed out of; never a socket that answers (another
+	 * gateway's) or a file. */
+	instance_remove_stale_socket(sup->cfg.fcgi_socket, SOCK_STREAM);
+	instance_remove_stale_socket(sup->cfg.applier_socket, SOCK_DGRAM);
+	close(sfd);
+	if (sup->refused != NULL)
+		log_errorx("all components stopped: %s refused the configuration",
+		    sup->refused->name);
+	else
+		log_info("all components stopped");
 }
 
 static int
@@ -725,26 +818,24 @@ run(struct supervisor *sup)
 		case SIGCHLD:
 			reap(sup);
 			dirty = true;
+			if (sup->refused != NULL) {
+				shutdown_gateway(sup, sfd);
+				return 2;
+			}
 			break;
 		case SIGHUP:
+			log_info("SIGHUP: nginx reloads its configuration, egw-api "
+			    "replaces its workers, egw-applier reconciles; the "
+			    "other components have nothing to reload");
 			for (size_t i = 0; i < sup->n_children; i++) {
-				if (sup->children[i].pid > 0)
+				if (sup->children[i].pid > 0 && sup->children[i].on_hup)
 					kill(sup->children[i].pid, SIGHUP);
 			}
 			break;
 		case SIGTERM:
 		case SIGINT:
 			log_info("signal %u: stopping the gateway", si.ssi_signo);
-			stop_all(sup, sfd);
-			remove_run_file(sup, "supervisor.json");
-			remove_run_file(sup, "supervisor.pid");
-			
-			/* What a child crashed out of; never a socket
-			 * that answers (another gateway's) or a file. */
-			instance_remove_stale_socket(sup->cfg.fcgi_socket, SOCK_STREAM);
-			instance_remove_stale_socket(sup->cfg.applier_socket, SOCK_DGRAM);
-			close(sfd);
-			log_info("all components stopped");
+			shutdown_gateway(sup, sfd);
 			return 0;
 		}
 	}
@@ -781,6 +872,16 @@ main(int argc, char **argv)
 	}
 	config_load_env(&sup.cfg, "egw-supervisor");
 	log_init("supervisor", sup.cfg.log_level);
+	/* The applier's own check, before anything is created: otherwise it
+	 * alone refuses to start, after the API already takes policies. */
+	if (strcmp(cmd, "status") != 0) {
+		char err[CONFIG_ERR_MAX];
+
+		if (config_check_scope(&sup.cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "egw-supervisor: configuration error: %s\n", err);
+			return 2;
+		}
+	}
 	if (check_only) {
 		printf("configuration OK\n");
 		return 0;
@@ -798,19 +899,26 @@ main(int argc, char **argv)
 		}
 		sup.drop_privs = sup.uid != 0;
 	}
-	if (ensure_dir(&sup, sup.cfg.state_dir, 0750) != 0 ||
-	    ensure_dir(&sup, sup.cfg.run_dir, 0750) != 0)
-		fatal_io("cannot create the state or run directory");
+	{
+		int state_fd = ensure_dir(&sup, sup.cfg.state_dir, 0750);
+
+		if (state_fd < 0 ||
+		    (sup.run_fd = ensure_dir(&sup, sup.cfg.run_dir, 0750)) < 0)
+			fatal_io("cannot create the state or run directory");
+		close(state_fd);
+	}
 	/* A second supervisor would start a second set of everything. */
 	if (instance_lock(sup.cfg.run_dir, "egw-supervisor") != 0)
 		return 1;
 	prepare_run_dir(&sup);
 	if (sup.local_nats) {
 		char url[64];
+		int fd = -1;
 
 		if (path_join(sup.nats_store, sizeof(sup.nats_store), sup.cfg.state_dir,
-		    "nats") != 0 || ensure_dir(&sup, sup.nats_store, 0750) != 0)
+		    "nats") != 0 || (fd = ensure_dir(&sup, sup.nats_store, 0750)) < 0)
 			fatal_io("cannot create the NATS store directory");
+		close(fd);
 		snprintf(url, sizeof(url), "nats://127.0.0.1:%s", sup.local_nats_port);
 		setenv("NATS_URL", url, 1);
 		snprintf(sup.cfg.nats_url, sizeof(sup.cfg.nats_url), "%s", url);

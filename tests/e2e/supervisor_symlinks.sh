@@ -1,0 +1,114 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# egw-supervisor runs as root in directories the service user owns
+# (EGW_RUN_DIR, EGW_STATE_DIR).  What that user plants there must never
+# make root write, chmod or chown anything else: symlinks at the names root
+# writes (supervisor.json and its old temporary name, a pid file, the
+# nginx config's old temporary name) are replaced, not followed, and a
+# symlink where root expects a directory (state/nats, run/nginx) is
+# refused with a clear error.  The plants are made as the service user.
+. "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
+e2e_init supervisor_symlinks
+need_root
+need_cmd nginx nats-server curl ip setpriv
+
+ns=$(make_netns supsym)
+chmod 755 "$T"
+http_port=$(free_port)
+nats_port=$(free_port)
+export EGW_STATE_DIR="$T/state" EGW_RUN_DIR="$T/run"
+export EGW_HTTP_LISTEN=127.0.0.1:$http_port EGW_WORKERS=1 EGW_SPARE_WORKERS=0 EGW_AUTH=off
+export EGW_USER=nobody EGW_NGINX_RENDER="$EGW_TOP_SRCDIR/scripts/render-nginx-conf"
+export DRY_RUN=true
+unset NATS_URL
+sup="$EGW_TOP_BUILDDIR/egw-supervisor"
+run=$EGW_RUN_DIR state=$EGW_STATE_DIR
+
+as_user() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
+health_ok() { [ "$(ip netns exec "$ns" curl -s -o /dev/null -m 2 -w '%{http_code}' \
+	"http://127.0.0.1:$http_port/health")" = 200 ]; }
+start() {	# start LOGNAME
+	ip netns exec "$ns" "$sup" --local-nats "$nats_port" run > "$T/$1.log" 2>&1 &
+	SUP_PID=$!
+	track_pid "$SUP_PID"
+}
+stop() {
+	kill -TERM "$SUP_PID" 2>/dev/null
+	wait_for 30 sh -c "! kill -0 $SUP_PID 2>/dev/null"
+	wait "$SUP_PID" 2>/dev/null
+}
+exited() { ! kill -0 "$SUP_PID" 2>/dev/null; }
+# Its exit status once it exited by itself, else 0 after stopping it.
+status_after_exit() {
+	if exited; then
+		wait "$SUP_PID"
+		return $?
+	fi
+	stop
+	return 0
+}
+owner() { stat -c '%U %a' "$1"; }
+
+# Root's files and a directory the plants point at.
+for v in victim victim2 victim3; do
+	(umask 077; echo precious > "$T/$v")
+done
+mkdir -m 700 "$T/victimdir" "$T/victimdir2"
+
+start first
+ok "the gateway comes up (creating its directories)" wait_for 30 health_ok
+stop
+ok "the run and state directories are the service user's" \
+	test "$(stat -c %U "$run") $(stat -c %U "$state") $(stat -c %U "$run/nginx")" = "nobody nobody nobody"
+
+# 1. The NATS store directory replaced by a symlink to root's directory.
+as_user rm -rf "$state/nats"
+as_user ln -s "$T/victimdir" "$state/nats"
+start nats_link
+ok "state/nats -> root's directory: the supervisor refuses to start" wait_for 20 exited
+status_after_exit
+rc=$?
+ok "and exits non-zero ($rc)" test "$rc" -ne 0
+ok "naming the symbolic link" grep -q "nats: a symbolic link" "$T/nats_link.log"
+ok "root's directory is still root's, mode 700" test "$(owner "$T/victimdir")" = "root 700"
+as_user rm "$state/nats"
+
+# 2. Names root writes in the run directory.
+as_user ln -s "$T/victim" "$run/supervisor.json.tmp"
+as_user ln -s "$T/victim2" "$run/nginx/nginx.conf.tmp"
+as_user ln -s "$T/victim3" "$run/egw-natsd.pid"
+as_user ln -s "$T/victim" "$run/supervisor.json"
+start planted
+ok "with the planted names the gateway comes up" wait_for 30 health_ok
+ok "supervisor.json is a file of root's now, not the link" \
+	wait_for 10 sh -c "test ! -L '$run/supervisor.json' && test -f '$run/supervisor.json' && test \"\$(stat -c %U '$run/supervisor.json')\" = root"
+ok "egw-natsd.pid is a plain file with its pid" \
+	wait_for 10 sh -c "test ! -L '$run/egw-natsd.pid' && kill -0 \$(cat '$run/egw-natsd.pid')"
+ok "nginx.conf is the service user's own file" \
+	test ! -L "$run/nginx/nginx.conf" -a "$(stat -c %U "$run/nginx/nginx.conf")" = nobody
+# A child's exit rewrites the status file and the child's pid file.
+old=$(cat "$run/egw-natsd.pid")
+as_user ln -sf "$T/victim3" "$run/egw-natsd.pid"
+kill -KILL "$old"
+back() { p=$(cat "$run/egw-natsd.pid" 2>/dev/null); [ -n "$p" ] && [ "$p" != "$old" ]; }
+ok "egw-natsd restarted after SIGKILL, its new pid written" wait_for 10 back
+sleep 0.5
+for v in victim victim2 victim3; do
+	ok "$v: unchanged (root's, 600, same contents)" \
+		test "$(owner "$T/$v") $(cat "$T/$v")" = "root 600 precious"
+done
+ok "no temporary file left in the run directory" \
+	test -z "$(find "$run" -maxdepth 2 -name '.*.*' -type f)"
+stop
+
+# 3. The nginx directory replaced by a symlink to root's directory.
+as_user rm -rf "$run/nginx"
+as_user ln -s "$T/victimdir2" "$run/nginx"
+start nginx_link
+ok "run/nginx -> root's directory: the supervisor refuses to start" wait_for 20 exited
+status_after_exit
+ok "and exits non-zero" test $? -ne 0
+ok "naming the symbolic link" grep -q "nginx: a symbolic link" "$T/nginx_link.log"
+ok "root's directory is still root's, mode 700, empty" \
+	test "$(owner "$T/victimdir2") $(ls -A "$T/victimdir2" | wc -l)" = "root 700 0"
+e2e_done
