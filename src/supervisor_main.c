@@ -538,6 +538,10 @@ render_nginx_conf(struct supervisor *sup, const char *nginx_dir, int dir_fd,
 	r.argv[0] = "render-nginx-conf";
 	r.argv[1] = "--standalone";
 	r.argv[2] = (char *)nginx_dir;
+	/* No access log: in the run directory (a tmpfs) it would grow
+	 * without rotation; egw-api logs every request itself. */
+	r.argv[3] = "--access-log";
+	r.argv[4] = "off";
 	/* A new file of ours (O_EXCL): the fchown below can only hand over
 	 * what we just created, never a file a planted name points at. */
 	if ((fd = safefile_create_tmp(dir_fd, "nginx.conf", 0640, tmp,
