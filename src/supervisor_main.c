@@ -434,7 +434,8 @@ stop_all(struct supervisor *sup, int sfd)
 		if (c->pid > 0) {
 			log_warnx("%s did not stop within %d s; killing it", c->name,
 			    SUP_STOP_TIMEOUT_MS / 1000);
-			kill(c->pid, SIGKILL);
+			/* its group: nginx's or the pool's workers too */
+			kill(-c->pid, SIGKILL);
 			while (c->pid > 0 && waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
 				;
 			c->pid = 0;
@@ -902,6 +903,11 @@ main(int argc, char **argv)
 			return 1;
 		}
 		sup.drop_privs = sup.uid != 0;
+		if (!sup.drop_privs)
+			log_warnx("EGW_USER %s is root: every component (the API "
+			    "workers, the NATS bridge) runs as root with all "
+			    "capabilities; set EGW_USER to an unprivileged user",
+			    sup.cfg.user);
 	}
 	{
 		int state_fd = ensure_dir(&sup, sup.cfg.state_dir, 0750);
