@@ -110,7 +110,6 @@ struct applier {
 	int64_t data_version;
 	bool rendered_dirty;
 	int64_t rendered_dirty_since;
-	bool counters_primed;
 	bool counters_failing;		/* the last read failed (logged once) */
 	bool table_fresh;		/* we (re)created the table: counters at 0 */
 	uint64_t stored_hash;		/* content hash of the stored text, 0: unknown */
@@ -684,6 +683,9 @@ struct change {
 	bool exists, ok;
 	int64_t id;
 	char why[POLICY_ERROR_MAX];
+	/* reconcile: the stored status, to tell a failure already reported */
+	bool stored_failed;
+	uint64_t stored_why_hash;
 };
 
 struct changes {
@@ -1014,6 +1016,8 @@ recon_policy(const struct policy *p, void *ctx)
 	c->exists = true;
 	c->id = p->id;
 	c->ok = ok;
+	c->stored_failed = p->apply_status == POLICY_APPLY_FAILED;
+	c->stored_why_hash = hash_str(p->apply_error);
 	snprintf(c->why, sizeof(c->why), "%s", ok ? "" : why);
 	/* only rows whose status would change are written */
 	if (p->applied_generation != r->desired ||
@@ -1181,6 +1185,7 @@ struct isolate {
 	struct recon *r;
 	struct render_elems kv;		/* what the kernel holds (sorted) */
 	size_t batches, refused;
+	size_t changed;			/* elements the kernel took */
 	int fatal;			/* not a clean refusal: stop */
 	char err[KERNEL_ERR_MAX];
 };
@@ -1218,10 +1223,13 @@ isolate_send(struct isolate *iso, const uint32_t *marks, size_t n,
 	render_elems_init(&add);
 	if ((rc = kernel_owned(iso, marks, n, &have)) == 0 &&
 	    (rc = elems_minus(&have, want, &del)) == 0 &&
-	    (rc = elems_minus(want, &have, &add)) == 0) {
+	    (rc = elems_minus(want, &have, &add)) == 0 &&
+	    del.n + add.n > 0) {
 		iso->batches++;
 		rc = kernel_elems_batch(iso->a->k, &iso->a->rc, del.v, del.n,
 		    add.v, add.n, iso->err, sizeof(iso->err));
+		if (rc == 0)
+			iso->changed += del.n + add.n;
 	}
 	if (rc != 0 && rc != EGW_E_NFT)
 		iso->fatal = rc;
@@ -1253,10 +1261,13 @@ isolate_settle(struct isolate *iso, struct scen *s, struct render_elems *got,
 	s->hash = elems_hash(&s->elems);
 	iso->refused++;
 	if (c != NULL) {
-		c->exists = true;
 		c->ok = false;
-		snprintf(c->why, sizeof(c->why), "%s", why);
-		iso->r->status_writes++;
+		if (c->why[0] == '\0')
+			snprintf(c->why, sizeof(c->why), "%s", why);
+		/* refused again as before: no new status, no new event */
+		c->exists = !(c->stored_failed && c->stored_why_hash == hash_str(c->why));
+		if (c->exists)
+			iso->r->status_writes++;
 	}
 	log_warnx("scenario %s: the kernel refused its elements (%s); %s",
 	    s->scenario_id, why, s->elems.n ? "failed closed (baseline)" :
@@ -1332,6 +1343,49 @@ isolate_group(struct isolate *iso, struct scen **v, size_t n)
 	isolate_group(iso, v + n / 2, n - n / 2);
 }
 
+/*
+ * Delete what the kernel holds and memory does not want (@live's elements
+ * and @global), one transaction; on success the kernel view drops them.
+ * Returns 0, EGW_E_NFT (refused) or another error (iso->fatal set).
+ */
+static int
+isolate_unwanted(struct isolate *iso, struct scen **live, size_t n_live,
+    const struct render_elems *global)
+{
+	struct render_elems all, del, rest;
+	int rc = 0;
+
+	render_elems_init(&all);
+	render_elems_init(&del);
+	render_elems_init(&rest);
+	for (size_t i = 0; i < global->n && rc == 0; i++)
+		rc = render_elems_push(&all, &global->v[i]);
+	for (size_t s = 0; s < n_live && rc == 0; s++)
+		for (size_t i = 0; i < live[s]->elems.n && rc == 0; i++)
+			rc = render_elems_push(&all, &live[s]->elems.v[i]);
+	if (rc == 0) {
+		render_elems_sort(&all);
+		rc = elems_minus(&iso->kv, &all, &del);
+	}
+	if (rc == 0 && del.n > 0) {
+		iso->batches++;
+		rc = kernel_elems_batch(iso->a->k, &iso->a->rc, del.v, del.n,
+		    NULL, 0, iso->err, sizeof(iso->err));
+		if (rc == 0 && (rc = elems_minus(&iso->kv, &del, &rest)) == 0) {
+			iso->changed += del.n;
+			render_elems_free(&iso->kv);
+			iso->kv = rest;
+			render_elems_init(&rest);
+		}
+	}
+	if (rc != 0 && rc != EGW_E_NFT)
+		iso->fatal = rc;
+	render_elems_free(&all);
+	render_elems_free(&del);
+	render_elems_free(&rest);
+	return rc;
+}
+
 static int
 scen_ptr_mark_cmp(const void *x, const void *y)
 {
@@ -1341,13 +1395,42 @@ scen_ptr_mark_cmp(const void *x, const void *y)
 }
 
 /*
+ * Whether what memory now holds (the kernel's table after an isolated
+ * reconcile) differs from @ks, the table before it: the refused scenario's
+ * elements go out and back in on the way, which is no drift.
+ */
+static bool
+memory_differs(struct applier *a, const struct kernel_state *ks)
+{
+	struct render_elems now;
+	bool differs = true;
+	int rc = 0;
+
+	render_elems_init(&now);
+	for (size_t i = 0; i < a->global.n && rc == 0; i++)
+		rc = render_elems_push(&now, &a->global.v[i]);
+	for (size_t s = 0; s < a->cap && rc == 0; s++)
+		for (size_t i = 0; a->scens[s].used && i < a->scens[s].elems.n &&
+		    rc == 0; i++)
+			rc = render_elems_push(&now, &a->scens[s].elems.v[i]);
+	if (rc == 0) {
+		render_elems_sort(&now);
+		differs = now.n != ks->elems.n;
+		for (size_t i = 0; !differs && i < now.n; i++)
+			differs = render_elem_cmp(&now.v[i], &ks->elems.v[i]) != 0;
+	}
+	render_elems_free(&now);
+	return differs;
+}
+
+/*
  * After the kernel refused reconcile's transaction.  @ks: the table as
  * read before it.  Returns 0 when every scenario is in the kernel as
  * memory now says (the refused ones failed), else an error in @err.
  */
 static int
 reconcile_isolated(struct applier *a, struct recon *r,
-    const struct kernel_state *ks, char *err, size_t errlen)
+    const struct kernel_state *ks, size_t *changed, char *err, size_t errlen)
 {
 	struct isolate iso = { .a = a, .r = r };
 	struct scen **live = NULL;
@@ -1393,20 +1476,33 @@ reconcile_isolated(struct applier *a, struct recon *r,
 	render_elems_sort(&global);
 	if (rc != 0 || (rc = isolate_send(&iso, &zero, 1, &global)) != 0)
 		goto out;
-	for (size_t i = 0; i < iso.kv.n; i++) {
-		uint32_t m = render_elem_owner(&iso.kv.v[i]);
-		struct scen key = { .mark = m }, *kp = &key;
+	/*
+	 * Then, in one transaction, everything memory does not want: a
+	 * source moving from one scenario to another must leave the first
+	 * before the second (maybe in an earlier half) can take it.
+	 */
+	if ((rc = isolate_unwanted(&iso, live, n_live, &global)) == EGW_E_NFT) {
+		/* refused: at least the scenarios no longer here, by mark */
+		for (size_t i = 0; i < iso.kv.n; i++) {
+			uint32_t m = render_elem_owner(&iso.kv.v[i]);
+			struct scen key = { .mark = m }, *kp = &key;
 
-		if (m != 0 && (n_orphans == 0 || marks[n_orphans - 1] != m) &&
-		    bsearch(&kp, live, n_live, sizeof(*live), scen_ptr_mark_cmp) == NULL)
-			marks[n_orphans++] = m;
+			if (m != 0 && (n_orphans == 0 || marks[n_orphans - 1] != m) &&
+			    bsearch(&kp, live, n_live, sizeof(*live),
+			    scen_ptr_mark_cmp) == NULL)
+				marks[n_orphans++] = m;
+		}
+		qsort(marks, n_orphans, sizeof(*marks), mark_cmp);
+		rc = n_orphans > 0 ? isolate_send(&iso, marks, n_orphans, &none) : 0;
 	}
-	qsort(marks, n_orphans, sizeof(*marks), mark_cmp);
-	if (n_orphans > 0 && (rc = isolate_send(&iso, marks, n_orphans, &none)) != 0)
+	if (rc != 0)
 		goto out;
 	isolate_group(&iso, live, n_live);
 	rc = iso.fatal;
+	if (rc == 0 && ks->exists && ks->skeleton_ok)
+		iso.changed = memory_differs(a, ks);
 out:
+	*changed = iso.changed;
 	if (rc != 0)
 		snprintf(err, errlen, "%s", iso.err[0] ? iso.err : err_message(rc));
 	else
@@ -1430,6 +1526,7 @@ reconcile(struct applier *a, const char *trigger)
 	char err[KERNEL_ERR_MAX] = "", drift[512] = "";
 	const char *path = "none";
 	char *text = NULL;
+	bool read_failed = false;
 	int rc;
 
 	render_elems_init(&want);
@@ -1489,6 +1586,7 @@ reconcile(struct applier *a, const char *trigger)
 				a->validated_hash = h;
 		}
 	} else if ((rc = kernel_read_state(a->k, &a->rc, &ks)) != 0) {
+		read_failed = true;
 		/* EPERM without CAP_NET_ADMIN, say: it failed like a refused
 		 * transaction, so it is logged and recorded the same way */
 		int e = errno;
@@ -1534,11 +1632,18 @@ reconcile(struct applier *a, const char *trigger)
 			}
 		}
 	}
-	if (rc == EGW_E_NFT && !a->cfg.dry_run) {
+	/* Only a write the kernel refused: after a failed read nothing is
+	 * known about the table to isolate against. */
+	if (rc == EGW_E_NFT && !a->cfg.dry_run && !read_failed) {
 		log_warnx("reconcile (%s): the kernel refused it (%s); isolating",
 		    trigger, err);
-		rc = reconcile_isolated(a, &r, &ks, err, sizeof(err));
+		size_t changed = 0;
+
+		rc = reconcile_isolated(a, &r, &ks, &changed, err, sizeof(err));
 		path = "isolated";
+		/* the same refusal as last time, nothing else: no drift */
+		if (changed == 0)
+			drift[0] = '\0';
 	}
 	double dur = ms_since(t0), kern_ms = dur - db_ms;
 	if (rc != 0) {
@@ -1646,22 +1751,6 @@ delta(uint64_t now, uint64_t base)
 	return now >= base ? now - base : now;
 }
 
-/* A stored baseline for a scenario that still has the same mark. */
-static void
-counters_baseline_cb(const char *sid, uint32_t mark,
-    const uint64_t k[STORE_COUNTERS], void *ctx)
-{
-	struct applier *a = ctx;
-	struct scen *x = scen_find(a, sid, false);
-
-	if (x == NULL || !x->used || x->mark != mark)
-		return;
-	x->k_allow_pk = k[0];
-	x->k_allow_by = k[1];
-	x->k_deny_pk = k[2];
-	x->k_deny_by = k[3];
-}
-
 /*
  * The marks of @kc that no scenario holds any more (policy deleted or
  * expired; a scenario created again gets a new mark), into @stale (n
@@ -1698,36 +1787,72 @@ counters_of(const struct kernel_counter *c, uint64_t k[STORE_COUNTERS])
 	k[3] = c->denied_bytes;
 }
 
-/*
- * What a removed scenario's mark counted after its last read (the
- * applier was down when it went, or it went between two reads) is added
- * to that scenario's row, found by the mark the row last stored.  A row
- * that has gone on under a newer mark (created again at once) does not
- * match, and those last counts are not added.  Inside the transaction.
- */
-static int
-add_final_counts(struct applier *a, const struct kernel_counter *stale,
-    size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		char sid[POLICY_SCENARIO_ID_MAX + 1];
-		uint64_t base[STORE_COUNTERS], k[STORE_COUNTERS], d[STORE_COUNTERS];
-		int rc = store_applier_counters_for_mark(a->st, stale[i].mark,
-		    sid, sizeof(sid), base);
+/* A row of policy_counters that holds kernel values: the baseline of
+ * whatever its mark counts from here on. */
+struct stored_base {
+	uint32_t mark;
+	char sid[POLICY_SCENARIO_ID_MAX + 1];
+	uint64_t k[STORE_COUNTERS];
+};
 
-		if (rc == EGW_E_NOTFOUND)
-			continue;
-		if (rc != 0)
-			return rc;
-		counters_of(&stale[i], k);
-		for (int j = 0; j < STORE_COUNTERS; j++)
-			d[j] = delta(k[j], base[j]);
-		if ((d[0] || d[1] || d[2] || d[3]) &&
-		    (rc = store_applier_counters_add(a->st, sid, d, stale[i].mark,
-		    k)) != 0)
-			return rc;
+struct stored_bases {
+	struct stored_base *v;
+	size_t n, cap;
+	bool oom;
+};
+
+static void
+stored_base_cb(const char *sid, uint32_t mark, const uint64_t k[STORE_COUNTERS],
+    void *ctx)
+{
+	struct stored_bases *b = ctx;
+	struct stored_base *e;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		struct stored_base *v = realloc(b->v, cap * sizeof(*v));
+
+		if (v == NULL) {
+			b->oom = true;
+			return;
+		}
+		b->v = v;
+		b->cap = cap;
 	}
-	return 0;
+	e = &b->v[b->n++];
+	e->mark = mark;
+	snprintf(e->sid, sizeof(e->sid), "%s", sid);
+	memcpy(e->k, k, sizeof(e->k));
+}
+
+static int
+stored_base_cmp(const void *x, const void *y)
+{
+	return mark_cmp(&((const struct stored_base *)x)->mark,
+	    &((const struct stored_base *)y)->mark);
+}
+
+static const struct stored_base *
+stored_base_find(const struct stored_bases *b, uint32_t mark)
+{
+	struct stored_base key = { .mark = mark };
+
+	return b->n ? bsearch(&key, b->v, b->n, sizeof(*b->v), stored_base_cmp)
+	    : NULL;
+}
+
+/* Add d = k - base (per counter) to @sid's row, with k as its baseline. */
+static int
+add_counts(struct applier *a, const char *sid, uint32_t mark,
+    const uint64_t k[STORE_COUNTERS], const uint64_t base[STORE_COUNTERS])
+{
+	uint64_t d[STORE_COUNTERS];
+
+	for (int j = 0; j < STORE_COUNTERS; j++)
+		d[j] = base ? delta(k[j], base[j]) : k[j];
+	if (!(d[0] || d[1] || d[2] || d[3]))
+		return 0;
+	return store_applier_counters_add(a->st, sid, d, mark, k);
 }
 
 /*
@@ -1735,37 +1860,36 @@ add_final_counts(struct applier *a, const struct kernel_counter *stale,
  * together with the kernel's values as the next baseline.  Baselines:
  * when this process created or replaced the table, the kernel counts from
  * 0, so everything it holds is new (a->table_fresh) and the stored kernel
- * values are forgotten.  When the table persisted from an earlier run
- * (first read, counters_primed false), the baselines are the kernel values
- * that run stored at its last read: what the kernel counted after that,
- * even up to a SIGKILL, is added now and nothing twice.  Memory takes the
- * new baselines only once they are committed: a failed write is counted
- * again at the next read, not lost.
+ * values are forgotten.  Otherwise a scenario's baseline is what memory
+ * read last; for one memory has not read yet (the first read of a run
+ * over a table that persisted, a scenario added since), the kernel values
+ * stored for its mark: what the kernel counted after that, even up to a
+ * SIGKILL, is added now and nothing twice.  Memory takes the new
+ * baselines only once they are committed: a failed write is counted again
+ * at the next read, not lost.
  *
- * Then the marks no scenario holds any more are removed from the kernel's
- * counter sets, after their last counts are stored.  Packets fill those
- * sets and nothing else empties them: left there, every scenario ever
- * counted would be dumped at every read, and once the sets were full
- * (1,048,576 marks) new scenarios would go uncounted.  Only while memory
- * is what the kernel holds: a mark memory has not caught up with yet must
- * keep its counts.
+ * A mark no scenario holds any more (policy deleted or expired; a
+ * scenario created again gets a new mark) gets its last counts added to
+ * the row that stored that mark, first (the row then goes on under the
+ * new mark, if any), and after the commit it is removed from the kernel's
+ * counter sets: packets fill those sets and nothing else empties them;
+ * left there, every scenario ever counted would be dumped at every read,
+ * and once the sets were full (1,048,576 marks) new scenarios would go
+ * uncounted.  Only while memory is what the kernel holds: a mark memory
+ * has not caught up with yet must keep its counts.
  */
 static void
 read_counters(struct applier *a)
 {
 	struct kernel_counter *kc = NULL, *stale = NULL;
-	bool forget = a->table_fresh;
+	struct stored_bases bases = { 0 };
+	bool forget = a->table_fresh, need_bases = false;
 	size_t n = 0, n_stale = 0;
 	char err[KERNEL_ERR_MAX];
 	int rc;
 
 	if (a->cfg.dry_run)
 		return;
-	if (!forget && !a->counters_primed) {
-		if (store_applier_counters_baselines(a->st, counters_baseline_cb, a) != 0)
-			return;
-		a->counters_primed = true;
-	}
 	if ((rc = kernel_read_counters(a->k, &kc, &n)) != 0) {
 		/* once per spell of failures: a missing table says so already */
 		if (!a->counters_failing && rc != EGW_E_NOTFOUND)
@@ -1777,30 +1901,49 @@ read_counters(struct applier *a)
 	a->counters_failing = false;
 	if (a->view_trusted && n > 0 && (stale = malloc(n * sizeof(*stale))) != NULL)
 		n_stale = stale_counters(a, kc, n, stale);
+	for (size_t s = 0; s < a->cap && !need_bases; s++)
+		need_bases = a->scens[s].used && !a->scens[s].have_counters;
+	if (!forget && (need_bases || n_stale > 0)) {
+		if ((rc = store_applier_counters_baselines(a->st, stored_base_cb,
+		    &bases)) != 0 || (rc = bases.oom ? EGW_E_NOMEM : 0) != 0)
+			goto out;
+		qsort(bases.v, bases.n, sizeof(*bases.v), stored_base_cmp);
+	}
 	if ((rc = store_begin(a->st)) != 0)
 		goto out;
 	if (forget && (rc = store_applier_counters_forget_kernel(a->st)) != 0)
 		goto rollback;
+	for (size_t i = 0; i < n_stale && !forget; i++) {
+		const struct stored_base *b = stored_base_find(&bases, stale[i].mark);
+		uint64_t k[STORE_COUNTERS];
+
+		counters_of(&stale[i], k);
+		if (b != NULL &&
+		    (rc = add_counts(a, b->sid, stale[i].mark, k, b->k)) != 0)
+			goto rollback;
+	}
 	for (size_t s = 0; s < a->cap; s++) {
 		struct scen *x = &a->scens[s];
 		const struct kernel_counter *c;
-		uint64_t d[STORE_COUNTERS], k[STORE_COUNTERS];
+		const struct stored_base *b;
+		uint64_t k[STORE_COUNTERS], mem[STORE_COUNTERS];
+		const uint64_t *base = mem;
 
 		if (!x->used || (c = counter_find(kc, n, x->mark)) == NULL)
 			continue;
 		counters_of(c, k);
-		/* a fresh table counts from 0 whatever memory remembers */
-		d[0] = forget ? k[0] : delta(k[0], x->k_allow_pk);
-		d[1] = forget ? k[1] : delta(k[1], x->k_allow_by);
-		d[2] = forget ? k[2] : delta(k[2], x->k_deny_pk);
-		d[3] = forget ? k[3] : delta(k[3], x->k_deny_by);
-		if ((d[0] || d[1] || d[2] || d[3]) &&
-		    (rc = store_applier_counters_add(a->st, x->scenario_id, d,
-		    x->mark, k)) != 0)
+		mem[0] = x->k_allow_pk;
+		mem[1] = x->k_allow_by;
+		mem[2] = x->k_deny_pk;
+		mem[3] = x->k_deny_by;
+		if (forget)
+			base = NULL;	/* a fresh table counts from 0 */
+		else if (!x->have_counters)
+			base = (b = stored_base_find(&bases, x->mark)) != NULL &&
+			    strcmp(b->sid, x->scenario_id) == 0 ? b->k : NULL;
+		if ((rc = add_counts(a, x->scenario_id, x->mark, k, base)) != 0)
 			goto rollback;
 	}
-	if (!forget && n_stale > 0 && (rc = add_final_counts(a, stale, n_stale)) != 0)
-		goto rollback;
 	if ((rc = store_commit(a->st)) != 0)
 		goto out;
 	for (size_t s = 0; s < a->cap; s++) {
@@ -1822,7 +1965,6 @@ read_counters(struct applier *a)
 		x->have_counters = true;
 	}
 	a->table_fresh = false;
-	a->counters_primed = true;
 	if (n_stale > 0) {
 		if ((rc = kernel_counters_drop(a->k, stale, n_stale, err,
 		    sizeof(err))) != 0)
@@ -1831,6 +1973,7 @@ read_counters(struct applier *a)
 		else
 			log_info("dropped the counters of %zu removed scenarios",
 			    n_stale);
+		rc = 0;
 	}
 	goto out;
 rollback:
@@ -1839,6 +1982,7 @@ out:
 	if (rc != 0)
 		log_warnx("counters not stored (next read tries again): %s",
 		    err_message(rc));
+	free(bases.v);
 	free(stale);
 	free(kc);
 }

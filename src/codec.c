@@ -281,6 +281,13 @@ check_text(const char *body, size_t len, struct policy_errors *errs)
 			stack[depth].key[0] = '\0';
 			stack[depth].keys = c == '{' ? json_object_new_object() : NULL;
 			depth++;
+		} else if (c == '\'') {
+			/* json-c takes 'single-quoted' strings even when
+			 * strict; JSON has none (RFC 8259) */
+			policy_errors_add(errs, "", "malformed JSON at byte %zu: "
+			    "strings take double quotes", i);
+			rc = EGW_E_BADREQUEST;
+			break;
 		} else if ((c == '}' || c == ']') && depth > 0) {
 			json_object_put(stack[--depth].keys);
 		} else if (c == ',' && depth > 0 && !stack[depth - 1].is_object) {

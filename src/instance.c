@@ -3,6 +3,7 @@
 #include "instance.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -309,10 +310,49 @@ socket_probe(const char *path, int type)
 	return SOCKET_UNKNOWN;
 }
 
+/*
+ * The name is taken.  Abstract names have no permissions: any local user
+ * could take it first to keep the applier from starting.  Only a holder
+ * running as this user or root is another gateway; anyone else's is
+ * named in the log and ignored.
+ */
+static int
+netns_lock_holder(const char *program, const struct sockaddr_un *sa,
+    socklen_t len)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct ucred cred = { 0 };
+	socklen_t clen = sizeof(cred);
+	bool ours = false, known = false;
+
+	if (fd >= 0 && connect(fd, (const struct sockaddr *)sa, len) == 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+		known = true;
+		ours = cred.uid == 0 || cred.uid == geteuid();
+	}
+	if (fd >= 0)
+		close(fd);
+	if (ours) {
+		log_errorx("another %s runs in this network namespace (pid %ld; "
+		    "another EGW_RUN_DIR?); not starting a second one", program,
+		    (long)cred.pid);
+		return EGW_E_BUSY;
+	}
+	if (known)
+		log_warnx("the namespace lock name of %s is held by pid %ld of "
+		    "uid %lu, not a gateway user: ignoring it (look into that "
+		    "process)", program, (long)cred.pid, (unsigned long)cred.uid);
+	else
+		log_warnx("the namespace lock name of %s is taken by something "
+		    "that does not answer: ignoring it", program);
+	return 0;
+}
+
 int
 instance_lock_netns(const char *program)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
 	int fd, n;
 
 	/* sun_path[0] = '\0': an abstract name, no file, per namespace */
@@ -324,21 +364,20 @@ instance_lock_netns(const char *program)
 		log_error("cannot make the namespace lock of %s", program);
 		return EGW_E_IO;
 	}
-	if (bind(fd, (struct sockaddr *)&sa,
-	    (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) != 0) {
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	if (bind(fd, (struct sockaddr *)&sa, len) != 0) {
 		int e = errno;
 
 		close(fd);
-		if (e == EADDRINUSE) {
-			log_errorx("another %s runs in this network namespace "
-			    "(another EGW_RUN_DIR?); not starting a second one",
-			    program);
-			return EGW_E_BUSY;
-		}
+		if (e == EADDRINUSE)
+			return netns_lock_holder(program, &sa, len);
 		errno = e;
 		log_error("cannot take the namespace lock of %s", program);
 		return EGW_E_IO;
 	}
+	/* Listening, so that a second start can ask who holds it. */
+	if (listen(fd, 16) != 0)
+		log_warn("the namespace lock of %s cannot be asked", program);
 	/* Kept open on purpose: the lock lasts as long as the process. */
 	return 0;
 }

@@ -232,33 +232,6 @@ store_applier_counters_baselines(struct store *st,
 }
 
 int
-store_applier_counters_for_mark(struct store *st, uint32_t mark, char *sid,
-    size_t sidlen, uint64_t kernel[STORE_COUNTERS])
-{
-	sqlite3_stmt *stmt = store_prepare(st,
-	    "SELECT scenario_id, kernel_allowed_packets, kernel_allowed_bytes,"
-	    " kernel_denied_packets, kernel_denied_bytes"
-	    " FROM policy_counters WHERE kernel_mark = ?1 LIMIT 1");
-	int rc;
-
-	if (stmt == NULL)
-		return EGW_E_DB;
-	sqlite3_bind_int64(stmt, 1, mark);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		const char *v = (const char *)sqlite3_column_text(stmt, 0);
-
-		snprintf(sid, sidlen, "%s", v ? v : "");
-		for (int i = 0; i < STORE_COUNTERS; i++)
-			kernel[i] = (uint64_t)sqlite3_column_int64(stmt, 1 + i);
-	}
-	sqlite3_reset(stmt);
-	if (rc == SQLITE_ROW)
-		return sid[0] ? 0 : EGW_E_NOTFOUND;
-	return rc == SQLITE_DONE ? EGW_E_NOTFOUND : store_rc_to_err(rc);
-}
-
-int
 store_applier_counters_forget_kernel(struct store *st)
 {
 	sqlite3_stmt *stmt = store_prepare(st,

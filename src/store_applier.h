@@ -107,19 +107,6 @@ int store_applier_counters_baselines(struct store *st,
     const uint64_t kernel[STORE_COUNTERS], void *ctx), void *ctx);
 
 /**
- * store_applier_counters_for_mark() - the scenario whose kernel values
- * were last read under @mark, and those values
- * @sid: out, POLICY_SCENARIO_ID_MAX + 1 bytes
- * @kernel: out
- *
- * For the final counts of a mark no scenario holds any more.
- *
- * Returns: 0, EGW_E_NOTFOUND or EGW_E_DB.
- */
-int store_applier_counters_for_mark(struct store *st, uint32_t mark,
-    char *sid, size_t sidlen, uint64_t kernel[STORE_COUNTERS]);
-
-/**
  * store_applier_counters_forget_kernel() - the table was created anew: no
  * stored kernel value is a baseline any more
  *

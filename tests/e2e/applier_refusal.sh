@@ -160,9 +160,19 @@ asan=$(ldd "$(egw_bin egw-applier)" | awk '/libasan|libclang_rt\.asan/ { print $
 export EGW_TEST_NL_REFUSE_FILE="$T/refuse"
 F=100.64.1.6
 ip -n "$NS_SCEN" addr add $F/24 dev s0
+# first every element carrying sf's source is refused: its failed
+# baseline carries it too, so none of its elements can go in
 echo $F > "$EGW_TEST_NL_REFUSE_FILE"
-policy put '{"scenario_id":"sf","profile":"custom","sources":["100.64.1.6/32"],"allowed_hosts":["203.0.113.10"],"allowed_ports":[8080]}'
+policy put '{"scenario_id":"sf","profile":"custom","sources":["100.64.1.6/32"],"allowed_hosts":["203.0.113.10","198.51.100.77"],"allowed_ports":[8080]}'
 policy put '{"scenario_id":"sa","profile":"custom","sources":["100.64.1.2/32"],"allowed_hosts":["203.0.113.10"],"allowed_ports":[8080]}'
+MF=$(db "SELECT id FROM policies WHERE scenario_id = 'sf'")
+sf_source_is_its() {
+	ip netns exec "$NS_GW" nft list map inet forge_egress srch4 |
+		grep -q "100.64.1.6 : $(printf '0x%08x' "$MF")"
+}
+sf_source_is_not_in() {
+	! ip netns exec "$NS_GW" nft list map inet forge_egress srch4 | grep -q "100.64.1.6 :"
+}
 # a cold start: no table, so the whole ruleset is one transaction
 in_gw nft delete table inet forge_egress
 export EGW_RECONCILE_INTERVAL=2
@@ -178,7 +188,11 @@ ok "refused every time: the others applied" \
 ok "refused every time: applied generation = desired" gen_applied
 ok "refused every time: sa 8080 allowed" tcp_ok $A 203.0.113.10 8080
 ok "refused every time: sa 443 refused" tcp_refused $A 203.0.113.10 443
-ok "refused every time: sf's traffic refused (fails closed)" tcp_refused $F 203.0.113.10 8080
+ok "refused with its baseline: removed from the table" \
+	grep -q 'scenario sf: the kernel refused its elements.*removed from the table' "$T/applier.log"
+ok "refused with its baseline: its source is not in the table" sf_source_is_not_in
+ok "refused with its baseline: sf's traffic refused (the managed networks' baseline)" \
+	tcp_refused $F 203.0.113.10 8080
 ok "refused every time: and so is an unknown managed source's" tcp_refused $E 203.0.113.10 8080
 # the interval reconciles (every 2 s) keep succeeding; a change goes in
 n_ok=$(grep -c '"trigger":"interval"' "$T/applier.log")
@@ -190,6 +204,22 @@ policy put '{"scenario_id":"sa","profile":"custom","sources":["100.64.1.2/32"],"
 ok "refused every time: another scenario's change is applied" applied
 ok "refused every time: sa 443 now allowed" wait_for 5 tcp_ok $A 203.0.113.10 443
 ok "refused every time: sf still failed" status_is sf failed
+# now only its allowlist is refused (an address only sf allows): its
+# failed baseline goes in, under its own mark
+echo 198.51.100.77 > "$EGW_TEST_NL_REFUSE_FILE"
+ok "refused allowlist: sf fails closed on its baseline" wait_for 10 \
+	grep -q 'scenario sf: the kernel refused its elements.*failed closed (baseline)' "$T/applier.log"
+ok "refused allowlist: sf's source is its own again" wait_for 5 sf_source_is_its
+ok "refused allowlist: sf's traffic refused" tcp_refused $F 203.0.113.10 8080
+ok "refused allowlist: sf still failed" status_is sf failed
+sleep 3	# a reconcile in between, then count
+n_ev=$(db "SELECT count(*) FROM outbox WHERE type = 'apply.failed' AND scenario_id = 'sf'")
+n_drift=$(db "SELECT count(*) FROM outbox WHERE type = 'drift.repaired'")
+sleep 5	# two more interval reconciles, each refused again
+ok "refused again: the same refusal is not reported again" \
+	db_is "SELECT count(*) FROM outbox WHERE type = 'apply.failed' AND scenario_id = 'sf'" "$n_ev"
+ok "refused again: nor called drift" \
+	db_is "SELECT count(*) FROM outbox WHERE type = 'drift.repaired'" "$n_drift"
 # the kernel takes it again: the next reconcile applies it
 rm -f "$EGW_TEST_NL_REFUSE_FILE"
 ok "once the kernel takes it: sf applied" wait_for 10 status_is sf applied

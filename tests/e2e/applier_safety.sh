@@ -84,6 +84,25 @@ ok "it says another applier runs in this network namespace" \
 	grep -q "another egw-applier runs in this network namespace" "$T/second.log"
 ok "the first applier is still running" kill -0 "$APPLIER_PID"
 stop_applier
+# Abstract names have no permissions: a process of another user holding
+# the name first must not keep the applier from starting.
+in_gw setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/python3 -c '
+import socket, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("\0forge-egress-gateway/egw-applier")
+s.listen(1)
+time.sleep(120)
+' &
+SQUAT_PID=$!
+track_pid "$SQUAT_PID"
+wait_for 10 sh -c "ip netns exec $NS_GW ss -xl | grep -q forge-egress-gateway/egw-applier" ||
+	{ echo "Bail out! the squatter did not start"; exit 99; }
+start_applier
+ok "the name held by another user: the applier starts anyway" kill -0 "$APPLIER_PID"
+ok "and says whose it is" grep -q "not a gateway user: ignoring it" "$T/applier.log"
+kill "$SQUAT_PID" 2>/dev/null
+wait "$SQUAT_PID" 2>/dev/null
+stop_applier
 before=$(snapshot | md5sum)
 export DRY_RUN=true
 start_applier

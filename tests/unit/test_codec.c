@@ -24,6 +24,7 @@ struct good_case {
 
 static const struct good_case good[] = {
 	{ "minimal", "{\"scenario_id\":\"s1\"}" },
+	{ "a single quote inside a string", "{\"scenario_id\":\"s1\",\"created_at\":\"it's\"}" },
 	{ "all fields", "{\"scenario_id\":\"scn-1\",\"network_id\":\"net_1\","
 	  "\"profile\":\"custom\",\"custom_rules\":[{\"proto\":\"tcp\","
 	  "\"dest\":\"192.0.2.0/24\",\"ports\":[443,\"8000-8100\"]}],"
@@ -118,6 +119,12 @@ static const struct bad_case bad[] = {
 	{ "Infinity in an ignored field", "{\"scenario_id\":\"a\",\"status\":Infinity}",
 	  BR, "", "NaN and Infinity are not JSON numbers" },
 	/* json-c 0.16 accepts these even with JSON_TOKENER_STRICT. */
+	{ "single-quoted key", "{\"scenario_id\":\"a\",'1 2':1}", BR, "",
+	  "malformed JSON at byte 19: strings take double quotes" },
+	{ "single-quoted duplicate key", "{\"scenario_id\":\"a\",\"created_at\":1,'created_at':2}",
+	  BR, "", "strings take double quotes" },
+	{ "single-quoted value", "{\"scenario_id\":'a'}", BR, "",
+	  "malformed JSON at byte 15" },
 	{ "raw tab in a string", "{\"scenario_id\":\"a\",\"created_at\":\"2026\t1\"}",
 	  BR, "", "malformed JSON at byte 37: a raw control character (0x09)" },
 	{ "raw newline in a string", "{\"scenario_id\":\"a\",\"created_at\":\"x\ny\"}",
