@@ -332,25 +332,23 @@ ok "counters: and stored before its mark was dropped" [ "$dfinal" -eq $(($1 + ${
 stop_applier
 
 # ---- 5. fuzz: random valid policies through render and libnftables ----
-NS_FZ=$(make_netns fuzz)
-if timeout 90 ip netns exec "$NS_FZ" "$CHECK" fuzz 200 "${FUZZ_SEED:-$(date +%s)}" > "$T/fuzz.out" 2>&1; then
-	fz=0
-else
-	fz=1
-fi
-sed 's/^/# /' "$T/fuzz.out" | grep -v '^# ok' | head -20
-ok "fuzz: 200 random policies, dry run, load and read back" [ "$fz" -eq 0 ]
+# check_in_netns NAME SECONDS ARGS...: egw-applier-check ARGS in a fresh
+# namespace, its output in $T/NAME.out (its failures shown); its status
+check_in_netns() {
+	local name=$1 secs=$2 rc=0
+	shift 2
+	timeout "$secs" ip netns exec "$(make_netns "$name")" "$CHECK" "$@" \
+		> "$T/$name.out" 2>&1 || rc=1
+	sed 's/^/# /' "$T/$name.out" | grep -v '^# ok' | head -20
+	return $rc
+}
+ok "fuzz: 200 random policies, dry run, load and read back" \
+	check_in_netns fuzz 90 fuzz 200 "${FUZZ_SEED:-$(date +%s)}"
 ok "fuzz: ran its checks" [ "$(grep -c '^ok ' "$T/fuzz.out")" -ge 6 ]
 
 # ---- 6. answers to an abandoned request are not taken for the next one's ----
-NS_LA=$(make_netns late)
-if timeout 60 ip netns exec "$NS_LA" "$CHECK" late-answers > "$T/late.out" 2>&1; then
-	la=0
-else
-	la=1
-fi
-sed 's/^/# /' "$T/late.out" | grep -v '^# ok' | head -20
-ok "late answers: batches and dumps read only their own answers" [ "$la" -eq 0 ]
+ok "late answers: batches and dumps read only their own answers" \
+	check_in_netns late 60 late-answers
 ok "late answers: ran its checks" [ "$(grep -c '^ok ' "$T/late.out")" -eq 10 ]
 
 e2e_done

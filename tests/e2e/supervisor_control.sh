@@ -17,31 +17,15 @@ e2e_init supervisor_control
 need_root
 need_cmd nginx nats-server curl ip jq
 
-ns=$(make_netns supctl)
-chmod 755 "$T"
-http_port=$(free_port)
-nats_port=$(free_port)
-export EGW_STATE_DIR="$T/state" EGW_RUN_DIR="$T/run"
-export EGW_HTTP_LISTEN=127.0.0.1:$http_port EGW_WORKERS=2 EGW_SPARE_WORKERS=0 EGW_AUTH=off
-export EGW_USER=nobody EGW_NGINX_RENDER="$EGW_TOP_SRCDIR/scripts/render-nginx-conf"
-export DRY_RUN=true EGW_LOG_LEVEL=info
-unset NATS_URL
-sup="$EGW_TOP_BUILDDIR/egw-supervisor"
-run=$EGW_RUN_DIR
-
-health_ok() { [ "$(ip netns exec "$ns" curl -s -o /dev/null -m 2 -w '%{http_code}' \
-	"http://127.0.0.1:$http_port/health")" = 200 ]; }
+. "$EGW_TOP_SRCDIR/tests/e2e/lib_supervisor.sh"
+sup_env supctl 2
+export EGW_LOG_LEVEL=info
 start() {	# start LOGNAME [ARGS...]
 	log=$1
 	shift
 	ip netns exec "$ns" "$sup" "$@" run > "$T/$log.log" 2>&1 &
 	SUP_PID=$!
 	track_pid "$SUP_PID"
-}
-stop() {
-	kill -TERM "$SUP_PID" 2>/dev/null
-	wait_for 30 sh -c "! kill -0 $SUP_PID 2>/dev/null"
-	wait "$SUP_PID" 2>/dev/null
 }
 child_pid() { cat "$run/$1.pid" 2>/dev/null; }
 quiet() { "$@" > /dev/null 2>&1; }

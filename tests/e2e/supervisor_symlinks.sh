@@ -12,30 +12,14 @@ e2e_init supervisor_symlinks
 need_root
 need_cmd nginx nats-server curl ip setpriv
 
-ns=$(make_netns supsym)
-chmod 755 "$T"
-http_port=$(free_port)
-nats_port=$(free_port)
-export EGW_STATE_DIR="$T/state" EGW_RUN_DIR="$T/run"
-export EGW_HTTP_LISTEN=127.0.0.1:$http_port EGW_WORKERS=1 EGW_SPARE_WORKERS=0 EGW_AUTH=off
-export EGW_USER=nobody EGW_NGINX_RENDER="$EGW_TOP_SRCDIR/scripts/render-nginx-conf"
-export DRY_RUN=true
-unset NATS_URL
-sup="$EGW_TOP_BUILDDIR/egw-supervisor"
-run=$EGW_RUN_DIR state=$EGW_STATE_DIR
-
+. "$EGW_TOP_SRCDIR/tests/e2e/lib_supervisor.sh"
+sup_env supsym 1
+state=$EGW_STATE_DIR
 as_user() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
-health_ok() { [ "$(ip netns exec "$ns" curl -s -o /dev/null -m 2 -w '%{http_code}' \
-	"http://127.0.0.1:$http_port/health")" = 200 ]; }
 start() {	# start LOGNAME
 	ip netns exec "$ns" "$sup" --local-nats "$nats_port" run > "$T/$1.log" 2>&1 &
 	SUP_PID=$!
 	track_pid "$SUP_PID"
-}
-stop() {
-	kill -TERM "$SUP_PID" 2>/dev/null
-	wait_for 30 sh -c "! kill -0 $SUP_PID 2>/dev/null"
-	wait "$SUP_PID" 2>/dev/null
 }
 exited() { ! kill -0 "$SUP_PID" 2>/dev/null; }
 # Its exit status once it exited by itself, else 0 after stopping it.
