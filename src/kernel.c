@@ -90,6 +90,15 @@ kernel_open(struct kernel **out)
 	}
 	k->portid = mnl_socket_get_portid(k->nl);
 	k->seq = (uint32_t)time(NULL);
+	{
+		/* An error ack echoes the whole refused message (a batch
+		 * message of 128 elements is ~10 KB): only its header, so
+		 * that the acks of a large refused batch fit the buffer. */
+		int on = 1;
+
+		(void)setsockopt(mnl_socket_get_fd(k->nl), SOL_NETLINK,
+		    NETLINK_CAP_ACK, &on, sizeof(on));
+	}
 	*out = k;
 	return 0;
 }
