@@ -686,6 +686,7 @@ struct change {
 	/* reconcile: the stored status, to tell a failure already reported */
 	bool stored_failed;
 	uint64_t stored_why_hash;
+	bool counted;			/* in recon->status_writes */
 };
 
 struct changes {
@@ -1023,7 +1024,8 @@ recon_policy(const struct policy *p, void *ctx)
 	if (p->applied_generation != r->desired ||
 	    p->apply_status != (ok ? POLICY_APPLY_APPLIED : POLICY_APPLY_FAILED) ||
 	    strcmp(p->apply_error, c->why) != 0)
-		c->ok = ok, c->why[sizeof(c->why) - 1] = '\0', r->status_writes++;
+		c->ok = ok, c->why[sizeof(c->why) - 1] = '\0', r->status_writes++,
+		    c->counted = true;
 	else
 		c->exists = false;	/* nothing to write */
 	return 0;
@@ -1206,6 +1208,28 @@ kernel_owned(const struct isolate *iso, const uint32_t *marks, size_t n,
 	return 0;
 }
 
+/* What the kernel took: @del out of the view, @add into it. */
+static int
+kv_apply(struct isolate *iso, const struct render_elems *del,
+    const struct render_elems *add)
+{
+	struct render_elems rest;
+	int rc;
+
+	render_elems_init(&rest);
+	if ((rc = elems_minus(&iso->kv, del, &rest)) == 0)
+		for (size_t i = 0; i < add->n && rc == 0; i++)
+			rc = render_elems_push(&rest, &add->v[i]);
+	if (rc != 0) {
+		render_elems_free(&rest);
+		return rc;
+	}
+	render_elems_sort(&rest);
+	render_elems_free(&iso->kv);
+	iso->kv = rest;
+	return 0;
+}
+
 /*
  * One transaction taking the owners @marks from what the kernel holds to
  * @want (sorted).  Returns 0, EGW_E_NFT (refused, nothing changed), or
@@ -1228,8 +1252,10 @@ isolate_send(struct isolate *iso, const uint32_t *marks, size_t n,
 		iso->batches++;
 		rc = kernel_elems_batch(iso->a->k, &iso->a->rc, del.v, del.n,
 		    add.v, add.n, iso->err, sizeof(iso->err));
-		if (rc == 0)
+		if (rc == 0) {
 			iso->changed += del.n + add.n;
+			rc = kv_apply(iso, &del, &add);
+		}
 	}
 	if (rc != 0 && rc != EGW_E_NFT)
 		iso->fatal = rc;
@@ -1266,8 +1292,11 @@ isolate_settle(struct isolate *iso, struct scen *s, struct render_elems *got,
 			snprintf(c->why, sizeof(c->why), "%s", why);
 		/* refused again as before: no new status, no new event */
 		c->exists = !(c->stored_failed && c->stored_why_hash == hash_str(c->why));
-		if (c->exists)
+		if (c->exists && !c->counted)
 			iso->r->status_writes++;
+		else if (!c->exists && c->counted)
+			iso->r->status_writes--;
+		c->counted = c->exists;
 	}
 	log_warnx("scenario %s: the kernel refused its elements (%s); %s",
 	    s->scenario_id, why, s->elems.n ? "failed closed (baseline)" :
@@ -1371,11 +1400,9 @@ isolate_unwanted(struct isolate *iso, struct scen **live, size_t n_live,
 		iso->batches++;
 		rc = kernel_elems_batch(iso->a->k, &iso->a->rc, del.v, del.n,
 		    NULL, 0, iso->err, sizeof(iso->err));
-		if (rc == 0 && (rc = elems_minus(&iso->kv, &del, &rest)) == 0) {
+		if (rc == 0) {
 			iso->changed += del.n;
-			render_elems_free(&iso->kv);
-			iso->kv = rest;
-			render_elems_init(&rest);
+			rc = kv_apply(iso, &del, &rest);
 		}
 	}
 	if (rc != 0 && rc != EGW_E_NFT)
@@ -1453,8 +1480,10 @@ reconcile_isolated(struct applier *a, struct recon *r,
 		if (rc != 0)
 			goto out;
 		a->table_fresh = true;
+		iso.changed++;		/* the table itself: drift when it existed */
 		for (size_t i = 0; i < a->global.n && rc == 0; i++)
 			rc = render_elems_push(&iso.kv, &a->global.v[i]);
+		render_elems_sort(&iso.kv);
 	} else {
 		for (size_t i = 0; i < ks->elems.n && rc == 0; i++)
 			rc = render_elems_push(&iso.kv, &ks->elems.v[i]);
@@ -1903,7 +1932,7 @@ read_counters(struct applier *a)
 		n_stale = stale_counters(a, kc, n, stale);
 	for (size_t s = 0; s < a->cap && !need_bases; s++)
 		need_bases = a->scens[s].used && !a->scens[s].have_counters;
-	if (!forget && (need_bases || n_stale > 0)) {
+	if ((!forget && need_bases) || n_stale > 0) {
 		if ((rc = store_applier_counters_baselines(a->st, stored_base_cb,
 		    &bases)) != 0 || (rc = bases.oom ? EGW_E_NOMEM : 0) != 0)
 			goto out;
@@ -1911,17 +1940,19 @@ read_counters(struct applier *a)
 	}
 	if ((rc = store_begin(a->st)) != 0)
 		goto out;
-	if (forget && (rc = store_applier_counters_forget_kernel(a->st)) != 0)
-		goto rollback;
-	for (size_t i = 0; i < n_stale && !forget; i++) {
+	/* before the fresh table's forgetting: it clears the marks rows
+	 * are found by; a fresh table counted everything from 0 */
+	for (size_t i = 0; i < n_stale; i++) {
 		const struct stored_base *b = stored_base_find(&bases, stale[i].mark);
 		uint64_t k[STORE_COUNTERS];
 
 		counters_of(&stale[i], k);
-		if (b != NULL &&
-		    (rc = add_counts(a, b->sid, stale[i].mark, k, b->k)) != 0)
+		if (b != NULL && (rc = add_counts(a, b->sid, stale[i].mark, k,
+		    forget ? NULL : b->k)) != 0)
 			goto rollback;
 	}
+	if (forget && (rc = store_applier_counters_forget_kernel(a->st)) != 0)
+		goto rollback;
 	for (size_t s = 0; s < a->cap; s++) {
 		struct scen *x = &a->scens[s];
 		const struct kernel_counter *c;

@@ -311,10 +311,9 @@ socket_probe(const char *path, int type)
 }
 
 /*
- * The name is taken.  Abstract names have no permissions: any local user
- * could take it first to keep the applier from starting.  Only a holder
- * running as this user or root is another gateway; anyone else's is
- * named in the log and ignored.
+ * The name is taken.  Say by whom when the holder answers (ours listen);
+ * either way this start is refused: two appliers over one table is the
+ * worse failure, and whoever took the name is named in the log.
  */
 static int
 netns_lock_holder(const char *program, const struct sockaddr_un *sa,
@@ -323,29 +322,23 @@ netns_lock_holder(const char *program, const struct sockaddr_un *sa,
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct ucred cred = { 0 };
 	socklen_t clen = sizeof(cred);
-	bool ours = false, known = false;
+	bool known = false;
 
 	if (fd >= 0 && connect(fd, (const struct sockaddr *)sa, len) == 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0) {
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
 		known = true;
-		ours = cred.uid == 0 || cred.uid == geteuid();
-	}
 	if (fd >= 0)
 		close(fd);
-	if (ours) {
-		log_errorx("another %s runs in this network namespace (pid %ld; "
-		    "another EGW_RUN_DIR?); not starting a second one", program,
-		    (long)cred.pid);
-		return EGW_E_BUSY;
-	}
 	if (known)
-		log_warnx("the namespace lock name of %s is held by pid %ld of "
-		    "uid %lu, not a gateway user: ignoring it (look into that "
-		    "process)", program, (long)cred.pid, (unsigned long)cred.uid);
+		log_errorx("another %s runs in this network namespace (pid %ld, "
+		    "uid %lu; another EGW_RUN_DIR?): not starting a second one "
+		    "over its table", program, (long)cred.pid,
+		    (unsigned long)cred.uid);
 	else
-		log_warnx("the namespace lock name of %s is taken by something "
-		    "that does not answer: ignoring it", program);
-	return 0;
+		log_errorx("the namespace lock of %s (@forge-egress-gateway/%s) "
+		    "is held by a process that does not answer: not starting "
+		    "(find it with ss -xlp)", program, program);
+	return EGW_E_BUSY;
 }
 
 int

@@ -44,7 +44,10 @@ int instance_lock(const char *run_dir, const char *program);
  * table of the namespace.  This lock is an abstract unix socket
  * ("@forge-egress-gateway/<program>"), which exists once per network
  * namespace and goes with the process; an applier in another namespace
- * (a test's, say) is not affected.  Held until exit.
+ * (a test's, say) is not affected.  Held until exit.  The name has no
+ * permissions: whoever holds it, of any user, keeps this start from
+ * happening (two appliers over one table is the worse failure); the log
+ * names the holder's pid and uid.
  *
  * Returns: 0; EGW_E_BUSY when another process holds it; EGW_E_IO (logged).
  */

@@ -215,7 +215,10 @@ ok "refused allowlist: sf still failed" status_is sf failed
 sleep 3	# a reconcile in between, then count
 n_ev=$(db "SELECT count(*) FROM outbox WHERE type = 'apply.failed' AND scenario_id = 'sf'")
 n_drift=$(db "SELECT count(*) FROM outbox WHERE type = 'drift.repaired'")
+n_iso=$(grep -c 'reconcile isolated' "$T/applier.log")
 sleep 5	# two more interval reconciles, each refused again
+ok "refused again: the reconciles went on, isolated" \
+	[ "$(grep -c 'reconcile isolated' "$T/applier.log")" -ge $((n_iso + 2)) ]
 ok "refused again: the same refusal is not reported again" \
 	db_is "SELECT count(*) FROM outbox WHERE type = 'apply.failed' AND scenario_id = 'sf'" "$n_ev"
 ok "refused again: nor called drift" \
