@@ -1936,7 +1936,8 @@ read_counters(struct applier *a)
 		if ((rc = store_applier_counters_baselines(a->st, stored_base_cb,
 		    &bases)) != 0 || (rc = bases.oom ? EGW_E_NOMEM : 0) != 0)
 			goto out;
-		qsort(bases.v, bases.n, sizeof(*bases.v), stored_base_cmp);
+		if (bases.n > 0)	/* qsort takes no NULL, even for 0 */
+			qsort(bases.v, bases.n, sizeof(*bases.v), stored_base_cmp);
 	}
 	if ((rc = store_begin(a->st)) != 0)
 		goto out;
