@@ -1230,6 +1230,22 @@ kv_apply(struct isolate *iso, const struct render_elems *del,
 	return 0;
 }
 
+/* One transaction of @del and @add; what the kernel took enters the view. */
+static int
+isolate_batch(struct isolate *iso, const struct render_elems *del,
+    const struct render_elems *add)
+{
+	int rc;
+
+	iso->batches++;
+	rc = kernel_elems_batch(iso->a->k, &iso->a->rc, del->v, del->n, add->v,
+	    add->n, iso->err, sizeof(iso->err));
+	if (rc != 0)
+		return rc;
+	iso->changed += del->n + add->n;
+	return kv_apply(iso, del, add);
+}
+
 /*
  * One transaction taking the owners @marks from what the kernel holds to
  * @want (sorted).  Returns 0, EGW_E_NFT (refused, nothing changed), or
@@ -1249,13 +1265,7 @@ isolate_send(struct isolate *iso, const uint32_t *marks, size_t n,
 	    (rc = elems_minus(&have, want, &del)) == 0 &&
 	    (rc = elems_minus(want, &have, &add)) == 0 &&
 	    del.n + add.n > 0) {
-		iso->batches++;
-		rc = kernel_elems_batch(iso->a->k, &iso->a->rc, del.v, del.n,
-		    add.v, add.n, iso->err, sizeof(iso->err));
-		if (rc == 0) {
-			iso->changed += del.n + add.n;
-			rc = kv_apply(iso, &del, &add);
-		}
+		rc = isolate_batch(iso, &del, &add);
 	}
 	if (rc != 0 && rc != EGW_E_NFT)
 		iso->fatal = rc;
@@ -1397,13 +1407,7 @@ isolate_unwanted(struct isolate *iso, struct scen **live, size_t n_live,
 		rc = elems_minus(&iso->kv, &all, &del);
 	}
 	if (rc == 0 && del.n > 0) {
-		iso->batches++;
-		rc = kernel_elems_batch(iso->a->k, &iso->a->rc, del.v, del.n,
-		    NULL, 0, iso->err, sizeof(iso->err));
-		if (rc == 0) {
-			iso->changed += del.n;
-			rc = kv_apply(iso, &del, &rest);
-		}
+		rc = isolate_batch(iso, &del, &rest);
 	}
 	if (rc != 0 && rc != EGW_E_NFT)
 		iso->fatal = rc;

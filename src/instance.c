@@ -21,44 +21,6 @@
 #include "log.h"
 
 /*
- * The pid that took the flock on @fd's file, from /proc/locks (exact even
- * when the taker could not write its pid into the file, and after it died
- * while its children keep the lock); else what the file says; 0: unknown.
- */
-static long
-lock_holder(int fd)
-{
-	char buf[256], *end;
-	struct stat sb;
-	long pid = 0;
-	ssize_t n;
-	FILE *f;
-
-	if (fstat(fd, &sb) == 0 && (f = fopen("/proc/locks", "re")) != NULL) {
-		while (pid == 0 && fgets(buf, sizeof(buf), f) != NULL) {
-			unsigned maj, min;
-			unsigned long ino;
-			long p;
-
-			/* "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" */
-			if (sscanf(buf, "%*d: FLOCK %*s %*s %ld %x:%x:%lu", &p, &maj,
-			    &min, &ino) == 4 && ino == (unsigned long)sb.st_ino &&
-			    maj == major(sb.st_dev) && min == minor(sb.st_dev))
-				pid = p;
-		}
-		fclose(f);
-		if (pid > 0)
-			return pid;
-	}
-	n = pread(fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	pid = strtol(buf, &end, 10);
-	return end != buf && pid > 0 ? pid : 0;
-}
-
-/*
  * Whether /proc/locks lists an exclusive flock() on @fd's file: 1 (with
  * the holder's pid in @pid, 0 when it is not visible from our pid
  * namespace), 0, or -1 when /proc/locks cannot be read.  Reading the
@@ -92,6 +54,28 @@ proc_locks_find(int fd, long *pid)
 	}
 	fclose(f);
 	return found;
+}
+
+/*
+ * The pid that took the flock on @fd's file, from /proc/locks (exact even
+ * when the taker could not write its pid into the file, and after it died
+ * while its children keep the lock); else what the file says; 0: unknown.
+ */
+static long
+lock_holder(int fd)
+{
+	char buf[32], *end;
+	long pid = 0;
+	ssize_t n;
+
+	if (proc_locks_find(fd, &pid) == 1 && pid > 0)
+		return pid;
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	pid = strtol(buf, &end, 10);
+	return end != buf && pid > 0 ? pid : 0;
 }
 
 int
