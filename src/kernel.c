@@ -5,9 +5,11 @@
  * Concatenated keys are laid out as the kernel compares them: each field
  * padded to 4 bytes; addresses and ports in network order, protocol and
  * nf_proto as one byte.  The mark is a host-order value, but nft inserts a
- * byteorder (hton) expression for host-order fields of a concatenation, so
- * inside concatenated keys it is big-endian, while a plain "type mark" key
- * and map data stay in host order (found by listing what we wrote).  Interval (pipapo) sets take the first and the
+ * byteorder (hton) expression for host-order fields of a concatenation
+ * that an interval set looks up, so inside those keys it is big-endian,
+ * while a plain "type mark" key, the hash set "mark . ifname" and map data
+ * stay in host order (found by listing what we wrote, and by
+ * "nft --debug=netlink add element").  Interval (pipapo) sets take the first and the
  * last key (NFTA_SET_ELEM_KEY / _KEY_END), both inclusive.  The e2e tests
  * check that the reconciler finds no drift after a libnftnl change, i.e.
  * that this layout reads back exactly as the text path writes it.
@@ -512,7 +514,14 @@ decode_elem(enum render_set set, struct nftnl_set_elem *ne, struct render_elem *
 			memcpy(&e->mark, d, 4);
 		}
 		return 0;
+	case RENDER_SET_BOUNDIF:
+		if (klen != 4 + 16 || memchr(key + 4, '\0', 16) == NULL)
+			return -1;
+		memcpy(&e->mark, key, 4);
+		memcpy(e->lo, key + 4, 15);
+		return 0;
 	case RENDER_SET_AUDIT:
+	case RENDER_SET_BOUND:
 	case RENDER_SET_FALLBACK:
 		if (klen != 4)
 			return -1;
@@ -1011,8 +1020,15 @@ elem_key(const struct render_elem *e, bool last, uint8_t *key)
 		memcpy(key, e->lo, 15);
 		return 16;
 	case RENDER_SET_AUDIT:
+	case RENDER_SET_BOUND:
 	case RENDER_SET_FALLBACK:
 		return put_u32_host(key, e->mark);
+	case RENDER_SET_BOUNDIF:
+		/* a hash set: the mark stays in host order (see the top) */
+		put_u32_host(key, e->mark);
+		memset(key + 4, 0, 16);
+		memcpy(key + 4, e->lo, 15);
+		return 4 + 16;
 	case RENDER_SET_PRE4:
 	case RENDER_SET_ALLOW4:
 	case RENDER_SET_PRE6:

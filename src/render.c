@@ -36,6 +36,8 @@ static const char *const set_names[RENDER_SET__COUNT] = {
 	[RENDER_SET_SRCIF] = "srcif",
 	[RENDER_SET_SRCH4] = "srch4",
 	[RENDER_SET_SRCH6] = "srch6",
+	[RENDER_SET_BOUND] = "bound",
+	[RENDER_SET_BOUNDIF] = "boundif",
 	[RENDER_SET_AUDIT] = "audit",
 	[RENDER_SET_FALLBACK] = "fallback",
 	[RENDER_SET_PRE4] = "pre4",
@@ -53,6 +55,7 @@ static const char *const reason_names[] = {
 	[RENDER_REASON_BASELINE] = "baseline",
 	[RENDER_REASON_DISABLED] = "disabled",
 	[RENDER_REASON_FAILED] = "failed",
+	[RENDER_REASON_SPOOFED] = "spoofed",
 	[RENDER_REASON_ALLOWLIST] = "allowlist",
 };
 
@@ -144,10 +147,12 @@ render_kset_parse(const struct render_config *rc, const char *name,
 size_t
 render_kset_count(const struct render_config *rc)
 {
-	/* 8 unsharded element sets (+ 2 host maps), 4 sharded, 4 dynamic */
-	if (render_shards(rc) == 1)
-		return 16;
-	return 10 + 4 * (size_t)render_shards(rc) + 4;
+	/* every element set, the 4 allowlists once per shard, the 4 dynamic
+	 * counter and rate sets; the flat layout has no host maps */
+	size_t k = render_shards(rc);
+	size_t n = RENDER_SET__COUNT - 4 + 4 * k + 4;
+
+	return k == 1 ? n - 2 : n;
 }
 
 static unsigned
@@ -259,7 +264,8 @@ static bool
 set_keyed_by_mark(uint8_t set)
 {
 	return set_is_addr_box(set) || set == RENDER_SET_AUDIT ||
-	    set == RENDER_SET_FALLBACK;
+	    set == RENDER_SET_FALLBACK || set == RENDER_SET_BOUND ||
+	    set == RENDER_SET_BOUNDIF;
 }
 
 uint32_t
@@ -869,6 +875,15 @@ render_policy(const struct render_config *rc, const struct policy *p,
 		    render_shards(rc) > 1 ? RENDER_SET_SRCH6 : RENDER_SET_SRC6);
 	for (size_t i = 0; i < p->n_interfaces && !err; i++)
 		err = push_iface(&tmp, p->interfaces[i], b.mark, RENDER_SET_SRCIF);
+	/* Sources and interfaces named together: the sources count only
+	 * where they can come from (bound_chain()). */
+	if (p->n_sources > 0 && p->n_interfaces > 0) {
+		if (!err)
+			err = push_mark_elem(&tmp, RENDER_SET_BOUND, b.mark, 0);
+		for (size_t i = 0; i < p->n_interfaces && !err; i++)
+			err = push_iface(&tmp, p->interfaces[i], b.mark,
+			    RENDER_SET_BOUNDIF);
+	}
 	if (!err && p->n_sources == 0 && p->n_interfaces == 0) {
 		if (derived_iface == NULL || derived_iface[0] == '\0') {
 			set_why(why, whylen, "policy names no source prefix or "
@@ -1075,16 +1090,20 @@ render_elem_text(const struct render_elem *e, char *buf, size_t len)
 		return 0;
 	case RENDER_SET_MANAGEDIF:
 	case RENDER_SET_SRCIF:
+	case RENDER_SET_BOUNDIF:
 		memcpy(name, e->lo, NETADDR_IFNAMSIZ - 1);
 		name[NETADDR_IFNAMSIZ - 1] = '\0';
 		if (!netaddr_valid_ifname(name))
 			return EGW_E_INVALID;
 		if (e->set == RENDER_SET_SRCIF)
 			snprintf(buf, len, "\"%s\" : %u", name, e->mark);
+		else if (e->set == RENDER_SET_BOUNDIF)
+			snprintf(buf, len, "%u . \"%s\"", e->mark, name);
 		else
 			snprintf(buf, len, "\"%s\"", name);
 		return 0;
 	case RENDER_SET_AUDIT:
+	case RENDER_SET_BOUND:
 		snprintf(buf, len, "%u", e->mark);
 		return 0;
 	case RENDER_SET_FALLBACK:
@@ -1219,9 +1238,14 @@ skel_chain(struct skel_cb *cb, const char *name, const char *head)
 		cb->chain(name, head, cb->ctx);
 }
 
+/*
+ * @by_source is where a packet goes that its source address classified:
+ * the chain that checks a bound policy's interfaces (bound_chain()), or
+ * @target itself where there is no input interface to check.
+ */
 static void
 classify_rules(struct skel_cb *cb, const char *chain, const char *target,
-    bool with_iface)
+    const char *by_source, bool with_iface)
 {
 	/*
 	 * Replies are not the scenario's egress.  Its own packets of an
@@ -1231,17 +1255,33 @@ classify_rules(struct skel_cb *cb, const char *chain, const char *target,
 	 */
 	skel_rule(cb, chain, "ct state established,related ct direction reply accept");
 	if (render_shards(cb->rc) > 1) {
-		skel_rule(cb, chain, "meta mark set ip saddr map @srch4 goto %s", target);
-		skel_rule(cb, chain, "meta mark set ip6 saddr map @srch6 goto %s", target);
+		skel_rule(cb, chain, "meta mark set ip saddr map @srch4 goto %s", by_source);
+		skel_rule(cb, chain, "meta mark set ip6 saddr map @srch6 goto %s", by_source);
 	}
-	skel_rule(cb, chain, "meta mark set meta nfproto . ip saddr map @src4 goto %s", target);
-	skel_rule(cb, chain, "meta mark set meta nfproto . ip6 saddr map @src6 goto %s", target);
+	skel_rule(cb, chain, "meta mark set meta nfproto . ip saddr map @src4 goto %s", by_source);
+	skel_rule(cb, chain, "meta mark set meta nfproto . ip6 saddr map @src6 goto %s", by_source);
 	if (with_iface)
 		skel_rule(cb, chain, "meta mark set iifname map @srcif goto %s", target);
 	skel_rule(cb, chain, "meta nfproto . ip saddr @managed4 meta mark set 0 goto %s", target);
 	skel_rule(cb, chain, "meta nfproto . ip6 saddr @managed6 meta mark set 0 goto %s", target);
 	if (with_iface)
 		skel_rule(cb, chain, "iifname @managedif meta mark set 0 goto %s", target);
+}
+
+/*
+ * A policy that names both sources and interfaces binds the two: a packet
+ * from one of its sources that came in on an interface it does not name
+ * is spoofed (or misrouted), and is not that scenario's to be let out by
+ * its allowlist, nor by audit mode.  Only source matches come here: a
+ * packet its interface classified is on a named interface already.
+ */
+static void
+bound_chain(struct skel_cb *cb, const char *chain, const char *target)
+{
+	skel_chain(cb, chain, NULL);
+	skel_rule(cb, chain, "meta mark @bound meta mark . iifname != @boundif "
+	    "goto deny_spoofed");
+	skel_rule(cb, chain, "goto %s", target);
 }
 
 /* "meta mark & 0xff vmap { 0 : jump <prefix>0, ... }" for @k shards */
@@ -1280,10 +1320,13 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 		 * Audit mode lets through what the policy would deny, so that
 		 * a workload's needs can be learnt; the gateway's own
 		 * protections are not the policy's to learn: cloud metadata
-		 * (credentials), link-local and the gateway host stay denied.
+		 * (credentials), link-local and the gateway host stay denied,
+		 * and so does a bound source on another interface (whoever
+		 * sent it is not the workload being learnt).
 		 */
 		bool audited = r != RENDER_REASON_METADATA &&
-		    r != RENDER_REASON_LINKLOCAL && r != RENDER_REASON_GATEWAY;
+		    r != RENDER_REASON_LINKLOCAL && r != RENDER_REASON_GATEWAY &&
+		    r != RENDER_REASON_SPOOFED;
 		char audit[32];
 
 		snprintf(c, sizeof(c), "deny_%s", reason_names[r]);
@@ -1362,13 +1405,16 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 	free(vpre);
 	free(vallow);
 
+	bound_chain(cb, "bound_forward", "decide");
+	bound_chain(cb, "bound_input", "decide_local");
+
 	skel_chain(cb, "forward", "type filter hook forward priority filter - 10; policy accept;");
-	classify_rules(cb, "forward", "decide", true);
+	classify_rules(cb, "forward", "decide", "bound_forward", true);
 	skel_chain(cb, "input", "type filter hook input priority filter - 10; policy accept;");
-	classify_rules(cb, "input", "decide_local", true);
+	classify_rules(cb, "input", "decide_local", "bound_input", true);
 	if (rc->output_hook) {
 		skel_chain(cb, "output", "type filter hook output priority filter - 10; policy accept;");
-		classify_rules(cb, "output", "decide", false);
+		classify_rules(cb, "output", "decide", "decide", false);
 	}
 }
 
@@ -1429,6 +1475,8 @@ skeleton_sets(struct sbuf *sb, const struct render_config *rc)
 		"set cnt_deny { type mark; size 1048576; flags dynamic; counter; }",
 		"set rl_allow { type mark; size 1048576; flags dynamic,timeout; timeout 1m; }",
 		"set rl_deny { type mark; size 1048576; flags dynamic,timeout; timeout 1m; }",
+		"set bound { type mark; }",
+		"set boundif { type mark . ifname; }",
 	};
 	unsigned k = render_shards(rc);
 

@@ -33,7 +33,7 @@
 #define RENDER_MAX_DNS 8
 #define RENDER_PROFILE_MAX_RULES 256
 #define RENDER_MAX_POLICY_ELEMS 4096	/* beyond this a policy fails */
-#define RENDER_SKELETON_VERSION 1	/* bump when the skeleton changes */
+#define RENDER_SKELETON_VERSION 2	/* bump when the skeleton changes */
 #define RENDER_SHARDS_DEFAULT 256	/* allowlist shards egw-applier uses */
 #define RENDER_SHARDS_MAX 1024
 
@@ -47,6 +47,8 @@ enum render_set {
 	RENDER_SET_SRCIF,		/* ifname : mark */
 	RENDER_SET_SRCH4,		/* ipv4_addr : mark (hash; sharded layout) */
 	RENDER_SET_SRCH6,		/* ipv6_addr : mark (hash; sharded layout) */
+	RENDER_SET_BOUND,		/* mark: sources bound to interfaces */
+	RENDER_SET_BOUNDIF,		/* mark . ifname: where they may arrive */
 	RENDER_SET_AUDIT,		/* mark */
 	RENDER_SET_FALLBACK,		/* mark : verdict (goto deny_<reason>) */
 	RENDER_SET_PRE4,		/* mark . ipv4_addr . inet_proto . inet_service */
@@ -70,6 +72,7 @@ enum render_reason {
 	RENDER_REASON_BASELINE,		/* managed source without a policy */
 	RENDER_REASON_DISABLED,		/* policy disabled: baseline */
 	RENDER_REASON_FAILED,		/* policy failed to apply: baseline */
+	RENDER_REASON_SPOOFED,		/* bound source on another interface */
 	RENDER_REASON__DENY_COUNT,
 	RENDER_REASON_ALLOWLIST = RENDER_REASON__DENY_COUNT	/* allowed */
 };

@@ -708,10 +708,134 @@ test_texts(void)
 	policy_free(p);
 }
 
+/* How many elements of @set with @mark does @l hold? */
+static int
+count_marked(const struct render_elems *l, enum render_set set, uint32_t mark)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		n += l->v[i].set == set && l->v[i].mark == mark;
+	return n;
+}
+
+/*
+ * Sources bind to interfaces only when a policy names both, in every
+ * state (the binding is part of "which traffic is the scenario's"), and
+ * only the hooks with an input interface check it.
+ */
+static void
+test_bound_sources(void)
+{
+	static const enum render_state states[] = {
+		RENDER_STATE_ACTIVE, RENDER_STATE_DISABLED, RENDER_STATE_FAILED,
+	};
+	struct render_config rc;
+	struct render_profile none;
+	struct render_elems l;
+	struct render_elem e;
+	char why[256] = "", buf[200];
+	char *text;
+
+	memset(&rc, 0, sizeof(rc));
+	memset(&none, 0, sizeof(none));
+	snprintf(none.name, sizeof(none.name), "none");
+	for (int shape = 0; shape < 4; shape++) {
+		struct policy *p = policy_new();
+		const char *derived = shape == 3 ? "br-derived" : NULL;
+		bool both = shape == 2;
+
+		p->id = 7;
+		if (shape == 0 || shape == 2) {
+			p->n_sources = 1;
+			p->sources[0].family = AF_INET;
+			p->sources[0].len = 24;
+			inet_pton(AF_INET, "100.64.7.0", p->sources[0].addr);
+		}
+		if (shape == 1 || shape == 2) {
+			p->n_interfaces = 2;
+			snprintf(p->interfaces[0], sizeof(p->interfaces[0]), "br-a");
+			snprintf(p->interfaces[1], sizeof(p->interfaces[1]), "br-b");
+		}
+		for (size_t s = 0; s < sizeof(states) / sizeof(*states); s++) {
+			render_elems_init(&l);
+			is_int(render_policy(&rc, p, &none, &none, states[s], derived,
+			    &l, why, sizeof(why)), 0, "shape %d state %zu renders",
+			    shape, s);
+			is_int(count_marked(&l, RENDER_SET_BOUND, 7), both ? 1 : 0,
+			    "shape %d state %zu: bound %s", shape, s,
+			    both ? "once" : "not at all");
+			is_int(count_marked(&l, RENDER_SET_BOUNDIF, 7), both ? 2 : 0,
+			    "shape %d state %zu: one boundif per named interface",
+			    shape, s);
+			render_elems_free(&l);
+		}
+		policy_free(p);
+	}
+
+	memset(&e, 0, sizeof(e));
+	e.set = RENDER_SET_BOUNDIF;
+	e.mark = 7;
+	memcpy(e.lo, "br-a", 4);
+	is_int(render_elem_text(&e, buf, sizeof(buf)), 0, "boundif element renders");
+	is_str(buf, "7 . \"br-a\"", "boundif element: mark . quoted name");
+	memcpy(e.lo, "br\"; flush", 10);
+	is_int(render_elem_text(&e, buf, sizeof(buf)), EGW_E_INVALID,
+	    "a boundif name with nft syntax is refused");
+
+	rc.output_hook = true;
+	text = render_skeleton_text(&rc);
+	ok(text != NULL, "skeleton renders");
+	if (text != NULL) {
+		ok(strstr(text, "chain deny_spoofed {") != NULL,
+		    "a deny chain for spoofed sources");
+		ok(strstr(text, "audit_spoofed") == NULL,
+		    "audit mode does not let spoofed sources through");
+		ok(strstr(text, "ip saddr map @src4 goto bound_forward") != NULL &&
+		    strstr(text, "ip saddr map @src4 goto bound_input") != NULL,
+		    "forward and input send source matches to the interface check");
+		ok(strstr(text, "iifname map @srcif goto decide ") != NULL,
+		    "interface matches skip it");
+		{
+			const char *out = strstr(text, "chain output {");
+
+			ok(out != NULL && strstr(out, "@src4 goto decide ") != NULL &&
+			    strstr(out, "bound_") == NULL,
+			    "the output hook (no input interface) does not check");
+		}
+		free(text);
+	}
+}
+
+/* The applier calls a table with another number of sets drift. */
+static void
+test_kset_count(void)
+{
+	static const unsigned shards[] = { 0, 1, 2, 4, 256 };
+
+	for (size_t i = 0; i < sizeof(shards) / sizeof(*shards); i++) {
+		struct render_config rc;
+		char *text;
+		size_t n = 0;
+
+		memset(&rc, 0, sizeof(rc));
+		rc.shards = shards[i];
+		text = render_skeleton_text(&rc);
+		for (const char *p = text; p && (p = strstr(p, "\n\t")) != NULL; p++)
+			n += strncmp(p + 2, "set ", 4) == 0 || strncmp(p + 2, "map ", 4) == 0;
+		is_int((long long)n, (long long)render_kset_count(&rc),
+		    "shards %u: render_kset_count() is what the skeleton declares",
+		    shards[i]);
+		free(text);
+	}
+}
+
 int
 main(void)
 {
 	test_texts();
+	test_kset_count();
+	test_bound_sources();
 	test_dns_anywhere();
 	test_random_policies();
 	test_golden();
