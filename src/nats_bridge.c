@@ -208,7 +208,8 @@ bridge_is_string(struct json_object *v)
  */
 static int
 bridge_put_recorded(struct store *st, struct policy *p,
-    const struct store_actor *actor, const char *digest, bool *created,
+    const struct store_actor *actor, const char *digest,
+    const struct store_event_pos *pos, bool *created,
     struct policy_errors *errs)
 {
 	bool queued;
@@ -226,7 +227,7 @@ bridge_put_recorded(struct store *st, struct policy *p,
 		return rc;
 	rc = store_policy_put(st, p, actor, created, errs);
 	if (rc == 0)
-		rc = store_event_record(st, p->scenario_id, digest);
+		rc = store_event_record(st, p->scenario_id, digest, pos);
 	rc_end = store_policy_batch_end(st, queued, rc == 0);
 	return rc != 0 ? rc : rc_end;
 }
@@ -234,8 +235,8 @@ bridge_put_recorded(struct store *st, struct policy *p,
 static int
 bridge_created(struct store *st, const struct config *cfg,
     struct json_object *obj, const char *digest,
-    const struct store_actor *actor, struct policy_errors *errs,
-    enum bridge_outcome *outcome)
+    const struct store_event_pos *pos, const struct store_actor *actor,
+    struct policy_errors *errs, enum bridge_outcome *outcome)
 {
 	static const char *const extra[] = { "track", NULL };
 	char profile[POLICY_PROFILE_MAX + 1];
@@ -284,6 +285,18 @@ bridge_created(struct store *st, const struct config *cfg,
 		*outcome = BRIDGE_UNCHANGED;
 		goto out;
 	}
+	/* Older than one acted on already: the producer's intent moved on
+	 * while this one waited for its redelivery. */
+	if (pos != NULL &&
+	    (rc = store_event_superseded(st, p->scenario_id, pos, &seen)) != 0)
+		goto out;
+	if (seen) {
+		log_info("scenario %s: created event %s:%lld is older than one "
+		    "acted on already; ignored", p->scenario_id, pos->stream,
+		    (long long)pos->seq);
+		*outcome = BRIDGE_UNCHANGED;
+		goto out;
+	}
 	rc = store_policy_get(st, p->scenario_id, old);
 	/* A child row edited into nonsense: the put rewrites them all. */
 	if (rc == EGW_E_BADROW)
@@ -296,14 +309,14 @@ bridge_created(struct store *st, const struct config *cfg,
 			 * retention has removed it. */
 			log_info("scenario %s is completed; created event ignored",
 			    p->scenario_id);
-			rc = store_event_record(st, p->scenario_id, digest);
+			rc = store_event_record(st, p->scenario_id, digest, pos);
 			*outcome = BRIDGE_UNCHANGED;
 			goto out;
 		}
 	} else if (rc != EGW_E_NOTFOUND) {
 		goto out;
 	}
-	rc = bridge_put_recorded(st, p, actor, digest, &created, errs);
+	rc = bridge_put_recorded(st, p, actor, digest, pos, &created, errs);
 	if (rc == EGW_E_CONFLICT)
 		rc = EGW_E_INVALID;	/* not retryable; recorded as rejected */
 	if (rc != 0)
@@ -403,7 +416,7 @@ out:
 int
 bridge_handle_event(struct store *st, const struct config *cfg,
     const char *subject, const char *data, size_t len, const char *request_id,
-    enum bridge_outcome *outcome)
+    const struct store_event_pos *pos, enum bridge_outcome *outcome)
 {
 	size_t max_len = cfg->max_body;
 	struct store_actor actor = { BRIDGE_ACTOR, request_id };
@@ -424,8 +437,8 @@ bridge_handle_event(struct store *st, const struct config *cfg,
 
 		if (strcmp(subject, BRIDGE_SUBJECT_CREATED) == 0) {
 			if ((rc = digest_sha256_hex(data, len, digest)) == 0)
-				rc = bridge_created(st, cfg, obj, digest, &actor,
-				    errs, outcome);
+				rc = bridge_created(st, cfg, obj, digest, pos,
+				    &actor, errs, outcome);
 		} else if (strcmp(subject, BRIDGE_SUBJECT_COMPLETED) == 0)
 			rc = bridge_completed(st, obj, &actor, errs, outcome);
 		else
@@ -957,16 +970,27 @@ bridge_dispatch(struct bridge *b, natsMsg *msg, int kind)
 	bool js = reply != NULL && strncmp(reply, "$JS.ACK.", 8) == 0;
 	enum bridge_outcome outcome;
 	jsMsgMetaData *meta = NULL;
-	char rid[128] = "core";
+	struct store_event_pos pos = { 0 };
+	char rid[128] = "core", stream[128];
 	natsStatus s = NATS_OK;
 
 	if (js && natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
 		snprintf(rid, sizeof(rid), "js:%s:%" PRIu64, meta->Stream,
 		    meta->Sequence.Stream);
+		/* From the server, like the body: only a sane position counts. */
+		if (meta->Stream != NULL && strlen(meta->Stream) < sizeof(stream) &&
+		    meta->Sequence.Stream > 0 && meta->Sequence.Stream <= INT64_MAX &&
+		    meta->Timestamp > 0) {
+			snprintf(stream, sizeof(stream), "%s", meta->Stream);
+			pos.stream = stream;
+			pos.seq = (int64_t)meta->Sequence.Stream;
+			pos.ts_ns = meta->Timestamp;
+		}
 		jsMsgMetaData_Destroy(meta);
 	}
 	bridge_handle_event(b->st, b->cfg, kind_subject[kind], natsMsg_GetData(msg),
-	    (size_t)natsMsg_GetDataLength(msg), rid, &outcome);
+	    (size_t)natsMsg_GetDataLength(msg), rid, pos.stream ? &pos : NULL,
+	    &outcome);
 	b->stats.events++;
 	switch (outcome) {
 	case BRIDGE_CHANGED:

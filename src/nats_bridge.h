@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "store.h"
+#include "store_events.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -84,6 +85,7 @@ struct bridge_stats {
  *       a policy is held to the gateway's scope and template (policy.h
  *       policy_validate_for_gateway)
  * @request_id: NULL or an id for history and logs (e.g. "js:STREAM:seq")
+ * @pos: the message's place in its JetStream stream, or NULL (core NATS)
  * @outcome: what happened
  *
  * scenario.created is parsed by the API's codec (extra key "track"); when
@@ -91,7 +93,9 @@ struct bridge_stats {
  * used.  A created event for a completed scenario changes nothing (a
  * late redelivery must not reopen it), nor does one whose exact body was
  * accepted for the scenario before (store_events.h), whatever happened to
- * the policy since.  scenario.completed disables the
+ * the policy since, nor one that a later message of its stream, already
+ * acted on, has superseded (@pos: a created message NAKed while the
+ * database was busy comes back after the producer's next one).  scenario.completed disables the
  * policy and stamps completed_at; for an unknown scenario it stores a
  * disabled, completed "none" tombstone so that a created event arriving
  * later (the two subjects are consumed independently) cannot open it.
@@ -103,7 +107,7 @@ struct bridge_stats {
  */
 int bridge_handle_event(struct store *st, const struct config *cfg,
     const char *subject, const char *data, size_t len, const char *request_id,
-    enum bridge_outcome *outcome);
+    const struct store_event_pos *pos, enum bridge_outcome *outcome);
 
 /**
  * bridge_new() - set up the bridge (no network I/O yet)

@@ -33,13 +33,40 @@ store_event_seen(struct store *st, const char *scenario_id,
 }
 
 int
+store_event_superseded(struct store *st, const char *scenario_id,
+    const struct store_event_pos *pos, bool *superseded)
+{
+	/* The scenario's rows are one range of the primary key. */
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT 1 FROM scenario_event_digests WHERE scenario_id = ?1"
+	    " AND stream = ?2 AND stream_seq > ?3 AND stream_ts > ?4 LIMIT 1");
+	int rc;
+
+	*superseded = false;
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, scenario_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, pos->stream, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 3, pos->seq);
+	sqlite3_bind_int64(stmt, 4, pos->ts_ns);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_ROW) {
+		*superseded = true;
+		return 0;
+	}
+	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+}
+
+int
 store_event_record(struct store *st, const char *scenario_id,
-    const char *digest)
+    const char *digest, const struct store_event_pos *pos)
 {
 	char now[TIMEFMT_LEN];
 	sqlite3_stmt *stmt = store_prepare(st,
 	    "INSERT OR IGNORE INTO scenario_event_digests"
-	    " (scenario_id, digest, accepted_at) VALUES (?1, ?2, ?3)");
+	    " (scenario_id, digest, accepted_at, stream, stream_seq, stream_ts)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
 	int rc;
 
 	if (stmt == NULL)
@@ -47,6 +74,14 @@ store_event_record(struct store *st, const char *scenario_id,
 	sqlite3_bind_text(stmt, 1, scenario_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 2, digest, -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 3, timefmt_now(now), -1, SQLITE_TRANSIENT);
+	if (pos != NULL) {
+		sqlite3_bind_text(stmt, 4, pos->stream, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 5, pos->seq);
+		sqlite3_bind_int64(stmt, 6, pos->ts_ns);
+	} else {
+		for (int i = 4; i <= 6; i++)
+			sqlite3_bind_null(stmt, i);
+	}
 	rc = sqlite3_step(stmt);
 	sqlite3_reset(stmt);
 	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);

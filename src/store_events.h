@@ -7,7 +7,10 @@
  * after the policy it created was disabled, narrowed or deleted by an
  * operator.  The bridge keys each accepted message by the SHA-256 of its
  * body, stored in the transaction that acted on it; the same bytes for the
- * same scenario are then done, whatever the policy looks like now.
+ * same scenario are then done, whatever the policy looks like now.  With
+ * the message's place in its JetStream stream (sql/007), an older message
+ * that comes back after a newer one was accepted (a NAK's redelivery) is
+ * told apart from the producer's next intent.
  */
 #ifndef EGW_STORE_EVENTS_H
 #define EGW_STORE_EVENTS_H
@@ -16,6 +19,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+/* A message's place in its JetStream stream. */
+struct store_event_pos {
+	const char *stream;	/* the stream's name */
+	int64_t seq;		/* stream sequence, > 0 */
+	int64_t ts_ns;		/* the server's time stamp, ns since the epoch */
+};
 
 /**
  * store_event_seen() - was this message accepted for @scenario_id before?
@@ -28,15 +39,28 @@ int store_event_seen(struct store *st, const char *scenario_id,
     const char *digest, bool *seen);
 
 /**
+ * store_event_superseded() - was a later message of @pos's stream accepted?
+ * @st: connection
+ * @pos: where the message sits in its stream
+ * @superseded: set when the scenario has an accepted message of the same
+ *              stream with both a higher sequence and a later time stamp
+ *
+ * Returns: 0, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_event_superseded(struct store *st, const char *scenario_id,
+    const struct store_event_pos *pos, bool *superseded);
+
+/**
  * store_event_record() - remember that this message was accepted
  * @st: connection; inside the transaction that acted on the message (a
  *      single INSERT outside one commits by itself)
+ * @pos: where it sits in its stream, or NULL (core NATS)
  *
- * Recording it twice is not an error.
+ * Recording it twice is not an error; the first record is kept.
  *
  * Returns: 0, EGW_E_BUSY or EGW_E_DB.
  */
 int store_event_record(struct store *st, const char *scenario_id,
-    const char *digest);
+    const char *digest, const struct store_event_pos *pos);
 
 #endif

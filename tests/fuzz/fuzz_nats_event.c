@@ -144,7 +144,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	subject = data[0] & 1 ? BRIDGE_SUBJECT_COMPLETED : BRIDGE_SUBJECT_CREATED;
 	snapshot(&before);
 	rc = bridge_handle_event(st, &cfg, subject, (const char *)data + 1,
-	    size - 1, "fuzz:1", &outcome);
+	    size - 1, "fuzz:1", NULL, &outcome);
 	snapshot(&after);
 	if (rc != 0 || outcome == BRIDGE_RETRY)
 		fprintf(stderr, "%s: rc %d (%s), outcome %d\n", subject, rc,

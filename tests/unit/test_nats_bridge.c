@@ -34,14 +34,76 @@ no_env(const char *name)
 }
 
 static enum bridge_outcome
-handle(struct store *st, const char *subject, const char *body, size_t len)
+handle_at(struct store *st, const char *subject, const char *body, size_t len,
+    const struct store_event_pos *pos)
 {
 	enum bridge_outcome oc = BRIDGE_RETRY;
-	int rc = bridge_handle_event(st, &cfg, subject, body, len, "test", &oc);
+	int rc = bridge_handle_event(st, &cfg, subject, body, len, "test", pos,
+	    &oc);
 
 	if (rc != 0)
 		tap_diag("bridge_handle_event: %s", err_message(rc));
 	return oc;
+}
+
+static enum bridge_outcome
+handle(struct store *st, const char *subject, const char *body, size_t len)
+{
+	return handle_at(st, subject, body, len, NULL);
+}
+
+/* A created event for "ord" with profile @profile from stream @stream
+ * (bodies differ by their network_id: the same bytes would be "seen"). */
+static enum bridge_outcome
+created_at(struct store *st, const char *profile, const char *stream,
+    int64_t seq, int64_t ts_ns)
+{
+	struct store_event_pos pos = { stream, seq, ts_ns };
+	char body[160];
+
+	snprintf(body, sizeof(body), "{\"scenario_id\":\"ord\",\"profile\":"
+	    "\"%s\",\"network_id\":\"n%s%lld\"}", profile, stream,
+	    (long long)seq);
+	return handle_at(st, BRIDGE_SUBJECT_CREATED, body, strlen(body), &pos);
+}
+
+static enum bridge_outcome handle_str(struct store *st, const char *subject,
+    const char *body);
+
+/*
+ * A created message NAKed (database busy) comes back after the producer's
+ * next one was acted on: it must not undo it.  Sequence and time stamp
+ * must both be later to supersede (a stream made again restarts its
+ * sequence), and streams do not order each other.
+ */
+static void
+test_stream_order(struct store *st)
+{
+	struct policy *p = policy_new();
+
+	is_int(created_at(st, "none", "SCN", 5, 5000), BRIDGE_CHANGED,
+	    "order: message 5 applies");
+	is_int(created_at(st, "external-api", "SCN", 7, 7000), BRIDGE_CHANGED,
+	    "order: message 7 applies");
+	is_int(created_at(st, "training-updates", "SCN", 6, 6000), BRIDGE_UNCHANGED,
+	    "order: message 6, redelivered after 7, changes nothing");
+	is_int(store_policy_get(st, "ord", p), 0, "order: policy stored");
+	is_str(p->profile, "external-api", "order: message 7's profile stays");
+	is_int(created_at(st, "training-updates", "OTHER", 6, 6000), BRIDGE_CHANGED,
+	    "order: another stream's message is not ordered against SCN");
+	is_int(created_at(st, "none", "SCN", 2, 9000), BRIDGE_CHANGED,
+	    "order: a lower sequence with a later time stamp (stream made "
+	    "again) applies");
+	is_int(created_at(st, "external-api", "SCN", 8, 6500), BRIDGE_CHANGED,
+	    "order: a higher sequence applies");
+	is_int(created_at(st, "training-updates", "SCN", 1, 1000), BRIDGE_UNCHANGED,
+	    "order: older than both records changes nothing");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"ord\",\"profile\":\"training-updates\"}"),
+	    BRIDGE_CHANGED, "order: a core NATS message (no position) applies");
+	is_int(store_policy_get(st, "ord", p), 0, "order: policy stored");
+	is_str(p->profile, "training-updates", "order: the core message's profile");
+	policy_free(p);
 }
 
 static enum bridge_outcome
@@ -279,6 +341,14 @@ main(void)
 	    (int64_t)n_bad + 2, "every rejection has a reason and the subject");
 	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"
 	    " AND scenario_id = 'x5'"), 1, "unknown profile recorded with its scenario id");
+
+	test_stream_order(st);
+	is_int(testdb_int(st, "SELECT count(*) FROM scenario_event_digests WHERE"
+	    " scenario_id = 'ord' AND stream = 'SCN' AND stream_seq = 7 AND"
+	    " stream_ts = 7000"), 1, "order: an accepted message's place is recorded");
+	is_int(testdb_int(st, "SELECT count(*) FROM scenario_event_digests WHERE"
+	    " scenario_id = 'ord' AND stream_seq = 6 AND stream = 'SCN'"), 0,
+	    "order: a superseded message is not recorded");
 
 	policy_free(p);
 	store_close(st);

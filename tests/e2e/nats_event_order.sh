@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# A scenario.created message NAKed while the database was busy comes back
+# after a delay; when the producer's next created message for the same
+# scenario is acted on in between, the old one must not undo it when it
+# returns.  A real nats-server -js and egw-natsd; the database is held
+# busy by another connection (BEGIN IMMEDIATE) until the bridge gives up
+# on the first message, then released, and the second one is published at
+# once, well inside the first one's NAK delay (1 s).
+. "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
+e2e_init nats_event_order
+start_nats
+egw_env
+. "$EGW_TOP_SRCDIR/tests/e2e/nats_lib.sh"
+
+ok "scenario stream created by the producer side" \
+	"$PROBE" stream-add SCENARIOS scenario.created,scenario.completed
+start_natsd
+"$PROBE" jspub scenario.created '{"scenario_id":"warm-1","profile":"none","network_id":"n-warm"}' > /dev/null
+ok "the bridge takes created events" \
+	wait_until 10 q_eq "SELECT count(*) FROM policies WHERE scenario_id = 'warm-1'" 1
+
+# Hold the database's write lock until $T/release appears.
+cat > "$T/hold.py" <<'PY'
+import os, sqlite3, sys, time
+db, held, release = sys.argv[1:4]
+con = sqlite3.connect(db, isolation_level=None, timeout=10)
+con.execute("BEGIN IMMEDIATE")
+open(held, "w").close()
+deadline = time.monotonic() + 90
+while not os.path.exists(release) and time.monotonic() < deadline:
+    time.sleep(0.02)
+con.execute("COMMIT")
+PY
+python3 "$T/hold.py" "$DB" "$T/held" "$T/release" &
+HOLD_PID=$!
+track_pid "$HOLD_PID"
+wait_for 10 test -e "$T/held" || { echo "Bail out! could not hold the database"; exit 99; }
+
+"$PROBE" jspub scenario.created '{"scenario_id":"ord-1","profile":"none","network_id":"n-old"}' > /dev/null
+ok "the first message meets a busy database and is NAKed" \
+	wait_until 60 sh -c "[ \"\$(grep -c 'scenario.created event js:SCENARIOS:[0-9]*: .*will retry' '$T/natsd.log')\" -ge 1 ]"
+touch "$T/release"
+wait "$HOLD_PID"
+"$PROBE" jspub scenario.created '{"scenario_id":"ord-1","profile":"external-api","network_id":"n-new"}' > /dev/null
+ok "the producer's next message is acted on" \
+	wait_until 10 q_eq "SELECT profile FROM policies WHERE scenario_id = 'ord-1'" external-api
+ok "the first message comes back and is recognised as older" \
+	wait_until 15 grep -q 'scenario ord-1: created event SCENARIOS:[0-9]* is older than one acted on already; ignored' "$T/natsd.log"
+ok "... it changed nothing" q_is \
+	"SELECT profile || '|' || network_id FROM policies WHERE scenario_id = 'ord-1'" "external-api|n-new"
+ok "... and is not recorded as accepted" q_is \
+	"SELECT count(*) FROM scenario_event_digests WHERE scenario_id = 'ord-1'" 1
+ok "the accepted message's place in the stream is recorded" q_is \
+	"SELECT stream || '|' || (stream_seq > 2) || '|' || (stream_ts > 0) FROM scenario_event_digests
+	 WHERE scenario_id = 'ord-1'" "SCENARIOS|1|1"
+last=$(stream_last_seq SCENARIOS)
+ok "every message was acknowledged, the older one too" \
+	wait_until 10 consumer_is SCENARIOS egress_gateway_created ack_floor_stream_seq "$last"
+stop_natsd
+e2e_done
