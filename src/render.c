@@ -1274,13 +1274,18 @@ classify_rules(struct skel_cb *cb, const char *chain, const char *target,
  * is spoofed (or misrouted), and is not that scenario's to be let out by
  * its allowlist, nor by audit mode.  Only source matches come here: a
  * packet its interface classified is on a named interface already.
+ * Loopback is the gateway talking to itself (Linux sends from the address
+ * it talks to, which may lie inside a bound prefix), never a workload.
+ * The drop is counted and logged under mark 0: the sender is not the
+ * scenario whose address it used, whose figures and log budget stay its
+ * own.
  */
 static void
 bound_chain(struct skel_cb *cb, const char *chain, const char *target)
 {
 	skel_chain(cb, chain, NULL);
-	skel_rule(cb, chain, "meta mark @bound meta mark . iifname != @boundif "
-	    "goto deny_spoofed");
+	skel_rule(cb, chain, "meta mark @bound iifname != \"lo\" meta mark . "
+	    "iifname != @boundif meta mark set 0 goto deny_spoofed");
 	skel_rule(cb, chain, "goto %s", target);
 }
 

@@ -86,8 +86,15 @@ ok "the owner's own traffic gets out (IPv6 tcp 443)" got_out a6tcp tcp_ok $A6 20
 ok "a spoofed source on another interface is dropped (tcp 443)" stopped a4tcp spoof tcp $A 203.0.113.10 443
 ok "... (udp 123)" stopped a4udp spoof udp $A 203.0.113.10 123
 ok "... (IPv6 tcp 443)" stopped a6tcp spoof tcp $A6 2001:db8:113::10 443
-ok "... and counted as the bound scenario's deny" sh -c \
-	"ip netns exec $NS_GW nft list set inet forge_egress cnt_deny | grep -q 'packets [1-9]'"
+# cnt_deny "0x0000002a counter packets 3 bytes 180" -> packets of mark M
+denied_of() {
+	in_gw nft list set inet forge_egress cnt_deny | tr '{},' '\n\n\n' |
+		awk -v m="$(printf '0x%08x' "$1")" '$1 == m { print $4 }'
+}
+SA=$(db "SELECT id FROM policies WHERE scenario_id = 'sa'")
+denied_ge() { v=$(denied_of "$1"); [ -n "$v" ] && [ "$v" -ge "$2" ]; }
+ok "... counted under mark 0 (no scenario), not as the impersonated one's" denied_ge 0 3
+ok "... the impersonated scenario's deny counter is untouched" test -z "$(denied_of "$SA")"
 ok "the other scenario's own traffic goes by its policy (80 allowed)" in_scen2 tcp 100.64.2.2 203.0.113.10 80
 ok "... (443 refused)" sh -c "! ip netns exec $NS_SCEN2 /usr/bin/python3 $T/probe.py tcp 100.64.2.2 203.0.113.10 443"
 
@@ -117,7 +124,8 @@ ok "... and found no drift" sh -c "! tail -n +$((mark + 1)) '$T/applier.log' | g
 policy put '{"scenario_id":"sa","profile":"custom","sources":["100.64.1.2/32","2001:db8:64:1::2/128"],"allowed_hosts":["203.0.113.10","2001:db8:113::10"]}'
 ok "sources-only policy applied" applied
 ok "its bound elements are gone" sh -c \
-	"! ip netns exec $NS_GW nft list set inet forge_egress boundif | grep -q '\"g0\"'"
+	"ip netns exec $NS_GW nft list set inet forge_egress boundif > '$T/boundif' &&
+	 ! grep -q '\"g0\"' '$T/boundif'"
 ok "unbound: the same spoofed packet gets out (the probe sees it)" got_out a4tcp spoof tcp $A 203.0.113.10 443
 
 # Bound again: the table is not replaced, the elements come back.
@@ -125,6 +133,43 @@ policy put "$bound"
 ok "bound again" applied
 ok "bound again: the spoofed packet is dropped" stopped a4tcp spoof tcp $A 203.0.113.10 443
 ok "bound again: the owner gets out" got_out a4tcp tcp_ok $A 203.0.113.10 443
+
+# A bound prefix (the interval map src4, not the host map) that holds the
+# gateway's own address, with the gateway as the resolver: the gateway's
+# own traffic to itself (loopback, sent from that address) is not spoofed,
+# a workload elsewhere sending to the gateway (the input hook) with the
+# prefix's addresses is.
+cat > "$T/dns.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("100.64.1.1", 53))
+print("ready", flush=True)
+while True:
+    d, a = s.recvfrom(512)
+    print(a[0], d.decode(errors="replace"), flush=True)
+    s.sendto(b"ok " + d, a)
+PY
+ip netns exec "$NS_GW" /usr/bin/python3 -u "$T/dns.py" > "$T/dns.log" 2>&1 &
+track_pid $!
+wait_for 10 grep -q ready "$T/dns.log" || { echo "Bail out! gateway DNS stand-in did not start"; exit 99; }
+# send NS SRC TEXT: one datagram from SRC to the gateway's port 53
+send() {
+	ip netns exec "$1" /usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0)); s.sendto(sys.argv[2].encode(), ("100.64.1.1", 53))' "$2" "$3"
+}
+heard() { sleep 0.3; grep -q " $1\$" "$T/dns.log"; }
+policy put '{"scenario_id":"sa","profile":"custom","sources":["100.64.1.0/24"],"interfaces":["g0"],"dns_servers":["100.64.1.1"],"allowed_hosts":["203.0.113.10"]}'
+ok "bound prefix policy applied" applied
+ok "bound prefix: the owner gets out" got_out a4tcp tcp_ok $A 203.0.113.10 443
+ok "bound prefix: a spoofed source is dropped" stopped a4tcp spoof tcp $A 203.0.113.10 443
+send "$NS_SCEN" $A owner-1
+ok "bound prefix: the owner reaches the gateway's resolver" heard owner-1
+send "$NS_SCEN2" $A spoof-1
+ok "bound prefix: a spoofed source to the gateway itself is dropped" sh -c "sleep 0.3; ! grep -q ' spoof-1\$' '$T/dns.log'"
+send "$NS_GW" 100.64.1.1 self-1
+ok "the gateway's own traffic to itself (loopback, from a bound address) is not spoofed" heard self-1
 
 stop_applier
 e2e_done

@@ -25,7 +25,7 @@
 
 static const char *const reasons[] = {
 	"allowlist", "default", "dns", "metadata", "linklocal", "gateway",
-	"baseline", "disabled", "failed", NULL
+	"baseline", "disabled", "failed", "spoofed", NULL
 };
 
 static void

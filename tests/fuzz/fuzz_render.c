@@ -300,8 +300,14 @@ elem_ok(const char *set, const char *s, size_t len, uint32_t own)
 	if (strcmp(set, "srcif") == 0)
 		return nk == 2 && is_ifname(kv[0], kvl[0]) &&
 		    is_mark(kv[1], kvl[1], own);
-	if (strcmp(set, "audit") == 0)
+	if (strcmp(set, "audit") == 0 || strcmp(set, "bound") == 0)
 		return nk == 1 && is_mark(s, len, own);
+	if (strcmp(set, "boundif") == 0) {
+		/* the policy's own mark . a quoted, safe interface name */
+		n = split(s, len, " . ", f, fl, 2);
+		return nk == 1 && n == 2 && is_mark(f[0], fl[0], own) &&
+		    is_ifname(f[1], fl[1]);
+	}
 	if (strcmp(set, "srch4") == 0 || strcmp(set, "srch6") == 0) {
 		uint8_t bin[16];
 
@@ -356,7 +362,8 @@ check_element_cmds(const char *text, uint32_t own, unsigned shards)
 	static const char head[] = "add element " RENDER_FAMILY " " RENDER_TABLE " ";
 	static const char *const sets[] = {
 		"managed4", "managed6", "managedif", "src4", "src6", "srcif",
-		"srch4", "srch6", "audit", "fallback", "pre4", "pre6", "allow4", "allow6", NULL
+		"srch4", "srch6", "bound", "boundif", "audit", "fallback", "pre4", "pre6",
+		"allow4", "allow6", NULL
 	};
 	const char *p = text;
 	size_t count = 0;
