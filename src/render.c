@@ -1276,17 +1276,29 @@ classify_rules(struct skel_cb *cb, const char *chain, const char *target,
  * packet its interface classified is on a named interface already.
  * Loopback is the gateway talking to itself (Linux sends from the address
  * it talks to, which may lie inside a bound prefix), never a workload.
- * The drop is counted and logged under mark 0: the sender is not the
- * scenario whose address it used, whose figures and log budget stay its
- * own.
  */
 static void
 bound_chain(struct skel_cb *cb, const char *chain, const char *target)
 {
 	skel_chain(cb, chain, NULL);
 	skel_rule(cb, chain, "meta mark @bound iifname != \"lo\" meta mark . "
-	    "iifname != @boundif meta mark set 0 goto deny_spoofed");
+	    "iifname != @boundif goto spoofed");
 	skel_rule(cb, chain, "goto %s", target);
+}
+
+/*
+ * A spoofed packet is not the traffic of the scenario whose address it
+ * used: it is counted and logged as the sender's, the scenario whose
+ * interface it came in on (its figures, its log budget, and the flow
+ * log's answer to "who"), or under mark 0 when that interface is no
+ * scenario's.
+ */
+static void
+spoofed_chain(struct skel_cb *cb)
+{
+	skel_chain(cb, "spoofed", NULL);
+	skel_rule(cb, "spoofed", "meta mark set iifname map @srcif goto deny_spoofed");
+	skel_rule(cb, "spoofed", "meta mark set 0 goto deny_spoofed");
 }
 
 /* "meta mark & 0xff vmap { 0 : jump <prefix>0, ... }" for @k shards */
@@ -1410,6 +1422,7 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 	free(vpre);
 	free(vallow);
 
+	spoofed_chain(cb);
 	bound_chain(cb, "bound_forward", "decide");
 	bound_chain(cb, "bound_input", "decide_local");
 

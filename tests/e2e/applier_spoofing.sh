@@ -92,11 +92,21 @@ denied_of() {
 		awk -v m="$(printf '0x%08x' "$1")" '$1 == m { print $4 }'
 }
 SA=$(db "SELECT id FROM policies WHERE scenario_id = 'sa'")
+SB=$(db "SELECT id FROM policies WHERE scenario_id = 'sb'")
 denied_ge() { v=$(denied_of "$1"); [ -n "$v" ] && [ "$v" -ge "$2" ]; }
-ok "... counted under mark 0 (no scenario), not as the impersonated one's" denied_ge 0 3
+ok "... counted as the sender's deny (the scenario whose interface it came in on)" denied_ge "$SB" 3
 ok "... the impersonated scenario's deny counter is untouched" test -z "$(denied_of "$SA")"
 ok "the other scenario's own traffic goes by its policy (80 allowed)" in_scen2 tcp 100.64.2.2 203.0.113.10 80
 ok "... (443 refused)" sh -c "! ip netns exec $NS_SCEN2 /usr/bin/python3 $T/probe.py tcp 100.64.2.2 203.0.113.10 443"
+
+# From an interface that is no scenario's: counted under mark 0.
+policy delete sb
+ok "the sender's policy deleted" applied
+ok "from an interface of no scenario: dropped" stopped a4tcp spoof tcp $A 203.0.113.10 443
+ok "... counted under mark 0" denied_ge 0 1
+ok "... still not as the impersonated one's" test -z "$(denied_of "$SA")"
+policy put '{"scenario_id":"sb","profile":"custom","interfaces":["g2"],"allowed_hosts":["203.0.113.10"],"allowed_ports":[80]}'
+ok "the sender's policy back" applied
 
 # Audit mode lets the policy's own denials through, not spoofed packets.
 policy put "${bound%\}}"',"mode":"audit"}'
