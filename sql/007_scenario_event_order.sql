@@ -10,7 +10,8 @@
 -- created message is stale when the scenario already has an accepted one
 -- from the same stream that is later by both (a stream deleted and made
 -- again restarts its sequence, not its clock).  NULL: a message that did
--- not come through JetStream (core NATS: no redelivery, no position).
+-- not come through JetStream (core NATS: no redelivery, no position), and
+-- rows from before this migration.
 ALTER TABLE scenario_event_digests ADD COLUMN stream TEXT;
 ALTER TABLE scenario_event_digests ADD COLUMN stream_seq INTEGER
 	CHECK (stream_seq IS NULL OR stream_seq > 0);

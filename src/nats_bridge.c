@@ -971,13 +971,14 @@ bridge_dispatch(struct bridge *b, natsMsg *msg, int kind)
 	enum bridge_outcome outcome;
 	jsMsgMetaData *meta = NULL;
 	struct store_event_pos pos = { 0 };
-	char rid[128] = "core", stream[128];
+	char rid[320] = "core", stream[256];
 	natsStatus s = NATS_OK;
 
 	if (js && natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
 		snprintf(rid, sizeof(rid), "js:%s:%" PRIu64, meta->Stream,
 		    meta->Sequence.Stream);
-		/* From the server, like the body: only a sane position counts. */
+		/* From the server, like the body: only a sane position counts
+		 * (stream names are at most 255 bytes, JetStream's limit). */
 		if (meta->Stream != NULL && strlen(meta->Stream) < sizeof(stream) &&
 		    meta->Sequence.Stream > 0 && meta->Sequence.Stream <= INT64_MAX &&
 		    meta->Timestamp > 0) {
@@ -985,6 +986,9 @@ bridge_dispatch(struct bridge *b, natsMsg *msg, int kind)
 			pos.stream = stream;
 			pos.seq = (int64_t)meta->Sequence.Stream;
 			pos.ts_ns = meta->Timestamp;
+		} else {
+			log_warnx("%s has no usable stream position; not ordered",
+			    rid);
 		}
 		jsMsgMetaData_Destroy(meta);
 	}

@@ -95,10 +95,11 @@ struct bridge_stats {
  * accepted for the scenario before (store_events.h), whatever happened to
  * the policy since, nor one that a later message of its stream, already
  * acted on, has superseded (@pos: a created message NAKed while the
- * database was busy comes back after the producer's next one).  scenario.completed disables the
- * policy and stamps completed_at; for an unknown scenario it stores a
- * disabled, completed "none" tombstone so that a created event arriving
- * later (the two subjects are consumed independently) cannot open it.
+ * database was busy comes back after the producer's next one).
+ * scenario.completed disables the policy and stamps completed_at; for an
+ * unknown scenario it stores a disabled, completed "none" tombstone so
+ * that a created event arriving later (the two subjects are consumed
+ * independently) cannot open it.
  * A rejected event is recorded with audit_rejected_event() before this
  * returns.
  *

@@ -41,6 +41,7 @@ int store_event_seen(struct store *st, const char *scenario_id,
 /**
  * store_event_superseded() - was a later message of @pos's stream accepted?
  * @st: connection
+ * @scenario_id: the message's scenario
  * @pos: where the message sits in its stream
  * @superseded: set when the scenario has an accepted message of the same
  *              stream with both a higher sequence and a later time stamp

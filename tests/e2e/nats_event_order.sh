@@ -5,8 +5,10 @@
 # scenario is acted on in between, the old one must not undo it when it
 # returns.  A real nats-server -js and egw-natsd; the database is held
 # busy by another connection (BEGIN IMMEDIATE) until the bridge gives up
-# on the first message, then released, and the second one is published at
-# once, well inside the first one's NAK delay (1 s).
+# on the first message; the second one is published at once, well inside
+# the first one's NAK delay (1 s), and meets the lock too, so the bridge is
+# waiting on it with the second message when the first comes back; then
+# the lock is released.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_init nats_event_order
 start_nats
@@ -40,9 +42,10 @@ wait_for 10 test -e "$T/held" || { echo "Bail out! could not hold the database";
 "$PROBE" jspub scenario.created '{"scenario_id":"ord-1","profile":"none","network_id":"n-old"}' > /dev/null
 ok "the first message meets a busy database and is NAKed" \
 	wait_until 60 sh -c "[ \"\$(grep -c 'scenario.created event js:SCENARIOS:[0-9]*: .*will retry' '$T/natsd.log')\" -ge 1 ]"
+"$PROBE" jspub scenario.created '{"scenario_id":"ord-1","profile":"external-api","network_id":"n-new"}' > /dev/null
+sleep 1.5	# the first message is back in the queue behind the second
 touch "$T/release"
 wait "$HOLD_PID"
-"$PROBE" jspub scenario.created '{"scenario_id":"ord-1","profile":"external-api","network_id":"n-new"}' > /dev/null
 ok "the producer's next message is acted on" \
 	wait_until 10 q_eq "SELECT profile FROM policies WHERE scenario_id = 'ord-1'" external-api
 ok "the first message comes back and is recognised as older" \

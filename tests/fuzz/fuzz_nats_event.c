@@ -3,8 +3,11 @@
  * This file contains the libFuzzer target of egw-natsd's event handling.
  *
  * The first input byte picks the subject (scenario.created or
- * scenario.completed), the rest is the message body, handed to
- * bridge_handle_event() exactly as the cnats callback would, against a
+ * scenario.completed; bit 0) and whether the message has a JetStream
+ * position (bit 1; its sequence and time stamp from the other six bits,
+ * so inputs meet older and newer positions of the same stream), the rest
+ * is the message body, handed to bridge_handle_event() as the cnats
+ * callback would, against a
  * real SQLite database (migrated by store_open, kept in a private
  * temporary directory and recreated every few thousand inputs).
  * Properties checked besides memory safety:
@@ -134,6 +137,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	enum bridge_outcome outcome;
 	struct snap before, after;
+	struct store_event_pos pos = { "FUZZ", 0, 0 };
 	const char *subject;
 	int rc;
 
@@ -142,9 +146,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (++uses > FUZZ_DB_RECYCLE)
 		open_db();
 	subject = data[0] & 1 ? BRIDGE_SUBJECT_COMPLETED : BRIDGE_SUBJECT_CREATED;
+	pos.seq = 1 + (data[0] >> 2);
+	pos.ts_ns = pos.seq * 1000;
 	snapshot(&before);
 	rc = bridge_handle_event(st, &cfg, subject, (const char *)data + 1,
-	    size - 1, "fuzz:1", NULL, &outcome);
+	    size - 1, "fuzz:1", data[0] & 2 ? &pos : NULL, &outcome);
 	snapshot(&after);
 	if (rc != 0 || outcome == BRIDGE_RETRY)
 		fprintf(stderr, "%s: rc %d (%s), outcome %d\n", subject, rc,
