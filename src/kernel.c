@@ -34,6 +34,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <nftables/libnftables.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,7 @@ int
 kernel_run_text(struct kernel *k, const char *text, bool dry_run, char *err,
     size_t errlen)
 {
+	sigset_t block, old;
 	int rc;
 
 	/*
@@ -152,7 +154,20 @@ kernel_run_text(struct kernel *k, const char *text, bool dry_run, char *err,
 		return EGW_E_NOMEM;
 	}
 	nft_ctx_set_dry_run(ctx, dry_run);
+	/*
+	 * libnftables waits for the kernel with select(), which a signal
+	 * interrupts whatever SA_RESTART says, and then reports the
+	 * transaction as failed ("Interrupted system call"), though the
+	 * kernel may have taken it: the caller would take a SIGHUP for a
+	 * refusal.  The signals wait until libnftables is done.
+	 */
+	sigemptyset(&block);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigprocmask(SIG_BLOCK, &block, &old);
 	rc = nft_run_cmd_from_buffer(ctx, text);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		copy_err(err, errlen, nft_ctx_get_error_buffer(ctx));
 		nft_ctx_free(ctx);
@@ -947,6 +962,9 @@ kernel_read_state(struct kernel *k, const struct render_config *rc,
 		if ((rc2 = read_state_once(k, rc, st)) == 0 || !k->interrupted)
 			break;
 	}
+	if (rc2 != 0 && k->interrupted)
+		log_warnx("the ruleset changed under each of %d reads of the "
+		    "table in a row", DUMP_ATTEMPTS);
 	return rc2;
 }
 
@@ -960,6 +978,9 @@ kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *n)
 		if ((rc = read_counters_once(k, out, n)) == 0 || !k->interrupted)
 			break;
 	}
+	if (rc != 0 && k->interrupted)
+		log_warnx("the ruleset changed under each of %d reads of the "
+		    "counters in a row", DUMP_ATTEMPTS);
 	return rc;
 }
 

@@ -9,8 +9,22 @@
  * kernel will not take.  No real element makes a kernel do that on demand; the
  * refusal itself is the real kernel's, and everything above the system
  * call (libnftnl, libnftables, the applier) is the real thing.  Covers
- * sendto() (libmnl) and sendmsg() (libnftables).  Test-only: never
- * installed.
+ * sendto() (libmnl) and sendmsg() (libnftables).
+ *
+ * Read-side faults, for applier_netlink_faults.sh: while the file named by
+ * EGW_TEST_NL_READ_FAULT_FILE holds "<mode> <count>", the next <count>
+ * reads of an nf_tables netlink socket meet, by mode:
+ *   eintr     every other wait for the socket, poll() or select()
+ *             (libnftables), and every other blocking read that would
+ *             wait (nothing queued; counted apart) fails with EINTR: a
+ *             signal during a kernel wait;
+ *   dumpintr  the first reply of a dump read carries NLM_F_DUMP_INTR:
+ *             the ruleset changed under the dump;
+ *   enobufs   recvmsg() fails with ENOBUFS (nothing is consumed): the
+ *             socket's buffer overran and answers were lost.
+ * EINTR is injected only while SIGHUP could be delivered to the caller
+ * (not blocked): a blocked signal interrupts nothing.  Each injection
+ * appends its mode to EGW_TEST_NL_FAULT_LOG.  Test-only: never installed.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -18,9 +32,15 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netfilter/nf_tables.h>
 #include <linux/netlink.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -102,4 +122,191 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 			sabotage(msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len,
 			    &addr);
 	return real(fd, msg, flags);
+}
+
+/* ---- read-side faults ---- */
+
+enum read_fault { RF_NONE, RF_EINTR, RF_DUMPINTR, RF_ENOBUFS };
+
+static unsigned long rf_done;	/* injections so far for the file's count */
+static unsigned long rf_polls, rf_reads;	/* eintr: every other call */
+static char rf_line[64];	/* the file's content rf_done counts for */
+
+static bool
+nf_netlink(int fd)
+{
+	int domain = 0, proto = 0;
+	socklen_t l = sizeof(domain);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) != 0 ||
+	    domain != AF_NETLINK)
+		return false;
+	l = sizeof(proto);
+	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 &&
+	    proto == NETLINK_NETFILTER;
+}
+
+/* Could a signal interrupt the caller now (SIGHUP not blocked)? */
+static bool
+signal_deliverable(void)
+{
+	sigset_t cur;
+
+	return sigprocmask(SIG_BLOCK, NULL, &cur) == 0 &&
+	    sigismember(&cur, SIGHUP) == 0;
+}
+
+/* The mode in force, or RF_NONE once its count is used up. */
+static enum read_fault
+read_fault(void)
+{
+	const char *path = getenv("EGW_TEST_NL_READ_FAULT_FILE");
+	char line[64] = "", mode[16] = "";
+	unsigned long count = 0;
+	FILE *f;
+
+	if (path == NULL || (f = fopen(path, "r")) == NULL)
+		return RF_NONE;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	if (strcmp(line, rf_line) != 0) {
+		/* a new instruction: count from zero */
+		snprintf(rf_line, sizeof(rf_line), "%s", line);
+		rf_done = 0;
+	}
+	if (sscanf(line, "%15s %lu", mode, &count) != 2 || rf_done >= count)
+		return RF_NONE;
+	if (strcmp(mode, "eintr") == 0)
+		return signal_deliverable() ? RF_EINTR : RF_NONE;
+	if (strcmp(mode, "dumpintr") == 0)
+		return RF_DUMPINTR;
+	if (strcmp(mode, "enobufs") == 0)
+		return RF_ENOBUFS;
+	return RF_NONE;
+}
+
+static void
+injected(const char *what)
+{
+	const char *path = getenv("EGW_TEST_NL_FAULT_LOG");
+	FILE *f;
+
+	rf_done++;
+	if (path != NULL && (f = fopen(path, "a")) != NULL) {
+		fprintf(f, "%s\n", what);
+		fclose(f);
+	}
+}
+
+static bool
+poll_fault(struct pollfd *fds, nfds_t n)
+{
+	if (n == 1 && nf_netlink(fds[0].fd) && read_fault() == RF_EINTR &&
+	    rf_polls++ % 2 == 0) {
+		injected("eintr-poll");
+		errno = EINTR;
+		return true;
+	}
+	return false;
+}
+
+int
+poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	int (*real)(struct pollfd *, nfds_t, int) = dlsym(RTLD_NEXT, "poll");
+
+	return poll_fault(fds, n) ? -1 : real(fds, n, timeout);
+}
+
+/* libnftables waits with select() on its one socket */
+int
+select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	int (*real)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
+	    dlsym(RTLD_NEXT, "select");
+
+	if (nfds > 0 && r != NULL && FD_ISSET(nfds - 1, r) &&
+	    nf_netlink(nfds - 1) && read_fault() == RF_EINTR &&
+	    rf_polls++ % 2 == 0) {
+		injected("eintr-select");
+		errno = EINTR;
+		return -1;
+	}
+	return real(nfds, r, w, e, tv);
+}
+
+/* A signal interrupts only a read that waits: blocking, nothing queued. */
+static bool
+read_would_wait(int fd, int flags)
+{
+	int (*real_poll)(struct pollfd *, nfds_t, int) = dlsym(RTLD_NEXT, "poll");
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int fl = fcntl(fd, F_GETFL);
+
+	return !(flags & MSG_DONTWAIT) && fl >= 0 && !(fl & O_NONBLOCK) &&
+	    real_poll(&p, 1, 0) == 0;
+}
+
+/* What _FORTIFY_SOURCE makes of a poll() on an array of known size. */
+int
+__poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	int (*real)(struct pollfd *, nfds_t, int, size_t) =
+	    dlsym(RTLD_NEXT, "__poll_chk");
+
+	return poll_fault(fds, n) ? -1 : real(fds, n, timeout, fdslen);
+}
+
+/* Mark the first multipart message of @buf as from an interrupted dump. */
+static bool
+interrupt_dump(void *buf, ssize_t len)
+{
+	int left = (int)len;
+
+	for (struct nlmsghdr *nlh = buf; NLMSG_OK(nlh, left);
+	    nlh = NLMSG_NEXT(nlh, left))
+		if ((nlh->nlmsg_flags & NLM_F_MULTI) && nlh->nlmsg_type != NLMSG_DONE) {
+			nlh->nlmsg_flags |= NLM_F_DUMP_INTR;
+			return true;
+		}
+	return false;
+}
+
+ssize_t
+recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t (*real)(int, struct msghdr *, int) = dlsym(RTLD_NEXT, "recvmsg");
+	enum read_fault rf = nf_netlink(fd) ? read_fault() : RF_NONE;
+	ssize_t n;
+
+	if (rf == RF_EINTR && read_would_wait(fd, flags) && rf_reads++ % 2 == 0) {
+		injected("eintr-recv");
+		errno = EINTR;
+		return -1;
+	}
+	if (rf == RF_ENOBUFS) {
+		injected("enobufs");
+		errno = ENOBUFS;
+		return -1;
+	}
+	n = real(fd, msg, flags);
+	if (rf == RF_DUMPINTR && n > 0 && msg->msg_iovlen >= 1 &&
+	    interrupt_dump(msg->msg_iov[0].iov_base, n))
+		injected("dumpintr");
+	return n;
+}
+
+ssize_t
+recv(int fd, void *buf, size_t len, int flags)
+{
+	ssize_t (*real)(int, void *, size_t, int) = dlsym(RTLD_NEXT, "recv");
+
+	if (nf_netlink(fd) && read_fault() == RF_EINTR &&
+	    read_would_wait(fd, flags) && rf_reads++ % 2 == 0) {
+		injected("eintr-recv");
+		errno = EINTR;
+		return -1;
+	}
+	return real(fd, buf, len, flags);
 }
