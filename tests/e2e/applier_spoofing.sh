@@ -70,8 +70,19 @@ got_out() {
 stopped() { ! got_out "$@"; }
 
 applier_env
+export EGW_DB_PATH="$EGW_STATE_DIR/egw.db"
 start_applier
 A=100.64.1.2 A6=2001:db8:64:1::2
+# egw-flowlog records every decision: who a spoofed packet is logged as
+ip netns exec "$NS_GW" "$(egw_bin egw-flowlog)" >> "$T/flowlog.log" 2>&1 &
+FLOWLOG_PID=$!
+track_pid "$FLOWLOG_PID"
+flowlog_reported() {
+	[ "$(db "SELECT pid FROM component_status WHERE component = 'flowlog'")" = "$FLOWLOG_PID" ]
+}
+wait_for 10 flowlog_reported || { echo "Bail out! egw-flowlog did not start"; exit 99; }
+# logged WHERE: an egress_log row matching it appears within 5 s
+logged() { wait_for 5 sh -c "[ \"\$(sqlite3 '$EGW_STATE_DIR/egw.db' \"SELECT count(*) FROM egress_log WHERE $1\")\" -ge 1 ]"; }
 
 bound='{"scenario_id":"sa","profile":"custom","sources":["100.64.1.2/32","2001:db8:64:1::2/128"],"interfaces":["g0"],"allowed_hosts":["203.0.113.10","2001:db8:113::10"]}'
 policy put "$bound"
@@ -95,6 +106,10 @@ SA=$(db "SELECT id FROM policies WHERE scenario_id = 'sa'")
 SB=$(db "SELECT id FROM policies WHERE scenario_id = 'sb'")
 denied_ge() { v=$(denied_of "$1"); [ -n "$v" ] && [ "$v" -ge "$2" ]; }
 ok "... counted as the sender's deny (the scenario whose interface it came in on)" denied_ge "$SB" 3
+ok "... and logged as the sender's, reason spoofed" logged \
+	"scenario_id = 'sb' AND action = 'deny' AND reason = 'spoofed' AND src_ip = '$A'"
+ok "... never as the impersonated scenario's" test \
+	"$(db "SELECT count(*) FROM egress_log WHERE scenario_id = 'sa' AND reason = 'spoofed'")" = 0
 ok "... the impersonated scenario's deny counter is untouched" test -z "$(denied_of "$SA")"
 ok "the other scenario's own traffic goes by its policy (80 allowed)" in_scen2 tcp 100.64.2.2 203.0.113.10 80
 ok "... (443 refused)" sh -c "! ip netns exec $NS_SCEN2 /usr/bin/python3 $T/probe.py tcp 100.64.2.2 203.0.113.10 443"
@@ -104,6 +119,8 @@ policy delete sb
 ok "the sender's policy deleted" applied
 ok "from an interface of no scenario: dropped" stopped a4tcp spoof tcp $A 203.0.113.10 443
 ok "... counted under mark 0" denied_ge 0 1
+ok "... and logged with no scenario, reason spoofed" logged \
+	"scenario_id IS NULL AND action = 'deny' AND reason = 'spoofed' AND src_ip = '$A'"
 ok "... still not as the impersonated one's" test -z "$(denied_of "$SA")"
 policy put '{"scenario_id":"sb","profile":"custom","interfaces":["g2"],"allowed_hosts":["203.0.113.10"],"allowed_ports":[80]}'
 ok "the sender's policy back" applied
@@ -181,5 +198,7 @@ ok "bound prefix: a spoofed source to the gateway itself is dropped" sh -c "slee
 send "$NS_GW" 100.64.1.1 self-1
 ok "the gateway's own traffic to itself (loopback, from a bound address) is not spoofed" heard self-1
 
+kill -TERM "$FLOWLOG_PID" 2>/dev/null
+wait "$FLOWLOG_PID" 2>/dev/null
 stop_applier
 e2e_done
