@@ -1924,10 +1924,13 @@ read_counters(struct applier *a)
 	if (a->cfg.dry_run)
 		return;
 	if ((rc = kernel_read_counters(a->k, &kc, &n)) != 0) {
-		/* once per spell of failures: a missing table says so already */
+		int e = errno;
+
+		/* once per spell of failures: a missing table says so already;
+		 * a failed read is no refusal, the system call says what */
 		if (!a->counters_failing && rc != EGW_E_NOTFOUND)
 			log_warnx("cannot read the kernel's counters: %s",
-			    err_message(rc));
+			    rc == EGW_E_NFT && e != 0 ? strerror(e) : err_message(rc));
 		a->counters_failing = true;
 		return;
 	}

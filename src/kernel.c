@@ -155,11 +155,12 @@ kernel_run_text(struct kernel *k, const char *text, bool dry_run, char *err,
 	}
 	nft_ctx_set_dry_run(ctx, dry_run);
 	/*
-	 * libnftables waits for the kernel with select(), which a signal
-	 * interrupts whatever SA_RESTART says, and then reports the
-	 * transaction as failed ("Interrupted system call"), though the
-	 * kernel may have taken it: the caller would take a SIGHUP for a
-	 * refusal.  The signals wait until libnftables is done.
+	 * libnftables polls for the kernel's answers with select() (a zero
+	 * timeout, between reads), which a signal interrupts whatever
+	 * SA_RESTART says; it then reports the transaction as failed
+	 * ("Interrupted system call"), though the kernel took it, and the
+	 * caller would take a SIGHUP for a refusal.  The signals wait until
+	 * libnftables is done.
 	 */
 	sigemptyset(&block);
 	sigaddset(&block, SIGHUP);
@@ -961,6 +962,8 @@ kernel_read_state(struct kernel *k, const struct render_config *rc,
 		k->interrupted = false;
 		if ((rc2 = read_state_once(k, rc, st)) == 0 || !k->interrupted)
 			break;
+		log_info("the ruleset changed under a read of the table; "
+		    "reading it again");
 	}
 	if (rc2 != 0 && k->interrupted)
 		log_warnx("the ruleset changed under each of %d reads of the "
@@ -977,6 +980,8 @@ kernel_read_counters(struct kernel *k, struct kernel_counter **out, size_t *n)
 		k->interrupted = false;
 		if ((rc = read_counters_once(k, out, n)) == 0 || !k->interrupted)
 			break;
+		log_info("the ruleset changed under a read of the counters; "
+		    "reading them again");
 	}
 	if (rc != 0 && k->interrupted)
 		log_warnx("the ruleset changed under each of %d reads of the "

@@ -14,14 +14,18 @@
  * Read-side faults, for applier_netlink_faults.sh: while the file named by
  * EGW_TEST_NL_READ_FAULT_FILE holds "<mode> <count>", the next <count>
  * reads of an nf_tables netlink socket meet, by mode:
- *   eintr     every other wait for the socket, poll() or select()
- *             (libnftables), and every other blocking read that would
- *             wait (nothing queued; counted apart) fails with EINTR: a
- *             signal during a kernel wait;
- *   dumpintr  the first reply of a dump read carries NLM_F_DUMP_INTR:
- *             the ruleset changed under the dump;
- *   enobufs   recvmsg() fails with ENOBUFS (nothing is consumed): the
- *             socket's buffer overran and answers were lost.
+ *   eintr        every other poll() for the socket, every other select()
+ *                (libnftables) that would wait (nothing queued), and
+ *                every other blocking read that would wait (counted
+ *                apart) fails with EINTR: a signal during a kernel wait;
+ *   dumpintr     the first reply of a dump read carries NLM_F_DUMP_INTR:
+ *                the ruleset changed under the dump;
+ *   dumpintr-rules  the same, for rule dumps only (only a read of the
+ *                whole table lists rules; counter reads do not);
+ *   enobufs      a read fails with ENOBUFS and the next queued answer is
+ *                gone: the socket's buffer overran;
+ *   enobufs-acks the same, for the first read after an nf_tables batch
+ *                was sent: a transaction's acks lost, its outcome unknown.
  * EINTR is injected only while SIGHUP could be delivered to the caller
  * (not blocked): a blocked signal interrupts nothing.  Each injection
  * appends its mode to EGW_TEST_NL_FAULT_LOG.  Test-only: never installed.
@@ -97,6 +101,18 @@ sabotage(void *buf, size_t len, const struct in_addr *addr)
 	}
 }
 
+static bool acks_pending;	/* a batch went out; its acks not read yet */
+static bool nf_netlink(int fd);
+
+/* Does @buf hold an nfnetlink batch (a transaction)? */
+static bool
+is_batch(const void *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = buf;
+
+	return len >= sizeof(*nlh) && nlh->nlmsg_type == NFNL_MSG_BATCH_BEGIN;
+}
+
 ssize_t
 sendto(int fd, const void *buf, size_t len, int flags,
     const struct sockaddr *to, socklen_t tolen)
@@ -107,6 +123,8 @@ sendto(int fd, const void *buf, size_t len, int flags,
 
 	if (to != NULL && to->sa_family == AF_NETLINK && refused_addr(&addr))
 		sabotage((void *)buf, len, &addr);
+	if (nf_netlink(fd) && is_batch(buf, len))
+		acks_pending = true;
 	return real(fd, buf, len, flags, to, tolen);
 }
 
@@ -121,12 +139,18 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 		for (size_t i = 0; i < msg->msg_iovlen; i++)
 			sabotage(msg->msg_iov[i].iov_base, msg->msg_iov[i].iov_len,
 			    &addr);
+	if (nf_netlink(fd) && msg->msg_iovlen >= 1 &&
+	    is_batch(msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len))
+		acks_pending = true;
 	return real(fd, msg, flags);
 }
 
 /* ---- read-side faults ---- */
 
-enum read_fault { RF_NONE, RF_EINTR, RF_DUMPINTR, RF_ENOBUFS };
+enum read_fault {
+	RF_NONE, RF_EINTR, RF_DUMPINTR, RF_DUMPINTR_RULES, RF_ENOBUFS,
+	RF_ENOBUFS_ACKS
+};
 
 static unsigned long rf_done;	/* injections so far for the file's count */
 static unsigned long rf_polls, rf_reads;	/* eintr: every other call */
@@ -160,13 +184,20 @@ signal_deliverable(void)
 static enum read_fault
 read_fault(void)
 {
+	static const struct { const char *name; enum read_fault rf; } modes[] = {
+		{ "eintr", RF_EINTR }, { "dumpintr", RF_DUMPINTR },
+		{ "dumpintr-rules", RF_DUMPINTR_RULES }, { "enobufs", RF_ENOBUFS },
+		{ "enobufs-acks", RF_ENOBUFS_ACKS },
+	};
 	const char *path = getenv("EGW_TEST_NL_READ_FAULT_FILE");
 	char line[64] = "", mode[16] = "";
 	unsigned long count = 0;
 	FILE *f;
 
-	if (path == NULL || (f = fopen(path, "r")) == NULL)
+	if (path == NULL || (f = fopen(path, "r")) == NULL) {
+		rf_line[0] = '\0';	/* the same instruction again re-arms */
 		return RF_NONE;
+	}
 	if (fgets(line, sizeof(line), f) == NULL)
 		line[0] = '\0';
 	fclose(f);
@@ -177,12 +208,10 @@ read_fault(void)
 	}
 	if (sscanf(line, "%15s %lu", mode, &count) != 2 || rf_done >= count)
 		return RF_NONE;
-	if (strcmp(mode, "eintr") == 0)
-		return signal_deliverable() ? RF_EINTR : RF_NONE;
-	if (strcmp(mode, "dumpintr") == 0)
-		return RF_DUMPINTR;
-	if (strcmp(mode, "enobufs") == 0)
-		return RF_ENOBUFS;
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(mode, modes[i].name) == 0)
+			return modes[i].rf != RF_EINTR || signal_deliverable() ?
+			    modes[i].rf : RF_NONE;
 	return RF_NONE;
 }
 
@@ -199,6 +228,32 @@ injected(const char *what)
 	}
 }
 
+/* Is something queued on @fd (a wait would return at once)? */
+static bool
+readable_now(int fd)
+{
+	int (*real_poll)(struct pollfd *, nfds_t, int) = dlsym(RTLD_NEXT, "poll");
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return real_poll(&p, 1, 0) > 0;
+}
+
+/* A signal interrupts only a read that waits: blocking, nothing queued. */
+static bool
+read_would_wait(int fd, int flags)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return !(flags & MSG_DONTWAIT) && fl >= 0 && !(fl & O_NONBLOCK) &&
+	    !readable_now(fd);
+}
+
+/*
+ * The applier's own polls come after a request, whose answers netlink
+ * queues before the request's send returns, so they hardly ever wait and
+ * a signal could not interrupt them; they get EINTR anyway, to exercise
+ * the retry.
+ */
 static bool
 poll_fault(struct pollfd *fds, nfds_t n)
 {
@@ -219,35 +274,6 @@ poll(struct pollfd *fds, nfds_t n, int timeout)
 	return poll_fault(fds, n) ? -1 : real(fds, n, timeout);
 }
 
-/* libnftables waits with select() on its one socket */
-int
-select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
-{
-	int (*real)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
-	    dlsym(RTLD_NEXT, "select");
-
-	if (nfds > 0 && r != NULL && FD_ISSET(nfds - 1, r) &&
-	    nf_netlink(nfds - 1) && read_fault() == RF_EINTR &&
-	    rf_polls++ % 2 == 0) {
-		injected("eintr-select");
-		errno = EINTR;
-		return -1;
-	}
-	return real(nfds, r, w, e, tv);
-}
-
-/* A signal interrupts only a read that waits: blocking, nothing queued. */
-static bool
-read_would_wait(int fd, int flags)
-{
-	int (*real_poll)(struct pollfd *, nfds_t, int) = dlsym(RTLD_NEXT, "poll");
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	int fl = fcntl(fd, F_GETFL);
-
-	return !(flags & MSG_DONTWAIT) && fl >= 0 && !(fl & O_NONBLOCK) &&
-	    real_poll(&p, 1, 0) == 0;
-}
-
 /* What _FORTIFY_SOURCE makes of a poll() on an array of known size. */
 int
 __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
@@ -258,19 +284,51 @@ __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
 	return poll_fault(fds, n) ? -1 : real(fds, n, timeout, fdslen);
 }
 
-/* Mark the first multipart message of @buf as from an interrupted dump. */
+/* libnftables waits with select() on its one socket */
+int
+select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	int (*real)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
+	    dlsym(RTLD_NEXT, "select");
+
+	if (nfds > 0 && r != NULL && FD_ISSET(nfds - 1, r) &&
+	    nf_netlink(nfds - 1) && read_fault() == RF_EINTR &&
+	    !readable_now(nfds - 1) && rf_polls++ % 2 == 0) {
+		injected("eintr-select");
+		errno = EINTR;
+		return -1;
+	}
+	return real(nfds, r, w, e, tv);
+}
+
+/* Mark the first dump reply in @buf (of type @type, or any when 0) as from
+ * an interrupted dump. */
 static bool
-interrupt_dump(void *buf, ssize_t len)
+interrupt_dump(void *buf, ssize_t len, uint16_t type)
 {
 	int left = (int)len;
 
 	for (struct nlmsghdr *nlh = buf; NLMSG_OK(nlh, left);
 	    nlh = NLMSG_NEXT(nlh, left))
-		if ((nlh->nlmsg_flags & NLM_F_MULTI) && nlh->nlmsg_type != NLMSG_DONE) {
+		if ((nlh->nlmsg_flags & NLM_F_MULTI) && nlh->nlmsg_type != NLMSG_DONE &&
+		    (type == 0 || nlh->nlmsg_type == type)) {
 			nlh->nlmsg_flags |= NLM_F_DUMP_INTR;
 			return true;
 		}
 	return false;
+}
+
+/* An overrun: the read fails and the next queued answer is lost. */
+static ssize_t
+overrun(int fd, const char *what)
+{
+	ssize_t (*real)(int, void *, size_t, int) = dlsym(RTLD_NEXT, "recv");
+	static char lost[1 << 16];
+
+	(void)real(fd, lost, sizeof(lost), MSG_DONTWAIT);
+	injected(what);
+	errno = ENOBUFS;
+	return -1;
 }
 
 ssize_t
@@ -278,22 +336,24 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	ssize_t (*real)(int, struct msghdr *, int) = dlsym(RTLD_NEXT, "recvmsg");
 	enum read_fault rf = nf_netlink(fd) ? read_fault() : RF_NONE;
+	bool after_batch = acks_pending && nf_netlink(fd);
 	ssize_t n;
 
+	if (after_batch)
+		acks_pending = false;
 	if (rf == RF_EINTR && read_would_wait(fd, flags) && rf_reads++ % 2 == 0) {
 		injected("eintr-recv");
 		errno = EINTR;
 		return -1;
 	}
-	if (rf == RF_ENOBUFS) {
-		injected("enobufs");
-		errno = ENOBUFS;
-		return -1;
-	}
+	if (rf == RF_ENOBUFS || (rf == RF_ENOBUFS_ACKS && after_batch))
+		return overrun(fd, rf == RF_ENOBUFS ? "enobufs" : "enobufs-acks");
 	n = real(fd, msg, flags);
-	if (rf == RF_DUMPINTR && n > 0 && msg->msg_iovlen >= 1 &&
-	    interrupt_dump(msg->msg_iov[0].iov_base, n))
-		injected("dumpintr");
+	if (n > 0 && msg->msg_iovlen >= 1 &&
+	    ((rf == RF_DUMPINTR && interrupt_dump(msg->msg_iov[0].iov_base, n, 0)) ||
+	    (rf == RF_DUMPINTR_RULES && interrupt_dump(msg->msg_iov[0].iov_base, n,
+	    (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE))))
+		injected(rf == RF_DUMPINTR ? "dumpintr" : "dumpintr-rules");
 	return n;
 }
 
@@ -301,12 +361,15 @@ ssize_t
 recv(int fd, void *buf, size_t len, int flags)
 {
 	ssize_t (*real)(int, void *, size_t, int) = dlsym(RTLD_NEXT, "recv");
+	enum read_fault rf = nf_netlink(fd) ? read_fault() : RF_NONE;
 
-	if (nf_netlink(fd) && read_fault() == RF_EINTR &&
-	    read_would_wait(fd, flags) && rf_reads++ % 2 == 0) {
+	if (rf == RF_EINTR && read_would_wait(fd, flags) && rf_reads++ % 2 == 0) {
 		injected("eintr-recv");
 		errno = EINTR;
 		return -1;
 	}
+	/* the drain before a request reads with recv() */
+	if (rf == RF_ENOBUFS && readable_now(fd))
+		return overrun(fd, "enobufs-drain");
 	return real(fd, buf, len, flags);
 }
