@@ -31,10 +31,13 @@ start_applier
 A=100.64.1.2
 
 # fault MODE COUNT: from now on; none: off
+# (a third word, a serial number, makes the same fault twice a new one)
+FAULTS=0
 fault() {
 	: > "$T/faults"
 	MARK=$(wc -l < "$T/applier.log")
-	if [ "$1" = none ]; then rm -f "$T/fault"; else echo "$1 $2" > "$T/fault"; fi
+	FAULTS=$((FAULTS + 1))
+	if [ "$1" = none ]; then rm -f "$T/fault"; else echo "$1 $2 $FAULTS" > "$T/fault"; fi
 }
 since() { tail -n +$((MARK + 1)) "$T/applier.log"; }
 # reconciled_since N: N reconciles that read the kernel ended well since the mark

@@ -12,8 +12,9 @@
  * sendto() (libmnl) and sendmsg() (libnftables).
  *
  * Read-side faults, for applier_netlink_faults.sh: while the file named by
- * EGW_TEST_NL_READ_FAULT_FILE holds "<mode> <count>", the next <count>
- * reads of an nf_tables netlink socket meet, by mode:
+ * EGW_TEST_NL_READ_FAULT_FILE holds "<mode> <count>" (anything after is
+ * ignored; a changed line is a new fault), the next <count> reads of an
+ * nf_tables netlink socket meet, by mode:
  *   eintr        every other poll() for the socket, every other select()
  *                (libnftables) that would wait (nothing queued), and
  *                every other blocking read that would wait (counted
@@ -24,8 +25,9 @@
  *                whole table lists rules; counter reads do not);
  *   enobufs      a read fails with ENOBUFS and the next queued answer is
  *                gone: the socket's buffer overran;
- *   enobufs-acks the same, for the first read after an nf_tables batch
- *                was sent: a transaction's acks lost, its outcome unknown.
+ *   enobufs-acks the same, for the first read of a socket after it sent an
+ *                nf_tables batch: a transaction's acks lost, its outcome
+ *                unknown (libnftables asks for no acks: errors only).
  * EINTR is injected only while SIGHUP could be delivered to the caller
  * (not blocked): a blocked signal interrupts nothing.  Each injection
  * appends its mode to EGW_TEST_NL_FAULT_LOG.  Test-only: never installed.
@@ -101,7 +103,7 @@ sabotage(void *buf, size_t len, const struct in_addr *addr)
 	}
 }
 
-static bool acks_pending;	/* a batch went out; its acks not read yet */
+static int acks_fd = -1;	/* a batch went out here; its acks not read yet */
 static bool nf_netlink(int fd);
 
 /* Does @buf hold an nfnetlink batch (a transaction)? */
@@ -124,7 +126,7 @@ sendto(int fd, const void *buf, size_t len, int flags,
 	if (to != NULL && to->sa_family == AF_NETLINK && refused_addr(&addr))
 		sabotage((void *)buf, len, &addr);
 	if (nf_netlink(fd) && is_batch(buf, len))
-		acks_pending = true;
+		acks_fd = fd;
 	return real(fd, buf, len, flags, to, tolen);
 }
 
@@ -141,7 +143,7 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 			    &addr);
 	if (nf_netlink(fd) && msg->msg_iovlen >= 1 &&
 	    is_batch(msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len))
-		acks_pending = true;
+		acks_fd = fd;
 	return real(fd, msg, flags);
 }
 
@@ -336,11 +338,11 @@ recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	ssize_t (*real)(int, struct msghdr *, int) = dlsym(RTLD_NEXT, "recvmsg");
 	enum read_fault rf = nf_netlink(fd) ? read_fault() : RF_NONE;
-	bool after_batch = acks_pending && nf_netlink(fd);
+	bool after_batch = fd == acks_fd;
 	ssize_t n;
 
 	if (after_batch)
-		acks_pending = false;
+		acks_fd = -1;
 	if (rf == RF_EINTR && read_would_wait(fd, flags) && rf_reads++ % 2 == 0) {
 		injected("eintr-recv");
 		errno = EINTR;
