@@ -13,12 +13,8 @@
 e2e_init api_durability
 need_cmd cc sqlite3
 
-cc -shared -fPIC -o "$T/fault_fsync.so" "$EGW_TOP_SRCDIR/tests/e2e/fault_fsync.c" -ldl ||
-	{ echo "Bail out! cannot build the fault injector"; exit 99; }
-API_PRELOAD="$T/fault_fsync.so"
-# A sanitizer build needs its runtime first in the preload list.
-asan=$(ldd "$(egw_bin egw-api)" | awk '/libasan|libclang_rt\.asan/ { print $3 }')
-[ -n "$asan" ] && API_PRELOAD="$asan $API_PRELOAD"
+fault_preload fault_fsync egw-api
+API_PRELOAD=$FAULT_PRELOAD
 export EGW_TEST_FSYNC_FAULT="$T/disk-fails" EGW_TEST_WRITE_FAULT="$T/disk-full"
 export EGW_AUTH=off
 start_api 3

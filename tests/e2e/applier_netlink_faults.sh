@@ -20,12 +20,8 @@ e2e_init applier_netlink_faults
 need_cmd sqlite3 cc
 netns_topology
 applier_env
-cc -shared -fPIC -o "$T/fault_netlink.so" "$EGW_TOP_SRCDIR/tests/e2e/fault_netlink.c" -ldl ||
-	{ echo "Bail out! cannot build the fault injector"; exit 99; }
-APPLIER_PRELOAD="$T/fault_netlink.so"
-# a sanitizer build needs its runtime first in the preload list
-asan=$(ldd "$(egw_bin egw-applier)" | awk '/libasan|libclang_rt\.asan/ { print $3 }')
-[ -n "$asan" ] && APPLIER_PRELOAD="$asan $APPLIER_PRELOAD"
+fault_preload fault_netlink egw-applier
+APPLIER_PRELOAD=$FAULT_PRELOAD
 export EGW_TEST_NL_READ_FAULT_FILE="$T/fault" EGW_TEST_NL_FAULT_LOG="$T/faults"
 start_applier
 A=100.64.1.2

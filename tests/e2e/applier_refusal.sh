@@ -150,13 +150,8 @@ ok "the applier kept running" kill -0 "$APPLIER_PID"
 stop_applier
 
 # ---- 4. a scenario the kernel refuses every time ----
-need_cmd cc
-cc -shared -fPIC -o "$T/fault_netlink.so" "$EGW_TOP_SRCDIR/tests/e2e/fault_netlink.c" -ldl ||
-	{ echo "Bail out! cannot build the fault injector"; exit 99; }
-APPLIER_PRELOAD="$T/fault_netlink.so"
-# a sanitizer build needs its runtime first in the preload list
-asan=$(ldd "$(egw_bin egw-applier)" | awk '/libasan|libclang_rt\.asan/ { print $3 }')
-[ -n "$asan" ] && APPLIER_PRELOAD="$asan $APPLIER_PRELOAD"
+fault_preload fault_netlink egw-applier
+APPLIER_PRELOAD=$FAULT_PRELOAD
 export EGW_TEST_NL_REFUSE_FILE="$T/refuse"
 F=100.64.1.6
 ip -n "$NS_SCEN" addr add $F/24 dev s0

@@ -129,6 +129,18 @@ wait_for() {
 	return 1
 }
 
+# fault_preload SOURCE PROGRAM: build tests/e2e/SOURCE.c (an LD_PRELOAD
+# fault injector) into $T and set FAULT_PRELOAD to the preload list for
+# PROGRAM; a sanitizer build needs its runtime first in that list.
+fault_preload() {
+	need_cmd cc
+	cc -shared -fPIC -o "$T/$1.so" "$EGW_TOP_SRCDIR/tests/e2e/$1.c" -ldl ||
+		{ echo "Bail out! cannot build the fault injector $1"; exit 99; }
+	FAULT_PRELOAD="$T/$1.so"
+	asan=$(ldd "$(egw_bin "$2")" | awk '/libasan|libclang_rt\.asan/ { print $3 }')
+	[ -n "$asan" ] && FAULT_PRELOAD="$asan $FAULT_PRELOAD"
+}
+
 # Create a namespace that is deleted at exit.  Names carry the test's PID so
 # parallel runs never collide.
 make_netns() {
