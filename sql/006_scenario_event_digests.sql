@@ -14,7 +14,7 @@
 -- same bytes for the same scenario as done, whatever the policy's state.
 -- A different message for the scenario (the producer's new intent) still
 -- applies.  One short row per distinct created message, never pruned:
--- about 120 bytes each.
+-- about 120 bytes each (plus the stream's name since sql/007).
 CREATE TABLE scenario_event_digests (
 	scenario_id TEXT NOT NULL,
 	digest      TEXT NOT NULL CHECK (length(digest) = 64),

@@ -15,9 +15,11 @@
  * when the flow log already holds more (packets logged since the
  * applier's last counter read; every logged packet was counted first, so
  * both are lower bounds of the truth and the larger is the better one).
- * Logged packets of managed sources without a policy (no counter row) are
- * added to the totals.  "deny" includes audit mode's would_deny, which the
- * kernel counts as denied (the earlier service had no audit mode).
+ * Logged packets without a scenario (no counter row: managed sources
+ * without a policy, and spoofed packets from an interface that is no
+ * scenario's) are added to the totals.  "deny" includes audit mode's
+ * would_deny, which the kernel counts as denied (the earlier service had
+ * no audit mode).
  * Then: "counters" (exact, nft), "flow_log" (sampled, with egw-flowlog's
  * own figures), per-scenario figures, the applier's and egw-natsd's status.
  */
@@ -260,7 +262,7 @@ api_stats_get(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	if (store_outbox_backlog(ctx->st, &backlog) != 0)
 		backlog = -1;
 	api_stats_finish(&sc, &req_allow, &req_deny, &l_allow, &l_deny);
-	/* logged rows without a scenario: managed sources without a policy */
+	/* logged rows without a scenario (mark 0: no policy, or spoofed) */
 	req_allow += logged[0] - l_allow;
 	req_deny += logged[1] + logged[2] - l_deny;
 

@@ -1930,7 +1930,8 @@ read_counters(struct applier *a)
 		 * a failed read is no refusal, the system call says what */
 		if (!a->counters_failing && rc != EGW_E_NOTFOUND)
 			log_warnx("cannot read the kernel's counters: %s",
-			    rc == EGW_E_NFT && e != 0 ? strerror(e) : err_message(rc));
+			    rc == EGW_E_NFT && e != 0 ? strerror(e) :
+			    err_message(rc));
 		a->counters_failing = true;
 		return;
 	}

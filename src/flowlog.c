@@ -418,7 +418,8 @@ flowlog_entry(struct flowlog *fl, const struct flowlog_event *ev,
 	timefmt_from_ms(ev->ts_ms, e->ts);
 	/* The prefix names the deciding policy, or "m" the mark (the flat
 	 * skeleton's shared rules); a prefix id 0 also falls back to the mark,
-	 * which is 0 for a managed source without a policy (baseline). */
+	 * which is 0 for a managed source without a policy (baseline) and
+	 * for a spoofed packet from an interface that is no scenario's. */
 	if (id != 0 && id <= INT32_MAX) {
 		p = flowlog_policy(fl, id);
 		if (p == NULL)

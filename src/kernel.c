@@ -9,10 +9,11 @@
  * that an interval set looks up, so inside those keys it is big-endian,
  * while a plain "type mark" key, the hash set "mark . ifname" and map data
  * stay in host order (found by listing what we wrote, and by
- * "nft --debug=netlink add element").  Interval (pipapo) sets take the first and the
- * last key (NFTA_SET_ELEM_KEY / _KEY_END), both inclusive.  The e2e tests
- * check that the reconciler finds no drift after a libnftnl change, i.e.
- * that this layout reads back exactly as the text path writes it.
+ * "nft --debug=netlink add element").  Interval (pipapo) sets take the
+ * first and the last key (NFTA_SET_ELEM_KEY / _KEY_END), both inclusive.
+ * The e2e tests check that the reconciler finds no drift after a libnftnl
+ * change, i.e. that this layout reads back exactly as the text path
+ * writes it.
  */
 #include "kernel.h"
 #include "err.h"

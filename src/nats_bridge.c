@@ -282,6 +282,11 @@ bridge_created(struct store *st, const struct config *cfg,
 	if (seen) {
 		log_info("scenario %s: this created event was acted on before; "
 		    "ignored", p->scenario_id);
+		/* still the producer's latest word: an older message that
+		 * comes back after it must not undo it */
+		if (pos != NULL)
+			rc = store_event_record(st, p->scenario_id, digest,
+			    pos);
 		*outcome = BRIDGE_UNCHANGED;
 		goto out;
 	}
@@ -309,7 +314,8 @@ bridge_created(struct store *st, const struct config *cfg,
 			 * retention has removed it. */
 			log_info("scenario %s is completed; created event ignored",
 			    p->scenario_id);
-			rc = store_event_record(st, p->scenario_id, digest, pos);
+			rc = store_event_record(st, p->scenario_id, digest,
+			    pos);
 			*outcome = BRIDGE_UNCHANGED;
 			goto out;
 		}
@@ -979,16 +985,17 @@ bridge_dispatch(struct bridge *b, natsMsg *msg, int kind)
 		    meta->Sequence.Stream);
 		/* From the server, like the body: only a sane position counts
 		 * (stream names are at most 255 bytes, JetStream's limit). */
-		if (meta->Stream != NULL && strlen(meta->Stream) < sizeof(stream) &&
-		    meta->Sequence.Stream > 0 && meta->Sequence.Stream <= INT64_MAX &&
-		    meta->Timestamp > 0) {
+		if (meta->Stream != NULL &&
+		    strlen(meta->Stream) < sizeof(stream) &&
+		    meta->Sequence.Stream > 0 &&
+		    meta->Sequence.Stream <= INT64_MAX && meta->Timestamp > 0) {
 			snprintf(stream, sizeof(stream), "%s", meta->Stream);
 			pos.stream = stream;
 			pos.seq = (int64_t)meta->Sequence.Stream;
 			pos.ts_ns = meta->Timestamp;
 		} else {
-			log_warnx("%s has no usable stream position; not ordered",
-			    rid);
+			log_warnx("%s has no usable stream position; "
+			    "not ordered", rid);
 		}
 		jsMsgMetaData_Destroy(meta);
 	}

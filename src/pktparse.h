@@ -12,8 +12,9 @@
  *
  * Prefix contract (docs/KERNEL_LAYOUT.md; written by render.c):
  *   "egw:<a|d|w>:m:<reason>": one log rule serves every scenario in the flat
- *   layout, so the policy id is the packet mark ("m"; mark 0 = baseline, no
- *   policy); reason [a-z_]{1,24}.  A decimal id in place of "m" (without
+ *   layout, so the policy id is the packet mark ("m"; mark 0 = no scenario:
+ *   baseline, or spoofed from an interface that is no scenario's); reason
+ *   [a-z_]{1,24}.  A decimal id in place of "m" (without
  *   leading zeros, at most 2^31-1; "0" = take the mark) is accepted too.
  */
 #ifndef EGW_PKTPARSE_H

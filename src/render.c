@@ -1255,11 +1255,15 @@ classify_rules(struct skel_cb *cb, const char *chain, const char *target,
 	 */
 	skel_rule(cb, chain, "ct state established,related ct direction reply accept");
 	if (render_shards(cb->rc) > 1) {
-		skel_rule(cb, chain, "meta mark set ip saddr map @srch4 goto %s", by_source);
-		skel_rule(cb, chain, "meta mark set ip6 saddr map @srch6 goto %s", by_source);
+		skel_rule(cb, chain, "meta mark set ip saddr map @srch4 "
+		    "goto %s", by_source);
+		skel_rule(cb, chain, "meta mark set ip6 saddr map @srch6 "
+		    "goto %s", by_source);
 	}
-	skel_rule(cb, chain, "meta mark set meta nfproto . ip saddr map @src4 goto %s", by_source);
-	skel_rule(cb, chain, "meta mark set meta nfproto . ip6 saddr map @src6 goto %s", by_source);
+	skel_rule(cb, chain, "meta mark set meta nfproto . ip saddr map @src4 "
+	    "goto %s", by_source);
+	skel_rule(cb, chain, "meta mark set meta nfproto . ip6 saddr map @src6 "
+	    "goto %s", by_source);
 	if (with_iface)
 		skel_rule(cb, chain, "meta mark set iifname map @srcif goto %s", target);
 	skel_rule(cb, chain, "meta nfproto . ip saddr @managed4 meta mark set 0 goto %s", target);
@@ -1297,7 +1301,8 @@ static void
 spoofed_chain(struct skel_cb *cb)
 {
 	skel_chain(cb, "spoofed", NULL);
-	skel_rule(cb, "spoofed", "meta mark set iifname map @srcif goto deny_spoofed");
+	skel_rule(cb, "spoofed", "meta mark set iifname map @srcif "
+	    "goto deny_spoofed");
 	skel_rule(cb, "spoofed", "meta mark set 0 goto deny_spoofed");
 }
 
@@ -1342,8 +1347,8 @@ skeleton_walk(const struct render_config *rc, struct skel_cb *cb)
 		 * sent it is not the workload being learnt).
 		 */
 		bool audited = r != RENDER_REASON_METADATA &&
-		    r != RENDER_REASON_LINKLOCAL && r != RENDER_REASON_GATEWAY &&
-		    r != RENDER_REASON_SPOOFED;
+		    r != RENDER_REASON_LINKLOCAL &&
+		    r != RENDER_REASON_GATEWAY && r != RENDER_REASON_SPOOFED;
 		char audit[32];
 
 		snprintf(c, sizeof(c), "deny_%s", reason_names[r]);

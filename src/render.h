@@ -47,8 +47,8 @@ enum render_set {
 	RENDER_SET_SRCIF,		/* ifname : mark */
 	RENDER_SET_SRCH4,		/* ipv4_addr : mark (hash; sharded layout) */
 	RENDER_SET_SRCH6,		/* ipv6_addr : mark (hash; sharded layout) */
-	RENDER_SET_BOUND,		/* mark: sources bound to interfaces */
-	RENDER_SET_BOUNDIF,		/* mark . ifname: where they may arrive */
+	RENDER_SET_BOUND,		/* mark: sources bound to ifaces */
+	RENDER_SET_BOUNDIF,		/* mark . ifname: where from */
 	RENDER_SET_AUDIT,		/* mark */
 	RENDER_SET_FALLBACK,		/* mark : verdict (goto deny_<reason>) */
 	RENDER_SET_PRE4,		/* mark . ipv4_addr . inet_proto . inet_service */
@@ -72,7 +72,7 @@ enum render_reason {
 	RENDER_REASON_BASELINE,		/* managed source without a policy */
 	RENDER_REASON_DISABLED,		/* policy disabled: baseline */
 	RENDER_REASON_FAILED,		/* policy failed to apply: baseline */
-	RENDER_REASON_SPOOFED,		/* bound source on another interface */
+	RENDER_REASON_SPOOFED,		/* bound source, another iface */
 	RENDER_REASON__DENY_COUNT,
 	RENDER_REASON_ALLOWLIST = RENDER_REASON__DENY_COUNT	/* allowed */
 };

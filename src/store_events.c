@@ -63,10 +63,19 @@ store_event_record(struct store *st, const char *scenario_id,
     const char *digest, const struct store_event_pos *pos)
 {
 	char now[TIMEFMT_LEN];
+	/* A body seen before keeps its first acceptance, but its place in
+	 * the stream moves on to the latest message that carried it: the
+	 * producer's latest word, which an older redelivery must not undo. */
 	sqlite3_stmt *stmt = store_prepare(st,
-	    "INSERT OR IGNORE INTO scenario_event_digests"
+	    "INSERT INTO scenario_event_digests"
 	    " (scenario_id, digest, accepted_at, stream, stream_seq, stream_ts)"
-	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+	    " ON CONFLICT (scenario_id, digest) DO UPDATE SET"
+	    " stream = excluded.stream, stream_seq = excluded.stream_seq,"
+	    " stream_ts = excluded.stream_ts"
+	    " WHERE excluded.stream_seq IS NOT NULL AND (stream_seq IS NULL"
+	    " OR stream <> excluded.stream"
+	    " OR stream_seq < excluded.stream_seq)");
 	int rc;
 
 	if (stmt == NULL)

@@ -25,7 +25,7 @@
 struct store_event_pos {
 	const char *stream;	/* the stream's name */
 	int64_t seq;		/* stream sequence, > 0 */
-	int64_t ts_ns;		/* the server's time stamp, ns since the epoch */
+	int64_t ts_ns;		/* the server's time stamp, ns (epoch) */
 };
 
 /**
@@ -57,7 +57,8 @@ int store_event_superseded(struct store *st, const char *scenario_id,
  *      single INSERT outside one commits by itself)
  * @pos: where it sits in its stream, or NULL (core NATS)
  *
- * Recording it twice is not an error; the first record is kept.
+ * Recording the same body again is not an error: its first acceptance
+ * time is kept, and its place moves on to the later message's.
  *
  * Returns: 0, EGW_E_BUSY or EGW_E_DB.
  */

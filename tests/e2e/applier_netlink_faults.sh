@@ -3,9 +3,11 @@
 # egw-applier against read faults of its nf_tables netlink socket, with
 # real traffic (fault_netlink.c, LD_PRELOAD; the kernel's answers are the
 # real ones, only how they arrive is disturbed):
-#   1. EINTR on every other wait (a signal during each kernel wait):
-#      changes are applied, reconciles and counter reads succeed, and a
-#      repair through libnftables is not taken for a kernel refusal;
+#   1. EINTR on every other poll (a signal during a kernel wait):
+#      changes are applied, reconciles and counter reads succeed; and a
+#      repair through libnftables (whose select() a deliverable signal
+#      interrupts) is not taken for a kernel refusal, since the applier
+#      holds the signals while libnftables runs;
 #   2. a read of the table that the ruleset changed under
 #      (NLM_F_DUMP_INTR), once: it is read again and the reconcile succeeds;
 #   3. every dump interrupted: reconciles fail (logged), the table the

@@ -117,8 +117,9 @@ ok "... (443 refused)" sh -c "! ip netns exec $NS_SCEN2 /usr/bin/python3 $T/prob
 # From an interface that is no scenario's: counted under mark 0.
 policy delete sb
 ok "the sender's policy deleted" applied
+zero_before=$(denied_of 0)
 ok "from an interface of no scenario: dropped" stopped a4tcp spoof tcp $A 203.0.113.10 443
-ok "... counted under mark 0" denied_ge 0 1
+ok "... counted under mark 0" denied_ge 0 $((${zero_before:-0} + 1))
 ok "... and logged with no scenario, reason spoofed" logged \
 	"scenario_id IS NULL AND action = 'deny' AND reason = 'spoofed' AND src_ip = '$A'"
 ok "... still not as the impersonated one's" test -z "$(denied_of "$SA")"
@@ -155,7 +156,7 @@ ok "its bound elements are gone" sh -c \
 	 ! grep -q '\"g0\"' '$T/boundif'"
 ok "unbound: the same spoofed packet gets out (the probe sees it)" got_out a4tcp spoof tcp $A 203.0.113.10 443
 
-# Bound again: the table is not replaced, the elements come back.
+# Bound again: the elements come back.
 policy put "$bound"
 ok "bound again" applied
 ok "bound again: the spoofed packet is dropped" stopped a4tcp spoof tcp $A 203.0.113.10 443

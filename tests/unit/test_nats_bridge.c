@@ -103,6 +103,26 @@ test_stream_order(struct store *st)
 	    BRIDGE_CHANGED, "order: a core NATS message (no position) applies");
 	is_int(store_policy_get(st, "ord", p), 0, "order: policy stored");
 	is_str(p->profile, "training-updates", "order: the core message's profile");
+
+	/* The producer sends its current intent again (the same body, a
+	 * later message) while an older one waits for its redelivery. */
+	is_int(created_at(st, "none", "RS", 10, 10000), BRIDGE_CHANGED,
+	    "order: resend: message 10 applies");
+	{
+		/* the same body, a later place: created_at() names bodies by
+		 * their sequence, so build message 12 by hand */
+		struct store_event_pos pos = { "RS", 12, 12000 };
+		const char *body = "{\"scenario_id\":\"ord\",\"profile\":"
+		    "\"none\",\"network_id\":\"nRS10\"}";
+
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, body, strlen(body),
+		    &pos), BRIDGE_UNCHANGED, "order: resend: message 12 repeats "
+		    "message 10's body (seen)");
+	}
+	is_int(created_at(st, "external-api", "RS", 11, 11000), BRIDGE_UNCHANGED,
+	    "order: resend: message 11, redelivered after 12, changes nothing");
+	is_int(store_policy_get(st, "ord", p), 0, "order: policy stored");
+	is_str(p->profile, "none", "order: resend: the producer's latest word stays");
 	policy_free(p);
 }
 
