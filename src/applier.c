@@ -1382,30 +1382,39 @@ isolate_group(struct isolate *iso, struct scen **v, size_t n)
 	isolate_group(iso, v + n / 2, n - n / 2);
 }
 
+/* Every element memory holds, the global ones and each scenario's, sorted. */
+static int
+memory_elems(const struct applier *a, struct render_elems *out)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < a->global.n && rc == 0; i++)
+		rc = render_elems_push(out, &a->global.v[i]);
+	for (size_t s = 0; s < a->cap && rc == 0; s++)
+		for (size_t i = 0; a->scens[s].used && i < a->scens[s].elems.n &&
+		    rc == 0; i++)
+			rc = render_elems_push(out, &a->scens[s].elems.v[i]);
+	if (rc == 0)
+		render_elems_sort(out);
+	return rc;
+}
+
 /*
- * Delete what the kernel holds and memory does not want (@live's elements
- * and @global), one transaction; on success the kernel view drops them.
- * Returns 0, EGW_E_NFT (refused) or another error (iso->fatal set).
+ * Delete what the kernel holds and memory does not want, one transaction;
+ * on success the kernel view drops them.  Returns 0, EGW_E_NFT (refused)
+ * or another error (iso->fatal set).
  */
 static int
-isolate_unwanted(struct isolate *iso, struct scen **live, size_t n_live,
-    const struct render_elems *global)
+isolate_unwanted(struct isolate *iso)
 {
 	struct render_elems all, del, rest;
-	int rc = 0;
+	int rc;
 
 	render_elems_init(&all);
 	render_elems_init(&del);
 	render_elems_init(&rest);
-	for (size_t i = 0; i < global->n && rc == 0; i++)
-		rc = render_elems_push(&all, &global->v[i]);
-	for (size_t s = 0; s < n_live && rc == 0; s++)
-		for (size_t i = 0; i < live[s]->elems.n && rc == 0; i++)
-			rc = render_elems_push(&all, &live[s]->elems.v[i]);
-	if (rc == 0) {
-		render_elems_sort(&all);
+	if ((rc = memory_elems(iso->a, &all)) == 0)
 		rc = elems_minus(&iso->kv, &all, &del);
-	}
 	if (rc == 0 && del.n > 0) {
 		rc = isolate_batch(iso, &del, &rest);
 	}
@@ -1435,17 +1444,9 @@ memory_differs(struct applier *a, const struct kernel_state *ks)
 {
 	struct render_elems now;
 	bool differs = true;
-	int rc = 0;
 
 	render_elems_init(&now);
-	for (size_t i = 0; i < a->global.n && rc == 0; i++)
-		rc = render_elems_push(&now, &a->global.v[i]);
-	for (size_t s = 0; s < a->cap && rc == 0; s++)
-		for (size_t i = 0; a->scens[s].used && i < a->scens[s].elems.n &&
-		    rc == 0; i++)
-			rc = render_elems_push(&now, &a->scens[s].elems.v[i]);
-	if (rc == 0) {
-		render_elems_sort(&now);
+	if (memory_elems(a, &now) == 0) {
 		differs = now.n != ks->elems.n;
 		for (size_t i = 0; !differs && i < now.n; i++)
 			differs = render_elem_cmp(&now.v[i], &ks->elems.v[i]) != 0;
@@ -1514,7 +1515,7 @@ reconcile_isolated(struct applier *a, struct recon *r,
 	 * source moving from one scenario to another must leave the first
 	 * before the second (maybe in an earlier half) can take it.
 	 */
-	if ((rc = isolate_unwanted(&iso, live, n_live, &global)) == EGW_E_NFT) {
+	if ((rc = isolate_unwanted(&iso)) == EGW_E_NFT) {
 		/* refused: at least the scenarios no longer here, by mark */
 		for (size_t i = 0; i < iso.kv.n; i++) {
 			uint32_t m = render_elem_owner(&iso.kv.v[i]);
