@@ -16,6 +16,7 @@
  * policy still pending when the time runs out.  A malformed scenario_id in
  * the path is a 400: it cannot name a policy.
  */
+#include "auth.h"
 #include "codec.h"
 #include "config.h"
 #include "err.h"
@@ -179,6 +180,20 @@ api_wait_generation(struct api_ctx *ctx, int64_t generation, unsigned wait_s)
 			return false;
 		api_sleep_ms(API_WAIT_POLL_MS);
 	}
+}
+
+/* Who makes a change; an unchecked token travels with it (route.h). */
+static struct store_actor
+api_actor(const struct api_ctx *ctx)
+{
+	struct store_actor a = { ctx->actor, ctx->request_id, NULL, NULL };
+
+	if (ctx->token_hash != NULL) {
+		a.actor = NULL;
+		a.authorize = auth_authorize_write;
+		a.credential = ctx->token_hash;
+	}
+	return a;
 }
 
 static void
@@ -376,7 +391,7 @@ api_policies_put(struct api_ctx *ctx, struct http_req *req,
     struct http_resp *resp)
 {
 	static const char *const allowed[] = { "wait", NULL };
-	struct store_actor actor = { ctx->actor, ctx->request_id };
+	struct store_actor actor = api_actor(ctx);
 	struct policy_errors *errs;
 	struct policy *p;
 	bool created = false;
@@ -409,6 +424,7 @@ api_policies_put(struct api_ctx *ctx, struct http_req *req,
 	spare_step_out();
 	rc = writer_put(ctx->cfg, ctx->st, p, &actor, &created, errs);
 	spare_step_in();
+	ctx->authorized = rc == 0;
 	if (rc == EGW_E_INVALID) {
 		rc = api_errors(ctx, resp, rc, NULL, errs);
 		goto out;
@@ -442,7 +458,7 @@ api_policies_delete(struct api_ctx *ctx, struct http_req *req,
     struct http_resp *resp)
 {
 	static const char *const allowed[] = { "wait", NULL };
-	struct store_actor actor = { ctx->actor, ctx->request_id };
+	struct store_actor actor = api_actor(ctx);
 	struct json_object *o;
 	int64_t generation = 0;
 	const char *id;
@@ -459,6 +475,7 @@ api_policies_delete(struct api_ctx *ctx, struct http_req *req,
 	spare_step_out();
 	rc = writer_delete(ctx->cfg, ctx->st, id, &actor, &generation);
 	spare_step_in();
+	ctx->authorized = rc == 0;
 	if (rc == EGW_E_NOTFOUND)
 		return api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	if (rc != 0)
@@ -491,7 +508,7 @@ api_set_enabled(struct api_ctx *ctx, struct http_req *req,
     struct http_resp *resp, bool enabled)
 {
 	static const char *const allowed[] = { "wait", NULL };
-	struct store_actor actor = { ctx->actor, ctx->request_id };
+	struct store_actor actor = api_actor(ctx);
 	struct policy *p;
 	const char *id;
 	unsigned wait_s;
@@ -508,6 +525,7 @@ api_set_enabled(struct api_ctx *ctx, struct http_req *req,
 	spare_step_out();
 	rc = writer_set_enabled(ctx->cfg, ctx->st, id, enabled, &actor, p);
 	spare_step_in();
+	ctx->authorized = rc == 0;
 	if (rc == EGW_E_NOTFOUND) {
 		rc = api_errors(ctx, resp, rc, "no policy for this scenario_id", NULL);
 	} else if (rc == 0) {

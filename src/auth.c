@@ -7,6 +7,7 @@
 #include "err.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
@@ -94,20 +95,26 @@ auth_bearer(const char *header, char out[AUTH_PRESENTED_MAX + 1])
 }
 
 int
-auth_check(struct store *st, const char *header, unsigned need,
-    char name[STORE_TOKEN_NAME_MAX + 1])
+auth_presented_hash(const char *header, char hash[STORE_TOKEN_HASH_LEN + 1])
 {
-	char token[AUTH_PRESENTED_MAX + 1], hash[STORE_TOKEN_HASH_LEN + 1];
-	struct store_token t;
-	unsigned scopes;
+	char token[AUTH_PRESENTED_MAX + 1];
 	int rc;
 
 	if ((rc = auth_bearer(header, token)) != 0)
 		return rc;
 	rc = auth_token_hash(token, hash);
 	explicit_bzero(token, sizeof(token));
-	if (rc != 0)
-		return rc;
+	return rc;
+}
+
+int
+auth_check_hash(struct store *st, const char *hash, unsigned need,
+    char name[STORE_TOKEN_NAME_MAX + 1])
+{
+	struct store_token t;
+	unsigned scopes;
+	int rc;
+
 	if ((rc = store_token_lookup(st, hash, &t)) != 0)
 		return rc == EGW_E_NOTFOUND ? EGW_E_UNAUTHORIZED : rc;
 	if (auth_scopes_parse(t.scopes, &scopes) != 0)
@@ -116,4 +123,31 @@ auth_check(struct store *st, const char *header, unsigned need,
 		return EGW_E_FORBIDDEN;
 	memcpy(name, t.name, sizeof(t.name));
 	return 0;
+}
+
+int
+auth_check(struct store *st, const char *header, unsigned need,
+    char name[STORE_TOKEN_NAME_MAX + 1])
+{
+	char hash[STORE_TOKEN_HASH_LEN + 1];
+	int rc;
+
+	if ((rc = auth_presented_hash(header, hash)) != 0)
+		return rc;
+	return auth_check_hash(st, hash, need, name);
+}
+
+int
+auth_authorize_write(struct store *st, const void *credential, char *actor,
+    size_t size)
+{
+	char name[STORE_TOKEN_NAME_MAX + 1];
+	int rc, n;
+
+	if (credential == NULL)
+		return EGW_E_UNAUTHORIZED;
+	if ((rc = auth_check_hash(st, credential, AUTH_SCOPE_WRITE, name)) != 0)
+		return rc;
+	n = snprintf(actor, size, "api:%s", name);
+	return n < 0 || (size_t)n >= size ? EGW_E_INTERNAL : 0;
 }

@@ -5,8 +5,9 @@
  * A token is "egw_" followed by 43 base64url characters (32 random bytes);
  * it is shown once when minted and only its SHA-256 (libcrypto EVP) is
  * stored.  A request presents "Authorization: Bearer <token>"; the worker
- * hashes it and looks the hash up, so the token never sits in the database
- * or a log line.  Scopes are read and write; mutations need write, reads
+ * hashes it and looks the hash up (for a change, the store does, inside
+ * the change's transaction: auth_authorize_write()), so the token never
+ * sits in the database or a log line.  Scopes are read and write; mutations need write, reads
  * need read.  Missing or unknown token: 401; known token without the
  * scope: 403.
  */
@@ -78,5 +79,35 @@ int auth_bearer(const char *header, char out[AUTH_PRESENTED_MAX + 1]);
  */
 int auth_check(struct store *st, const char *header, unsigned need,
     char name[STORE_TOKEN_NAME_MAX + 1]);
+
+/**
+ * auth_presented_hash() - the hash of the token an Authorization header
+ * presents, without looking it up
+ * @header: the value (may be NULL)
+ * @hash: STORE_TOKEN_HASH_LEN + 1 bytes
+ *
+ * Returns: 0, EGW_E_UNAUTHORIZED (as auth_bearer()) or EGW_E_INTERNAL.
+ */
+int auth_presented_hash(const char *header,
+    char hash[STORE_TOKEN_HASH_LEN + 1]);
+
+/**
+ * auth_check_hash() - auth_check() for a token already hashed
+ * Returns: as auth_check().
+ */
+int auth_check_hash(struct store *st, const char *hash, unsigned need,
+    char name[STORE_TOKEN_NAME_MAX + 1]);
+
+/**
+ * auth_authorize_write() - a store_actor check: the token whose hash is
+ * @credential (a NUL-terminated hex string) has the write scope
+ * @actor: receives "api:<token name>"
+ *
+ * Run by the store inside the change's transaction, so that the token is
+ * valid when the change commits.
+ * Returns: as auth_check().
+ */
+int auth_authorize_write(struct store *st, const void *credential,
+    char *actor, size_t size);
 
 #endif

@@ -35,6 +35,11 @@ struct api_ctx {
 	const struct config *cfg;
 	struct store *st;
 	const char *actor;		/* "api:<token name>" or "api:anonymous" */
+	/* A change's token, hashed and not checked yet (worker.c): the
+	 * store checks it inside the change's transaction, and the handler
+	 * sets @authorized when that check passed. */
+	const char *token_hash;
+	bool authorized;
 	const char *request_id;
 	size_t n_params;
 	const char *params[ROUTE_MAX_PARAMS];	/* decoded {param} values */

@@ -21,11 +21,24 @@
 struct store;
 struct sqlite3;
 
-/* Identifies who made a change, for policy_history and audit events. */
+/*
+ * Identifies who made a change, for policy_history and audit events.
+ * @authorize, when set, decides inside the change's own transaction
+ * whether it may be made at all (an API client's token not checked yet:
+ * one revoked before the change commits cannot make it).  It is given
+ * @credential, returns 0 and writes the actor to record into @actor, or
+ * returns an error, and the change is then not made; @actor above is not
+ * used.
+ */
 struct store_actor {
 	const char *actor;	/* "api:<token name>", "nats", "applier", ... */
 	const char *request_id;	/* may be NULL */
+	int (*authorize)(struct store *st, const void *credential, char *actor,
+	    size_t size);
+	const void *credential;
 };
+
+#define STORE_ACTOR_MAX 96	/* longest actor text recorded, with its NUL */
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 

@@ -730,6 +730,54 @@ with_txn(struct store *st, int (*fn)(struct store *, void *), void *arg)
 	return rc;
 }
 
+/*
+ * A change made for *@slot, which points into @arg so that @fn records the
+ * actor in force.  An actor with a check (an API token not checked yet)
+ * passes it first, inside the change's transaction, and @fn records the
+ * actor the check names; every retry of a busy transaction checks again.
+ */
+struct as_actor {
+	const struct store_actor **slot;
+	int (*fn)(struct store *, void *);
+	void *arg;
+};
+
+static int
+as_actor_txn(struct store *st, void *arg)
+{
+	struct as_actor *t = arg;
+	const struct store_actor *given = *t->slot;
+	struct store_actor checked;
+	char name[STORE_ACTOR_MAX];
+	int rc;
+
+	if (given == NULL || given->authorize == NULL)
+		return t->fn(st, t->arg);
+	name[0] = '\0';
+	rc = given->authorize(st, given->credential, name, sizeof(name));
+	if (rc != 0)	/* never with_txn's 1, "nothing to write" */
+		return rc > 0 ? EGW_E_INTERNAL : rc;
+	if (name[0] == '\0')
+		return EGW_E_INTERNAL;
+	checked = *given;
+	checked.actor = name;
+	checked.authorize = NULL;
+	checked.credential = NULL;
+	*t->slot = &checked;
+	rc = t->fn(st, t->arg);
+	*t->slot = given;
+	return rc;
+}
+
+static int
+with_txn_as(struct store *st, const struct store_actor **slot,
+    int (*fn)(struct store *, void *), void *arg)
+{
+	struct as_actor t = { slot, fn, arg };
+
+	return with_txn(st, as_actor_txn, &t);
+}
+
 int
 store_policy_batch_begin(struct store *st, bool *queued)
 {
@@ -1333,7 +1381,7 @@ store_policy_put(struct store *st, struct policy *p,
 		rc = EGW_E_NOMEM;
 		goto out;
 	}
-	rc = with_txn(st, put_txn, &a);
+	rc = with_txn_as(st, &a.actor, put_txn, &a);
 out:
 	free((char *)a.input);
 	policy_free(a.old);
@@ -1391,7 +1439,7 @@ run_simple(struct store *st, int (*fn)(struct store *, void *),
 
 	if ((a->p = policy_new()) == NULL)
 		return EGW_E_NOMEM;
-	rc = with_txn(st, fn, a);
+	rc = with_txn_as(st, &a->actor, fn, a);
 	if (rc == 0 && a->out != NULL)
 		*a->out = *a->p;
 	policy_free(a->p);
@@ -1527,7 +1575,7 @@ struct expire_args {
 static int
 expire_txn(struct store *st, void *arg)
 {
-	static const struct store_actor expirer = { "expiry", NULL };
+	static const struct store_actor expirer = { .actor = "expiry", .request_id = NULL };
 	struct expire_args *a = arg;
 	struct policy *p = NULL;
 	sqlite3_stmt *stmt;

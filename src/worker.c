@@ -146,6 +146,7 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 {
 	const struct route *r = NULL;
 	char allow[64], token_name[STORE_TOKEN_NAME_MAX + 1], actor[80];
+	char token_hash[STORE_TOKEN_HASH_LEN + 1];
 	size_t n_routes;
 	bool snapshot = false;
 	int rc;
@@ -167,7 +168,21 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 	}
 	if (r->scope == ROUTE_SCOPE_READ)
 		snapshot = store_read_begin(ctx->st);
-	if (r->scope != ROUTE_SCOPE_OPEN && ctx->cfg->auth) {
+	if (r->scope == ROUTE_SCOPE_WRITE && ctx->cfg->auth) {
+		/*
+		 * A change's token is checked by the store inside the
+		 * change's transaction (a token revoked before it commits
+		 * cannot make it), which spares a read of the database
+		 * here.  A header that presents no token is refused now,
+		 * before the body is read; any answer the checked change
+		 * did not give waits for the check below.
+		 */
+		if ((rc = auth_presented_hash(req->authorization, token_hash)) != 0) {
+			worker_error(resp, req, rc);
+			return route_index(r);
+		}
+		ctx->token_hash = token_hash;
+	} else if (r->scope != ROUTE_SCOPE_OPEN && ctx->cfg->auth) {
 		rc = auth_check(ctx->st, req->authorization,
 		    r->scope == ROUTE_SCOPE_WRITE ? AUTH_SCOPE_WRITE : AUTH_SCOPE_READ,
 		    token_name);
@@ -180,11 +195,29 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 	} else {
 		snprintf(actor, sizeof(actor), "api:anonymous");
 	}
-	ctx->actor = actor;
+	/* A change with its token unchecked is recorded as the check finds. */
+	ctx->actor = ctx->token_hash != NULL ? NULL : actor;
 	rc = http_req_read_body(req, ctx->cfg->max_body, r->body, worker_read, fr->in);
 	if (rc == 0)
 		rc = r->handler(ctx, req, resp);
 	store_read_end(ctx->st, snapshot);
+	if (ctx->token_hash != NULL && !ctx->authorized) {
+		/* Whatever the handler made of the request (an error about
+		 * its body, a 404, ...), a client without a token that may
+		 * write learns only that. */
+		int arc = auth_check_hash(ctx->st, ctx->token_hash,
+		    AUTH_SCOPE_WRITE, token_name);
+
+		if (arc != 0) {
+			ctx->actor = NULL;
+			ctx->token_hash = NULL;
+			http_resp_free(resp);
+			http_resp_init(resp);
+			worker_error(resp, req, arc);
+			return route_index(r);
+		}
+	}
+	ctx->token_hash = NULL;
 	if (rc != 0) {
 		if (rc != EGW_E_BADREQUEST && err_http_status(rc) >= 500)
 			log_warnx("%s %s: %s", req->method, r->pattern, err_message(rc));

@@ -13,6 +13,7 @@
  */
 #include "writer.h"
 #include "applier_client.h"
+#include "auth.h"
 #include "config.h"
 #include "err.h"
 #include "http.h"
@@ -76,7 +77,10 @@ struct writer_req {
 	uint32_t magic;
 	uint32_t op;
 	int64_t deadline_ms;		/* CLOCK_MONOTONIC: the worker gives up */
-	char actor[96];
+	char actor[STORE_ACTOR_MAX];
+	/* Set instead of actor when the client's token is checked in the
+	 * change's transaction (auth_authorize_write): its hex SHA-256. */
+	char token_hash[STORE_TOKEN_HASH_LEN + 1];
 	char request_id[HTTP_REQUEST_ID_MAX + 1];
 	char scenario_id[POLICY_SCENARIO_ID_MAX + 1];
 	struct policy p;		/* WRITER_OP_PUT only; cut off otherwise */
@@ -396,6 +400,15 @@ writer_terminate(char *s, size_t size)
 	s[size - 1] = '\0';
 }
 
+/* A token hash as auth_token_hash() writes it: 64 lowercase hex digits. */
+static bool
+writer_valid_hash(const char *h)
+{
+	size_t n = strspn(h, "0123456789abcdef");
+
+	return n == STORE_TOKEN_HASH_LEN && h[n] == '\0';
+}
+
 /* A request as received: the right size for its operation, our magic. */
 static bool
 writer_req_valid(struct writer_req *r, ssize_t len)
@@ -419,6 +432,9 @@ writer_req_valid(struct writer_req *r, ssize_t len)
 		return false;
 	}
 	writer_terminate(r->actor, sizeof(r->actor));
+	writer_terminate(r->token_hash, sizeof(r->token_hash));
+	if (r->token_hash[0] != '\0' && !writer_valid_hash(r->token_hash))
+		return false;
 	writer_terminate(r->request_id, sizeof(r->request_id));
 	writer_terminate(r->scenario_id, sizeof(r->scenario_id));
 	if (r->op != WRITER_OP_PUT)
@@ -458,7 +474,7 @@ writer_exec(struct store *st, struct writer_pending *pd)
 	struct writer_req *q = &pd->req;
 	struct writer_rep *r = &pd->rep;
 	struct store_actor actor = { q->actor[0] ? q->actor : NULL,
-	    q->request_id[0] ? q->request_id : NULL };
+	    q->request_id[0] ? q->request_id : NULL, NULL, NULL };
 	bool created = false;
 	int rc;
 
@@ -467,6 +483,11 @@ writer_exec(struct store *st, struct writer_pending *pd)
 		/* Its worker may be gone or about to give up: never run it. */
 		writer_answer(pd, EGW_E_UNAVAILABLE);
 		return;
+	}
+	if (q->token_hash[0] != '\0') {
+		actor.actor = NULL;
+		actor.authorize = auth_authorize_write;
+		actor.credential = q->token_hash;
 	}
 	log_set_request_id(actor.request_id);
 	writer_answer(pd, 0);
@@ -1157,8 +1178,19 @@ writer_exchange(const struct config *cfg, uint32_t op,
 	q->magic = WRITER_MAGIC;
 	q->op = op;
 	q->deadline_ms = timefmt_monotonic_ms() + WRITER_REPLY_TIMEOUT_S * 1000;
-	if (actor != NULL && actor->actor != NULL)
+	if (actor != NULL && actor->authorize != NULL) {
+		/* The one check a request can carry across: the token's. */
+		if (actor->authorize != auth_authorize_write ||
+		    actor->credential == NULL ||
+		    !writer_valid_hash((const char *)actor->credential)) {
+			free(q);
+			free(r);
+			return EGW_E_INTERNAL;
+		}
+		memcpy(q->token_hash, actor->credential, sizeof(q->token_hash));
+	} else if (actor != NULL && actor->actor != NULL) {
 		snprintf(q->actor, sizeof(q->actor), "%s", actor->actor);
+	}
 	if (actor != NULL && actor->request_id != NULL)
 		snprintf(q->request_id, sizeof(q->request_id), "%s", actor->request_id);
 	snprintf(q->scenario_id, sizeof(q->scenario_id), "%s", sid);

@@ -43,7 +43,7 @@ now_ms(void)
 int
 main(int argc, char **argv)
 {
-	struct store_actor actor = { "bench", NULL };
+	struct store_actor actor = { .actor = "bench", .request_id = NULL };
 	struct store *st, *ro;
 	struct config cfg;
 	long count;

@@ -92,6 +92,45 @@ for who in none bad read write both; do
 		matrix "$tok" DELETE /v1/policies/auth-1 "" 200 "" "$who" ;;
 	esac
 done
+# A change's token is checked inside the change's own transaction (the
+# store), so the worker may read and judge the body first: whatever it
+# makes of the request, a client whose token may not write hears only
+# 401/403, and nothing changes.
+BAD=egw_notavalidtokenatallxxxxxxxxxxxxxxxxxxxxxx
+snapshot() { sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT (SELECT group_concat(scenario_id || ':' || revision || ':' || enabled, ',') FROM policies), (SELECT count(*) FROM policy_history), (SELECT count(*) FROM outbox), (SELECT desired_generation FROM applier_state)"; }
+TOKEN=$BOTH api POST /v1/policies '{"scenario_id":"auth-2","profile":"none"}'
+ok "setup: a policy to aim at" status_is 201
+before=$(snapshot)
+for who in bad read; do
+	case $who in bad) tok=$BAD want="401 unauthorized" ;; read) tok=$READ want="403 forbidden" ;; esac
+	matrix "$tok" POST /v1/policies '{"scenario_id":' $want "$who, malformed JSON (400 with a good token)"
+	matrix "$tok" POST /v1/policies '{"scenario_id":"auth-2","profile":"nope"}' $want "$who, no such profile (422 with a good token)"
+	matrix "$tok" POST /v1/policies '{"scenario_id":"auth-2","allowed_ports":[70000]}' $want "$who, a port out of range (422 with a good token)"
+	matrix "$tok" POST /v1/policies '{"scenario_id":"auth-2","revision":99}' $want "$who, a stale revision (409 with a good token)"
+	matrix "$tok" POST /v1/policies '{"scenario_id":"auth-2","profile":"none","enabled":false}' $want "$who, a valid change"
+	matrix "$tok" POST '/v1/policies?wait=x' '{"scenario_id":"auth-2"}' $want "$who, a bad parameter (400 with a good token)"
+	matrix "$tok" DELETE /v1/policies/no-such-one "" $want "$who, no such policy (404 with a good token)"
+	matrix "$tok" POST /v1/policies/no-such-one/enable "" $want "$who, enable no such policy"
+	matrix "$tok" POST /v1/policies/auth-2/disable "" $want "$who, disable"
+	matrix "$tok" DELETE /v1/policies/auth-2 "" $want "$who, delete"
+	TOKEN=$tok api POST /v1/policies "" -H 'Content-Type: text/plain' --data-binary '{"scenario_id":"auth-2"}'
+	ok "$who, wrong content type (415 with a good token): $want" error_is $want
+done
+ok "refused changes changed nothing (policies, history, outbox, generation)" test "$(snapshot)" = "$before"
+matrix "$WRITE" POST /v1/policies '{"scenario_id":' 400 bad_request "write, malformed JSON"
+matrix "$WRITE" POST /v1/policies '{"scenario_id":"auth-2","profile":"nope"}' 422 invalid_policy "write, no such profile"
+matrix "$WRITE" POST /v1/policies '{"scenario_id":"auth-2","allowed_ports":[70000]}' 422 invalid_policy "write, a port out of range"
+matrix "$WRITE" DELETE /v1/policies/no-such-one "" 404 not_found "write, no such policy"
+matrix "$WRITE" POST /v1/policies '{"scenario_id":"auth-2","profile":"none","enabled":false}' 200 "" "write, a valid change"
+ok "history names the token that changed it" test "$(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT actor FROM policy_history WHERE scenario_id='auth-2' ORDER BY id DESC LIMIT 1")" = api:writer
+ok "... and so does its audit event" test "$(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT json_extract(payload, '\$.actor') FROM outbox WHERE scenario_id='auth-2' ORDER BY id DESC LIMIT 1")" = api:writer
+LATE=$(mint_token late write)
+matrix "$LATE" POST /v1/policies/auth-2/enable "" 200 "" "a new write token"
+before=$(snapshot)
+ok "revoke a write token" exit_status 0 token_cmd revoke late
+matrix "$LATE" POST /v1/policies '{"scenario_id":"auth-2","profile":"none","enabled":false}' 401 unauthorized "revoked write token, a valid change"
+matrix "$LATE" POST /v1/policies/auth-2/disable "" 401 unauthorized "revoked write token, disable"
+ok "the revoked token changed nothing" test "$(snapshot)" = "$before"
 TOKEN=
 api GET /readyz
 ok "readyz needs no token" bash -c "[ \"\$(cat '$T/status')\" != 401 ]"

@@ -28,7 +28,7 @@ put_json(struct store *st, const char *body)
 {
 	struct policy *p = policy_new();
 	struct policy_errors errs;
-	struct store_actor actor = { "test", NULL };
+	struct store_actor actor = { .actor = "test", .request_id = NULL };
 	int rc;
 
 	memset(&errs, 0, sizeof(errs));
@@ -52,7 +52,7 @@ main(int argc, char **argv)
 {
 	struct config cfg;
 	struct store *st;
-	struct store_actor actor = { "test", NULL };
+	struct store_actor actor = { .actor = "test", .request_id = NULL };
 	int rc = 0;
 
 	if (argc < 3) {

@@ -74,7 +74,7 @@ is_null(struct json_object *o, const char *key)
 int
 main(void)
 {
-	static const struct store_actor actor = { "api:ops", "rq-7" };
+	static const struct store_actor actor = { .actor = "api:ops", .request_id = "rq-7" };
 	static const char *const types[] = {
 		"policy.created", "policy.updated", "policy.deleted",
 		"policy.enabled", "policy.disabled", "policy.completed",

@@ -247,7 +247,7 @@ main(void)
 		static const char r1[] = "{\"scenario_id\":\"r1\",\"profile\":\"custom\","
 		    "\"allowed_hosts\":[\"192.0.2.10\"],\"allowed_ports\":[443,8443]}";
 		static const char r2[] = "{\"scenario_id\":\"r2\",\"track\":\"cissp\"}";
-		struct store_actor op = { "test-operator", NULL };
+		struct store_actor op = { .actor = "test-operator", .request_id = NULL };
 		struct policy *narrow = policy_new();
 		bool created;
 

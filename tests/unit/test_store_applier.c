@@ -24,7 +24,7 @@
 #include <string.h>
 
 static char dir[] = "/tmp/egw-test-store-applier-XXXXXX";
-static const struct store_actor actor = { "test", "req-1" };
+static const struct store_actor actor = { .actor = "test", .request_id = "req-1" };
 
 struct seen {
 	char names[16][32];

@@ -125,7 +125,7 @@ profile_cb(const struct store_profile *pr, void *arg)
 	return pr->n_rules >= 4 ? 0 : 1;	/* every builtin has the 4 internal nets */
 }
 
-static const struct store_actor actor = { "test", "req-1" };
+static const struct store_actor actor = { .actor = "test", .request_id = "req-1" };
 
 static void
 test_crud(struct store *st)
@@ -598,7 +598,7 @@ test_list_and_profiles(struct store *st)
 static void
 test_completed_claims(struct store *st)
 {
-	struct store_actor reuser = { "test", "req-reuse" };
+	struct store_actor reuser = { .actor = "test", .request_id = "req-reuse" };
 	struct policy *p = policy_new();
 	struct policy_errors errs;
 	bool created;
@@ -657,7 +657,7 @@ test_unparsable_rows(struct store *st)
 	static const char breakit[] = "UPDATE policy_destinations SET dest = '203.0.113.300'"
 	    " WHERE policy_id = (SELECT id FROM policies WHERE scenario_id = 'bad-1')"
 	    " AND dest IS NOT NULL";
-	struct store_actor op = { "test", "req-bad" };
+	struct store_actor op = { .actor = "test", .request_id = "req-bad" };
 	struct policy *p = policy_new();
 	bool created;
 
@@ -1102,6 +1102,139 @@ test_deadline(struct store *st)
 	policy_free(p);
 }
 
+/* A store_actor check: what it is given, whether it ran inside a
+ * transaction, and what it answers (test_actor_check). */
+struct check_probe {
+	int answer;		/* 0: passes and names "api:checked" */
+	int calls;
+	bool in_txn;
+	const char *seen;
+};
+
+static struct check_probe probe;
+
+static int
+probe_check(struct store *st, const void *credential, char *out, size_t size)
+{
+	probe.calls++;
+	probe.in_txn = !sqlite3_get_autocommit(store_db(st)) &&
+	    sqlite3_txn_state(store_db(st), "main") == SQLITE_TXN_WRITE;
+	probe.seen = credential;
+	if (probe.answer == 0)
+		snprintf(out, size, "api:checked");
+	return probe.answer;
+}
+
+static int64_t
+history_rows(struct store *st, const char *sid)
+{
+	return query_int(st, "SELECT count(*) FROM policy_history WHERE"
+	    " scenario_id = '%s'", sid);
+}
+
+static int64_t
+outbox_rows(struct store *st)
+{
+	return query_int(st, "SELECT count(*) FROM outbox", NULL);
+}
+
+static void
+test_actor_check(struct store *st)
+{
+	struct store_actor checked = { .actor = "not-recorded", .request_id =
+	    "req-chk", .authorize = probe_check, .credential = "cred-1" };
+	struct policy *p = policy_new(), *got = policy_new();
+	struct policy_errors errs;
+	int64_t gen, hist, out;
+	bool created = false;
+	char *who;
+
+	is_int(parse("{\"scenario_id\":\"chk-1\",\"profile\":\"none\"}", p), 0,
+	    "actor check: parses");
+	gen = query_int(st, "SELECT desired_generation FROM applier_state", NULL);
+	out = outbox_rows(st);
+	memset(&probe, 0, sizeof(probe));
+	probe.answer = EGW_E_UNAUTHORIZED;
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &checked, &created, &errs),
+	    EGW_E_UNAUTHORIZED, "actor check refuses a put: its error");
+	ok(probe.calls == 1 && probe.in_txn, "... asked once, inside the write"
+	    " transaction");
+	ok(probe.seen != NULL && strcmp(probe.seen, "cred-1") == 0,
+	    "... given the credential");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id ="
+	    " 'chk-1'", NULL), 0, "... no policy");
+	is_int(history_rows(st, "chk-1"), 0, "... no history row");
+	is_int(outbox_rows(st), out, "... no audit event");
+	is_int(query_int(st, "SELECT desired_generation FROM applier_state", NULL),
+	    gen, "... no generation bump");
+
+	probe.answer = 1;	/* with_txn's "nothing to write" */
+	is_int(store_policy_put(st, p, &checked, &created, &errs), EGW_E_INTERNAL,
+	    "a check answering 1 is not taken for success");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id ="
+	    " 'chk-1'", NULL), 0, "... no policy");
+
+	probe.answer = 0;
+	is_int(store_policy_put(st, p, &checked, &created, &errs), 0,
+	    "actor check passes: written");
+	ok(created, "... created");
+	who = query_text(st, "SELECT actor FROM policy_history WHERE scenario_id"
+	    " = '%s' AND operation = 'create'", "chk-1");
+	is_str(who ? who : "", "api:checked", "... history records the actor the"
+	    " check named, not the one given");
+	free(who);
+	who = query_text(st, "SELECT json_extract(payload, '$.actor') FROM outbox"
+	    " ORDER BY id DESC LIMIT 1", NULL);
+	is_str(who ? who : "", "api:checked", "... so does the audit event");
+	free(who);
+
+	hist = history_rows(st, "chk-1");
+	out = outbox_rows(st);
+	probe.answer = EGW_E_FORBIDDEN;
+	is_int(store_policy_set_enabled(st, "chk-1", false, &checked, got),
+	    EGW_E_FORBIDDEN, "actor check refuses a disable: its error");
+	is_int(query_int(st, "SELECT enabled FROM policies WHERE scenario_id ="
+	    " 'chk-1'", NULL), 1, "... still enabled");
+	is_int(store_policy_delete(st, "chk-1", &checked, NULL), EGW_E_FORBIDDEN,
+	    "actor check refuses a delete: its error");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id ="
+	    " 'chk-1'", NULL), 1, "... still stored");
+	is_int(history_rows(st, "chk-1"), hist, "... no history rows");
+	is_int(outbox_rows(st), out, "... no audit events");
+
+	/* In a batch (the writer's), a refused change leaves the others. */
+	{
+		struct policy *q = policy_new();
+		bool queued = false;
+
+		is_int(parse("{\"scenario_id\":\"chk-2\",\"profile\":\"none\"}",
+		    q), 0, "batch: parses");
+		is_int(store_policy_batch_begin(st, &queued), 0, "batch: begins");
+		probe.answer = EGW_E_UNAUTHORIZED;
+		is_int(store_policy_put(st, p, &checked, &created, &errs),
+		    EGW_E_UNAUTHORIZED, "batch: a refused change");
+		ok(store_batch_alive(st), "batch: ... leaves the batch alive");
+		probe.answer = 0;
+		is_int(store_policy_put(st, q, &checked, &created, &errs), 0,
+		    "batch: the next change is made");
+		is_int(store_policy_batch_end(st, queued, true), 0, "batch: commits");
+		is_int(query_int(st, "SELECT count(*) FROM policies WHERE"
+		    " scenario_id = 'chk-2'", NULL), 1, "batch: the passed one is"
+		    " stored");
+		policy_free(q);
+	}
+	probe.answer = 0;
+	is_int(store_policy_delete(st, "chk-1", &checked, NULL), 0,
+	    "actor check passes: deleted");
+	who = query_text(st, "SELECT actor FROM policy_history WHERE scenario_id"
+	    " = '%s' AND operation = 'delete'", "chk-1");
+	is_str(who ? who : "", "api:checked", "... recorded as the check named");
+	free(who);
+	policy_free(p);
+	policy_free(got);
+}
+
 int
 main(void)
 {
@@ -1120,6 +1253,7 @@ main(void)
 	test_completed_claims(st);
 	test_unparsable_rows(st);
 	test_deadline(st);
+	test_actor_check(st);
 	test_concurrency(&st);
 	store_close(st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
