@@ -151,3 +151,53 @@ auth_authorize_write(struct store *st, const void *credential, char *actor,
 	n = snprintf(actor, size, "api:%s", name);
 	return n < 0 || (size_t)n >= size ? EGW_E_INTERNAL : 0;
 }
+
+/*
+ * Tokens this process found with the write scope, and when.  Only tokens
+ * that passed are kept: a client trying tokens cannot fill it, and an
+ * unknown or read-only token is looked up every time.
+ */
+#define AUTH_WRITE_FILTER_SLOTS 8
+
+static struct {
+	bool used;
+	int64_t checked_ms;
+	char hash[STORE_TOKEN_HASH_LEN + 1];
+	char name[STORE_TOKEN_NAME_MAX + 1];
+} auth_writers[AUTH_WRITE_FILTER_SLOTS];
+static unsigned auth_writers_next;
+
+int
+auth_write_filter(struct store *st, const char *hash, int64_t now_ms,
+    char name[STORE_TOKEN_NAME_MAX + 1])
+{
+	unsigned i;
+	int rc;
+
+	for (i = 0; i < AUTH_WRITE_FILTER_SLOTS; i++) {
+		if (auth_writers[i].used &&
+		    strcmp(auth_writers[i].hash, hash) == 0)
+			break;
+	}
+	/* A clock behind the finding is not trusted either. */
+	if (i < AUTH_WRITE_FILTER_SLOTS &&
+	    now_ms >= auth_writers[i].checked_ms &&
+	    now_ms - auth_writers[i].checked_ms < AUTH_WRITE_FILTER_MS) {
+		memcpy(name, auth_writers[i].name, STORE_TOKEN_NAME_MAX + 1);
+		return 0;
+	}
+	if ((rc = auth_check_hash(st, hash, AUTH_SCOPE_WRITE, name)) != 0) {
+		if (i < AUTH_WRITE_FILTER_SLOTS)
+			auth_writers[i].used = false;
+		return rc;
+	}
+	if (strlen(hash) != STORE_TOKEN_HASH_LEN)
+		return 0;		/* found, but not one to keep */
+	if (i == AUTH_WRITE_FILTER_SLOTS)
+		i = auth_writers_next++ % AUTH_WRITE_FILTER_SLOTS;
+	auth_writers[i].used = true;
+	auth_writers[i].checked_ms = now_ms;
+	memcpy(auth_writers[i].hash, hash, STORE_TOKEN_HASH_LEN + 1);
+	memcpy(auth_writers[i].name, name, STORE_TOKEN_NAME_MAX + 1);
+	return 0;
+}

@@ -5,11 +5,12 @@
  * A token is "egw_" followed by 43 base64url characters (32 random bytes);
  * it is shown once when minted and only its SHA-256 (libcrypto EVP) is
  * stored.  A request presents "Authorization: Bearer <token>"; the worker
- * hashes it and looks the hash up (for a change, the store does, inside
- * the change's transaction: auth_authorize_write()), so the token never
- * sits in the database or a log line.  Scopes are read and write; mutations need write, reads
- * need read.  Missing or unknown token: 401; known token without the
- * scope: 403.
+ * hashes it and looks the hash up, so the token never sits in the database
+ * or a log line.  A change's token is decided by the store, inside the
+ * change's transaction (auth_authorize_write()); the worker only turns
+ * away tokens that could not pass (auth_write_filter()).  Scopes are
+ * read and write; mutations need write, reads need read.  Missing or
+ * unknown token: 401; known token without the scope: 403.
  */
 #ifndef EGW_AUTH_H
 #define EGW_AUTH_H
@@ -18,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define AUTH_TOKEN_LEN 47		/* "egw_" + 43, excluding the NUL */
 #define AUTH_PRESENTED_MAX 256		/* longest Authorization token read */
@@ -109,5 +111,27 @@ int auth_check_hash(struct store *st, const char *hash, unsigned need,
  */
 int auth_authorize_write(struct store *st, const void *credential,
     char *actor, size_t size);
+
+/* How long a worker trusts its own earlier finding that a token may write
+ * (auth_write_filter()). */
+#define AUTH_WRITE_FILTER_MS 10000
+
+/**
+ * auth_write_filter() - turn away a change whose token cannot pass the
+ * store's check, before its body is read
+ * @st: connection (used only when the token is not remembered)
+ * @hash: the presented token's hash
+ * @now_ms: timefmt_monotonic_ms()
+ * @name: the token's name on success (STORE_TOKEN_NAME_MAX + 1 bytes)
+ *
+ * A filter, not the decision: so that clients without a token that may
+ * write never reach the writer's transactions, it looks the token up, and
+ * remembers (per process, for AUTH_WRITE_FILTER_MS) the tokens found with
+ * the write scope, which then pass without a read of the database.  A
+ * token revoked meanwhile passes here and is refused by the store.
+ * Returns: as auth_check().
+ */
+int auth_write_filter(struct store *st, const char *hash, int64_t now_ms,
+    char name[STORE_TOKEN_NAME_MAX + 1]);
 
 #endif

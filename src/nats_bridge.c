@@ -425,7 +425,8 @@ bridge_handle_event(struct store *st, const struct config *cfg,
     const struct store_event_pos *pos, enum bridge_outcome *outcome)
 {
 	size_t max_len = cfg->max_body;
-	struct store_actor actor = { .actor = BRIDGE_ACTOR, .request_id = request_id };
+	struct store_actor actor = { .actor = BRIDGE_ACTOR,
+	    .request_id = request_id };
 	struct policy_errors *errs;
 	struct json_object *obj = NULL;
 	const char *sid = NULL;

@@ -38,7 +38,8 @@ struct store_actor {
 	const void *credential;
 };
 
-#define STORE_ACTOR_MAX 96	/* longest actor text recorded, with its NUL */
+/* Room for the longest actor text recorded, with its NUL. */
+#define STORE_ACTOR_MAX 96
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 

@@ -1575,7 +1575,7 @@ struct expire_args {
 static int
 expire_txn(struct store *st, void *arg)
 {
-	static const struct store_actor expirer = { .actor = "expiry", .request_id = NULL };
+	static const struct store_actor expirer = { .actor = "expiry" };
 	struct expire_args *a = arg;
 	struct policy *p = NULL;
 	sqlite3_stmt *stmt;

@@ -36,6 +36,7 @@
 #include "route.h"
 #include "spare.h"
 #include "store.h"
+#include "timefmt.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -170,21 +171,24 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 		snapshot = store_read_begin(ctx->st);
 	if (r->scope == ROUTE_SCOPE_WRITE && ctx->cfg->auth) {
 		/*
-		 * A change's token is checked by the store inside the
+		 * A change's token is decided by the store inside the
 		 * change's transaction (a token revoked before it commits
-		 * cannot make it), which spares a read of the database
-		 * here.  A header that presents no token is refused now,
-		 * before the body is read; any answer the checked change
-		 * did not give waits for the check below.
+		 * cannot make it).  The filter turns away, before the body
+		 * is read, what could not pass, with a read of the database
+		 * only for a token it has not seen pass lately; any answer
+		 * the checked change did not give waits for the check below.
 		 */
-		if ((rc = auth_presented_hash(req->authorization, token_hash)) != 0) {
+		rc = auth_presented_hash(req->authorization, token_hash);
+		if (rc == 0)
+			rc = auth_write_filter(ctx->st, token_hash,
+			    timefmt_monotonic_ms(), token_name);
+		if (rc != 0) {
 			worker_error(resp, req, rc);
 			return route_index(r);
 		}
 		ctx->token_hash = token_hash;
 	} else if (r->scope != ROUTE_SCOPE_OPEN && ctx->cfg->auth) {
-		rc = auth_check(ctx->st, req->authorization,
-		    r->scope == ROUTE_SCOPE_WRITE ? AUTH_SCOPE_WRITE : AUTH_SCOPE_READ,
+		rc = auth_check(ctx->st, req->authorization, AUTH_SCOPE_READ,
 		    token_name);
 		if (rc != 0) {
 			store_read_end(ctx->st, snapshot);

@@ -42,7 +42,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define WRITER_MAGIC 0x59574745u	/* "EGWY": packed policies, revision_given */
+/* "EGWZ": packed policies, revision_given, token_hash; a new layout gets a
+ * new magic. */
+#define WRITER_MAGIC 0x5a574745u
 #define WRITER_BATCH_MAX 64
 /* The pool's 256 workers at most (config.c), plus room for replacements
  * that connect before the writer has seen their predecessors hang up. */

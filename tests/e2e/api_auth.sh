@@ -100,7 +100,10 @@ BAD=egw_notavalidtokenatallxxxxxxxxxxxxxxxxxxxxxx
 snapshot() { sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT (SELECT group_concat(scenario_id || ':' || revision || ':' || enabled, ',') FROM policies), (SELECT count(*) FROM policy_history), (SELECT count(*) FROM outbox), (SELECT desired_generation FROM applier_state)"; }
 TOKEN=$BOTH api POST /v1/policies '{"scenario_id":"auth-2","profile":"none"}'
 ok "setup: a policy to aim at" status_is 201
-before=$(snapshot)
+# The writer's work (its transactions, and the changes written without it)
+# as /metrics counts it: refused clients must not reach it.
+writes() { TOKEN=$BOTH api GET /metrics; awk '/^egw_api_write_(batches|direct)_total / { n += $2 } END { print n + 0 }' "$T/body"; }
+before=$(snapshot) writes_before=$(writes)
 for who in bad read; do
 	case $who in bad) tok=$BAD want="401 unauthorized" ;; read) tok=$READ want="403 forbidden" ;; esac
 	matrix "$tok" POST /v1/policies '{"scenario_id":' $want "$who, malformed JSON (400 with a good token)"
@@ -117,6 +120,7 @@ for who in bad read; do
 	ok "$who, wrong content type (415 with a good token): $want" error_is $want
 done
 ok "refused changes changed nothing (policies, history, outbox, generation)" test "$(snapshot)" = "$before"
+ok "... and none reached the writer or the write lock" test "$(writes)" = "$writes_before"
 matrix "$WRITE" POST /v1/policies '{"scenario_id":' 400 bad_request "write, malformed JSON"
 matrix "$WRITE" POST /v1/policies '{"scenario_id":"auth-2","profile":"nope"}' 422 invalid_policy "write, no such profile"
 matrix "$WRITE" POST /v1/policies '{"scenario_id":"auth-2","allowed_ports":[70000]}' 422 invalid_policy "write, a port out of range"
@@ -131,6 +135,42 @@ ok "revoke a write token" exit_status 0 token_cmd revoke late
 matrix "$LATE" POST /v1/policies '{"scenario_id":"auth-2","profile":"none","enabled":false}' 401 unauthorized "revoked write token, a valid change"
 matrix "$LATE" POST /v1/policies/auth-2/disable "" 401 unauthorized "revoked write token, disable"
 ok "the revoked token changed nothing" test "$(snapshot)" = "$before"
+# The token's hash crosses to the writer in the worker's message
+# (src/writer.c, struct writer_req): the writer takes only 64 lowercase hex
+# digits there.  Raw messages on its socket, as the pool's own user; the
+# one with the write token's hash is the control that the layout is right
+# (-11: EGW_E_UNAUTHORIZED, src/err.h).
+writer_delete() {
+	python3 - "$EGW_RUN_DIR/egw-api-writer.sock" "$1" "$2" <<'PY'
+import socket, struct, sys, time
+path, sid, token_hash = sys.argv[1:4]
+def field(text, size):
+    b = text.encode()
+    return b + b'\0' * (size - len(b))
+msg = struct.pack('<IIq', 0x5a574745, 2, int(time.monotonic() * 1000) + 60000)
+msg += field('', 96) + field(token_hash, 65) + field('req-raw', 65) + field(sid, 65)
+msg += b'\0' * (-len(msg) % 8)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.settimeout(20)
+s.connect(path)
+s.send(msg)
+r = s.recv(1 << 17)
+print('closed' if not r else 'rc=%d' % struct.unpack_from('<i', r, 4)[0])
+PY
+}
+TOKEN=$BOTH api POST /v1/policies '{"scenario_id":"auth-3","profile":"none"}'
+ok "setup: a policy for raw writer messages" status_is 201
+WHASH=$(printf %s "$WRITE" | sha256sum | cut -d' ' -f1)
+stored3() { test "$(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT count(*) FROM policies WHERE scenario_id='auth-3'")" = "$1"; }
+ok "writer: an upper-case hash is a malformed message" test "$(writer_delete auth-3 "$(echo "$WHASH" | tr a-f A-F)")" = closed
+ok "writer: a hash one digit short too" test "$(writer_delete auth-3 "${WHASH%?}")" = closed
+ok "writer: a hash with a non-hex digit too" test "$(writer_delete auth-3 "g${WHASH#?}")" = closed
+ok "... none of them changed anything" stored3 1
+ok "writer: an unknown token's hash is refused (401)" test "$(writer_delete auth-3 "$(printf x | sha256sum | cut -d' ' -f1)")" = rc=-11
+ok "... nothing changed" stored3 1
+ok "writer: the write token's hash deletes (the message layout is right)" test "$(writer_delete auth-3 "$WHASH")" = rc=0
+ok "... gone" stored3 0
+ok "... recorded as the write token's" test "$(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT actor FROM policy_history WHERE scenario_id='auth-3' AND operation='delete'")" = api:writer
 TOKEN=
 api GET /readyz
 ok "readyz needs no token" bash -c "[ \"\$(cat '$T/status')\" != 401 ]"

@@ -4,21 +4,135 @@
  * temporary database: token format, hashing (a known SHA-256 vector),
  * Bearer parsing, scopes, lookup, revocation and the 401/403 decision, and
  * the lookup memo inside read snapshots: a revocation committed by another
- * connection (egw-admin) is seen by the next snapshot, not the memo.
+ * connection (egw-admin) is seen by the next snapshot, not the memo; the
+ * check a change carries into its own transaction (auth_authorize_write()
+ * through store_policy_put()), and the worker's filter in front of it.
  */
 #include "auth.h"
+#include "codec.h"
 #include "err.h"
 #include "log.h"
+#include "policy.h"
 #include "store.h"
+#include "store_policy.h"
 #include "store_token.h"
 #include "tap.h"
+#include "testdb.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/egw-test-auth-XXXXXX";
+
+/* A token named @name with @scopes, stored by @st; its hash into @hash. */
+static void
+mint(struct store *st, const char *name, const char *scopes,
+    char hash[STORE_TOKEN_HASH_LEN + 1])
+{
+	char tok[AUTH_TOKEN_LEN + 1];
+
+	if (auth_token_generate(tok) != 0 || auth_token_hash(tok, hash) != 0 ||
+	    store_token_create(st, name, scopes, hash) != 0)
+		tap_diag("minting %s failed", name);
+}
+
+static long long
+policy_rows(struct store *st, const char *sid)
+{
+	char sql[160];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM policies WHERE"
+	    " scenario_id = '%s'", sid);
+	return testdb_int(st, sql);
+}
+
+/* A change carries its token's hash; the store decides inside the
+ * change's transaction, with the real tokens table. */
+static void
+test_change_check(const char *path)
+{
+	char w[STORE_TOKEN_HASH_LEN + 1], r[STORE_TOKEN_HASH_LEN + 1];
+	char gone[STORE_TOKEN_HASH_LEN + 1], name[STORE_TOKEN_NAME_MAX + 1];
+	char unknown[STORE_TOKEN_HASH_LEN + 1], *actor;
+	struct store *st = NULL, *admin = NULL;
+	struct store_actor as = { .request_id = "req-a",
+	    .authorize = auth_authorize_write };
+	static const char body[] = "{\"scenario_id\":\"chg-1\",\"profile\":\"none\"}";
+	struct policy *p = policy_new();
+	struct policy_errors errs;
+	bool created = false;
+	int64_t now = 1000000;
+
+	is_int(store_open(path, &st), 0, "change check: database opened");
+	is_int(store_open(path, &admin), 0, "change check: egw-admin's connection");
+	mint(admin, "deployer", "write", w);
+	mint(admin, "viewer", "read", r);
+	mint(admin, "leaver", "read,write", gone);
+	is_int(auth_token_hash("egw_never_minted", unknown), 0, "an unknown hash");
+	is_int(codec_policy_from_json(body, strlen(body), p, &errs), 0,
+	    "a policy body");
+
+	as.credential = unknown;
+	is_int(store_policy_put(st, p, &as, &created, NULL), EGW_E_UNAUTHORIZED,
+	    "an unknown token makes no change: 401");
+	as.credential = r;
+	is_int(store_policy_put(st, p, &as, &created, NULL), EGW_E_FORBIDDEN,
+	    "a read-only token makes no change: 403");
+	is_int(policy_rows(st, "chg-1"), 0, "... nothing stored");
+	as.credential = w;
+	is_int(store_policy_put(st, p, &as, &created, NULL), 0,
+	    "a write token makes it");
+	actor = NULL;
+	{
+		sqlite3_stmt *stmt = NULL;
+
+		if (sqlite3_prepare_v2(store_db(st), "SELECT actor FROM policy_history"
+		    " WHERE scenario_id = 'chg-1'", -1, &stmt, NULL) == SQLITE_OK &&
+		    sqlite3_step(stmt) == SQLITE_ROW)
+			actor = strdup((const char *)sqlite3_column_text(stmt, 0));
+		sqlite3_finalize(stmt);
+	}
+	is_str(actor ? actor : "", "api:deployer", "... recorded as the token's name");
+	free(actor);
+
+	/* The worker's filter passes "leaver" and remembers it; revoked by
+	 * egw-admin, it still passes the filter for a while, but the store
+	 * refuses the change. */
+	is_int(auth_write_filter(st, gone, now, name), 0, "filter: a write token"
+	    " passes");
+	is_str(name, "leaver", "filter: ... named");
+	is_int(auth_write_filter(st, r, now, name), EGW_E_FORBIDDEN,
+	    "filter: a read-only token: 403");
+	is_int(auth_write_filter(st, unknown, now, name), EGW_E_UNAUTHORIZED,
+	    "filter: an unknown token: 401");
+	is_int(store_token_revoke(admin, "leaver"), 0, "leaver revoked by egw-admin");
+	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS - 1, name), 0,
+	    "filter: remembered within its time, without a read");
+	as.credential = gone;
+	is_int(store_policy_set_enabled(st, "chg-1", false, &as, p),
+	    EGW_E_UNAUTHORIZED, "... but the store refuses the change: 401");
+	is_int(testdb_int(st, "SELECT enabled FROM policies WHERE scenario_id"
+	    " = 'chg-1'"), 1, "... nothing changed");
+	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS, name),
+	    EGW_E_UNAUTHORIZED, "filter: after its time, read again: 401");
+	is_int(auth_write_filter(st, gone, now, name), EGW_E_UNAUTHORIZED,
+	    "filter: ... and forgotten");
+	mint(admin, "mover", "write", gone);
+	is_int(auth_write_filter(st, gone, now, name), 0, "filter: mover passes");
+	is_int(store_token_revoke(admin, "mover"), 0, "mover revoked by egw-admin");
+	is_int(auth_write_filter(st, gone, now - 1, name), EGW_E_UNAUTHORIZED,
+	    "filter: a clock earlier than the finding is not trusted: read, 401");
+	as.credential = w;
+	is_int(store_policy_delete(st, "chg-1", &as, NULL), 0,
+	    "the write token deletes");
+	is_int(policy_rows(st, "chg-1"), 0, "... gone");
+	store_close(admin);
+	store_close(st);
+	policy_free(p);
+}
 
 static int
 count_cb(const struct store_token *t, void *ctx)
@@ -151,6 +265,7 @@ main(void)
 	}
 
 	store_close(st);
+	test_change_check(path);
 	unlink(path);
 	{
 		char p2[160];

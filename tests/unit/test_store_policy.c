@@ -1203,26 +1203,42 @@ test_actor_check(struct store *st)
 	is_int(history_rows(st, "chk-1"), hist, "... no history rows");
 	is_int(outbox_rows(st), out, "... no audit events");
 
-	/* In a batch (the writer's), a refused change leaves the others. */
+	/* In a batch (the writer's), a refused change between two made ones
+	 * leaves both, and the batch. */
 	{
-		struct policy *q = policy_new();
+		struct policy *q0 = policy_new(), *qr = policy_new(), *q2 = policy_new();
 		bool queued = false;
 
-		is_int(parse("{\"scenario_id\":\"chk-2\",\"profile\":\"none\"}",
-		    q), 0, "batch: parses");
+		ok(parse("{\"scenario_id\":\"chk-0\",\"profile\":\"none\"}", q0) == 0 &&
+		    parse("{\"scenario_id\":\"chk-r\",\"profile\":\"none\"}", qr) == 0 &&
+		    parse("{\"scenario_id\":\"chk-2\",\"profile\":\"none\"}", q2) == 0,
+		    "batch: three new policies parse");
+		hist = query_int(st, "SELECT count(*) FROM policy_history", NULL);
+		out = outbox_rows(st);
 		is_int(store_policy_batch_begin(st, &queued), 0, "batch: begins");
+		probe.answer = 0;
+		is_int(store_policy_put(st, q0, &checked, &created, &errs), 0,
+		    "batch: a first change is made");
 		probe.answer = EGW_E_UNAUTHORIZED;
-		is_int(store_policy_put(st, p, &checked, &created, &errs),
+		is_int(store_policy_put(st, qr, &checked, &created, &errs),
 		    EGW_E_UNAUTHORIZED, "batch: a refused change");
 		ok(store_batch_alive(st), "batch: ... leaves the batch alive");
 		probe.answer = 0;
-		is_int(store_policy_put(st, q, &checked, &created, &errs), 0,
+		is_int(store_policy_put(st, q2, &checked, &created, &errs), 0,
 		    "batch: the next change is made");
 		is_int(store_policy_batch_end(st, queued, true), 0, "batch: commits");
 		is_int(query_int(st, "SELECT count(*) FROM policies WHERE"
-		    " scenario_id = 'chk-2'", NULL), 1, "batch: the passed one is"
-		    " stored");
-		policy_free(q);
+		    " scenario_id IN ('chk-0', 'chk-2')", NULL), 2,
+		    "batch: both made changes are stored");
+		is_int(query_int(st, "SELECT count(*) FROM policies WHERE"
+		    " scenario_id = 'chk-r'", NULL), 0,
+		    "batch: the refused one is not");
+		is_int(query_int(st, "SELECT count(*) FROM policy_history", NULL),
+		    hist + 2, "batch: two history rows");
+		is_int(outbox_rows(st), out + 2, "batch: two audit events");
+		policy_free(q0);
+		policy_free(qr);
+		policy_free(q2);
 	}
 	probe.answer = 0;
 	is_int(store_policy_delete(st, "chk-1", &checked, NULL), 0,
