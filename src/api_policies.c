@@ -186,14 +186,11 @@ api_wait_generation(struct api_ctx *ctx, int64_t generation, unsigned wait_s)
 static struct store_actor
 api_actor(const struct api_ctx *ctx)
 {
-	struct store_actor a = { ctx->actor, ctx->request_id, NULL, NULL };
+	struct store_actor a = { .actor = ctx->actor,
+	    .request_id = ctx->request_id };
 
-	if (ctx->token_hash != NULL) {
-		a.actor = NULL;
-		a.authorize = auth_authorize_write;
-		a.credential = ctx->token_hash;
-	}
-	return a;
+	return ctx->token_hash != NULL ?
+	    auth_write_actor(ctx->token_hash, ctx->request_id) : a;
 }
 
 static void

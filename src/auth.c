@@ -152,6 +152,23 @@ auth_authorize_write(struct store *st, const void *credential, char *actor,
 	return n < 0 || (size_t)n >= size ? EGW_E_INTERNAL : 0;
 }
 
+bool
+auth_hash_valid(const char *hash)
+{
+	size_t n = strspn(hash, "0123456789abcdef");
+
+	return n == STORE_TOKEN_HASH_LEN && hash[n] == '\0';
+}
+
+struct store_actor
+auth_write_actor(const char *hash, const char *request_id)
+{
+	struct store_actor a = { .request_id = request_id,
+	    .authorize = auth_authorize_write, .credential = hash };
+
+	return a;
+}
+
 /*
  * Tokens this process found with the write scope, and when.  Only tokens
  * that passed are kept: a client trying tokens cannot fill it, and an
@@ -163,41 +180,39 @@ static struct {
 	bool used;
 	int64_t checked_ms;
 	char hash[STORE_TOKEN_HASH_LEN + 1];
-	char name[STORE_TOKEN_NAME_MAX + 1];
 } auth_writers[AUTH_WRITE_FILTER_SLOTS];
 static unsigned auth_writers_next;
 
 int
-auth_write_filter(struct store *st, const char *hash, int64_t now_ms,
-    char name[STORE_TOKEN_NAME_MAX + 1])
+auth_write_filter(struct store *st, const char *hash, int64_t now_ms)
 {
-	unsigned i;
+	char name[STORE_TOKEN_NAME_MAX + 1];
+	unsigned i, free_slot = AUTH_WRITE_FILTER_SLOTS;
 	int rc;
 
 	for (i = 0; i < AUTH_WRITE_FILTER_SLOTS; i++) {
-		if (auth_writers[i].used &&
-		    strcmp(auth_writers[i].hash, hash) == 0)
+		if (!auth_writers[i].used)
+			free_slot = free_slot < i ? free_slot : i;
+		else if (strcmp(auth_writers[i].hash, hash) == 0)
 			break;
 	}
 	/* A clock behind the finding is not trusted either. */
 	if (i < AUTH_WRITE_FILTER_SLOTS &&
 	    now_ms >= auth_writers[i].checked_ms &&
-	    now_ms - auth_writers[i].checked_ms < AUTH_WRITE_FILTER_MS) {
-		memcpy(name, auth_writers[i].name, STORE_TOKEN_NAME_MAX + 1);
+	    now_ms - auth_writers[i].checked_ms < AUTH_WRITE_FILTER_MS)
 		return 0;
-	}
 	if ((rc = auth_check_hash(st, hash, AUTH_SCOPE_WRITE, name)) != 0) {
 		if (i < AUTH_WRITE_FILTER_SLOTS)
 			auth_writers[i].used = false;
 		return rc;
 	}
-	if (strlen(hash) != STORE_TOKEN_HASH_LEN)
+	if (!auth_hash_valid(hash))
 		return 0;		/* found, but not one to keep */
 	if (i == AUTH_WRITE_FILTER_SLOTS)
-		i = auth_writers_next++ % AUTH_WRITE_FILTER_SLOTS;
+		i = free_slot < AUTH_WRITE_FILTER_SLOTS ? free_slot :
+		    auth_writers_next++ % AUTH_WRITE_FILTER_SLOTS;
 	auth_writers[i].used = true;
 	auth_writers[i].checked_ms = now_ms;
 	memcpy(auth_writers[i].hash, hash, STORE_TOKEN_HASH_LEN + 1);
-	memcpy(auth_writers[i].name, name, STORE_TOKEN_NAME_MAX + 1);
 	return 0;
 }

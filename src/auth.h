@@ -15,6 +15,7 @@
 #ifndef EGW_AUTH_H
 #define EGW_AUTH_H
 
+#include "store.h"
 #include "store_token.h"
 
 #include <stdbool.h>
@@ -101,6 +102,20 @@ int auth_check_hash(struct store *st, const char *hash, unsigned need,
     char name[STORE_TOKEN_NAME_MAX + 1]);
 
 /**
+ * auth_hash_valid() - whether @hash is a token hash as auth_token_hash()
+ * writes it: 64 lowercase hex digits
+ */
+bool auth_hash_valid(const char *hash);
+
+/**
+ * auth_write_actor() - the actor of a change asked for with the token
+ * whose hash is @hash: the store checks it (auth_authorize_write()) inside
+ * the change's transaction and records the name it finds
+ * @hash: kept by the caller while the actor is used
+ */
+struct store_actor auth_write_actor(const char *hash, const char *request_id);
+
+/**
  * auth_authorize_write() - a store_actor check: the token whose hash is
  * @credential (a NUL-terminated hex string) has the write scope
  * @actor: receives "api:<token name>"
@@ -122,7 +137,6 @@ int auth_authorize_write(struct store *st, const void *credential,
  * @st: connection (used only when the token is not remembered)
  * @hash: the presented token's hash
  * @now_ms: timefmt_monotonic_ms()
- * @name: the token's name on success (STORE_TOKEN_NAME_MAX + 1 bytes)
  *
  * A filter, not the decision: so that clients without a token that may
  * write never reach the writer's transactions, it looks the token up, and
@@ -131,7 +145,6 @@ int auth_authorize_write(struct store *st, const void *credential,
  * token revoked meanwhile passes here and is refused by the store.
  * Returns: as auth_check().
  */
-int auth_write_filter(struct store *st, const char *hash, int64_t now_ms,
-    char name[STORE_TOKEN_NAME_MAX + 1]);
+int auth_write_filter(struct store *st, const char *hash, int64_t now_ms);
 
 #endif

@@ -37,7 +37,8 @@ struct api_ctx {
 	const char *actor;		/* "api:<token name>" or "api:anonymous" */
 	/* A change's token, hashed and not checked yet (worker.c): the
 	 * store checks it inside the change's transaction, and the handler
-	 * sets @authorized when that check passed. */
+	 * sets @authorized when the change was made (so the check passed);
+	 * any other answer waits for the worker's own check. */
 	const char *token_hash;
 	bool authorized;
 	const char *request_id;

@@ -755,8 +755,14 @@ as_actor_txn(struct store *st, void *arg)
 		return t->fn(st, t->arg);
 	name[0] = '\0';
 	rc = given->authorize(st, given->credential, name, sizeof(name));
-	if (rc != 0)	/* never with_txn's 1, "nothing to write" */
+	if (rc != 0) {
+		/* Mostly a token revoked since the worker last checked it:
+		 * worth a line for whoever looks into the revocation. */
+		log_warnx("a change was refused inside its transaction: %s",
+		    err_message(rc > 0 ? EGW_E_INTERNAL : rc));
+		/* never with_txn's 1, "nothing to write" */
 		return rc > 0 ? EGW_E_INTERNAL : rc;
+	}
 	if (name[0] == '\0')
 		return EGW_E_INTERNAL;
 	checked = *given;

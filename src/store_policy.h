@@ -183,9 +183,15 @@ int store_policy_batch_end(struct store *st, bool queued, bool commit);
  * apply status becomes pending; enabling a completed policy clears
  * completed_at.
  *
+ * An actor with a check (struct store_actor) passes it first, inside the
+ * transaction, here and in delete and set_enabled: its error (e.g.
+ * EGW_E_UNAUTHORIZED, EGW_E_FORBIDDEN; EGW_E_INTERNAL for a check that
+ * answers anything but 0 or an error) is returned and nothing is written.
+ *
  * Returns: 0, EGW_E_INVALID, EGW_E_CONFLICT (revision mismatch),
  * EGW_E_BUSY (still locked after STORE_TXN_ATTEMPTS), EGW_E_NOMEM,
- * EGW_E_IO (no randomness for the event id) or EGW_E_DB.
+ * EGW_E_IO (no randomness for the event id), EGW_E_DB, or the actor
+ * check's error.
  */
 int store_policy_put(struct store *st, struct policy *p,
     const struct store_actor *actor, bool *created,
@@ -195,7 +201,8 @@ int store_policy_put(struct store *st, struct policy *p,
  * store_policy_delete() - delete a scenario's policy
  * @generation: may be NULL; the desired generation after the delete
  *
- * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY, EGW_E_IO or EGW_E_DB.
+ * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY, EGW_E_IO, EGW_E_DB or the actor
+ * check's error (store_policy_put()).
  */
 int store_policy_delete(struct store *st, const char *scenario_id,
     const struct store_actor *actor, int64_t *generation);
@@ -208,7 +215,8 @@ int store_policy_delete(struct store *st, const char *scenario_id,
  * bumps revision and generation (history "enable"/"disable"; enabling
  * clears completed_at).
  *
- * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY, EGW_E_IO or EGW_E_DB.
+ * Returns: 0, EGW_E_NOTFOUND, EGW_E_BUSY, EGW_E_IO, EGW_E_DB or the actor
+ * check's error (store_policy_put()).
  */
 int store_policy_set_enabled(struct store *st, const char *scenario_id,
     bool enabled, const struct store_actor *actor, struct policy *out);

@@ -181,7 +181,7 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 		rc = auth_presented_hash(req->authorization, token_hash);
 		if (rc == 0)
 			rc = auth_write_filter(ctx->st, token_hash,
-			    timefmt_monotonic_ms(), token_name);
+			    timefmt_monotonic_ms());
 		if (rc != 0) {
 			worker_error(resp, req, rc);
 			return route_index(r);

@@ -402,15 +402,6 @@ writer_terminate(char *s, size_t size)
 	s[size - 1] = '\0';
 }
 
-/* A token hash as auth_token_hash() writes it: 64 lowercase hex digits. */
-static bool
-writer_valid_hash(const char *h)
-{
-	size_t n = strspn(h, "0123456789abcdef");
-
-	return n == STORE_TOKEN_HASH_LEN && h[n] == '\0';
-}
-
 /* A request as received: the right size for its operation, our magic. */
 static bool
 writer_req_valid(struct writer_req *r, ssize_t len)
@@ -435,7 +426,7 @@ writer_req_valid(struct writer_req *r, ssize_t len)
 	}
 	writer_terminate(r->actor, sizeof(r->actor));
 	writer_terminate(r->token_hash, sizeof(r->token_hash));
-	if (r->token_hash[0] != '\0' && !writer_valid_hash(r->token_hash))
+	if (r->token_hash[0] != '\0' && !auth_hash_valid(r->token_hash))
 		return false;
 	writer_terminate(r->request_id, sizeof(r->request_id));
 	writer_terminate(r->scenario_id, sizeof(r->scenario_id));
@@ -475,8 +466,11 @@ writer_exec(struct store *st, struct writer_pending *pd)
 {
 	struct writer_req *q = &pd->req;
 	struct writer_rep *r = &pd->rep;
-	struct store_actor actor = { q->actor[0] ? q->actor : NULL,
-	    q->request_id[0] ? q->request_id : NULL, NULL, NULL };
+	const char *rid = q->request_id[0] ? q->request_id : NULL;
+	struct store_actor actor = q->token_hash[0] != '\0' ?
+	    auth_write_actor(q->token_hash, rid) :
+	    (struct store_actor){ .actor = q->actor[0] ? q->actor : NULL,
+	    .request_id = rid };
 	bool created = false;
 	int rc;
 
@@ -485,11 +479,6 @@ writer_exec(struct store *st, struct writer_pending *pd)
 		/* Its worker may be gone or about to give up: never run it. */
 		writer_answer(pd, EGW_E_UNAVAILABLE);
 		return;
-	}
-	if (q->token_hash[0] != '\0') {
-		actor.actor = NULL;
-		actor.authorize = auth_authorize_write;
-		actor.credential = q->token_hash;
 	}
 	log_set_request_id(actor.request_id);
 	writer_answer(pd, 0);
@@ -1184,7 +1173,7 @@ writer_exchange(const struct config *cfg, uint32_t op,
 		/* The one check a request can carry across: the token's. */
 		if (actor->authorize != auth_authorize_write ||
 		    actor->credential == NULL ||
-		    !writer_valid_hash((const char *)actor->credential)) {
+		    !auth_hash_valid(actor->credential)) {
 			free(q);
 			free(r);
 			return EGW_E_INTERNAL;

@@ -55,7 +55,7 @@ static void
 test_change_check(const char *path)
 {
 	char w[STORE_TOKEN_HASH_LEN + 1], r[STORE_TOKEN_HASH_LEN + 1];
-	char gone[STORE_TOKEN_HASH_LEN + 1], name[STORE_TOKEN_NAME_MAX + 1];
+	char gone[STORE_TOKEN_HASH_LEN + 1];
 	char unknown[STORE_TOKEN_HASH_LEN + 1], *actor;
 	struct store *st = NULL, *admin = NULL;
 	struct store_actor as = { .request_id = "req-a",
@@ -101,30 +101,54 @@ test_change_check(const char *path)
 	/* The worker's filter passes "leaver" and remembers it; revoked by
 	 * egw-admin, it still passes the filter for a while, but the store
 	 * refuses the change. */
-	is_int(auth_write_filter(st, gone, now, name), 0, "filter: a write token"
+	is_int(auth_write_filter(st, gone, now), 0, "filter: a write token"
 	    " passes");
-	is_str(name, "leaver", "filter: ... named");
-	is_int(auth_write_filter(st, r, now, name), EGW_E_FORBIDDEN,
+	is_int(auth_write_filter(st, r, now), EGW_E_FORBIDDEN,
 	    "filter: a read-only token: 403");
-	is_int(auth_write_filter(st, unknown, now, name), EGW_E_UNAUTHORIZED,
+	is_int(auth_write_filter(st, unknown, now), EGW_E_UNAUTHORIZED,
 	    "filter: an unknown token: 401");
 	is_int(store_token_revoke(admin, "leaver"), 0, "leaver revoked by egw-admin");
-	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS - 1, name), 0,
+	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS - 1), 0,
 	    "filter: remembered within its time, without a read");
 	as.credential = gone;
 	is_int(store_policy_set_enabled(st, "chg-1", false, &as, p),
 	    EGW_E_UNAUTHORIZED, "... but the store refuses the change: 401");
 	is_int(testdb_int(st, "SELECT enabled FROM policies WHERE scenario_id"
 	    " = 'chg-1'"), 1, "... nothing changed");
-	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS, name),
+	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS),
 	    EGW_E_UNAUTHORIZED, "filter: after its time, read again: 401");
-	is_int(auth_write_filter(st, gone, now, name), EGW_E_UNAUTHORIZED,
+	is_int(auth_write_filter(st, gone, now), EGW_E_UNAUTHORIZED,
 	    "filter: ... and forgotten");
 	mint(admin, "mover", "write", gone);
-	is_int(auth_write_filter(st, gone, now, name), 0, "filter: mover passes");
+	is_int(auth_write_filter(st, gone, now), 0, "filter: mover passes");
 	is_int(store_token_revoke(admin, "mover"), 0, "mover revoked by egw-admin");
-	is_int(auth_write_filter(st, gone, now - 1, name), EGW_E_UNAUTHORIZED,
+	is_int(auth_write_filter(st, gone, now - 1), EGW_E_UNAUTHORIZED,
 	    "filter: a clock earlier than the finding is not trusted: read, 401");
+	/* Eight slots: a ninth token passing pushes out the oldest, which
+	 * is then looked up again (and found revoked). */
+	{
+		char h[9][STORE_TOKEN_HASH_LEN + 1], n9[16];
+		int passed = 0;
+
+		for (int k = 0; k < 9; k++) {
+			snprintf(n9, sizeof(n9), "slot-%d", k);
+			mint(admin, n9, "write", h[k]);
+		}
+		for (int k = 0; k < 9; k++)
+			passed += auth_write_filter(st, h[k], now + 1) == 0;
+		is_int(passed, 9, "filter: nine write tokens pass");
+		for (int k = 0; k < 9; k++) {
+			snprintf(n9, sizeof(n9), "slot-%d", k);
+			store_token_revoke(admin, n9);
+		}
+		/* All nine revoked: a remembered one still passes, one
+		 * looked up again is refused. */
+		passed = 0;
+		for (int k = 0; k < 9; k++)
+			passed += auth_write_filter(st, h[k], now + 2) == 0;
+		is_int(passed, 8, "filter: eight slots: the ninth pushed one out,"
+		    " which is read again and refused");
+	}
 	as.credential = w;
 	is_int(store_policy_delete(st, "chg-1", &as, NULL), 0,
 	    "the write token deletes");
