@@ -298,7 +298,11 @@ main(void)
 		unlink(p2);
 		snprintf(p2, sizeof(p2), "%s-shm", path);
 		unlink(p2);
+		/* The writers' queue (store.c), made by the changes above. */
+		snprintf(p2, sizeof(p2), "%s-wlock", path);
+		unlink(p2);
 	}
-	rmdir(dir);
+	if (rmdir(dir) != 0)
+		tap_diag("could not remove %s", dir);
 	return tap_done();
 }
