@@ -186,11 +186,10 @@ api_wait_generation(struct api_ctx *ctx, int64_t generation, unsigned wait_s)
 static struct store_actor
 api_actor(const struct api_ctx *ctx)
 {
-	struct store_actor a = { .actor = ctx->actor,
+	if (ctx->token_hash != NULL)
+		return auth_write_actor(ctx->token_hash, ctx->request_id);
+	return (struct store_actor){ .actor = ctx->actor,
 	    .request_id = ctx->request_id };
-
-	return ctx->token_hash != NULL ?
-	    auth_write_actor(ctx->token_hash, ctx->request_id) : a;
 }
 
 static void

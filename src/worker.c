@@ -213,12 +213,9 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 		    AUTH_SCOPE_WRITE, token_name);
 
 		if (arc != 0) {
-			ctx->actor = NULL;
-			ctx->token_hash = NULL;
 			http_resp_free(resp);
 			http_resp_init(resp);
-			worker_error(resp, req, arc);
-			return route_index(r);
+			rc = arc;
 		}
 	}
 	ctx->token_hash = NULL;

@@ -19,7 +19,6 @@
 #include "tap.h"
 #include "testdb.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,16 +86,8 @@ test_change_check(const char *path)
 	as.credential = w;
 	is_int(store_policy_put(st, p, &as, &created, NULL), 0,
 	    "a write token makes it");
-	actor = NULL;
-	{
-		sqlite3_stmt *stmt = NULL;
-
-		if (sqlite3_prepare_v2(store_db(st), "SELECT actor FROM policy_history"
-		    " WHERE scenario_id = 'chg-1'", -1, &stmt, NULL) == SQLITE_OK &&
-		    sqlite3_step(stmt) == SQLITE_ROW)
-			actor = strdup((const char *)sqlite3_column_text(stmt, 0));
-		sqlite3_finalize(stmt);
-	}
+	actor = testdb_text(st, "SELECT actor FROM policy_history"
+	    " WHERE scenario_id = 'chg-1'");
 	is_str(actor ? actor : "", "api:deployer", "... recorded as the token's name");
 	free(actor);
 

@@ -44,16 +44,9 @@ static char *
 query_text(struct store *st, const char *fmt, const char *arg)
 {
 	char sql[512];
-	sqlite3_stmt *stmt;
-	char *v = NULL;
 
 	snprintf(sql, sizeof(sql), fmt, arg ? arg : "");
-	if (sqlite3_prepare_v2(store_db(st), sql, -1, &stmt, NULL) != SQLITE_OK)
-		return NULL;
-	if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
-		v = strdup((const char *)sqlite3_column_text(stmt, 0));
-	sqlite3_finalize(stmt);
-	return v;
+	return testdb_text(st, sql);
 }
 
 static int

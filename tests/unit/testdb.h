@@ -18,4 +18,10 @@ struct store;
  */
 int64_t testdb_int(struct store *st, const char *sql);
 
+/**
+ * testdb_text() - the first column of the first row of @sql, as text
+ * Returns: a copy the caller frees, or NULL (no row, NULL, no prepare).
+ */
+char *testdb_text(struct store *st, const char *sql);
+
 #endif
