@@ -1280,6 +1280,16 @@ classify_rules(struct skel_cb *cb, const char *chain, const char *target,
  * packet its interface classified is on a named interface already.
  * Loopback is the gateway talking to itself (Linux sends from the address
  * it talks to, which may lie inside a bound prefix), never a workload.
+ *
+ * A policy that names sources only has no interface of its own to check,
+ * so the gateway's routing table stands in for one (a strict reverse-path
+ * check, as rp_filter=1 would make, but only for these packets and
+ * whatever the host's sysctls say): a source counts only on the interface
+ * the gateway would send its replies out of.  Without it a workload on
+ * another segment could borrow the scenario's allowlist by forging one of
+ * its addresses.  The lookup leaves the mark out (the mark is ours here,
+ * not the packet's routing mark).  Where routing is asymmetric on
+ * purpose, naming the interfaces binds by them instead.
  */
 static void
 bound_chain(struct skel_cb *cb, const char *chain, const char *target)
@@ -1287,6 +1297,8 @@ bound_chain(struct skel_cb *cb, const char *chain, const char *target)
 	skel_chain(cb, chain, NULL);
 	skel_rule(cb, chain, "meta mark @bound iifname != \"lo\" meta mark . "
 	    "iifname != @boundif goto spoofed");
+	skel_rule(cb, chain, "meta mark != @bound iifname != \"lo\" "
+	    "fib saddr . iif oif missing goto spoofed");
 	skel_rule(cb, chain, "goto %s", target);
 }
 

@@ -33,7 +33,7 @@
 #define RENDER_MAX_DNS 8
 #define RENDER_PROFILE_MAX_RULES 256
 #define RENDER_MAX_POLICY_ELEMS 4096	/* beyond this a policy fails */
-#define RENDER_SKELETON_VERSION 2	/* bump when the skeleton changes */
+#define RENDER_SKELETON_VERSION 3	/* bump when the skeleton changes */
 #define RENDER_SHARDS_DEFAULT 256	/* allowlist shards egw-applier uses */
 #define RENDER_SHARDS_MAX 1024
 

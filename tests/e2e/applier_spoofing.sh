@@ -6,8 +6,10 @@
 # first scenario's source address is dropped (reason "spoofed"), in audit
 # mode too, over IPv4 and IPv6, while the owner's own traffic and the
 # other scenario's traffic go on as their policies say.  A policy that
-# names sources only is not bound (the documented remaining gap), which is
-# also what shows that the probe below sees a spoofed packet get out.
+# names sources only is bound by the gateway's routing table instead (a
+# strict reverse-path check in the ruleset): its sources count only on the
+# interface the gateway routes them to; naming the interfaces overrides
+# that where routing is asymmetric on purpose.
 #
 # The gateway namespace's reverse-path filter is off, so the ruleset is
 # what stops the packets.  Whether a packet got out is counted where it
@@ -44,12 +46,14 @@ table inet probe {
 	counter a4udp { }
 	counter a6tcp { }
 	counter a4int { }
+	counter a7tcp { }
 	chain in {
 		type filter hook input priority 0; policy accept;
 		ip saddr 100.64.1.2 tcp dport 443 tcp flags syn counter name a4tcp
 		ip saddr 100.64.1.2 udp dport 123 counter name a4udp
 		ip6 saddr 2001:db8:64:1::2 tcp dport 443 tcp flags syn counter name a6tcp
 		ip saddr 100.64.1.2 ip daddr 10.9.0.10 tcp dport 80 tcp flags syn counter name a4int
+		ip saddr 100.64.7.5 tcp dport 443 tcp flags syn counter name a7tcp
 	}
 }
 NFT
@@ -147,14 +151,53 @@ sleep 5	# two full reconciles (EGW_RECONCILE_INTERVAL=2)
 ok "full reconciles ran" sh -c "tail -n +$((mark + 1)) '$T/applier.log' | grep -q '\"msg\":\"reconciled'"
 ok "... and found no drift" sh -c "! tail -n +$((mark + 1)) '$T/applier.log' | grep -q '\"drift\"'"
 
-# Sources only: not bound, the spoofed packet is classified as the owner's
-# and gets out (what the rule above stops; SECURITY.md).
-policy put '{"scenario_id":"sa","profile":"custom","sources":["100.64.1.2/32","2001:db8:64:1::2/128"],"allowed_hosts":["203.0.113.10","2001:db8:113::10"]}'
+# Sources only: no interface of its own, so the gateway's routing table
+# binds them (a strict reverse-path check in the ruleset, with the
+# namespace's rp_filter off): the gateway routes 100.64.1.2 to g0, so the
+# same address coming in on g2 is spoofed, while the owner on g0 gets out.
+unbound='{"scenario_id":"sa","profile":"custom","sources":["100.64.1.2/32","2001:db8:64:1::2/128"],"allowed_hosts":["203.0.113.10","2001:db8:113::10"]}'
+policy put "$unbound"
 ok "sources-only policy applied" applied
 ok "its bound elements are gone" sh -c \
 	"ip netns exec $NS_GW nft list set inet forge_egress boundif > '$T/boundif' &&
 	 ! grep -q '\"g0\"' '$T/boundif'"
-ok "unbound: the same spoofed packet gets out (the probe sees it)" got_out a4tcp spoof tcp $A 203.0.113.10 443
+ok "sources only: the owner's own traffic gets out (tcp 443)" got_out a4tcp tcp_ok $A 203.0.113.10 443
+ok "... (udp 123)" got_out a4udp udp_ok $A 203.0.113.10 123
+ok "... (IPv6 tcp 443)" got_out a6tcp tcp_ok $A6 2001:db8:113::10 443
+SB=$(db "SELECT id FROM policies WHERE scenario_id = 'sb'")	# put again above
+sb_denied=$(denied_of "$SB") sa_denied=$(denied_of "$SA")
+last_log=$(db "SELECT coalesce(max(id), 0) FROM egress_log")
+ok "sources only: a spoofed source on another interface is dropped (tcp 443)" stopped a4tcp spoof tcp $A 203.0.113.10 443
+ok "... (udp 123)" stopped a4udp spoof udp $A 203.0.113.10 123
+ok "... (IPv6 tcp 443)" stopped a6tcp spoof tcp $A6 2001:db8:113::10 443
+ok "... counted as the sender's deny" denied_ge "$SB" $((${sb_denied:-0} + 3))
+ok "... and logged as the sender's, reason spoofed" logged \
+	"id > $last_log AND scenario_id = 'sb' AND action = 'deny' AND reason = 'spoofed' AND src_ip = '$A'"
+ok "... the impersonated scenario's deny counter is untouched" test "$(denied_of "$SA")" = "$sa_denied"
+ok "... and nothing of it logged as the impersonated scenario's" test \
+	"$(db "SELECT count(*) FROM egress_log WHERE id > $last_log AND scenario_id = 'sa'")" = 0
+policy put "${unbound%\}}"',"mode":"audit"}'
+ok "sources only, audit mode applied" applied
+ok "sources only, audit mode: a spoofed source is still dropped" stopped a4tcp spoof tcp $A 203.0.113.10 443
+ok "sources only, audit mode: the owner gets out" got_out a4tcp tcp_ok $A 203.0.113.10 443
+
+# Asymmetric routing on purpose: the gateway routes 100.64.7.0/24 to g2,
+# while the scenario's workload sends from 100.64.7.5 on g0.  By sources
+# alone the reverse-path check drops it; naming g0 binds by the interface
+# instead of the routing table, and it gets out.
+ip -n "$NS_GW" route add 100.64.7.0/24 dev g2
+ip -n "$NS_SCEN" addr add 100.64.7.5/32 dev s0
+# the answer goes to g2, so the probe itself always fails: count arrivals
+from_scen() { in_scen /usr/bin/python3 "$T/probe.py" "$@"; true; }
+policy put '{"scenario_id":"sc","profile":"custom","sources":["100.64.7.0/24"],"allowed_hosts":["203.0.113.10"]}'
+ok "asymmetric: sources-only policy applied" applied
+ok "asymmetric, sources only: dropped by the reverse-path check" stopped a7tcp from_scen tcp 100.64.7.5 203.0.113.10 443
+policy put '{"scenario_id":"sc","profile":"custom","sources":["100.64.7.0/24"],"interfaces":["g0"],"allowed_hosts":["203.0.113.10"]}'
+ok "asymmetric: the same with its interface named applied" applied
+ok "asymmetric, interface named: gets out" got_out a7tcp from_scen tcp 100.64.7.5 203.0.113.10 443
+policy delete sc
+ok "asymmetric: policy deleted" applied
+ip -n "$NS_GW" route del 100.64.7.0/24 dev g2
 
 # Bound again: the elements come back.
 policy put "$bound"

@@ -4,10 +4,11 @@
  *
  * Golden cases are tests/golden/render_<case>.json (configuration, profiles
  * and typed policies) -> tests/golden/render_<case>.nft (the full text).
- * Run with EGW_GOLDEN_UPDATE=1 (make golden-update) to rewrite the .nft
- * files after an intended change, then review the diff.  The property tests
- * draw random policies and check that the elements never conflict in the
- * kernel's sense and match exactly the packets the entries describe.
+ * After an intended change, rewrite the .nft files from the source tree
+ * (EGW_GOLDEN_UPDATE=1 EGW_TOP_SRCDIR=. build/tests/unit/test_render) and
+ * review the diff.  The property tests draw random policies and check
+ * that the elements never conflict in the kernel's sense and match
+ * exactly the packets the entries describe.
  */
 #include "err.h"
 #include "netaddr.h"
