@@ -559,3 +559,9 @@ config_iface_for_network(const struct config *cfg, const char *network_id,
 	memcpy(out, buf, n + 1);
 	return 0;
 }
+
+int
+config_iface_deriver(const char *network_id, char *out, const void *cfg)
+{
+	return config_iface_for_network(cfg, network_id, out);
+}

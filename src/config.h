@@ -116,4 +116,10 @@ int config_check_scope(const struct config *cfg, char *err, size_t errlen);
 int config_iface_for_network(const struct config *cfg, const char *network_id,
     char *out);
 
+/**
+ * config_iface_deriver() - config_iface_for_network() in the shape of a
+ * store_iface_deriver (store.h), @cfg being the struct config
+ */
+int config_iface_deriver(const char *network_id, char *out, const void *cfg);
+
 #endif

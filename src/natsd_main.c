@@ -15,6 +15,7 @@
 #include "log.h"
 #include "nats_bridge.h"
 #include "store.h"
+#include "store_policy.h"
 
 #include <nats/nats.h>
 #include <signal.h>
@@ -113,6 +114,10 @@ main(int argc, char **argv)
 		log_errorx("cannot open database %s: %s", cfg.db_path, err_message(rc));
 		return 1;
 	}
+	store_set_iface_deriver(st, config_iface_deriver, &cfg);
+	/* Claims recorded under another EGW_IFACE_TEMPLATE, or none. */
+	if ((rc = store_policy_fill_derived_ifaces(st, NULL)) != 0)
+		log_warnx("derived interfaces not recomputed: %s", err_message(rc));
 	if ((rc = bridge_new(&cfg, st, &b)) != 0) {
 		store_close(st);
 		return rc == EGW_E_CONFIG ? 2 : 1;

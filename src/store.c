@@ -66,6 +66,8 @@ struct store {
 	struct store_cached_stmt *cache;
 	struct store_token_memo *token_memo;	/* store_token.c's; plain memory */
 	int64_t deadline_ms;	/* store_set_deadline(); 0: none */
+	store_iface_deriver derive_iface;	/* NULL: none */
+	const void *derive_ctx;
 };
 
 int
@@ -653,6 +655,27 @@ store_snapshot_version(struct store *st, uint32_t *out)
 	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK)
 		return false;
 	*out = v;
+	return true;
+}
+
+void
+store_set_iface_deriver(struct store *st, store_iface_deriver fn,
+    const void *ctx)
+{
+	st->derive_iface = fn;
+	st->derive_ctx = ctx;
+}
+
+bool
+store_derive_iface(struct store *st, const char *network_id, char *out)
+{
+	out[0] = '\0';
+	if (st->derive_iface == NULL || network_id[0] == '\0')
+		return false;
+	if (st->derive_iface(network_id, out, st->derive_ctx) != 0) {
+		out[0] = '\0';
+		return false;
+	}
 	return true;
 }
 

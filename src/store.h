@@ -274,6 +274,32 @@ int64_t store_data_version(struct store *st);
  */
 bool store_snapshot_version(struct store *st, uint32_t *out);
 
+/*
+ * How a policy's network_id names the interface it is enforced on when
+ * it names neither sources nor interfaces (EGW_IFACE_TEMPLATE): writes
+ * the name (at most NETADDR_IFNAMSIZ bytes with its NUL) into @out and
+ * returns 0, or returns an error when none can be derived.
+ */
+typedef int (*store_iface_deriver)(const char *network_id, char *out,
+    const void *ctx);
+
+/**
+ * store_set_iface_deriver() - let this connection's policy writes record
+ * and check the interfaces policies derive from their network_id
+ * @fn: NULL records none (the column is then NULL for what it writes)
+ * @ctx: passed to @fn; must outlive the connection
+ */
+void store_set_iface_deriver(struct store *st, store_iface_deriver fn,
+    const void *ctx);
+
+/**
+ * store_derive_iface() - the interface @network_id derives on this
+ * connection, into @out (NETADDR_IFNAMSIZ bytes)
+ *
+ * Returns: true when a deriver is set and gave a name (store*.c only).
+ */
+bool store_derive_iface(struct store *st, const char *network_id, char *out);
+
 /**
  * store_token_memo_slot() - the connection's place for store_token.c's
  * memo of looked-up tokens; freed with the connection (store*.c only)

@@ -867,11 +867,11 @@ claim_owner(sqlite3_stmt *stmt, char *value, size_t vsize, char *owner,
  * its network may be given to the next scenario at once.
  */
 static int
-check_claims(struct store *st, const struct policy *p,
+check_claims(struct store *st, const struct policy *p, const char *derived,
     struct policy_errors *errs, struct claim_release *rel)
 {
 	char value[64], owner[POLICY_SCENARIO_ID_MAX + 1], path[64];
-	sqlite3_stmt *inside, *ancestor, *iface;
+	sqlite3_stmt *inside, *ancestor, *iface, *derives;
 	int rc, found = 0;
 
 #define CLAIM_OWNER_COLUMNS "SELECT s.value, p.scenario_id, p.id," \
@@ -887,7 +887,10 @@ check_claims(struct store *st, const struct policy *p,
 	    " WHERE s.kind = 'iface' AND s.value = ?1"
 	    " AND p.scenario_id <> ?2 LIMIT 1");
 #undef CLAIM_OWNER_COLUMNS
-	if (inside == NULL || ancestor == NULL || iface == NULL)
+	derives = store_prepare(st, "SELECT p.derived_iface, p.scenario_id, p.id,"
+	    " p.completed_at IS NOT NULL AND p.enabled = 0 FROM policies p"
+	    " WHERE p.derived_iface = ?1 AND p.scenario_id <> ?2 LIMIT 1");
+	if (inside == NULL || ancestor == NULL || iface == NULL || derives == NULL)
 		return EGW_E_DB;
 	for (size_t i = 0; i < p->n_sources; i++) {
 		const struct ip_prefix *src = &p->sources[i];
@@ -918,15 +921,58 @@ check_claims(struct store *st, const struct policy *p,
 		}
 	}
 	for (size_t i = 0; i < p->n_interfaces; i++) {
+		bool by_network = false;
+
 		sqlite3_bind_text(iface, 1, p->interfaces[i], -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(iface, 2, p->scenario_id, -1, SQLITE_TRANSIENT);
-		if ((rc = claim_owner(iface, value, sizeof(value), owner,
-		    sizeof(owner), rel)) < 0)
+		rc = claim_owner(iface, value, sizeof(value), owner, sizeof(owner),
+		    rel);
+		if (rc == 0) {
+			sqlite3_bind_text(derives, 1, p->interfaces[i], -1,
+			    SQLITE_TRANSIENT);
+			sqlite3_bind_text(derives, 2, p->scenario_id, -1,
+			    SQLITE_TRANSIENT);
+			rc = claim_owner(derives, value, sizeof(value), owner,
+			    sizeof(owner), rel);
+			by_network = true;
+		}
+		if (rc < 0)
 			return rc;
 		if (rc > 0) {
 			snprintf(path, sizeof(path), "/interfaces/%zu", i);
-			policy_errors_add(errs, path,
-			    "interface %s already belongs to scenario %s", value, owner);
+			policy_errors_add(errs, path, by_network ?
+			    "interface %s is the one scenario %s is enforced on "
+			    "(derived from its network_id by EGW_IFACE_TEMPLATE)" :
+			    "interface %s already belongs to scenario %s", value,
+			    owner);
+			found++;
+		}
+	}
+	/* The interface p derives is claimed like a named one. */
+	if (derived != NULL && derived[0] != '\0') {
+		bool by_network = false;
+
+		sqlite3_bind_text(iface, 1, derived, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(iface, 2, p->scenario_id, -1, SQLITE_TRANSIENT);
+		rc = claim_owner(iface, value, sizeof(value), owner, sizeof(owner),
+		    rel);
+		if (rc == 0) {
+			sqlite3_bind_text(derives, 1, derived, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(derives, 2, p->scenario_id, -1,
+			    SQLITE_TRANSIENT);
+			rc = claim_owner(derives, value, sizeof(value), owner,
+			    sizeof(owner), rel);
+			by_network = true;
+		}
+		if (rc < 0)
+			return rc;
+		if (rc > 0) {
+			policy_errors_add(errs, "/network_id", by_network ?
+			    "the interface derived from it (EGW_IFACE_TEMPLATE), "
+			    "%s, is scenario %s's too: give this scenario sources "
+			    "or interfaces, or a network_id of its own" :
+			    "the interface derived from it (EGW_IFACE_TEMPLATE), "
+			    "%s, already belongs to scenario %s", value, owner);
 			found++;
 		}
 	}
@@ -1080,6 +1126,114 @@ store_policy_fill_documents(struct store *st, size_t *filled)
 	return rc;
 }
 
+struct derived_fill {
+	size_t changed;
+};
+
+/* Every policy's derived_iface as this connection's deriver makes it. */
+static int
+derived_fill_txn(struct store *st, void *arg)
+{
+	struct derived_fill *a = arg;
+	sqlite3_stmt *sel = store_prepare(st, "SELECT p.id, p.network_id,"
+	    " p.derived_iface, EXISTS (SELECT 1 FROM policy_sources s"
+	    " WHERE s.policy_id = p.id) FROM policies p");
+	sqlite3_stmt *upd = store_prepare(st, "UPDATE policies SET"
+	    " derived_iface = ?2 WHERE id = ?1");
+	struct { int64_t id; char name[NETADDR_IFNAMSIZ]; } *todo = NULL, *grown;
+	size_t n = 0, cap = 0;
+	int rc, err = 0;
+
+	a->changed = 0;
+	if (sel == NULL || upd == NULL)
+		return EGW_E_DB;
+	/* Collected first: the updates then do not move under the scan. */
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		char network[POLICY_NETWORK_ID_MAX + 1], want[NETADDR_IFNAMSIZ];
+		const unsigned char *had = sqlite3_column_text(sel, 2);
+		bool derives;
+
+		store_col_text(sel, 1, network, sizeof(network));
+		derives = sqlite3_column_int(sel, 3) == 0 &&
+		    store_derive_iface(st, network, want);
+		if (derives ? had != NULL && strcmp((const char *)had, want) == 0 :
+		    had == NULL)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((grown = realloc(todo, cap * sizeof(*todo))) == NULL) {
+				err = EGW_E_NOMEM;
+				break;
+			}
+			todo = grown;
+		}
+		todo[n].id = sqlite3_column_int64(sel, 0);
+		memcpy(todo[n].name, derives ? want : "", derives ? sizeof(want) : 1);
+		n++;
+	}
+	sqlite3_reset(sel);
+	rc = err != 0 ? err : rc == SQLITE_DONE ? 0 : step_err(rc);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		sqlite3_bind_int64(upd, 1, todo[i].id);
+		if (todo[i].name[0] != '\0')
+			sqlite3_bind_text(upd, 2, todo[i].name, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(upd, 2);
+		rc = exec_stmt(upd);
+	}
+	free(todo);
+	if (rc == 0)
+		a->changed = n;
+	return rc;
+}
+
+/*
+ * Claims made before this check existed, or under another template, can
+ * collide; they stay (refusing a stored policy is not the start's to do)
+ * and the applier fails one of each pair, as before.  Say so once.
+ */
+static void
+derived_conflicts_log(struct store *st)
+{
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT p.derived_iface,"
+	    " p.scenario_id, q.scenario_id FROM policies p JOIN policies q"
+	    " ON q.derived_iface = p.derived_iface AND q.id > p.id"
+	    " UNION ALL SELECT p.derived_iface, p.scenario_id, q.scenario_id"
+	    " FROM policies p JOIN policy_sources s ON s.kind = 'iface'"
+	    " AND s.value = p.derived_iface JOIN policies q ON q.id = s.policy_id"
+	    " WHERE q.id <> p.id LIMIT 20");
+	char name[NETADDR_IFNAMSIZ], a[POLICY_SCENARIO_ID_MAX + 1];
+	char b[POLICY_SCENARIO_ID_MAX + 1];
+	bool opened;
+
+	if (stmt == NULL)
+		return;
+	opened = store_read_begin(st);
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		store_col_text(stmt, 0, name, sizeof(name));
+		store_col_text(stmt, 1, a, sizeof(a));
+		store_col_text(stmt, 2, b, sizeof(b));
+		log_warnx("interface %s is claimed by scenarios %s (derived from "
+		    "its network_id) and %s; the applier enforces one of them "
+		    "and fails the other until one changes", name, a, b);
+	}
+	sqlite3_reset(stmt);
+	store_read_end(st, opened);
+}
+
+int
+store_policy_fill_derived_ifaces(struct store *st, size_t *changed)
+{
+	struct derived_fill a = { 0 };
+	int rc = with_txn(st, derived_fill_txn, &a);
+
+	if (rc == 0)
+		derived_conflicts_log(st);
+	if (changed != NULL)
+		*changed = rc == 0 ? a.changed : 0;
+	return rc;
+}
+
 /* The row a put replaces. */
 struct stored_row {
 	bool exists;
@@ -1164,7 +1318,7 @@ static int delete_one(struct store *st, const struct policy *p,
  */
 static int
 release_completed_claims(struct store *st, const struct policy *p,
-    const struct store_actor *actor, int64_t gen)
+    const char *derived, const struct store_actor *actor, int64_t gen)
 {
 	struct policy *q = NULL;
 	int rc = 0;
@@ -1175,7 +1329,7 @@ release_completed_claims(struct store *st, const struct policy *p,
 		struct policy_errors ignored;
 
 		policy_errors_init(&ignored);
-		if ((rc = check_claims(st, p, &ignored, &rel)) < 0 &&
+		if ((rc = check_claims(st, p, derived, &ignored, &rel)) < 0 &&
 		    rc != EGW_E_INVALID)
 			break;
 		rc = 0;
@@ -1207,11 +1361,14 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 {
 	struct policy *p = a->p;
 	char now[TIMEFMT_LEN], *doc = NULL, *after = NULL;
+	char derived[NETADDR_IFNAMSIZ];
 	sqlite3_stmt *stmt;
-	bool uses;
+	bool uses, derives;
 	int64_t gen;
 	int rc;
 
+	derives = p->n_sources == 0 && p->n_interfaces == 0 &&
+	    store_derive_iface(st, p->network_id, derived);
 	rc = store_profile_get(st, p->profile, &uses);
 	if (rc == EGW_E_NOTFOUND) {
 		policy_errors_add(a->errs, "/profile", "unknown profile \"%s\"",
@@ -1223,8 +1380,10 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 	if (!uses && (rc = refuse_unused_entries(p, a->errs)) != 0)
 		return rc;
 	if ((rc = store_bump_generation(st, &gen)) != 0 ||
-	    (rc = release_completed_claims(st, p, a->actor, gen)) != 0 ||
-	    (rc = check_claims(st, p, a->errs, NULL)) != 0)
+	    (rc = release_completed_claims(st, p, derives ? derived : NULL,
+	    a->actor, gen)) != 0 ||
+	    (rc = check_claims(st, p, derives ? derived : NULL, a->errs,
+	    NULL)) != 0)
 		return rc;
 	timefmt_now(now);
 	p->generation = gen;
@@ -1248,7 +1407,7 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		    " revision = ?9, generation = ?7, updated_at = ?8,"
 		    " completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,"
 		    " apply_status = 'pending', apply_error = NULL, api_json = ?10,"
-		    " api_json_generation = ?7 WHERE id = ?1");
+		    " api_json_generation = ?7, derived_iface = ?11 WHERE id = ?1");
 		if (stmt == NULL) {
 			free(doc);
 			return EGW_E_DB;
@@ -1267,10 +1426,10 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		 * cost every change a page. */
 		stmt = store_prepare(st, "INSERT INTO policies (scenario_id,"
 		    " network_id, profile, mode, enabled, dns_servers_set, revision,"
-		    " generation, created_at, updated_at) VALUES"
+		    " generation, created_at, updated_at, derived_iface) VALUES"
 		    " (?1, ?2, ?3, ?4, ?5, ?6, 1 + coalesce((SELECT max(revision)"
-		    " FROM policy_history WHERE scenario_id = ?1), 0), ?7, ?8, ?8)"
-		    " RETURNING id, revision, created_at, completed_at");
+		    " FROM policy_history WHERE scenario_id = ?1), 0), ?7, ?8, ?8,"
+		    " ?11) RETURNING id, revision, created_at, completed_at");
 		if (stmt == NULL)
 			return EGW_E_DB;
 		sqlite3_bind_text(stmt, 1, p->scenario_id, -1, SQLITE_TRANSIENT);
@@ -1282,6 +1441,10 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 	sqlite3_bind_int(stmt, 6, p->dns_servers_set);
 	sqlite3_bind_int64(stmt, 7, gen);
 	sqlite3_bind_text(stmt, 8, now, -1, SQLITE_TRANSIENT);
+	if (derives)
+		sqlite3_bind_text(stmt, 11, derived, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(stmt, 11);
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
 		p->id = sqlite3_column_int64(stmt, 0);

@@ -139,6 +139,21 @@ int store_policy_documents(struct store *st, const char *after_scenario_id,
 int store_policy_fill_documents(struct store *st, size_t *filled);
 
 /**
+ * store_policy_fill_derived_ifaces() - compute every policy's derived
+ * interface again (the column policies.derived_iface)
+ * @st: connection, with its deriver set (store_set_iface_deriver)
+ * @changed: may be NULL; how many rows changed
+ *
+ * EGW_IFACE_TEMPLATE is configuration: rows written before migration 008
+ * or under another template are brought in line, in one transaction, so
+ * that puts check their claims against what the applier enforces.  Two
+ * claims on one interface found there are logged, not refused.
+ *
+ * Returns: 0, EGW_E_NOMEM, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_policy_fill_derived_ifaces(struct store *st, size_t *changed);
+
+/**
  * store_policy_count() - how many policies are stored
  * @st: connection; inside store_read_begin() the count belongs to that
  *      snapshot, as does every store_policy_list() page read in it

@@ -413,6 +413,8 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 		    err_message(rc));
 		return 1;
 	}
+	/* Its direct writes (no writer) claim as the writer's do. */
+	store_set_iface_deriver(st, config_iface_deriver, cfg);
 	/* The socket is shared by every worker: setting it again is harmless. */
 	if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &wake,
 	    sizeof(wake)) != 0) {

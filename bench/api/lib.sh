@@ -26,15 +26,17 @@ free_port() {
 	done
 }
 
-# seed_policies DB N: N policies bench-00000 ... with profile none, in one
-# transaction straight into the migrated database (the API would take
-# minutes), and desired generation 1 so that the applier has nothing to do
+# seed_policies DB N: N policies bench-00000 ..., each its own network_id,
+# with profile none, in one transaction straight into the migrated database
+# (the API would take minutes), and desired generation 1 so that the
+# applier has nothing to do (the pool's writer records each one's derived
+# interface when it starts)
 seed_policies() {
 	sqlite3 "$1" <<SQL
 BEGIN;
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $2 - 1)
 INSERT INTO policies (scenario_id, network_id, profile, generation, created_at, updated_at)
-SELECT printf('bench-%05d', i), 'bench', 'none', 1,
+SELECT printf('bench-%05d', i), printf('bench-%05d', i), 'none', 1,
        '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z' FROM n;
 UPDATE applier_state SET desired_generation = 1 WHERE id = 1;
 COMMIT;

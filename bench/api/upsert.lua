@@ -11,8 +11,10 @@ request = function()
 	local port = 1024 + (counter * 7 + math.random(0, 1000)) % 60000
 	local headers = { ["Content-Type"] = "application/json" }
 	if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
+	-- each scenario its own network: one shared network_id would derive
+	-- one interface for all of them, which the store refuses
 	local body = string.format(
-		'{"scenario_id":"%s","network_id":"bench","profile":"custom","allowed_hosts":["203.0.113.7"],"allowed_ports":[%d]}',
-		id, port)
+		'{"scenario_id":"%s","network_id":"%s","profile":"custom","allowed_hosts":["203.0.113.7"],"allowed_ports":[%d]}',
+		id, id, port)
 	return wrk.format("POST", "/v1/policies", headers, body)
 end

@@ -57,6 +57,24 @@ ok "mode audit, sources, interfaces" jqe '.mode == "audit" and .sources == ["100
 api POST /v1/policies '{"scenario_id":"scn-003","sources":["100.64.2.0/24"]}'
 ok "a source claimed by another scenario: 422" error_is 422 invalid_policy
 ok "the conflicting field is named" jqe '.error.details | any(.path == "/sources/0")'
+# The interface a policy derives from its network_id (EGW_IFACE_TEMPLATE,
+# br-{network_id:12}) is claimed like a named one.
+api POST /v1/policies '{"scenario_id":"scn-dv1","network_id":"netdv0000001x"}'
+ok "a policy on the interface its network_id derives: 201" status_is 201
+ok "... recorded as its claim" test "$(sql "SELECT derived_iface FROM policies WHERE scenario_id = 'scn-dv1'")" = br-netdv0000001
+api POST /v1/policies '{"scenario_id":"scn-dv2","interfaces":["br-netdv0000001"]}'
+ok "naming another scenario's derived interface: 422" error_is 422 invalid_policy
+ok "... at /interfaces/0, naming the owner" jqe '.error.details | any(.path == "/interfaces/0" and (.reason | test("scn-dv1")))'
+api POST /v1/policies '{"scenario_id":"scn-dv2","network_id":"netdv0000001y"}'
+ok "another network_id deriving the same interface: 422" error_is 422 invalid_policy
+ok "... at /network_id, naming the interface and the owner" jqe '.error.details | any(.path == "/network_id" and (.reason | test("br-netdv0000001.*scn-dv1")))'
+api POST /v1/policies '{"scenario_id":"scn-dv3","interfaces":["br-netdv0000002"]}'
+ok "a named interface: 201" status_is 201
+api POST /v1/policies '{"scenario_id":"scn-dv2","network_id":"netdv0000002"}'
+ok "a network_id deriving another scenario's named interface: 422" error_is 422 invalid_policy
+ok "... at /network_id, naming the owner" jqe '.error.details | any(.path == "/network_id" and (.reason | test("scn-dv3")))'
+ok "none of the refused puts stored scn-dv2" test "$(sql "SELECT count(*) FROM policies WHERE scenario_id = 'scn-dv2'")" = 0
+for s in scn-dv1 scn-dv3; do api DELETE "/v1/policies/$s"; done
 
 # The largest policy the limits allow goes through the writer and comes
 # back whole (its messages carry only the list entries in use).

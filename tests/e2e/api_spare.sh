@@ -41,12 +41,13 @@ ok "200 reads answered ($served access lines)" test "$served" -eq 200
 ok "by the two accepting workers only ($readers)" test "$readers" -le 2
 
 # Writes, 8 at a time, each waiting for the disk flush: more of them are
-# in flight than accepting workers, so spares take part.
+# in flight than accepting workers, so spares take part.  Each scenario
+# its own networks: a network_id derives one interface, one scenario's.
 for c in $(seq 1 8); do
 	( for i in $(seq 1 15); do
 		curl -s -o /dev/null -w '%{http_code}\n' -H "X-Request-Id: write-$c-$i" \
 			-H 'Content-Type: application/json' -X POST \
-			--data-binary "{\"scenario_id\":\"sp-$c\",\"allowed_ports\":[],\"network_id\":\"n$i\"}" \
+			--data-binary "{\"scenario_id\":\"sp-$c\",\"allowed_ports\":[],\"network_id\":\"n$c-$i\"}" \
 			"$API/v1/policies"
 	done > "$T/writes.$c" ) &
 	eval "wp$c=\$!"

@@ -12,9 +12,10 @@
 # that where routing is asymmetric on purpose.
 #
 # The gateway namespace's reverse-path filter is off, so the ruleset is
-# what stops the packets.  Whether a packet got out is counted where it
-# arrives: a counter in the "out" namespace (this test's own), since the
-# replies to a spoofed source go to its real owner.
+# what stops the packets; a counter where they enter the gateway shows
+# that a packet said to be stopped got there.  Whether a packet got out is
+# counted where it arrives: a counter in the "out" namespace (this test's
+# own), since the replies to a spoofed source go to its real owner.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_netns.sh"
 e2e_init applier_spoofing
@@ -38,6 +39,12 @@ ip -n "$NS_GW" link set g2 up
 for k in all default g0 g2; do
 	ip netns exec "$NS_GW" sysctl -qw "net.ipv4.conf.$k.rp_filter=0"
 done
+# The gateway's link-layer address is known in advance: a neighbour
+# solicitation from a forged IPv6 source would be answered towards the
+# real owner (or dropped as spoofed itself), and the spoofed packet would
+# then never leave scen2, which would make any check of it pass.
+g2_mac=$(ip -n "$NS_GW" -o link show g2 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+ip -n "$NS_SCEN2" -6 neigh replace 2001:db8:64:2::1 lladdr "$g2_mac" dev s1 nud permanent || exit 99
 
 # Counters of what arrives in "out" from the first scenario's addresses.
 ip netns exec "$NS_OUT" nft -f - <<'NFT' || exit 99
@@ -58,6 +65,27 @@ table inet probe {
 }
 NFT
 arrived() { ip netns exec "$NS_OUT" nft list counter inet probe "$1" | awk '/packets/ { print $2 }'; }
+# The same packets counted where they enter the gateway (before any
+# table of the product's): a packet that "did not get out" reached the
+# gateway, so the ruleset stopped it, not the sender or the veth.
+ip netns exec "$NS_GW" nft -f - <<'NFT' || exit 99
+table inet probe {
+	counter g4tcp { }
+	counter g4udp { }
+	counter g6tcp { }
+	counter g4int { }
+	counter g7tcp { }
+	chain pre {
+		type filter hook prerouting priority -300; policy accept;
+		ip saddr 100.64.1.2 ip daddr 203.0.113.10 tcp dport 443 tcp flags syn counter name g4tcp
+		ip saddr 100.64.1.2 ip daddr 203.0.113.10 udp dport 123 counter name g4udp
+		ip6 saddr 2001:db8:64:1::2 tcp dport 443 tcp flags syn counter name g6tcp
+		ip saddr 100.64.1.2 ip daddr 10.9.0.10 tcp dport 80 tcp flags syn counter name g4int
+		ip saddr 100.64.7.5 tcp dport 443 tcp flags syn counter name g7tcp
+	}
+}
+NFT
+entered() { ip netns exec "$NS_GW" nft list counter inet probe "$1" | awk '/packets/ { print $2 }'; }
 # spoof PROTO SRC DST PORT: send from scen2 with the first scenario's source;
 # the answer goes to the real owner, so the probe itself always fails
 spoof() { ip netns exec "$NS_SCEN2" /usr/bin/python3 "$T/probe.py" "$@"; true; }
@@ -71,7 +99,13 @@ got_out() {
 	sleep 0.2
 	[ "$(arrived "$c")" -gt "$before" ]
 }
-stopped() { ! got_out "$@"; }
+# stopped COUNTER CMD...: what CMD sent entered the gateway (its "g"
+# counter grew) and did not get out (COUNTER did not)
+stopped() {
+	local c=$1 g=g${1#a} before
+	before=$(entered "$g")
+	! got_out "$@" && [ "$(entered "$g")" -gt "$before" ]
+}
 
 applier_env
 export EGW_DB_PATH="$EGW_STATE_DIR/egw.db"
@@ -173,6 +207,8 @@ ok "... (IPv6 tcp 443)" stopped a6tcp spoof tcp $A6 2001:db8:113::10 443
 ok "... counted as the sender's deny" denied_ge "$SB" $((${sb_denied:-0} + 3))
 ok "... and logged as the sender's, reason spoofed" logged \
 	"id > $last_log AND scenario_id = 'sb' AND action = 'deny' AND reason = 'spoofed' AND src_ip = '$A'"
+ok "... the IPv6 one too" logged \
+	"id > $last_log AND scenario_id = 'sb' AND action = 'deny' AND reason = 'spoofed' AND src_ip = '$A6'"
 ok "... the impersonated scenario's deny counter is untouched" test "$(denied_of "$SA")" = "$sa_denied"
 ok "... and nothing of it logged as the impersonated scenario's" test \
 	"$(db "SELECT count(*) FROM egress_log WHERE id > $last_log AND scenario_id = 'sa'")" = 0
@@ -191,7 +227,10 @@ ip -n "$NS_SCEN" addr add 100.64.7.5/32 dev s0
 from_scen() { in_scen /usr/bin/python3 "$T/probe.py" "$@"; true; }
 policy put '{"scenario_id":"sc","profile":"custom","sources":["100.64.7.0/24"],"allowed_hosts":["203.0.113.10"]}'
 ok "asymmetric: sources-only policy applied" applied
+last_log=$(db "SELECT coalesce(max(id), 0) FROM egress_log")
 ok "asymmetric, sources only: dropped by the reverse-path check" stopped a7tcp from_scen tcp 100.64.7.5 203.0.113.10 443
+ok "... logged with reason spoofed, as no scenario's (g0 names none)" logged \
+	"id > $last_log AND scenario_id IS NULL AND reason = 'spoofed' AND src_ip = '100.64.7.5'"
 policy put '{"scenario_id":"sc","profile":"custom","sources":["100.64.7.0/24"],"interfaces":["g0"],"allowed_hosts":["203.0.113.10"]}'
 ok "asymmetric: the same with its interface named applied" applied
 ok "asymmetric, interface named: gets out" got_out a7tcp from_scen tcp 100.64.7.5 203.0.113.10 443
@@ -241,6 +280,19 @@ send "$NS_SCEN2" $A spoof-1
 ok "bound prefix: a spoofed source to the gateway itself is dropped" sh -c "sleep 0.3; ! grep -q ' spoof-1\$' '$T/dns.log'"
 send "$NS_GW" 100.64.1.1 self-1
 ok "the gateway's own traffic to itself (loopback, from a bound address) is not spoofed" heard self-1
+# The same prefix named without interfaces: the reverse-path check guards
+# the gateway itself too (the input hook, bound_input).
+policy put '{"scenario_id":"sa","profile":"custom","sources":["100.64.1.0/24"],"dns_servers":["100.64.1.1"],"allowed_hosts":["203.0.113.10"]}'
+ok "sources-only prefix policy applied" applied
+send "$NS_SCEN" $A owner-2
+ok "sources-only prefix: the owner reaches the gateway's resolver" heard owner-2
+last_log=$(db "SELECT coalesce(max(id), 0) FROM egress_log")
+send "$NS_SCEN2" $A spoof-2
+ok "sources-only prefix: a spoofed source to the gateway itself is dropped" sh -c "sleep 0.3; ! grep -q ' spoof-2\$' '$T/dns.log'"
+ok "... logged with reason spoofed" logged \
+	"id > $last_log AND reason = 'spoofed' AND src_ip = '$A' AND dst_port = 53"
+send "$NS_GW" 100.64.1.1 self-2
+ok "sources-only prefix: the gateway's own traffic to itself is not spoofed" heard self-2
 
 kill -TERM "$FLOWLOG_PID" 2>/dev/null
 wait "$FLOWLOG_PID" 2>/dev/null

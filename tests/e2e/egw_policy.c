@@ -64,6 +64,7 @@ main(int argc, char **argv)
 	log_init("test", LOG_LEVEL_WARN);
 	if (store_open(cfg.db_path, &st) != 0)
 		return 1;
+	store_set_iface_deriver(st, config_iface_deriver, &cfg);
 	if (strcmp(argv[1], "put") == 0) {
 		rc = put_json(st, argv[2]);
 	} else if (strcmp(argv[1], "put-many") == 0 && argc == 4) {

@@ -636,6 +636,155 @@ test_completed_claims(struct store *st)
 	policy_free(p);
 }
 
+/* "<prefix><first 12 characters>", as EGW_IFACE_TEMPLATE's default does. */
+static int
+test_deriver(const char *network_id, char *out, const void *ctx)
+{
+	int n = snprintf(out, NETADDR_IFNAMSIZ, "%s%.12s", (const char *)ctx,
+	    network_id);
+
+	return n > 0 && n < NETADDR_IFNAMSIZ ? 0 : EGW_E_INVALID;
+}
+
+static bool
+reason_has(const struct policy_errors *e, const char *path, const char *a,
+    const char *b)
+{
+	for (size_t i = 0; i < e->count; i++)
+		if (strcmp(e->items[i].path, path) == 0 &&
+		    strstr(e->items[i].reason, a) != NULL &&
+		    strstr(e->items[i].reason, b) != NULL)
+			return true;
+	for (size_t i = 0; i < e->count; i++)
+		tap_diag("  %s: %s", e->items[i].path, e->items[i].reason);
+	return false;
+}
+
+/*
+ * A policy that names neither sources nor interfaces claims the interface
+ * its network_id derives: a second scenario may neither name it, nor
+ * derive it from another network_id, and a named interface may not be
+ * derived by another; the refused put writes nothing.  The column follows
+ * the policy, and is computed again for every row at start.
+ */
+static void
+test_derived_claims(struct store *st)
+{
+	struct policy *p = policy_new();
+	struct policy_errors errs;
+	int64_t gen0, gen1, to_change;
+	size_t changed = 99;
+	char *v;
+
+	store_set_iface_deriver(st, test_deriver, "br-");
+	parse("{\"scenario_id\":\"dv-a\",\"network_id\":\"netaaaaaaaaa1\"}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: dv-a by its network_id alone");
+	v = query_text(st, "SELECT derived_iface FROM policies WHERE scenario_id"
+	    " = '%s'", "dv-a");
+	is_str(v, "br-netaaaaaaaaa", "derived: its interface recorded");
+	free(v);
+	store_generation(st, &gen0, NULL);
+
+	parse("{\"scenario_id\":\"dv-b\",\"interfaces\":[\"br-netaaaaaaaaa\"]}", p);
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &actor, NULL, &errs), EGW_E_INVALID,
+	    "derived: another scenario naming it is refused");
+	ok(reason_has(&errs, "/interfaces/0", "dv-a", "network_id"),
+	    "... at /interfaces/0, naming dv-a and its network_id");
+	parse("{\"scenario_id\":\"dv-b\",\"network_id\":\"netaaaaaaaaa2\"}", p);
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &actor, NULL, &errs), EGW_E_INVALID,
+	    "derived: another network_id deriving the same name is refused");
+	ok(reason_has(&errs, "/network_id", "br-netaaaaaaaaa", "dv-a"),
+	    "... at /network_id, naming the interface and dv-a");
+	store_generation(st, &gen1, NULL);
+	is_int(gen1, gen0, "derived: the refusals bumped no generation");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id"
+	    " = '%s'", "dv-b"), 0, "... and stored no policy");
+
+	parse("{\"scenario_id\":\"dv-c\",\"interfaces\":[\"br-named\"]}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: dv-c names br-named");
+	parse("{\"scenario_id\":\"dv-d\",\"network_id\":\"named\"}", p);
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &actor, NULL, &errs), EGW_E_INVALID,
+	    "derived: a network_id deriving a named interface is refused");
+	ok(reason_has(&errs, "/network_id", "br-named", "dv-c"),
+	    "... at /network_id, naming the interface and dv-c");
+	parse("{\"scenario_id\":\"dv-d\",\"network_id\":\"named\","
+	    "\"sources\":[\"100.64.91.0/24\"]}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: the same network_id with sources derives nothing: accepted");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id"
+	    " = '%s' AND derived_iface IS NULL", "dv-d"), 1, "... column NULL");
+
+	parse("{\"scenario_id\":\"dv-a\",\"network_id\":\"netaaaaaaaaa1\","
+	    "\"mode\":\"audit\"}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: its own scenario may change (no claim on itself)");
+	parse("{\"scenario_id\":\"dv-a\",\"network_id\":\"netaaaaaaaaa1\","
+	    "\"interfaces\":[\"br-other\"]}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: dv-a names an interface instead");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id"
+	    " = '%s' AND derived_iface IS NULL", "dv-a"), 1,
+	    "... and its derived claim is gone");
+	parse("{\"scenario_id\":\"dv-b\",\"network_id\":\"netaaaaaaaaa2\"}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: so the other network_id may derive it now");
+
+	/* A completed scenario's derived interface goes to the next one. */
+	is_int(store_policy_complete(st, "dv-b", &actor), 0, "derived: dv-b completed");
+	parse("{\"scenario_id\":\"dv-e\",\"interfaces\":[\"br-netaaaaaaaaa\"]}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: a completed scenario's derived interface can be named");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id"
+	    " = '%s'", "dv-b"), 0, "... and the completed one expired");
+
+	/* At start: every row computed again with the connection's deriver. */
+	parse("{\"scenario_id\":\"dv-f\",\"network_id\":\"netfffffffff\"}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0, "derived: dv-f");
+	store_exec(st, "UPDATE policies SET derived_iface = 'stale' WHERE"
+	    " scenario_id = 'dv-c'");
+	store_set_iface_deriver(st, test_deriver, "vx-");
+#define DERIVES_NOT_AS_EXPECTED "SELECT count(*) FROM policies p WHERE" \
+	" derived_iface IS NOT (CASE WHEN network_id = '' OR EXISTS (SELECT 1" \
+	" FROM policy_sources s WHERE s.policy_id = p.id) THEN NULL ELSE" \
+	" 'vx-' || substr(network_id, 1, 12) END)%s"
+	/* dv-f's name, dv-c's stale value, and rows of the tests before,
+	 * which were written without a deriver */
+	to_change = query_int(st, DERIVES_NOT_AS_EXPECTED, "");
+	ok(to_change >= 2, "derived: %lld rows to change", (long long)to_change);
+	is_int(store_policy_fill_derived_ifaces(st, &changed), 0,
+	    "derived: recomputed under another template");
+	is_int((int64_t)changed, to_change, "... each of them changed");
+	is_int(query_int(st, DERIVES_NOT_AS_EXPECTED, ""), 0,
+	    "... and every row is as the deriver makes it");
+#undef DERIVES_NOT_AS_EXPECTED
+	v = query_text(st, "SELECT derived_iface FROM policies WHERE scenario_id"
+	    " = '%s'", "dv-f");
+	is_str(v, "vx-netfffffffff", "... dv-f's new name");
+	free(v);
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id"
+	    " = '%s' AND derived_iface IS NULL", "dv-c"), 1,
+	    "... dv-c (named interfaces) claims none");
+	is_int(store_policy_fill_derived_ifaces(st, &changed), 0, "derived: again");
+	is_int((int64_t)changed, 0, "... nothing left to change");
+	store_set_iface_deriver(st, NULL, NULL);
+	is_int(store_policy_fill_derived_ifaces(st, &changed), 0,
+	    "derived: without a deriver");
+	is_int(query_int(st, "SELECT count(*) FROM policies WHERE derived_iface"
+	    " IS NOT NULL%s", ""), 0, "... no row claims one");
+
+	store_policy_delete(st, "dv-a", &actor, NULL);
+	store_policy_delete(st, "dv-c", &actor, NULL);
+	store_policy_delete(st, "dv-d", &actor, NULL);
+	store_policy_delete(st, "dv-e", &actor, NULL);
+	store_policy_delete(st, "dv-f", &actor, NULL);
+	policy_free(p);
+}
+
 /*
  * A policy whose child rows were edited into nonsense (EGW_E_BADROW) can
  * still be disabled, completed, rewritten by a put (same content or
@@ -1260,6 +1409,7 @@ main(void)
 	test_documents(st);
 	test_hand_edited_rule_index(st);
 	test_completed_claims(st);
+	test_derived_claims(st);
 	test_unparsable_rows(st);
 	test_deadline(st);
 	test_actor_check(st);

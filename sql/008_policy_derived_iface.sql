@@ -1,0 +1,16 @@
+-- SPDX-License-Identifier: MIT
+-- This file adds the interface each policy claims through its network_id.
+--
+-- A policy that names neither sources nor interfaces is enforced on the
+-- interface EGW_IFACE_TEMPLATE derives from its network_id.  The store
+-- checked explicit interfaces against each other only, so a policy could
+-- name, or derive, the interface another scenario derives; the applier
+-- then gave the interface to one of them and failed the other.  Writers
+-- now record the derived name here and refuse a second claim on it in the
+-- change's own transaction.  The template is configuration, not schema:
+-- the API pool's writer and egw-natsd compute the column again for every
+-- policy when they start (NULL: the policy names sources or interfaces,
+-- has no network_id, or its name cannot be derived).
+ALTER TABLE policies ADD COLUMN derived_iface TEXT;
+CREATE INDEX policies_derived_iface ON policies(derived_iface)
+	WHERE derived_iface IS NOT NULL;
