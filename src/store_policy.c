@@ -1126,6 +1126,22 @@ store_policy_fill_documents(struct store *st, size_t *filled)
 	return rc;
 }
 
+static int
+set_derived_iface(struct store *st, int64_t id, const char *name)
+{
+	sqlite3_stmt *stmt = store_prepare(st, "UPDATE policies SET"
+	    " derived_iface = ?2 WHERE id = ?1");
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_int64(stmt, 1, id);
+	if (name != NULL)
+		sqlite3_bind_text(stmt, 2, name, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(stmt, 2);
+	return exec_stmt(stmt);
+}
+
 struct derived_fill {
 	size_t changed;
 };
@@ -1138,14 +1154,12 @@ derived_fill_txn(struct store *st, void *arg)
 	sqlite3_stmt *sel = store_prepare(st, "SELECT p.id, p.network_id,"
 	    " p.derived_iface, EXISTS (SELECT 1 FROM policy_sources s"
 	    " WHERE s.policy_id = p.id) FROM policies p");
-	sqlite3_stmt *upd = store_prepare(st, "UPDATE policies SET"
-	    " derived_iface = ?2 WHERE id = ?1");
 	struct { int64_t id; char name[NETADDR_IFNAMSIZ]; } *todo = NULL, *grown;
 	size_t n = 0, cap = 0;
 	int rc, err = 0;
 
 	a->changed = 0;
-	if (sel == NULL || upd == NULL)
+	if (sel == NULL)
 		return EGW_E_DB;
 	/* Collected first: the updates then do not move under the scan. */
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
@@ -1173,14 +1187,9 @@ derived_fill_txn(struct store *st, void *arg)
 	}
 	sqlite3_reset(sel);
 	rc = err != 0 ? err : rc == SQLITE_DONE ? 0 : step_err(rc);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		sqlite3_bind_int64(upd, 1, todo[i].id);
-		if (todo[i].name[0] != '\0')
-			sqlite3_bind_text(upd, 2, todo[i].name, -1, SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_null(upd, 2);
-		rc = exec_stmt(upd);
-	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = set_derived_iface(st, todo[i].id,
+		    todo[i].name[0] != '\0' ? todo[i].name : NULL);
 	free(todo);
 	if (rc == 0)
 		a->changed = n;
@@ -1240,6 +1249,7 @@ struct stored_row {
 	bool same_input;		/* the put would store what is there */
 	int64_t id, revision, applied_generation;
 	char created_at[POLICY_TIME_MAX], completed_at[POLICY_TIME_MAX];
+	char derived_iface[NETADDR_IFNAMSIZ];	/* "" for NULL */
 	char *api_text;			/* its API text: history's before_json */
 };
 
@@ -1251,7 +1261,7 @@ stored_row_load(struct store *st, const char *sid, const char *input,
     struct policy *scratch, struct stored_row *out)
 {
 	sqlite3_stmt *stmt = store_prepare(st, "SELECT " DOC_COLUMNS ","
-	    " revision, created_at, completed_at FROM policies"
+	    " revision, created_at, completed_at, derived_iface FROM policies"
 	    " WHERE scenario_id = ?1");
 	struct printbuf *pb = NULL;
 	char *old_input;
@@ -1273,6 +1283,7 @@ stored_row_load(struct store *st, const char *sid, const char *input,
 	out->revision = sqlite3_column_int64(stmt, 5);
 	store_col_text(stmt, 6, out->created_at, sizeof(out->created_at));
 	store_col_text(stmt, 7, out->completed_at, sizeof(out->completed_at));
+	store_col_text(stmt, 8, out->derived_iface, sizeof(out->derived_iface));
 	had_doc = sqlite3_column_type(stmt, 1) != SQLITE_NULL;
 	if (had_doc)
 		out->same_input = codec_document_has_input(
@@ -1363,12 +1374,16 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 	char now[TIMEFMT_LEN], *doc = NULL, *after = NULL;
 	char derived[NETADDR_IFNAMSIZ];
 	sqlite3_stmt *stmt;
-	bool uses, derives;
+	bool uses, derives, claim_new;
 	int64_t gen;
 	int rc;
 
 	derives = p->n_sources == 0 && p->n_interfaces == 0 &&
 	    store_derive_iface(st, p->network_id, derived);
+	/* A claim the row holds already was checked when it was made (and
+	 * every writer checks against it since): an update that keeps it
+	 * costs no lookups. */
+	claim_new = derives && strcmp(derived, was->derived_iface) != 0;
 	rc = store_profile_get(st, p->profile, &uses);
 	if (rc == EGW_E_NOTFOUND) {
 		policy_errors_add(a->errs, "/profile", "unknown profile \"%s\"",
@@ -1380,9 +1395,9 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 	if (!uses && (rc = refuse_unused_entries(p, a->errs)) != 0)
 		return rc;
 	if ((rc = store_bump_generation(st, &gen)) != 0 ||
-	    (rc = release_completed_claims(st, p, derives ? derived : NULL,
+	    (rc = release_completed_claims(st, p, claim_new ? derived : NULL,
 	    a->actor, gen)) != 0 ||
-	    (rc = check_claims(st, p, derives ? derived : NULL, a->errs,
+	    (rc = check_claims(st, p, claim_new ? derived : NULL, a->errs,
 	    NULL)) != 0)
 		return rc;
 	timefmt_now(now);
@@ -1407,7 +1422,7 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		    " revision = ?9, generation = ?7, updated_at = ?8,"
 		    " completed_at = CASE WHEN ?5 THEN NULL ELSE completed_at END,"
 		    " apply_status = 'pending', apply_error = NULL, api_json = ?10,"
-		    " api_json_generation = ?7, derived_iface = ?11 WHERE id = ?1");
+		    " api_json_generation = ?7 WHERE id = ?1");
 		if (stmt == NULL) {
 			free(doc);
 			return EGW_E_DB;
@@ -1441,10 +1456,12 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 	sqlite3_bind_int(stmt, 6, p->dns_servers_set);
 	sqlite3_bind_int64(stmt, 7, gen);
 	sqlite3_bind_text(stmt, 8, now, -1, SQLITE_TRANSIENT);
-	if (derives)
-		sqlite3_bind_text(stmt, 11, derived, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(stmt, 11);
+	if (!was->exists) {
+		if (derives)
+			sqlite3_bind_text(stmt, 11, derived, -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(stmt, 11);
+	}
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
 		p->id = sqlite3_column_int64(stmt, 0);
@@ -1463,6 +1480,13 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		    (long long)p->id);
 		free(doc);
 		return EGW_E_DB;
+	}
+	/* Apart from the row's statement: rewriting an indexed column with
+	 * the value it has costs its index a page per update. */
+	if (was->exists && strcmp(derives ? derived : "", was->derived_iface) != 0 &&
+	    (rc = set_derived_iface(st, p->id, derives ? derived : NULL)) != 0) {
+		free(doc);
+		return rc;
 	}
 	if ((rc = write_children(st, p)) != 0 || (doc == NULL &&
 	    (rc = save_document(st, p, a->input, &doc)) != 0)) {

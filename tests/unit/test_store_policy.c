@@ -734,6 +734,17 @@ test_derived_claims(struct store *st)
 	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
 	    "derived: so the other network_id may derive it now");
 
+	/* A clash stored before the check (or under another template) does
+	 * not stop an update that keeps the claim; a new claim on it does. */
+	store_exec(st, "UPDATE policies SET derived_iface = 'br-netaaaaaaaaa'"
+	    " WHERE scenario_id = 'dv-c'");
+	parse("{\"scenario_id\":\"dv-b\",\"network_id\":\"netaaaaaaaaa2\","
+	    "\"mode\":\"audit\"}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: an update keeping a claim that clashes from before");
+	store_exec(st, "UPDATE policies SET derived_iface = NULL"
+	    " WHERE scenario_id = 'dv-c'");
+
 	/* A completed scenario's derived interface goes to the next one. */
 	is_int(store_policy_complete(st, "dv-b", &actor), 0, "derived: dv-b completed");
 	parse("{\"scenario_id\":\"dv-e\",\"interfaces\":[\"br-netaaaaaaaaa\"]}", p);
