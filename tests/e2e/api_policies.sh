@@ -248,6 +248,25 @@ ok "malformed scenario_id in the path: 400" error_is 400 bad_request
 api GET '/v1/policies/%ZZ'
 ok "bad percent-encoding in the path: 400" error_is 400 bad_request
 
+# EGW_IFACE_TEMPLATE is configuration: the pool's writer computes every
+# derived claim again when it starts, so a claim follows the template.
+api POST /v1/policies '{"scenario_id":"scn-tp1","network_id":"tplnet000001"}'
+ok "a derived claim under the default template: 201" status_is 201
+derived_of() { sql "SELECT derived_iface FROM policies WHERE scenario_id = '$1'"; }
+ok "... recorded as br-" test "$(derived_of scn-tp1)" = br-tplnet000001
+stop_api
+export EGW_IFACE_TEMPLATE='vx-{network_id:12}'
+start_api 3
+ok "after a restart under another template, the claim is recomputed" \
+	wait_for 10 sh -c "[ \"\$(sqlite3 -cmd '.timeout 5000' '$DB' \"SELECT derived_iface FROM policies WHERE scenario_id = 'scn-tp1'\")\" = vx-tplnet000001 ]"
+ok "... and logged" grep -q 'recomputed [0-9]* derived interfaces' "$T/api.log"
+api POST /v1/policies '{"scenario_id":"scn-tp2","interfaces":["vx-tplnet000001"]}'
+ok "the new name is claimed: 422" error_is 422 invalid_policy
+api POST /v1/policies '{"scenario_id":"scn-tp2","interfaces":["br-tplnet000001"]}'
+ok "the old name is free: 201" status_is 201
+unset EGW_IFACE_TEMPLATE
+for s in scn-tp1 scn-tp2; do api DELETE "/v1/policies/$s"; done
+
 # The unpaged list is held whole in a worker: past 50,000 policies it asks
 # for paging instead (stored straight into the database: the API would take
 # minutes).
