@@ -857,6 +857,28 @@ claim_owner(sqlite3_stmt *stmt, char *value, size_t vsize, char *owner,
 }
 
 /*
+ * The other scenario claiming interface @name, by naming it (@named) or,
+ * then *by_network, by deriving it from its network_id (@derives).
+ */
+static int
+iface_claim_owner(sqlite3_stmt *named, sqlite3_stmt *derives,
+    const char *name, const char *scenario_id, char *value, size_t vsize,
+    char *owner, size_t osize, struct claim_release *rel, bool *by_network)
+{
+	int rc;
+
+	*by_network = false;
+	sqlite3_bind_text(named, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(named, 2, scenario_id, -1, SQLITE_TRANSIENT);
+	if ((rc = claim_owner(named, value, vsize, owner, osize, rel)) != 0)
+		return rc;
+	*by_network = true;
+	sqlite3_bind_text(derives, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(derives, 2, scenario_id, -1, SQLITE_TRANSIENT);
+	return claim_owner(derives, value, vsize, owner, osize, rel);
+}
+
+/*
  * Sources and interfaces must not be claimed by two scenarios: the kernel
  * maps each to one packet mark.  Prefixes nest or are disjoint, so another
  * scenario's prefix overlaps ours exactly when it starts inside ours (one
@@ -921,22 +943,11 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 		}
 	}
 	for (size_t i = 0; i < p->n_interfaces; i++) {
-		bool by_network = false;
+		bool by_network;
 
-		sqlite3_bind_text(iface, 1, p->interfaces[i], -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(iface, 2, p->scenario_id, -1, SQLITE_TRANSIENT);
-		rc = claim_owner(iface, value, sizeof(value), owner, sizeof(owner),
-		    rel);
-		if (rc == 0) {
-			sqlite3_bind_text(derives, 1, p->interfaces[i], -1,
-			    SQLITE_TRANSIENT);
-			sqlite3_bind_text(derives, 2, p->scenario_id, -1,
-			    SQLITE_TRANSIENT);
-			rc = claim_owner(derives, value, sizeof(value), owner,
-			    sizeof(owner), rel);
-			by_network = true;
-		}
-		if (rc < 0)
+		if ((rc = iface_claim_owner(iface, derives, p->interfaces[i],
+		    p->scenario_id, value, sizeof(value), owner, sizeof(owner),
+		    rel, &by_network)) < 0)
 			return rc;
 		if (rc > 0) {
 			snprintf(path, sizeof(path), "/interfaces/%zu", i);
@@ -950,21 +961,11 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 	}
 	/* The interface p derives is claimed like a named one. */
 	if (derived != NULL && derived[0] != '\0') {
-		bool by_network = false;
+		bool by_network;
 
-		sqlite3_bind_text(iface, 1, derived, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(iface, 2, p->scenario_id, -1, SQLITE_TRANSIENT);
-		rc = claim_owner(iface, value, sizeof(value), owner, sizeof(owner),
-		    rel);
-		if (rc == 0) {
-			sqlite3_bind_text(derives, 1, derived, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(derives, 2, p->scenario_id, -1,
-			    SQLITE_TRANSIENT);
-			rc = claim_owner(derives, value, sizeof(value), owner,
-			    sizeof(owner), rel);
-			by_network = true;
-		}
-		if (rc < 0)
+		if ((rc = iface_claim_owner(iface, derives, derived,
+		    p->scenario_id, value, sizeof(value), owner, sizeof(owner),
+		    rel, &by_network)) < 0)
 			return rc;
 		if (rc > 0) {
 			policy_errors_add(errs, "/network_id", by_network ?

@@ -660,6 +660,21 @@ reason_has(const struct policy_errors *e, const char *path, const char *a,
 	return false;
 }
 
+/* @body's put is refused, with a reason at @path that names @a and @b. */
+static void
+refused_claim(struct store *st, struct policy *p, const char *body,
+    const char *path, const char *a, const char *b, const char *what)
+{
+	struct policy_errors errs;
+
+	parse(body, p);
+	policy_errors_init(&errs);
+	is_int(store_policy_put(st, p, &actor, NULL, &errs), EGW_E_INVALID,
+	    "derived: %s is refused", what);
+	ok(reason_has(&errs, path, a, b), "... at %s, naming %s and %s", path,
+	    a, b);
+}
+
 /*
  * A policy that names neither sources nor interfaces claims the interface
  * its network_id derives: a second scenario may neither name it, nor
@@ -671,7 +686,6 @@ static void
 test_derived_claims(struct store *st)
 {
 	struct policy *p = policy_new();
-	struct policy_errors errs;
 	int64_t gen0, gen1, to_change;
 	size_t changed = 99;
 	char *v;
@@ -686,18 +700,12 @@ test_derived_claims(struct store *st)
 	free(v);
 	store_generation(st, &gen0, NULL);
 
-	parse("{\"scenario_id\":\"dv-b\",\"interfaces\":[\"br-netaaaaaaaaa\"]}", p);
-	policy_errors_init(&errs);
-	is_int(store_policy_put(st, p, &actor, NULL, &errs), EGW_E_INVALID,
-	    "derived: another scenario naming it is refused");
-	ok(reason_has(&errs, "/interfaces/0", "dv-a", "network_id"),
-	    "... at /interfaces/0, naming dv-a and its network_id");
-	parse("{\"scenario_id\":\"dv-b\",\"network_id\":\"netaaaaaaaaa2\"}", p);
-	policy_errors_init(&errs);
-	is_int(store_policy_put(st, p, &actor, NULL, &errs), EGW_E_INVALID,
-	    "derived: another network_id deriving the same name is refused");
-	ok(reason_has(&errs, "/network_id", "br-netaaaaaaaaa", "dv-a"),
-	    "... at /network_id, naming the interface and dv-a");
+	refused_claim(st, p, "{\"scenario_id\":\"dv-b\",\"interfaces\":"
+	    "[\"br-netaaaaaaaaa\"]}", "/interfaces/0", "dv-a", "network_id",
+	    "another scenario naming it");
+	refused_claim(st, p, "{\"scenario_id\":\"dv-b\",\"network_id\":"
+	    "\"netaaaaaaaaa2\"}", "/network_id", "br-netaaaaaaaaa", "dv-a",
+	    "another network_id deriving the same name");
 	store_generation(st, &gen1, NULL);
 	is_int(gen1, gen0, "derived: the refusals bumped no generation");
 	is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id"
@@ -706,12 +714,9 @@ test_derived_claims(struct store *st)
 	parse("{\"scenario_id\":\"dv-c\",\"interfaces\":[\"br-named\"]}", p);
 	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
 	    "derived: dv-c names br-named");
-	parse("{\"scenario_id\":\"dv-d\",\"network_id\":\"named\"}", p);
-	policy_errors_init(&errs);
-	is_int(store_policy_put(st, p, &actor, NULL, &errs), EGW_E_INVALID,
-	    "derived: a network_id deriving a named interface is refused");
-	ok(reason_has(&errs, "/network_id", "br-named", "dv-c"),
-	    "... at /network_id, naming the interface and dv-c");
+	refused_claim(st, p, "{\"scenario_id\":\"dv-d\",\"network_id\":"
+	    "\"named\"}", "/network_id", "br-named", "dv-c",
+	    "a network_id deriving a named interface");
 	parse("{\"scenario_id\":\"dv-d\",\"network_id\":\"named\","
 	    "\"sources\":[\"100.64.91.0/24\"]}", p);
 	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
@@ -735,7 +740,7 @@ test_derived_claims(struct store *st)
 	    "derived: so the other network_id may derive it now");
 
 	/* A clash stored before the check (or under another template) does
-	 * not stop an update that keeps the claim; a new claim on it does. */
+	 * not stop an update that keeps the claim. */
 	store_exec(st, "UPDATE policies SET derived_iface = 'br-netaaaaaaaaa'"
 	    " WHERE scenario_id = 'dv-c'");
 	parse("{\"scenario_id\":\"dv-b\",\"network_id\":\"netaaaaaaaaa2\","
