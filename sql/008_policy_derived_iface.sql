@@ -8,9 +8,11 @@
 -- then gave the interface to one of them and failed the other.  Writers
 -- now record the derived name here and refuse a second claim on it in the
 -- change's own transaction.  The template is configuration, not schema:
--- the API pool's writer and egw-natsd compute the column again for every
--- policy when they start (NULL: the policy names sources or interfaces,
--- has no network_id, or its name cannot be derived).
+-- egw-api and egw-natsd compute the column again for every policy when
+-- they start, before they write (NULL: the policy names sources or
+-- interfaces, has no network_id, its name cannot be derived, or the row
+-- was last written by an older program that knew nothing of the column,
+-- such as an egw-natsd not yet restarted during an upgrade).
 ALTER TABLE policies ADD COLUMN derived_iface TEXT;
 CREATE INDEX policies_derived_iface ON policies(derived_iface)
 	WHERE derived_iface IS NOT NULL;

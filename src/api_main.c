@@ -14,6 +14,7 @@
 #include "pool.h"
 #include "route.h"
 #include "store.h"
+#include "store_policy.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +47,7 @@ main(int argc, char **argv)
 {
 	struct config cfg;
 	struct store *st;
+	size_t filled = 0;
 	bool check_only = false;
 	int rc;
 
@@ -76,6 +78,18 @@ main(int argc, char **argv)
 		    err_message(rc));
 		return 1;
 	}
+	/* Before any worker or the writer can put: a put checks its claims
+	 * against these, which a new EGW_IFACE_TEMPLATE (or the upgrade that
+	 * added them) leaves stale. */
+	store_set_iface_deriver(st, config_iface_deriver, &cfg);
+	if ((rc = store_policy_fill_derived_ifaces(st, &filled)) != 0) {
+		log_errorx("cannot compute the interfaces policies derive from "
+		    "their network_id: %s", err_message(rc));
+		store_close(st);
+		return 1;
+	}
+	if (filled > 0)
+		log_info("recomputed %zu derived interfaces", filled);
 	store_close(st);
 	return pool_run(&cfg);
 }

@@ -346,6 +346,7 @@ bridge_completed(struct store *st, struct json_object *obj,
 	const char *sid = NULL, *nid = "";
 	struct json_object *v;
 	struct policy *p = NULL;
+	struct policy_errors claim;
 	char path[128];
 	int rc;
 
@@ -402,7 +403,22 @@ bridge_completed(struct store *st, struct json_object *obj,
 		snprintf(p->network_id, sizeof(p->network_id), "%s", nid);
 		snprintf(p->profile, sizeof(p->profile), "none");
 		p->enabled = false;
-		rc = store_policy_put(st, p, actor, NULL, errs);
+		policy_errors_init(&claim);
+		rc = store_policy_put(st, p, actor, NULL, &claim);
+		if (rc == EGW_E_INVALID && p->network_id[0] != '\0') {
+			/* The interface its network_id derives is another
+			 * live scenario's: a tombstone needs no claim. */
+			p->network_id[0] = '\0';
+			rc = store_policy_put(st, p, actor, NULL, errs);
+			if (rc == 0)
+				log_info("scenario %s: its tombstone is stored "
+				    "without network_id %s: %s", sid, nid,
+				    claim.count > 0 ? claim.items[0].reason : "");
+		} else if (rc != 0) {
+			for (size_t i = 0; i < claim.count; i++)
+				policy_errors_add(errs, claim.items[i].path, "%s",
+				    claim.items[i].reason);
+		}
 		if (rc == EGW_E_CONFLICT)
 			rc = EGW_E_INVALID;
 		if (rc == 0)

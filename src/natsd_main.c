@@ -115,9 +115,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	store_set_iface_deriver(st, config_iface_deriver, &cfg);
-	/* Claims recorded under another EGW_IFACE_TEMPLATE, or none. */
-	if ((rc = store_policy_fill_derived_ifaces(st, NULL)) != 0)
-		log_warnx("derived interfaces not recomputed: %s", err_message(rc));
+	/* Before its first put: claims recorded under another
+	 * EGW_IFACE_TEMPLATE, or before there were any, are checked against. */
+	if ((rc = store_policy_fill_derived_ifaces(st, NULL)) != 0) {
+		log_errorx("cannot compute the interfaces policies derive from "
+		    "their network_id: %s", err_message(rc));
+		store_close(st);
+		return 1;
+	}
 	if ((rc = bridge_new(&cfg, st, &b)) != 0) {
 		store_close(st);
 		return rc == EGW_E_CONFIG ? 2 : 1;

@@ -286,7 +286,8 @@ typedef int (*store_iface_deriver)(const char *network_id, char *out,
 /**
  * store_set_iface_deriver() - let this connection's policy writes record
  * and check the interfaces policies derive from their network_id
- * @fn: NULL records none (the column is then NULL for what it writes)
+ * @fn: NULL: puts check no derived claims, and a put that changes a
+ *      policy clears the one its row held (policies.derived_iface NULL)
  * @ctx: passed to @fn; must outlive the connection
  */
 void store_set_iface_deriver(struct store *st, store_iface_deriver fn,

@@ -968,12 +968,14 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 		    rel, &by_network)) < 0)
 			return rc;
 		if (rc > 0) {
+			/* Short enough for a policy_error's reason with the
+			 * longest interface and scenario names. */
 			policy_errors_add(errs, "/network_id", by_network ?
-			    "the interface derived from it (EGW_IFACE_TEMPLATE), "
-			    "%s, is scenario %s's too: give this scenario sources "
-			    "or interfaces, or a network_id of its own" :
-			    "the interface derived from it (EGW_IFACE_TEMPLATE), "
-			    "%s, already belongs to scenario %s", value, owner);
+			    "derives interface %s (EGW_IFACE_TEMPLATE), as does "
+			    "scenario %s; give sources, interfaces or another "
+			    "network_id" :
+			    "derives interface %s (EGW_IFACE_TEMPLATE), which "
+			    "belongs to scenario %s", value, owner);
 			found++;
 		}
 	}

@@ -873,15 +873,10 @@ writer_run(const struct config *cfg, struct metrics *metrics)
 			    err_message(rc));
 		else if (filled > 0)
 			log_info("writer: built %zu policy documents", filled);
-		store_set_iface_deriver(w->st, config_iface_deriver, cfg);
-		/* Before the first put checks its claims against them. */
-		if ((rc = store_policy_fill_derived_ifaces(w->st, &filled)) != 0)
-			log_warnx("writer: derived interfaces not recomputed: %s",
-			    err_message(rc));
-		else if (filled > 0)
-			log_info("writer: recomputed %zu derived interfaces",
-			    filled);
 	}
+	/* Its puts record and check derived claims; the master brought every
+	 * row's up to date before it forked. */
+	store_set_iface_deriver(w->st, config_iface_deriver, cfg);
 	/* The sync thread takes no signals: the main thread's poll() must. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);

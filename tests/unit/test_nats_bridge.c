@@ -193,6 +193,8 @@ main(void)
 	snprintf(path, sizeof(path), "%s/egw.db", dir);
 	if (store_open(path, &st) != 0)
 		return 99;
+	/* As egw-natsd: puts record and check derived interfaces. */
+	store_set_iface_deriver(st, config_iface_deriver, &cfg);
 
 	/* Track mapping and explicit fields. */
 	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
@@ -309,6 +311,30 @@ main(void)
 	    BRIDGE_UNCHANGED, "created after its completion is ignored");
 	is_int(testdb_int(st, "SELECT enabled FROM policies WHERE scenario_id = 's5'"), 0,
 	    "s5 stays disabled");
+	/* A tombstone whose network_id derives a live scenario's interface
+	 * is kept without that network_id: it claims nothing. */
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"live7\",\"network_id\":\"n7\",\"track\":\"cissp\"}"),
+	    BRIDGE_CHANGED, "live7 derives br-n7");
+	is_int(handle_str(st, BRIDGE_SUBJECT_COMPLETED,
+	    "{\"scenario_id\":\"s7\",\"network_id\":\"n7\"}"),
+	    BRIDGE_CHANGED, "completed for an unknown scenario on live7's network");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 's7'"
+	    " AND enabled = 0 AND completed_at IS NOT NULL AND network_id = ''"
+	    " AND derived_iface IS NULL"), 1,
+	    "its tombstone is disabled+completed, with no network and no claim");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'live7'"
+	    " AND enabled = 1 AND derived_iface = 'br-n7'"), 1, "live7 keeps its claim");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"s7\",\"network_id\":\"n7\",\"track\":\"cissp\"}"),
+	    BRIDGE_UNCHANGED, "s7's late created is ignored");
+	{
+		struct store_actor op = { .actor = "test-operator" };
+
+		store_policy_delete(st, "live7", &op, NULL);
+		store_policy_delete(st, "s7", &op, NULL);
+	}
+
 	/* Retention removes the completed scenarios; their created events
 	 * replayed (a consumer re-created with "deliver all") stay done. */
 	is_int(testdb_int(st, "SELECT count(*) FROM scenario_event_digests"

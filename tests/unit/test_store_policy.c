@@ -747,8 +747,77 @@ test_derived_claims(struct store *st)
 	    "\"mode\":\"audit\"}", p);
 	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
 	    "derived: an update keeping a claim that clashes from before");
+	parse("{\"scenario_id\":\"dv-b\",\"network_id\":\"netbbbbbbbbb\"}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: dv-b moves to another network");
+	refused_claim(st, p, "{\"scenario_id\":\"dv-b\",\"network_id\":"
+	    "\"netaaaaaaaaa2\"}", "/network_id", "br-netaaaaaaaaa", "dv-c",
+	    "moving back onto the clash (a new claim)");
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), EGW_E_INVALID,
+	    "... (and again: a refused put records no claim)");
 	store_exec(st, "UPDATE policies SET derived_iface = NULL"
 	    " WHERE scenario_id = 'dv-c'");
+	parse("{\"scenario_id\":\"dv-b\",\"network_id\":\"netaaaaaaaaa2\"}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+	    "derived: back, once the clash is gone");
+
+	/* A row that named sources and now derives: a new claim, checked. */
+	parse("{\"scenario_id\":\"dv-g\",\"network_id\":\"netaaaaaaaaa3\","
+	    "\"sources\":[\"100.64.92.0/24\"]}", p);
+	is_int(store_policy_put(st, p, &actor, NULL, NULL), 0, "derived: dv-g by sources");
+	refused_claim(st, p, "{\"scenario_id\":\"dv-g\",\"network_id\":"
+	    "\"netaaaaaaaaa3\"}", "/network_id", "br-netaaaaaaaaa", "dv-b",
+	    "dropping its sources onto a derived claim");
+	is_int(query_int(st, "SELECT count(*) FROM policy_sources WHERE policy_id ="
+	    " (SELECT id FROM policies WHERE scenario_id = '%s')", "dv-g"), 1,
+	    "... and its sources stay");
+
+	/* Two puts in one batch (the writer's group commit): the second
+	 * sees the first's claim. */
+	{
+		struct policy_errors errs;
+		bool queued;
+
+		is_int(store_policy_batch_begin(st, &queued), 0, "derived: a batch");
+		parse("{\"scenario_id\":\"dv-h\",\"network_id\":\"nethhhhhhhhh1\"}", p);
+		is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+		    "... its first put derives br-nethhhhhhhhh");
+		parse("{\"scenario_id\":\"dv-i\",\"network_id\":\"nethhhhhhhhh2\"}", p);
+		policy_errors_init(&errs);
+		is_int(store_policy_put(st, p, &actor, NULL, &errs), EGW_E_INVALID,
+		    "... its second, deriving the same, is refused");
+		is_int(store_policy_batch_end(st, queued, true), 0, "... commits");
+		is_int(query_int(st, "SELECT count(*) FROM policies WHERE scenario_id"
+		    " IN ('dv-h', 'dv-i')%s", ""), 1, "... with the first only");
+	}
+
+	/* The longest names still leave the advice in the reason. */
+	{
+		char sid_a[POLICY_SCENARIO_ID_MAX + 1], sid_b[POLICY_SCENARIO_ID_MAX + 1];
+		char body[256];
+		struct policy_errors errs;
+
+		memset(sid_a, 'a', POLICY_SCENARIO_ID_MAX);
+		sid_a[POLICY_SCENARIO_ID_MAX] = '\0';
+		memcpy(sid_b, sid_a, sizeof(sid_b));
+		sid_b[0] = 'b';
+		snprintf(body, sizeof(body), "{\"scenario_id\":\"%s\","
+		    "\"network_id\":\"netlongname1\"}", sid_a);
+		parse(body, p);
+		is_int(store_policy_put(st, p, &actor, NULL, NULL), 0,
+		    "derived: a 64-character scenario id derives br-netlongname1");
+		snprintf(body, sizeof(body), "{\"scenario_id\":\"%s\","
+		    "\"network_id\":\"netlongname1x\"}", sid_b);
+		parse(body, p);
+		policy_errors_init(&errs);
+		is_int(store_policy_put(st, p, &actor, NULL, &errs), EGW_E_INVALID,
+		    "... another 64-character one deriving it is refused");
+		ok(errs.count == 1 && strstr(errs.items[0].reason, sid_a) != NULL &&
+		    strstr(errs.items[0].reason, "another network_id") != NULL,
+		    "... the whole reason kept (%zu bytes)",
+		    errs.count ? strlen(errs.items[0].reason) : 0);
+		store_policy_delete(st, sid_a, &actor, NULL);
+	}
 
 	/* A completed scenario's derived interface goes to the next one. */
 	is_int(store_policy_complete(st, "dv-b", &actor), 0, "derived: dv-b completed");
@@ -798,6 +867,8 @@ test_derived_claims(struct store *st)
 	store_policy_delete(st, "dv-d", &actor, NULL);
 	store_policy_delete(st, "dv-e", &actor, NULL);
 	store_policy_delete(st, "dv-f", &actor, NULL);
+	store_policy_delete(st, "dv-g", &actor, NULL);
+	store_policy_delete(st, "dv-h", &actor, NULL);
 	policy_free(p);
 }
 
