@@ -29,7 +29,7 @@ free_port() {
 # seed_policies DB N: N policies bench-00000 ..., each its own network_id,
 # with profile none, in one transaction straight into the migrated database
 # (the API would take minutes), and desired generation 1 so that the
-# applier has nothing to do (the pool's writer records each one's derived
+# applier has nothing to do (egw-api records each one's derived
 # interface when it starts)
 seed_policies() {
 	sqlite3 "$1" <<SQL

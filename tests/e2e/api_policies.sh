@@ -248,7 +248,7 @@ ok "malformed scenario_id in the path: 400" error_is 400 bad_request
 api GET '/v1/policies/%ZZ'
 ok "bad percent-encoding in the path: 400" error_is 400 bad_request
 
-# EGW_IFACE_TEMPLATE is configuration: the pool's writer computes every
+# EGW_IFACE_TEMPLATE is configuration: egw-api computes every
 # derived claim again when it starts, so a claim follows the template.
 api POST /v1/policies '{"scenario_id":"scn-tp1","network_id":"tplnet000001"}'
 ok "a derived claim under the default template: 201" status_is 201
