@@ -10,9 +10,10 @@
 -- change's own transaction.  The template is configuration, not schema:
 -- egw-api and egw-natsd compute the column again for every policy when
 -- they start, before they write (NULL: the policy names sources or
--- interfaces, has no network_id, its name cannot be derived, or the row
--- was last written by an older program that knew nothing of the column,
--- such as an egw-natsd not yet restarted during an upgrade).
+-- interfaces, has no network_id, or its name cannot be derived).  A row
+-- last written by an older program that knew nothing of the column (an
+-- egw-natsd not yet restarted during an upgrade) has NULL if it inserted
+-- it, or a stale value if it changed the network_id or the sources.
 ALTER TABLE policies ADD COLUMN derived_iface TEXT;
 CREATE INDEX policies_derived_iface ON policies(derived_iface)
 	WHERE derived_iface IS NOT NULL;

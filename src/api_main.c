@@ -6,7 +6,9 @@
  * unix socket this program listens on (nginx/egw-api.conf.in).  main()
  * reads like an OpenBSD daemon's: parse flags, load the configuration,
  * set up logging, make sure the database exists and is migrated (once,
- * before any worker runs), then hand over to the pool.
+ * before any worker runs), bring every policy's derived interface up to
+ * date with EGW_IFACE_TEMPLATE (puts check their claims against them; it
+ * exits when it cannot), then hand over to the pool.
  */
 #include "config.h"
 #include "err.h"

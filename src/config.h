@@ -118,7 +118,12 @@ int config_iface_for_network(const struct config *cfg, const char *network_id,
 
 /**
  * config_iface_deriver() - config_iface_for_network() in the shape of a
- * store_iface_deriver (store.h), @cfg being the struct config
+ * store_iface_deriver (store.h)
+ * @network_id: as for config_iface_for_network()
+ * @out: NETADDR_IFNAMSIZ bytes
+ * @cfg: the struct config
+ *
+ * Returns: as config_iface_for_network().
  */
 int config_iface_deriver(const char *network_id, char *out, const void *cfg);
 

@@ -411,13 +411,14 @@ bridge_completed(struct store *st, struct json_object *obj,
 			p->network_id[0] = '\0';
 			rc = store_policy_put(st, p, actor, NULL, errs);
 			if (rc == 0)
-				log_info("scenario %s: its tombstone is stored "
-				    "without network_id %s: %s", sid, nid,
-				    claim.count > 0 ? claim.items[0].reason : "");
+				log_info("scenario %s: its tombstone is "
+				    "stored without network_id %s: %s", sid,
+				    nid, claim.count > 0 ?
+				    claim.items[0].reason : "");
 		} else if (rc != 0) {
 			for (size_t i = 0; i < claim.count; i++)
-				policy_errors_add(errs, claim.items[i].path, "%s",
-				    claim.items[i].reason);
+				policy_errors_add(errs, claim.items[i].path,
+				    "%s", claim.items[i].reason);
 		}
 		if (rc == EGW_E_CONFLICT)
 			rc = EGW_E_INVALID;

@@ -2,7 +2,9 @@
 /*
  * This file contains egw-natsd, the NATS bridge process.
  *
- * It reads the shared configuration, opens its own SQLite connection and
+ * It reads the shared configuration, opens its own SQLite connection,
+ * brings every policy's derived interface up to date with
+ * EGW_IFACE_TEMPLATE before its first put (it exits when it cannot), and
  * runs the bridge (nats_bridge.c) until SIGTERM or SIGINT; SIGHUP is
  * ignored (nothing to reload).  It needs no privilege.  NATS being down is
  * never fatal: the bridge retries forever, and the API and the applier

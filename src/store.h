@@ -286,6 +286,7 @@ typedef int (*store_iface_deriver)(const char *network_id, char *out,
 /**
  * store_set_iface_deriver() - let this connection's policy writes record
  * and check the interfaces policies derive from their network_id
+ * @st: connection
  * @fn: NULL: puts check no derived claims, and a put that changes a
  *      policy clears the one its row held (policies.derived_iface NULL)
  * @ctx: passed to @fn; must outlive the connection
@@ -294,8 +295,11 @@ void store_set_iface_deriver(struct store *st, store_iface_deriver fn,
     const void *ctx);
 
 /**
- * store_derive_iface() - the interface @network_id derives on this
- * connection, into @out (NETADDR_IFNAMSIZ bytes)
+ * store_derive_iface() - the interface a network_id derives on this
+ * connection
+ * @st: connection
+ * @network_id: the policy's network_id ("" derives none)
+ * @out: NETADDR_IFNAMSIZ bytes; "" when none is derived
  *
  * Returns: true when a deriver is set and gave a name (store*.c only).
  */

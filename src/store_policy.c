@@ -816,7 +816,6 @@ struct put_args {
 	struct policy *old;		/* scratch */
 };
 
-/* Does another scenario already claim one of p's sources or interfaces? */
 /* The completed policies whose claims a put takes over (check_claims). */
 #define CLAIM_RELEASE_MAX 16
 struct claim_release {
@@ -909,10 +908,12 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 	    " WHERE s.kind = 'iface' AND s.value = ?1"
 	    " AND p.scenario_id <> ?2 LIMIT 1");
 #undef CLAIM_OWNER_COLUMNS
-	derives = store_prepare(st, "SELECT p.derived_iface, p.scenario_id, p.id,"
-	    " p.completed_at IS NOT NULL AND p.enabled = 0 FROM policies p"
-	    " WHERE p.derived_iface = ?1 AND p.scenario_id <> ?2 LIMIT 1");
-	if (inside == NULL || ancestor == NULL || iface == NULL || derives == NULL)
+	derives = store_prepare(st, "SELECT p.derived_iface, p.scenario_id,"
+	    " p.id, p.completed_at IS NOT NULL AND p.enabled = 0"
+	    " FROM policies p WHERE p.derived_iface = ?1"
+	    " AND p.scenario_id <> ?2 LIMIT 1");
+	if (inside == NULL || ancestor == NULL || iface == NULL ||
+	    derives == NULL)
 		return EGW_E_DB;
 	for (size_t i = 0; i < p->n_sources; i++) {
 		const struct ip_prefix *src = &p->sources[i];
@@ -952,10 +953,11 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 		if (rc > 0) {
 			snprintf(path, sizeof(path), "/interfaces/%zu", i);
 			policy_errors_add(errs, path, by_network ?
-			    "interface %s is the one scenario %s is enforced on "
-			    "(derived from its network_id by EGW_IFACE_TEMPLATE)" :
-			    "interface %s already belongs to scenario %s", value,
-			    owner);
+			    "interface %s is the one scenario %s is enforced "
+			    "on (derived from its network_id by "
+			    "EGW_IFACE_TEMPLATE)" :
+			    "interface %s already belongs to scenario %s",
+			    value, owner);
 			found++;
 		}
 	}
@@ -971,9 +973,9 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 			/* Short enough for a policy_error's reason with the
 			 * longest interface and scenario names. */
 			policy_errors_add(errs, "/network_id", by_network ?
-			    "derives interface %s (EGW_IFACE_TEMPLATE), as does "
-			    "scenario %s; give sources, interfaces or another "
-			    "network_id" :
+			    "derives interface %s (EGW_IFACE_TEMPLATE), as "
+			    "does scenario %s; give sources, interfaces or "
+			    "another network_id" :
 			    "derives interface %s (EGW_IFACE_TEMPLATE), which "
 			    "belongs to scenario %s", value, owner);
 			found++;
@@ -1157,7 +1159,10 @@ derived_fill_txn(struct store *st, void *arg)
 	sqlite3_stmt *sel = store_prepare(st, "SELECT p.id, p.network_id,"
 	    " p.derived_iface, EXISTS (SELECT 1 FROM policy_sources s"
 	    " WHERE s.policy_id = p.id) FROM policies p");
-	struct { int64_t id; char name[NETADDR_IFNAMSIZ]; } *todo = NULL, *grown;
+	struct {
+		int64_t id;
+		char name[NETADDR_IFNAMSIZ];
+	} *todo = NULL, *grown;
 	size_t n = 0, cap = 0;
 	int rc, err = 0;
 
@@ -1173,19 +1178,21 @@ derived_fill_txn(struct store *st, void *arg)
 		store_col_text(sel, 1, network, sizeof(network));
 		derives = sqlite3_column_int(sel, 3) == 0 &&
 		    store_derive_iface(st, network, want);
-		if (derives ? had != NULL && strcmp((const char *)had, want) == 0 :
-		    had == NULL)
+		if (derives ? had != NULL &&
+		    strcmp((const char *)had, want) == 0 : had == NULL)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			if ((grown = realloc(todo, cap * sizeof(*todo))) == NULL) {
+			grown = realloc(todo, cap * sizeof(*todo));
+			if (grown == NULL) {
 				err = EGW_E_NOMEM;
 				break;
 			}
 			todo = grown;
 		}
 		todo[n].id = sqlite3_column_int64(sel, 0);
-		memcpy(todo[n].name, derives ? want : "", derives ? sizeof(want) : 1);
+		memcpy(todo[n].name, derives ? want : "",
+		    derives ? sizeof(want) : 1);
 		n++;
 	}
 	sqlite3_reset(sel);
@@ -1196,7 +1203,8 @@ derived_fill_txn(struct store *st, void *arg)
 	free(todo);
 	if (rc == 0)
 		a->changed = n;
-	return rc;
+	/* Nothing to change: no empty commit at every start. */
+	return rc == 0 && n == 0 ? 1 : rc;
 }
 
 /*
@@ -1208,14 +1216,15 @@ static void
 derived_conflicts_log(struct store *st)
 {
 	sqlite3_stmt *stmt = store_prepare(st, "SELECT p.derived_iface,"
-	    " p.scenario_id, q.scenario_id FROM policies p JOIN policies q"
-	    " ON q.derived_iface = p.derived_iface AND q.id > p.id"
-	    " UNION ALL SELECT p.derived_iface, p.scenario_id, q.scenario_id"
-	    " FROM policies p JOIN policy_sources s ON s.kind = 'iface'"
-	    " AND s.value = p.derived_iface JOIN policies q ON q.id = s.policy_id"
-	    " WHERE q.id <> p.id LIMIT 20");
+	    " p.scenario_id, q.scenario_id, 'derives it too' FROM policies p"
+	    " JOIN policies q ON q.derived_iface = p.derived_iface"
+	    " AND q.id > p.id UNION ALL SELECT p.derived_iface, p.scenario_id,"
+	    " q.scenario_id, 'names it' FROM policies p JOIN policy_sources s"
+	    " ON s.kind = 'iface' AND s.value = p.derived_iface"
+	    " JOIN policies q ON q.id = s.policy_id WHERE q.id <> p.id"
+	    " LIMIT 20");
 	char name[NETADDR_IFNAMSIZ], a[POLICY_SCENARIO_ID_MAX + 1];
-	char b[POLICY_SCENARIO_ID_MAX + 1];
+	char b[POLICY_SCENARIO_ID_MAX + 1], how[16];
 	bool opened;
 
 	if (stmt == NULL)
@@ -1225,9 +1234,11 @@ derived_conflicts_log(struct store *st)
 		store_col_text(stmt, 0, name, sizeof(name));
 		store_col_text(stmt, 1, a, sizeof(a));
 		store_col_text(stmt, 2, b, sizeof(b));
-		log_warnx("interface %s is claimed by scenarios %s (derived from "
-		    "its network_id) and %s; the applier enforces one of them "
-		    "and fails the other until one changes", name, a, b);
+		store_col_text(stmt, 3, how, sizeof(how));
+		log_warnx("interface %s: scenario %s derives it from its "
+		    "network_id and scenario %s %s; the applier enforces one "
+		    "of them and fails the other until one changes", name, a,
+		    b, how);
 	}
 	sqlite3_reset(stmt);
 	store_read_end(st, opened);
@@ -1446,8 +1457,9 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		    " network_id, profile, mode, enabled, dns_servers_set, revision,"
 		    " generation, created_at, updated_at, derived_iface) VALUES"
 		    " (?1, ?2, ?3, ?4, ?5, ?6, 1 + coalesce((SELECT max(revision)"
-		    " FROM policy_history WHERE scenario_id = ?1), 0), ?7, ?8, ?8,"
-		    " ?11) RETURNING id, revision, created_at, completed_at");
+		    " FROM policy_history WHERE scenario_id = ?1), 0), ?7, ?8,"
+		    " ?8, ?11) RETURNING id, revision, created_at,"
+		    " completed_at");
 		if (stmt == NULL)
 			return EGW_E_DB;
 		sqlite3_bind_text(stmt, 1, p->scenario_id, -1, SQLITE_TRANSIENT);
@@ -1461,7 +1473,8 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 	sqlite3_bind_text(stmt, 8, now, -1, SQLITE_TRANSIENT);
 	if (!was->exists) {
 		if (derives)
-			sqlite3_bind_text(stmt, 11, derived, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(stmt, 11, derived, -1,
+			    SQLITE_TRANSIENT);
 		else
 			sqlite3_bind_null(stmt, 11);
 	}
@@ -1486,8 +1499,10 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 	}
 	/* Apart from the row's statement: rewriting an indexed column with
 	 * the value it has costs its index a page per update. */
-	if (was->exists && strcmp(derives ? derived : "", was->derived_iface) != 0 &&
-	    (rc = set_derived_iface(st, p->id, derives ? derived : NULL)) != 0) {
+	if (was->exists &&
+	    strcmp(derives ? derived : "", was->derived_iface) != 0 &&
+	    (rc = set_derived_iface(st, p->id,
+	    derives ? derived : NULL)) != 0) {
 		free(doc);
 		return rc;
 	}
