@@ -857,13 +857,15 @@ claim_owner(sqlite3_stmt *stmt, char *value, size_t vsize, char *owner,
 
 /*
  * The other scenario claiming interface @name, by naming it (@named) or,
- * then *by_network, by deriving it from its network_id (@derives).
+ * then *by_network, by deriving it from its network_id.  The second query
+ * is prepared only when it is asked: most puts name no interface.
  */
 static int
-iface_claim_owner(sqlite3_stmt *named, sqlite3_stmt *derives,
-    const char *name, const char *scenario_id, char *value, size_t vsize,
-    char *owner, size_t osize, struct claim_release *rel, bool *by_network)
+iface_claim_owner(struct store *st, sqlite3_stmt *named, const char *name,
+    const char *scenario_id, char *value, size_t vsize, char *owner,
+    size_t osize, struct claim_release *rel, bool *by_network)
 {
+	sqlite3_stmt *derives;
 	int rc;
 
 	*by_network = false;
@@ -871,6 +873,12 @@ iface_claim_owner(sqlite3_stmt *named, sqlite3_stmt *derives,
 	sqlite3_bind_text(named, 2, scenario_id, -1, SQLITE_TRANSIENT);
 	if ((rc = claim_owner(named, value, vsize, owner, osize, rel)) != 0)
 		return rc;
+	derives = store_prepare(st, "SELECT p.derived_iface, p.scenario_id,"
+	    " p.id, p.completed_at IS NOT NULL AND p.enabled = 0"
+	    " FROM policies p WHERE p.derived_iface = ?1"
+	    " AND p.scenario_id <> ?2 LIMIT 1");
+	if (derives == NULL)
+		return EGW_E_DB;
 	*by_network = true;
 	sqlite3_bind_text(derives, 1, name, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(derives, 2, scenario_id, -1, SQLITE_TRANSIENT);
@@ -892,7 +900,7 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
     struct policy_errors *errs, struct claim_release *rel)
 {
 	char value[64], owner[POLICY_SCENARIO_ID_MAX + 1], path[64];
-	sqlite3_stmt *inside, *ancestor, *iface, *derives;
+	sqlite3_stmt *inside, *ancestor, *iface;
 	int rc, found = 0;
 
 #define CLAIM_OWNER_COLUMNS "SELECT s.value, p.scenario_id, p.id," \
@@ -908,12 +916,7 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 	    " WHERE s.kind = 'iface' AND s.value = ?1"
 	    " AND p.scenario_id <> ?2 LIMIT 1");
 #undef CLAIM_OWNER_COLUMNS
-	derives = store_prepare(st, "SELECT p.derived_iface, p.scenario_id,"
-	    " p.id, p.completed_at IS NOT NULL AND p.enabled = 0"
-	    " FROM policies p WHERE p.derived_iface = ?1"
-	    " AND p.scenario_id <> ?2 LIMIT 1");
-	if (inside == NULL || ancestor == NULL || iface == NULL ||
-	    derives == NULL)
+	if (inside == NULL || ancestor == NULL || iface == NULL)
 		return EGW_E_DB;
 	for (size_t i = 0; i < p->n_sources; i++) {
 		const struct ip_prefix *src = &p->sources[i];
@@ -946,7 +949,7 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 	for (size_t i = 0; i < p->n_interfaces; i++) {
 		bool by_network;
 
-		if ((rc = iface_claim_owner(iface, derives, p->interfaces[i],
+		if ((rc = iface_claim_owner(st, iface, p->interfaces[i],
 		    p->scenario_id, value, sizeof(value), owner, sizeof(owner),
 		    rel, &by_network)) < 0)
 			return rc;
@@ -965,7 +968,7 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 	if (derived != NULL && derived[0] != '\0') {
 		bool by_network;
 
-		if ((rc = iface_claim_owner(iface, derives, derived,
+		if ((rc = iface_claim_owner(st, iface, derived,
 		    p->scenario_id, value, sizeof(value), owner, sizeof(owner),
 		    rel, &by_network)) < 0)
 			return rc;
@@ -1147,15 +1150,12 @@ set_derived_iface(struct store *st, int64_t id, const char *name)
 	return exec_stmt(stmt);
 }
 
-struct derived_fill {
-	size_t changed;
-};
-
-/* Every policy's derived_iface as this connection's deriver makes it. */
+/* Every policy's derived_iface as this connection's deriver makes it;
+ * @arg is a size_t, the rows changed. */
 static int
 derived_fill_txn(struct store *st, void *arg)
 {
-	struct derived_fill *a = arg;
+	size_t *changed = arg;
 	sqlite3_stmt *sel = store_prepare(st, "SELECT p.id, p.network_id,"
 	    " p.derived_iface, EXISTS (SELECT 1 FROM policy_sources s"
 	    " WHERE s.policy_id = p.id) FROM policies p");
@@ -1166,7 +1166,7 @@ derived_fill_txn(struct store *st, void *arg)
 	size_t n = 0, cap = 0;
 	int rc, err = 0;
 
-	a->changed = 0;
+	*changed = 0;
 	if (sel == NULL)
 		return EGW_E_DB;
 	/* Collected first: the updates then do not move under the scan. */
@@ -1191,8 +1191,8 @@ derived_fill_txn(struct store *st, void *arg)
 			todo = grown;
 		}
 		todo[n].id = sqlite3_column_int64(sel, 0);
-		memcpy(todo[n].name, derives ? want : "",
-		    derives ? sizeof(want) : 1);
+		snprintf(todo[n].name, sizeof(todo[n].name), "%s",
+		    derives ? want : "");
 		n++;
 	}
 	sqlite3_reset(sel);
@@ -1202,7 +1202,7 @@ derived_fill_txn(struct store *st, void *arg)
 		    todo[i].name[0] != '\0' ? todo[i].name : NULL);
 	free(todo);
 	if (rc == 0)
-		a->changed = n;
+		*changed = n;
 	/* Nothing to change: no empty commit at every start. */
 	return rc == 0 && n == 0 ? 1 : rc;
 }
@@ -1247,13 +1247,13 @@ derived_conflicts_log(struct store *st)
 int
 store_policy_fill_derived_ifaces(struct store *st, size_t *changed)
 {
-	struct derived_fill a = { 0 };
-	int rc = with_txn(st, derived_fill_txn, &a);
+	size_t n = 0;
+	int rc = with_txn(st, derived_fill_txn, &n);
 
 	if (rc == 0)
 		derived_conflicts_log(st);
 	if (changed != NULL)
-		*changed = rc == 0 ? a.changed : 0;
+		*changed = rc == 0 ? n : 0;
 	return rc;
 }
 
