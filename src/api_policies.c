@@ -203,7 +203,8 @@ api_log_change(const char *what, const struct policy *p)
 	    "revision", rev, "generation", gen, NULL }), "policy %s", what);
 }
 
-/* Answer with the policy after a mutation, honouring ?wait. */
+/* Answer a mutation with the policy (its receipt to a token that may not
+ * read policies), honouring ?wait. */
 static int
 api_policy_answer(struct api_ctx *ctx, struct http_resp *resp,
     struct policy *p, int status, unsigned wait_s)
@@ -216,7 +217,8 @@ api_policy_answer(struct api_ctx *ctx, struct http_resp *resp,
 			status = 202;
 		spare_step_in();
 	}
-	o = codec_policy_to_json(p);
+	o = ctx->receipt_only ? codec_policy_receipt_to_json(p)
+	    : codec_policy_to_json(p);
 	return http_resp_json(resp, status, o);
 }
 

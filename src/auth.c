@@ -107,22 +107,31 @@ auth_presented_hash(const char *header, char hash[STORE_TOKEN_HASH_LEN + 1])
 	return rc;
 }
 
-int
-auth_check_hash(struct store *st, const char *hash, unsigned need,
-    char name[STORE_TOKEN_NAME_MAX + 1])
+/* As auth_check_hash(), and the token's scopes when it passes. */
+static int
+auth_check_scopes(struct store *st, const char *hash, unsigned need,
+    char name[STORE_TOKEN_NAME_MAX + 1], unsigned *scopes)
 {
 	struct store_token t;
-	unsigned scopes;
 	int rc;
 
 	if ((rc = store_token_lookup(st, hash, &t)) != 0)
 		return rc == EGW_E_NOTFOUND ? EGW_E_UNAUTHORIZED : rc;
-	if (auth_scopes_parse(t.scopes, &scopes) != 0)
+	if (auth_scopes_parse(t.scopes, scopes) != 0)
 		return EGW_E_FORBIDDEN;
-	if ((scopes & need) != need)
+	if ((*scopes & need) != need)
 		return EGW_E_FORBIDDEN;
 	memcpy(name, t.name, sizeof(t.name));
 	return 0;
+}
+
+int
+auth_check_hash(struct store *st, const char *hash, unsigned need,
+    char name[STORE_TOKEN_NAME_MAX + 1])
+{
+	unsigned scopes;
+
+	return auth_check_scopes(st, hash, need, name, &scopes);
 }
 
 int
@@ -178,16 +187,18 @@ auth_write_actor(const char *hash, const char *request_id)
 
 static struct {
 	bool used;
+	bool may_read;
 	int64_t checked_ms;
 	char hash[STORE_TOKEN_HASH_LEN + 1];
 } auth_writers[AUTH_WRITE_FILTER_SLOTS];
 static unsigned auth_writers_next;
 
 int
-auth_write_filter(struct store *st, const char *hash, int64_t now_ms)
+auth_write_filter(struct store *st, const char *hash, int64_t now_ms,
+    bool *may_read)
 {
 	char name[STORE_TOKEN_NAME_MAX + 1];
-	unsigned i, free_slot = AUTH_WRITE_FILTER_SLOTS;
+	unsigned i, free_slot = AUTH_WRITE_FILTER_SLOTS, scopes;
 	int rc;
 
 	for (i = 0; i < AUTH_WRITE_FILTER_SLOTS; i++) {
@@ -199,19 +210,24 @@ auth_write_filter(struct store *st, const char *hash, int64_t now_ms)
 	/* A clock behind the finding is not trusted either. */
 	if (i < AUTH_WRITE_FILTER_SLOTS &&
 	    now_ms >= auth_writers[i].checked_ms &&
-	    now_ms - auth_writers[i].checked_ms < AUTH_WRITE_FILTER_MS)
+	    now_ms - auth_writers[i].checked_ms < AUTH_WRITE_FILTER_MS) {
+		*may_read = auth_writers[i].may_read;
 		return 0;
-	if ((rc = auth_check_hash(st, hash, AUTH_SCOPE_WRITE, name)) != 0) {
+	}
+	rc = auth_check_scopes(st, hash, AUTH_SCOPE_WRITE, name, &scopes);
+	if (rc != 0) {
 		if (i < AUTH_WRITE_FILTER_SLOTS)
 			auth_writers[i].used = false;
 		return rc;
 	}
+	*may_read = (scopes & AUTH_SCOPE_READ) != 0;
 	if (!auth_hash_valid(hash))
 		return 0;		/* found, but not one to keep */
 	if (i == AUTH_WRITE_FILTER_SLOTS)
 		i = free_slot < AUTH_WRITE_FILTER_SLOTS ? free_slot :
 		    auth_writers_next++ % AUTH_WRITE_FILTER_SLOTS;
 	auth_writers[i].used = true;
+	auth_writers[i].may_read = *may_read;
 	auth_writers[i].checked_ms = now_ms;
 	memcpy(auth_writers[i].hash, hash, STORE_TOKEN_HASH_LEN + 1);
 	return 0;

@@ -137,14 +137,18 @@ int auth_authorize_write(struct store *st, const void *credential,
  * @st: connection (used only when the token is not remembered)
  * @hash: the presented token's hash
  * @now_ms: timefmt_monotonic_ms()
+ * @may_read: set when the token passes: whether it has the read scope too
  *
  * A filter, not the decision: so that clients without a token that may
  * write never reach the writer's transactions, it looks the token up, and
  * remembers (per process, for AUTH_WRITE_FILTER_MS) the tokens found with
  * the write scope, which then pass without a read of the database.  A
- * token revoked meanwhile passes here and is refused by the store.
+ * token revoked meanwhile passes here and is refused by the store.  A
+ * token's scopes never change (tokens are minted and revoked, not
+ * edited), so the remembered @may_read is the token's own.
  * Returns: as auth_check().
  */
-int auth_write_filter(struct store *st, const char *hash, int64_t now_ms);
+int auth_write_filter(struct store *st, const char *hash, int64_t now_ms,
+    bool *may_read);
 
 #endif

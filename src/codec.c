@@ -1096,10 +1096,26 @@ string_or_null(const char *s)
 	return s != NULL && s[0] != '\0' ? json_object_new_string(s) : NULL;
 }
 
+/* "status": the applier's verdict on the policy's generation. */
+static struct json_object *
+status_to_json(const struct policy *p, bool *oom)
+{
+	struct json_object *status = json_object_new_object();
+
+	if (status == NULL)
+		return NULL;
+	obj_add(status, "apply", json_object_new_string(
+	    policy_apply_status_name(p->apply_status)), false, oom);
+	obj_add(status, "error", string_or_null(p->apply_error), true, oom);
+	obj_add(status, "applied_generation",
+	    json_object_new_int64(p->applied_generation), false, oom);
+	return status;
+}
+
 struct json_object *
 codec_policy_to_json(const struct policy *p)
 {
-	struct json_object *o = json_object_new_object(), *status;
+	struct json_object *o = json_object_new_object();
 	bool oom = false;
 
 	if (o == NULL)
@@ -1111,15 +1127,28 @@ codec_policy_to_json(const struct policy *p)
 	obj_add(o, "created_at", string_or_null(p->created_at), true, &oom);
 	obj_add(o, "updated_at", string_or_null(p->updated_at), true, &oom);
 	obj_add(o, "completed_at", string_or_null(p->completed_at), true, &oom);
-	status = json_object_new_object();
-	if (status != NULL) {
-		obj_add(status, "apply", json_object_new_string(
-		    policy_apply_status_name(p->apply_status)), false, &oom);
-		obj_add(status, "error", string_or_null(p->apply_error), true, &oom);
-		obj_add(status, "applied_generation",
-		    json_object_new_int64(p->applied_generation), false, &oom);
+	obj_add(o, "status", status_to_json(p, &oom), false, &oom);
+	if (oom) {
+		json_object_put(o);
+		return NULL;
 	}
-	obj_add(o, "status", status, false, &oom);
+	return o;
+}
+
+struct json_object *
+codec_policy_receipt_to_json(const struct policy *p)
+{
+	struct json_object *o = json_object_new_object();
+	bool oom = false;
+
+	if (o == NULL)
+		return NULL;
+	obj_add(o, "scenario_id", json_object_new_string(p->scenario_id),
+	    false, &oom);
+	obj_add(o, "revision", json_object_new_int64(p->revision), false, &oom);
+	obj_add(o, "generation", json_object_new_int64(p->generation), false, &oom);
+	obj_add(o, "updated_at", string_or_null(p->updated_at), true, &oom);
+	obj_add(o, "status", status_to_json(p, &oom), false, &oom);
 	if (oom) {
 		json_object_put(o);
 		return NULL;

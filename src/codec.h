@@ -144,6 +144,20 @@ int codec_policy_from_object(struct json_object *obj,
 struct json_object *codec_policy_to_json(const struct policy *p);
 
 /**
+ * codec_policy_receipt_to_json() - what a change answers a client that may
+ * not read policies
+ * @p: the policy as committed
+ *
+ * "scenario_id", "revision", "generation", "updated_at" and "status" as
+ * codec_policy_to_json() prints them, and none of the policy's contents:
+ * a token with the write scope only must not read a policy by changing it
+ * (an enable of an enabled policy changes nothing and records nothing).
+ *
+ * Returns: a new object owned by the caller, or NULL when out of memory.
+ */
+struct json_object *codec_policy_receipt_to_json(const struct policy *p);
+
+/**
  * codec_policy_input_to_json() - only the input fields, canonical
  * @p: the policy
  *

@@ -41,6 +41,9 @@ struct api_ctx {
 	 * any other answer waits for the worker's own check. */
 	const char *token_hash;
 	bool authorized;
+	/* The change's token lacks the read scope: the answer names what
+	 * was written (codec_policy_receipt_to_json()), not the policy. */
+	bool receipt_only;
 	const char *request_id;
 	size_t n_params;
 	const char *params[ROUTE_MAX_PARAMS];	/* decoded {param} values */

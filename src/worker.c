@@ -178,15 +178,18 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 		 * only for a token it has not seen pass lately; any answer
 		 * the checked change did not give waits for the check below.
 		 */
+		bool may_read = false;
+
 		rc = auth_presented_hash(req->authorization, token_hash);
 		if (rc == 0)
 			rc = auth_write_filter(ctx->st, token_hash,
-			    timefmt_monotonic_ms());
+			    timefmt_monotonic_ms(), &may_read);
 		if (rc != 0) {
 			worker_error(resp, req, rc);
 			return route_index(r);
 		}
 		ctx->token_hash = token_hash;
+		ctx->receipt_only = !may_read;
 	} else if (r->scope != ROUTE_SCOPE_OPEN && ctx->cfg->auth) {
 		rc = auth_check(ctx->st, req->authorization, AUTH_SCOPE_READ,
 		    token_name);
@@ -219,6 +222,7 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 		}
 	}
 	ctx->token_hash = NULL;
+	ctx->receipt_only = false;
 	if (rc != 0) {
 		if (rc != EGW_E_BADREQUEST && err_http_status(rc) >= 500)
 			log_warnx("%s %s: %s", req->method, r->pattern, err_message(rc));

@@ -92,6 +92,37 @@ for who in none bad read write both; do
 		matrix "$tok" DELETE /v1/policies/auth-1 "" 200 "" "$who" ;;
 	esac
 done
+# A token that may write but not read learns from a change what it wrote
+# (a receipt), not the policy: an enable of an enabled policy changes and
+# records nothing, so answering it with the policy would be a read.
+SECRET='{"scenario_id":"auth-secret","profile":"custom","sources":["100.64.7.0/24"],"allowed_hosts":["10.9.9.9"],"allowed_ports":[443]}'
+TOKEN=$BOTH api POST /v1/policies "$SECRET"
+ok "setup: a policy only readers may see" status_is 201
+secret_history() { sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT count(*) FROM policy_history WHERE scenario_id='auth-secret'"; }
+receipt_only() {
+	jqe '.scenario_id == "auth-secret" and (.revision | type) == "number"
+	    and (.generation | type) == "number" and (.status.apply | type) == "string"' &&
+	jqe '[has("sources", "allowed_hosts", "allowed_ports", "profile", "enabled",
+	    "interfaces", "custom_rules", "dns_servers", "network_id", "mark",
+	    "mode", "created_at")] | any | not'
+}
+receipt_with() { status_is "$1" && receipt_only; }
+history_before=$(secret_history)
+TOKEN=$WRITE api POST /v1/policies/auth-secret/enable
+ok "write-only: enable of an enabled policy: 200" status_is 200
+ok "... answered with a receipt, none of the policy's contents" receipt_only
+ok "... and nothing recorded" test "$(secret_history)" = "$history_before"
+TOKEN=$WRITE api POST /v1/policies/auth-secret/disable
+ok "write-only: disable: 200, a receipt" receipt_with 200
+TOKEN=$WRITE api POST /v1/policies "$SECRET"
+ok "write-only: an update: 200, a receipt" receipt_with 200
+TOKEN=$WRITE api POST '/v1/policies/auth-secret/enable?wait=1'
+ok "write-only: a change with ?wait (no applier here: 202), a receipt" receipt_with 202
+TOKEN=$BOTH api POST /v1/policies/auth-secret/disable
+ok "read,write: a change answers the policy" jqe '.allowed_hosts == ["10.9.9.9"] and .sources == ["100.64.7.0/24"]'
+TOKEN=$WRITE api DELETE /v1/policies/auth-secret
+ok "write-only: delete answers what it always did" jqe '.status == "deleted" and .scenario_id == "auth-secret"'
+
 # A change's token is checked inside the change's own transaction (the
 # store), so the worker may read and judge the body first: whatever it
 # makes of the request, a client whose token may not write hears only

@@ -64,7 +64,7 @@ test_change_check(const char *path)
 	static const char body[] = "{\"scenario_id\":\"chg-1\",\"profile\":\"none\"}";
 	struct policy *p = policy_new();
 	struct policy_errors errs;
-	bool created = false;
+	bool created = false, may_read = false;
 	int64_t now = 1000000;
 
 	is_int(store_open(path, &st), 0, "change check: database opened");
@@ -94,28 +94,41 @@ test_change_check(const char *path)
 	/* The worker's filter passes "leaver" and remembers it; revoked by
 	 * egw-admin, it still passes the filter for a while, but the store
 	 * refuses the change. */
-	is_int(auth_write_filter(st, gone, now), 0, "filter: a write token"
+	is_int(auth_write_filter(st, gone, now, &may_read), 0, "filter: a write token"
 	    " passes");
-	is_int(auth_write_filter(st, r, now), EGW_E_FORBIDDEN,
+	ok(may_read, "filter: ... and it may read (read,write)");
+	may_read = true;
+	is_int(auth_write_filter(st, w, now, &may_read), 0, "filter: a write-only"
+	    " token passes");
+	ok(!may_read, "filter: ... and may not read");
+	may_read = true;
+	is_int(auth_write_filter(st, w, now + 1, &may_read), 0,
+	    "filter: ... remembered");
+	ok(!may_read, "filter: ... still may not read when remembered");
+	may_read = false;
+	is_int(auth_write_filter(st, gone, now + 1, &may_read), 0,
+	    "filter: the read,write token remembered");
+	ok(may_read, "filter: ... may read when remembered");
+	is_int(auth_write_filter(st, r, now, &may_read), EGW_E_FORBIDDEN,
 	    "filter: a read-only token: 403");
-	is_int(auth_write_filter(st, unknown, now), EGW_E_UNAUTHORIZED,
+	is_int(auth_write_filter(st, unknown, now, &may_read), EGW_E_UNAUTHORIZED,
 	    "filter: an unknown token: 401");
 	is_int(store_token_revoke(admin, "leaver"), 0, "leaver revoked by egw-admin");
-	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS - 1), 0,
+	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS - 1, &may_read), 0,
 	    "filter: remembered within its time, without a read");
 	as.credential = gone;
 	is_int(store_policy_set_enabled(st, "chg-1", false, &as, p),
 	    EGW_E_UNAUTHORIZED, "... but the store refuses the change: 401");
 	is_int(testdb_int(st, "SELECT enabled FROM policies WHERE scenario_id"
 	    " = 'chg-1'"), 1, "... nothing changed");
-	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS),
+	is_int(auth_write_filter(st, gone, now + AUTH_WRITE_FILTER_MS, &may_read),
 	    EGW_E_UNAUTHORIZED, "filter: after its time, read again: 401");
-	is_int(auth_write_filter(st, gone, now), EGW_E_UNAUTHORIZED,
+	is_int(auth_write_filter(st, gone, now, &may_read), EGW_E_UNAUTHORIZED,
 	    "filter: ... and forgotten");
 	mint(admin, "mover", "write", gone);
-	is_int(auth_write_filter(st, gone, now), 0, "filter: mover passes");
+	is_int(auth_write_filter(st, gone, now, &may_read), 0, "filter: mover passes");
 	is_int(store_token_revoke(admin, "mover"), 0, "mover revoked by egw-admin");
-	is_int(auth_write_filter(st, gone, now - 1), EGW_E_UNAUTHORIZED,
+	is_int(auth_write_filter(st, gone, now - 1, &may_read), EGW_E_UNAUTHORIZED,
 	    "filter: a clock earlier than the finding is not trusted: read, 401");
 	/* Eight slots: a ninth token passing pushes out the oldest, which
 	 * is then looked up again (and found revoked). */
@@ -128,7 +141,7 @@ test_change_check(const char *path)
 			mint(admin, n9, "write", h[k]);
 		}
 		for (int k = 0; k < 9; k++)
-			passed += auth_write_filter(st, h[k], now + 1) == 0;
+			passed += auth_write_filter(st, h[k], now + 1, &may_read) == 0;
 		is_int(passed, 9, "filter: nine write tokens pass");
 		for (int k = 0; k < 9; k++) {
 			snprintf(n9, sizeof(n9), "slot-%d", k);
@@ -138,7 +151,7 @@ test_change_check(const char *path)
 		 * looked up again is refused. */
 		passed = 0;
 		for (int k = 0; k < 9; k++)
-			passed += auth_write_filter(st, h[k], now + 2) == 0;
+			passed += auth_write_filter(st, h[k], now + 2, &may_read) == 0;
 		is_int(passed, 8, "filter: eight slots: the ninth pushed one out,"
 		    " which is read again and refused");
 	}
