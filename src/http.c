@@ -310,8 +310,12 @@ http_req_parse(struct http_req *req, http_getenv_fn getenv_fn, void *env)
 	if ((rc = http_parse_path(req, uri, qmark ? (size_t)(qmark - uri)
 	    : strlen(uri))) != 0)
 		return rc;
-	if (qmark != NULL && (rc = http_parse_query(req, qmark + 1)) != 0)
+	if (qmark != NULL && (rc = http_parse_query(req, qmark + 1)) != 0) {
+		/* The path is whole: the caller can still find the route and
+		 * check the token before it tells anyone about the query. */
+		req->query_invalid = rc == EGW_E_BADREQUEST;
 		return rc;
+	}
 	return 0;
 }
 

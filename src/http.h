@@ -44,6 +44,7 @@ struct http_req {
 	size_t n_segments;		/* decoded path segments */
 	char *segments[HTTP_MAX_SEGMENTS];
 	bool path_too_deep;		/* more segments than any route: 404 */
+	bool query_invalid;		/* the parse failed in the query only */
 	size_t n_query;			/* decoded query parameters, in order */
 	struct http_param query[HTTP_MAX_QUERY];
 	char *content_type;		/* NULL when absent */

@@ -150,16 +150,20 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 	char token_hash[STORE_TOKEN_HASH_LEN + 1];
 	size_t n_routes;
 	bool snapshot = false;
-	int rc;
+	int rc, query_rc = 0;
 
 	route_table(&n_routes);
 	rc = http_req_parse(req, worker_getenv, fr->envp);
 	ctx->request_id = req->request_id;
 	log_set_request_id(req->request_id);
-	if (rc != 0) {
+	if (rc != 0 && !req->query_invalid) {
 		worker_error(resp, req, rc);
 		return n_routes;
 	}
+	/* A malformed query is told only to a client that may call the
+	 * route: without a token that may, the answer is 401/403 whatever
+	 * the query (API.md, Authentication). */
+	query_rc = rc;
 	rc = route_find(req, ctx, &r, allow, sizeof(allow));
 	if (rc != 0) {
 		worker_error(resp, req, rc);
@@ -204,7 +208,10 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 	}
 	/* A change with its token unchecked is recorded as the check finds. */
 	ctx->actor = ctx->token_hash != NULL ? NULL : actor;
-	rc = http_req_read_body(req, ctx->cfg->max_body, r->body, worker_read, fr->in);
+	rc = query_rc;
+	if (rc == 0)
+		rc = http_req_read_body(req, ctx->cfg->max_body, r->body,
+		    worker_read, fr->in);
 	if (rc == 0)
 		rc = r->handler(ctx, req, resp);
 	store_read_end(ctx->st, snapshot);

@@ -143,6 +143,9 @@ for who in bad read; do
 	matrix "$tok" POST /v1/policies '{"scenario_id":"auth-2","revision":99}' $want "$who, a stale revision (409 with a good token)"
 	matrix "$tok" POST /v1/policies '{"scenario_id":"auth-2","profile":"none","enabled":false}' $want "$who, a valid change"
 	matrix "$tok" POST '/v1/policies?wait=x' '{"scenario_id":"auth-2"}' $want "$who, a bad parameter (400 with a good token)"
+	matrix "$tok" POST '/v1/policies?wait=1&wait=2' '{"scenario_id":"auth-2"}' $want "$who, a parameter given twice (400 with a good token)"
+	matrix "$tok" POST '/v1/policies/auth-2/enable?wait=%ZZ' "" $want "$who, bad percent-encoding in the query (400 with a good token)"
+	matrix "$tok" DELETE '/v1/policies/auth-2?=x' "" $want "$who, an empty parameter name (400 with a good token)"
 	matrix "$tok" DELETE /v1/policies/no-such-one "" $want "$who, no such policy (404 with a good token)"
 	matrix "$tok" POST /v1/policies/no-such-one/enable "" $want "$who, enable no such policy"
 	matrix "$tok" POST /v1/policies/auth-2/disable "" $want "$who, disable"
@@ -156,6 +159,16 @@ matrix "$WRITE" POST /v1/policies '{"scenario_id":' 400 bad_request "write, malf
 matrix "$WRITE" POST /v1/policies '{"scenario_id":"auth-2","profile":"nope"}' 422 invalid_policy "write, no such profile"
 matrix "$WRITE" POST /v1/policies '{"scenario_id":"auth-2","allowed_ports":[70000]}' 422 invalid_policy "write, a port out of range"
 matrix "$WRITE" DELETE /v1/policies/no-such-one "" 404 not_found "write, no such policy"
+matrix "$WRITE" POST '/v1/policies?wait=1&wait=2' '{"scenario_id":"auth-2"}' 400 bad_request "write, a parameter given twice"
+ok "... named in the error" jq_is .error.field wait
+matrix "$WRITE" POST '/v1/policies/auth-2/enable?wait=%ZZ' "" 400 bad_request "write, bad percent-encoding in the query"
+for who in none bad write; do
+	case $who in none) tok= want="401 unauthorized" ;; bad) tok=$BAD want="401 unauthorized" ;; write) tok=$WRITE want="403 forbidden" ;; esac
+	matrix "$tok" GET '/v1/policies?limit=1&limit=2' "" $want "$who, read route, a parameter given twice (400 with a good token)"
+	matrix "$tok" GET '/v1/logs?since=%ZZ' "" $want "$who, read route, bad percent-encoding in the query"
+done
+matrix "$READ" GET '/v1/policies?limit=1&limit=2' "" 400 bad_request "read, a parameter given twice"
+matrix "" GET '/health?a=%ZZ' "" 400 bad_request "an open route with a malformed query"
 matrix "$WRITE" POST /v1/policies '{"scenario_id":"auth-2","profile":"none","enabled":false}' 200 "" "write, a valid change"
 ok "history names the token that changed it" test "$(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT actor FROM policy_history WHERE scenario_id='auth-2' ORDER BY id DESC LIMIT 1")" = api:writer
 ok "... and so does its audit event" test "$(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT json_extract(payload, '\$.actor') FROM outbox WHERE scenario_id='auth-2' ORDER BY id DESC LIMIT 1")" = api:writer
