@@ -10,6 +10,7 @@
 #include "log.h"
 #include "err.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -212,6 +214,44 @@ log_key_ok(const char *key)
 }
 
 /*
+ * @value with every byte that does not belong to a well-formed UTF-8
+ * sequence replaced by U+FFFD, or NULL when @value is well-formed (or
+ * memory is short: the value is then logged as it is).  A log line is
+ * JSON, and JSON is UTF-8: a request path or a client's header with raw
+ * bytes >= 0x80 made lines that strict readers refuse and lenient ones
+ * rewrite.
+ */
+static char *
+log_utf8_repaired(const char *value, size_t len)
+{
+	static const char replacement[] = "\xef\xbf\xbd";
+	size_t i = 0, n = 0, bad;
+	char *out;
+
+	for (i = 0; i < len && (unsigned char)value[i] < 0x80; i++)
+		;
+	if (i == len || utf8_valid(value + i, len - i, NULL))
+		return NULL;
+	/* Each byte becomes at most the three of U+FFFD. */
+	if (len > (SIZE_MAX - 1) / 3 || (out = malloc(len * 3 + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len;) {
+		if (utf8_valid(value + i, len - i, &bad))
+			bad = len - i;
+		memcpy(out + n, value + i, bad);
+		n += bad;
+		i += bad;
+		if (i < len) {
+			memcpy(out + n, replacement, 3);
+			n += 3;
+			i++;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/*
  * Appends `,"key":"value"` (no comma for the first field; @key is one of
  * ours, checked by the caller when it is a context key), or the value
  * unquoted when @quote_value is false (numbers).  A value too long for the
@@ -221,7 +261,7 @@ log_key_ok(const char *key)
  * "truncated":true.
  */
 static void
-log_field(struct log_line *l, const char *key, const char *value,
+log_field_put(struct log_line *l, const char *key, const char *value,
     bool quote_value)
 {
 	size_t klen = strlen(key), vlen = strlen(value), head, avail, plain;
@@ -271,6 +311,17 @@ log_field(struct log_line *l, const char *key, const char *value,
 	log_raw(l, key, klen);
 	log_raw(l, "\":", 2);
 	l->len += qlen;
+}
+
+static void
+log_field(struct log_line *l, const char *key, const char *value,
+    bool quote_value)
+{
+	char *repaired = quote_value ?
+	    log_utf8_repaired(value, strlen(value)) : NULL;
+
+	log_field_put(l, key, repaired != NULL ? repaired : value, quote_value);
+	free(repaired);
 }
 
 /* Context keys may not repeat these (log.h). */

@@ -2,7 +2,8 @@
 /*
  * This file contains the tests of log.c's lines: each must parse as one
  * JSON object whose values are exactly what was logged (quotes, control
- * characters, UTF-8 and slashes included), fixed keys cannot be repeated,
+ * characters, UTF-8 and slashes included; bytes that are not UTF-8 become
+ * U+FFFD), fixed keys cannot be repeated,
  * a key outside [a-z0-9_] is left out,
  * and a line too long for one atomic write is cut into valid JSON that
  * says "truncated":true.  Lines are read back from a pipe put in place
@@ -282,8 +283,9 @@ main(void)
 		one[1] = '\\';
 		bad += !same_as_jsonc(one);
 		is_int(bad, 0, "control characters, quote and backslash: json-c's escapes");
-		ok(same_as_jsonc("x\x7f/</script>\xff\xc3(\xed\xa0\x80"),
-		    "DEL, slashes and invalid UTF-8: what json-c writes");
+		ok(same_as_jsonc("x\x7f/</script>\xc3\xa9"),
+		    "DEL, slashes and UTF-8: what json-c writes (bytes that"
+		    " are not UTF-8 are replaced first, below)");
 		ok(same_as_jsonc(""), "the empty string");
 	}
 
@@ -314,6 +316,39 @@ main(void)
 	is_int(count_keys(o, "request_id"), 1, "and appears once");
 	json_object_put(o);
 	log_set_request_id(NULL);
+
+	/* Raw bytes that are not UTF-8 (a request path, a header) would
+	 * make a line no strict reader takes: each becomes U+FFFD. */
+	{
+		static const struct { const char *in, *want, *name; } bad[] = {
+			{ "/v1/\xff\xfe\"x", "/v1/\xef\xbf\xbd\xef\xbf\xbd\"x",
+			    "bytes 0xff 0xfe" },
+			{ "cut \xe2\x82", "cut \xef\xbf\xbd\xef\xbf\xbd",
+			    "a character cut short" },
+			{ "\xc0\xafover", "\xef\xbf\xbd\xef\xbf\xbdover",
+			    "an overlong form" },
+			{ "s\xed\xa0\x80", "s\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd",
+			    "a UTF-16 surrogate" },
+			{ "ok \xc3\xa9 \xf0\x9f\x98\x80", "ok \xc3\xa9 \xf0\x9f\x98\x80",
+			    "well-formed UTF-8 kept" },
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+			log_kv(LOG_LEVEL_INFO, ((const char *[]){ "path",
+			    bad[i].in, NULL }), "m %s", bad[i].in);
+			o = read_line(NULL);
+			ok(o != NULL, "%s: the line is strict JSON", bad[i].name);
+			is_str(str_of(o, "path"), bad[i].want, "%s: context value",
+			    bad[i].name);
+			{
+				char want[64];
+
+				snprintf(want, sizeof(want), "m %s", bad[i].want);
+				is_str(str_of(o, "msg"), want, "%s: msg", bad[i].name);
+			}
+			json_object_put(o);
+		}
+	}
 
 	log_debug("below the level");
 	ok(read_line(NULL) == NULL, "a line below the minimum level is not written");
