@@ -10,8 +10,10 @@
  * (the caller's thread) takes up to FLOWLOG_BATCH_MAX events, or whatever
  * arrived within FLOWLOG_BATCH_MS of the first one, attributes them to
  * scenarios through a cached policy map (reloaded when PRAGMA data_version
- * and the desired generation say policies changed) and commits them as one
- * store_egress_insert() transaction with their audit "flow" events.
+ * and the desired generation say policies changed: every 200 ms, and at
+ * once, at most once per batch, when a packet's mark is not in the map)
+ * and commits them as one store_egress_insert() transaction with their
+ * audit "flow" events.
  *
  * No silent loss: the group is bound with per-instance sequence numbers,
  * so a gap counts exactly the messages the kernel could not deliver
