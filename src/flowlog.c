@@ -114,17 +114,24 @@ static int
 flowlog_reload_policies(struct flowlog *fl)
 {
 	struct store_flowlog_policy *v;
-	size_t n;
+	size_t n, gone = 0;
 	int rc;
 
-	if ((rc = store_flowlog_policies(fl->st, &v, &n)) != 0) {
+	/* Deleted policies stay a while: their queued packets, and those
+	 * logged until the applier removed their marks, keep the scenario. */
+	rc = store_flowlog_policies(fl->st, fl->pol, fl->n_pol,
+	    timefmt_monotonic_ms(), &v, &n);
+	if (rc != 0) {
 		log_warnx("policy map not reloaded: %s", err_message(rc));
 		return rc;
 	}
 	free(fl->pol);
 	fl->pol = v;
 	fl->n_pol = n;
-	log_debug("policy map reloaded: %zu policies", n);
+	for (size_t i = 0; i < n; i++)
+		gone += v[i].gone;
+	log_debug("policy map reloaded: %zu policies, %zu of them deleted",
+	    n, gone);
 	return 0;
 }
 

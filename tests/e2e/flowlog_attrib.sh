@@ -90,16 +90,20 @@ s.sendto(b"x", ("203.0.113.10", 53))' "$1" "$2"
 rows_where() { q "SELECT count(*) FROM egress_log WHERE $1"; }
 rows_ge() { [ "$(rows_where "$1")" -ge "$2" ]; }
 wait_rows() { wait_for 5 rows_ge "$1" "$2"; }
-scenario_of() { q "SELECT ifnull(scenario_id, 'NULL') FROM egress_log WHERE $1"; }
+scenario_of() {
+	q "SELECT ifnull(scenario_id, 'NULL') FROM egress_log WHERE $1"
+}
 reloads() { grep -c '"msg":"policy map' "$T/flowlog.log"; }
 
 ip netns exec "$GW" "$(egw_bin egw-flowlog)" >> "$T/flowlog.log" 2>&1 &
 FLOWLOG_PID=$!
 track_pid "$FLOWLOG_PID"
 flowlog_reported() {
-	[ "$(q "SELECT pid FROM component_status WHERE component = 'flowlog'")" = "$FLOWLOG_PID" ]
+	[ "$(q "SELECT pid FROM component_status
+		WHERE component = 'flowlog'")" = "$FLOWLOG_PID" ]
 }
-wait_for 10 flowlog_reported || { echo "Bail out! egw-flowlog did not start"; exit 99; }
+wait_for 10 flowlog_reported ||
+	{ echo "Bail out! egw-flowlog did not start"; exit 99; }
 
 # ---- 1. policies created back to back ----
 # Ten rounds of two scenarios started 30 ms apart, each sending its first
@@ -138,10 +142,33 @@ ok "... and the right one" test "$(rows_where "$FIRST AND
 	scenario_id = 'scen-' || (src_port - 50000) AND
 	network_id = 'net-' || (src_port - 50000)")" -eq 20
 late=$(rows_where "$FIRST AND src_port % 2 = 0 AND scenario_id IS NULL")
-ok "including the second of each pair, 35 ms after the first ($late of 10 without)" \
-	test "$late" -eq 0
+d="including the second of each pair, 35 ms after the first"
+ok "$d ($late of 10 without)" test "$late" -eq 0
 
-# ---- 2. a mark with no policy, while other connections commit ----
+# ---- 2. a policy deleted while its packets wait or still carry its mark ----
+# Queued: the writer is stopped while the packet is logged and the policy
+# deleted; when it resumes, its periodic check reloads the map first.
+kill -STOP "$FLOWLOG_PID"
+send 1 51001
+sleep 0.2
+q "$(delete_sql 1)"
+kill -CONT "$FLOWLOG_PID"
+wait_rows "src_port = 51001" 1
+got=$(scenario_of "src_port = 51001")
+ok "a packet logged before its policy's delete keeps the scenario ($got)" \
+	test "$got" = scen-1
+# Logged after the delete, with the mark the applier has not yet removed:
+# the map has certainly been reloaded without policy 2 first (a periodic
+# check every 200 ms, and the miss's own reload).
+q "$(delete_sql 2)"
+sleep 0.5
+send 2 51002
+wait_rows "src_port = 51002" 1
+got=$(scenario_of "src_port = 51002")
+ok "a packet logged with a deleted policy's mark keeps the scenario ($got)" \
+	test "$got" = scen-2
+
+# ---- 3. a mark with no policy, while other connections commit ----
 # Another process commits every 20 ms (as egw-natsd's deliveries do) but
 # moves no generation; mark 99 has no policy.  Its packets must not reload
 # the map at all: the generation says nothing could have added it.
@@ -166,7 +193,8 @@ done
 wait_rows "src_port BETWEEN 52001 AND 52020" 20
 stray=$(( $(reloads) - before ))
 diag "20 packets of mark 99 over 1.2 s: $stray reloads of the map"
-ok "20 packets of a mark without a policy: no reload ($stray)" test "$stray" -eq 0
+ok "20 packets of a mark without a policy: no reload ($stray)" \
+	test "$stray" -eq 0
 ok "... and no scenario" test "$(rows_where "src_port BETWEEN 52001 AND 52020
 	AND scenario_id IS NOT NULL")" -eq 0
 # Once a policy takes that id, the generation moves and the next miss
@@ -174,8 +202,9 @@ ok "... and no scenario" test "$(rows_where "src_port BETWEEN 52001 AND 52020
 q "$(policy_sql 99)"
 send 99 52100
 wait_rows "src_port = 52100" 1
-ok "a policy created for a mark that missed before names its next packet ($(scenario_of "src_port = 52100"))" \
-	test "$(scenario_of "src_port = 52100")" = scen-99
+got=$(scenario_of "src_port = 52100")
+ok "a new policy for a mark that missed before names its next packet ($got)" \
+	test "$got" = scen-99
 rm -f "$T/commits"
 wait "$COMMITTER"
 
