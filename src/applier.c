@@ -1697,7 +1697,7 @@ reconcile(struct applier *a, const char *trigger)
 	 * Statuses: one statement marks every policy up to this generation
 	 * applied, then the failed ones are written one by one.  (A call per
 	 * scenario costs a table scan each in store_policy_set_apply_result:
-	 * 10 s at 10,000 policies; see /work/notes/requests-applier2.md.)
+	 * 10 s at 10,000 policies.)
 	 */
 	if (r.status_writes > 0)
 		store_policy_set_apply_result(a->st, NULL, r.desired,

@@ -38,7 +38,6 @@
 #define FLOWLOG_STAGE_MAX 4096		/* events parsed per recv() */
 #define FLOWLOG_IDLE_MS 200		/* writer wake-up when idle */
 #define FLOWLOG_POLICY_CHECK_MS 200	/* PRAGMA data_version poll */
-#define FLOWLOG_MISS_RELOAD_MS 100	/* reload at most this often on a miss */
 #define FLOWLOG_DRAIN_MS 1000		/* max drain time at shutdown */
 #define FLOWLOG_WRITE_TRIES 6		/* busy retries before a batch is lost */
 #define FLOWLOG_CLOCK_SKEW_MS 3600000	/* kernel timestamp sanity window */
@@ -83,12 +82,10 @@ struct flowlog {
 	/* writer-only */
 	struct store_flowlog_policy *pol;
 	size_t n_pol;
-	int64_t data_version;
-	int64_t generation;
+	int64_t data_version;		/* when the generation was last read */
+	int64_t generation;		/* desired generation of the map */
 	int64_t last_policy_check_ms;
-	int64_t loaded_data_version;	/* data_version before the map's load */
-	int64_t loaded_ms;		/* monotonic time of that load */
-	bool miss_reloaded;		/* this batch already reloaded on a miss */
+	bool miss_checked;		/* this batch has checked on a miss */
 	bool stop_lost;			/* stopping, and a batch was lost to the lock */
 	struct flowlog_event *batch;
 	struct egress_entry *entries;
@@ -117,41 +114,57 @@ static int
 flowlog_reload_policies(struct flowlog *fl)
 {
 	struct store_flowlog_policy *v;
-	size_t n;
-	int64_t dv = store_data_version(fl->st);
+	size_t n, gone = 0;
 	int rc;
 
-	if ((rc = store_flowlog_policies(fl->st, &v, &n)) != 0) {
+	/* Deleted policies stay a while: their queued packets, and those
+	 * logged until the applier removed their marks, keep the scenario. */
+	rc = store_flowlog_policies(fl->st, fl->pol, fl->n_pol,
+	    timefmt_monotonic_ms(), &v, &n);
+	if (rc != 0) {
 		log_warnx("policy map not reloaded: %s", err_message(rc));
 		return rc;
 	}
 	free(fl->pol);
 	fl->pol = v;
 	fl->n_pol = n;
-	fl->loaded_data_version = dv;
-	fl->loaded_ms = timefmt_monotonic_ms();
-	log_debug("policy map: %zu policies", n);
+	for (size_t i = 0; i < n; i++)
+		gone += v[i].gone;
+	log_debug("policy map reloaded: %zu policies, %zu of them deleted",
+	    n, gone);
 	return 0;
 }
 
-/* Reload when another connection committed and the desired generation
- * moved (every policy mutation bumps it; outbox deliveries do not). */
+/*
+ * Reload when another connection committed and the desired generation
+ * moved: every policy mutation bumps it, and the bridge's outbox
+ * deliveries, which commit all the time, do not.  The generation is read
+ * before the load, so the map is never older than fl->generation says.
+ */
 static void
-flowlog_check_policies(struct flowlog *fl, int64_t now)
+flowlog_refresh(struct flowlog *fl)
 {
 	int64_t dv, gen;
 
-	if (now - fl->last_policy_check_ms < FLOWLOG_POLICY_CHECK_MS)
-		return;
-	fl->last_policy_check_ms = now;
 	dv = store_data_version(fl->st);
 	if (dv == fl->data_version)
 		return;
-	fl->data_version = dv;
-	if (store_generation(fl->st, &gen, NULL) != 0 || gen == fl->generation)
+	/* On a failure the memo stays: the next call tries again. */
+	if (store_generation(fl->st, &gen, NULL) != 0)
 		return;
-	if (flowlog_reload_policies(fl) == 0)
-		fl->generation = gen;
+	if (gen != fl->generation && flowlog_reload_policies(fl) != 0)
+		return;
+	fl->data_version = dv;
+	fl->generation = gen;
+}
+
+static void
+flowlog_check_policies(struct flowlog *fl, int64_t now)
+{
+	if (now - fl->last_policy_check_ms < FLOWLOG_POLICY_CHECK_MS)
+		return;
+	fl->last_policy_check_ms = now;
+	flowlog_refresh(fl);
 }
 
 static int
@@ -172,19 +185,20 @@ flowlog_policy(struct flowlog *fl, uint32_t id)
 	/*
 	 * A policy created since the last check: its first packets arrive
 	 * within milliseconds of its rules, well inside the check interval,
-	 * and a row written now keeps no scenario for good.  Reload when
-	 * another connection committed since the map was loaded (nothing
-	 * else can add a policy), at most once per batch and per
-	 * FLOWLOG_MISS_RELOAD_MS (the bridge's deliveries commit all the
-	 * time: packets of a deleted policy must not reload every batch).
+	 * and a row written now keeps no scenario for good.  Check at once,
+	 * with no time limit: a policy's marks reach the kernel only after
+	 * it committed, so one check after the batch was taken sees every
+	 * policy the batch's packets can name, and one per batch is enough.
+	 * It reloads only when the generation moved, so a mark that has no
+	 * policy (a deleted one's stray packets) costs a PRAGMA per batch,
+	 * or two statements while other connections commit, but no reload;
+	 * a known mark never reaches SQL.
 	 */
-	if (p == NULL && !fl->miss_reloaded &&
-	    timefmt_monotonic_ms() - fl->loaded_ms >= FLOWLOG_MISS_RELOAD_MS &&
-	    store_data_version(fl->st) != fl->loaded_data_version) {
-		fl->miss_reloaded = true;
-		if (flowlog_reload_policies(fl) == 0)
-			p = bsearch(&id, fl->pol, fl->n_pol, sizeof(*fl->pol),
-			    flowlog_policy_cmp);
+	if (p == NULL && !fl->miss_checked) {
+		fl->miss_checked = true;
+		flowlog_refresh(fl);
+		p = bsearch(&id, fl->pol, fl->n_pol, sizeof(*fl->pol),
+		    flowlog_policy_cmp);
 	}
 	return p;
 }
@@ -453,7 +467,7 @@ flowlog_write(struct flowlog *fl, size_t n)
 	int rc = 0;
 
 	flowlog_check_policies(fl, t0);
-	fl->miss_reloaded = false;
+	fl->miss_checked = false;
 	for (size_t i = 0; i < n; i++)
 		flowlog_entry(fl, &fl->batch[i], &fl->entries[i]);
 	/* Stopping after a batch was lost to the lock: one attempt each for

@@ -10,8 +10,14 @@
  * (the caller's thread) takes up to FLOWLOG_BATCH_MAX events, or whatever
  * arrived within FLOWLOG_BATCH_MS of the first one, attributes them to
  * scenarios through a cached policy map (reloaded when PRAGMA data_version
- * and the desired generation say policies changed) and commits them as one
- * store_egress_insert() transaction with their audit "flow" events.
+ * and the desired generation say policies changed: every 200 ms, and at
+ * once, at most once per batch, when a packet's mark is not in the map)
+ * and commits them as one store_egress_insert() transaction with their
+ * audit "flow" events.  A deleted policy stays in the map for
+ * STORE_FLOWLOG_GRACE_MS (60 s; store_flowlog.h) after the reload that
+ * first missed it, so packets logged while it existed, or with its mark
+ * until the applier removed it, still name its scenario when written
+ * after the delete (ids are never reused).  Not across a restart.
  *
  * No silent loss: the group is bound with per-instance sequence numbers,
  * so a gap counts exactly the messages the kernel could not deliver
@@ -52,7 +58,8 @@ struct flowlog_stats {
 	uint64_t write_dropped;	/* events of batches the database refused */
 	uint64_t foreign;	/* messages whose prefix is not ours (ignored) */
 	uint64_t malformed;	/* payload not IPv4/IPv6: row without addresses */
-	uint64_t unknown_policy; /* policy id not in the policies table */
+	uint64_t unknown_policy; /* policy id not in the policies table
+				  * (nor deleted within the grace period) */
 	uint64_t pruned;	/* egress_log rows deleted by retention */
 	uint64_t outbox_pruned;	/* flow events deleted by retention */
 	uint64_t outbox_dropped; /* of them, never published (not in lost) */

@@ -137,9 +137,11 @@ pktparse_ipv4(const uint8_t *buf, size_t len, struct pktparse_packet *out)
 		return EGW_E_INVALID;
 	ihl = (size_t)(buf[0] & 0x0f) * 4;
 	tot = pktparse_be16(buf + 2);
-	if (ihl < 20 || len < ihl || tot < ihl)
+	/* 0 is a GRO packet over 64 KiB (BIG TCP, Linux 6.3+): the length is
+	 * in the skb only; keep the copy, as for an IPv6 jumbogram. */
+	if (ihl < 20 || len < ihl || (tot != 0 && tot < ihl))
 		return EGW_E_INVALID;
-	if (tot < len)
+	if (tot != 0 && tot < len)
 		len = tot;	/* trailing bytes (Ethernet padding) are not ours */
 	out->family = AF_INET;
 	out->proto = buf[9];

@@ -80,7 +80,9 @@ int pktparse_prefix(const char *buf, size_t len, struct pktparse_prefix *out);
  * @out: the result; zeroed first
  *
  * IPv4 options are skipped by IHL; IPv6 hop-by-hop, routing, destination
- * options, fragment and AH headers are walked (at most 16).  TCP, UDP,
+ * options, fragment and AH headers are walked (at most 16).  The header's
+ * length field bounds @len, except when it is 0 (an IPv4 BIG TCP GRO
+ * packet, an IPv6 jumbogram): then @len stands.  TCP, UDP,
  * UDP-Lite, SCTP and DCCP give ports; ICMP and ICMPv6 give type and code.
  * When the L3 header is intact but the L4 fields are missing, the result is
  * still 0 and the flags say what is missing.

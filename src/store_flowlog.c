@@ -24,9 +24,47 @@ store_flowlog_tune(struct store *st)
 	    "PRAGMA cache_size = -65536");
 }
 
+/*
+ * Merge the live policies @v (ordered by id) with the deleted ones of
+ * @prev still within the grace period, into a new array.
+ */
+static int
+store_flowlog_keep_gone(const struct store_flowlog_policy *v, size_t len,
+    const struct store_flowlog_policy *prev, size_t n_prev, int64_t now_ms,
+    struct store_flowlog_policy **out, size_t *n)
+{
+	struct store_flowlog_policy *m;
+	size_t i = 0, j = 0, k = 0;
+
+	m = malloc((len + n_prev) * sizeof(*m));
+	if (m == NULL)
+		return EGW_E_NOMEM;
+	while (i < len || j < n_prev) {
+		if (j == n_prev || (i < len && v[i].id <= prev[j].id)) {
+			if (j < n_prev && v[i].id == prev[j].id)
+				j++;
+			m[k++] = v[i++];
+			continue;
+		}
+		/* prev[j] is no longer in the table. */
+		if (!prev[j].gone) {
+			m[k] = prev[j];
+			m[k].gone = true;
+			m[k++].gone_ms = now_ms;
+		} else if (now_ms - prev[j].gone_ms < STORE_FLOWLOG_GRACE_MS) {
+			m[k++] = prev[j];
+		}
+		j++;
+	}
+	*out = m;
+	*n = k;
+	return 0;
+}
+
 int
-store_flowlog_policies(struct store *st, struct store_flowlog_policy **out,
-    size_t *n)
+store_flowlog_policies(struct store *st,
+    const struct store_flowlog_policy *prev, size_t n_prev, int64_t now_ms,
+    struct store_flowlog_policy **out, size_t *n)
 {
 	sqlite3_stmt *stmt = store_prepare(st,
 	    "SELECT id, scenario_id, network_id FROM policies"
@@ -51,6 +89,8 @@ store_flowlog_policies(struct store *st, struct store_flowlog_policy **out,
 			v = nv;
 		}
 		v[len].id = (uint32_t)sqlite3_column_int64(stmt, 0);
+		v[len].gone = false;
+		v[len].gone_ms = 0;
 		store_col_text(stmt, 1, v[len].scenario_id, sizeof(v[len].scenario_id));
 		store_col_text(stmt, 2, v[len].network_id, sizeof(v[len].network_id));
 		len++;
@@ -61,9 +101,18 @@ store_flowlog_policies(struct store *st, struct store_flowlog_policy **out,
 		free(v);
 		return store_rc_to_err(rc);
 	}
-	*out = v;
-	*n = len;
-	return 0;
+	if (n_prev == 0) {
+		*out = v;
+		*n = len;
+		return 0;
+	}
+	rc = store_flowlog_keep_gone(v, len, prev, n_prev, now_ms, out, n);
+	free(v);
+	if (*n == 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* Run one bound DELETE; @deleted gets sqlite3_changes(). */

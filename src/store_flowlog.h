@@ -14,6 +14,12 @@
  * outbox that NATS does not drain must not fill the disk (a flow event
  * takes about ten times a log row's bytes).  Policy and apply events are
  * never pruned here.
+ *
+ * The policy map keeps a deleted policy's entry for a grace period
+ * (STORE_FLOWLOG_GRACE_MS): packets logged while it existed, or with its
+ * mark until the applier removed its elements, may be written after the
+ * delete and still name its scenario.  That is safe because policy ids,
+ * the packet marks, come from an AUTOINCREMENT key and are never reused.
  */
 #ifndef EGW_STORE_FLOWLOG_H
 #define EGW_STORE_FLOWLOG_H
@@ -21,12 +27,18 @@
 #include "policy.h"
 #include "store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* How long the map keeps a deleted policy's entry. */
+#define STORE_FLOWLOG_GRACE_MS 60000
 
 /* What a packet mark / prefix policy id stands for. */
 struct store_flowlog_policy {
 	uint32_t id;					/* policies.id */
+	bool gone;		/* deleted, kept for the grace period */
+	int64_t gone_ms;	/* if gone: the load that first missed it */
 	char scenario_id[POLICY_SCENARIO_ID_MAX + 1];
 	char network_id[POLICY_NETWORK_ID_MAX + 1];
 };
@@ -48,15 +60,27 @@ struct store_flowlog_policy {
 int store_flowlog_tune(struct store *st);
 
 /**
- * store_flowlog_policies() - every policy's id, scenario and network
+ * store_flowlog_policies() - every policy's id, scenario and network, and
+ * the recently deleted ones'
  * @st: connection
+ * @prev: the map this load replaces, ordered by id (NULL when @n_prev is
+ *        0); borrowed
+ * @n_prev: its length
+ * @now_ms: monotonic time of this load (timefmt_monotonic_ms())
  * @out: a malloc'd array ordered by id (NULL when *n == 0); caller frees
  * @n: its length
  *
- * Returns: 0, EGW_E_NOMEM, EGW_E_BUSY or EGW_E_DB.
+ * An entry of @prev whose policy is no longer in the table is kept, marked
+ * gone with gone_ms = @now_ms by the first load that misses it, and left
+ * out by the first load at gone_ms + STORE_FLOWLOG_GRACE_MS or later (so
+ * it may stay longer while nothing reloads).  A policy still in the table
+ * takes the table's values.  @prev is left as it is.
+ *
+ * Returns: 0, EGW_E_NOMEM, EGW_E_BUSY or EGW_E_DB (*out NULL, *n 0).
  */
-int store_flowlog_policies(struct store *st, struct store_flowlog_policy **out,
-    size_t *n);
+int store_flowlog_policies(struct store *st,
+    const struct store_flowlog_policy *prev, size_t n_prev, int64_t now_ms,
+    struct store_flowlog_policy **out, size_t *n);
 
 /* What one retention step deleted. */
 struct store_flowlog_pruned {

@@ -109,6 +109,63 @@ count_steps(unsigned type, void *ctx, void *p, void *x)
 	return 0;
 }
 
+/* reload: the next map from *@pol at @now (the old one is freed) */
+static int
+reload(struct store *st, struct store_flowlog_policy **pol, size_t *n,
+    int64_t now)
+{
+	struct store_flowlog_policy *next;
+	size_t len;
+	int rc = store_flowlog_policies(st, *pol, *n, now, &next, &len);
+
+	if (rc == 0) {
+		free(*pol);
+		*pol = next;
+		*n = len;
+	}
+	return rc;
+}
+
+/*
+ * A deleted policy stays in the map, marked, for STORE_FLOWLOG_GRACE_MS
+ * from the load that first missed it; a live one takes the table's values.
+ * Starts from the map of 3 and 7 loaded at 1000; leaves no policy.
+ */
+static void
+test_grace(struct store *st, struct store_flowlog_policy **pol, size_t *n)
+{
+	const int64_t t = 5000, grace = STORE_FLOWLOG_GRACE_MS;
+
+	store_exec(st, "DELETE FROM policies WHERE id = 3;"
+	    "UPDATE policies SET network_id = 'net-b2' WHERE id = 7;"
+	    "INSERT INTO policies (id, scenario_id, network_id, profile,"
+	    " generation, created_at, updated_at)"
+	    " VALUES (5, 'scen-c', 'net-c', 'none', 1, 'x', 'x')");
+	is_int(reload(st, pol, n, t), 0, "reload after a delete");
+	ok(*n == 3 && (*pol)[0].id == 3 && (*pol)[1].id == 5 &&
+	    (*pol)[2].id == 7, "the deleted policy is kept, in id order");
+	ok(*n == 3 && (*pol)[0].gone && (*pol)[0].gone_ms == t &&
+	    strcmp((*pol)[0].scenario_id, "scen-a") == 0,
+	    "marked deleted at this load, with its scenario");
+	ok(*n == 3 && !(*pol)[1].gone && !(*pol)[2].gone &&
+	    strcmp((*pol)[2].network_id, "net-b2") == 0,
+	    "a live policy takes the table's values");
+	is_int(reload(st, pol, n, t + grace - 1), 0, "reload within the grace");
+	ok(*n == 3 && (*pol)[0].id == 3 && (*pol)[0].gone &&
+	    (*pol)[0].gone_ms == t, "still kept, deleted at the first load");
+	store_exec(st, "DELETE FROM policies WHERE id = 7");
+	is_int(reload(st, pol, n, t + grace), 0, "reload at the grace's end");
+	ok(*n == 2 && (*pol)[0].id == 5 && (*pol)[1].id == 7 &&
+	    (*pol)[1].gone && (*pol)[1].gone_ms == t + grace,
+	    "the first one is gone, the second kept");
+	store_exec(st, "DELETE FROM policies WHERE id = 5");
+	is_int(reload(st, pol, n, t + 3 * grace), 0, "reload long after");
+	ok(*n == 1 && (*pol)[0].id == 5 && (*pol)[0].gone,
+	    "only the one deleted since is left");
+	is_int(reload(st, pol, n, t + 4 * grace), 0, "and once more");
+	ok(*n == 0 && *pol == NULL, "nothing left, no array");
+}
+
 int
 main(void)
 {
@@ -131,7 +188,8 @@ main(void)
 	is_int(store_flowlog_tune(st), 0, "tune");
 	is_int(testdb_int(st, "PRAGMA synchronous"), 1, "synchronous is NORMAL");
 
-	is_int(store_flowlog_policies(st, &pol, &n), 0, "empty policy map");
+	is_int(store_flowlog_policies(st, NULL, 0, 1000, &pol, &n), 0,
+	    "empty policy map");
 	ok(n == 0 && pol == NULL, "no policies, no array");
 
 	store_exec(st,
@@ -139,12 +197,15 @@ main(void)
 	    " created_at, updated_at) VALUES"
 	    " (7, 'scen-b', 'net-b', 'none', 1, 'x', 'x'),"
 	    " (3, 'scen-a', '', 'none', 1, 'x', 'x')");
-	is_int(store_flowlog_policies(st, &pol, &n), 0, "policy map loads");
+	is_int(store_flowlog_policies(st, NULL, 0, 1000, &pol, &n), 0,
+	    "policy map loads");
 	ok(n == 2 && pol[0].id == 3 && pol[1].id == 7, "ordered by id");
 	ok(n == 2 && strcmp(pol[0].scenario_id, "scen-a") == 0 &&
 	    strcmp(pol[0].network_id, "") == 0 &&
 	    strcmp(pol[1].scenario_id, "scen-b") == 0 &&
 	    strcmp(pol[1].network_id, "net-b") == 0, "scenario and network ids");
+	ok(n == 2 && !pol[0].gone && !pol[1].gone, "none deleted");
+	test_grace(st, &pol, &n);
 	free(pol);
 
 	is_int(store_flowlog_prune_step(st, 60, 0, 0, &pr), EGW_E_INVALID, "batch 0 rejected");
