@@ -264,9 +264,9 @@ api_stats_get(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	api_stats_finish(&sc, &req_allow, &req_deny, &l_allow, &l_deny);
 	/*
 	 * Logged rows without a scenario (mark 0: no policy, or spoofed).
-	 * XXX(flowlog): egress_log keeps no mark, so a deleted policy's row
-	 * written after egw-flowlog's grace period is counted here as well
-	 * as in its scenario's counter.
+	 * egress_log keeps no mark, so a deleted policy's row written after
+	 * egw-flowlog's grace period is counted here as well as in its
+	 * scenario's counter (API.md says so).
 	 */
 	req_allow += logged[0] - l_allow;
 	req_deny += logged[1] + logged[2] - l_deny;
