@@ -149,6 +149,11 @@ api_readyz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	} else if (!api_age_s(as.heartbeat_at, &age)) {
 		app_ok = false;
 		snprintf(reason, sizeof(reason), "the applier has never reported");
+	} else if (as.stopped) {
+		app_ok = false;
+		snprintf(reason, sizeof(reason), "the applier has stopped (its last"
+		    " report, %s, says so; the kernel keeps the rules it applied)",
+		    as.heartbeat_at);
 	} else {
 		app_ok = age <= stale && age >= -stale;
 		if (age >= 0)

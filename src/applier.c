@@ -2028,15 +2028,18 @@ out:
 	free(kc);
 }
 
+/* @running false: the last report, on a clean stop, so that readiness
+ * does not wait for the heartbeat to grow stale. */
 static void
-heartbeat(struct applier *a)
+heartbeat(struct applier *a, bool running)
 {
 	char info[256];
 
 	snprintf(info, sizeof(info), "{\"applied_generation\":%lld,"
-	    "\"dry_run\":%s,\"applies\":%lu,\"bad_messages\":%lu}",
+	    "\"dry_run\":%s,\"applies\":%lu,\"bad_messages\":%lu,"
+	    "\"running\":%s}",
 	    (long long)a->applied_gen, a->cfg.dry_run ? "true" : "false",
-	    a->applies, a->bad_msgs);
+	    a->applies, a->bad_msgs, running ? "true" : "false");
 	if (store_begin(a->st) == 0) {
 		store_applier_heartbeat(a->st, info);
 		store_commit(a->st);
@@ -2298,13 +2301,14 @@ main(int argc, char **argv)
 		    now - a.rendered_first_dirty >= RENDER_STORE_MAX_MS))
 			store_rendered(&a);
 		if (now >= next_heartbeat) {
-			heartbeat(&a);
+			heartbeat(&a, true);
 			next_heartbeat = now + HEARTBEAT_MS;
 		}
 	}
 	read_counters(&a);
 	if (a.rendered_dirty)
 		store_rendered(&a);
+	heartbeat(&a, false);
 	log_info("stopping; the kernel keeps enforcing generation %lld",
 	    (long long)a.applied_gen);
 done:

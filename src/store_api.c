@@ -32,7 +32,10 @@ store_api_applier_state(struct store *st, bool with_ruleset,
 	    "SELECT desired_generation, applied_generation, dry_run,"
 	    " last_apply_at, last_duration_ms, last_error, heartbeat_at,"
 	    " CASE WHEN ?1 THEN (SELECT rendered_ruleset FROM applier_rendered"
-	    " WHERE id = 1) END"
+	    " WHERE id = 1) END,"
+	    " (SELECT CASE WHEN json_valid(info)"
+	    " THEN json_extract(info, '$.running') = 0 END"
+	    " FROM component_status WHERE component = 'applier')"
 	    " FROM applier_state WHERE id = 1");
 	int rc, ret = 0;
 
@@ -53,6 +56,7 @@ store_api_applier_state(struct store *st, bool with_ruleset,
 			out->last_duration_ms = sqlite3_column_double(stmt, 4);
 		}
 		store_col_text(stmt, 6, out->heartbeat_at, sizeof(out->heartbeat_at));
+		out->stopped = sqlite3_column_int(stmt, 8) != 0;
 		if ((ret = store_api_dup(stmt, 5, &out->last_error)) == 0)
 			ret = store_api_dup(stmt, 7, &out->rendered_ruleset);
 	}

@@ -70,6 +70,18 @@ api GET /readyz
 ok "readyz with a heartbeat an hour in the future (clock set back): 503" error_is 503 unavailable
 ok "... says so" jqe '.checks.applier.reason | test("future")'
 sql "UPDATE applier_state SET heartbeat_at = '$now' WHERE id = 1"
+# An applier that stopped cleanly says so in its last report (component
+# status); readiness does not wait 15 s for its heartbeat to grow stale.
+sql "INSERT INTO component_status (component, pid, heartbeat_at, info) VALUES ('applier', 1, '$now', '{\"running\":false}')"
+api GET /readyz
+ok "readyz after the applier's last report (running false): 503" error_is 503 unavailable
+ok "... says it stopped" jqe '.checks.applier.reason | test("stopped")'
+sql "UPDATE component_status SET info = '{\"running\":true}' WHERE component = 'applier'"
+api GET /readyz
+ok "readyz with the applier's report running: 200" status_is 200
+sql "UPDATE component_status SET info = 'not json' WHERE component = 'applier'"
+api GET /readyz
+ok "readyz with an unreadable report: the heartbeat decides (200)" status_is 200
 # Hold the write lock from another process: the database is not writable.
 (sqlite3 "$DB" <<SQL
 .timeout 100
@@ -170,7 +182,7 @@ ok "applier status" jqe '.applier.applied_generation == 3 and .applier.dry_run =
 api GET /metrics
 ok "GET /metrics: 200" status_is 200
 ok "metrics content type" bash -c "grep -qi '^content-type: text/plain; version=0.0.4' '$T/headers'"
-ok "requests by route and status" grep -q '^egw_api_requests_total{route="logs_list",code="400"} 13$' "$T/body"
+ok "requests by route and status (a malformed query counts under its route)" grep -q '^egw_api_requests_total{route="logs_list",code="400"} 14$' "$T/body"
 ok "latency histogram" grep -q '^egw_api_request_duration_seconds_bucket{route="health",le="+Inf"} ' "$T/body"
 ok "policy gauge" grep -q '^egw_policies{state="total"} 0$' "$T/body"
 ok "generation lag gauge" grep -q '^egw_generation_lag 0$' "$T/body"

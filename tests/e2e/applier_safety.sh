@@ -56,7 +56,10 @@ M=$(db "SELECT id FROM policies WHERE scenario_id='sa'")
 # the text is stored once changes pause for 2 s
 ok "dry run: the stored text holds the policy's elements" wait_for 10 sh -c "sqlite3 '$EGW_STATE_DIR/egw.db' 'SELECT rendered_ruleset FROM applier_rendered' | grep -q '^add element inet forge_egress allow4_$((M % 256)) '"
 ok "dry run: status applied (validated)" db_is "SELECT apply_status FROM policies WHERE scenario_id='sa'" applied
+ok "a running applier reports running" db_is "SELECT json_extract(info, '\$.running') FROM component_status WHERE component='applier'" 1
 stop_applier
+# /readyz turns not ready at once, not when the heartbeat grows stale.
+ok "a stopped applier's last report says it stopped" db_is "SELECT json_extract(info, '\$.running') FROM component_status WHERE component='applier'" 0
 # now a real table exists; a dry-run applier must leave it untouched
 export DRY_RUN=false
 : > "$T/applier.log"
