@@ -17,6 +17,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+
+_Static_assert(CONFIG_SOCKET_PATH_MAX + 1 ==
+    sizeof(((struct sockaddr_un *)0)->sun_path), "a socket path fits sun_path");
+/* The numbers the table's "accepted" texts give. */
+_Static_assert(CONFIG_SOCKET_PATH_MAX == 107 && CONFIG_RUN_DIR_MAX == 87,
+    "the accepted texts say 107 and 87 bytes");
 
 struct setting;
 typedef int (*setting_parse_fn)(const struct setting *s, const char *value,
@@ -74,6 +81,24 @@ parse_path(const struct setting *s, const char *v, struct config *cfg,
 	if (v[0] != '/')
 		return fail(err, errlen, s, "\"%s\" is not an absolute path", v);
 	return parse_string(s, v, cfg, err, errlen);
+}
+
+/*
+ * A path a unix socket is bound to, or the run directory sockets are made
+ * in: s->max is its longest length.  Checked here, not at the bind, so
+ * that a program stops before it creates or migrates anything (libfcgi
+ * exits from inside FCGX_OpenSocket; the writer would fail at every
+ * restart).
+ */
+static int
+parse_socket_path(const struct setting *s, const char *v, struct config *cfg,
+    char *err, size_t errlen)
+{
+	if (strlen(v) > s->max)
+		return fail(err, errlen, s, "%zu bytes is too long: a unix"
+		    " socket's path holds at most %d", strlen(v),
+		    CONFIG_SOCKET_PATH_MAX);
+	return parse_path(s, v, cfg, err, errlen);
 }
 
 static int
@@ -390,10 +415,13 @@ static const struct setting settings[] = {
 	{ "EGW_STATE_DIR", "/var/lib/forge-egress-gateway", parse_path, STR(state_dir), 0, 0,
 	  "an absolute path" },
 	{ "EGW_DB_PATH", NULL, parse_path, STR(db_path), 0, 0, "an absolute path" },
-	{ "EGW_RUN_DIR", "/run/forge-egress-gateway", parse_path, STR(run_dir), 0, 0,
-	  "an absolute path" },
-	{ "EGW_FCGI_SOCKET", NULL, parse_path, STR(fcgi_socket), 0, 0, "an absolute path" },
-	{ "EGW_APPLIER_SOCKET", NULL, parse_path, STR(applier_socket), 0, 0, "an absolute path" },
+	{ "EGW_RUN_DIR", "/run/forge-egress-gateway", parse_socket_path,
+	  STR(run_dir), 0, CONFIG_RUN_DIR_MAX,
+	  "an absolute path of at most 87 bytes: sockets are made in it" },
+	{ "EGW_FCGI_SOCKET", NULL, parse_socket_path, STR(fcgi_socket), 0,
+	  CONFIG_SOCKET_PATH_MAX, "an absolute path of at most 107 bytes" },
+	{ "EGW_APPLIER_SOCKET", NULL, parse_socket_path, STR(applier_socket), 0,
+	  CONFIG_SOCKET_PATH_MAX, "an absolute path of at most 107 bytes" },
 	{ "EGW_HTTP_LISTEN", "0.0.0.0:8089", parse_listen, STR(http_listen), 0, 0,
 	  "PORT, IPV4:PORT, [IPV6]:PORT or *:PORT" },
 	{ "EGW_WORKERS", "8", parse_uint, NUM(workers), 1, 256,
@@ -471,6 +499,9 @@ config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
 	if (cfg->db_path[0] == '\0' &&
 	    derive(cfg->db_path, sizeof(cfg->db_path), cfg->state_dir, "egw.db") != 0)
 		return fail(err, errlen, &settings[3], "path too long");
+	/* The sockets derived from EGW_RUN_DIR fit sun_path: their names are
+	 * shorter than CONFIG_WRITER_SOCKET, which parse_socket_path made
+	 * room for. */
 	if (cfg->fcgi_socket[0] == '\0' &&
 	    derive(cfg->fcgi_socket, sizeof(cfg->fcgi_socket), cfg->run_dir, "api.sock") != 0)
 		return fail(err, errlen, &settings[5], "path too long");

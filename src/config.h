@@ -23,6 +23,17 @@
 #define CONFIG_MAX_DNS 8
 #define CONFIG_MAX_MANAGED 64
 #define CONFIG_ERR_MAX 256
+/* The writer's socket, EGW_RUN_DIR/CONFIG_WRITER_SOCKET (writer.h). */
+#define CONFIG_WRITER_SOCKET "egw-api-writer.sock"
+/*
+ * Unix socket paths fit sun_path (108 bytes) with their NUL: a longer
+ * EGW_FCGI_SOCKET or EGW_APPLIER_SOCKET, or an EGW_RUN_DIR too long for
+ * CONFIG_WRITER_SOCKET under it, is a configuration error.
+ */
+#define CONFIG_SOCKET_PATH_MAX 107
+/* sizeof counts the NUL, which stands in for the '/'. */
+#define CONFIG_RUN_DIR_MAX \
+	(CONFIG_SOCKET_PATH_MAX - sizeof(CONFIG_WRITER_SOCKET))
 
 struct config {
 	char nats_url[CONFIG_PATH_MAX];		/* NATS_URL */

@@ -10,6 +10,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* "/aaa...": an absolute path of @len bytes in @buf (at least @len + 1). */
+static const char *
+long_path(char *buf, size_t len)
+{
+	buf[0] = '/';
+	memset(buf + 1, 'a', len - 1);
+	buf[len] = '\0';
+	return buf;
+}
+
 static const char *const *test_env;
 
 static const char *
@@ -139,6 +149,50 @@ main(void)
 		config_check_scope(&cfg, err, CONFIG_ERR_MAX);
 		ok(strstr(err, "EGW_MANAGED_SOURCES") != NULL &&
 		    strstr(err, "none") != NULL, "the refusal names the settings");
+	}
+
+	/* A unix socket's path has 108 bytes with its NUL (sun_path); the
+	 * writer's socket is EGW_RUN_DIR/egw-api-writer.sock, 20 more. */
+	{
+		static const struct {
+			const char *name;
+			size_t len;
+			int want;
+		} lens[] = {
+			{ "EGW_FCGI_SOCKET", 107, 0 },
+			{ "EGW_FCGI_SOCKET", 108, EGW_E_CONFIG },
+			{ "EGW_FCGI_SOCKET", 150, EGW_E_CONFIG },
+			{ "EGW_APPLIER_SOCKET", 107, 0 },
+			{ "EGW_APPLIER_SOCKET", 108, EGW_E_CONFIG },
+			{ "EGW_RUN_DIR", 87, 0 },
+			{ "EGW_RUN_DIR", 88, EGW_E_CONFIG },
+			{ "EGW_RUN_DIR", 91, EGW_E_CONFIG },
+		};
+		char path[CONFIG_PATH_MAX];
+
+		for (size_t i = 0; i < sizeof(lens) / sizeof(*lens); i++) {
+			const char *env[] = { lens[i].name,
+			    long_path(path, lens[i].len), NULL };
+			int rc = load(&cfg, err, env);
+
+			ok(rc == lens[i].want && (rc == 0 || strncmp(err,
+			    lens[i].name, strlen(lens[i].name)) == 0),
+			    "%s of %zu bytes %s", lens[i].name, lens[i].len,
+			    lens[i].want ? "refused, naming it" : "accepted");
+			if (rc != 0)
+				tap_diag("  %s", err);
+		}
+		/* Explicit sockets elsewhere: the writer's is still made under
+		 * the run directory. */
+		{
+			const char *env[] = { "EGW_RUN_DIR", long_path(path, 88),
+			    "EGW_FCGI_SOCKET", "/run/a.sock",
+			    "EGW_APPLIER_SOCKET", "/run/b.sock", NULL };
+
+			ok(load(&cfg, err, env) == EGW_E_CONFIG &&
+			    strncmp(err, "EGW_RUN_DIR:", 12) == 0,
+			    "EGW_RUN_DIR of 88 bytes refused, both sockets set");
+		}
 	}
 
 	load(&cfg, err, NULL);
