@@ -102,22 +102,106 @@ parse_socket_path(const struct setting *s, const char *v, struct config *cfg,
 }
 
 static int
+parse_ulong(const char *v, unsigned long *out)
+{
+	char *end;
+
+	if (v[0] < '0' || v[0] > '9')
+		return -1;
+	errno = 0;
+	*out = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	return 0;
+}
+
+int
+config_parse_port(const char *v, uint16_t *port)
+{
+	unsigned long n;
+
+	if (parse_ulong(v, &n) != 0 || n == 0 || n > 65535)
+		return EGW_E_INVALID;
+	*port = (uint16_t)n;
+	return 0;
+}
+
+/*
+ * What is wrong with one server URL of NATS_URL, or NULL: nats:// or
+ * tls://, user info up to an '@' (nats.c's user:password or token), a
+ * host (a name or IPv4 address, or an IPv6 address in brackets), and an
+ * optional :port of 1-65535 that ends the URL.  egw-natsd would otherwise
+ * retry a URL that can never connect forever.
+ */
+static const char *
+url_problem(const char *u)
+{
+	const char *host, *end;
+
+	if (strncmp(u, "nats://", 7) == 0)
+		host = u + 7;
+	else if (strncmp(u, "tls://", 6) == 0)
+		host = u + 6;
+	else
+		return "is not a nats:// or tls:// URL";
+	if (strpbrk(u, " \t\"'\\") != NULL || has_control_chars(u))
+		return "contains spaces or quotes";
+	if (strrchr(host, '@') != NULL)
+		host = strrchr(host, '@') + 1;
+	if (host[0] == '[') {
+		char addr[NETADDR_PREFIX_STRLEN];
+		struct ip_prefix p;
+		const char *why;
+
+		end = strchr(host, ']');
+		if (end == NULL || (size_t)(end - host - 1) >= sizeof(addr))
+			return "has no valid IPv6 address in brackets";
+		memcpy(addr, host + 1, (size_t)(end - host - 1));
+		addr[end - host - 1] = '\0';
+		if (netaddr_parse_addr(addr, &p, &why) != 0 ||
+		    p.family != AF_INET6)
+			return "has no valid IPv6 address in brackets";
+		end++;
+	} else {
+		end = host + strspn(host, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+		if (end == host)
+			return "has no host";
+	}
+	if (*end == ':') {
+		uint16_t port;
+
+		if (config_parse_port(end + 1, &port) != 0)
+			return "has no valid port (1-65535) at its end";
+	} else if (*end != '\0') {
+		return "has something other than a :port after its host";
+	}
+	return NULL;
+}
+
+static int
 parse_url(const struct setting *s, const char *v, struct config *cfg,
     char *err, size_t errlen)
 {
 	char copy[CONFIG_PATH_MAX];
-	char *save = NULL;
+	char *u, *comma;
 
 	if (v[0] == '\0')
 		return fail(err, errlen, s, "empty value");
 	if (strlen(v) >= sizeof(copy))
 		return fail(err, errlen, s, "value too long");
 	memcpy(copy, v, strlen(v) + 1);
-	for (char *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
-		if (strncmp(u, "nats://", 7) != 0 && strncmp(u, "tls://", 6) != 0)
-			return fail(err, errlen, s, "\"%s\" is not a nats:// or tls:// URL", u);
-		if (strpbrk(u, " \t\"'\\") != NULL || has_control_chars(u))
-			return fail(err, errlen, s, "URL contains spaces or quotes");
+	/* Not strtok_r: it would skip empty items, and "," would be a list
+	 * of no URL at all. */
+	for (u = copy; u != NULL; u = comma != NULL ? comma + 1 : NULL) {
+		const char *why;
+
+		if ((comma = strchr(u, ',')) != NULL)
+			*comma = '\0';
+		if (*u == '\0')
+			return fail(err, errlen, s, "an empty URL in the list");
+		if ((why = url_problem(u)) != NULL)
+			return fail(err, errlen, s, "\"%s\" %s", u, why);
 	}
 	return parse_string(s, v, cfg, err, errlen);
 }
@@ -147,20 +231,6 @@ parse_bool(const struct setting *s, const char *v, struct config *cfg,
 {
 	if (parse_bool_value(v, (bool *)((char *)cfg + s->offset)) != 0)
 		return fail(err, errlen, s, "\"%s\" is not a boolean", v);
-	return 0;
-}
-
-static int
-parse_ulong(const char *v, unsigned long *out)
-{
-	char *end;
-
-	if (v[0] < '0' || v[0] > '9')
-		return -1;
-	errno = 0;
-	*out = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
 	return 0;
 }
 
@@ -409,7 +479,7 @@ parse_template(const struct setting *s, const char *v, struct config *cfg,
 
 static const struct setting settings[] = {
 	{ "NATS_URL", "nats://forge_nats:4222", parse_url, STR(nats_url), 0, 0,
-	  "nats://host:port or tls://host:port, comma-separated" },
+	  "nats://host[:port] or tls://host[:port], comma-separated" },
 	{ "NFT_BINARY", "/usr/sbin/nft", parse_path, STR(nft_binary), 0, 0, "an absolute path" },
 	{ "DRY_RUN", "true", parse_bool, NUM(dry_run), 0, 0, "true or false" },
 	{ "EGW_STATE_DIR", "/var/lib/forge-egress-gateway", parse_path, STR(state_dir), 0, 0,

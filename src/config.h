@@ -98,6 +98,15 @@ int config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
 void config_load_env(struct config *cfg, const char *prog);
 
 /**
+ * config_parse_port() - a TCP port: 1-65535 in decimal digits, nothing else
+ * @v: the text ("4222"; not "4222abc", " 4222", "+4222" or "0")
+ * @port: out: the port
+ *
+ * Returns: 0, or EGW_E_INVALID (@port unchanged).
+ */
+int config_parse_port(const char *v, uint16_t *port);
+
+/**
  * config_check_scope() - may this configuration enforce?
  * @err: the reason when not
  *

@@ -25,7 +25,7 @@ for p in $progs; do
 	for bad in "EGW_WORKERS=0" "DRY_RUN=perhaps" "NATS_URL=http://x" "EGW_DNS_SERVERS=resolver.example" \
 	    "EGW_STATE_DIR=relative" "EGW_NFLOG_GROUP=70000" \
 	    "EGW_FCGI_SOCKET=$long_sock" "EGW_APPLIER_SOCKET=$long_sock" \
-	    "EGW_RUN_DIR=$long_run"; do
+	    "EGW_RUN_DIR=$long_run" "NATS_URL=," "NATS_URL=nats://h:99999"; do
 		var=${bad%%=*}
 		label=$bad
 		[ ${#bad} -gt 60 ] &&

@@ -43,7 +43,12 @@ static const struct {
 	const char *name, *value;
 } bad[] = {
 	{ "NATS_URL", "http://x:4222" }, { "NATS_URL", "nats://a b" },
-	{ "NATS_URL", "" },
+	{ "NATS_URL", "" }, { "NATS_URL", "," }, { "NATS_URL", "nats://" },
+	{ "NATS_URL", "nats://:4222" }, { "NATS_URL", "nats://h:99999" },
+	{ "NATS_URL", "nats://h:0" }, { "NATS_URL", "nats://h:" },
+	{ "NATS_URL", "nats://h:4222x" }, { "NATS_URL", "nats://h:4222/x" },
+	{ "NATS_URL", "nats://u@" }, { "NATS_URL", "tls://[::1" },
+	{ "NATS_URL", "nats://a:1,,nats://b:2" }, { "NATS_URL", "nats://a:1," },
 	{ "NFT_BINARY", "nft" }, { "DRY_RUN", "maybe" }, { "DRY_RUN", "" },
 	{ "EGW_STATE_DIR", "relative/dir" }, { "EGW_DB_PATH", "db.sqlite" },
 	{ "EGW_RUN_DIR", "/run/x\ny" }, { "EGW_FCGI_SOCKET", "sock" },
@@ -125,6 +130,41 @@ main(void)
 			tap_diag("  accepted");
 		else if (strncmp(err, bad[i].name, strlen(bad[i].name)) != 0)
 			tap_diag("  error: %s", err);
+	}
+
+	/* Good NATS_URL forms: the port is optional, user info is nats.c's. */
+	{
+		static const char *const urls[] = {
+			"nats://h", "tls://h.example:4443", "nats://[::1]:4222",
+			"nats://u:pw@h:1", "tls://token@[2001:db8::1]",
+			"nats://a:65535,tls://b",
+		};
+
+		for (size_t i = 0; i < sizeof(urls) / sizeof(*urls); i++) {
+			const char *env[] = { "NATS_URL", urls[i], NULL };
+			int rc = load(&cfg, err, env);
+
+			ok(rc == 0, "NATS_URL=\"%s\" accepted", urls[i]);
+			if (rc != 0)
+				tap_diag("  %s", err);
+		}
+	}
+
+	{
+		static const char *const bad_ports[] = {
+			"", "0", "65536", "99999", "4222abc", " 4222", "+4222",
+			"-1", "4222 ", "0x10",
+		};
+		size_t n = sizeof(bad_ports) / sizeof(*bad_ports);
+		uint16_t port = 7;
+
+		for (size_t i = 0; i < n; i++)
+			ok(config_parse_port(bad_ports[i], &port) ==
+			    EGW_E_INVALID && port == 7, "port \"%s\" refused",
+			    bad_ports[i]);
+		ok(config_parse_port("1", &port) == 0 && port == 1, "port 1");
+		ok(config_parse_port("65535", &port) == 0 && port == 65535,
+		    "port 65535");
 	}
 
 	/* Enforcing needs the scenario networks named, or "none" said. */
