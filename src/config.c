@@ -11,13 +11,17 @@
 #include "err.h"
 
 #include <errno.h>
+#include <linux/capability.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 _Static_assert(CONFIG_SOCKET_PATH_MAX + 1 ==
     sizeof(((struct sockaddr_un *)0)->sun_path), "a socket path fits sun_path");
@@ -610,6 +614,60 @@ config_check_scope(const struct config *cfg, char *err, size_t errlen)
 	    "without an enabled policy is denied only there); "
 	    "EGW_MANAGED_SOURCES=none polices only the sources policies name");
 	return EGW_E_CONFIG;
+}
+
+unsigned
+config_unprivileged_port_start(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+	unsigned long n = 1024;
+	char line[32];
+
+	if (f == NULL)
+		return 1024;
+	if (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (parse_ulong(line, &n) != 0 || n > 65536)
+			n = 1024;
+	}
+	fclose(f);
+	return (unsigned)n;
+}
+
+int
+config_check_listen_port(const struct config *cfg, unsigned port_start,
+    char *err, size_t errlen)
+{
+	const char *colon = strrchr(cfg->http_listen, ':');
+	unsigned long port;
+
+	/* parse_listen() took only a valid port. */
+	if (parse_ulong(colon ? colon + 1 : cfg->http_listen, &port) != 0 ||
+	    port >= port_start)
+		return 0;
+	snprintf(err, errlen, "EGW_HTTP_LISTEN: nginx runs without privileges"
+	    " and cannot bind port %lu, which is below %u"
+	    " (net.ipv4.ip_unprivileged_port_start) (accepted: a port of %u"
+	    " or above)", port, port_start, port_start);
+	return EGW_E_CONFIG;
+}
+
+int
+config_check_listen(const struct config *cfg, char *err, size_t errlen)
+{
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(cfg->user);
+
+		/* No drop: nginx stays root.  An unknown user is refused by
+		 * the supervisor itself. */
+		if (pw != NULL && pw->pw_uid == 0)
+			return 0;
+	} else if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET,
+	    CAP_NET_BIND_SERVICE, 0, 0) == 1) {
+		return 0;
+	}
+	return config_check_listen_port(cfg, config_unprivileged_port_start(),
+	    err, errlen);
 }
 
 int

@@ -121,6 +121,47 @@ int config_parse_port(const char *v, uint16_t *port);
 int config_check_scope(const struct config *cfg, char *err, size_t errlen);
 
 /**
+ * config_unprivileged_port_start() - the lowest TCP port a process without
+ * CAP_NET_BIND_SERVICE may bind in this network namespace
+ *
+ * Returns: /proc/sys/net/ipv4/ip_unprivileged_port_start, or 1024 (the
+ * kernel's default) when it cannot be read.
+ */
+unsigned config_unprivileged_port_start(void);
+
+/**
+ * config_check_listen_port() - can an unprivileged nginx bind
+ * EGW_HTTP_LISTEN?
+ * @cfg: configuration
+ * @port_start: the lowest port it may bind
+ *              (config_unprivileged_port_start())
+ * @err: the reason when not, one line naming EGW_HTTP_LISTEN
+ * @errlen: size of @err
+ *
+ * Returns: 0, or EGW_E_CONFIG with @err set.
+ */
+int config_check_listen_port(const struct config *cfg, unsigned port_start,
+    char *err, size_t errlen);
+
+/**
+ * config_check_listen() - config_check_listen_port() for the nginx that
+ * egw-supervisor, started with this process's credentials, would run
+ * @cfg: configuration
+ * @err: the reason when not
+ * @errlen: size of @err
+ *
+ * Started as root, the supervisor runs nginx as EGW_USER with no
+ * capability at all (privdrop.h), so nginx can bind a port below the
+ * network namespace's ip_unprivileged_port_start only when EGW_USER is
+ * root; started as another user, nginx is that user, and can only with
+ * CAP_NET_BIND_SERVICE in the ambient set.  Reads the password database
+ * and /proc; creates nothing.
+ *
+ * Returns: 0, or EGW_E_CONFIG with @err set.
+ */
+int config_check_listen(const struct config *cfg, char *err, size_t errlen);
+
+/**
  * config_iface_for_network() - derive a scenario's interface name from its
  * network_id with EGW_IFACE_TEMPLATE
  * @cfg: configuration

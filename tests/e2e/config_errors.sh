@@ -41,6 +41,33 @@ for p in $progs; do
 	ok "$p: nothing created on disk" test ! -e "$T/state" -a ! -e "$T/run"
 done
 
+# nginx runs as EGW_USER without capabilities: a port below the network
+# namespace's ip_unprivileged_port_start could never be bound.
+start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start 2>/dev/null ||
+	echo 1024)
+check_listen() {	# check_listen USER PORT: egw-admin check-config
+	EGW_USER=$1 EGW_HTTP_LISTEN="127.0.0.1:$2" \
+		"$EGW_TOP_BUILDDIR/egw-admin" check-config
+}
+if [ "$start" -gt 1 ]; then
+	low=$((start - 1))
+	out=$(check_listen nobody "$low" 2>&1 >/dev/null)
+	rc=$?
+	ok "check-config: port $low (unprivileged from $start) -> exit 2 ($rc)" \
+		test "$rc" -eq 2
+	ok "check-config: port $low -> one line naming EGW_HTTP_LISTEN" \
+		bash -c '[ "$(printf "%s\n" "$1" | grep -c .)" -eq 1 ] &&
+			printf "%s" "$1" | grep -q "EGW_HTTP_LISTEN:"' _ "$out"
+	ok "check-config: port $start accepted" check_listen nobody "$start"
+	if [ "$(id -u)" -eq 0 ]; then
+		ok "check-config as root, EGW_USER=root (nginx keeps root): port $low accepted" \
+			check_listen root "$low"
+	fi
+else
+	ok "check-config: every port is unprivileged here ($start): port 1 accepted" \
+		check_listen nobody 1
+fi
+
 # Started for real, egw-api refuses a socket path it could never bind
 # before it creates or migrates the database.
 mkdir "$T/state" "$T/run"

@@ -167,6 +167,50 @@ main(void)
 		    "port 65535");
 	}
 
+	/* nginx without privileges binds only from the namespace's
+	 * ip_unprivileged_port_start. */
+	{
+		static const struct {
+			const char *listen;
+			unsigned start;
+			int want;
+		} ports[] = {
+			{ "127.0.0.1:80", 1024, EGW_E_CONFIG },
+			{ "1023", 1024, EGW_E_CONFIG },
+			{ "[::1]:443", 1024, EGW_E_CONFIG },
+			{ "*:1024", 1024, 0 }, { "8089", 1024, 0 },
+			{ "127.0.0.1:80", 80, 0 }, { "79", 80, EGW_E_CONFIG },
+			{ "1", 0, 0 },
+		};
+		unsigned long want_start = 1024;
+		FILE *f;
+
+		for (size_t i = 0; i < sizeof(ports) / sizeof(*ports); i++) {
+			const char *env[] = { "EGW_HTTP_LISTEN", ports[i].listen,
+			    NULL };
+
+			load(&cfg, err, env);
+			err[0] = '\0';
+			ok(config_check_listen_port(&cfg, ports[i].start, err,
+			    CONFIG_ERR_MAX) == ports[i].want &&
+			    (ports[i].want == 0 ||
+			    strncmp(err, "EGW_HTTP_LISTEN:", 16) == 0),
+			    "%s with unprivileged ports from %u: %s",
+			    ports[i].listen, ports[i].start,
+			    ports[i].want ? "refused" : "accepted");
+			if (err[0] != '\0')
+				tap_diag("  %s", err);
+		}
+		f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+		if (f != NULL) {
+			if (fscanf(f, "%lu", &want_start) != 1)
+				want_start = 1024;
+			fclose(f);
+		}
+		is_int(config_unprivileged_port_start(), want_start,
+		    "the namespace's ip_unprivileged_port_start, read");
+	}
+
 	/* Enforcing needs the scenario networks named, or "none" said. */
 	{
 		static const char *const scopes[][5] = {
