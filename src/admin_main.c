@@ -154,7 +154,8 @@ main(int argc, char **argv)
 		char err[CONFIG_ERR_MAX];
 
 		/* What egw-applier and egw-supervisor refuse too. */
-		if (config_check_scope(&cfg, err, sizeof(err)) != 0) {
+		if (config_check_scope(&cfg, err, sizeof(err)) != 0 ||
+		    config_check_listen(&cfg, err, sizeof(err)) != 0) {
 			fprintf(stderr, "egw-admin: configuration error: %s\n", err);
 			return 2;
 		}

@@ -11,12 +11,23 @@
 #include "err.h"
 
 #include <errno.h>
+#include <linux/capability.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+_Static_assert(CONFIG_SOCKET_PATH_MAX + 1 ==
+    sizeof(((struct sockaddr_un *)0)->sun_path), "a socket path fits sun_path");
+/* The numbers the table's "accepted" texts give. */
+_Static_assert(CONFIG_SOCKET_PATH_MAX == 107 && CONFIG_RUN_DIR_MAX == 87,
+    "the accepted texts say 107 and 87 bytes");
 
 struct setting;
 typedef int (*setting_parse_fn)(const struct setting *s, const char *value,
@@ -76,23 +87,125 @@ parse_path(const struct setting *s, const char *v, struct config *cfg,
 	return parse_string(s, v, cfg, err, errlen);
 }
 
+/*
+ * A path a unix socket is bound to, or the run directory sockets are made
+ * in: s->max is its longest length.  Checked here, not at the bind, so
+ * that a program stops before it creates or migrates anything (libfcgi
+ * exits from inside FCGX_OpenSocket; the writer would fail at every
+ * restart).
+ */
+static int
+parse_socket_path(const struct setting *s, const char *v, struct config *cfg,
+    char *err, size_t errlen)
+{
+	if (strlen(v) > s->max)
+		return fail(err, errlen, s, "%zu bytes is too long: a unix"
+		    " socket's path holds at most %d", strlen(v),
+		    CONFIG_SOCKET_PATH_MAX);
+	return parse_path(s, v, cfg, err, errlen);
+}
+
+static int
+parse_ulong(const char *v, unsigned long *out)
+{
+	char *end;
+
+	if (v[0] < '0' || v[0] > '9')
+		return -1;
+	errno = 0;
+	*out = strtoul(v, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	return 0;
+}
+
+int
+config_parse_port(const char *v, uint16_t *port)
+{
+	unsigned long n;
+
+	if (parse_ulong(v, &n) != 0 || n == 0 || n > 65535)
+		return EGW_E_INVALID;
+	*port = (uint16_t)n;
+	return 0;
+}
+
+/*
+ * What is wrong with one server URL of NATS_URL, or NULL: nats:// or
+ * tls://, user info up to an '@' (nats.c's user:password or token), a
+ * host (a name or IPv4 address, or an IPv6 address in brackets), and an
+ * optional :port of 1-65535 that ends the URL.  egw-natsd would otherwise
+ * retry a URL that can never connect forever.
+ */
+static const char *
+url_problem(const char *u)
+{
+	const char *host, *end;
+
+	if (strncmp(u, "nats://", 7) == 0)
+		host = u + 7;
+	else if (strncmp(u, "tls://", 6) == 0)
+		host = u + 6;
+	else
+		return "is not a nats:// or tls:// URL";
+	if (strpbrk(u, " \t\"'\\") != NULL || has_control_chars(u))
+		return "contains spaces or quotes";
+	if (strrchr(host, '@') != NULL)
+		host = strrchr(host, '@') + 1;
+	if (host[0] == '[') {
+		char addr[NETADDR_PREFIX_STRLEN];
+		struct ip_prefix p;
+		const char *why;
+
+		end = strchr(host, ']');
+		if (end == NULL || (size_t)(end - host - 1) >= sizeof(addr))
+			return "has no valid IPv6 address in brackets";
+		memcpy(addr, host + 1, (size_t)(end - host - 1));
+		addr[end - host - 1] = '\0';
+		if (netaddr_parse_addr(addr, &p, &why) != 0 ||
+		    p.family != AF_INET6)
+			return "has no valid IPv6 address in brackets";
+		end++;
+	} else {
+		end = host + strspn(host, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_");
+		if (end == host)
+			return "has no host";
+	}
+	if (*end == ':') {
+		uint16_t port;
+
+		if (config_parse_port(end + 1, &port) != 0)
+			return "has no valid port (1-65535) at its end";
+	} else if (*end != '\0') {
+		return "has something other than a :port after its host";
+	}
+	return NULL;
+}
+
 static int
 parse_url(const struct setting *s, const char *v, struct config *cfg,
     char *err, size_t errlen)
 {
 	char copy[CONFIG_PATH_MAX];
-	char *save = NULL;
+	char *u, *comma;
 
 	if (v[0] == '\0')
 		return fail(err, errlen, s, "empty value");
 	if (strlen(v) >= sizeof(copy))
 		return fail(err, errlen, s, "value too long");
 	memcpy(copy, v, strlen(v) + 1);
-	for (char *u = strtok_r(copy, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
-		if (strncmp(u, "nats://", 7) != 0 && strncmp(u, "tls://", 6) != 0)
-			return fail(err, errlen, s, "\"%s\" is not a nats:// or tls:// URL", u);
-		if (strpbrk(u, " \t\"'\\") != NULL || has_control_chars(u))
-			return fail(err, errlen, s, "URL contains spaces or quotes");
+	/* Not strtok_r: it would skip empty items, and "," would be a list
+	 * of no URL at all. */
+	for (u = copy; u != NULL; u = comma != NULL ? comma + 1 : NULL) {
+		const char *why;
+
+		if ((comma = strchr(u, ',')) != NULL)
+			*comma = '\0';
+		if (*u == '\0')
+			return fail(err, errlen, s, "an empty URL in the list");
+		if ((why = url_problem(u)) != NULL)
+			return fail(err, errlen, s, "\"%s\" %s", u, why);
 	}
 	return parse_string(s, v, cfg, err, errlen);
 }
@@ -122,20 +235,6 @@ parse_bool(const struct setting *s, const char *v, struct config *cfg,
 {
 	if (parse_bool_value(v, (bool *)((char *)cfg + s->offset)) != 0)
 		return fail(err, errlen, s, "\"%s\" is not a boolean", v);
-	return 0;
-}
-
-static int
-parse_ulong(const char *v, unsigned long *out)
-{
-	char *end;
-
-	if (v[0] < '0' || v[0] > '9')
-		return -1;
-	errno = 0;
-	*out = strtoul(v, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
 	return 0;
 }
 
@@ -384,16 +483,19 @@ parse_template(const struct setting *s, const char *v, struct config *cfg,
 
 static const struct setting settings[] = {
 	{ "NATS_URL", "nats://forge_nats:4222", parse_url, STR(nats_url), 0, 0,
-	  "nats://host:port or tls://host:port, comma-separated" },
+	  "nats://host[:port] or tls://host[:port], comma-separated" },
 	{ "NFT_BINARY", "/usr/sbin/nft", parse_path, STR(nft_binary), 0, 0, "an absolute path" },
 	{ "DRY_RUN", "true", parse_bool, NUM(dry_run), 0, 0, "true or false" },
 	{ "EGW_STATE_DIR", "/var/lib/forge-egress-gateway", parse_path, STR(state_dir), 0, 0,
 	  "an absolute path" },
 	{ "EGW_DB_PATH", NULL, parse_path, STR(db_path), 0, 0, "an absolute path" },
-	{ "EGW_RUN_DIR", "/run/forge-egress-gateway", parse_path, STR(run_dir), 0, 0,
-	  "an absolute path" },
-	{ "EGW_FCGI_SOCKET", NULL, parse_path, STR(fcgi_socket), 0, 0, "an absolute path" },
-	{ "EGW_APPLIER_SOCKET", NULL, parse_path, STR(applier_socket), 0, 0, "an absolute path" },
+	{ "EGW_RUN_DIR", "/run/forge-egress-gateway", parse_socket_path,
+	  STR(run_dir), 0, CONFIG_RUN_DIR_MAX,
+	  "an absolute path of at most 87 bytes: sockets are made in it" },
+	{ "EGW_FCGI_SOCKET", NULL, parse_socket_path, STR(fcgi_socket), 0,
+	  CONFIG_SOCKET_PATH_MAX, "an absolute path of at most 107 bytes" },
+	{ "EGW_APPLIER_SOCKET", NULL, parse_socket_path, STR(applier_socket), 0,
+	  CONFIG_SOCKET_PATH_MAX, "an absolute path of at most 107 bytes" },
 	{ "EGW_HTTP_LISTEN", "0.0.0.0:8089", parse_listen, STR(http_listen), 0, 0,
 	  "PORT, IPV4:PORT, [IPV6]:PORT or *:PORT" },
 	{ "EGW_WORKERS", "8", parse_uint, NUM(workers), 1, 256,
@@ -471,6 +573,9 @@ config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
 	if (cfg->db_path[0] == '\0' &&
 	    derive(cfg->db_path, sizeof(cfg->db_path), cfg->state_dir, "egw.db") != 0)
 		return fail(err, errlen, &settings[3], "path too long");
+	/* The sockets derived from EGW_RUN_DIR fit sun_path: their names are
+	 * shorter than CONFIG_WRITER_SOCKET, which parse_socket_path made
+	 * room for. */
 	if (cfg->fcgi_socket[0] == '\0' &&
 	    derive(cfg->fcgi_socket, sizeof(cfg->fcgi_socket), cfg->run_dir, "api.sock") != 0)
 		return fail(err, errlen, &settings[5], "path too long");
@@ -509,6 +614,60 @@ config_check_scope(const struct config *cfg, char *err, size_t errlen)
 	    "without an enabled policy is denied only there); "
 	    "EGW_MANAGED_SOURCES=none polices only the sources policies name");
 	return EGW_E_CONFIG;
+}
+
+unsigned
+config_unprivileged_port_start(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+	unsigned long n = 1024;
+	char line[32];
+
+	if (f == NULL)
+		return 1024;
+	if (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (parse_ulong(line, &n) != 0 || n > 65536)
+			n = 1024;
+	}
+	fclose(f);
+	return (unsigned)n;
+}
+
+int
+config_check_listen_port(const struct config *cfg, unsigned port_start,
+    char *err, size_t errlen)
+{
+	const char *colon = strrchr(cfg->http_listen, ':');
+	unsigned long port;
+
+	/* parse_listen() took only a valid port. */
+	if (parse_ulong(colon ? colon + 1 : cfg->http_listen, &port) != 0 ||
+	    port >= port_start)
+		return 0;
+	snprintf(err, errlen, "EGW_HTTP_LISTEN: nginx runs without privileges"
+	    " and cannot bind port %lu, which is below %u"
+	    " (net.ipv4.ip_unprivileged_port_start) (accepted: a port of %u"
+	    " or above)", port, port_start, port_start);
+	return EGW_E_CONFIG;
+}
+
+int
+config_check_listen(const struct config *cfg, char *err, size_t errlen)
+{
+	if (geteuid() == 0) {
+		struct passwd *pw = getpwnam(cfg->user);
+
+		/* No drop: nginx stays root.  An unknown user is refused by
+		 * the supervisor itself. */
+		if (pw != NULL && pw->pw_uid == 0)
+			return 0;
+	} else if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET,
+	    CAP_NET_BIND_SERVICE, 0, 0) == 1) {
+		return 0;
+	}
+	return config_check_listen_port(cfg, config_unprivileged_port_start(),
+	    err, errlen);
 }
 
 int

@@ -23,6 +23,17 @@
 #define CONFIG_MAX_DNS 8
 #define CONFIG_MAX_MANAGED 64
 #define CONFIG_ERR_MAX 256
+/* The writer's socket, EGW_RUN_DIR/CONFIG_WRITER_SOCKET (writer.h). */
+#define CONFIG_WRITER_SOCKET "egw-api-writer.sock"
+/*
+ * Unix socket paths fit sun_path (108 bytes) with their NUL: a longer
+ * EGW_FCGI_SOCKET or EGW_APPLIER_SOCKET, or an EGW_RUN_DIR too long for
+ * CONFIG_WRITER_SOCKET under it, is a configuration error.
+ */
+#define CONFIG_SOCKET_PATH_MAX 107
+/* sizeof counts the NUL, which stands in for the '/'. */
+#define CONFIG_RUN_DIR_MAX \
+	(CONFIG_SOCKET_PATH_MAX - sizeof(CONFIG_WRITER_SOCKET))
 
 struct config {
 	char nats_url[CONFIG_PATH_MAX];		/* NATS_URL */
@@ -87,6 +98,15 @@ int config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
 void config_load_env(struct config *cfg, const char *prog);
 
 /**
+ * config_parse_port() - a TCP port: 1-65535 in decimal digits, nothing else
+ * @v: the text ("4222"; not "4222abc", " 4222", "+4222" or "0")
+ * @port: out: the port
+ *
+ * Returns: 0, or EGW_E_INVALID (@port unchanged).
+ */
+int config_parse_port(const char *v, uint16_t *port);
+
+/**
  * config_check_scope() - may this configuration enforce?
  * @err: the reason when not
  *
@@ -99,6 +119,47 @@ void config_load_env(struct config *cfg, const char *prog);
  * Returns: 0, or EGW_E_CONFIG with @err set.
  */
 int config_check_scope(const struct config *cfg, char *err, size_t errlen);
+
+/**
+ * config_unprivileged_port_start() - the lowest TCP port a process without
+ * CAP_NET_BIND_SERVICE may bind in this network namespace
+ *
+ * Returns: /proc/sys/net/ipv4/ip_unprivileged_port_start, or 1024 (the
+ * kernel's default) when it cannot be read.
+ */
+unsigned config_unprivileged_port_start(void);
+
+/**
+ * config_check_listen_port() - can an unprivileged nginx bind
+ * EGW_HTTP_LISTEN?
+ * @cfg: configuration
+ * @port_start: the lowest port it may bind
+ *              (config_unprivileged_port_start())
+ * @err: the reason when not, one line naming EGW_HTTP_LISTEN
+ * @errlen: size of @err
+ *
+ * Returns: 0, or EGW_E_CONFIG with @err set.
+ */
+int config_check_listen_port(const struct config *cfg, unsigned port_start,
+    char *err, size_t errlen);
+
+/**
+ * config_check_listen() - config_check_listen_port() for the nginx that
+ * egw-supervisor, started with this process's credentials, would run
+ * @cfg: configuration
+ * @err: the reason when not
+ * @errlen: size of @err
+ *
+ * Started as root, the supervisor runs nginx as EGW_USER with no
+ * capability at all (privdrop.h), so nginx can bind a port below the
+ * network namespace's ip_unprivileged_port_start only when EGW_USER is
+ * root; started as another user, nginx is that user, and can only with
+ * CAP_NET_BIND_SERVICE in the ambient set.  Reads the password database
+ * and /proc; creates nothing.
+ *
+ * Returns: 0, or EGW_E_CONFIG with @err set.
+ */
+int config_check_listen(const struct config *cfg, char *err, size_t errlen);
 
 /**
  * config_iface_for_network() - derive a scenario's interface name from its

@@ -7,6 +7,14 @@
  * sigtimedwait(), whose timeout doubles as the respawn timer.  No work
  * happens in a signal handler, so there is nothing async-signal-unsafe to
  * get wrong.
+ *
+ * The run directory may belong to a less privileged user than the master
+ * (egw-supervisor hands it to EGW_USER; an operator may start egw-api as
+ * root there by hand), who can put a symlink under any name at any
+ * moment.  So the bookkeeping files are written through safefile.h
+ * (a fresh O_EXCL|O_NOFOLLOW file renamed over the name, relative to the
+ * directory's descriptor) and the socket is created with its mode rather
+ * than chmod'ed by name afterwards.
  */
 #include "pool.h"
 #include "config.h"
@@ -15,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
+#include "safefile.h"
 #include "spare.h"
 #include "timefmt.h"
 #include "worker.h"
@@ -22,6 +31,7 @@
 
 #include <errno.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -55,31 +65,22 @@ struct pool {
 	struct pool_slot *slots;
 	bool stopping;
 	pid_t master;		/* getpid() of the master, for its children */
-	char pid_path[CONFIG_PATH_MAX + 32];
-	char workers_path[CONFIG_PATH_MAX + 32];
-	char writer_path[CONFIG_PATH_MAX + 32];
+	int run_fd;		/* EGW_RUN_DIR, for the bookkeeping files */
 };
+
+/* The bookkeeping files, in EGW_RUN_DIR (pool.h). */
+#define POOL_PID_FILE "egw-api.pid"
+#define POOL_WORKERS_FILE "egw-api.workers"
+#define POOL_WRITER_FILE "egw-api.writer"
 
 /* Every child: the workers, then the writer. */
 #define POOL_CHILDREN(p) ((p)->n + 1)
 
 static void
-pool_write_file(const char *path, const char *text)
+pool_write_file(const struct pool *p, const char *name, const char *text)
 {
-	char tmp[CONFIG_PATH_MAX + 48];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (f == NULL) {
-		log_warn("cannot write %s", tmp);
-		return;
-	}
-	fputs(text, f);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		log_warn("cannot write %s", path);
-		unlink(tmp);
-	}
+	if (safefile_replace(p->run_fd, name, text, strlen(text), 0644) != 0)
+		log_warn("cannot write %s/%s", p->cfg->run_dir, name);
 }
 
 /* Rewrite egw-api.workers: one "slot pid" line per live worker. */
@@ -97,15 +98,15 @@ pool_write_workers(const struct pool *p)
 			fprintf(f, "%u %ld\n", i, (long)p->slots[i].pid);
 	}
 	fclose(f);
-	pool_write_file(p->workers_path, text ? text : "");
+	pool_write_file(p, POOL_WORKERS_FILE, text ? text : "");
 	free(text);
 	if (p->slots[p->n].pid > 0) {
 		char pid[32];
 
 		snprintf(pid, sizeof(pid), "%ld\n", (long)p->slots[p->n].pid);
-		pool_write_file(p->writer_path, pid);
+		pool_write_file(p, POOL_WRITER_FILE, pid);
 	} else {
-		unlink(p->writer_path);
+		unlinkat(p->run_fd, POOL_WRITER_FILE, 0);
 	}
 }
 
@@ -171,6 +172,7 @@ pool_spawn(struct pool *p, unsigned i, const sigset_t *oldmask)
 		 * may go to a subreaper. */
 		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != p->master)
 			_exit(1);
+		close(p->run_fd);
 		/* A request frees most of what it allocated (SQLite drops its
 		 * page cache whenever another process committed); glibc would
 		 * hand the top of the heap back with brk() each time and fault
@@ -274,18 +276,23 @@ static int
 pool_open_socket(struct pool *p)
 {
 	const char *path = p->cfg->fcgi_socket;
+	mode_t old;
 	int rc;
 
 	if ((rc = instance_claim_socket(path, SOCK_STREAM)) != 0)
 		return rc;
+	/* Mode 0660 from the bind on (nginx's workers connect as another
+	 * user of the same group): a chmod by name afterwards would follow
+	 * whatever link the run directory's owner put there meanwhile, and
+	 * a socket has no descriptor fchmod could change the file through.
+	 * The master is single-threaded, so the umask is its alone. */
+	old = umask(0117);
 	p->listen_fd = FCGX_OpenSocket(path, 1024);
+	umask(old);
 	if (p->listen_fd < 0) {
 		log_warn("cannot listen on %s", path);
 		return EGW_E_IO;
 	}
-	/* nginx's workers connect as another user of the same group. */
-	if (chmod(path, 0660) != 0)
-		log_warn("chmod %s", path);
 	return 0;
 }
 
@@ -350,11 +357,13 @@ pool_run(const struct config *cfg)
 		return 1;
 	p.n = cfg->workers + cfg->spare_workers;
 	p.listen_fd = -1;
-	snprintf(p.pid_path, sizeof(p.pid_path), "%s/egw-api.pid", cfg->run_dir);
-	snprintf(p.workers_path, sizeof(p.workers_path), "%s/egw-api.workers",
-	    cfg->run_dir);
-	snprintf(p.writer_path, sizeof(p.writer_path), "%s/egw-api.writer",
-	    cfg->run_dir);
+	/* The directory itself is the operator's choice (EGW_RUN_DIR); only
+	 * the names in it are another user's. */
+	p.run_fd = open(cfg->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p.run_fd < 0) {
+		log_error("cannot open %s", cfg->run_dir);
+		return 1;
+	}
 	p.slots = calloc(POOL_CHILDREN(&p), sizeof(*p.slots));
 	route_table(&n_routes);
 	if (p.slots == NULL || metrics_create(p.n, n_routes, &p.metrics) != 0 ||
@@ -363,6 +372,7 @@ pool_run(const struct config *cfg)
 		log_errorx("cannot allocate the pool");
 		metrics_destroy(p.metrics);
 		free(p.slots);
+		close(p.run_fd);
 		return 1;
 	}
 
@@ -379,7 +389,7 @@ pool_run(const struct config *cfg)
 		goto out;
 	}
 	snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	pool_write_file(p.pid_path, text);
+	pool_write_file(&p, POOL_PID_FILE, text);
 	log_info("listening on %s with %u workers and %u spares",
 	    cfg->fcgi_socket, cfg->workers, cfg->spare_workers);
 
@@ -437,9 +447,10 @@ out:
 		if (writer_socket_path(cfg, path, sizeof(path)) == 0)
 			unlink(path);
 	}
-	unlink(p.pid_path);
-	unlink(p.workers_path);
-	unlink(p.writer_path);
+	unlinkat(p.run_fd, POOL_PID_FILE, 0);
+	unlinkat(p.run_fd, POOL_WORKERS_FILE, 0);
+	unlinkat(p.run_fd, POOL_WRITER_FILE, 0);
+	close(p.run_fd);
 	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	metrics_destroy(p.metrics);
 	spare_destroy(p.spare);

@@ -196,7 +196,7 @@ int
 writer_socket_path(const struct config *cfg, char *out, size_t size)
 {
 	struct sockaddr_un sun;
-	int n = snprintf(out, size, "%s/egw-api-writer.sock", cfg->run_dir);
+	int n = snprintf(out, size, "%s/" CONFIG_WRITER_SOCKET, cfg->run_dir);
 
 	if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof(sun.sun_path))
 		return EGW_E_CONFIG;

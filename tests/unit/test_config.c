@@ -10,6 +10,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* "/aaa...": an absolute path of @len bytes in @buf (at least @len + 1). */
+static const char *
+long_path(char *buf, size_t len)
+{
+	buf[0] = '/';
+	memset(buf + 1, 'a', len - 1);
+	buf[len] = '\0';
+	return buf;
+}
+
 static const char *const *test_env;
 
 static const char *
@@ -33,7 +43,12 @@ static const struct {
 	const char *name, *value;
 } bad[] = {
 	{ "NATS_URL", "http://x:4222" }, { "NATS_URL", "nats://a b" },
-	{ "NATS_URL", "" },
+	{ "NATS_URL", "" }, { "NATS_URL", "," }, { "NATS_URL", "nats://" },
+	{ "NATS_URL", "nats://:4222" }, { "NATS_URL", "nats://h:99999" },
+	{ "NATS_URL", "nats://h:0" }, { "NATS_URL", "nats://h:" },
+	{ "NATS_URL", "nats://h:4222x" }, { "NATS_URL", "nats://h:4222/x" },
+	{ "NATS_URL", "nats://u@" }, { "NATS_URL", "tls://[::1" },
+	{ "NATS_URL", "nats://a:1,,nats://b:2" }, { "NATS_URL", "nats://a:1," },
 	{ "NFT_BINARY", "nft" }, { "DRY_RUN", "maybe" }, { "DRY_RUN", "" },
 	{ "EGW_STATE_DIR", "relative/dir" }, { "EGW_DB_PATH", "db.sqlite" },
 	{ "EGW_RUN_DIR", "/run/x\ny" }, { "EGW_FCGI_SOCKET", "sock" },
@@ -117,6 +132,85 @@ main(void)
 			tap_diag("  error: %s", err);
 	}
 
+	/* Good NATS_URL forms: the port is optional, user info is nats.c's. */
+	{
+		static const char *const urls[] = {
+			"nats://h", "tls://h.example:4443", "nats://[::1]:4222",
+			"nats://u:pw@h:1", "tls://token@[2001:db8::1]",
+			"nats://a:65535,tls://b",
+		};
+
+		for (size_t i = 0; i < sizeof(urls) / sizeof(*urls); i++) {
+			const char *env[] = { "NATS_URL", urls[i], NULL };
+			int rc = load(&cfg, err, env);
+
+			ok(rc == 0, "NATS_URL=\"%s\" accepted", urls[i]);
+			if (rc != 0)
+				tap_diag("  %s", err);
+		}
+	}
+
+	{
+		static const char *const bad_ports[] = {
+			"", "0", "65536", "99999", "4222abc", " 4222", "+4222",
+			"-1", "4222 ", "0x10",
+		};
+		size_t n = sizeof(bad_ports) / sizeof(*bad_ports);
+		uint16_t port = 7;
+
+		for (size_t i = 0; i < n; i++)
+			ok(config_parse_port(bad_ports[i], &port) ==
+			    EGW_E_INVALID && port == 7, "port \"%s\" refused",
+			    bad_ports[i]);
+		ok(config_parse_port("1", &port) == 0 && port == 1, "port 1");
+		ok(config_parse_port("65535", &port) == 0 && port == 65535,
+		    "port 65535");
+	}
+
+	/* nginx without privileges binds only from the namespace's
+	 * ip_unprivileged_port_start. */
+	{
+		static const struct {
+			const char *listen;
+			unsigned start;
+			int want;
+		} ports[] = {
+			{ "127.0.0.1:80", 1024, EGW_E_CONFIG },
+			{ "1023", 1024, EGW_E_CONFIG },
+			{ "[::1]:443", 1024, EGW_E_CONFIG },
+			{ "*:1024", 1024, 0 }, { "8089", 1024, 0 },
+			{ "127.0.0.1:80", 80, 0 }, { "79", 80, EGW_E_CONFIG },
+			{ "1", 0, 0 },
+		};
+		unsigned long want_start = 1024;
+		FILE *f;
+
+		for (size_t i = 0; i < sizeof(ports) / sizeof(*ports); i++) {
+			const char *env[] = { "EGW_HTTP_LISTEN", ports[i].listen,
+			    NULL };
+
+			load(&cfg, err, env);
+			err[0] = '\0';
+			ok(config_check_listen_port(&cfg, ports[i].start, err,
+			    CONFIG_ERR_MAX) == ports[i].want &&
+			    (ports[i].want == 0 ||
+			    strncmp(err, "EGW_HTTP_LISTEN:", 16) == 0),
+			    "%s with unprivileged ports from %u: %s",
+			    ports[i].listen, ports[i].start,
+			    ports[i].want ? "refused" : "accepted");
+			if (err[0] != '\0')
+				tap_diag("  %s", err);
+		}
+		f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "r");
+		if (f != NULL) {
+			if (fscanf(f, "%lu", &want_start) != 1)
+				want_start = 1024;
+			fclose(f);
+		}
+		is_int(config_unprivileged_port_start(), want_start,
+		    "the namespace's ip_unprivileged_port_start, read");
+	}
+
 	/* Enforcing needs the scenario networks named, or "none" said. */
 	{
 		static const char *const scopes[][5] = {
@@ -139,6 +233,50 @@ main(void)
 		config_check_scope(&cfg, err, CONFIG_ERR_MAX);
 		ok(strstr(err, "EGW_MANAGED_SOURCES") != NULL &&
 		    strstr(err, "none") != NULL, "the refusal names the settings");
+	}
+
+	/* A unix socket's path has 108 bytes with its NUL (sun_path); the
+	 * writer's socket is EGW_RUN_DIR/egw-api-writer.sock, 20 more. */
+	{
+		static const struct {
+			const char *name;
+			size_t len;
+			int want;
+		} lens[] = {
+			{ "EGW_FCGI_SOCKET", 107, 0 },
+			{ "EGW_FCGI_SOCKET", 108, EGW_E_CONFIG },
+			{ "EGW_FCGI_SOCKET", 150, EGW_E_CONFIG },
+			{ "EGW_APPLIER_SOCKET", 107, 0 },
+			{ "EGW_APPLIER_SOCKET", 108, EGW_E_CONFIG },
+			{ "EGW_RUN_DIR", 87, 0 },
+			{ "EGW_RUN_DIR", 88, EGW_E_CONFIG },
+			{ "EGW_RUN_DIR", 91, EGW_E_CONFIG },
+		};
+		char path[CONFIG_PATH_MAX];
+
+		for (size_t i = 0; i < sizeof(lens) / sizeof(*lens); i++) {
+			const char *env[] = { lens[i].name,
+			    long_path(path, lens[i].len), NULL };
+			int rc = load(&cfg, err, env);
+
+			ok(rc == lens[i].want && (rc == 0 || strncmp(err,
+			    lens[i].name, strlen(lens[i].name)) == 0),
+			    "%s of %zu bytes %s", lens[i].name, lens[i].len,
+			    lens[i].want ? "refused, naming it" : "accepted");
+			if (rc != 0)
+				tap_diag("  %s", err);
+		}
+		/* Explicit sockets elsewhere: the writer's is still made under
+		 * the run directory. */
+		{
+			const char *env[] = { "EGW_RUN_DIR", long_path(path, 88),
+			    "EGW_FCGI_SOCKET", "/run/a.sock",
+			    "EGW_APPLIER_SOCKET", "/run/b.sock", NULL };
+
+			ok(load(&cfg, err, env) == EGW_E_CONFIG &&
+			    strncmp(err, "EGW_RUN_DIR:", 12) == 0,
+			    "EGW_RUN_DIR of 88 bytes refused, both sockets set");
+		}
 	}
 
 	load(&cfg, err, NULL);
