@@ -2066,7 +2066,8 @@ static int
 open_socket(const char *path)
 {
 	struct sockaddr_un sun;
-	int fd;
+	mode_t old_mask;
+	int fd, rc;
 
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		log_errorx("EGW_APPLIER_SOCKET too long: %s", path);
@@ -2082,8 +2083,14 @@ open_socket(const char *path)
 		close(fd);
 		return -1;
 	}
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-	    chmod(path, 0660) != 0) {
+	/* The mode comes with the bind: a chmod by name after it would
+	 * follow whatever the run directory's owner (the service user, when
+	 * root runs this by hand) put at that name meanwhile.  Start-up is
+	 * single-threaded, so the umask is this thread's alone. */
+	old_mask = umask(0117);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_mask);
+	if (rc != 0) {
 		log_error("bind %s", path);
 		close(fd);
 		return -1;

@@ -47,7 +47,20 @@ ok "EGW_MANAGED_SOURCES=none says it explicitly: accepted" test $? -eq 0
 
 # ---- 1. dry run ----
 export DRY_RUN=true
-start_applier
+# The socket's mode comes with its bind, not a chmod by name after it
+# (fault_chmod.c swaps a link in at that name, as the run directory's
+# owner could when root runs the applier by hand).
+fault_preload fault_chmod egw-applier
+printf precious > "$T/victim.sock"
+chmod 600 "$T/victim.sock"
+export EGW_TEST_CHMOD_PATH=$EGW_RUN_DIR/applier.sock EGW_TEST_CHMOD_TARGET=$T/victim.sock
+APPLIER_PRELOAD=$FAULT_PRELOAD start_applier
+unset EGW_TEST_CHMOD_PATH EGW_TEST_CHMOD_TARGET
+ok "the applier's socket is a socket (not a swapped-in link), mode 660" \
+	bash -c "[ ! -L '$EGW_RUN_DIR/applier.sock' ] && [ -S '$EGW_RUN_DIR/applier.sock' ] &&
+		[ \"\$(stat -c %a '$EGW_RUN_DIR/applier.sock')\" = 660 ]"
+ok "the file such a link pointed at keeps its mode (no chmod by name)" \
+	test "$(stat -c %a "$T/victim.sock")" = 600
 policy put '{"scenario_id":"sa","profile":"training-updates","sources":["100.64.1.2/32"]}'
 ok "dry run: the change is processed" applied
 ok "dry run: no table in the kernel" sh -c "! ip netns exec $NS_GW nft list table inet forge_egress 2>/dev/null"
