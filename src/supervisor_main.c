@@ -14,7 +14,10 @@
  * that stops the whole gateway (exit status 2), rather than leave, say, an
  * API accepting policies that no applier will ever enforce.
  *
- * SIGTERM/SIGINT stop everything and remove pid files and sockets.  SIGHUP
+ * SIGTERM/SIGINT stop everything, in reverse start order, and remove pid
+ * files and sockets.  nginx goes first and gracefully (SIGQUIT, not its
+ * fast SIGTERM): it finishes the requests it is still reading or waiting
+ * on, which egw-api, stopped only once nginx has gone, still serves.  SIGHUP
  * goes only to the children that reload something (nginx its
  * configuration, egw-api its workers, egw-applier a full reconcile);
  * nats-server started without a configuration file could only log an
@@ -74,6 +77,7 @@ struct child {
 	bool keep_net_admin;
 	bool on_hup;			/* forward SIGHUP: it reloads */
 	bool ours;			/* egw-*: exit status 2 = config refused */
+	int stop_signal;		/* SIGTERM; nginx's graceful SIGQUIT */
 	bool enabled;
 	pid_t pid;
 	enum child_state state;
@@ -188,6 +192,7 @@ add_child(struct supervisor *sup, const char *name, const char *path,
 	c->enabled = true;
 	c->argv[0] = (char *)name;
 	c->backoff_ms = SUP_BACKOFF_MIN_MS;
+	c->stop_signal = SIGTERM;
 	return c;
 }
 
@@ -407,7 +412,11 @@ any_running(const struct supervisor *sup)
 	return false;
 }
 
-/* Reverse start order; each child gets SIGTERM and up to 10 s. */
+/*
+ * Reverse start order, one child at a time, each given up to 10 s: nginx
+ * (last started) drains while everything behind it, egw-api above all,
+ * still runs.
+ */
 static void
 stop_all(struct supervisor *sup, int sfd)
 {
@@ -421,7 +430,7 @@ stop_all(struct supervisor *sup, int sfd)
 				c->state = CHILD_STOPPED;
 			continue;
 		}
-		kill(c->pid, SIGTERM);
+		kill(c->pid, c->stop_signal);
 		deadline = timefmt_monotonic_ms() + SUP_STOP_TIMEOUT_MS;
 		while (c->pid > 0 && timefmt_monotonic_ms() < deadline) {
 			struct pollfd pfd = { .fd = sfd, .events = POLLIN };
@@ -653,6 +662,9 @@ setup_children(struct supervisor *sup)
 		return -1;
 	c = add_child(sup, "nginx", nginx ? nginx : "nginx", false);
 	c->on_hup = true;	/* re-reads its configuration */
+	/* SIGTERM would make nginx close every connection at once, a
+	 * request it is still reading or forwarding included. */
+	c->stop_signal = SIGQUIT;
 	c->argv[1] = "-c";
 	c->argv[2] = sup->nginx_conf;
 	c->argv[3] = "-e";

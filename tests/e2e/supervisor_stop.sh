@@ -1,0 +1,86 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# How egw-supervisor stops, in a network namespace this test creates (free
+# ports, so it may run beside the other supervisor scenarios):
+#   - A request nginx is still reading when the supervisor is sent SIGTERM
+#     is served: nginx is stopped gracefully (SIGQUIT) and egw-api keeps
+#     running until nginx has gone.
+. "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
+e2e_init supervisor_stop
+need_root
+need_cmd nginx nats-server curl ip python3
+
+. "$EGW_TOP_SRCDIR/tests/e2e/lib_supervisor.sh"
+sup_env supstop 1
+export EGW_LOG_LEVEL=info
+start() {	# start LOGNAME [ARGS...]
+	log=$1
+	shift
+	ip netns exec "$ns" "$sup" "$@" run > "$T/$log.log" 2>&1 &
+	SUP_PID=$!
+	track_pid "$SUP_PID"
+}
+exited() { ! kill -0 "$SUP_PID" 2>/dev/null; }
+# rc: the supervisor's exit status once it has gone by itself (within
+# SECONDS), else "running" after stopping it.  Not in $(...): only this
+# shell can wait for it.
+wait_exit() {	# wait_exit SECONDS
+	if wait_for "$1" exited; then
+		wait "$SUP_PID"
+		rc=$?
+	else
+		stop
+		rc=running
+	fi
+}
+
+# ---- a slow client across the stop ----
+# The headers and 10 bytes of the body now, the rest 3 s later; the
+# supervisor is sent SIGTERM 1 s in (the client says when it has sent the
+# first part: on a busy machine its start may take that long).  Prints the
+# reply's status line (empty when the connection was closed without one).
+cat > "$T/slow.py" <<'PY'
+import socket, sys, time
+body = (b'{"scenario_id": "scn-slow", "network_id": "net-slow", '
+        b'"profile": "training-updates", "custom_rules": [], '
+        b'"allowed_hosts": [], "allowed_ports": [], "enabled": true}')
+head = (b"POST /v1/policies HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body))
+reply = b""
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15)
+    s.sendall(head + body[:10])
+    open(sys.argv[2], "w").close()
+    time.sleep(3)
+    s.sendall(body[10:])
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+except OSError as e:
+    sys.stderr.write("slow client: %s\n" % e)
+sys.stdout.write(reply.split(b"\r\n", 1)[0].decode(errors="replace") + "\n")
+PY
+start slow --local-nats "$nats_port"
+ok "the gateway comes up" wait_for 30 health_ok
+ip netns exec "$ns" timeout 20 python3 "$T/slow.py" "$http_port" \
+	"$T/slow.sent" > "$T/slow.out" 2> "$T/client.log" &
+client=$!
+track_pid "$client"
+ok "the client sent the headers and the first bytes" wait_for 10 test -e "$T/slow.sent"
+sleep 1
+t0=$(date +%s)
+kill -TERM "$SUP_PID"
+wait "$client"
+status_line=$(head -n1 "$T/slow.out")
+ok "a request still being read at SIGTERM is served (${status_line:-no reply})" \
+	test "$(echo "$status_line" | cut -d' ' -f1-2)" = "HTTP/1.1 201"
+wait_exit 30
+took=$(( $(date +%s) - t0 ))
+ok "the supervisor then stops, exit status 0 ($rc)" test "$rc" = 0
+ok "within the 10 s nginx is given ($took s)" test "$took" -le 12
+ok "no process left in the namespace" test -z "$(ip netns pids "$ns")"
+
+e2e_done
