@@ -441,14 +441,17 @@ stop_all(struct supervisor *sup, int sfd)
 			reap(sup);
 		}
 		if (c->pid > 0) {
+			int status = 0;
+
 			log_warnx("%s did not stop within %d s; killing it", c->name,
 			    SUP_STOP_TIMEOUT_MS / 1000);
 			/* its group: nginx's or the pool's workers too */
 			kill(-c->pid, SIGKILL);
-			while (c->pid > 0 && waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+			while (waitpid(c->pid, &status, 0) < 0 &&
+			    errno == EINTR)
 				;
-			c->pid = 0;
-			c->state = CHILD_STOPPED;
+			/* As for any exit: its pid file goes too. */
+			on_child_exit(sup, c, status);
 		}
 	}
 	while (any_running(sup))

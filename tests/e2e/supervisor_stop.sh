@@ -5,6 +5,8 @@
 #   - A request nginx is still reading when the supervisor is sent SIGTERM
 #     is served: nginx is stopped gracefully (SIGQUIT) and egw-api keeps
 #     running until nginx has gone.
+#   - A component that does not stop (egw-natsd, SIGSTOPped) is killed
+#     after the 10 s stop timeout and its pid file removed like the others'.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_init supervisor_stop
 need_root
@@ -83,4 +85,21 @@ ok "the supervisor then stops, exit status 0 ($rc)" test "$rc" = 0
 ok "within the 10 s nginx is given ($took s)" test "$took" -le 12
 ok "no process left in the namespace" test -z "$(ip netns pids "$ns")"
 
+# ---- a component that does not stop ----
+start stuck --local-nats "$nats_port"
+ok "the gateway comes up again" wait_for 30 health_ok
+natsd=$(cat "$run/egw-natsd.pid" 2>/dev/null)
+ok "egw-natsd has a pid file" test -n "$natsd"
+kill -STOP "$natsd"
+kill -TERM "$SUP_PID"
+# 10 s for egw-natsd, a few for the others.
+wait_exit 30
+ok "the supervisor stops, exit status 0 ($rc)" test "$rc" = 0
+ok "it killed egw-natsd after the timeout" \
+	grep -q "egw-natsd did not stop within 10 s; killing it" "$T/stuck.log"
+ok "egw-natsd's pid file is removed ($(ls "$run"/*.pid 2>/dev/null))" \
+	test ! -e "$run/egw-natsd.pid"
+ok "no pid file or status file left" \
+	test -z "$(ls "$run"/*.pid "$run/supervisor.json" 2>/dev/null)"
+ok "no process left in the namespace" test -z "$(ip netns pids "$ns")"
 e2e_done
