@@ -17,8 +17,10 @@
  * SIGTERM/SIGINT stop everything, in reverse start order, and remove pid
  * files and sockets.  nginx goes first and gracefully (SIGQUIT, not its
  * fast SIGTERM): it finishes the requests it is still reading or waiting
- * on, which egw-api, stopped only once nginx has gone, still serves.  SIGHUP
- * goes only to the children that reload something (nginx its
+ * on, which egw-api, stopped only once nginx has gone, still serves.  A
+ * stop asked for during the start-up (the migration, the nginx
+ * configuration) is kept, and honoured before any child starts, also as
+ * pid 1.  SIGHUP goes only to the children that reload something (nginx its
  * configuration, egw-api its workers, egw-applier a full reconcile);
  * nats-server started without a configuration file could only log an
  * error.  When started as root every child runs as EGW_USER, and only the
@@ -270,8 +272,8 @@ exec_child(const struct supervisor *sup, const struct child *c)
 {
 	sigset_t none;
 
-	/* Handlers first (run() installed ones that do nothing, for pid 1):
-	 * a stop signal before the exec must still end the child. */
+	/* Handlers first (main() installed ones that do nothing, for pid
+	 * 1): a stop signal before the exec must still end the child. */
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	/* Ignored, which survives exec: a SIGHUP forwarded while a child
@@ -771,29 +773,66 @@ shutdown_gateway(struct supervisor *sup, int sfd)
 		log_info("all components stopped");
 }
 
+static const int sup_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+#define SUP_N_SIGNALS (sizeof(sup_signals) / sizeof(sup_signals[0]))
+
+static void
+signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < SUP_N_SIGNALS; i++)
+		sigaddset(set, sup_signals[i]);
+}
+
+/*
+ * First thing in main(), before the start-up work (the migration, the
+ * nginx configuration), which takes seconds on a slow disk: a stop asked
+ * for meanwhile must not be lost.  As pid 1 with no handler it would be
+ * dropped; blocked with one it stays pending until run() reads it.
+ */
+static void
+hold_signals(void)
+{
+	struct sigaction sa;
+	sigset_t mask;
+
+	signal_set(&mask);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal_never;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < SUP_N_SIGNALS; i++)
+		sigaction(sup_signals[i], &sa, NULL);
+}
+
+/* A SIGTERM or SIGINT that came during the start-up, still pending. */
+static int
+stop_pending(void)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) != 0)
+		return 0;
+	if (sigismember(&pending, SIGTERM))
+		return SIGTERM;
+	return sigismember(&pending, SIGINT) ? SIGINT : 0;
+}
+
 static int
 run(struct supervisor *sup)
 {
 	sigset_t mask;
-	int sfd;
+	int sfd, sig;
 	bool dirty = true;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	{
-		struct sigaction sa;
-		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_signal_never;
-		sigemptyset(&sa.sa_mask);
-		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-			sigaction(sigs[i], &sa, NULL);
+	/* Nothing runs yet and nothing is ours to remove: the caller's
+	 * stop wins over starting everything only to stop it again. */
+	if ((sig = stop_pending()) != 0) {
+		log_info("signal %d during start-up: not starting the gateway",
+		    sig);
+		return 0;
 	}
+	signal_set(&mask);
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
 		fatal_io("signalfd");
 
@@ -868,6 +907,7 @@ main(int argc, char **argv)
 	bool check_only = false;
 	const char *cmd = "run";
 
+	hold_signals();
 	sup.self = getpid();
 
 	for (int i = 1; i < argc; i++) {
