@@ -40,6 +40,7 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -461,25 +462,57 @@ stop_all(struct supervisor *sup, int sfd)
 }
 
 /*
- * mkdir -p, then hand the leaf to the service user.  The state and run
- * directories are that user's, so a name under them (nginx/, nats/) may be
- * its symlink to any directory, which a chown by name would hand over:
- * safefile_ensure_dir() refuses it and changes the directory it opened.
+ * mkdir -p, then hand the leaf to the service user if we created it.  The
+ * state and run directories are that user's, so a name under them (nginx/,
+ * nats/) may be its symlink to any directory, which a chown by name would
+ * hand over: safefile_ensure_dir() refuses it and changes the directory it
+ * opened.  One that existed is the operator's (or a mistake such as
+ * EGW_STATE_DIR=/var/lib): used as it is, or refused as a configuration
+ * error (exit status 2), never re-owned.  @setting names the variable.
  * Returns the directory's descriptor (close-on-exec), or -1 (logged).
  */
 static int
-ensure_dir(const struct supervisor *sup, const char *dir, mode_t mode)
+ensure_dir(const struct supervisor *sup, const char *setting, const char *dir,
+    mode_t mode)
 {
 	int fd = safefile_ensure_dir(dir, mode, sup->drop_privs, sup->uid, sup->gid);
+	struct passwd *pw;
+	struct stat sb;
+	char owner[64], user[64];
 
-	if (fd < 0 && errno == ELOOP)
+	if (fd >= 0)
+		return fd;
+	if (errno == ELOOP) {
 		log_errorx("%s: a symbolic link in a directory another user may "
 		    "write is on the way; refusing to follow it (remove it; "
 		    "make a link there only in a directory only root may "
 		    "write)", dir);
-	else if (fd < 0)
+		return -1;
+	}
+	if (errno != EEXIST) {
 		log_error("cannot create %s", dir);
-	return fd;
+		return -1;
+	}
+	if (stat(dir, &sb) != 0)
+		memset(&sb, 0, sizeof(sb));
+	if ((pw = getpwuid(sb.st_uid)) != NULL)
+		snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+	else
+		snprintf(owner, sizeof(owner), "uid %ld", (long)sb.st_uid);
+	if (sup->drop_privs || (pw = getpwuid(sup->uid)) == NULL)
+		snprintf(user, sizeof(user), "%s", sup->drop_privs ?
+		    sup->cfg.user : "this user");
+	else
+		snprintf(user, sizeof(user), "%s", pw->pw_name);
+	log_errorx("%s: %s exists and is not fit for %s as it is (owner %s, "
+	    "mode %04o; it must be root's or %s's, writable by %s and by no "
+	    "one else but its group): the supervisor changes only a directory "
+	    "it creates. "
+	    "Name one that does not exist yet (it is created), or, if this "
+	    "one is meant for the gateway alone, run \"chown %s: %s && chmod "
+	    "0750 %s\"", setting, dir, user, owner,
+	    (unsigned)(sb.st_mode & 07777), user, user, user, dir, dir);
+	exit(2);
 }
 
 /*
@@ -659,7 +692,8 @@ setup_children(struct supervisor *sup)
 	}
 	if (path_join(nginx_dir, sizeof(nginx_dir), sup->cfg.run_dir, "nginx") != 0 ||
 	    path_join(sup->nginx_conf, sizeof(sup->nginx_conf), nginx_dir,
-	    "nginx.conf") != 0 || (dir_fd = ensure_dir(sup, nginx_dir, 0750)) < 0)
+	    "nginx.conf") != 0 || (dir_fd = ensure_dir(sup, "EGW_RUN_DIR/nginx",
+	    nginx_dir, 0750)) < 0)
 		return -1;
 	rc = render_nginx_conf(sup, nginx_dir, dir_fd, sup->nginx_conf);
 	close(dir_fd);
@@ -951,6 +985,9 @@ main(int argc, char **argv)
 
 	if (self_dir(sup.bindir, sizeof(sup.bindir)) != 0)
 		fatal_io("cannot find my own directory");
+	/* Not root: the directories are for the user we run as. */
+	sup.uid = geteuid();
+	sup.gid = getegid();
 	if (geteuid() == 0) {
 		if (privdrop_lookup(sup.cfg.user, &sup.uid, &sup.gid) != 0) {
 			log_errorx("EGW_USER %s does not exist; create it with "
@@ -965,10 +1002,11 @@ main(int argc, char **argv)
 			    sup.cfg.user);
 	}
 	{
-		int state_fd = ensure_dir(&sup, sup.cfg.state_dir, 0750);
+		int state_fd = ensure_dir(&sup, "EGW_STATE_DIR",
+		    sup.cfg.state_dir, 0750);
 
-		if (state_fd < 0 ||
-		    (sup.run_fd = ensure_dir(&sup, sup.cfg.run_dir, 0750)) < 0)
+		if (state_fd < 0 || (sup.run_fd = ensure_dir(&sup,
+		    "EGW_RUN_DIR", sup.cfg.run_dir, 0750)) < 0)
 			fatal_io("cannot create the state or run directory");
 		close(state_fd);
 	}
@@ -981,7 +1019,8 @@ main(int argc, char **argv)
 		int fd = -1;
 
 		if (path_join(sup.nats_store, sizeof(sup.nats_store), sup.cfg.state_dir,
-		    "nats") != 0 || (fd = ensure_dir(&sup, sup.nats_store, 0750)) < 0)
+		    "nats") != 0 || (fd = ensure_dir(&sup, "EGW_STATE_DIR/nats",
+		    sup.nats_store, 0750)) < 0)
 			fatal_io("cannot create the NATS store directory");
 		close(fd);
 		snprintf(url, sizeof(url), "nats://127.0.0.1:%s", sup.local_nats_port);
