@@ -51,8 +51,12 @@ main(int argc, char **argv)
 	struct store *st;
 	size_t filled = 0;
 	bool check_only = false;
+	sigset_t child_mask;
 	int rc;
 
+	/* Before the database work below: a SIGTERM meanwhile must stop us
+	 * (pool_run() sees it), also as a container's pid 1. */
+	pool_hold_signals(&child_mask);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-n") == 0) {
 			check_only = true;
@@ -93,5 +97,5 @@ main(int argc, char **argv)
 	if (filled > 0)
 		log_info("recomputed %zu derived interfaces", filled);
 	store_close(st);
-	return pool_run(&cfg);
+	return pool_run(&cfg, &child_mask);
 }

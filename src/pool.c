@@ -135,6 +135,16 @@ pool_on_signal(int sig)
 static const int pool_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
 
 static void
+pool_signal_set(sigset_t *set)
+{
+	size_t n = sizeof(pool_signals) / sizeof(pool_signals[0]);
+
+	sigemptyset(set);
+	for (size_t i = 0; i < n; i++)
+		sigaddset(set, pool_signals[i]);
+}
+
+static void
 pool_set_handlers(void (*handler)(int))
 {
 	struct sigaction sa;
@@ -144,6 +154,16 @@ pool_set_handlers(void (*handler)(int))
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(pool_signals) / sizeof(pool_signals[0]); i++)
 		sigaction(pool_signals[i], &sa, NULL);
+}
+
+void
+pool_hold_signals(sigset_t *oldmask)
+{
+	sigset_t set;
+
+	pool_signal_set(&set);
+	sigprocmask(SIG_BLOCK, &set, oldmask);
+	pool_set_handlers(pool_on_signal);
 }
 
 static int
@@ -340,14 +360,21 @@ pool_stop(struct pool *p)
 }
 
 int
-pool_run(const struct config *cfg)
+pool_run(const struct config *cfg, const sigset_t *child_mask)
 {
 	struct pool p;
-	sigset_t set, oldmask;
+	sigset_t set, pending;
 	size_t n_routes;
 	char text[32];
 	int rc = 0;
 
+	/* Asked to stop while main() was still starting: leave before the
+	 * lock, the socket or any worker, as if stopped at once. */
+	if (sigpending(&pending) == 0 && (sigismember(&pending, SIGTERM) ||
+	    sigismember(&pending, SIGINT))) {
+		log_info("stopped during start-up: not starting the pool");
+		return 0;
+	}
 	memset(&p, 0, sizeof(p));
 	p.cfg = cfg;
 	p.master = getpid();
@@ -376,14 +403,7 @@ pool_run(const struct config *cfg)
 		return 1;
 	}
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGCHLD);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, &oldmask);
-	pool_set_handlers(pool_on_signal);
-
+	pool_signal_set(&set);
 	if (pool_open_socket(&p) != 0) {
 		rc = 1;
 		goto out;
@@ -394,7 +414,7 @@ pool_run(const struct config *cfg)
 	    cfg->fcgi_socket, cfg->workers, cfg->spare_workers);
 
 	for (unsigned i = 0; i < POOL_CHILDREN(&p); i++)
-		pool_spawn(&p, i, &oldmask);
+		pool_spawn(&p, i, child_mask);
 	pool_write_workers(&p);
 
 	for (;;) {
@@ -409,7 +429,7 @@ pool_run(const struct config *cfg)
 			if (s->pid != 0)
 				continue;
 			if (s->respawn_at_ms <= now) {
-				pool_spawn(&p, i, &oldmask);
+				pool_spawn(&p, i, child_mask);
 				changed = true;
 			} else if (s->respawn_at_ms - now < wait_ms) {
 				wait_ms = s->respawn_at_ms - now;
@@ -451,7 +471,6 @@ out:
 	unlinkat(p.run_fd, POOL_WORKERS_FILE, 0);
 	unlinkat(p.run_fd, POOL_WRITER_FILE, 0);
 	close(p.run_fd);
-	sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	metrics_destroy(p.metrics);
 	spare_destroy(p.spare);
 	free(p.slots);

@@ -28,20 +28,46 @@ dir_trusted(int dirfd)
 }
 
 /*
+ * Whether the directory @fd, which we did not create, may be used as it
+ * is for @uid:@gid: it is root's or the user's, nobody outside its owner
+ * and the user's group may write it, and the user may (through its owner
+ * or group bits: the children run with no supplementary groups).
+ */
+static bool
+dir_usable(int fd, uid_t uid, gid_t gid)
+{
+	const mode_t wx = S_IWUSR | S_IXUSR;
+	struct stat sb;
+
+	if (fstat(fd, &sb) != 0)
+		return false;
+	if (sb.st_uid != 0 && sb.st_uid != uid)
+		return false;
+	if ((sb.st_mode & S_IWOTH) != 0 ||
+	    ((sb.st_mode & S_IWGRP) != 0 && sb.st_gid != gid))
+		return false;
+	return uid == 0 ||
+	    (sb.st_uid == uid && (sb.st_mode & wx) == wx) ||
+	    (sb.st_gid == gid && (sb.st_mode & (wx >> 3)) == (wx >> 3));
+}
+
+/*
  * One step of the walk: the directory @name in @dirfd, created with @mode
- * when missing.  A symlink is followed only out of a trusted directory.
- * The directories on the way are opened O_PATH (search permission is all
- * a path lookup needs; O_RDONLY would need read permission too), the
- * last one O_RDONLY, for fchmod/fchown and the caller's *at() calls.
+ * when missing (*@created says whether this call made it).  A symlink is
+ * followed only out of a trusted directory.  The directories on the way
+ * are opened O_PATH (search permission is all a path lookup needs;
+ * O_RDONLY would need read permission too), the last one O_RDONLY, for
+ * fstat/fchmod/fchown and the caller's *at() calls.
  */
 static int
-open_step(int dirfd, const char *name, mode_t mode, bool last)
+open_step(int dirfd, const char *name, mode_t mode, bool last, bool *created)
 {
 	int how = (last ? O_RDONLY : O_PATH) | O_DIRECTORY | O_CLOEXEC;
 	struct stat sb;
 	int fd;
 
-	if (mkdirat(dirfd, name, mode) != 0 && errno != EEXIST)
+	*created = mkdirat(dirfd, name, mode) == 0;
+	if (!*created && errno != EEXIST)
 		return -1;
 	fd = openat(dirfd, name, how | O_NOFOLLOW);
 	if (fd >= 0 || (errno != ELOOP && errno != ENOTDIR))
@@ -65,6 +91,7 @@ safefile_ensure_dir(const char *path, mode_t mode, bool chown_to, uid_t uid,
 {
 	char buf[PATH_MAX];
 	char *save = NULL, *name, *next;
+	bool created = false;
 	int fd, saved;
 
 	if (path[0] != '/') {
@@ -98,7 +125,7 @@ safefile_ensure_dir(const char *path, mode_t mode, bool chown_to, uid_t uid,
 			return -1;
 		}
 		child = open_step(fd, name, next == NULL ? mode : 0755,
-		    next == NULL);
+		    next == NULL, &created);
 		saved = errno;
 		close(fd);
 		if (child < 0) {
@@ -106,6 +133,16 @@ safefile_ensure_dir(const char *path, mode_t mode, bool chown_to, uid_t uid,
 			return -1;
 		}
 		fd = child;
+	}
+	/* One that was there is someone's, maybe a system directory named
+	 * by mistake (EGW_STATE_DIR=/var/lib): never re-owned or re-moded,
+	 * only used when it already suits. */
+	if (!created) {
+		if (dir_usable(fd, uid, gid))
+			return fd;
+		close(fd);
+		errno = EEXIST;
+		return -1;
 	}
 	/* Through the descriptor: whatever the name points at by now, the
 	 * directory we opened is the one changed. */

@@ -11,7 +11,8 @@
  * fresh random name created with O_CREAT|O_EXCL|O_NOFOLLOW (a new inode,
  * ours) and renamed over the final name (rename replaces a symlink, never
  * follows it); a directory is opened with O_DIRECTORY|O_NOFOLLOW relative
- * to its parent and changed through that descriptor.  A symlink is
+ * to its parent and changed through that descriptor, and only if it was
+ * just created: one that existed is used as it is or refused.  A symlink is
  * followed only where nobody but root (or this process's own user) could
  * have made it: in a directory they own that nobody else may write.
  */
@@ -23,23 +24,28 @@
 #include <sys/types.h>
 
 /**
- * safefile_ensure_dir() - mkdir -p @path and hand its last component over
+ * safefile_ensure_dir() - mkdir -p @path for a user; hand it over if new
  * @path: absolute directory path
- * @mode: permissions of the last component (set even when it exists)
- * @chown_to: whether to chown the last component to @uid:@gid
- * @uid: new owner
- * @gid: new group
+ * @mode: permissions of the last component when this call creates it
+ * @chown_to: whether to chown the last component it creates to @uid:@gid
+ * @uid: the user the directory is for (the new owner)
+ * @gid: that user's group
  *
  * The path is walked from "/" one component at a time, each opened with
  * O_DIRECTORY|O_NOFOLLOW relative to the one before (missing ones are
  * created 0755 less the umask, and left as they are); a component that
  * is a symlink is followed only when the directory holding it is owned by
  * root or by this process's user and writable by nobody else (an
- * operator's link such as /var/run -> /run), and refused otherwise.  The
- * last component's mode and owner are then set through its descriptor.
+ * operator's link such as /var/run -> /run), and refused otherwise.  A
+ * last component this call created gets @mode (and @uid:@gid) through its
+ * descriptor.  One that existed is never changed: it is used as it is when
+ * it is owned by root or @uid, no one but its owner and @gid may write to
+ * it, and @uid may (through the owner's or @gid's bits; root always
+ * may), and refused otherwise.
  *
  * Returns: a descriptor of the directory (O_DIRECTORY, close-on-exec; the
- * caller closes it), or -1 with errno set: ELOOP when a component is a
+ * caller closes it), or -1 with errno set: EEXIST when the last component
+ * existed and is not fit for @uid as it is, ELOOP when a component is a
  * symlink that is refused, ENOTDIR when one is not a directory, EINVAL for
  * a relative path or a "." or ".." component, or what mkdirat(2),
  * openat(2), fchmod(2) or fchown(2) said.

@@ -14,8 +14,13 @@
  * that stops the whole gateway (exit status 2), rather than leave, say, an
  * API accepting policies that no applier will ever enforce.
  *
- * SIGTERM/SIGINT stop everything and remove pid files and sockets.  SIGHUP
- * goes only to the children that reload something (nginx its
+ * SIGTERM/SIGINT stop everything, in reverse start order, and remove pid
+ * files and sockets.  nginx goes first and gracefully (SIGQUIT, not its
+ * fast SIGTERM): it finishes the requests it is still reading or waiting
+ * on, which egw-api, stopped only once nginx has gone, still serves.  A
+ * stop asked for during the start-up (the migration, the nginx
+ * configuration) is kept, and honoured before any child starts, also as
+ * pid 1.  SIGHUP goes only to the children that reload something (nginx its
  * configuration, egw-api its workers, egw-applier a full reconcile);
  * nats-server started without a configuration file could only log an
  * error.  When started as root every child runs as EGW_USER, and only the
@@ -35,6 +40,7 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -74,6 +80,7 @@ struct child {
 	bool keep_net_admin;
 	bool on_hup;			/* forward SIGHUP: it reloads */
 	bool ours;			/* egw-*: exit status 2 = config refused */
+	int stop_signal;		/* SIGTERM; nginx's graceful SIGQUIT */
 	bool enabled;
 	pid_t pid;
 	enum child_state state;
@@ -188,6 +195,7 @@ add_child(struct supervisor *sup, const char *name, const char *path,
 	c->enabled = true;
 	c->argv[0] = (char *)name;
 	c->backoff_ms = SUP_BACKOFF_MIN_MS;
+	c->stop_signal = SIGTERM;
 	return c;
 }
 
@@ -265,8 +273,8 @@ exec_child(const struct supervisor *sup, const struct child *c)
 {
 	sigset_t none;
 
-	/* Handlers first (run() installed ones that do nothing, for pid 1):
-	 * a stop signal before the exec must still end the child. */
+	/* Handlers first (main() installed ones that do nothing, for pid
+	 * 1): a stop signal before the exec must still end the child. */
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
 	/* Ignored, which survives exec: a SIGHUP forwarded while a child
@@ -407,7 +415,11 @@ any_running(const struct supervisor *sup)
 	return false;
 }
 
-/* Reverse start order; each child gets SIGTERM and up to 10 s. */
+/*
+ * Reverse start order, one child at a time, each given up to 10 s: nginx
+ * (last started) drains while everything behind it, egw-api above all,
+ * still runs.
+ */
 static void
 stop_all(struct supervisor *sup, int sfd)
 {
@@ -421,7 +433,7 @@ stop_all(struct supervisor *sup, int sfd)
 				c->state = CHILD_STOPPED;
 			continue;
 		}
-		kill(c->pid, SIGTERM);
+		kill(c->pid, c->stop_signal);
 		deadline = timefmt_monotonic_ms() + SUP_STOP_TIMEOUT_MS;
 		while (c->pid > 0 && timefmt_monotonic_ms() < deadline) {
 			struct pollfd pfd = { .fd = sfd, .events = POLLIN };
@@ -432,14 +444,17 @@ stop_all(struct supervisor *sup, int sfd)
 			reap(sup);
 		}
 		if (c->pid > 0) {
+			int status = 0;
+
 			log_warnx("%s did not stop within %d s; killing it", c->name,
 			    SUP_STOP_TIMEOUT_MS / 1000);
 			/* its group: nginx's or the pool's workers too */
 			kill(-c->pid, SIGKILL);
-			while (c->pid > 0 && waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
+			while (waitpid(c->pid, &status, 0) < 0 &&
+			    errno == EINTR)
 				;
-			c->pid = 0;
-			c->state = CHILD_STOPPED;
+			/* As for any exit: its pid file goes too. */
+			on_child_exit(sup, c, status);
 		}
 	}
 	while (any_running(sup))
@@ -447,25 +462,57 @@ stop_all(struct supervisor *sup, int sfd)
 }
 
 /*
- * mkdir -p, then hand the leaf to the service user.  The state and run
- * directories are that user's, so a name under them (nginx/, nats/) may be
- * its symlink to any directory, which a chown by name would hand over:
- * safefile_ensure_dir() refuses it and changes the directory it opened.
+ * mkdir -p, then hand the leaf to the service user if we created it.  The
+ * state and run directories are that user's, so a name under them (nginx/,
+ * nats/) may be its symlink to any directory, which a chown by name would
+ * hand over: safefile_ensure_dir() refuses it and changes the directory it
+ * opened.  One that existed is the operator's (or a mistake such as
+ * EGW_STATE_DIR=/var/lib): used as it is, or refused as a configuration
+ * error (exit status 2), never re-owned.  @setting names the variable.
  * Returns the directory's descriptor (close-on-exec), or -1 (logged).
  */
 static int
-ensure_dir(const struct supervisor *sup, const char *dir, mode_t mode)
+ensure_dir(const struct supervisor *sup, const char *setting, const char *dir,
+    mode_t mode)
 {
 	int fd = safefile_ensure_dir(dir, mode, sup->drop_privs, sup->uid, sup->gid);
+	struct passwd *pw;
+	struct stat sb;
+	char owner[64], user[64];
 
-	if (fd < 0 && errno == ELOOP)
+	if (fd >= 0)
+		return fd;
+	if (errno == ELOOP) {
 		log_errorx("%s: a symbolic link in a directory another user may "
 		    "write is on the way; refusing to follow it (remove it; "
 		    "make a link there only in a directory only root may "
 		    "write)", dir);
-	else if (fd < 0)
+		return -1;
+	}
+	if (errno != EEXIST) {
 		log_error("cannot create %s", dir);
-	return fd;
+		return -1;
+	}
+	if (stat(dir, &sb) != 0)
+		memset(&sb, 0, sizeof(sb));
+	if ((pw = getpwuid(sb.st_uid)) != NULL)
+		snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+	else
+		snprintf(owner, sizeof(owner), "uid %ld", (long)sb.st_uid);
+	if (sup->drop_privs || (pw = getpwuid(sup->uid)) == NULL)
+		snprintf(user, sizeof(user), "%s", sup->drop_privs ?
+		    sup->cfg.user : "this user");
+	else
+		snprintf(user, sizeof(user), "%s", pw->pw_name);
+	log_errorx("%s: %s exists and is not fit for %s as it is (owner %s, "
+	    "mode %04o; it must be root's or %s's, writable by %s and by no "
+	    "one else but its group): the supervisor changes only a directory "
+	    "it creates. "
+	    "Name one that does not exist yet (it is created), or, if this "
+	    "one is meant for the gateway alone, run \"chown %s: %s && chmod "
+	    "0750 %s\"", setting, dir, user, owner,
+	    (unsigned)(sb.st_mode & 07777), user, user, user, dir, dir);
+	exit(2);
 }
 
 /*
@@ -645,7 +692,8 @@ setup_children(struct supervisor *sup)
 	}
 	if (path_join(nginx_dir, sizeof(nginx_dir), sup->cfg.run_dir, "nginx") != 0 ||
 	    path_join(sup->nginx_conf, sizeof(sup->nginx_conf), nginx_dir,
-	    "nginx.conf") != 0 || (dir_fd = ensure_dir(sup, nginx_dir, 0750)) < 0)
+	    "nginx.conf") != 0 || (dir_fd = ensure_dir(sup, "EGW_RUN_DIR/nginx",
+	    nginx_dir, 0750)) < 0)
 		return -1;
 	rc = render_nginx_conf(sup, nginx_dir, dir_fd, sup->nginx_conf);
 	close(dir_fd);
@@ -653,6 +701,9 @@ setup_children(struct supervisor *sup)
 		return -1;
 	c = add_child(sup, "nginx", nginx ? nginx : "nginx", false);
 	c->on_hup = true;	/* re-reads its configuration */
+	/* SIGTERM would make nginx close every connection at once, a
+	 * request it is still reading or forwarding included. */
+	c->stop_signal = SIGQUIT;
 	c->argv[1] = "-c";
 	c->argv[2] = sup->nginx_conf;
 	c->argv[3] = "-e";
@@ -756,29 +807,66 @@ shutdown_gateway(struct supervisor *sup, int sfd)
 		log_info("all components stopped");
 }
 
+static const int sup_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+#define SUP_N_SIGNALS (sizeof(sup_signals) / sizeof(sup_signals[0]))
+
+static void
+signal_set(sigset_t *set)
+{
+	sigemptyset(set);
+	for (size_t i = 0; i < SUP_N_SIGNALS; i++)
+		sigaddset(set, sup_signals[i]);
+}
+
+/*
+ * First thing in main(), before the start-up work (the migration, the
+ * nginx configuration), which takes seconds on a slow disk: a stop asked
+ * for meanwhile must not be lost.  As pid 1 with no handler it would be
+ * dropped; blocked with one it stays pending until run() reads it.
+ */
+static void
+hold_signals(void)
+{
+	struct sigaction sa;
+	sigset_t mask;
+
+	signal_set(&mask);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal_never;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < SUP_N_SIGNALS; i++)
+		sigaction(sup_signals[i], &sa, NULL);
+}
+
+/* A SIGTERM or SIGINT that came during the start-up, still pending. */
+static int
+stop_pending(void)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) != 0)
+		return 0;
+	if (sigismember(&pending, SIGTERM))
+		return SIGTERM;
+	return sigismember(&pending, SIGINT) ? SIGINT : 0;
+}
+
 static int
 run(struct supervisor *sup)
 {
 	sigset_t mask;
-	int sfd;
+	int sfd, sig;
 	bool dirty = true;
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGCHLD);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	{
-		struct sigaction sa;
-		static const int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
-
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = on_signal_never;
-		sigemptyset(&sa.sa_mask);
-		for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-			sigaction(sigs[i], &sa, NULL);
+	/* Nothing runs yet and nothing is ours to remove: the caller's
+	 * stop wins over starting everything only to stop it again. */
+	if ((sig = stop_pending()) != 0) {
+		log_info("signal %d during start-up: not starting the gateway",
+		    sig);
+		return 0;
 	}
+	signal_set(&mask);
 	if ((sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0)
 		fatal_io("signalfd");
 
@@ -853,6 +941,7 @@ main(int argc, char **argv)
 	bool check_only = false;
 	const char *cmd = "run";
 
+	hold_signals();
 	sup.self = getpid();
 
 	for (int i = 1; i < argc; i++) {
@@ -896,6 +985,9 @@ main(int argc, char **argv)
 
 	if (self_dir(sup.bindir, sizeof(sup.bindir)) != 0)
 		fatal_io("cannot find my own directory");
+	/* Not root: the directories are for the user we run as. */
+	sup.uid = geteuid();
+	sup.gid = getegid();
 	if (geteuid() == 0) {
 		if (privdrop_lookup(sup.cfg.user, &sup.uid, &sup.gid) != 0) {
 			log_errorx("EGW_USER %s does not exist; create it with "
@@ -910,10 +1002,11 @@ main(int argc, char **argv)
 			    sup.cfg.user);
 	}
 	{
-		int state_fd = ensure_dir(&sup, sup.cfg.state_dir, 0750);
+		int state_fd = ensure_dir(&sup, "EGW_STATE_DIR",
+		    sup.cfg.state_dir, 0750);
 
-		if (state_fd < 0 ||
-		    (sup.run_fd = ensure_dir(&sup, sup.cfg.run_dir, 0750)) < 0)
+		if (state_fd < 0 || (sup.run_fd = ensure_dir(&sup,
+		    "EGW_RUN_DIR", sup.cfg.run_dir, 0750)) < 0)
 			fatal_io("cannot create the state or run directory");
 		close(state_fd);
 	}
@@ -926,7 +1019,8 @@ main(int argc, char **argv)
 		int fd = -1;
 
 		if (path_join(sup.nats_store, sizeof(sup.nats_store), sup.cfg.state_dir,
-		    "nats") != 0 || (fd = ensure_dir(&sup, sup.nats_store, 0750)) < 0)
+		    "nats") != 0 || (fd = ensure_dir(&sup, "EGW_STATE_DIR/nats",
+		    sup.nats_store, 0750)) < 0)
 			fatal_io("cannot create the NATS store directory");
 		close(fd);
 		snprintf(url, sizeof(url), "nats://127.0.0.1:%s", sup.local_nats_port);

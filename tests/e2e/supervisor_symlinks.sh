@@ -7,6 +7,10 @@
 # nginx config's old temporary name) are replaced, not followed, and a
 # symlink where root expects a directory (state/nats, run/nginx) is
 # refused with a clear error.  The plants are made as the service user.
+# A directory that exists already is never re-owned or re-moded: root's
+# 0755 one as EGW_STATE_DIR (EGW_STATE_DIR=/var/lib by mistake) or one
+# anyone may write as EGW_RUN_DIR is refused (exit 2, naming it), one of
+# the service user's is used as it is.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_init supervisor_symlinks
 need_root
@@ -95,4 +99,39 @@ ok "and exits non-zero" test $? -ne 0
 ok "naming the symbolic link" grep -q "nginx: a symbolic link" "$T/nginx_link.log"
 ok "root's directory is still root's, mode 700, empty" \
 	test "$(owner "$T/victimdir2") $(ls -A "$T/victimdir2" | wc -l)" = "root 700 0"
+as_user rm "$run/nginx"
+
+# 4. Existing directories named as EGW_STATE_DIR or EGW_RUN_DIR.
+mkdir -m 755 "$T/system"
+echo precious > "$T/system/file"
+EGW_STATE_DIR="$T/system" start system_state
+ok "EGW_STATE_DIR is root's 0755 directory: the supervisor refuses it" \
+	wait_for 20 exited
+status_after_exit
+rc=$?
+ok "exit status 2, a configuration error ($rc)" test "$rc" -eq 2
+ok "naming the setting and the directory" \
+	grep -q "EGW_STATE_DIR: $T/system exists and is not fit for nobody" \
+	"$T/system_state.log"
+ok "the directory is still root's, mode 755" \
+	test "$(owner "$T/system")" = "root 755"
+ok "nothing was created in it" test "$(ls -A "$T/system")" = file
+mkdir -m 777 "$T/open"
+chmod 777 "$T/open"
+chown nobody "$T/open"
+EGW_RUN_DIR="$T/open" start open_run
+ok "EGW_RUN_DIR anyone may write: the supervisor refuses it" \
+	wait_for 20 exited
+status_after_exit
+rc=$?
+ok "exit status 2 ($rc)" test "$rc" -eq 2
+ok "naming it" grep -q "EGW_RUN_DIR: $T/open exists and is not fit" \
+	"$T/open_run.log"
+ok "its mode is still 777" test "$(owner "$T/open")" = "nobody 777"
+chmod 700 "$state"
+start own_state
+ok "the service user's own 0700 state directory: the gateway comes up" \
+	wait_for 30 health_ok
+stop
+ok "and it is still 0700" test "$(owner "$state")" = "nobody 700"
 e2e_done

@@ -4,6 +4,8 @@
  * directory another user may write is never followed (neither for a
  * directory, at any depth, nor for a file), one in a directory only we
  * may write is, and files replaced through it have exactly the mode asked.
+ * A directory that existed is never changed: used as it is when it suits
+ * the user it is for, refused (EEXIST) otherwise.
  *
  * "Another user's directory" is a directory of mode 0777: as root or not,
  * anyone could have planted what is in it.
@@ -60,6 +62,8 @@ int
 main(void)
 {
 	char tmpl[] = "/tmp/egw-safefile-XXXXXX", name[NAME_MAX + 1];
+	uid_t me = geteuid();
+	gid_t us = getegid();
 	int fd, dirfd, err;
 
 	umask(077);
@@ -78,22 +82,111 @@ main(void)
 	close(fd);
 
 	/* Plain creation, nested, mode set through the descriptor. */
-	fd = safefile_ensure_dir(at("user/a/b"), 0750, false, 0, 0);
+	fd = safefile_ensure_dir(at("user/a/b"), 0750, false, me, us);
 	ok(fd >= 0, "ensure_dir creates a nested directory");
 	if (fd >= 0)
 		close(fd);
 	is_int(mode_of(at("user/a/b")) & 07777, 0750, "its mode is the one asked");
 	is_int(mode_of(at("user/a")) & 07777, 0755 & ~077, "a parent it made is 0755 less the umask");
-	fd = safefile_ensure_dir(at("user/a/b"), 0700, false, 0, 0);
-	ok(fd >= 0, "ensure_dir on an existing directory");
+	fd = safefile_ensure_dir(at("user/a/b"), 0700, false, me, us);
+	ok(fd >= 0, "ensure_dir on an existing directory of ours");
 	if (fd >= 0)
 		close(fd);
-	is_int(mode_of(at("user/a/b")) & 07777, 0700, "its mode is set again");
+	is_int(mode_of(at("user/a/b")) & 07777, 0750,
+	    "used as it is: its mode is not changed");
+
+	/* Existing directories are someone's: used as they are, or refused
+	 * (EGW_STATE_DIR=/var/lib by mistake must not become the user's). */
+	errno = 0;
+	fd = safefile_ensure_dir(at("user"), 0750, false, me, us);
+	err = errno;
+	ok(fd < 0 && err == EEXIST, "one anyone may write: refused, EEXIST");
+	is_int(mode_of(at("user")) & 07777, 0777, "and left as it was");
+	mkdir(at("shared"), 0770);
+	chmod(at("shared"), 0770);
+	fd = safefile_ensure_dir(at("shared"), 0750, false, me, us);
+	ok(fd >= 0, "one its group may write, the user's group: used");
+	if (fd >= 0)
+		close(fd);
+	is_int(mode_of(at("shared")) & 07777, 0770, "as it is");
+	if (me == 0) {
+		uid_t other = 65534;
+		gid_t other_gid = 65534;
+
+		/* The /var/lib case: root's, 0755, for an unprivileged user. */
+		mkdir(at("system"), 0755);
+		chmod(at("system"), 0755);
+		errno = 0;
+		fd = safefile_ensure_dir(at("system"), 0750, true, other,
+		    other_gid);
+		err = errno;
+		ok(fd < 0 && err == EEXIST,
+		    "root's directory the user cannot write: refused, EEXIST");
+		is_int(mode_of(at("system")) & 07777, 0755,
+		    "its mode unchanged");
+		{
+			struct stat sb;
+
+			ok(stat(at("system"), &sb) == 0 && sb.st_uid == 0 &&
+			    sb.st_gid == 0, "and its owner");
+		}
+		/* root's, but the user's group may write it: used. */
+		mkdir(at("grp"), 0770);
+		chmod(at("grp"), 0770);
+		(void)!chown(at("grp"), 0, other_gid);
+		fd = safefile_ensure_dir(at("grp"), 0750, true, other,
+		    other_gid);
+		ok(fd >= 0,
+		    "root's directory the user's group may write: used");
+		if (fd >= 0)
+			close(fd);
+		/* Another user's. */
+		mkdir(at("theirs"), 0700);
+		(void)!chown(at("theirs"), 4242, 4242);
+		errno = 0;
+		fd = safefile_ensure_dir(at("theirs"), 0750, true, other,
+		    other_gid);
+		err = errno;
+		ok(fd < 0 && err == EEXIST,
+		    "another user's directory: refused");
+		{
+			struct stat sb;
+
+			ok(stat(at("theirs"), &sb) == 0 && sb.st_uid == 4242 &&
+			    (sb.st_mode & 07777) == 0700, "and left as it was");
+		}
+		/* The user's own, but another group may write it. */
+		mkdir(at("leaky"), 0770);
+		chmod(at("leaky"), 0770);
+		(void)!chown(at("leaky"), other, 4242);
+		errno = 0;
+		fd = safefile_ensure_dir(at("leaky"), 0750, true, other,
+		    other_gid);
+		err = errno;
+		ok(fd < 0 && err == EEXIST,
+		    "the user's own, writable by another group: refused");
+		/* Created by the call: handed over. */
+		fd = safefile_ensure_dir(at("system/new"), 0750, true, other,
+		    other_gid);
+		ok(fd >= 0, "a directory it creates");
+		if (fd >= 0)
+			close(fd);
+		{
+			struct stat sb;
+
+			ok(stat(at("system/new"), &sb) == 0 &&
+			    sb.st_uid == other && sb.st_gid == other_gid &&
+			    (sb.st_mode & 07777) == 0750,
+			    "is handed over with the mode asked");
+		}
+	} else {
+		tap_skip("the other users' directories need root");
+	}
 
 	/* The last component a symlink in another user's directory. */
 	(void)!symlink(at("victim"), at("user/nats"));
 	errno = 0;
-	fd = safefile_ensure_dir(at("user/nats"), 0755, false, 0, 0);
+	fd = safefile_ensure_dir(at("user/nats"), 0755, false, me, us);
 	err = errno;
 	ok(fd < 0 && err == ELOOP, "a planted symlink as the directory: refused, ELOOP");
 	is_int(mode_of(at("victim")) & 07777, 0700, "the directory it names is unchanged");
@@ -101,26 +194,27 @@ main(void)
 	/* A symlink on the way: nothing is created where it points. */
 	(void)!symlink(at("victim"), at("user/mid"));
 	errno = 0;
-	fd = safefile_ensure_dir(at("user/mid/x"), 0755, false, 0, 0);
+	fd = safefile_ensure_dir(at("user/mid/x"), 0755, false, me, us);
 	err = errno;
 	ok(fd < 0 && err == ELOOP, "a planted symlink on the way: refused, ELOOP");
 	ok(access(at("victim/x"), F_OK) != 0, "nothing created through it");
 
 	/* A symlink in a directory only we can write: the operator's. */
 	(void)!symlink(at("target"), at("mine/link"));
-	fd = safefile_ensure_dir(at("mine/link"), 0750, false, 0, 0);
+	fd = safefile_ensure_dir(at("mine/link"), 0750, false, me, us);
 	ok(fd >= 0, "a symlink in a directory only we may write is followed");
 	if (fd >= 0)
 		close(fd);
-	is_int(mode_of(at("target")) & 07777, 0750, "its target got the mode");
+	is_int(mode_of(at("target")) & 07777, 0700,
+	    "its target (which existed) is used as it is");
 
-	fd = safefile_ensure_dir(at("victim.txt"), 0755, false, 0, 0);
+	fd = safefile_ensure_dir(at("victim.txt"), 0755, false, me, us);
 	err = errno;
 	ok(fd < 0 && err == ENOTDIR, "a file is not a directory: ENOTDIR");
-	fd = safefile_ensure_dir("relative/dir", 0755, false, 0, 0);
+	fd = safefile_ensure_dir("relative/dir", 0755, false, me, us);
 	err = errno;
 	ok(fd < 0 && err == EINVAL, "a relative path: EINVAL");
-	fd = safefile_ensure_dir(at("user/../victim"), 0755, false, 0, 0);
+	fd = safefile_ensure_dir(at("user/../victim"), 0755, false, me, us);
 	err = errno;
 	ok(fd < 0 && err == EINVAL, "a .. component: EINVAL");
 	is_int(mode_of(at("victim")) & 07777, 0700, "and the directory is unchanged");
