@@ -948,13 +948,15 @@ main(int argc, char **argv)
 		if (strcmp(argv[i], "-n") == 0) {
 			check_only = true;
 		} else if (strcmp(argv[i], "--local-nats") == 0 && i + 1 < argc) {
-			unsigned long port = strtoul(argv[++i], NULL, 10);
+			uint16_t port;
 
-			if (port == 0 || port > 65535) {
+			/* "4222abc" is a typo, not port 4222. */
+			if (config_parse_port(argv[++i], &port) != 0) {
 				usage();
 				return 2;
 			}
-			snprintf(sup.local_nats_port, sizeof(sup.local_nats_port), "%lu", port);
+			snprintf(sup.local_nats_port, sizeof(sup.local_nats_port),
+			    "%u", (unsigned)port);
 			sup.local_nats = true;
 		} else if (strcmp(argv[i], "run") == 0 || strcmp(argv[i], "status") == 0) {
 			cmd = argv[i];
@@ -971,7 +973,10 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "status") != 0) {
 		char err[CONFIG_ERR_MAX];
 
-		if (config_check_scope(&sup.cfg, err, sizeof(err)) != 0) {
+		/* nginx, run unprivileged, would fail to bind over and over
+		 * and be given up: refuse the port now. */
+		if (config_check_scope(&sup.cfg, err, sizeof(err)) != 0 ||
+		    config_check_listen(&sup.cfg, err, sizeof(err)) != 0) {
 			fprintf(stderr, "egw-supervisor: configuration error: %s\n", err);
 			return 2;
 		}

@@ -59,6 +59,12 @@ if [ "$start" -gt 1 ]; then
 		bash -c '[ "$(printf "%s\n" "$1" | grep -c .)" -eq 1 ] &&
 			printf "%s" "$1" | grep -q "EGW_HTTP_LISTEN:"' _ "$out"
 	ok "check-config: port $start accepted" check_listen nobody "$start"
+	if [ -x "$EGW_TOP_BUILDDIR/egw-supervisor" ]; then
+		EGW_USER=nobody EGW_HTTP_LISTEN="127.0.0.1:$low" \
+			"$EGW_TOP_BUILDDIR/egw-supervisor" -n > /dev/null 2>&1
+		rc=$?
+		ok "egw-supervisor -n: port $low -> exit 2 ($rc)" test "$rc" -eq 2
+	fi
 	if [ "$(id -u)" -eq 0 ]; then
 		ok "check-config as root, EGW_USER=root (nginx keeps root): port $low accepted" \
 			check_listen root "$low"
@@ -66,6 +72,17 @@ if [ "$start" -gt 1 ]; then
 else
 	ok "check-config: every port is unprivileged here ($start): port 1 accepted" \
 		check_listen nobody 1
+fi
+
+# --local-nats takes a port and nothing after it.
+if [ -x "$EGW_TOP_BUILDDIR/egw-supervisor" ]; then
+	for bad in 4222abc 0 65536 ""; do
+		"$EGW_TOP_BUILDDIR/egw-supervisor" --local-nats "$bad" -n > /dev/null 2>&1
+		rc=$?
+		ok "egw-supervisor --local-nats '$bad' -> usage error, exit 2 ($rc)" test "$rc" -eq 2
+	done
+	ok "egw-supervisor --local-nats 4222 -n accepted" \
+		"$EGW_TOP_BUILDDIR/egw-supervisor" --local-nats 4222 -n
 fi
 
 # Started for real, egw-api refuses a socket path it could never bind
