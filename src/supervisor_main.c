@@ -871,8 +871,14 @@ run(struct supervisor *sup)
 		fatal_io("signalfd");
 
 	for (size_t i = 0; i < sup->n_children; i++) {
-		if (start_child(sup, &sup->children[i]) != 0)
-			sup->children[i].state = CHILD_FAILED;
+		struct child *c = &sup->children[i];
+
+		/* A fork that fails (no memory, a process limit) is retried
+		 * like a crash, not given up at the first try. */
+		if (start_child(sup, c) != 0) {
+			c->state = CHILD_BACKOFF;
+			c->restart_at_ms = timefmt_monotonic_ms() + c->backoff_ms;
+		}
 	}
 	write_pidfile(sup, "supervisor", getpid());
 
