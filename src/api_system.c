@@ -113,7 +113,7 @@ api_readyz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 	int64_t age = 0;
 	bool db_ok, app_ok, commit;
 	const char *why = NULL;
-	char reason[128];
+	char reason[192];
 	int rc;
 
 	if ((rc = http_query_check(req, no_params)) != 0)
@@ -150,9 +150,12 @@ api_readyz(struct api_ctx *ctx, struct http_req *req, struct http_resp *resp)
 		app_ok = false;
 		snprintf(reason, sizeof(reason), "the applier has never reported");
 	} else if (as.stopped) {
+		/* Also while a restarted applier runs its first reconcile:
+		 * it reports only after it. */
 		app_ok = false;
-		snprintf(reason, sizeof(reason), "the applier has stopped (its last"
-		    " report, %s, says so; the kernel keeps the rules it applied)",
+		snprintf(reason, sizeof(reason), "the applier is not running:"
+		    " its last report (%s) said it stopped, and none came"
+		    " since (the kernel keeps the rules it applied)",
 		    as.heartbeat_at);
 	} else {
 		app_ok = age <= stale && age >= -stale;

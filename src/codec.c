@@ -1146,7 +1146,8 @@ codec_policy_receipt_to_json(const struct policy *p)
 	obj_add(o, "scenario_id", json_object_new_string(p->scenario_id),
 	    false, &oom);
 	obj_add(o, "revision", json_object_new_int64(p->revision), false, &oom);
-	obj_add(o, "generation", json_object_new_int64(p->generation), false, &oom);
+	obj_add(o, "generation", json_object_new_int64(p->generation), false,
+	    &oom);
 	obj_add(o, "updated_at", string_or_null(p->updated_at), true, &oom);
 	obj_add(o, "status", status_to_json(p, &oom), false, &oom);
 	if (oom) {

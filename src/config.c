@@ -99,9 +99,11 @@ parse_socket_path(const struct setting *s, const char *v, struct config *cfg,
     char *err, size_t errlen)
 {
 	if (strlen(v) > s->max)
-		return fail(err, errlen, s, "%zu bytes is too long: a unix"
-		    " socket's path holds at most %d", strlen(v),
-		    CONFIG_SOCKET_PATH_MAX);
+		return fail(err, errlen, s, "%zu bytes is too long (at most %zu:"
+		    " a unix socket's path holds %d bytes%s)", strlen(v),
+		    (size_t)s->max, CONFIG_SOCKET_PATH_MAX,
+		    s->max < CONFIG_SOCKET_PATH_MAX ?
+		    ", the socket's name in this directory included" : "");
 	return parse_path(s, v, cfg, err, errlen);
 }
 

@@ -82,7 +82,7 @@ struct flowlog {
 	/* writer-only */
 	struct store_flowlog_policy *pol;
 	size_t n_pol;
-	int64_t data_version;		/* when the generation was last read */
+	int64_t data_version;		/* at the generation's last read */
 	int64_t generation;		/* desired generation of the map */
 	int64_t last_policy_check_ms;
 	bool miss_checked;		/* this batch has checked on a miss */

@@ -44,7 +44,7 @@ struct http_req {
 	size_t n_segments;		/* decoded path segments */
 	char *segments[HTTP_MAX_SEGMENTS];
 	bool path_too_deep;		/* more segments than any route: 404 */
-	bool query_invalid;		/* the parse failed in the query only */
+	bool query_invalid;		/* the parse failed in the query */
 	size_t n_query;			/* decoded query parameters, in order */
 	struct http_param query[HTTP_MAX_QUERY];
 	char *content_type;		/* NULL when absent */
@@ -90,7 +90,9 @@ void http_req_init(struct http_req *req);
  * [A-Za-z0-9._-]{1,64}, generated otherwise), even on failure.
  *
  * Returns: 0; EGW_E_BADREQUEST for a malformed URI, path or query (with
- * error_message / error_field set); EGW_E_NOMEM.
+ * error_message / error_field set; for the query, query_invalid is set
+ * too, and the method, headers and path are whole, so the caller can find
+ * the route and check the token first); EGW_E_NOMEM.
  */
 int http_req_parse(struct http_req *req, http_getenv_fn getenv_fn, void *env);
 

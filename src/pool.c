@@ -385,8 +385,9 @@ pool_run(const struct config *cfg, const sigset_t *child_mask)
 	p.n = cfg->workers + cfg->spare_workers;
 	p.listen_fd = -1;
 	/* The directory itself is the operator's choice (EGW_RUN_DIR); only
-	 * the names in it are another user's. */
-	p.run_fd = open(cfg->run_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	 * the names in it are another user's.  O_PATH: the *at() calls need
+	 * search and write permission only, not read. */
+	p.run_fd = open(cfg->run_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (p.run_fd < 0) {
 		log_error("cannot open %s", cfg->run_dir);
 		return 1;

@@ -56,8 +56,9 @@ void pool_hold_signals(sigset_t *oldmask);
  * starts: nothing is locked, opened or forked.
  *
  * Returns: the master's exit status (0 after a clean stop, a stop before
- * the start included; 1 when the socket or the shared counters could not
- * be set up).
+ * the start included; 1 when another pool holds EGW_RUN_DIR's lock, or
+ * the run directory, the socket or the shared counters could not be set
+ * up).
  */
 int pool_run(const struct config *cfg, const sigset_t *child_mask);
 

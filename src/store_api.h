@@ -27,7 +27,7 @@ struct store_applier_state {
 	double last_duration_ms;
 	char *last_error;		/* malloc'd, NULL when none */
 	char heartbeat_at[32];		/* "" when never */
-	bool stopped;			/* its last report said it stopped */
+	bool stopped;			/* its last report: stopped */
 	char *rendered_ruleset;		/* malloc'd, NULL when none or not asked */
 };
 

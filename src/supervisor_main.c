@@ -326,6 +326,17 @@ start_child(struct supervisor *sup, struct child *c)
 	return 0;
 }
 
+/* The next start after the current backoff, which doubles for the one
+ * after (up to SUP_BACKOFF_MAX_MS). */
+static void
+schedule_restart(struct child *c, int64_t now)
+{
+	c->state = CHILD_BACKOFF;
+	c->restart_at_ms = now + c->backoff_ms;
+	c->backoff_ms = c->backoff_ms * 2 > SUP_BACKOFF_MAX_MS ?
+	    SUP_BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
 static void
 on_child_exit(struct supervisor *sup, struct child *c, int status)
 {
@@ -380,11 +391,8 @@ on_child_exit(struct supervisor *sup, struct child *c, int status)
 		    SUP_CRASH_WINDOW_MS / 1000);
 		return;
 	}
-	c->state = CHILD_BACKOFF;
-	c->restart_at_ms = now + c->backoff_ms;
 	log_warnx("%s exited (%s); restarting in %u ms", c->name, desc, c->backoff_ms);
-	c->backoff_ms = c->backoff_ms * 2 > SUP_BACKOFF_MAX_MS ? SUP_BACKOFF_MAX_MS
-	    : c->backoff_ms * 2;
+	schedule_restart(c, now);
 }
 
 static void
@@ -444,7 +452,9 @@ stop_all(struct supervisor *sup, int sfd)
 			reap(sup);
 		}
 		if (c->pid > 0) {
-			int status = 0;
+			/* What waitpid() says; should it fail, what
+			 * the SIGKILL did ("killed by signal 9"). */
+			int status = SIGKILL;
 
 			log_warnx("%s did not stop within %d s; killing it", c->name,
 			    SUP_STOP_TIMEOUT_MS / 1000);
@@ -875,10 +885,8 @@ run(struct supervisor *sup)
 
 		/* A fork that fails (no memory, a process limit) is retried
 		 * like a crash, not given up at the first try. */
-		if (start_child(sup, c) != 0) {
-			c->state = CHILD_BACKOFF;
-			c->restart_at_ms = timefmt_monotonic_ms() + c->backoff_ms;
-		}
+		if (start_child(sup, c) != 0)
+			schedule_restart(c, timefmt_monotonic_ms());
 	}
 	write_pidfile(sup, "supervisor", getpid());
 
@@ -898,10 +906,8 @@ run(struct supervisor *sup)
 				continue;
 			if (c->restart_at_ms <= now) {
 				c->restarts++;
-				if (start_child(sup, c) != 0) {
-					c->state = CHILD_BACKOFF;
-					c->restart_at_ms = now + c->backoff_ms;
-				}
+				if (start_child(sup, c) != 0)
+					schedule_restart(c, now);
 				dirty = true;
 			} else if (c->restart_at_ms - now < wait_ms) {
 				wait_ms = c->restart_at_ms - now;
@@ -961,8 +967,8 @@ main(int argc, char **argv)
 				usage();
 				return 2;
 			}
-			snprintf(sup.local_nats_port, sizeof(sup.local_nats_port),
-			    "%u", (unsigned)port);
+			snprintf(sup.local_nats_port,
+			    sizeof(sup.local_nats_port), "%u", (unsigned)port);
 			sup.local_nats = true;
 		} else if (strcmp(argv[i], "run") == 0 || strcmp(argv[i], "status") == 0) {
 			cmd = argv[i];

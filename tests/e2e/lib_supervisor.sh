@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Set-up shared by the supervisor scenarios that run a whole gateway in a
-# namespace of their own (supervisor_control.sh, supervisor_symlinks.sh):
+# namespace of their own (supervisor_control.sh, supervisor_symlinks.sh,
+# supervisor_stop.sh):
 # source after lib.sh and e2e_init.
 #
 # sup_env NAME WORKERS: a namespace ($ns), free ports ($http_port,
@@ -27,6 +28,19 @@ health_ok() {
 	[ "$(ip netns exec "$ns" curl -s -o /dev/null -m 2 -w '%{http_code}' \
 		"http://127.0.0.1:$http_port/health")" = 200 ]
 }
+
+# start LOGNAME [ARGS...]: the supervisor (with ARGS before "run") in the
+# namespace, its output in $T/LOGNAME.log; sets $SUP_PID
+start() {
+	log=$1
+	shift
+	ip netns exec "$ns" "$sup" "$@" run > "$T/$log.log" 2>&1 &
+	SUP_PID=$!
+	track_pid "$SUP_PID"
+}
+
+# exited: the supervisor ($SUP_PID) is gone
+exited() { ! kill -0 "$SUP_PID" 2>/dev/null; }
 
 # stop: SIGTERM to the supervisor ($SUP_PID), and wait until it has gone
 stop() {

@@ -6,7 +6,8 @@
 # logged by egw-flowlog, served by GET /v1/logs and published by egw-natsd
 # on audit.egress of a real nats-server -js; /v1/stats and /metrics show the
 # exact nft totals next to the sampled flow log; /readyz follows the real
-# applier's heartbeat and turns 503 once the applier is stopped.
+# applier's heartbeat and turns 503 once the applier is stopped (at once
+# when it stops cleanly, within the window when it dies).
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_netns.sh"
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_api.sh"
@@ -154,9 +155,11 @@ ok "metric TYPE lines" bash -c "grep -q '^# TYPE egw_flowlog_received_total coun
 	grep -q '^# TYPE egw_flowlog_queue_depth gauge$' '$T/body' &&
 	grep -q '^# TYPE egw_natsd_published_total counter$' '$T/body'"
 
-# Readiness follows the applier's heartbeat.
+# Readiness follows the applier's heartbeat: an applier that dies (no last
+# report) is noticed when its heartbeat grows stale.
 ok "/readyz still 200" readyz_is 200
-stop_applier
+kill -KILL "$APPLIER_PID"
+wait "$APPLIER_PID" 2>/dev/null
 t0=$(now_ms)
 within $((READY_WINDOW_S + 8)) readyz_is 503
 t1=$(now_ms)
@@ -165,4 +168,14 @@ ok "/readyz turns 503 after the applier stops" error_is 503 unavailable
 ok "... names the stale applier heartbeat" jqe '.checks.applier.ok == false and (.checks.applier.reason | test("old"))'
 ok "... within the window (+ 1 s rounding, 2 s polling slack)" test $((t1 - t0)) -le $(( (READY_WINDOW_S + 3) * 1000 ))
 ok "... not before the window minus one heartbeat period" test $((t1 - t0)) -ge $(( (READY_WINDOW_S - 5) * 1000 ))
+# One that stops cleanly says so in its last report: not ready at once.
+start_applier
+ok "/readyz is 200 again with a new applier" within 20 readyz_is 200
+stop_applier
+t0=$(now_ms)
+within 5 readyz_is 503
+t1=$(now_ms)
+ok "a cleanly stopped applier: /readyz 503" error_is 503 unavailable
+ok "... saying it stopped" jqe '.checks.applier.ok == false and (.checks.applier.reason | test("stopped"))'
+ok "... at once, not when the heartbeat grows stale (under 3 s)" test $((t1 - t0)) -lt 3000
 e2e_done

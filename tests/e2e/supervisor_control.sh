@@ -20,13 +20,6 @@ need_cmd nginx nats-server curl ip jq
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_supervisor.sh"
 sup_env supctl 2
 export EGW_LOG_LEVEL=info
-start() {	# start LOGNAME [ARGS...]
-	log=$1
-	shift
-	ip netns exec "$ns" "$sup" "$@" run > "$T/$log.log" 2>&1 &
-	SUP_PID=$!
-	track_pid "$SUP_PID"
-}
 child_pid() { cat "$run/$1.pid" 2>/dev/null; }
 quiet() { "$@" > /dev/null 2>&1; }
 children="nats-server egw-applier egw-api egw-natsd egw-flowlog nginx"
@@ -129,7 +122,6 @@ SH
 chmod 755 "$T/bin" "$T/bin/egw-applier"
 sup="$T/bin/egw-supervisor"
 start refused --local-nats "$nats_port"
-exited() { ! kill -0 "$SUP_PID" 2>/dev/null; }
 ok "the supervisor stops when egw-applier exits 2" wait_for 15 exited
 if exited; then
 	wait "$SUP_PID"

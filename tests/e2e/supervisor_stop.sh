@@ -20,14 +20,6 @@ need_cmd nginx nats-server curl ip python3
 . "$EGW_TOP_SRCDIR/tests/e2e/lib_supervisor.sh"
 sup_env supstop 1
 export EGW_LOG_LEVEL=info
-start() {	# start LOGNAME [ARGS...]
-	log=$1
-	shift
-	ip netns exec "$ns" "$sup" "$@" run > "$T/$log.log" 2>&1 &
-	SUP_PID=$!
-	track_pid "$SUP_PID"
-}
-exited() { ! kill -0 "$SUP_PID" 2>/dev/null; }
 # rc: the supervisor's exit status once it has gone by itself (within
 # SECONDS), else "running" after stopping it.  Not in $(...): only this
 # shell can wait for it.

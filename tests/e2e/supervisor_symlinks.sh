@@ -20,12 +20,6 @@ need_cmd nginx nats-server curl ip setpriv
 sup_env supsym 1
 state=$EGW_STATE_DIR
 as_user() { setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups "$@"; }
-start() {	# start LOGNAME
-	ip netns exec "$ns" "$sup" --local-nats "$nats_port" run > "$T/$1.log" 2>&1 &
-	SUP_PID=$!
-	track_pid "$SUP_PID"
-}
-exited() { ! kill -0 "$SUP_PID" 2>/dev/null; }
 # Its exit status once it exited by itself, else 0 after stopping it.
 status_after_exit() {
 	if exited; then
@@ -43,7 +37,7 @@ for v in victim victim2 victim3; do
 done
 mkdir -m 700 "$T/victimdir" "$T/victimdir2"
 
-start first
+start first --local-nats "$nats_port"
 ok "the gateway comes up (creating its directories)" wait_for 30 health_ok
 stop
 ok "the run and state directories are the service user's" \
@@ -52,7 +46,7 @@ ok "the run and state directories are the service user's" \
 # 1. The NATS store directory replaced by a symlink to root's directory.
 as_user rm -rf "$state/nats"
 as_user ln -s "$T/victimdir" "$state/nats"
-start nats_link
+start nats_link --local-nats "$nats_port"
 ok "state/nats -> root's directory: the supervisor refuses to start" wait_for 20 exited
 status_after_exit
 rc=$?
@@ -66,7 +60,7 @@ as_user ln -s "$T/victim" "$run/supervisor.json.tmp"
 as_user ln -s "$T/victim2" "$run/nginx/nginx.conf.tmp"
 as_user ln -s "$T/victim3" "$run/egw-natsd.pid"
 as_user ln -s "$T/victim" "$run/supervisor.json"
-start planted
+start planted --local-nats "$nats_port"
 ok "with the planted names the gateway comes up" wait_for 30 health_ok
 ok "supervisor.json is a file of root's now, not the link" \
 	wait_for 10 sh -c "test ! -L '$run/supervisor.json' && test -f '$run/supervisor.json' && test \"\$(stat -c %U '$run/supervisor.json')\" = root"
@@ -92,7 +86,7 @@ stop
 # 3. The nginx directory replaced by a symlink to root's directory.
 as_user rm -rf "$run/nginx"
 as_user ln -s "$T/victimdir2" "$run/nginx"
-start nginx_link
+start nginx_link --local-nats "$nats_port"
 ok "run/nginx -> root's directory: the supervisor refuses to start" wait_for 20 exited
 status_after_exit
 ok "and exits non-zero" test $? -ne 0
@@ -104,7 +98,7 @@ as_user rm "$run/nginx"
 # 4. Existing directories named as EGW_STATE_DIR or EGW_RUN_DIR.
 mkdir -m 755 "$T/system"
 echo precious > "$T/system/file"
-EGW_STATE_DIR="$T/system" start system_state
+EGW_STATE_DIR="$T/system" start system_state --local-nats "$nats_port"
 ok "EGW_STATE_DIR is root's 0755 directory: the supervisor refuses it" \
 	wait_for 20 exited
 status_after_exit
@@ -119,7 +113,7 @@ ok "nothing was created in it" test "$(ls -A "$T/system")" = file
 mkdir -m 777 "$T/open"
 chmod 777 "$T/open"
 chown nobody "$T/open"
-EGW_RUN_DIR="$T/open" start open_run
+EGW_RUN_DIR="$T/open" start open_run --local-nats "$nats_port"
 ok "EGW_RUN_DIR anyone may write: the supervisor refuses it" \
 	wait_for 20 exited
 status_after_exit
@@ -129,7 +123,7 @@ ok "naming it" grep -q "EGW_RUN_DIR: $T/open exists and is not fit" \
 	"$T/open_run.log"
 ok "its mode is still 777" test "$(owner "$T/open")" = "nobody 777"
 chmod 700 "$state"
-start own_state
+start own_state --local-nats "$nats_port"
 ok "the service user's own 0700 state directory: the gateway comes up" \
 	wait_for 30 health_ok
 stop
