@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,9 +227,16 @@ log_utf8_repaired(const char *value, size_t len)
 {
 	static const char replacement[] = "\xef\xbf\xbd";
 	size_t i = 0, n = 0, bad;
+	uint64_t word;
 	char *out;
 
-	for (i = 0; i < len && (unsigned char)value[i] < 0x80; i++)
+	/* Most values are ASCII: eight bytes at a time until a high bit. */
+	for (; i + sizeof(word) <= len; i += sizeof(word)) {
+		memcpy(&word, value + i, sizeof(word));
+		if ((word & 0x8080808080808080u) != 0)
+			break;
+	}
+	for (; i < len && (unsigned char)value[i] < 0x80; i++)
 		;
 	if (i == len || utf8_valid(value + i, len - i, NULL))
 		return NULL;
