@@ -279,6 +279,21 @@ bridge_created(struct store *st, const struct config *cfg,
 	 */
 	if ((rc = store_event_seen(st, p->scenario_id, digest, &seen)) != 0)
 		goto out;
+	/* ... unless the producer said this, then something else, and now
+	 * this again: its newest word, which applies. */
+	if (seen && pos != NULL) {
+		bool returned;
+
+		if ((rc = store_event_returned(st, p->scenario_id, digest, pos,
+		    &returned)) != 0)
+			goto out;
+		if (returned) {
+			log_info("scenario %s: created event %s:%lld repeats a body"
+			    " accepted before another one; applied as the newest",
+			    p->scenario_id, pos->stream, (long long)pos->seq);
+			seen = false;
+		}
+	}
 	if (seen) {
 		log_info("scenario %s: this created event was acted on before; "
 		    "ignored", p->scenario_id);

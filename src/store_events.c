@@ -33,6 +33,37 @@ store_event_seen(struct store *st, const char *scenario_id,
 }
 
 int
+store_event_returned(struct store *st, const char *scenario_id,
+    const char *digest, const struct store_event_pos *pos, bool *returned)
+{
+	/* Both are one range of the primary key (scenario_id, digest). */
+	sqlite3_stmt *stmt = store_prepare(st,
+	    "SELECT 1 FROM scenario_event_digests AS d"
+	    " JOIN scenario_event_digests AS o ON o.scenario_id = d.scenario_id"
+	    " WHERE d.scenario_id = ?1 AND d.digest = ?2 AND d.stream = ?3"
+	    " AND o.digest <> d.digest AND o.stream = ?3"
+	    " AND o.stream_seq > d.stream_seq AND o.stream_ts > d.stream_ts"
+	    " AND o.stream_seq < ?4 AND o.stream_ts < ?5 LIMIT 1");
+	int rc;
+
+	*returned = false;
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, scenario_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 2, digest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, pos->stream, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 4, pos->seq);
+	sqlite3_bind_int64(stmt, 5, pos->ts_ns);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc == SQLITE_ROW) {
+		*returned = true;
+		return 0;
+	}
+	return rc == SQLITE_DONE ? 0 : store_rc_to_err(rc);
+}
+
+int
 store_event_superseded(struct store *st, const char *scenario_id,
     const struct store_event_pos *pos, bool *superseded)
 {

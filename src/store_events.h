@@ -39,6 +39,27 @@ int store_event_seen(struct store *st, const char *scenario_id,
     const char *digest, bool *seen);
 
 /**
+ * store_event_returned() - does a body accepted before come back as the
+ * producer's newer word?
+ * @st: connection
+ * @scenario_id: the message's scenario
+ * @digest: the body's digest, already recorded for @scenario_id
+ * @pos: where this message sits in its stream
+ * @returned: set when another body for the scenario was accepted after
+ *            this one's recorded place and before @pos (same stream, both
+ *            sequence and time stamp), i.e. the producer said A, then B,
+ *            and now A again: a new message that must apply, not a
+ *            redelivery or a repeat of the current intent
+ *
+ * A body recorded without a place in @pos's stream is never "returned"
+ * (nothing orders it against the others).
+ *
+ * Returns: 0, EGW_E_BUSY or EGW_E_DB.
+ */
+int store_event_returned(struct store *st, const char *scenario_id,
+    const char *digest, const struct store_event_pos *pos, bool *returned);
+
+/**
  * store_event_superseded() - was a later message of @pos's stream accepted?
  * @st: connection
  * @scenario_id: the message's scenario

@@ -123,6 +123,37 @@ test_stream_order(struct store *st)
 	    "order: resend: message 11, redelivered after 12, changes nothing");
 	is_int(store_policy_get(st, "ord", p), 0, "order: policy stored");
 	is_str(p->profile, "none", "order: resend: the producer's latest word stays");
+
+	/* The producer says A, then B, then A again: the third message is
+	 * its newest word, not a redelivery of the first. */
+	{
+		const char *a = "{\"scenario_id\":\"ord\",\"profile\":"
+		    "\"none\",\"network_id\":\"nABA\"}";
+		const char *b = "{\"scenario_id\":\"ord\",\"profile\":"
+		    "\"external-api\",\"network_id\":\"nABA\"}";
+		struct store_event_pos p20 = { "ABA", 20, 20000 },
+		    p21 = { "ABA", 21, 21000 }, p22 = { "ABA", 22, 22000 };
+
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, a, strlen(a), &p20),
+		    BRIDGE_CHANGED, "order: A-B-A: A (20) applies");
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, b, strlen(b), &p21),
+		    BRIDGE_CHANGED, "order: A-B-A: B (21) applies");
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, a, strlen(a), &p22),
+		    BRIDGE_CHANGED, "order: A-B-A: A again (22) applies");
+		is_int(store_policy_get(st, "ord", p), 0, "order: policy stored");
+		is_str(p->profile, "none", "order: A-B-A: A's profile, the newest");
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, b, strlen(b), &p21),
+		    BRIDGE_UNCHANGED, "order: A-B-A: B (21) redelivered changes"
+		    " nothing");
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, a, strlen(a), &p22),
+		    BRIDGE_UNCHANGED, "order: A-B-A: A (22) redelivered changes"
+		    " nothing");
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, a, strlen(a), &p20),
+		    BRIDGE_UNCHANGED, "order: A-B-A: A (20) redelivered changes"
+		    " nothing");
+		is_int(store_policy_get(st, "ord", p), 0, "order: policy stored");
+		is_str(p->profile, "none", "order: A-B-A: still A's profile");
+	}
 	policy_free(p);
 }
 
