@@ -881,8 +881,9 @@ bridge_ensure_consumer(struct bridge *b, struct bridge_sub *bs,
 	 * One made by someone else must work the way ours do: explicit acks
 	 * (with "all" an ack covers events negatively acknowledged before
 	 * it, acked but never applied; with "none" nothing is redelivered),
-	 * no delivery limit (a retried event would be dropped), and only
-	 * this subject (a created handler must not get completed events).
+	 * no delivery limit (a retried event would be dropped), only this
+	 * subject (a created handler must not get completed events), and
+	 * the messages' bodies.
 	 */
 	{
 		const jsConsumerConfig *c = ci->Config;
@@ -891,7 +892,9 @@ bridge_ensure_consumer(struct bridge *b, struct bridge_sub *bs,
 		    : c->MaxDeliver > 0 ? "it limits deliveries (max_deliver)"
 		    : c->FilterSubject == NULL ||
 		    strcmp(c->FilterSubject, kind_subject[bs->kind]) != 0
-		    ? "it does not filter on exactly this subject" : NULL;
+		    ? "it does not filter on exactly this subject"
+		    : c->HeadersOnly ? "it delivers headers only (every event"
+		    " would arrive without its body and be rejected)" : NULL;
 
 		if (bad != NULL) {
 			snprintf(b->last_error, sizeof(b->last_error), "consumer %s "

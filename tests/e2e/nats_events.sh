@@ -177,4 +177,16 @@ ok "once it is gone: egw-natsd's own consumer, durable" wait_until 45 natsd_info
 ok "... and the waiting completed event is applied" wait_until 10 q_eq \
 	"SELECT completed_at IS NOT NULL FROM policies WHERE scenario_id = 'down-1'" 1
 stop_natsd
+# One that delivers headers only: every body would arrive empty, and each
+# event would be rejected for good.
+"$PROBE" consumer-delete SCENARIOS egress_gateway_completed ||
+	{ echo "Bail out! consumer-delete"; exit 99; }
+"$PROBE" consumer-add SCENARIOS egress_gateway_completed scenario.completed \
+	explicit _x.completed 0 headers-only ||
+	{ echo "Bail out! consumer-add"; exit 99; }
+start_natsd
+ok "foreign consumer delivering headers only: refused, the reason in last_error" \
+	wait_until 10 sh -c "sqlite3 '$DB' \"SELECT json_extract(info, '\\\$.last_error') FROM component_status WHERE component = 'natsd'\" | grep -q 'headers only'"
+ok "... completed events not consumed through it" natsd_info_is completed_mode none
+stop_natsd
 e2e_done

@@ -36,8 +36,8 @@ usage(void)
 	    "  stream-info NAME                  messages, first/last sequence\n"
 	    "  stream-delete NAME                delete a stream\n"
 	    "  consumer-delete STREAM NAME       delete a consumer\n"
-	    "  consumer-add STREAM NAME FILTER none|all|explicit DELIVER [MAX_DELIVER]\n"
-	    "                                    a push consumer (FILTER \"\": none)\n"
+	    "  consumer-add STREAM NAME FILTER none|all|explicit DELIVER [MAX_DELIVER\n"
+	    "               [headers-only]]      a push consumer (FILTER \"\": none)\n"
 	    "  stream-dump NAME                  every stored message, in order\n"
 	    "  consumer-info STREAM NAME         pending/ack-pending/redelivered\n");
 }
@@ -209,6 +209,8 @@ cmd_consumer_add(jsCtx *js, int argc, char **argv)
 	cc.DeliverSubject = argv[4];
 	if (argc >= 6)
 		cc.MaxDeliver = strtoll(argv[5], NULL, 10);
+	if (argc >= 7)
+		cc.HeadersOnly = strcmp(argv[6], "headers-only") == 0;
 	s = js_AddConsumer(&ci, js, argv[0], &cc, NULL, &jerr);
 	if (s != NATS_OK)
 		return fail("consumer-add", s, jerr);
