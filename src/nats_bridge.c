@@ -486,7 +486,7 @@ bridge_handle_event(struct store *st, const struct config *cfg,
 	if (rc == 0)
 		goto out;
 	if (rc != EGW_E_INVALID && rc != EGW_E_BADREQUEST && rc != EGW_E_TOOLARGE) {
-		log_warnx("%s event%s%s: %s; will retry", subject,
+		log_warnx("%s event%s%s: %s", subject,
 		    request_id ? " " : "", request_id ? request_id : "",
 		    err_message(rc));
 		*outcome = BRIDGE_RETRY;
@@ -1054,8 +1054,18 @@ bridge_dispatch(struct bridge *b, natsMsg *msg, int kind)
 			s = natsMsg_Term(msg, NULL);
 		break;
 	case BRIDGE_RETRY:
-		if (js)
+		if (js) {
 			s = natsMsg_NakWithDelay(msg, BRIDGE_NAK_DELAY_MS, NULL);
+			log_info("%s: negatively acknowledged; JetStream"
+			    " redelivers it in %d ms", rid, BRIDGE_NAK_DELAY_MS);
+		} else {
+			/* Core NATS keeps no copy to redeliver. */
+			b->stats.dropped++;
+			log_warnx("%s event over core NATS not applied and not"
+			    " redelivered (no stream holds the subject): lost;"
+			    " the producer must send it again",
+			    kind_subject[kind]);
+		}
 		break;
 	}
 	/* A lost ack only means a redelivery, which changes nothing. */
@@ -1617,6 +1627,7 @@ bridge_heartbeat(struct bridge *b, bool running)
 	json_object_object_add(info, "published", json_object_new_int64((int64_t)st.published));
 	json_object_object_add(info, "failed", json_object_new_int64((int64_t)st.failed));
 	json_object_object_add(info, "rejected", json_object_new_int64((int64_t)st.rejected));
+	json_object_object_add(info, "dropped", json_object_new_int64((int64_t)st.dropped));
 	json_object_object_add(info, "events", json_object_new_int64((int64_t)st.events));
 	json_object_object_add(info, "changes", json_object_new_int64((int64_t)st.changes));
 	json_object_object_add(info, "reconnects", json_object_new_int64((int64_t)st.reconnects));

@@ -10,7 +10,8 @@
  * the SQLite commit; otherwise it uses a core queue subscription.  Handling
  * is idempotent (a redelivered event changes nothing twice), an invalid
  * event is terminated and recorded as an "event.rejected" audit event, a
- * transient store failure is NAKed for redelivery.
+ * transient store failure is NAKed for redelivery (over core NATS nothing
+ * can redeliver it: it is logged as lost and counted, "dropped").
  *
  * Out: the outbox is drained in id order to its subject (audit.egress).
  * With JetStream (stream AUDIT on audit.*, created unless
@@ -69,6 +70,7 @@ struct bridge_stats {
 	uint64_t published;	/* outbox rows delivered */
 	uint64_t failed;	/* failed publish attempts (batches) */
 	uint64_t rejected;	/* invalid events terminated */
+	uint64_t dropped;	/* core events that failed: not redelivered */
 	uint64_t events;	/* scenario events handled (any outcome) */
 	uint64_t changes;	/* events that changed a policy */
 	uint64_t reconnects;

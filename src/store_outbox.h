@@ -5,7 +5,8 @@
  * An event is written in the same transaction as the change it reports, so
  * it can never be lost nor published for a change that rolled back.  The
  * payload text stored is exactly the text the bridge publishes; its
- * event_id (a random UUIDv4 from getrandom(2)) is the de-duplication id
+ * event_id (a UUIDv7: 48 bits of milliseconds, 74 random bits from
+ * randpool) is the de-duplication id
  * (Nats-Msg-Id), so a replay after a crash is harmless.  Rows are published
  * in id order and kept until pruned after delivery.
  */
@@ -35,7 +36,8 @@ struct outbox_event {
 };
 
 /**
- * store_outbox_uuid() - a random UUIDv4 in lower-case text
+ * store_outbox_uuid() - a UUIDv7 (time-ordered, 74 random bits) in
+ * lower-case text
  * @out: OUTBOX_EVENT_ID_LEN bytes
  *
  * Returns: 0, or EGW_E_IO when getrandom(2) fails (errno set).

@@ -65,6 +65,28 @@ import sys, json
 for l in open(sys.argv[1]): print(json.loads(l)[\"msg_id\"])" "$0") \
 	<(sqlite3 "$1" "SELECT event_id FROM outbox ORDER BY id LIMIT -1 OFFSET 1")' "$T/sub.out" "$DB"
 
+# A core event that cannot be applied now (the write lock held past every
+# attempt's busy timeout, 5 x 5 s) is lost: core NATS keeps no copy to
+# redeliver.  Said so (not "will retry"), and counted.
+(sqlite3 "$DB" <<SQL
+.timeout 100
+BEGIN IMMEDIATE;
+SELECT 1;
+.shell sleep 32
+ROLLBACK;
+SQL
+) > /dev/null 2>&1 &
+LOCK_PID=$!
+track_pid "$LOCK_PID"
+sleep 0.5
+"$PROBE" pub scenario.created '{"scenario_id":"core-lost","track":"cissp"}'
+ok "a core event that could not be applied is said to be lost" \
+	wait_until 40 grep -q 'over core NATS not applied and not redelivered' "$T/natsd.log"
+wait "$LOCK_PID"
+ok "... counted in egw-natsd's report (dropped)" wait_until 10 natsd_info_is dropped 1
+ok "... and not applied later" q_is \
+	"SELECT count(*) FROM policies WHERE scenario_id = 'core-lost'" 0
+
 # JetStream present, but EGW_CREATE_STREAMS=false and no stream on audit.*.
 stop_natsd
 kill -TERM "$NATS_PID"
