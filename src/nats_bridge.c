@@ -1448,11 +1448,13 @@ bridge_window_fill(struct bridge *b, int64_t now)
 
 		if (!bridge_connected(b) || (m = bridge_outbox_msg(b, &ev[i])) == NULL)
 			break;
-		/* Into the window first: the ack may beat the return. */
+		/* Into the window first: the ack may beat the return.  Its
+		 * clock starts now, not when this pass began (set-up and
+		 * queued events may have taken seconds since). */
 		pthread_mutex_lock(&b->mu);
 		pe = &b->ring[(b->r_head + b->r_len) % BRIDGE_WINDOW];
 		pe->id = ev[i].id;
-		pe->sent_ms = now;
+		pe->sent_ms = timefmt_monotonic_ms();
 		memcpy(pe->event_id, ev[i].event_id, OUTBOX_EVENT_ID_LEN);
 		pe->state = PEND_WAIT;
 		pe->why[0] = '\0';
