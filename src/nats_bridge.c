@@ -501,7 +501,7 @@ bridge_handle_event(struct store *st, const struct config *cfg,
 	/* Nothing was written for the event itself (every store call above
 	 * is its own transaction and failed whole); record why. */
 	if ((rc2 = audit_rejected_event(st, subject, sid, rc, errs)) != 0) {
-		log_warnx("cannot record rejected %s event: %s; will retry",
+		log_warnx("cannot record rejected %s event: %s",
 		    subject, err_message(rc2));
 		*outcome = BRIDGE_RETRY;
 		rc = rc2;

@@ -41,7 +41,7 @@ wait_for 10 test -e "$T/held" || { echo "Bail out! could not hold the database";
 
 "$PROBE" jspub scenario.created '{"scenario_id":"ord-1","profile":"none","network_id":"n-old"}' > /dev/null
 ok "the first message meets a busy database and is NAKed" \
-	wait_until 60 sh -c "[ \"\$(grep -c 'scenario.created event js:SCENARIOS:[0-9]*: .*will retry' '$T/natsd.log')\" -ge 1 ]"
+	wait_until 60 sh -c "[ \"\$(grep -c 'js:SCENARIOS:[0-9]*: negatively acknowledged' '$T/natsd.log')\" -ge 1 ]"
 "$PROBE" jspub scenario.created '{"scenario_id":"ord-1","profile":"external-api","network_id":"n-new"}' > /dev/null
 sleep 1.5	# the first message is back in the queue behind the second
 touch "$T/release"
