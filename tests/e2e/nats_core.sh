@@ -69,26 +69,12 @@ for l in open(sys.argv[1]): print(json.loads(l)[\"msg_id\"])" "$0") \
 # attempt's busy timeout) is lost: core NATS keeps no copy to redeliver.
 # Said so (not "will retry"), and counted.  The lock is held until the
 # bridge has said so, however long its other writes queued before it.
-cat > "$T/hold.py" <<'PY'
-import os, sqlite3, sys, time
-db, held, release = sys.argv[1:4]
-con = sqlite3.connect(db, isolation_level=None, timeout=10)
-con.execute("BEGIN IMMEDIATE")
-open(held, "w").close()
-deadline = time.monotonic() + 150
-while not os.path.exists(release) and time.monotonic() < deadline:
-    time.sleep(0.05)
-con.execute("COMMIT")
-PY
-python3 "$T/hold.py" "$DB" "$T/held" "$T/release" &
-LOCK_PID=$!
-track_pid "$LOCK_PID"
-wait_until 10 test -e "$T/held" || { echo "Bail out! could not hold the database"; exit 99; }
+hold_write_lock
 "$PROBE" pub scenario.created '{"scenario_id":"core-lost","track":"cissp"}'
 ok "a core event that could not be applied is said to be lost" \
 	wait_until 120 grep -q 'over core NATS not applied and not redelivered' "$T/natsd.log"
 touch "$T/release"
-wait "$LOCK_PID"
+wait "$HOLD_PID"
 ok "... counted in egw-natsd's report (dropped)" wait_until 15 natsd_info_is dropped 1
 sleep 1
 ok "... and not applied later" q_is \

@@ -23,21 +23,7 @@ ok "the bridge takes created events" \
 	wait_until 10 q_eq "SELECT count(*) FROM policies WHERE scenario_id = 'warm-1'" 1
 
 # Hold the database's write lock until $T/release appears.
-cat > "$T/hold.py" <<'PY'
-import os, sqlite3, sys, time
-db, held, release = sys.argv[1:4]
-con = sqlite3.connect(db, isolation_level=None, timeout=10)
-con.execute("BEGIN IMMEDIATE")
-open(held, "w").close()
-deadline = time.monotonic() + 90
-while not os.path.exists(release) and time.monotonic() < deadline:
-    time.sleep(0.02)
-con.execute("COMMIT")
-PY
-python3 "$T/hold.py" "$DB" "$T/held" "$T/release" &
-HOLD_PID=$!
-track_pid "$HOLD_PID"
-wait_for 10 test -e "$T/held" || { echo "Bail out! could not hold the database"; exit 99; }
+hold_write_lock
 
 "$PROBE" jspub scenario.created '{"scenario_id":"ord-1","profile":"none","network_id":"n-old"}' > /dev/null
 ok "the first message meets a busy database and is NAKed" \

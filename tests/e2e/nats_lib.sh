@@ -54,6 +54,28 @@ stop_natsd() {
 	wait "$NATSD_PID" 2>/dev/null
 }
 
+# hold_write_lock: another connection holds the database's write lock
+# (BEGIN IMMEDIATE) from when $T/held appears until $T/release does (at
+# most 150 s); sets HOLD_PID.
+hold_write_lock() {
+	cat > "$T/hold.py" <<'PY'
+import os, sqlite3, sys, time
+db, held, release = sys.argv[1:4]
+con = sqlite3.connect(db, isolation_level=None, timeout=10)
+con.execute("BEGIN IMMEDIATE")
+open(held, "w").close()
+deadline = time.monotonic() + 150
+while not os.path.exists(release) and time.monotonic() < deadline:
+    time.sleep(0.02)
+con.execute("COMMIT")
+PY
+	python3 "$T/hold.py" "$DB" "$T/held" "$T/release" &
+	HOLD_PID=$!
+	track_pid "$HOLD_PID"
+	wait_for 10 test -e "$T/held" ||
+		{ echo "Bail out! could not hold the database"; exit 99; }
+}
+
 # kill_nats_mid_drain SECONDS DELIVERED [PAUSE]: once more than DELIVERED
 # outbox rows are delivered, SIGKILL nats-server (acks lost in flight),
 # check that rows were still undelivered, restart it after PAUSE seconds
