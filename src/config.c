@@ -508,6 +508,8 @@ static const struct setting settings[] = {
 	{ "EGW_AUTH", "on", parse_auth, NUM(auth), 0, 0, "on or off" },
 	{ "EGW_LOG_LEVEL", "info", parse_level, NUM(log_level), 0, 0,
 	  "debug, info, warn or error" },
+	{ "EGW_LOG_FLUSH_MS", "1000", parse_uint, NUM(log_flush_ms), 0, 10000,
+	  "0 (each line at once) or 100-10000 milliseconds" },
 	{ "EGW_USER", "egw", parse_user, STR(user), 0, 0, "a user name" },
 	{ "EGW_NFLOG_GROUP", "7", parse_uint, NUM(nflog_group), 1, 65535, "1-65535" },
 	{ "EGW_LOG_RATE", "10", parse_uint, NUM(log_rate), 1, 1000000,
@@ -539,6 +541,18 @@ static const struct setting settings[] = {
 	{ "EGW_OUTPUT_HOOK", "false", parse_bool, NUM(output_hook), 0, 0, "true or false" },
 };
 
+/* The entry of a setting that exists (a name from the table above). */
+static const struct setting *
+setting_named(const char *name)
+{
+	size_t i = 0;
+
+	while (i + 1 < sizeof(settings) / sizeof(*settings) &&
+	    strcmp(settings[i].name, name) != 0)
+		i++;
+	return &settings[i];
+}
+
 static int
 derive(char *dst, size_t size, const char *dir, const char *file)
 {
@@ -565,26 +579,28 @@ config_load(struct config *cfg, const char *(*getenv_fn)(const char *),
 	}
 	/* The writer serves 256 workers (WRITER_MAX_CLIENTS has room for
 	 * replacements on top). */
-	if (cfg->workers + cfg->spare_workers > 256) {
-		for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++)
-			if (strcmp(settings[i].name, "EGW_WORKERS") == 0)
-				return fail(err, errlen, &settings[i], "%u workers and"
-				    " %u spares are more than 256", cfg->workers,
-				    cfg->spare_workers);
-	}
+	if (cfg->workers + cfg->spare_workers > 256)
+		return fail(err, errlen, setting_named("EGW_WORKERS"), "%u workers"
+		    " and %u spares are more than 256", cfg->workers,
+		    cfg->spare_workers);
+	/* An idle worker wakes this often to write what it holds: a
+	 * shorter period would be waking for nothing. */
+	if (cfg->log_flush_ms > 0 && cfg->log_flush_ms < 100)
+		return fail(err, errlen, setting_named("EGW_LOG_FLUSH_MS"),
+		    "%u ms is too short", cfg->log_flush_ms);
 	if (cfg->db_path[0] == '\0' &&
 	    derive(cfg->db_path, sizeof(cfg->db_path), cfg->state_dir, "egw.db") != 0)
-		return fail(err, errlen, &settings[3], "path too long");
+		return fail(err, errlen, setting_named("EGW_STATE_DIR"), "path too long");
 	/* The sockets derived from EGW_RUN_DIR fit sun_path: their names are
 	 * shorter than CONFIG_WRITER_SOCKET, which parse_socket_path made
 	 * room for. */
 	if (cfg->fcgi_socket[0] == '\0' &&
 	    derive(cfg->fcgi_socket, sizeof(cfg->fcgi_socket), cfg->run_dir, "api.sock") != 0)
-		return fail(err, errlen, &settings[5], "path too long");
+		return fail(err, errlen, setting_named("EGW_RUN_DIR"), "path too long");
 	if (cfg->applier_socket[0] == '\0' &&
 	    derive(cfg->applier_socket, sizeof(cfg->applier_socket), cfg->run_dir,
 	    "applier.sock") != 0)
-		return fail(err, errlen, &settings[5], "path too long");
+		return fail(err, errlen, setting_named("EGW_RUN_DIR"), "path too long");
 	return 0;
 }
 

@@ -51,6 +51,7 @@ struct config {
 	size_t max_body;			/* EGW_MAX_BODY, bytes */
 	bool auth;				/* EGW_AUTH on|off */
 	enum log_level log_level;		/* EGW_LOG_LEVEL */
+	unsigned log_flush_ms;			/* EGW_LOG_FLUSH_MS */
 	char user[64];				/* EGW_USER, for privilege drop */
 
 	uint16_t nflog_group;			/* EGW_NFLOG_GROUP */

@@ -35,11 +35,28 @@ static pid_t log_pid;
 static char log_pid_text[16];
 static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The lines a thread holds back (log_hold()): whole lines, at most
+ * PIPE_BUF bytes together, so that writing them is still one atomic
+ * write(2).  An API worker writes a line for every request, and on a
+ * shared file or journald's socket that write cost a read as much as
+ * the rest of its logging (bench/api/README.md, eighteenth session).
+ */
+static _Thread_local struct {
+	unsigned max_age_ms;	/* 0: every line is written at once */
+	int64_t oldest_ms;	/* monotonic time of the first line held */
+	size_t len;
+	char buf[PIPE_BUF];
+} log_held;
+
 static void
 log_pid_refresh(void)
 {
 	log_pid = getpid();
 	snprintf(log_pid_text, sizeof(log_pid_text), "%d", (int)log_pid);
+	/* The parent writes what it held; a child writing it too would
+	 * double those lines. */
+	log_held.len = 0;
 }
 
 static void
@@ -74,6 +91,52 @@ log_level_parse(const char *text, enum log_level *out)
 		}
 	}
 	return EGW_E_CONFIG;
+}
+
+void
+log_hold(unsigned max_age_ms)
+{
+	if (max_age_ms == 0)
+		log_flush();
+	log_held.max_age_ms = max_age_ms;
+}
+
+void
+log_flush(void)
+{
+	int saved_errno = errno;
+
+	/* Best effort, as every line: a closed stderr must not take the
+	 * daemon down, and what it refused is not kept to grow. */
+	if (log_held.len > 0 && write(STDERR_FILENO, log_held.buf, log_held.len) < 0)
+		(void)0;
+	log_held.len = 0;
+	errno = saved_errno;
+}
+
+/* One finished line, written now or held (log_hold()). */
+static void
+log_put(enum log_level level, const char *text, size_t len)
+{
+	int64_t now_ms;
+
+	if (log_held.max_age_ms == 0) {
+		if (write(STDERR_FILENO, text, len) < 0)
+			(void)0;
+		return;
+	}
+	if (log_held.len + len > sizeof(log_held.buf))
+		log_flush();
+	now_ms = timefmt_monotonic_ms();
+	if (log_held.len == 0)
+		log_held.oldest_ms = now_ms;
+	memcpy(log_held.buf + log_held.len, text, len);
+	log_held.len += len;
+	/* A warning or an error is not kept waiting, nor anything before
+	 * it (the lines stay in order). */
+	if (level >= LOG_LEVEL_WARN ||
+	    now_ms - log_held.oldest_ms >= (int64_t)log_held.max_age_ms)
+		log_flush();
 }
 
 void
@@ -406,8 +469,6 @@ log_emit(enum log_level level, const char *func, int errnum,
 	if (line.truncated)
 		log_raw(&line, ",\"truncated\":true", sizeof(",\"truncated\":true") - 1);
 	log_raw(&line, "}\n", 2);
-	/* Best effort: a closed stderr must not take the daemon down. */
-	if (write(STDERR_FILENO, line.buf, line.len) < 0)
-		(void)0;
+	log_put(level, line.buf, line.len);
 	errno = saved_errno;
 }

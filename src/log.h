@@ -46,6 +46,27 @@ int log_level_parse(const char *text, enum log_level *out);
 void log_set_request_id(const char *request_id);
 
 /**
+ * log_hold() - let this thread's debug and info lines wait to be written
+ * together
+ * @max_age_ms: 0 (the default) writes every line at once; otherwise a
+ *              line waits until the lines held would pass PIPE_BUF bytes,
+ *              a warning or an error line comes (written with them, in
+ *              order), a line comes when the oldest held has waited
+ *              @max_age_ms, or log_flush() is called
+ * Nothing writes held lines on a timer: a thread that holds them calls
+ * log_flush() before it may sleep longer than @max_age_ms, and before it
+ * exits.  Lines held when the process is killed are lost.  Each write is
+ * still of whole lines and at most PIPE_BUF bytes (atomic on a pipe).
+ */
+void log_hold(unsigned max_age_ms);
+
+/**
+ * log_flush() - write the lines this thread holds (log_hold()) now
+ * errno is preserved.
+ */
+void log_flush(void);
+
+/**
  * log_emit() - write one line
  * @level: severity
  * @func: calling function (the macros pass __func__)

@@ -163,6 +163,8 @@ spare_park_if_surplus(bool (*stopping)(void))
 	if (s == NULL || spare_count(s, SPARE_ACCEPTING) <= s->accepting)
 		return;
 	spare_set(s, spare_slot, SPARE_PARKED);
+	/* Parked for seconds maybe: what the worker holds is written now. */
+	log_flush();
 	/* Wake or time-out alike, accept again only where there is a gap:
 	 * another spare may have filled it first, and a stale post (from a
 	 * race) must not unpark anyone. */

@@ -406,6 +406,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	struct store *st = NULL;
 	FCGX_Request fr;
 	struct timeval wake = { WORKER_ACCEPT_WAKE_S, 0 };
+	unsigned flush_ms = cfg->log_flush_ms;
 	sigset_t stopset;
 	struct worker_loop w = { cfg, NULL, metrics, slot, NULL, 0 };
 	int rc, exit_code = 0;
@@ -426,6 +427,16 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	}
 	/* Its direct writes (no writer) claim as the writer's do. */
 	store_set_iface_deriver(st, config_iface_deriver, cfg);
+	/* Its access lines are written together, ~14 to a write.  A line
+	 * waits at most EGW_LOG_FLUSH_MS (besides the request in hand): a
+	 * line coming after half of it writes them all, and an idle worker
+	 * writes them when its accept wakes, at the latest half of it
+	 * after the last line came. */
+	log_hold(flush_ms / 2);
+	if (flush_ms > 0 && flush_ms / 2 < WORKER_ACCEPT_WAKE_S * 1000) {
+		wake.tv_sec = (time_t)(flush_ms / 2 / 1000);
+		wake.tv_usec = (suseconds_t)(flush_ms / 2 % 1000) * 1000;
+	}
 	/* The socket is shared by every worker: setting it again is harmless. */
 	if (setsockopt(listen_fd, SOL_SOCKET, SO_RCVTIMEO, &wake,
 	    sizeof(wake)) != 0) {
@@ -449,6 +460,7 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 		if (worker_stop)
 			break;
 		if ((rc = FCGX_Accept_r(&fr)) < 0) {
+			log_flush();
 			/* The timeout, or a signal: look at worker_stop. */
 			if (rc == -EAGAIN || rc == -EWOULDBLOCK || rc == -EINTR)
 				continue;
@@ -465,5 +477,6 @@ worker_run(const struct config *cfg, int listen_fd, unsigned slot,
 	FCGX_Free(&fr, 0);
 	store_close(st);
 	log_debug("worker %u stopping", slot);
+	log_flush();
 	return exit_code;
 }

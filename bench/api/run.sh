@@ -27,7 +27,9 @@
 #        database and sockets go, default /tmp; /dev/shm takes the disk
 #        out: fdatasync on tmpfs returns at once, so an upsert there is
 #        not durable, and the figure is the design's ceiling without the
-#        disk, not a result)
+#        disk, not a result), API_LOG (file, the default: the pool's
+#        stderr is a file; pipe: a pipe to a reader that writes the file,
+#        as journald or a log shipper reads it: every write wakes it)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -75,7 +77,11 @@ if [ "$EGW_AUTH" != off ]; then
 fi
 export BENCH_TOKEN
 
-"$build/egw-api" 2> "$T/api.log" &
+case ${API_LOG:-file} in
+file) "$build/egw-api" 2> "$T/api.log" & ;;
+pipe) "$build/egw-api" 2> >(cat > "$T/api.log") & ;;
+*) echo "API_LOG is file or pipe" >&2; exit 2 ;;
+esac
 pids="$pids $!"
 "$T/bare_responder" "$T/run/bare.sock" "$WORKERS" &
 pids="$pids $!"
@@ -119,7 +125,7 @@ run() {
 	echo "$round $name ${rps:-0} $(to_ms "${p50:-?}") $(to_ms "${p99:-?}")" >> "$T/results"
 }
 
-echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s x $ROUNDS rounds, $WORKERS workers (spares: ${EGW_SPARE_WORKERS:-default}), auth $EGW_AUTH, log level $EGW_LOG_LEVEL, $(nproc) CPUs"
+echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s x $ROUNDS rounds, $WORKERS workers (spares: ${EGW_SPARE_WORKERS:-default}), auth $EGW_AUTH, log level $EGW_LOG_LEVEL, log to a ${API_LOG:-file}, $(nproc) CPUs"
 wrk -t1 -c4 -d1s "http://127.0.0.1:$API_PORT/health" >/dev/null 2>&1
 : > "$T/results"
 for round in $(seq 1 "$ROUNDS"); do

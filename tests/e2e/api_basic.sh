@@ -34,7 +34,7 @@ api GET /health "" -H 'X-Request-Id: test-rid.0001'
 ok "sane x-request-id echoed" header_is X-Request-Id test-rid.0001
 api GET /v1/nope "" -H 'X-Request-Id: test-rid.0002'
 ok "request id in the error body" jq_is .request_id test-rid.0002
-ok "request id in the worker's log line" grep -q '"request_id":"test-rid.0002".*"status":"404"' "$T/api.log"
+ok "request id in the worker's log line" wait_for 3 grep -q '"request_id":"test-rid.0002".*"status":"404"' "$T/api.log"
 api GET /health "" -H 'X-Request-Id: bad id with spaces'
 rid=$(grep -i '^x-request-id:' "$T/headers" | cut -d' ' -f2 | tr -d '\r')
 ok "insane x-request-id replaced by a generated one" \

@@ -104,7 +104,7 @@ ok "404: the client's id in the header" header_is X-Request-Id rid-404.worker
 same_id "the worker's 404" 404
 api GET /v1/nothing "" -H 'X-Request-Id: bad id'
 same_id "the worker's 404 with an insane id" 404
-ok "the worker logs under that id" grep -q "\"request_id\":\"$RID\".*\"status\":\"404\"" "$T/api.log"
+ok "the worker logs under that id" wait_for 3 grep -q "\"request_id\":\"$RID\".*\"status\":\"404\"" "$T/api.log"
 
 # --- nginx's timeout against the longest a mutation may take ---
 nginx_timeout=$(sed -n 's/^[[:space:]]*fastcgi_read_timeout \([0-9]*\)s;.*/\1/p' \

@@ -29,6 +29,7 @@ reads() {
 		eval "rp$c=\$!"
 	done
 	for c in 1 2 3 4; do eval "wait \$rp$c"; done
+	wait_for 3 api_lines_at_least "\"request_id\":\"$1-" $((4 * $2))
 	grep "\"request_id\":\"$1-" "$T/api.log" | grep -o '"pid":[0-9]*' | sort -u | wc -l
 }
 
@@ -54,6 +55,7 @@ for c in $(seq 1 8); do
 done
 for c in $(seq 1 8); do eval "wait \$wp$c"; done
 ok "120 writes answered 200 or 201" test "$(cat "$T"/writes.* | grep -cE '^20[01]$')" -eq 120
+wait_for 3 api_lines_at_least '"request_id":"write-' 120
 writers=$(grep '"request_id":"write-' "$T/api.log" | grep -o '"pid":[0-9]*' | sort -u | wc -l)
 ok "writes were served by more than the two accepting workers ($writers)" test "$writers" -gt 2
 readers=$(reads again 25)

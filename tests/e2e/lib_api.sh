@@ -6,6 +6,9 @@
 #   start_nginx             a real nginx with the rendered site on a free
 #                           loopback port; sets API (http://127.0.0.1:PORT)
 #   mint_token NAME SCOPES  prints a new token (egw-admin token create)
+#   api_lines_at_least PATTERN N
+#                           api.log has N lines with PATTERN (access lines
+#                           come up to EGW_LOG_FLUSH_MS late: wait_for it)
 #   api METHOD PATH [BODY] [CURL ARGS...]
 #                           one request; the status goes to $T/status, the
 #                           headers to $T/headers, the body to $T/body
@@ -41,6 +44,12 @@ start_api() {
 api_workers_ready() {
 	[ -f "$EGW_RUN_DIR/egw-api.workers" ] &&
 		[ "$(wc -l < "$EGW_RUN_DIR/egw-api.workers")" -eq "$1" ]
+}
+
+# api_lines_at_least PATTERN N: api.log has N lines with PATTERN (a
+# worker writes its access lines up to EGW_LOG_FLUSH_MS, 1 s, late).
+api_lines_at_least() {
+	[ "$(grep -c -- "$1" "$T/api.log")" -ge "$2" ]
 }
 
 # The PID of the worker in slot $1, from the pool's own bookkeeping.

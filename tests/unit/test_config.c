@@ -61,6 +61,8 @@ static const struct {
 	{ "EGW_WORKERS", "250" },	/* + the default 8 spares: over 256 */
 	{ "EGW_MAX_BODY", "10" }, { "EGW_AUTH", "sometimes" },
 	{ "EGW_LOG_LEVEL", "verbose" }, { "EGW_USER", "-root" }, { "EGW_USER", "a b" },
+	{ "EGW_LOG_FLUSH_MS", "1" }, { "EGW_LOG_FLUSH_MS", "99" },
+	{ "EGW_LOG_FLUSH_MS", "10001" }, { "EGW_LOG_FLUSH_MS", "1s" },
 	{ "EGW_NFLOG_GROUP", "0" }, { "EGW_NFLOG_GROUP", "65536" },
 	{ "EGW_LOG_RATE", "0" }, { "EGW_LOG_BURST", "x" },
 	{ "EGW_NFLOG_RCVBUF", "1" }, { "EGW_LOG_RETENTION", "1w" },
@@ -96,6 +98,18 @@ main(void)
 	is_int(cfg.log_retention_s, 7 * 86400, "log retention 7 days");
 	is_int(cfg.n_dns_servers, 0, "no resolvers by default");
 	is_int(cfg.audit_max_age_s, 30 * 86400, "AUDIT stream kept 30 days by default");
+	is_int(cfg.log_flush_ms, 1000, "API workers hold info lines up to 1 s by default");
+	{
+		static const struct { const char *text; unsigned ms; } flush[] = {
+			{ "0", 0 }, { "100", 100 }, { "10000", 10000 } };
+
+		for (size_t i = 0; i < 3; i++) {
+			const char *env[] = { "EGW_LOG_FLUSH_MS", flush[i].text, NULL };
+
+			ok(load(&cfg, err, env) == 0 && cfg.log_flush_ms == flush[i].ms,
+			    "EGW_LOG_FLUSH_MS=%s is taken", flush[i].text);
+		}
+	}
 
 	{
 		const char *env[] = {

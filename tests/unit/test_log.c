@@ -7,7 +7,11 @@
  * a key outside [a-z0-9_] is left out,
  * and a line too long for one atomic write is cut into valid JSON that
  * says "truncated":true.  Lines are read back from a pipe put in place
- * of stderr.
+ * of stderr.  Held lines (log_hold()) are read from a datagram socket
+ * instead, where each read is exactly one write: they wait until a
+ * flush, a warning, a full PIPE_BUF or their age, come out whole, in
+ * order and at most PIPE_BUF to a write, never twice across a fork,
+ * and only the holding thread's.
  */
 #include "log.h"
 #include "tap.h"
@@ -20,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int capture_fd = -1;
@@ -117,6 +124,165 @@ log_from_thread(void *arg)
 	(void)arg;
 	log_info("from a thread");
 	return NULL;
+}
+
+/* One write(2) on the datagram socket, "" when none is waiting. */
+static const char *
+read_write(int fd, size_t *len_out)
+{
+	static char buf[2 * PIPE_BUF];
+	ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+
+	*len_out = n > 0 ? (size_t)n : 0;
+	buf[*len_out] = '\0';
+	return buf;
+}
+
+/* The "msg" of each line of @text, joined by spaces; NULL when a line
+ * is not strict JSON or the text does not end with a whole line. */
+static const char *
+msgs_of(const char *text)
+{
+	static char out[4 * PIPE_BUF];
+	const char *nl;
+
+	out[0] = '\0';
+	if (*text != '\0' && text[strlen(text) - 1] != '\n')
+		return NULL;
+	for (; (nl = strchr(text, '\n')) != NULL; text = nl + 1) {
+		char *one = strndup(text, (size_t)(nl - text));
+		struct json_object *o = one != NULL ? json_tokener_parse(one) : NULL;
+		const char *m = str_of(o, "msg");
+
+		free(one);
+
+		if (m == NULL) {
+			json_object_put(o);
+			return NULL;
+		}
+		if (out[0] != '\0')
+			strncat(out, " ", sizeof(out) - strlen(out) - 1);
+		strncat(out, m, sizeof(out) - strlen(out) - 1);
+		json_object_put(o);
+	}
+	return out;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void
+test_held_lines(void)
+{
+	int sp[2], saved = dup(STDERR_FILENO), status, bad = 0, got = 0;
+	char pad[201], want[32];
+	const char *t;
+	size_t len;
+	pthread_t th;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sp) != 0 ||
+	    dup2(sp[1], STDERR_FILENO) < 0) {
+		ok(false, "cannot put a datagram socket in place of stderr");
+		return;
+	}
+	log_hold(60000);
+	log_info("h1");
+	log_info("h2");
+	log_debug("below the level, held or not");
+	t = read_write(sp[0], &len);
+	is_int((long long)len, 0, "held: info lines are not written at once");
+	log_flush();
+	t = read_write(sp[0], &len);
+	is_str(msgs_of(t), "h1 h2", "log_flush() writes them, in order, in one write");
+	t = read_write(sp[0], &len);
+	is_int((long long)len, 0, "and only once");
+	log_flush();
+	t = read_write(sp[0], &len);
+	is_int((long long)len, 0, "a flush with nothing held writes nothing");
+
+	log_info("h3");
+	log_warnx("w1");
+	t = read_write(sp[0], &len);
+	is_str(msgs_of(t), "h3 w1", "a warning goes out at once, after the lines"
+	    " held before it, in one write");
+	log_info("h4");
+	log_errorx("e1");
+	t = read_write(sp[0], &len);
+	is_str(msgs_of(t), "h4 e1", "so does an error");
+
+	/* 40 lines of ~330 bytes: more than PIPE_BUF together. */
+	memset(pad, 'p', 200);
+	pad[200] = '\0';
+	for (int i = 0; i < 40; i++)
+		log_kv(LOG_LEVEL_INFO, ((const char *[]){ "pad", pad, NULL }),
+		    "f%02d", i);
+	log_flush();
+	for (int writes = 0; (t = read_write(sp[0], &len)), len > 0; writes++) {
+		const char *m = msgs_of(t);
+
+		if (len > PIPE_BUF || m == NULL)
+			bad++;
+		for (; m != NULL && *m != '\0'; got++) {
+			snprintf(want, sizeof(want), "f%02d", got);
+			if (strncmp(m, want, 3) != 0)
+				bad++;
+			m += 3;
+			m += *m == ' ';
+		}
+		if (writes > 40)
+			break;
+	}
+	is_int(got, 40, "40 held lines of ~330 bytes all come out");
+	is_int(bad, 0, "in order, each write whole lines of strict JSON and at"
+	    " most PIPE_BUF bytes");
+
+	log_hold(20);
+	log_info("a1");
+	t = read_write(sp[0], &len);
+	is_int((long long)len, 0, "held 20 ms: a line is kept");
+	sleep_ms(40);
+	log_info("a2");
+	t = read_write(sp[0], &len);
+	is_str(msgs_of(t), "a1 a2", "a line that comes when the oldest has waited"
+	    " 20 ms writes them both");
+
+	log_hold(60000);
+	log_info("p1");
+	if (pthread_create(&th, NULL, log_from_thread, NULL) == 0) {
+		pthread_join(th, NULL);
+		t = read_write(sp[0], &len);
+		is_str(msgs_of(t), "from a thread", "another thread's line is"
+		    " written at once: holding is per thread");
+	} else {
+		ok(false, "cannot start a thread");
+	}
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		log_warnx("child");
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	t = read_write(sp[0], &len);
+	is_str(msgs_of(t), "child", "a forked child does not write what its"
+	    " parent held");
+	log_hold(0);
+	t = read_write(sp[0], &len);
+	is_str(msgs_of(t), "p1", "log_hold(0) writes what was held");
+	log_info("n1");
+	t = read_write(sp[0], &len);
+	is_str(msgs_of(t), "n1", "and lines go out one by one again");
+
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(sp[0]);
+	close(sp[1]);
 }
 
 int
@@ -361,5 +527,6 @@ main(void)
 	} else {
 		ok(false, "cannot start a thread");
 	}
+	test_held_lines();
 	return tap_done();
 }
