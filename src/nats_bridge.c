@@ -76,6 +76,15 @@
 #define BRIDGE_PUT_ATTEMPTS 5		/* lock waits of a created event's write */
 #define BRIDGE_RECONNECT_MAX_MS 5000
 #define BRIDGE_NAK_DELAY_MS 1000
+/*
+ * A created message whose network, sources or interfaces another live
+ * scenario holds is retried for this long after the server stored it:
+ * the completion that frees them may be on its way through the other
+ * consumer (completed and created messages are delivered independently,
+ * so a lab's successor can arrive before its end).  Older, it is
+ * rejected.
+ */
+#define BRIDGE_CLAIM_WAIT_S 60
 #define BRIDGE_CONSUMER_ACK_WAIT_S 30
 #define BRIDGE_CONSUMER_MAX_ACK_PENDING 256
 #define BRIDGE_AUDIT_DUPLICATES_S 600	/* dedup window of a created AUDIT */
@@ -202,6 +211,23 @@ bridge_is_string(struct json_object *v)
 	    strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v);
 }
 
+/* One transaction for an event's changes and its record (a batch: each
+ * change on its own savepoint). */
+static int
+bridge_batch_begin(struct store *st, bool *queued)
+{
+	int rc;
+
+	/* A batch's begin waits for the lock once; retry it as a put's own
+	 * transaction would (store_policy.h), rather than NAK at once. */
+	for (int attempt = 0; ; attempt++) {
+		rc = store_policy_batch_begin(st, queued);
+		if (rc != EGW_E_BUSY || attempt + 1 >= BRIDGE_PUT_ATTEMPTS)
+			return rc;
+		usleep(5000 * (useconds_t)(attempt + 1));
+	}
+}
+
 /*
  * Acts on the policy and records @digest in one transaction, so a
  * redelivery after a crash between the two cannot happen unrecorded.
@@ -215,21 +241,32 @@ bridge_put_recorded(struct store *st, struct policy *p,
 	bool queued;
 	int rc, rc_end;
 
-	/* A batch's begin waits for the lock once; retry it as a put's own
-	 * transaction would (store_policy.h), rather than NAK at once. */
-	for (int attempt = 0; ; attempt++) {
-		rc = store_policy_batch_begin(st, &queued);
-		if (rc != EGW_E_BUSY || attempt + 1 >= BRIDGE_PUT_ATTEMPTS)
-			break;
-		usleep(5000 * (useconds_t)(attempt + 1));
-	}
-	if (rc != 0)
+	if ((rc = bridge_batch_begin(st, &queued)) != 0)
 		return rc;
 	rc = store_policy_put(st, p, actor, created, errs);
 	if (rc == 0)
 		rc = store_event_record(st, p->scenario_id, digest, pos);
 	rc_end = store_policy_batch_end(st, queued, rc == 0);
 	return rc != 0 ? rc : rc_end;
+}
+
+/*
+ * Whether a created message that lost a claim is young enough to wait
+ * for the claim's holder to complete.  Only a stream redelivers; a clock
+ * more than BRIDGE_CLAIM_WAIT_S apart from the server's gives up at once
+ * rather than retry for as long as they differ.
+ */
+static bool
+bridge_claim_may_free(const struct store_event_pos *pos)
+{
+	struct timespec now;
+	int64_t age_ns;
+
+	if (pos == NULL || clock_gettime(CLOCK_REALTIME, &now) != 0)
+		return false;
+	age_ns = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec) - pos->ts_ns;
+	return age_ns > -(int64_t)BRIDGE_CLAIM_WAIT_S * 1000000000 &&
+	    age_ns < (int64_t)BRIDGE_CLAIM_WAIT_S * 1000000000;
 }
 
 static int
@@ -340,6 +377,16 @@ bridge_created(struct store *st, const struct config *cfg,
 	rc = bridge_put_recorded(st, p, actor, digest, pos, &created, errs);
 	if (rc == EGW_E_CONFLICT)
 		rc = EGW_E_INVALID;	/* not retryable; recorded as rejected */
+	if (rc == EGW_E_INVALID && errs->claimed && bridge_claim_may_free(pos)) {
+		log_info("scenario %s: %s; redelivered until %d s after the"
+		    " message was stored, for that scenario's completion",
+		    p->scenario_id, errs->count > 0 ? errs->items[0].reason :
+		    "held by another scenario", BRIDGE_CLAIM_WAIT_S);
+		policy_errors_init(errs);
+		*outcome = BRIDGE_RETRY;
+		rc = 0;
+		goto out;
+	}
 	if (rc != 0)
 		goto out;
 	*outcome = created || !had_old || p->generation != old->generation
@@ -350,8 +397,17 @@ out:
 	return rc;
 }
 
+/*
+ * A completion is recorded as a message the scenario acted on, under its
+ * own digest (@digest: of the subject and the body, so that it never
+ * equals a created body's), with its place in the stream: a created
+ * message older than it is then stale (store_event_superseded()), also
+ * once retention or another scenario's claim has removed the completed
+ * row.  The tombstone, the completion and the record are one transaction.
+ */
 static int
 bridge_completed(struct store *st, struct json_object *obj,
+    const char *digest, const struct store_event_pos *pos,
     const struct store_actor *actor, struct policy_errors *errs,
     enum bridge_outcome *outcome)
 {
@@ -363,7 +419,8 @@ bridge_completed(struct store *st, struct json_object *obj,
 	struct policy *p = NULL;
 	struct policy_errors claim;
 	char path[128];
-	int rc;
+	bool queued;
+	int rc, rc_end;
 
 	json_object_object_foreach(obj, key, val) {
 		size_t i;
@@ -402,12 +459,16 @@ bridge_completed(struct store *st, struct json_object *obj,
 
 	if ((p = policy_new()) == NULL)
 		return EGW_E_NOMEM;
+	if ((rc = bridge_batch_begin(st, &queued)) != 0)
+		goto out;
 	rc = store_policy_get(st, sid, p);
 	if (rc == EGW_E_BADROW)
 		rc = 0;		/* completing needs the row, not its children */
 	if (rc == 0 && p->completed_at[0] != '\0') {
+		/* Its place still moves on to this message's. */
+		rc = store_event_record(st, sid, digest, pos);
 		*outcome = BRIDGE_UNCHANGED;
-		goto out;
+		goto end;
 	}
 	if (rc == EGW_E_NOTFOUND) {
 		/* Completed before created (independent consumers, or the
@@ -439,16 +500,36 @@ bridge_completed(struct store *st, struct json_object *obj,
 			rc = EGW_E_INVALID;
 		if (rc == 0)
 			log_info("scenario %s completed before it was created; "
-			    "stored a disabled tombstone", sid);
+			    "storing a disabled tombstone", sid);
 	}
-	if (rc != 0)
-		goto out;
-	if ((rc = store_policy_complete(st, sid, actor)) != 0)
-		goto out;
-	*outcome = BRIDGE_CHANGED;
+	if (rc == 0)
+		rc = store_policy_complete(st, sid, actor);
+	if (rc == 0)
+		rc = store_event_record(st, sid, digest, pos);
+	if (rc == 0)
+		*outcome = BRIDGE_CHANGED;
+end:
+	rc_end = store_policy_batch_end(st, queued, rc == 0);
+	if (rc == 0)
+		rc = rc_end;
 out:
 	policy_free(p);
 	return rc;
+}
+
+/* The digest a completion is recorded under: of "scenario.completed",
+ * a newline and the body's own digest. */
+static int
+bridge_completion_digest(const char *data, size_t len,
+    char out[DIGEST_SHA256_HEX_LEN + 1])
+{
+	char text[sizeof(BRIDGE_SUBJECT_COMPLETED) + DIGEST_SHA256_HEX_LEN + 1];
+	int rc, n;
+
+	n = snprintf(text, sizeof(text), "%s\n", BRIDGE_SUBJECT_COMPLETED);
+	if ((rc = digest_sha256_hex(data, len, text + n)) != 0)
+		return rc;
+	return digest_sha256_hex(text, strlen(text), out);
 }
 
 int
@@ -478,8 +559,11 @@ bridge_handle_event(struct store *st, const struct config *cfg,
 			if ((rc = digest_sha256_hex(data, len, digest)) == 0)
 				rc = bridge_created(st, cfg, obj, digest, pos,
 				    &actor, errs, outcome);
-		} else if (strcmp(subject, BRIDGE_SUBJECT_COMPLETED) == 0)
-			rc = bridge_completed(st, obj, &actor, errs, outcome);
+		} else if (strcmp(subject, BRIDGE_SUBJECT_COMPLETED) == 0) {
+			if ((rc = bridge_completion_digest(data, len, digest)) == 0)
+				rc = bridge_completed(st, obj, digest, pos, &actor,
+				    errs, outcome);
+		}
 		else
 			rc = EGW_E_INTERNAL;
 	}

@@ -51,6 +51,7 @@ policy_errors_init(struct policy_errors *errs)
 {
 	errs->count = 0;
 	errs->dropped = 0;
+	errs->claimed = false;
 }
 
 void

@@ -108,6 +108,8 @@ struct policy_error {
 struct policy_errors {
 	size_t count;			/* problems recorded in items */
 	size_t dropped;			/* problems beyond POLICY_ERRORS_MAX */
+	bool claimed;			/* one is another live scenario's claim
+					 * on a source or an interface */
 	struct policy_error items[POLICY_ERRORS_MAX];
 };
 

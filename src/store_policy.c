@@ -984,6 +984,8 @@ check_claims(struct store *st, const struct policy *p, const char *derived,
 			found++;
 		}
 	}
+	if (found > 0)
+		errs->claimed = true;
 	return found > 0 ? EGW_E_INVALID : 0;
 }
 

@@ -8,9 +8,11 @@
 # on the first message; the second one is published at once, well inside
 # the first one's NAK delay (1 s), and meets the lock too, so the bridge is
 # waiting on it with the second message when the first comes back; then
-# the lock is released.
+# the lock is released.  The same with a completion as the second
+# message; and a lab's successor on its network before its completion.
 . "$EGW_TOP_SRCDIR/tests/e2e/lib.sh"
 e2e_init nats_event_order
+need_cmd jq
 start_nats
 egw_env
 . "$EGW_TOP_SRCDIR/tests/e2e/nats_lib.sh"
@@ -43,6 +45,46 @@ ok "... and is not recorded as accepted" q_is \
 ok "the accepted message's place in the stream is recorded" q_is \
 	"SELECT stream || '|' || (stream_seq > 2) || '|' || (stream_ts > 0) FROM scenario_event_digests
 	 WHERE scenario_id = 'ord-1'" "SCENARIOS|1|1"
+
+# A completion is a message the scenario acted on too, recorded with its
+# place: the created message NAKed while the database was busy comes back
+# after the scenario's completion was acted on, is older than it and
+# changes nothing, by the record alone (so also once retention or a
+# delete has removed the completed row; test_nats_bridge shows that).
+rm -f "$T/held" "$T/release"
+hold_write_lock
+"$PROBE" jspub scenario.created '{"scenario_id":"ord-2","profile":"none","network_id":"n-ord2"}' > /dev/null
+ok "ord-2: the created message meets a busy database and is NAKed" \
+	wait_until 60 sh -c "[ \"\$(grep -c 'js:SCENARIOS:[0-9]*: negatively acknowledged' '$T/natsd.log')\" -ge 2 ]"
+cseq=$("$PROBE" jspub scenario.completed '{"scenario_id":"ord-2"}' | jq -r .seq)
+sleep 1.5	# the created message is back in the queue behind the completion
+touch "$T/release"
+wait "$HOLD_PID"
+ok "ord-2: the completion is acted on (a completed tombstone)" \
+	wait_until 10 q_eq "SELECT count(*) FROM policies WHERE scenario_id = 'ord-2' AND completed_at IS NOT NULL AND enabled = 0" 1
+ok "ord-2: the completion's place in the stream ($cseq) is recorded" \
+	q_is "SELECT count(*) FROM scenario_event_digests WHERE scenario_id = 'ord-2' AND stream = 'SCENARIOS' AND stream_seq = ${cseq:-0}" 1
+ok "ord-2: the created message comes back and is older than the completion" \
+	wait_until 15 grep -q 'scenario ord-2: created event SCENARIOS:[0-9]* is older than one acted on already; ignored' "$T/natsd.log"
+ok "ord-2: ... and changed nothing" q_is \
+	"SELECT enabled || '|' || (completed_at IS NOT NULL) FROM policies WHERE scenario_id = 'ord-2'" "0|1"
+
+# A lab's successor on the same network, published before the lab's
+# completion is acted on (created and completed messages come through two
+# consumers, so this happens even in order): it is redelivered while the
+# network is held, not rejected, and applies once the lab completes.
+"$PROBE" jspub scenario.created '{"scenario_id":"lab-a","profile":"none","network_id":"n-lab"}' > /dev/null
+ok "lab-a holds network n-lab" \
+	wait_until 10 q_eq "SELECT count(*) FROM policies WHERE scenario_id = 'lab-a'" 1
+"$PROBE" jspub scenario.created '{"scenario_id":"lab-b","profile":"none","network_id":"n-lab"}' > /dev/null
+ok "lab-b meets lab-a's claim and is redelivered" \
+	wait_until 10 grep -q 'scenario lab-b: .*redelivered until 60 s after the message was stored' "$T/natsd.log"
+ok "... not rejected" q_is \
+	"SELECT count(*) FROM outbox WHERE type = 'event.rejected' AND scenario_id = 'lab-b'" 0
+"$PROBE" jspub scenario.completed '{"scenario_id":"lab-a"}' > /dev/null
+ok "lab-b applies once lab-a has completed" \
+	wait_until 10 q_eq "SELECT enabled || '|' || network_id FROM policies WHERE scenario_id = 'lab-b'" "1|n-lab"
+
 last=$(stream_last_seq SCENARIOS)
 ok "every message was acknowledged, the older one too" \
 	wait_until 10 consumer_is SCENARIOS egress_gateway_created ack_floor_stream_seq "$last"

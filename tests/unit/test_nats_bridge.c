@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static char dir[] = "/tmp/egw-test-nats-bridge-XXXXXX";
@@ -161,6 +162,151 @@ static enum bridge_outcome
 handle_str(struct store *st, const char *subject, const char *body)
 {
 	return handle(st, subject, body, strlen(body));
+}
+
+/* An event for scenario @sid at @seq of stream "CMP" (time stamp seq x
+ * 1000); created bodies differ by their network_id. */
+static enum bridge_outcome
+event_cmp(struct store *st, const char *subject, const char *sid, int64_t seq)
+{
+	struct store_event_pos pos = { "CMP", seq, seq * 1000 };
+	char body[160];
+
+	snprintf(body, sizeof(body), "{\"scenario_id\":\"%s\",\"network_id\":"
+	    "\"%s-%lld\"}", sid, sid, (long long)seq);
+	return handle_at(st, subject, body, strlen(body), &pos);
+}
+
+/* A JetStream created message for @sid on network @net, stored by the
+ * server @age_s seconds ago, at @seq of stream "CLM". */
+static enum bridge_outcome
+created_aged(struct store *st, const char *sid, const char *net, int64_t seq,
+    int age_s)
+{
+	struct timespec now;
+	struct store_event_pos pos = { "CLM", seq, 0 };
+	char body[160];
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	pos.ts_ns = ((int64_t)now.tv_sec - age_s) * 1000000000 + now.tv_nsec;
+	snprintf(body, sizeof(body), "{\"scenario_id\":\"%s\",\"network_id\":"
+	    "\"%s\"}", sid, net);
+	return handle_at(st, BRIDGE_SUBJECT_CREATED, body, strlen(body), &pos);
+}
+
+/*
+ * A lab's successor on the same network can arrive before the lab's
+ * completion (created and completed come through two consumers): its
+ * created message is redelivered, not rejected, while it is young, and
+ * applies once the completion has freed the network.  An old one, or one
+ * over core NATS (no redelivery), is rejected as before.
+ */
+static void
+test_claim_wait(struct store *st)
+{
+	int64_t rej0;
+
+	is_int(created_aged(st, "lab-a", "net-shared", 1, 0), BRIDGE_CHANGED,
+	    "claim: lab-a on net-shared applies");
+	rej0 = testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'");
+	is_int(created_aged(st, "lab-b", "net-shared", 3, 1), BRIDGE_RETRY,
+	    "claim: lab-b on lab-a's network, 1 s old: redelivered");
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"),
+	    rej0, "claim: ... not recorded as rejected");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'lab-b'"),
+	    0, "claim: ... and not stored");
+	is_int(created_aged(st, "lab-c", "net-shared", 4, 61), BRIDGE_REJECTED,
+	    "claim: 61 s old: rejected");
+	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+	    "{\"scenario_id\":\"lab-d\",\"network_id\":\"net-shared\"}"),
+	    BRIDGE_REJECTED, "claim: over core NATS (no redelivery): rejected");
+	is_int(created_aged(st, "lab-e", "net-shared", 5, -120), BRIDGE_REJECTED,
+	    "claim: stored 120 s ahead of this clock: rejected, not retried"
+	    " for as long as the clocks differ");
+	is_int(handle_str(st, BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"lab-a\"}"),
+	    BRIDGE_CHANGED, "claim: lab-a completes");
+	is_int(created_aged(st, "lab-b", "net-shared", 3, 2), BRIDGE_CHANGED,
+	    "claim: lab-b's redelivery applies");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'lab-b'"
+	    " AND enabled = 1 AND network_id = 'net-shared'"), 1,
+	    "claim: lab-b holds net-shared");
+}
+
+/*
+ * A completion is recorded with its place in the stream: a created
+ * message older than it, never acted on before (NAKed while the database
+ * was busy), changes nothing even once the completed row is gone
+ * (retention); a newer one is the scenario made again.  The tombstone of
+ * a completion that comes first, the completion and its record are one
+ * transaction: a failure in between leaves nothing.
+ */
+static void
+test_completion_order(struct store *st)
+{
+	is_int(event_cmp(st, BRIDGE_SUBJECT_CREATED, "cmp1", 2), BRIDGE_CHANGED,
+	    "completion: created (2) applies");
+	is_int(event_cmp(st, BRIDGE_SUBJECT_COMPLETED, "cmp1", 4), BRIDGE_CHANGED,
+	    "completion: completed (4) applies");
+	is_int(testdb_int(st, "SELECT count(*) FROM scenario_event_digests WHERE"
+	    " scenario_id = 'cmp1' AND stream = 'CMP' AND stream_seq = 4"), 1,
+	    "completion: its place is recorded");
+	store_exec(st, "UPDATE policies SET completed_at = '2020-01-01T00:00:00.000Z'"
+	    " WHERE scenario_id = 'cmp1'");
+	is_int(store_policy_expire_completed(st, 60, NULL), 0,
+	    "completion: retention runs");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'cmp1'"),
+	    0, "completion: the completed row is gone");
+	is_int(event_cmp(st, BRIDGE_SUBJECT_CREATED, "cmp1", 3), BRIDGE_UNCHANGED,
+	    "completion: a created (3) older than it, never seen, changes"
+	    " nothing after retention");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'cmp1'"),
+	    0, "completion: no policy comes back");
+	is_int(event_cmp(st, BRIDGE_SUBJECT_CREATED, "cmp1", 6), BRIDGE_CHANGED,
+	    "completion: a created (6) newer than it makes the scenario again");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'cmp1'"
+	    " AND enabled = 1 AND completed_at IS NULL"), 1,
+	    "completion: enabled, not completed");
+
+	/* Completed before created: tombstone, completion, record at once. */
+	is_int(event_cmp(st, BRIDGE_SUBJECT_COMPLETED, "cmp2", 8), BRIDGE_CHANGED,
+	    "completion first: applies");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'cmp2'"
+	    " AND enabled = 0 AND completed_at IS NOT NULL"), 1,
+	    "completion first: a completed, disabled tombstone");
+	is_int(event_cmp(st, BRIDGE_SUBJECT_CREATED, "cmp2", 7), BRIDGE_UNCHANGED,
+	    "completion first: the created (7) that comes later changes nothing");
+	sqlite3_exec(store_db(st), "CREATE TEMP TRIGGER refuse_completion BEFORE"
+	    " UPDATE OF completed_at ON policies WHEN NEW.completed_at IS NOT NULL"
+	    " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END", NULL, NULL, NULL);
+	is_int(event_cmp(st, BRIDGE_SUBJECT_COMPLETED, "cmp3", 10), BRIDGE_RETRY,
+	    "completion first, the completion fails: retried");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'cmp3'"),
+	    0, "completion first, the completion fails: no tombstone is left");
+	is_int(testdb_int(st, "SELECT count(*) FROM scenario_event_digests WHERE"
+	    " scenario_id = 'cmp3'"), 0,
+	    "completion first, the completion fails: nothing recorded");
+	sqlite3_exec(store_db(st), "DROP TRIGGER temp.refuse_completion", NULL, NULL,
+	    NULL);
+	is_int(event_cmp(st, BRIDGE_SUBJECT_COMPLETED, "cmp3", 10), BRIDGE_CHANGED,
+	    "completion first: its redelivery applies");
+	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'cmp3'"
+	    " AND completed_at IS NOT NULL"), 1,
+	    "completion first: then completed");
+	/* A created body that is byte for byte a completed body is still a
+	 * created message of its own (the digests differ). */
+	{
+		struct store_event_pos pos = { "CMP", 12, 12000 };
+		const char *body = "{\"scenario_id\":\"cmp4\"}";
+
+		is_int(handle_at(st, BRIDGE_SUBJECT_COMPLETED, body, strlen(body),
+		    &pos), BRIDGE_CHANGED, "same bytes: completed (12) applies");
+		store_exec(st, "DELETE FROM policies WHERE scenario_id = 'cmp4'");
+		pos.seq = 13;
+		pos.ts_ns = 13000;
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, body, strlen(body),
+		    &pos), BRIDGE_CHANGED, "same bytes: a newer created (13) is not"
+		    " taken for the completion");
+	}
 }
 
 struct bad_case {
@@ -369,8 +515,9 @@ main(void)
 	/* Retention removes the completed scenarios; their created events
 	 * replayed (a consumer re-created with "deliver all") stay done. */
 	is_int(testdb_int(st, "SELECT count(*) FROM scenario_event_digests"
-	    " WHERE scenario_id IN ('s1', 's5')"), 3,
-	    "s1's two created events and s5's ignored one are recorded");
+	    " WHERE scenario_id IN ('s1', 's5')"), 5,
+	    "s1's two created events, s5's ignored one and the completion of"
+	    " each are recorded");
 	store_exec(st, "UPDATE policies SET completed_at = '2020-01-01T00:00:00.000Z'"
 	    " WHERE scenario_id IN ('s1', 's5')");
 	is_int(store_policy_expire_completed(st, 60, NULL), 0, "retention expires s1 and s5");
@@ -420,6 +567,8 @@ main(void)
 	    " AND scenario_id = 'x5'"), 1, "unknown profile recorded with its scenario id");
 
 	test_stream_order(st);
+	test_completion_order(st);
+	test_claim_wait(st);
 	is_int(testdb_int(st, "SELECT count(*) FROM scenario_event_digests WHERE"
 	    " scenario_id = 'ord' AND stream = 'SCN' AND stream_seq = 7 AND"
 	    " stream_ts = 7000"), 1, "order: an accepted message's place is recorded");
