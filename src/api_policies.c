@@ -148,8 +148,6 @@ api_wait_policy(struct api_ctx *ctx, struct policy *p, int64_t generation,
 	if (cur == NULL)
 		return false;
 	memcpy(id, p->scenario_id, sizeof(id));
-	/* Waiting for seconds maybe: the worker's held lines go now. */
-	log_flush();
 	for (;;) {
 		if (store_policy_get(ctx->st, id, cur) != 0 ||
 		    cur->id != p->id || cur->revision != p->revision)
@@ -173,8 +171,6 @@ api_wait_generation(struct api_ctx *ctx, int64_t generation, unsigned wait_s)
 	int64_t deadline = api_now_ms() + (int64_t)wait_s * 1000;
 	int64_t applied;
 
-	/* Waiting for seconds maybe: the worker's held lines go now. */
-	log_flush();
 	for (;;) {
 		if (store_generation(ctx->st, NULL, &applied) != 0)
 			return false;

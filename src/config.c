@@ -545,12 +545,10 @@ static const struct setting settings[] = {
 static const struct setting *
 setting_named(const char *name)
 {
-	size_t i = 0;
-
-	while (i + 1 < sizeof(settings) / sizeof(*settings) &&
-	    strcmp(settings[i].name, name) != 0)
-		i++;
-	return &settings[i];
+	for (size_t i = 0; i < sizeof(settings) / sizeof(*settings); i++)
+		if (strcmp(settings[i].name, name) == 0)
+			return &settings[i];
+	abort();	/* a name missing from the table is this file's bug */
 }
 
 static int

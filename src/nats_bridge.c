@@ -76,15 +76,6 @@
 #define BRIDGE_PUT_ATTEMPTS 5		/* lock waits of a created event's write */
 #define BRIDGE_RECONNECT_MAX_MS 5000
 #define BRIDGE_NAK_DELAY_MS 1000
-/*
- * A created message whose network, sources or interfaces another live
- * scenario holds is retried for this long after the server stored it:
- * the completion that frees them may be on its way through the other
- * consumer (completed and created messages are delivered independently,
- * so a lab's successor can arrive before its end).  Older, it is
- * rejected.
- */
-#define BRIDGE_CLAIM_WAIT_S 60
 #define BRIDGE_CONSUMER_ACK_WAIT_S 30
 #define BRIDGE_CONSUMER_MAX_ACK_PENDING 256
 #define BRIDGE_AUDIT_DUPLICATES_S 600	/* dedup window of a created AUDIT */
@@ -250,30 +241,12 @@ bridge_put_recorded(struct store *st, struct policy *p,
 	return rc != 0 ? rc : rc_end;
 }
 
-/*
- * Whether a created message that lost a claim is young enough to wait
- * for the claim's holder to complete.  Only a stream redelivers; a clock
- * more than BRIDGE_CLAIM_WAIT_S apart from the server's gives up at once
- * rather than retry for as long as they differ.
- */
-static bool
-bridge_claim_may_free(const struct store_event_pos *pos)
-{
-	struct timespec now;
-	int64_t age_ns;
-
-	if (pos == NULL || clock_gettime(CLOCK_REALTIME, &now) != 0)
-		return false;
-	age_ns = ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec) - pos->ts_ns;
-	return age_ns > -(int64_t)BRIDGE_CLAIM_WAIT_S * 1000000000 &&
-	    age_ns < (int64_t)BRIDGE_CLAIM_WAIT_S * 1000000000;
-}
-
 static int
 bridge_created(struct store *st, const struct config *cfg,
     struct json_object *obj, const char *digest,
-    const struct store_event_pos *pos, const struct store_actor *actor,
-    struct policy_errors *errs, enum bridge_outcome *outcome)
+    const struct store_event_pos *pos, uint64_t delivered,
+    const struct store_actor *actor, struct policy_errors *errs,
+    enum bridge_outcome *outcome)
 {
 	static const char *const extra[] = { "track", NULL };
 	char profile[POLICY_PROFILE_MAX + 1];
@@ -377,11 +350,17 @@ bridge_created(struct store *st, const struct config *cfg,
 	rc = bridge_put_recorded(st, p, actor, digest, pos, &created, errs);
 	if (rc == EGW_E_CONFLICT)
 		rc = EGW_E_INVALID;	/* not retryable; recorded as rejected */
-	if (rc == EGW_E_INVALID && errs->claimed && bridge_claim_may_free(pos)) {
-		log_info("scenario %s: %s; redelivered until %d s after the"
-		    " message was stored, for that scenario's completion",
-		    p->scenario_id, errs->count > 0 ? errs->items[0].reason :
-		    "held by another scenario", BRIDGE_CLAIM_WAIT_S);
+	/* Counted by this consumer's deliveries, not the message's age: a
+	 * successor that waited in the stream while the gateway was down
+	 * still waits for the completion replayed by the other consumer. */
+	if (rc == EGW_E_INVALID && errs->claimed && delivered > 0 &&
+	    delivered < BRIDGE_CLAIM_WAIT_DELIVERIES) {
+		if (delivered == 1)
+			log_info("scenario %s: %s; redelivered up to %d times"
+			    " for that scenario's completion", p->scenario_id,
+			    errs->count > 0 ? errs->items[0].reason :
+			    "held by another scenario",
+			    BRIDGE_CLAIM_WAIT_DELIVERIES);
 		policy_errors_init(errs);
 		*outcome = BRIDGE_RETRY;
 		rc = 0;
@@ -535,7 +514,8 @@ bridge_completion_digest(const char *data, size_t len,
 int
 bridge_handle_event(struct store *st, const struct config *cfg,
     const char *subject, const char *data, size_t len, const char *request_id,
-    const struct store_event_pos *pos, enum bridge_outcome *outcome)
+    const struct store_event_pos *pos, uint64_t delivered,
+    enum bridge_outcome *outcome)
 {
 	size_t max_len = cfg->max_body;
 	struct store_actor actor = { .actor = BRIDGE_ACTOR,
@@ -558,7 +538,7 @@ bridge_handle_event(struct store *st, const struct config *cfg,
 		if (strcmp(subject, BRIDGE_SUBJECT_CREATED) == 0) {
 			if ((rc = digest_sha256_hex(data, len, digest)) == 0)
 				rc = bridge_created(st, cfg, obj, digest, pos,
-				    &actor, errs, outcome);
+				    delivered, &actor, errs, outcome);
 		} else if (strcmp(subject, BRIDGE_SUBJECT_COMPLETED) == 0) {
 			if ((rc = bridge_completion_digest(data, len, digest)) == 0)
 				rc = bridge_completed(st, obj, digest, pos, &actor,
@@ -1097,12 +1077,14 @@ bridge_dispatch(struct bridge *b, natsMsg *msg, int kind)
 	enum bridge_outcome outcome;
 	jsMsgMetaData *meta = NULL;
 	struct store_event_pos pos = { 0 };
+	uint64_t delivered = 0;
 	char rid[320] = "core", stream[256];
 	natsStatus s = NATS_OK;
 
 	if (js && natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
 		snprintf(rid, sizeof(rid), "js:%s:%" PRIu64, meta->Stream,
 		    meta->Sequence.Stream);
+		delivered = meta->NumDelivered;
 		/* From the server, like the body: only a sane position counts
 		 * (stream names are at most 255 bytes, JetStream's limit). */
 		if (meta->Stream != NULL &&
@@ -1121,7 +1103,7 @@ bridge_dispatch(struct bridge *b, natsMsg *msg, int kind)
 	}
 	bridge_handle_event(b->st, b->cfg, kind_subject[kind], natsMsg_GetData(msg),
 	    (size_t)natsMsg_GetDataLength(msg), rid, pos.stream ? &pos : NULL,
-	    &outcome);
+	    delivered, &outcome);
 	b->stats.events++;
 	switch (outcome) {
 	case BRIDGE_CHANGED:

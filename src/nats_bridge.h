@@ -41,6 +41,15 @@
 
 #define BRIDGE_SUBJECT_CREATED "scenario.created"
 #define BRIDGE_SUBJECT_COMPLETED "scenario.completed"
+/*
+ * A created message whose network, sources or interfaces another live
+ * scenario holds is redelivered (BRIDGE_RETRY, a NAK with a 1 s delay)
+ * up to this many deliveries before it is rejected: completed and created
+ * messages come through two consumers, so a lab's successor on the same
+ * network can arrive before the lab's completion, also when both wait in
+ * the stream for a gateway that was down.
+ */
+#define BRIDGE_CLAIM_WAIT_DELIVERIES 60
 #define BRIDGE_DURABLE_CREATED "egress_gateway_created"
 #define BRIDGE_DURABLE_COMPLETED "egress_gateway_completed"
 #define BRIDGE_AUDIT_STREAM "AUDIT"
@@ -88,6 +97,8 @@ struct bridge_stats {
  *       policy_validate_for_gateway)
  * @request_id: NULL or an id for history and logs (e.g. "js:STREAM:seq")
  * @pos: the message's place in its JetStream stream, or NULL (core NATS)
+ * @delivered: how many times JetStream has delivered this message (1: the
+ *             first time), 0 over core NATS (no redelivery)
  * @outcome: what happened
  *
  * scenario.created is parsed by the API's codec (extra key "track"); when
@@ -101,7 +112,10 @@ struct bridge_stats {
  * scenario.completed disables the policy and stamps completed_at; for an
  * unknown scenario it stores a disabled, completed "none" tombstone so
  * that a created event arriving later (the two subjects are consumed
- * independently) cannot open it.
+ * independently) cannot open it.  A created event that another live
+ * scenario's claim refuses is answered BRIDGE_RETRY until its
+ * BRIDGE_CLAIM_WAIT_DELIVERIES-th delivery (the claim's completion may be
+ * on its way through the other consumer), then rejected.
  * A rejected event is recorded with audit_rejected_event() before this
  * returns.
  *
@@ -110,7 +124,8 @@ struct bridge_stats {
  */
 int bridge_handle_event(struct store *st, const struct config *cfg,
     const char *subject, const char *data, size_t len, const char *request_id,
-    const struct store_event_pos *pos, enum bridge_outcome *outcome);
+    const struct store_event_pos *pos, uint64_t delivered,
+    enum bridge_outcome *outcome);
 
 /**
  * bridge_new() - set up the bridge (no network I/O yet)

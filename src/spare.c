@@ -185,6 +185,10 @@ spare_step_out(void)
 {
 	struct spare *s = spare_self;
 
+	/* Every wait that may last (the writer's answer, the write lock, a
+	 * ?wait) steps out first: the lines the worker holds go now, not
+	 * seconds late (log_hold()). */
+	log_flush();
 	if (s == NULL || spare_out_depth++ > 0)
 		return;
 	spare_set(s, spare_slot, SPARE_OUT);

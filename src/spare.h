@@ -72,6 +72,8 @@ void spare_park_if_surplus(bool (*stopping)(void));
 /**
  * spare_step_out() / spare_step_in() - around a wait for the writer or
  * the applier: a parked spare accepts meanwhile.  Nested calls count once.
+ * Stepping out also writes the log lines the worker holds (log_flush()),
+ * and so does parking.
  */
 void spare_step_out(void);
 void spare_step_in(void);

@@ -34,17 +34,26 @@ no_env(const char *name)
 	return NULL;
 }
 
+/* One message; @delivered as JetStream counts them (0: core NATS). */
 static enum bridge_outcome
-handle_at(struct store *st, const char *subject, const char *body, size_t len,
-    const struct store_event_pos *pos)
+handle_msg(struct store *st, const char *subject, const char *body, size_t len,
+    const struct store_event_pos *pos, uint64_t delivered)
 {
 	enum bridge_outcome oc = BRIDGE_RETRY;
 	int rc = bridge_handle_event(st, &cfg, subject, body, len, "test", pos,
-	    &oc);
+	    delivered, &oc);
 
 	if (rc != 0)
 		tap_diag("bridge_handle_event: %s", err_message(rc));
 	return oc;
+}
+
+/* A first delivery from a stream (@pos), or a core NATS message (NULL). */
+static enum bridge_outcome
+handle_at(struct store *st, const char *subject, const char *body, size_t len,
+    const struct store_event_pos *pos)
+{
+	return handle_msg(st, subject, body, len, pos, pos != NULL ? 1 : 0);
 }
 
 static enum bridge_outcome
@@ -177,56 +186,64 @@ event_cmp(struct store *st, const char *subject, const char *sid, int64_t seq)
 	return handle_at(st, subject, body, strlen(body), &pos);
 }
 
-/* A JetStream created message for @sid on network @net, stored by the
- * server @age_s seconds ago, at @seq of stream "CLM". */
+/* The @delivered-th delivery of a JetStream created message for @sid on
+ * network @net, at @seq of stream "CLM"; NULL @stream: JetStream gave no
+ * usable place. */
 static enum bridge_outcome
-created_aged(struct store *st, const char *sid, const char *net, int64_t seq,
-    int age_s)
+created_delivered(struct store *st, const char *sid, const char *net,
+    const char *stream, int64_t seq, uint64_t delivered)
 {
-	struct timespec now;
-	struct store_event_pos pos = { "CLM", seq, 0 };
+	/* Time stamps of 1970: how long a message waited does not count. */
+	struct store_event_pos pos = { stream, seq, seq * 1000 };
 	char body[160];
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	pos.ts_ns = ((int64_t)now.tv_sec - age_s) * 1000000000 + now.tv_nsec;
 	snprintf(body, sizeof(body), "{\"scenario_id\":\"%s\",\"network_id\":"
 	    "\"%s\"}", sid, net);
-	return handle_at(st, BRIDGE_SUBJECT_CREATED, body, strlen(body), &pos);
+	return handle_msg(st, BRIDGE_SUBJECT_CREATED, body, strlen(body),
+	    stream != NULL ? &pos : NULL, delivered);
 }
 
 /*
  * A lab's successor on the same network can arrive before the lab's
- * completion (created and completed come through two consumers): its
- * created message is redelivered, not rejected, while it is young, and
- * applies once the completion has freed the network.  An old one, or one
- * over core NATS (no redelivery), is rejected as before.
+ * completion (created and completed come through two consumers, also
+ * when both waited in the stream for a gateway that was down): its
+ * created message is redelivered, not rejected, until its
+ * BRIDGE_CLAIM_WAIT_DELIVERIES-th delivery, and applies once the
+ * completion has freed the network.  At that delivery, or over core NATS
+ * (no redelivery), it is rejected as before.
  */
 static void
 test_claim_wait(struct store *st)
 {
 	int64_t rej0;
 
-	is_int(created_aged(st, "lab-a", "net-shared", 1, 0), BRIDGE_CHANGED,
-	    "claim: lab-a on net-shared applies");
+	is_int(created_delivered(st, "lab-a", "net-shared", "CLM", 1, 1),
+	    BRIDGE_CHANGED, "claim: lab-a on net-shared applies");
 	rej0 = testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'");
-	is_int(created_aged(st, "lab-b", "net-shared", 3, 1), BRIDGE_RETRY,
-	    "claim: lab-b on lab-a's network, 1 s old: redelivered");
+	is_int(created_delivered(st, "lab-b", "net-shared", "CLM", 3, 1),
+	    BRIDGE_RETRY, "claim: lab-b on lab-a's network, stored long ago,"
+	    " first delivery: redelivered");
+	is_int(created_delivered(st, "lab-b", "net-shared", "CLM", 3,
+	    BRIDGE_CLAIM_WAIT_DELIVERIES - 1), BRIDGE_RETRY,
+	    "claim: ... and at its %d-th delivery", BRIDGE_CLAIM_WAIT_DELIVERIES - 1);
 	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"),
 	    rej0, "claim: ... not recorded as rejected");
 	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'lab-b'"),
 	    0, "claim: ... and not stored");
-	is_int(created_aged(st, "lab-c", "net-shared", 4, 61), BRIDGE_REJECTED,
-	    "claim: 61 s old: rejected");
-	is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
-	    "{\"scenario_id\":\"lab-d\",\"network_id\":\"net-shared\"}"),
+	is_int(created_delivered(st, "lab-c", "net-shared", "CLM", 4,
+	    BRIDGE_CLAIM_WAIT_DELIVERIES), BRIDGE_REJECTED,
+	    "claim: at its %d-th delivery: rejected", BRIDGE_CLAIM_WAIT_DELIVERIES);
+	is_int(testdb_int(st, "SELECT count(*) FROM outbox WHERE type = 'event.rejected'"
+	    " AND scenario_id = 'lab-c'"), 1, "claim: ... and recorded");
+	is_int(created_delivered(st, "lab-d", "net-shared", NULL, 0, 0),
 	    BRIDGE_REJECTED, "claim: over core NATS (no redelivery): rejected");
-	is_int(created_aged(st, "lab-e", "net-shared", 5, -120), BRIDGE_REJECTED,
-	    "claim: stored 120 s ahead of this clock: rejected, not retried"
-	    " for as long as the clocks differ");
+	is_int(created_delivered(st, "lab-e", "net-shared", NULL, 0, 1),
+	    BRIDGE_RETRY, "claim: from JetStream without a usable place:"
+	    " still redelivered");
 	is_int(handle_str(st, BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"lab-a\"}"),
 	    BRIDGE_CHANGED, "claim: lab-a completes");
-	is_int(created_aged(st, "lab-b", "net-shared", 3, 2), BRIDGE_CHANGED,
-	    "claim: lab-b's redelivery applies");
+	is_int(created_delivered(st, "lab-b", "net-shared", "CLM", 3, 2),
+	    BRIDGE_CHANGED, "claim: lab-b's redelivery applies");
 	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'lab-b'"
 	    " AND enabled = 1 AND network_id = 'net-shared'"), 1,
 	    "claim: lab-b holds net-shared");
@@ -292,6 +309,26 @@ test_completion_order(struct store *st)
 	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'cmp3'"
 	    " AND completed_at IS NOT NULL"), 1,
 	    "completion first: then completed");
+	/* The producer says A, completes the scenario, and says A again
+	 * (a new message): once the completed row is gone, that is the
+	 * scenario made again; A's first message redelivered is not. */
+	{
+		struct store_event_pos p30 = { "CMP", 30, 30000 },
+		    p32 = { "CMP", 32, 32000 };
+		const char *a = "{\"scenario_id\":\"cmp5\",\"network_id\":\"n-cmp5\"}";
+
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, a, strlen(a), &p30),
+		    BRIDGE_CHANGED, "A-completed-A: A (30) applies");
+		is_int(event_cmp(st, BRIDGE_SUBJECT_COMPLETED, "cmp5", 31),
+		    BRIDGE_CHANGED, "A-completed-A: completed (31) applies");
+		store_exec(st, "DELETE FROM policies WHERE scenario_id = 'cmp5'");
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, a, strlen(a), &p30),
+		    BRIDGE_UNCHANGED, "A-completed-A: A (30) redelivered after"
+		    " the row is gone changes nothing");
+		is_int(handle_at(st, BRIDGE_SUBJECT_CREATED, a, strlen(a), &p32),
+		    BRIDGE_CHANGED, "A-completed-A: A sent again (32) makes the"
+		    " scenario again");
+	}
 	/* A created body that is byte for byte a completed body is still a
 	 * created message of its own (the digests differ). */
 	{
