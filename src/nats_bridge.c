@@ -202,6 +202,91 @@ bridge_is_string(struct json_object *v)
 	    strlen(json_object_get_string(v)) == (size_t)json_object_get_string_len(v);
 }
 
+/*
+ * Created messages waiting for a claim's holder to complete, by stream
+ * place, with the delivery at which each first lost the claim: the wait
+ * is BRIDGE_CLAIM_WAIT_DELIVERIES deliveries from there, not from the
+ * message's first delivery, which a database fault or a stuck bridge may
+ * have used up already.  Only the thread that handles events touches it.
+ * A slot not seen for BRIDGE_CLAIM_WAITER_TTL_MS is free again; with no
+ * free slot a message counts from its first delivery, so nothing waits
+ * longer than that either way.
+ */
+#define BRIDGE_CLAIM_WAITERS 256
+#define BRIDGE_CLAIM_WAITER_TTL_MS (10 * 60 * 1000)
+static struct {
+	uint64_t stream_hash;	/* 0: a free slot */
+	int64_t seq;
+	uint64_t first;		/* delivery count at the first lost claim */
+	int64_t seen_ms;
+} bridge_claim_waiters[BRIDGE_CLAIM_WAITERS];
+
+static uint64_t
+bridge_stream_hash(const char *name)
+{
+	uint64_t h = UINT64_C(1469598103934665603);	/* FNV-1a */
+
+	for (; *name != '\0'; name++) {
+		h ^= (unsigned char)*name;
+		h *= UINT64_C(1099511628211);
+	}
+	return h | 1;
+}
+
+/* The slot of @pos's message, a new one when @create, or -1. */
+static int
+bridge_claim_slot(const struct store_event_pos *pos, bool create)
+{
+	int64_t now = timefmt_monotonic_ms();
+	uint64_t h;
+	int free_slot = -1;
+
+	if (pos == NULL)
+		return -1;
+	h = bridge_stream_hash(pos->stream);
+	for (int i = 0; i < BRIDGE_CLAIM_WAITERS; i++) {
+		bool taken = bridge_claim_waiters[i].stream_hash != 0 &&
+		    now - bridge_claim_waiters[i].seen_ms < BRIDGE_CLAIM_WAITER_TTL_MS;
+
+		if (taken && bridge_claim_waiters[i].stream_hash == h &&
+		    bridge_claim_waiters[i].seq == pos->seq)
+			return i;
+		if (!taken && free_slot < 0)
+			free_slot = i;
+	}
+	if (!create || free_slot < 0)
+		return -1;
+	bridge_claim_waiters[free_slot].stream_hash = h;
+	bridge_claim_waiters[free_slot].seq = pos->seq;
+	bridge_claim_waiters[free_slot].first = 0;
+	return free_slot;
+}
+
+/* How many deliveries @pos's message has had since it first lost a
+ * claim, this one included (1: the first time). */
+static uint64_t
+bridge_claim_waited(const struct store_event_pos *pos, uint64_t delivered)
+{
+	int i = bridge_claim_slot(pos, true);
+
+	if (i < 0)
+		return delivered;
+	if (bridge_claim_waiters[i].first == 0 ||
+	    bridge_claim_waiters[i].first > delivered)
+		bridge_claim_waiters[i].first = delivered;
+	bridge_claim_waiters[i].seen_ms = timefmt_monotonic_ms();
+	return delivered - bridge_claim_waiters[i].first + 1;
+}
+
+static void
+bridge_claim_forget(const struct store_event_pos *pos)
+{
+	int i = bridge_claim_slot(pos, false);
+
+	if (i >= 0)
+		bridge_claim_waiters[i].stream_hash = 0;
+}
+
 /* One transaction for an event's changes and its record (a batch: each
  * change on its own savepoint). */
 static int
@@ -350,22 +435,27 @@ bridge_created(struct store *st, const struct config *cfg,
 	rc = bridge_put_recorded(st, p, actor, digest, pos, &created, errs);
 	if (rc == EGW_E_CONFLICT)
 		rc = EGW_E_INVALID;	/* not retryable; recorded as rejected */
-	/* Counted by this consumer's deliveries, not the message's age: a
-	 * successor that waited in the stream while the gateway was down
+	/* Counted in this consumer's deliveries, not by the message's age:
+	 * a successor that waited in the stream while the gateway was down
 	 * still waits for the completion replayed by the other consumer. */
-	if (rc == EGW_E_INVALID && errs->claimed && delivered > 0 &&
-	    delivered < BRIDGE_CLAIM_WAIT_DELIVERIES) {
-		if (delivered == 1)
-			log_info("scenario %s: %s; redelivered up to %d times"
-			    " for that scenario's completion", p->scenario_id,
-			    errs->count > 0 ? errs->items[0].reason :
-			    "held by another scenario",
-			    BRIDGE_CLAIM_WAIT_DELIVERIES);
-		policy_errors_init(errs);
-		*outcome = BRIDGE_RETRY;
-		rc = 0;
-		goto out;
+	if (rc == EGW_E_INVALID && errs->claimed && delivered > 0) {
+		uint64_t waited = bridge_claim_waited(pos, delivered);
+
+		if (waited < BRIDGE_CLAIM_WAIT_DELIVERIES) {
+			if (waited == 1)
+				log_info("scenario %s: %s; redelivered up to %d"
+				    " times for that scenario's completion",
+				    p->scenario_id, errs->count > 0 ?
+				    errs->items[0].reason :
+				    "held by another scenario",
+				    BRIDGE_CLAIM_WAIT_DELIVERIES);
+			policy_errors_init(errs);
+			*outcome = BRIDGE_RETRY;
+			rc = 0;
+			goto out;
+		}
 	}
+	bridge_claim_forget(pos);
 	if (rc != 0)
 		goto out;
 	*outcome = created || !had_old || p->generation != old->generation

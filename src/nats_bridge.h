@@ -113,9 +113,10 @@ struct bridge_stats {
  * unknown scenario it stores a disabled, completed "none" tombstone so
  * that a created event arriving later (the two subjects are consumed
  * independently) cannot open it.  A created event that another live
- * scenario's claim refuses is answered BRIDGE_RETRY until its
- * BRIDGE_CLAIM_WAIT_DELIVERIES-th delivery (the claim's completion may be
- * on its way through the other consumer), then rejected.
+ * scenario's claim refuses is answered BRIDGE_RETRY for
+ * BRIDGE_CLAIM_WAIT_DELIVERIES deliveries from the first that lost the
+ * claim (the claim's completion may be on its way through the other
+ * consumer), then rejected; over core NATS (@delivered 0) at once.
  * A rejected event is recorded with audit_rejected_event() before this
  * returns.
  *

@@ -230,6 +230,8 @@ test_claim_wait(struct store *st)
 	    rej0, "claim: ... not recorded as rejected");
 	is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE scenario_id = 'lab-b'"),
 	    0, "claim: ... and not stored");
+	is_int(created_delivered(st, "lab-c", "net-shared", "CLM", 4, 1),
+	    BRIDGE_RETRY, "claim: lab-c, first delivery: redelivered");
 	is_int(created_delivered(st, "lab-c", "net-shared", "CLM", 4,
 	    BRIDGE_CLAIM_WAIT_DELIVERIES), BRIDGE_REJECTED,
 	    "claim: at its %d-th delivery: rejected", BRIDGE_CLAIM_WAIT_DELIVERIES);
@@ -240,6 +242,21 @@ test_claim_wait(struct store *st)
 	is_int(created_delivered(st, "lab-e", "net-shared", NULL, 0, 1),
 	    BRIDGE_RETRY, "claim: from JetStream without a usable place:"
 	    " still redelivered");
+	is_int(created_delivered(st, "lab-e", "net-shared", NULL, 0,
+	    BRIDGE_CLAIM_WAIT_DELIVERIES), BRIDGE_REJECTED,
+	    "claim: ... counted from its first delivery");
+	/* Deliveries used up before the claim was first lost (a database
+	 * fault NAKed it 70 times) do not count. */
+	is_int(created_delivered(st, "lab-f", "net-shared", "CLM", 5, 70),
+	    BRIDGE_RETRY, "claim: lab-f first loses the claim at delivery 70:"
+	    " redelivered");
+	is_int(created_delivered(st, "lab-f", "net-shared", "CLM", 5,
+	    70 + BRIDGE_CLAIM_WAIT_DELIVERIES - 2), BRIDGE_RETRY,
+	    "claim: ... still at delivery %d", 70 + BRIDGE_CLAIM_WAIT_DELIVERIES - 2);
+	is_int(created_delivered(st, "lab-f", "net-shared", "CLM", 5,
+	    70 + BRIDGE_CLAIM_WAIT_DELIVERIES - 1), BRIDGE_REJECTED,
+	    "claim: ... rejected at delivery %d, its %d-th since",
+	    70 + BRIDGE_CLAIM_WAIT_DELIVERIES - 1, BRIDGE_CLAIM_WAIT_DELIVERIES);
 	is_int(handle_str(st, BRIDGE_SUBJECT_COMPLETED, "{\"scenario_id\":\"lab-a\"}"),
 	    BRIDGE_CHANGED, "claim: lab-a completes");
 	is_int(created_delivered(st, "lab-b", "net-shared", "CLM", 3, 2),
