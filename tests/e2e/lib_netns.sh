@@ -82,6 +82,13 @@ PY
 	track_pid $!
 	wait_for 10 grep -q ready "$T/listen.log" ||
 		{ echo "Bail out! listener did not start"; exit 99; }
+	# IPv6 end to end (neighbours on both links resolved) before a test
+	# counts on it: on a fast VM a first IPv6 probe, 1 s to connect, once
+	# found the fresh links not ready yet (applier_spoofing.sh).  ICMPv6,
+	# before any table is loaded: no probe counter sees it.
+	wait_for 10 ip netns exec "$NS_SCEN" ping -6 -c 1 -W 1 \
+	    -I 2001:db8:64:1::2 2001:db8:113::10 ||
+		{ echo "Bail out! no IPv6 path through the gateway"; exit 99; }
 	cat > "$T/probe.py" <<'PY'
 import socket, sys
 proto, src, dst, port = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
