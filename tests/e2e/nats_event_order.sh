@@ -51,7 +51,6 @@ ok "the accepted message's place in the stream is recorded" q_is \
 # after the scenario's completion was acted on, is older than it and
 # changes nothing, by the record alone (so also once retention or a
 # delete has removed the completed row; test_nats_bridge shows that).
-rm -f "$T/held" "$T/release"
 hold_write_lock
 # Both at once, while the database is held: whichever the bridge takes
 # first, the completion (or its redelivery, queued earlier) is acted on

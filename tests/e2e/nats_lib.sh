@@ -56,8 +56,10 @@ stop_natsd() {
 
 # hold_write_lock: another connection holds the database's write lock
 # (BEGIN IMMEDIATE) from when $T/held appears until $T/release does (at
-# most 150 s); sets HOLD_PID.
+# most 150 s); sets HOLD_PID.  A test may hold it more than once: the
+# marker files of an earlier hold are removed first.
 hold_write_lock() {
+	rm -f "$T/held" "$T/release"
 	cat > "$T/hold.py" <<'PY'
 import os, sqlite3, sys, time
 db, held, release = sys.argv[1:4]
