@@ -132,6 +132,10 @@ store_count_fork(void)
 static void
 store_watch_forks(void)
 {
+	/* SQLite's allocation statistics take a global mutex around every
+	 * allocation; nothing here reads them.  Refused, harmlessly, when
+	 * something initialised SQLite before the first store was opened. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	pthread_atfork(NULL, NULL, store_count_fork);
 }
 
@@ -728,7 +732,20 @@ store_scalar(struct store *st, const char *sql, int64_t *out)
 int
 store_bump_generation(struct store *st, int64_t *out)
 {
-	return store_scalar(st, "UPDATE applier_state SET desired_generation ="
-	    " desired_generation + 1 WHERE id = 1 RETURNING desired_generation",
-	    out);
+	/* Two statements, not one with RETURNING: SQLite keeps a returned
+	 * row in a temporary table it builds for every run. */
+	sqlite3_stmt *stmt = store_prepare(st, "UPDATE applier_state SET"
+	    " desired_generation = desired_generation + 1 WHERE id = 1");
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return store_rc_to_err(rc) != 0 ? store_rc_to_err(rc) : EGW_E_DB;
+	if (sqlite3_changes(st->db) != 1)
+		return EGW_E_DB;
+	return store_scalar(st, "SELECT desired_generation FROM applier_state"
+	    " WHERE id = 1", out);
 }

@@ -172,6 +172,50 @@ count_cb(const struct store_token *t, void *ctx)
 	return 0;
 }
 
+/*
+ * The presented hash is kept for the last few tokens: whatever the order,
+ * each token's hash is its own SHA-256, whether kept or evicted, for
+ * tokens of one length that differ in one character and for a token that
+ * is another's prefix.
+ */
+static void
+test_presented_hash_memo(void)
+{
+	static const char *const tokens[] = {
+		"egw_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"egw_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab",
+		"baaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"egw_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"egw_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		"x",
+		"egw_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa==",
+	};
+	/* In turn, back and forth, then each twice running: more tokens
+	 * than the memo keeps, so some are hashed again after eviction. */
+	static const unsigned order[] = { 0, 1, 0, 2, 1, 3, 4, 5, 6, 0, 6, 5,
+	    4, 3, 2, 1, 0, 0, 3, 3, 6, 6, 1, 2, 0 };
+	char header[AUTH_PRESENTED_MAX + 16], got[STORE_TOKEN_HASH_LEN + 1];
+	char want[STORE_TOKEN_HASH_LEN + 1];
+	int bad = 0;
+
+	for (size_t i = 0; i < sizeof(order) / sizeof(*order); i++) {
+		const char *t = tokens[order[i]];
+
+		snprintf(header, sizeof(header), "Bearer %s", t);
+		if (auth_presented_hash(header, got) != 0 ||
+		    auth_token_hash(t, want) != 0 || strcmp(got, want) != 0) {
+			tap_diag("presentation %zu (token %u): %s, want %s", i,
+			    order[i], got, want);
+			bad++;
+		}
+	}
+	is_int(bad, 0, "each presented token hashes to its own SHA-256, "
+	    "kept or not (%zu presentations of %zu tokens)",
+	    sizeof(order) / sizeof(*order), sizeof(tokens) / sizeof(*tokens));
+	is_int(auth_presented_hash("Bearer egw_a a", got), EGW_E_UNAUTHORIZED,
+	    "a malformed header after kept tokens is still refused");
+}
+
 int
 main(void)
 {
@@ -211,6 +255,8 @@ main(void)
 	is_int(auth_bearer("Bearer ", out), EGW_E_UNAUTHORIZED, "empty token");
 	is_int(auth_bearer("Bearer a b", out), EGW_E_UNAUTHORIZED, "two words refused");
 	is_int(auth_bearer("Bearer a\"b", out), EGW_E_UNAUTHORIZED, "quote refused");
+
+	test_presented_hash_memo();
 
 	ok(store_token_valid_name("ci-reader.1"), "token name ok");
 	ok(!store_token_valid_name("-x"), "leading dash refused");

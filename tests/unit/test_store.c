@@ -8,6 +8,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_component.h"
+#include "migrations.h"
 
 #include <json-c/json.h>
 #include "tap.h"
@@ -28,6 +29,263 @@ static const char *views[] = {
 	"v_undelivered_outbox", "v_policy_status", "v_top_denied_destinations",
 };
 
+/* The statements that write a column whose CHECK sql/009 restated, as
+ * the programs write them; each takes every value as a parameter. */
+static const char *const check_writes[] = {
+	"INSERT INTO policy_destinations (policy_id, position, origin,"
+	" rule_index, proto, dest, port_lo, port_hi)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	"UPDATE policies SET apply_status = ?1 WHERE id = ?2",
+	"INSERT INTO policy_history (ts, scenario_id, operation, actor,"
+	" generation) VALUES (?1, ?2, ?3, ?4, ?5)",
+	"INSERT INTO egress_log (ts, action) VALUES (?1, ?2)",
+	"INSERT INTO api_tokens (name, token_hash, scopes, created_at)"
+	" VALUES (?1, ?2, ?3, ?4)",
+	"INSERT INTO profile_rules (profile, position, proto) VALUES (?1, ?2, ?3)",
+};
+
+/* How many temporary B-trees @sql's program opens, by its EXPLAIN; -1
+ * when it does not prepare. */
+static int
+ephemeral_tables(sqlite3 *db, const char *sql)
+{
+	char explain[512];
+	sqlite3_stmt *stmt;
+	int n = 0;
+
+	snprintf(explain, sizeof(explain), "EXPLAIN %s", sql);
+	if (sqlite3_prepare_v2(db, explain, -1, &stmt, NULL) != SQLITE_OK)
+		return -1;
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		const char *op = (const char *)sqlite3_column_text(stmt, 1);
+
+		if (op != NULL && strcmp(op, "OpenEphemeral") == 0)
+			n++;
+	}
+	sqlite3_finalize(stmt);
+	return n;
+}
+
+static int
+ephemeral_in_check_writes(sqlite3 *db)
+{
+	int n = 0, e;
+
+	for (size_t i = 0; i < sizeof(check_writes) / sizeof(*check_writes); i++) {
+		if ((e = ephemeral_tables(db, check_writes[i])) < 0)
+			return -1;
+		n += e;
+	}
+	return n;
+}
+
+static int
+raw_exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Whether @sql fails on a CHECK constraint, and on nothing else. */
+static bool
+raw_check_refuses(sqlite3 *db, const char *sql)
+{
+	return raw_exec(db, sql) != SQLITE_OK &&
+	    sqlite3_extended_errcode(db) == SQLITE_CONSTRAINT_CHECK;
+}
+
+static size_t
+raw_refusals(sqlite3 *db, const char *const *sql, size_t n)
+{
+	size_t refused = 0;
+
+	sqlite3_extended_result_codes(db, 1);
+	for (size_t i = 0; i < n; i++)
+		refused += raw_check_refuses(db, sql[i]);
+	return refused;
+}
+
+/* The first column of @sql's first row, copied; NULL on failure. */
+static char *
+raw_text(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	char *out = NULL;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return NULL;
+	if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != NULL)
+		out = strdup((const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	return out;
+}
+
+/*
+ * sql/009: a database at version 8 with rows in every table whose CHECK it
+ * restates keeps its rows, its constraints admit and refuse what they did,
+ * and no statement writing those tables builds a temporary B-tree, in the
+ * connection that migrated or in one that was open before it did.
+ */
+static void
+test_check_lists_restated(const char *path)
+{
+	static const char *const rows =
+	    "INSERT INTO policies (scenario_id, profile, generation, created_at,"
+	    " updated_at, apply_status) VALUES ('s9', 'none', 1, 'x', 'x', 'failed');"
+	    "INSERT INTO policy_destinations (policy_id, position, origin, proto)"
+	    " VALUES (1, 0, 'rule', 'icmp');"
+	    "INSERT INTO policy_history (ts, scenario_id, operation, actor, generation)"
+	    " VALUES ('x', 's9', 'expire', 'test', 1);"
+	    "INSERT INTO egress_log (ts, action) VALUES ('x', 'would_deny');"
+	    "INSERT INTO api_tokens (name, token_hash, scopes, created_at) VALUES"
+	    " ('t9', '" "0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0123456789abcdef', 'read,write', 'x');";
+	static const char *const counts =
+	    "SELECT (SELECT count(*) FROM policies) || '/' ||"
+	    " (SELECT count(*) FROM policy_destinations) || '/' ||"
+	    " (SELECT count(*) FROM policy_history) || '/' ||"
+	    " (SELECT count(*) FROM egress_log) || '/' ||"
+	    " (SELECT count(*) FROM api_tokens) || '/' ||"
+	    " (SELECT count(*) FROM profile_rules)";
+	/* Each refused before and after, with each value outside its list
+	 * below: a value of another list, case, space, empty. */
+	static const char *const refused_in[][2] = {
+		{ "INSERT INTO policy_destinations (policy_id, position, origin,"
+		  " proto) VALUES (1, 1, '", "', 'tcp')" },
+		{ "INSERT INTO policy_destinations (policy_id, position, origin,"
+		  " proto) VALUES (1, 1, 'host', '", "')" },
+		{ "UPDATE policies SET apply_status = '", "'" },
+		{ "INSERT INTO policy_history (ts, scenario_id, operation, actor,"
+		  " generation) VALUES ('x', 's9', '", "', 'test', 1)" },
+		{ "INSERT INTO egress_log (ts, action) VALUES ('x', '", "')" },
+		{ "INSERT INTO api_tokens (name, token_hash, scopes, created_at)"
+		  " VALUES ('t10', '1123456789abcdef0123456789abcdef"
+		  "0123456789abcdef0123456789abcdef', '", "', 'x')" },
+		{ "INSERT INTO profile_rules (profile, position, proto)"
+		  " VALUES ('none', 99, '", "')" },
+	};
+	static const char *const outside[] = {
+		"", "x", "Host", "TCP", "applied ", "write,read", "sctp", "reject",
+		"pending", "tcp", "allow", "read", "create",
+	};
+	static char refused[sizeof(refused_in) / sizeof(*refused_in) *
+	    (sizeof(outside) / sizeof(*outside))][320];
+	const char *refused_sql[sizeof(refused) / sizeof(*refused)];
+	size_t n_refused = 0;
+	/* And every listed value admitted, in one transaction rolled back. */
+	static const char *const admitted =
+	    "BEGIN;"
+	    "INSERT INTO policy_destinations (policy_id, position, origin, proto) VALUES"
+	    " (1, 1, 'host', 'tcp'), (1, 2, 'port', 'udp'), (1, 3, 'rule', 'any');"
+	    "UPDATE policies SET apply_status = 'pending';"
+	    "UPDATE policies SET apply_status = 'applied';"
+	    "INSERT INTO policy_history (ts, scenario_id, operation, actor, generation)"
+	    " VALUES ('x', 's9', 'create', 'a', 1), ('x', 's9', 'update', 'a', 1),"
+	    " ('x', 's9', 'delete', 'a', 1), ('x', 's9', 'enable', 'a', 1),"
+	    " ('x', 's9', 'disable', 'a', 1), ('x', 's9', 'complete', 'a', 1);"
+	    "INSERT INTO egress_log (ts, action) VALUES ('x', 'allow'), ('x', 'deny');"
+	    "INSERT INTO api_tokens (name, token_hash, scopes, created_at) VALUES"
+	    " ('r', '2123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 'read', 'x'),"
+	    " ('w', '3123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 'write', 'x');"
+	    "INSERT INTO profile_rules (profile, position, proto) VALUES"
+	    " ('none', 97, 'tcp'), ('none', 98, 'udp'), ('none', 99, 'any'), ('none', 100, 'icmp');"
+	    "ROLLBACK;";
+	sqlite3 *raw = NULL, *other = NULL;
+	struct store *st = NULL;
+	char *before = NULL, *after = NULL, *check = NULL;
+	int bad = 0, v8 = 0;
+
+	/* A value in a column's own list is no refusal: left out. */
+	{
+		static const char *const own[] = {
+			",host,port,rule,", ",tcp,udp,icmp,any,",
+			",pending,applied,failed,",
+			",create,update,delete,enable,disable,complete,expire,",
+			",allow,deny,would_deny,", ",read,write,read,write,",
+			",tcp,udp,icmp,any,",
+		};
+
+		for (size_t i = 0; i < sizeof(refused_in) / sizeof(*refused_in); i++) {
+			for (size_t j = 0; j < sizeof(outside) / sizeof(*outside); j++) {
+				char needle[48];
+
+				snprintf(needle, sizeof(needle), ",%s,", outside[j]);
+				if (outside[j][0] != '\0' && strstr(own[i], needle) != NULL)
+					continue;
+				snprintf(refused[n_refused], sizeof(refused[0]),
+				    "%s%s%s", refused_in[i][0], outside[j],
+				    refused_in[i][1]);
+				refused_sql[n_refused] = refused[n_refused];
+				n_refused++;
+			}
+		}
+	}
+	if (sqlite3_open(path, &raw) != SQLITE_OK ||
+	    raw_exec(raw, "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON") != SQLITE_OK) {
+		ok(0, "raw database for the version 8 fixture");
+		sqlite3_close(raw);
+		return;
+	}
+	for (size_t i = 0; i < store_n_migrations; i++) {
+		char pragma[48];
+
+		if (store_migrations[i].version > 8)
+			break;
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+		    store_migrations[i].version);
+		if (raw_exec(raw, store_migrations[i].sql) != SQLITE_OK ||
+		    raw_exec(raw, pragma) != SQLITE_OK)
+			bad++;
+		v8 = store_migrations[i].version;
+	}
+	ok(bad == 0 && v8 == 8, "fixture: migrations 1-8 applied by hand");
+	is_int(raw_exec(raw, rows), SQLITE_OK, "fixture: a row in each table");
+	is_int(raw_refusals(raw, refused_sql, n_refused), n_refused,
+	    "at version 8 each value outside a list is refused by its CHECK"
+	    " (%zu)", n_refused);
+	before = raw_text(raw, counts);
+	ok(ephemeral_in_check_writes(raw) > 0,
+	    "at version 8 the writes build temporary B-trees (%d)",
+	    ephemeral_in_check_writes(raw));
+	/* Another process's connection, its schema read before the upgrade. */
+	ok(sqlite3_open(path, &other) == SQLITE_OK &&
+	    ephemeral_in_check_writes(other) > 0, "another connection open at version 8");
+
+	is_int(store_open(path, &st), 0, "store_open migrates it");
+	if (st == NULL) {
+		sqlite3_close(other);
+		sqlite3_close(raw);
+		return;
+	}
+	is_int(store_schema_version(st), store_latest_schema_version(),
+	    "at the latest version");
+	is_int(ephemeral_in_check_writes(store_db(st)), 0,
+	    "the migrating connection's writes build none");
+	/* Any statement that reads makes it notice the schema moved. */
+	raw_exec(other, "SELECT count(*) FROM policies");
+	is_int(ephemeral_in_check_writes(other), 0,
+	    "nor the other connection's, after its next statement");
+	is_int(raw_refusals(store_db(st), refused_sql, n_refused), n_refused,
+	    "after it each value outside a list is still refused by its CHECK");
+	is_int(raw_refusals(other, refused_sql, n_refused), n_refused,
+	    "by the other connection's too");
+	is_int(raw_exec(store_db(st), admitted), SQLITE_OK,
+	    "and every listed value admitted");
+	after = testdb_text(st, counts);
+	ok(before != NULL && after != NULL && strcmp(before, after) == 0 &&
+	    strncmp(before, "1/1/1/1/1/", 10) == 0, "rows kept (%s, before %s)",
+	    after ? after : "?", before ? before : "?");
+	check = testdb_text(st, "PRAGMA integrity_check");
+	is_str(check ? check : "", "ok", "integrity_check");
+	is_int(testdb_int(st, "SELECT count(*) FROM sqlite_schema WHERE name ="
+	    " 'egw_schema_reread'"), 0, "no table of the migration's left");
+	free(before);
+	free(after);
+	free(check);
+	store_close(st);
+	sqlite3_close(other);
+	sqlite3_close(raw);
+}
+
 int
 main(void)
 {
@@ -44,6 +302,8 @@ main(void)
 	ok(latest >= 1, "at least one migration built in");
 	is_int(store_open(path, &st), 0, "open creates the database");
 	is_int(store_schema_version(st), latest, "migrated to the latest version");
+	is_int(ephemeral_in_check_writes(store_db(st)), 0,
+	    "a new database's writes of listed values build no temporary B-tree");
 	is_int(testdb_int(st, "SELECT count(*) FROM profiles WHERE builtin = 1"), 4,
 	    "four built-in profiles");
 	is_int(testdb_int(st, "SELECT count(*) FROM track_profiles"), 4, "track mappings seeded");
@@ -233,6 +493,9 @@ main(void)
 	is_int(store_open(path, &st), 0, "re-open is idempotent");
 	is_int(testdb_int(st, "SELECT count(*) FROM profiles"), 4, "seed data not duplicated");
 	store_close(st);
+
+	snprintf(path, sizeof(path), "%s/check9.db", dir);
+	test_check_lists_restated(path);
 
 	snprintf(path, sizeof(path), "%s/missing/egw.db", dir);
 	ok(store_open(path, &st) != 0, "missing directory is an error");
