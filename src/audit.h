@@ -64,6 +64,18 @@ int audit_policy_event(struct store *st, const char *type,
     int64_t generation, char event_id_out[OUTBOX_EVENT_ID_LEN]);
 
 /**
+ * audit_policy_event_text() - audit_policy_event() whose payload carries
+ * @policy_text, the API's JSON text of @p, as it is
+ * @policy_text: NULL: built from @p, as audit_policy_event() does
+ *
+ * Returns: as audit_policy_event().
+ */
+int audit_policy_event_text(struct store *st, const char *type,
+    const struct policy *p, const char *policy_text,
+    const struct store_actor *actor, int64_t generation,
+    char event_id_out[OUTBOX_EVENT_ID_LEN]);
+
+/**
  * audit_apply_event() - queue the result of an apply
  * @st: connection
  * @succeeded: true -> "apply.succeeded", false -> "apply.failed"

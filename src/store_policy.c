@@ -1513,18 +1513,19 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		free(doc);
 		return rc;
 	}
+	/* The history row and the event carry the same text of the policy. */
 	if ((after = document_text(doc, p)) == NULL)
 		rc = EGW_E_NOMEM;
 	else
 		rc = history_insert(st, was->exists ? "update" : "create",
 		    p->scenario_id, a->actor, p->revision, gen, was->api_text,
 		    after);
+	if (rc == 0)
+		rc = audit_policy_event_text(st, was->exists ? "policy.updated"
+		    : "policy.created", p, after, a->actor, gen, NULL);
 	free(doc);
 	free(after);
 	if (rc != 0)
-		return rc;
-	if ((rc = audit_policy_event(st, was->exists ? "policy.updated"
-	    : "policy.created", p, a->actor, gen, NULL)) != 0)
 		return rc;
 	*a->created = !was->exists;
 	return 0;

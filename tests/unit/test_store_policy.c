@@ -225,6 +225,40 @@ test_crud(struct store *st)
 	    "update: history has before and after");
 	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE scenario_id = 's1'"
 	    " AND type = 'policy.updated'%s", NULL), 1, "update: outbox event");
+	{
+		/* The event ends with the policy's text as the history row
+		 * has it, which is what the API prints for the stored one. */
+		char *payload = query_text(st, "SELECT payload FROM outbox WHERE"
+		    " scenario_id = 's1' AND type = 'policy.updated'%s", NULL);
+		char *after = query_text(st, "SELECT after_json FROM"
+		    " policy_history WHERE scenario_id = 's1' AND operation ="
+		    " 'update'%s", NULL);
+		struct policy *stored = policy_new();
+		struct json_object *api = NULL, *parsed = NULL;
+		const char *want = NULL;
+		size_t pl, al;
+
+		if (stored != NULL && store_policy_get(st, "s1", stored) == 0 &&
+		    (api = codec_policy_to_json(stored)) != NULL)
+			want = json_object_to_json_string_ext(api,
+			    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		is_str(after ? after : "", want ? want : "(none)",
+		    "update: history's after is the API's text of the policy");
+		pl = payload ? strlen(payload) : 0;
+		al = after ? strlen(after) : 0;
+		ok(payload != NULL && after != NULL && pl > al + 10 &&
+		    strncmp(payload + pl - al - 10, "\"policy\":", 9) == 0 &&
+		    strncmp(payload + pl - al - 1, after, al) == 0 &&
+		    strcmp(payload + pl - 1, "}") == 0,
+		    "update: the event ends with \"policy\": and that text");
+		ok(payload != NULL && (parsed = json_tokener_parse(payload)) != NULL,
+		    "update: the event is JSON");
+		json_object_put(parsed);
+		json_object_put(api);
+		policy_free(stored);
+		free(payload);
+		free(after);
+	}
 
 	/* Optimistic locking. */
 	q->n_ports = 2;
