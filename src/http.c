@@ -10,10 +10,12 @@
 #include "http.h"
 #include "err.h"
 #include "randpool.h"
+#include "textbuf.h"
 
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -584,30 +586,27 @@ int
 http_resp_head(const struct http_resp *resp, const char *request_id,
     char *buf, size_t size)
 {
-	size_t off = 0;
-	int n;
+	struct textbuf tb;
 
-	n = snprintf(buf, size,
-	    "Status: %d %s\r\n"
-	    "Content-Type: %s\r\n"
-	    "Content-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\n"
-	    "X-Content-Type-Options: nosniff\r\n"
-	    "X-Request-Id: %s\r\n",
-	    resp->status, http_status_text(resp->status),
-	    resp->content_type ? resp->content_type : "application/json",
-	    resp->body_len, request_id);
-	if (n < 0 || (size_t)n >= size)
-		return -1;
-	off = (size_t)n;
+	textbuf_init(&tb, buf, size);
+	textbuf_puts(&tb, "Status: ");
+	/* Every status this program sets has three digits. */
+	textbuf_put_u64(&tb, resp->status > 0 ? (uint64_t)resp->status : 0, 3);
+	textbuf_puts(&tb, " ");
+	textbuf_puts(&tb, http_status_text(resp->status));
+	textbuf_puts(&tb, "\r\nContent-Type: ");
+	textbuf_puts(&tb, resp->content_type ? resp->content_type
+	    : "application/json");
+	textbuf_puts(&tb, "\r\nContent-Length: ");
+	textbuf_put_u64(&tb, resp->body_len, 0);
+	textbuf_puts(&tb, "\r\nCache-Control: no-store\r\n"
+	    "X-Content-Type-Options: nosniff\r\nX-Request-Id: ");
+	textbuf_puts(&tb, request_id);
+	textbuf_puts(&tb, "\r\n");
 	for (size_t i = 0; i < resp->n_headers; i++) {
-		n = snprintf(buf + off, size - off, "%s\r\n", resp->headers[i]);
-		if (n < 0 || (size_t)n >= size - off)
-			return -1;
-		off += (size_t)n;
+		textbuf_puts(&tb, resp->headers[i]);
+		textbuf_puts(&tb, "\r\n");
 	}
-	if (size - off < 3)
-		return -1;
-	memcpy(buf + off, "\r\n", 3);
-	return (int)(off + 2);
+	textbuf_puts(&tb, "\r\n");
+	return tb.overflowed || tb.len > INT_MAX ? -1 : (int)tb.len;
 }

@@ -36,6 +36,7 @@
 #include "route.h"
 #include "spare.h"
 #include "store.h"
+#include "textbuf.h"
 #include "timefmt.h"
 #include "writer.h"
 
@@ -148,6 +149,7 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 	const struct route *r = NULL;
 	char allow[64], token_name[STORE_TOKEN_NAME_MAX + 1], actor[80];
 	char token_hash[STORE_TOKEN_HASH_LEN + 1];
+	struct textbuf tb;
 	size_t n_routes;
 	bool snapshot = false;
 	int rc, query_rc = 0;
@@ -202,9 +204,11 @@ worker_handle(struct api_ctx *ctx, FCGX_Request *fr, struct http_req *req,
 			worker_error(resp, req, rc);
 			return route_index(r);
 		}
-		snprintf(actor, sizeof(actor), "api:%s", token_name);
+		textbuf_init(&tb, actor, sizeof(actor));
+		textbuf_puts(&tb, "api:");
+		textbuf_puts(&tb, token_name);
 	} else {
-		snprintf(actor, sizeof(actor), "api:anonymous");
+		memcpy(actor, "api:anonymous", sizeof("api:anonymous"));
 	}
 	/* A change with its token unchecked is recorded as the check finds. */
 	ctx->actor = ctx->token_hash != NULL ? NULL : actor;
@@ -290,10 +294,14 @@ worker_log_request(const struct http_req *req, const char *route, int status,
     uint64_t usec)
 {
 	char st[8], dur[24];
+	struct textbuf tb;
 
-	snprintf(st, sizeof(st), "%d", status);
-	snprintf(dur, sizeof(dur), "%llu.%03llu", (unsigned long long)(usec / 1000),
-	    (unsigned long long)(usec % 1000));
+	textbuf_init(&tb, st, sizeof(st));
+	textbuf_put_u64(&tb, status > 0 ? (uint64_t)status : 0, 0);
+	textbuf_init(&tb, dur, sizeof(dur));
+	textbuf_put_u64(&tb, usec / 1000, 0);
+	textbuf_puts(&tb, ".");
+	textbuf_put_u64(&tb, usec % 1000, 3);
 	log_kv(status >= 500 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
 	    ((const char *[]){ "method", req->method[0] ? req->method : NULL,
 	    "path", req->path, "route", route, "status", st, "dur_ms", dur, NULL }),

@@ -351,6 +351,29 @@ test_resp(void)
 	ok(strstr(head, "Allow: GET, POST\r\n") != NULL, "extra header");
 	ok(n >= 4 && strcmp(head + n - 4, "\r\n\r\n") == 0, "head ends with blank line");
 	is_int(http_resp_head(&resp, "rid", head, 20), -1, "small buffer refused");
+	{
+		/* The whole head, byte for byte; a buffer of exactly its
+		 * length and the NUL takes it, one byte less does not. */
+		char want[512];
+		int wn = snprintf(want, sizeof(want), "Status: 404 Not Found\r\n"
+		    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+		    "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+		    "X-Request-Id: rid\r\nAllow: GET, POST\r\n\r\n", resp.body_len);
+
+		n = http_resp_head(&resp, "rid", head, sizeof(head));
+		is_str(head, want, "the whole head");
+		is_int(n, wn, "its length");
+		is_int(http_resp_head(&resp, "rid", head, (size_t)wn + 1), wn,
+		    "a buffer of its length and the NUL is enough");
+		is_int(http_resp_head(&resp, "rid", head, (size_t)wn), -1,
+		    "one byte less is not");
+		resp.status = 200;
+		resp.body_len = 0;
+		n = http_resp_head(&resp, "r2", head, sizeof(head));
+		ok(n > 0 && strncmp(head, "Status: 200 OK\r\n", 16) == 0 &&
+		    strstr(head, "\r\nContent-Length: 0\r\n") != NULL,
+		    "status 200 and a length of 0");
+	}
 	http_resp_free(&resp);
 }
 
