@@ -69,7 +69,7 @@ insert_batch(struct store *st, struct egress_entry *e, size_t n, bool audit)
 		stmt = store_prepare(st, "INSERT INTO egress_log (ts, scenario_id,"
 		    " network_id, action, src_ip, dst_ip, src_port, dst_port,"
 		    " protocol, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-		    " ?10) RETURNING id");
+		    " ?10)");
 		if (stmt == NULL)
 			return EGW_E_DB;
 		sqlite3_bind_text(stmt, 1, e[i].ts, -1, SQLITE_TRANSIENT);
@@ -85,14 +85,13 @@ insert_batch(struct store *st, struct egress_entry *e, size_t n, bool audit)
 		}
 		bind_text_or_null(stmt, 9, e[i].protocol);
 		sqlite3_bind_text(stmt, 10, e[i].reason, -1, SQLITE_TRANSIENT);
+		/* The row's id from the connection, not RETURNING: SQLite
+		 * builds a temporary table for every row RETURNING gives. */
 		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW) {
-			e[i].id = sqlite3_column_int64(stmt, 0);
-			rc = sqlite3_step(stmt);
-		}
 		sqlite3_reset(stmt);
 		if (rc != SQLITE_DONE)
 			return step_err(rc);
+		e[i].id = sqlite3_last_insert_rowid(store_db(st));
 		if (audit && (rc = audit_flow_event(st, &e[i])) != 0)
 			return rc;
 	}
