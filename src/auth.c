@@ -129,6 +129,8 @@ auth_presented_token_hash(const char *token, size_t len,
 	if ((rc = digest_sha256_hex(token, len, hash)) != 0)
 		return rc;
 	m = &auth_hash_memo[auth_hash_memo_next++ % AUTH_HASH_MEMO_SLOTS];
+	/* A shorter token must not leave the end of the one it replaces. */
+	explicit_bzero(m->token, sizeof(m->token));
 	memcpy(m->token, token, len);
 	memcpy(m->hash, hash, sizeof(m->hash));
 	m->len = len;

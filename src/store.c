@@ -515,6 +515,35 @@ store_read_end(struct store *st, bool opened)
 		store_run(st, sql_commit);
 }
 
+/*
+ * sql/009 restates each CHECK that lists three or more values by replacing
+ * its text as 001 wrote it; a table whose text differs (edited by hand, or
+ * made by another version of 001) keeps its list, and every row written to
+ * it builds a temporary B-tree.  Nothing is wrong with its data, so this
+ * only says which tables.
+ */
+#define STORE_CHECK_LISTS_VERSION 9
+
+static void
+store_warn_check_lists(struct store *st)
+{
+	sqlite3_stmt *stmt;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT name FROM sqlite_schema WHERE"
+	    " type = 'table' AND (instr(sql, 'IN (''host''') OR"
+	    " instr(sql, 'IN (''tcp'', ''udp'', ''icmp''') OR"
+	    " instr(sql, 'IN (''pending''') OR instr(sql, 'operation IN') OR"
+	    " instr(sql, 'IN (''allow''') OR instr(sql, 'IN (''read'''))",
+	    -1, &stmt, NULL) != SQLITE_OK)
+		return;
+	while (sqlite3_step(stmt) == SQLITE_ROW)
+		log_warnx("table %s still checks a list of values with IN"
+		    " (sql/009 did not find the text it replaces): every row"
+		    " written to it builds a temporary B-tree",
+		    (const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+}
+
 int
 store_migrate_to(struct store *st, int target)
 {
@@ -551,6 +580,8 @@ store_migrate_to(struct store *st, int target)
 		if ((rc = store_commit(st)) != 0)
 			return rc;
 		log_info("applied migration %s", m->name);
+		if (m->version == STORE_CHECK_LISTS_VERSION)
+			store_warn_check_lists(st);
 	}
 	return 0;
 }

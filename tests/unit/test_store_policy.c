@@ -120,6 +120,49 @@ profile_cb(const struct store_profile *pr, void *arg)
 
 static const struct store_actor actor = { .actor = "test", .request_id = "req-1" };
 
+/*
+ * Policy s1's @type event ends with the policy's text as its @op history
+ * row has it, which is what the API prints for the stored policy.
+ */
+static void
+event_carries_history_text(struct store *st, const char *op,
+    const char *type)
+{
+	char sql[256];
+	char *payload, *after;
+	struct policy *stored = policy_new();
+	struct json_object *api = NULL, *parsed = NULL;
+	const char *want = NULL;
+	size_t pl, al;
+
+	snprintf(sql, sizeof(sql), "SELECT payload FROM outbox WHERE"
+	    " scenario_id = 's1' AND type = '%s'", type);
+	payload = query_text(st, "%s", sql);
+	snprintf(sql, sizeof(sql), "SELECT after_json FROM policy_history WHERE"
+	    " scenario_id = 's1' AND operation = '%s'", op);
+	after = query_text(st, "%s", sql);
+	if (stored != NULL && store_policy_get(st, "s1", stored) == 0 &&
+	    (api = codec_policy_to_json(stored)) != NULL)
+		want = json_object_to_json_string_ext(api,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	is_str(after ? after : "", want ? want : "(none)",
+	    "%s: history's after is the API's text of the policy", op);
+	pl = payload ? strlen(payload) : 0;
+	al = after ? strlen(after) : 0;
+	ok(payload != NULL && after != NULL && pl > al + 10 &&
+	    strncmp(payload + pl - al - 10, "\"policy\":", 9) == 0 &&
+	    strncmp(payload + pl - al - 1, after, al) == 0 &&
+	    strcmp(payload + pl - 1, "}") == 0,
+	    "%s: the event ends with \"policy\": and that text", op);
+	ok(payload != NULL && (parsed = json_tokener_parse(payload)) != NULL,
+	    "%s: the event is JSON", op);
+	json_object_put(parsed);
+	json_object_put(api);
+	policy_free(stored);
+	free(payload);
+	free(after);
+}
+
 static void
 test_crud(struct store *st)
 {
@@ -168,6 +211,7 @@ test_crud(struct store *st)
 	    NULL), 1, "create: history row");
 	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE scenario_id = 's1'"
 	    " AND type = 'policy.created'%s", NULL), 1, "create: outbox event");
+	event_carries_history_text(st, "create", "policy.created");
 	s = query_text(st, "SELECT payload FROM outbox WHERE scenario_id = 's1'%s",
 	    NULL);
 	{
@@ -225,40 +269,7 @@ test_crud(struct store *st)
 	    "update: history has before and after");
 	is_int(query_int(st, "SELECT count(*) FROM outbox WHERE scenario_id = 's1'"
 	    " AND type = 'policy.updated'%s", NULL), 1, "update: outbox event");
-	{
-		/* The event ends with the policy's text as the history row
-		 * has it, which is what the API prints for the stored one. */
-		char *payload = query_text(st, "SELECT payload FROM outbox WHERE"
-		    " scenario_id = 's1' AND type = 'policy.updated'%s", NULL);
-		char *after = query_text(st, "SELECT after_json FROM"
-		    " policy_history WHERE scenario_id = 's1' AND operation ="
-		    " 'update'%s", NULL);
-		struct policy *stored = policy_new();
-		struct json_object *api = NULL, *parsed = NULL;
-		const char *want = NULL;
-		size_t pl, al;
-
-		if (stored != NULL && store_policy_get(st, "s1", stored) == 0 &&
-		    (api = codec_policy_to_json(stored)) != NULL)
-			want = json_object_to_json_string_ext(api,
-			    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-		is_str(after ? after : "", want ? want : "(none)",
-		    "update: history's after is the API's text of the policy");
-		pl = payload ? strlen(payload) : 0;
-		al = after ? strlen(after) : 0;
-		ok(payload != NULL && after != NULL && pl > al + 10 &&
-		    strncmp(payload + pl - al - 10, "\"policy\":", 9) == 0 &&
-		    strncmp(payload + pl - al - 1, after, al) == 0 &&
-		    strcmp(payload + pl - 1, "}") == 0,
-		    "update: the event ends with \"policy\": and that text");
-		ok(payload != NULL && (parsed = json_tokener_parse(payload)) != NULL,
-		    "update: the event is JSON");
-		json_object_put(parsed);
-		json_object_put(api);
-		policy_free(stored);
-		free(payload);
-		free(after);
-	}
+	event_carries_history_text(st, "update", "policy.updated");
 
 	/* Optimistic locking. */
 	q->n_ports = 2;
