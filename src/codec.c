@@ -217,6 +217,7 @@ static int
 check_text(const char *body, size_t len, struct policy_errors *errs)
 {
 	struct dup_frame stack[CODEC_MAX_DEPTH];
+	char plain[64];		/* a key as long as any field's name, and more */
 	size_t depth = 0;
 	int rc = 0;
 
@@ -240,11 +241,23 @@ check_text(const char *body, size_t len, struct policy_errors *errs)
 			if (depth > 0 && stack[depth - 1].is_object && k < len &&
 			    body[k] == ':') {
 				struct dup_frame *top = &stack[depth - 1];
-				struct json_object *name =
-				    parse_string_token(body + i, j - i + 1);
-				const char *key = name ? json_object_get_string(name) : "";
+				struct json_object *name = NULL;
+				const char *key = plain;
+				size_t raw_len = j - i - 1;
 				char path[128];
 
+				/* A key without a backslash is its own text
+				 * (control characters were refused above, and
+				 * the body's UTF-8 is checked whole): only an
+				 * escaped one needs json-c's decoding. */
+				if (raw_len < sizeof(plain) &&
+				    memchr(body + i + 1, '\\', raw_len) == NULL) {
+					memcpy(plain, body + i + 1, raw_len);
+					plain[raw_len] = '\0';
+				} else {
+					name = parse_string_token(body + i, j - i + 1);
+					key = name ? json_object_get_string(name) : "";
+				}
 				if (name != NULL && (size_t)json_object_get_string_len(name) !=
 				    strlen(key)) {
 					/* json-c keeps keys as C strings: "a\u0000b"

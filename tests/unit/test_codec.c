@@ -98,6 +98,10 @@ struct bad_case {
 #define BR EGW_E_BADREQUEST
 #define IV EGW_E_INVALID
 
+/* A key of 63 bytes: the longest check_text() copies without decoding. */
+#define K63 "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+_Static_assert(sizeof(K63) == 64, "K63 is 63 bytes");
+
 static const struct bad_case bad[] = {
 	{ "empty body", "", BR, "", "empty" },
 	{ "array body", "[]", BR, "", "must be a JSON object" },
@@ -112,6 +116,16 @@ static const struct bad_case bad[] = {
 	  "duplicate key \"scenario_id\"" },
 	{ "duplicate key, escaped spelling", "{\"scenario_id\":\"a\",\"\\u0073cenario_id\":\"b\"}",
 	  BR, "", "duplicate key" },
+	{ "duplicate key, escaped spelling first", "{\"\\u0073cenario_id\":\"a\",\"scenario_id\":\"b\"}",
+	  BR, "", "duplicate key \"scenario_id\"" },
+	/* 63 bytes are copied as they are, 64 and more decoded by json-c:
+	 * each length twice, plainly and escaped. */
+	{ "duplicate key of 63 bytes", "{\"scenario_id\":\"a\",\"" K63 "\":1,\"" K63 "\":2}",
+	  BR, "", "duplicate key \"k" },
+	{ "duplicate key of 64 bytes", "{\"scenario_id\":\"a\",\"" K63 "x\":1,\"" K63 "x\":2}",
+	  BR, "", "duplicate key \"k" },
+	{ "duplicate key of 64 bytes, escaped second", "{\"scenario_id\":\"a\",\"" K63 "x\":1,"
+	  "\"" K63 "\\u0078\":2}", BR, "", "duplicate key \"k" },
 	{ "duplicate key in a rule", "{\"scenario_id\":\"a\",\"custom_rules\":[{\"proto\":\"tcp\"},"
 	  "{\"proto\":\"tcp\",\"proto\":\"udp\"}]}", BR, "/custom_rules/1", "duplicate key \"proto\"" },
 	{ "NaN", "{\"scenario_id\":\"a\",\"revision\":NaN}", BR, "", "NaN" },
