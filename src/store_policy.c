@@ -1270,11 +1270,11 @@ struct stored_row {
 };
 
 /* Reads the row of @sid, if any, into @out (free out->api_text); @input
- * is the put's codec_policy_input_string(), @scratch space for a row
- * without a stored document. */
+ * is the put's codec_policy_input_string(), *@scratch space for a row
+ * without a stored document (allocated then, when NULL). */
 static int
 stored_row_load(struct store *st, const char *sid, const char *input,
-    struct policy *scratch, struct stored_row *out)
+    struct policy **scratch, struct stored_row *out)
 {
 	sqlite3_stmt *stmt = store_prepare(st, "SELECT " DOC_COLUMNS ","
 	    " revision, created_at, completed_at, derived_iface FROM policies"
@@ -1308,7 +1308,7 @@ stored_row_load(struct store *st, const char *sid, const char *input,
 	if ((pb = printbuf_new()) == NULL)
 		rc = EGW_E_NOMEM;
 	else
-		rc = document_from_row(st, stmt, pb, &scratch);
+		rc = document_from_row(st, stmt, pb, scratch);
 	/* Child rows edited into nonsense and no document: the put
 	 * replaces them all; the history has no "before" for it. */
 	if (rc == EGW_E_BADROW && !had_doc) {
@@ -1319,7 +1319,7 @@ stored_row_load(struct store *st, const char *sid, const char *input,
 	}
 	/* Without a stored document the rows were loaded into @scratch. */
 	if (rc == 0 && !had_doc) {
-		if ((old_input = codec_policy_input_string(scratch)) == NULL)
+		if ((old_input = codec_policy_input_string(*scratch)) == NULL)
 			rc = EGW_E_NOMEM;
 		else
 			out->same_input = strcmp(old_input, input) == 0;
@@ -1539,7 +1539,7 @@ put_txn(struct store *st, void *arg)
 	struct stored_row was;
 	int rc;
 
-	if ((rc = stored_row_load(st, p->scenario_id, a->input, a->old,
+	if ((rc = stored_row_load(st, p->scenario_id, a->input, &a->old,
 	    &was)) != 0)
 		return rc;
 	/* a->revision, not p->revision: a busy retry runs this again after
@@ -1548,6 +1548,9 @@ put_txn(struct store *st, void *arg)
 		rc = EGW_E_CONFLICT;
 	} else if (!was.exists && p->revision_given && a->revision != 0) {
 		rc = EGW_E_CONFLICT;
+	} else if (was.same_input && a->old == NULL &&
+	    (a->old = policy_new()) == NULL) {
+		rc = EGW_E_NOMEM;
 	} else if (was.same_input &&
 	    (rc = store_policy_get(st, p->scenario_id, a->old)) != EGW_E_BADROW) {
 		/* Same policy: report the stored state, write nothing. */
@@ -1590,8 +1593,9 @@ store_policy_put(struct store *st, struct policy *p,
 	a.errs = errs;
 	a.input = codec_policy_input_string(p);
 	a.revision = p->revision;
-	a.old = policy_new();
-	if (a.input == NULL || a.old == NULL) {
+	/* a.old: only when the put finds its row unchanged, or without a
+	 * stored document (a 32 KiB allocation per put otherwise). */
+	if (a.input == NULL) {
 		rc = EGW_E_NOMEM;
 		goto out;
 	}

@@ -10,7 +10,8 @@
 # VM's load the way times do; valgrind counts a `rep stosb` or `rep movsb`
 # (memset, memcpy) per byte, so large ones look far dearer than they are.
 #
-# usage: bench/api/callgrind_upsert.sh [BUILD_DIR] [N]   (default ./build, 1600)
+# usage: bench/api/callgrind_upsert.sh [BUILD_DIR] [N]   (default ./build, 1600;
+#        BENCH_KEEP=1 keeps the profiles and prints where)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -26,7 +27,7 @@ pids=
 cleanup() {
 	# shellcheck disable=SC2086
 	stop_pids 10 $pids
-	rm -rf "$T"
+	[ -n "${BENCH_KEEP:-}" ] && echo "# kept $T" || rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
