@@ -33,33 +33,9 @@ export EGW_STATE_DIR=$T/state EGW_RUN_DIR=$T/run EGW_WORKERS=1 EGW_AUTH=on
 export EGW_LOG_LEVEL=info DRY_RUN=true
 export EGW_FCGI_SOCKET=$T/run/api.sock EGW_APPLIER_SOCKET=$T/run/applier.sock
 mkdir -p "$EGW_STATE_DIR" "$EGW_RUN_DIR" "$T/cg" "$T/nginx"
-"$B/egw-admin" migrate >/dev/null || exit 1
-seed_policies "$EGW_STATE_DIR/egw.db" 10000 || exit 1
-# The pool builds the seeded policies' stored documents when it starts; a
-# run of it outside valgrind does that first, or most reads under
-# callgrind would take the rebuild path the writer had not reached yet.
-"$B/egw-api" 2> "$T/prefill.log" &
-prefill=$!
-for i in $(seq 1 100); do
-	[ "$(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT count(*) FROM policies WHERE api_json IS NULL")" = 0 ] && break
-	sleep 0.2
-done
-stop_pids 10 $prefill
-echo "# stored documents: $(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT count(*) FROM policies WHERE api_json IS NOT NULL") of 10000"
+cg_prepare_database "$B" "$T/prefill.log" || exit 1
 TOKEN=$("$B/egw-admin" token create bench read) || exit 1
-
-valgrind --tool=callgrind --trace-children=yes \
-	--callgrind-out-file="$T/cg/cg.%p" "$B/egw-api" 2> "$T/api.log" &
-pids="$pids $!"
-PORT=$(free_port)
-"$top/scripts/render-nginx-conf" --standalone "$T/nginx" --listen "127.0.0.1:$PORT" \
-	--socket "$EGW_FCGI_SOCKET" --access-log off > "$T/nginx/nginx.conf" || exit 1
-nginx -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" -g 'daemon off;' &
-pids="$pids $!"
-for i in $(seq 1 200); do
-	curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
-	sleep 0.5
-done
+cg_start_pool "$B" || exit 1
 for i in $(seq 1 "$N"); do
 	printf 'url = "http://127.0.0.1:%d/v1/policies/bench-%05d"\noutput = "/dev/null"\n' \
 		"$PORT" $((RANDOM % 10000))

@@ -36,32 +36,9 @@ export EGW_STATE_DIR=$T/state EGW_RUN_DIR=$T/run EGW_WORKERS=2 EGW_AUTH=on
 export EGW_LOG_LEVEL=info DRY_RUN=true
 export EGW_FCGI_SOCKET=$T/run/api.sock EGW_APPLIER_SOCKET=$T/run/applier.sock
 mkdir -p "$EGW_STATE_DIR" "$EGW_RUN_DIR" "$T/cg" "$T/nginx"
-"$B/egw-admin" migrate >/dev/null 2>&1 || exit 1
-seed_policies "$EGW_STATE_DIR/egw.db" 10000 || exit 1
+cg_prepare_database "$B" "$T/prefill.log" || exit 1
 TOKEN=$("$B/egw-admin" token create bench write 2>/dev/null) || exit 1
-# The pool builds the seeded policies' stored documents and derived
-# interfaces when it starts; a run outside valgrind does that first, or
-# the writer's count would be mostly that.
-"$B/egw-api" 2> "$T/prefill.log" &
-prefill=$!
-for i in $(seq 1 100); do
-	[ "$(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT count(*) FROM policies WHERE api_json IS NULL")" = 0 ] && break
-	sleep 0.2
-done
-stop_pids 10 $prefill
-
-valgrind --tool=callgrind --trace-children=yes \
-	--callgrind-out-file="$T/cg/cg.%p" "$B/egw-api" 2> "$T/api.log" &
-pids="$pids $!"
-PORT=$(free_port)
-"$top/scripts/render-nginx-conf" --standalone "$T/nginx" --listen "127.0.0.1:$PORT" \
-	--socket "$EGW_FCGI_SOCKET" --access-log off > "$T/nginx/nginx.conf" || exit 1
-nginx -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" -g 'daemon off;' &
-pids="$pids $!"
-for i in $(seq 1 200); do
-	curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && break
-	sleep 0.5
-done
+cg_start_pool "$B" || exit 1
 # One curl config per client: each request its own scenario and port, as
 # upsert.lua sends them ("next" between requests: curl's options reset).
 for k in $(seq 1 $CLIENTS); do

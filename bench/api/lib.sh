@@ -42,3 +42,42 @@ UPDATE applier_state SET desired_generation = 1 WHERE id = 1;
 COMMIT;
 SQL
 }
+
+# callgrind_*.sh: a database in $EGW_STATE_DIR with 10,000 seeded policies
+# whose stored documents a run of "$1/egw-api" outside valgrind built (the
+# pool builds them when it starts; under callgrind that would be most of
+# the count).  $2: where that run's log goes.
+cg_prepare_database() {
+	local i prefill
+	"$1/egw-admin" migrate >/dev/null 2>&1 || return 1
+	seed_policies "$EGW_STATE_DIR/egw.db" 10000 || return 1
+	"$1/egw-api" 2> "$2" &
+	prefill=$!
+	for i in $(seq 1 100); do
+		[ "$(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT count(*) FROM policies WHERE api_json IS NULL")" = 0 ] && break
+		sleep 0.2
+	done
+	stop_pids 10 $prefill
+	echo "# stored documents: $(sqlite3 "$EGW_STATE_DIR/egw.db" "SELECT count(*) FROM policies WHERE api_json IS NOT NULL") of 10000"
+}
+
+# callgrind_*.sh: "$1/egw-api" under callgrind (profiles in $T/cg, log in
+# $T/api.log) behind an nginx on a free loopback port, which goes to PORT;
+# both pids are added to pids.  Returns once /healthz answers.
+cg_start_pool() {
+	local i
+	valgrind --tool=callgrind --trace-children=yes \
+		--callgrind-out-file="$T/cg/cg.%p" "$1/egw-api" 2> "$T/api.log" &
+	pids="$pids $!"
+	PORT=$(free_port)
+	"$top/scripts/render-nginx-conf" --standalone "$T/nginx" --listen "127.0.0.1:$PORT" \
+		--socket "$EGW_FCGI_SOCKET" --access-log off > "$T/nginx/nginx.conf" || return 1
+	nginx -e "$T/nginx/error.log" -c "$T/nginx/nginx.conf" -g 'daemon off;' &
+	pids="$pids $!"
+	for i in $(seq 1 200); do
+		curl -sf -o /dev/null "http://127.0.0.1:$PORT/healthz" && return 0
+		sleep 0.5
+	done
+	echo "the pool did not answer /healthz" >&2
+	return 1
+}
