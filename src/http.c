@@ -14,8 +14,8 @@
 
 #include <errno.h>
 #include <json-c/json.h>
-#include <stdio.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
