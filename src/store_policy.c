@@ -1383,6 +1383,24 @@ release_completed_claims(struct store *st, const struct policy *p,
 }
 
 /* The part of a put that writes; @was is the row it replaces, if any. */
+/* The revision a create of @sid starts at: above every one it ever had. */
+static int
+create_revision(struct store *st, const char *sid, int64_t *out)
+{
+	sqlite3_stmt *stmt = store_prepare(st, "SELECT 1 + coalesce(max(revision),"
+	    " 0) FROM policy_history WHERE scenario_id = ?1");
+	int rc;
+
+	if (stmt == NULL)
+		return EGW_E_DB;
+	sqlite3_bind_text(stmt, 1, sid, -1, SQLITE_STATIC);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : step_err(rc);
+}
+
 static int
 put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 {
@@ -1454,17 +1472,19 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 		 * highest, not the newest: older versions restarted at 1.  It
 		 * reads the scenario's whole history (~27 ms at 50,000 rows of
 		 * one scenario), on a create only; an index on revision would
-		 * cost every change a page. */
+		 * cost every change a page.  No RETURNING: SQLite builds a
+		 * temporary table for the row it returns; what it would return
+		 * is known here or from the connection. */
+		if ((rc = create_revision(st, p->scenario_id, &p->revision)) != 0)
+			return rc;
 		stmt = store_prepare(st, "INSERT INTO policies (scenario_id,"
 		    " network_id, profile, mode, enabled, dns_servers_set, revision,"
 		    " generation, created_at, updated_at, derived_iface) VALUES"
-		    " (?1, ?2, ?3, ?4, ?5, ?6, 1 + coalesce((SELECT max(revision)"
-		    " FROM policy_history WHERE scenario_id = ?1), 0), ?7, ?8,"
-		    " ?8, ?11) RETURNING id, revision, created_at,"
-		    " completed_at");
+		    " (?1, ?2, ?3, ?4, ?5, ?6, ?9, ?7, ?8, ?8, ?11)");
 		if (stmt == NULL)
 			return EGW_E_DB;
 		sqlite3_bind_text(stmt, 1, p->scenario_id, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(stmt, 9, p->revision);
 	}
 	sqlite3_bind_text(stmt, 2, p->network_id, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(stmt, 3, p->profile, -1, SQLITE_TRANSIENT);
@@ -1481,17 +1501,15 @@ put_write(struct store *st, struct put_args *a, const struct stored_row *was)
 			sqlite3_bind_null(stmt, 11);
 	}
 	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		p->id = sqlite3_column_int64(stmt, 0);
-		p->revision = sqlite3_column_int64(stmt, 1);
-		store_col_text(stmt, 2, p->created_at, sizeof(p->created_at));
-		store_col_text(stmt, 3, p->completed_at, sizeof(p->completed_at));
-		rc = sqlite3_step(stmt);	/* finish the statement */
-	}
 	sqlite3_reset(stmt);
 	if (rc != SQLITE_DONE) {
 		free(doc);
 		return step_err(rc);
+	}
+	if (!was->exists) {
+		p->id = sqlite3_last_insert_rowid(store_db(st));
+		snprintf(p->created_at, sizeof(p->created_at), "%s", now);
+		p->completed_at[0] = '\0';
 	}
 	if (p->id <= 0 || p->id >= INT32_MAX) {
 		log_errorx("policy id %lld outside the packet mark range",

@@ -1525,6 +1525,55 @@ test_actor_check(struct store *st)
 	policy_free(got);
 }
 
+/*
+ * Every INSERT and UPDATE this connection has run so far (the statement
+ * cache holds each one the tests above made it prepare: creates, updates,
+ * deletes, enables, completions, claims) runs without a temporary B-tree:
+ * SQLite builds one per row for a CHECK that lists three or more values
+ * and for RETURNING (sql/009).
+ */
+static void
+test_writes_build_no_temporary_tables(struct store *st)
+{
+	sqlite3 *db = store_db(st);
+	char *sql[256];
+	size_t n = 0, writes = 0, bad = 0;
+
+	for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s != NULL &&
+	    n < sizeof(sql) / sizeof(*sql); s = sqlite3_next_stmt(db, s))
+		sql[n++] = strdup(sqlite3_sql(s));
+	for (size_t i = 0; i < n; i++) {
+		char explain[2048];
+		sqlite3_stmt *e;
+
+		if (sql[i] == NULL || (strncmp(sql[i], "INSERT", 6) != 0 &&
+		    strncmp(sql[i], "UPDATE", 6) != 0))
+			continue;
+		writes++;
+		snprintf(explain, sizeof(explain), "EXPLAIN %s", sql[i]);
+		if (sqlite3_prepare_v2(db, explain, -1, &e, NULL) != SQLITE_OK) {
+			tap_diag("cannot explain %s", sql[i]);
+			bad++;
+			continue;
+		}
+		while (sqlite3_step(e) == SQLITE_ROW) {
+			const char *op = (const char *)sqlite3_column_text(e, 1);
+
+			if (op != NULL && strcmp(op, "OpenEphemeral") == 0) {
+				tap_diag("temporary B-tree in %s", sql[i]);
+				bad++;
+				break;
+			}
+		}
+		sqlite3_finalize(e);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(sql[i]);
+	ok(writes >= 10, "the tests ran %zu distinct INSERT and UPDATE statements",
+	    writes);
+	is_int(bad, 0, "none of them builds a temporary B-tree");
+}
+
 int
 main(void)
 {
@@ -1545,6 +1594,7 @@ main(void)
 	test_unparsable_rows(st);
 	test_deadline(st);
 	test_actor_check(st);
+	test_writes_build_no_temporary_tables(st);
 	test_concurrency(&st);
 	store_close(st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
