@@ -765,15 +765,10 @@ store_bump_generation(struct store *st, int64_t *out)
 {
 	/* Two statements, not one with RETURNING: SQLite keeps a returned
 	 * row in a temporary table it builds for every run. */
-	sqlite3_stmt *stmt = store_prepare(st, "UPDATE applier_state SET"
-	    " desired_generation = desired_generation + 1 WHERE id = 1");
-	int rc;
+	int rc = store_run(st, "UPDATE applier_state SET desired_generation ="
+	    " desired_generation + 1 WHERE id = 1");
 
-	if (stmt == NULL)
-		return EGW_E_DB;
-	rc = sqlite3_step(stmt);
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_OK)
 		return store_rc_to_err(rc) != 0 ? store_rc_to_err(rc) : EGW_E_DB;
 	if (sqlite3_changes(st->db) != 1)
 		return EGW_E_DB;
