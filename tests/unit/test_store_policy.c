@@ -1526,19 +1526,18 @@ test_actor_check(struct store *st)
 }
 
 /*
- * Every INSERT and UPDATE this connection has run so far (the statement
- * cache holds each one the tests above made it prepare: creates, updates,
- * deletes, enables, completions, claims) runs without a temporary B-tree:
- * SQLite builds one per row for a CHECK that lists three or more values
- * and for RETURNING (sql/009).
+ * Statements of @st's connection that build a temporary B-tree (EXPLAIN
+ * shows OpenEphemeral), each named; @writes_only: INSERT and UPDATE only.
+ * *checked counts the statements looked at.
  */
-static void
-test_writes_build_no_temporary_tables(struct store *st)
+static size_t
+temporary_btrees(struct store *st, bool writes_only, size_t *checked)
 {
 	sqlite3 *db = store_db(st);
 	char *sql[256];
-	size_t n = 0, writes = 0, bad = 0;
+	size_t n = 0, bad = 0;
 
+	*checked = 0;
 	for (sqlite3_stmt *s = sqlite3_next_stmt(db, NULL); s != NULL &&
 	    n < sizeof(sql) / sizeof(*sql); s = sqlite3_next_stmt(db, s))
 		sql[n++] = strdup(sqlite3_sql(s));
@@ -1546,10 +1545,11 @@ test_writes_build_no_temporary_tables(struct store *st)
 		char explain[2048];
 		sqlite3_stmt *e;
 
-		if (sql[i] == NULL || (strncmp(sql[i], "INSERT", 6) != 0 &&
+		if (sql[i] == NULL || (writes_only &&
+		    strncmp(sql[i], "INSERT", 6) != 0 &&
 		    strncmp(sql[i], "UPDATE", 6) != 0))
 			continue;
-		writes++;
+		(*checked)++;
 		snprintf(explain, sizeof(explain), "EXPLAIN %s", sql[i]);
 		if (sqlite3_prepare_v2(db, explain, -1, &e, NULL) != SQLITE_OK) {
 			tap_diag("cannot explain %s", sql[i]);
@@ -1569,9 +1569,152 @@ test_writes_build_no_temporary_tables(struct store *st)
 	}
 	for (size_t i = 0; i < n; i++)
 		free(sql[i]);
+	return bad;
+}
+
+/*
+ * Every INSERT and UPDATE this connection has run so far (the statement
+ * cache holds each one the tests above made it prepare: creates, updates,
+ * deletes, enables, completions, claims) runs without a temporary B-tree:
+ * SQLite builds one per row for a CHECK that lists three or more values
+ * and for RETURNING (sql/009).
+ */
+static void
+test_writes_build_no_temporary_tables(struct store *st)
+{
+	size_t writes, bad = temporary_btrees(st, true, &writes);
+
 	ok(writes >= 10, "the tests ran %zu distinct INSERT and UPDATE statements",
 	    writes);
 	is_int(bad, 0, "none of them builds a temporary B-tree");
+}
+
+/* Rows of one child table of policy @sid: their count, and whether they
+ * sit at positions 0..count-1. */
+static int64_t
+child_rows(struct store *st, const char *table, const char *sid, bool *dense)
+{
+	char sql[512];
+	int64_t n, in_place;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE policy_id ="
+	    " (SELECT id FROM policies WHERE scenario_id = '%s')", table, sid);
+	n = testdb_int(st, sql);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE policy_id ="
+	    " (SELECT id FROM policies WHERE scenario_id = '%s')"
+	    " AND position >= 0 AND position < (SELECT count(*) FROM %s"
+	    " WHERE policy_id = (SELECT id FROM policies WHERE scenario_id = '%s'))",
+	    table, sid, table, sid);
+	in_place = testdb_int(st, sql);
+	*dense = n == in_place;
+	return n;
+}
+
+/* @sid has @s sources and interfaces, @d resolvers and @t destination
+ * rows, each table's at positions 0..n-1, and its rows say what its
+ * document says. */
+static void
+children_are(struct store *st, const char *sid, int64_t s, int64_t d, int64_t t,
+    const char *what)
+{
+	bool dense_s, dense_d, dense_t;
+	int64_t ns = child_rows(st, "policy_sources", sid, &dense_s);
+	int64_t nd = child_rows(st, "policy_dns_servers", sid, &dense_d);
+	int64_t nt = child_rows(st, "policy_destinations", sid, &dense_t);
+
+	ok(ns == s && nd == d && nt == t, "children: %s: %lld sources, %lld"
+	    " resolvers, %lld destinations (want %lld, %lld, %lld)", what,
+	    (long long)ns, (long long)nd, (long long)nt, (long long)s,
+	    (long long)d, (long long)t);
+	ok(dense_s && dense_d && dense_t, "children: %s: at positions 0..n-1",
+	    what);
+	ok(doc_matches_rows(st, sid), "children: %s: rows match the document",
+	    what);
+}
+
+static void
+put_ok(struct store *st, const char *body, const char *what)
+{
+	struct policy *p = policy_new();
+	struct policy_errors errs;
+	bool created = false;
+
+	policy_errors_init(&errs);
+	ok(p != NULL && parse(body, p) == 0 &&
+	    store_policy_put(st, p, &actor, &created, &errs) == 0,
+	    "children: %s: put", what);
+	for (size_t i = 0; i < errs.count; i++)
+		tap_diag("put: %s: %s", errs.items[i].path, errs.items[i].reason);
+	policy_free(p);
+}
+
+/*
+ * A put rewrites the child rows in place (INSERT OR REPLACE at 0..n-1)
+ * and deletes the rest one by one, or all at once past
+ * CHILD_STRAYS_MAX: lists that grow, shrink, and rows a hand edit left at
+ * other positions.  None of the statements a put runs then builds a
+ * temporary B-tree (as "DELETE ... WHERE policy_id = ?" did).
+ */
+static void
+test_children_rewritten_in_place(struct store *st)
+{
+	static const char big[] = "{\"scenario_id\":\"trim-1\",\"profile\":\"custom\","
+	    "\"sources\":[\"100.64.207.0/24\",\"100.64.208.0/24\"],"
+	    "\"interfaces\":[\"veth-trim1\"],"
+	    "\"dns_servers\":[\"100.64.207.1\",\"100.64.208.1\"],"
+	    "\"allowed_hosts\":[\"203.0.113.1\",\"203.0.113.2\",\"198.51.100.0/24\"],"
+	    "\"allowed_ports\":[443,\"8000-8100\"],"
+	    "\"custom_rules\":[{\"proto\":\"udp\",\"dest\":\"192.0.2.0/24\","
+	    "\"ports\":[53,123]}]}";
+	static const char small[] = "{\"scenario_id\":\"trim-1\",\"profile\":\"custom\","
+	    "\"sources\":[\"100.64.209.0/24\"],\"dns_servers\":[\"100.64.209.1\"],"
+	    "\"allowed_hosts\":[\"203.0.113.9\"]}";
+	static const char stray[] = "INSERT INTO policy_destinations (policy_id,"
+	    " position, origin, proto, dest) SELECT id, %d, 'host', 'any',"
+	    " '192.0.2.%d' FROM policies WHERE scenario_id = 'trim-1'";
+	struct store *own = NULL;
+	size_t checked, bad;
+	char sql[256];
+	int strays = 0;
+
+	if (store_open(dbpath, &own) != 0) {
+		ok(false, "children: a connection of their own");
+		return;
+	}
+	put_ok(own, big, "create");
+	children_are(own, "trim-1", 3, 2, 7, "created");
+	put_ok(own, small, "shrink");
+	children_are(own, "trim-1", 1, 1, 1, "shrunk");
+	put_ok(own, big, "grow");
+	children_are(own, "trim-1", 3, 2, 7, "grown");
+	for (int pos = -2; pos < 40; pos += 3) {
+		if (pos >= 0 && pos < 7)
+			continue;
+		snprintf(sql, sizeof(sql), stray, pos, strays++);
+		if (sqlite3_exec(store_db(own), sql, NULL, NULL, NULL) != SQLITE_OK)
+			tap_diag("stray: %s", sqlite3_errmsg(store_db(own)));
+	}
+	is_int(child_rows(own, "policy_destinations", "trim-1", &(bool){ 0 }),
+	    7 + strays, "children: %d rows edited in by hand at other positions",
+	    strays);
+	put_ok(own, small, "shrink over stray rows");
+	children_are(own, "trim-1", 1, 1, 1, "the stray rows deleted one by one");
+	bad = temporary_btrees(own, false, &checked);
+	ok(checked >= 10, "children: the puts ran %zu distinct statements",
+	    checked);
+	is_int(bad, 0, "children: none of them builds a temporary B-tree");
+	store_close(own);
+
+	/* More strays than one put deletes one by one. */
+	for (int pos = 100; pos < 200; pos++) {
+		snprintf(sql, sizeof(sql), stray, pos, pos - 100);
+		if (sqlite3_exec(store_db(st), sql, NULL, NULL, NULL) != SQLITE_OK)
+			tap_diag("stray: %s", sqlite3_errmsg(store_db(st)));
+	}
+	is_int(child_rows(st, "policy_destinations", "trim-1", &(bool){ 0 }), 101,
+	    "children: 100 stray rows edited in by hand");
+	put_ok(st, big, "grow over 100 stray rows");
+	children_are(st, "trim-1", 3, 2, 7, "100 stray rows deleted at once");
 }
 
 int
@@ -1595,6 +1738,7 @@ main(void)
 	test_deadline(st);
 	test_actor_check(st);
 	test_writes_build_no_temporary_tables(st);
+	test_children_rewritten_in_place(st);
 	test_concurrency(&st);
 	store_close(st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
