@@ -4,6 +4,7 @@
  */
 #include "digest.h"
 #include "err.h"
+#include "textbuf.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -24,8 +25,8 @@ int
 digest_sha256_hex(const void *data, size_t len,
     char out[DIGEST_SHA256_HEX_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
+	struct textbuf tb;
 	unsigned int n = 0;
 
 	pthread_once(&digest_sha256_once, digest_sha256_fetch);
@@ -33,10 +34,6 @@ digest_sha256_hex(const void *data, size_t len,
 	if (EVP_Digest(data, len, md, &n, digest_sha256 != NULL ? digest_sha256
 	    : EVP_sha256(), NULL) != 1 || n != 32)
 		return EGW_E_INTERNAL;
-	for (unsigned i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[DIGEST_SHA256_HEX_LEN] = '\0';
-	return 0;
+	textbuf_init(&tb, out, DIGEST_SHA256_HEX_LEN + 1);
+	return textbuf_put_hex(&tb, md, 32) ? 0 : EGW_E_INTERNAL;
 }

@@ -113,19 +113,17 @@ http_valid_request_id(const char *id)
 static void
 http_generate_request_id(char out[HTTP_REQUEST_ID_MAX + 1])
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char raw[12];
+	struct textbuf tb;
 
+	_Static_assert(2 * sizeof(raw) <= HTTP_REQUEST_ID_MAX, "the id fits");
 	if (randpool_bytes(raw, sizeof(raw)) != 0) {
 		/* Not a secret: uniqueness is enough, so fall back to time. */
 		snprintf(out, HTTP_REQUEST_ID_MAX + 1, "t%lx", (unsigned long)random());
 		return;
 	}
-	for (size_t i = 0; i < sizeof(raw); i++) {
-		out[2 * i] = hex[raw[i] >> 4];
-		out[2 * i + 1] = hex[raw[i] & 15];
-	}
-	out[2 * sizeof(raw)] = '\0';
+	textbuf_init(&tb, out, HTTP_REQUEST_ID_MAX + 1);
+	textbuf_put_hex(&tb, raw, sizeof(raw));
 }
 
 bool

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "log.h"
 #include "randpool.h"
+#include "textbuf.h"
 #include "timefmt.h"
 
 #include <errno.h>
@@ -30,6 +31,7 @@ int
 store_outbox_uuid(char out[OUTBOX_EVENT_ID_LEN])
 {
 	uint64_t ms = (uint64_t)timefmt_now_ms();
+	struct textbuf tb;
 	uint8_t b[16];
 
 	if (randpool_bytes(b + 6, 10) != 0)
@@ -38,11 +40,14 @@ store_outbox_uuid(char out[OUTBOX_EVENT_ID_LEN])
 		b[i] = (uint8_t)(ms >> (40 - 8 * i));
 	b[6] = (uint8_t)((b[6] & 0x0f) | 0x70);	/* version 7 */
 	b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);	/* RFC 9562 variant */
-	snprintf(out, OUTBOX_EVENT_ID_LEN,
-	    "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-	    b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-	    b[11], b[12], b[13], b[14], b[15]);
-	return 0;
+	textbuf_init(&tb, out, OUTBOX_EVENT_ID_LEN);
+	textbuf_put_hex(&tb, b, 4);
+	for (size_t at = 4; at < 10; at += 2) {
+		textbuf_put(&tb, "-", 1);
+		textbuf_put_hex(&tb, b + at, 2);
+	}
+	textbuf_put(&tb, "-", 1);
+	return textbuf_put_hex(&tb, b + 10, 6) ? 0 : EGW_E_INTERNAL;
 }
 
 int

@@ -53,3 +53,25 @@ textbuf_put_u64(struct textbuf *tb, uint64_t v, unsigned min_digits)
 		digits[sizeof(digits) - ++n] = '0';
 	return textbuf_put(tb, digits + sizeof(digits) - n, n);
 }
+
+bool
+textbuf_put_hex(struct textbuf *tb, const void *bytes, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *b = bytes;
+	char *out;
+
+	/* Room for 2n digits before the NUL; n itself may be anything. */
+	if (tb->overflowed || n > (tb->size - tb->len - 1) / 2) {
+		tb->overflowed = true;
+		return false;
+	}
+	out = tb->buf + tb->len;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	tb->len += 2 * n;
+	tb->buf[tb->len] = '\0';
+	return true;
+}

@@ -6,7 +6,8 @@
  * parsing its format again, and together a tenth of a policy read's
  * instructions.  A piece that does not fit marks the buffer overflowed
  * and is left out, and so is every piece after it; the text stays
- * NUL-terminated throughout.
+ * NUL-terminated throughout.  Bytes in hex (identifiers, digests) go
+ * through here too, so there is one encoder.
  */
 #ifndef EGW_TEXTBUF_H
 #define EGW_TEXTBUF_H
@@ -46,5 +47,11 @@ bool textbuf_puts(struct textbuf *tb, const char *s);
  * Returns: as textbuf_put().
  */
 bool textbuf_put_u64(struct textbuf *tb, uint64_t v, unsigned min_digits);
+
+/**
+ * textbuf_put_hex() - append @n bytes as 2n lower-case hex digits
+ * Returns: as textbuf_put().
+ */
+bool textbuf_put_hex(struct textbuf *tb, const void *bytes, size_t n);
 
 #endif

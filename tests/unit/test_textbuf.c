@@ -2,7 +2,8 @@
 /*
  * This file contains the tests of textbuf.c: pieces appended in order, a
  * piece that does not fit left out with every one after it, the text
- * NUL-terminated throughout, and decimals with and without padding.
+ * NUL-terminated throughout, decimals with and without padding, and
+ * bytes in hex.
  */
 #include "tap.h"
 #include "textbuf.h"
@@ -69,5 +70,31 @@ main(void)
 	is_str(u64_text(UINT64_MAX, 0, big, 20), "(did not fit)",
 	    "and not 20");
 	is_str(big, "", "which leave the text empty");
+
+	{
+		unsigned char all[256];
+		char hex[513], printed[513];
+		size_t at = 0;
+
+		for (size_t i = 0; i < sizeof(all); i++) {
+			all[i] = (unsigned char)(255 - i);
+			at += (size_t)snprintf(printed + at, sizeof(printed) - at,
+			    "%02x", all[i]);
+		}
+		textbuf_init(&tb, hex, sizeof(hex));
+		ok(textbuf_put_hex(&tb, all, sizeof(all)) && tb.len == 512,
+		    "256 bytes in hex fill 513 bytes");
+		is_str(hex, printed, "every byte value as printf's %%02x writes it");
+		textbuf_init(&tb, hex, 7);
+		ok(textbuf_puts(&tb, "-") && !textbuf_put_hex(&tb, all, 3) &&
+		    tb.overflowed && strcmp(hex, "-") == 0,
+		    "3 bytes after one character do not fit 7 bytes, left out");
+		textbuf_init(&tb, hex, 7);
+		ok(textbuf_put_hex(&tb, "\x01\xab\xff", 3) &&
+		    strcmp(hex, "01abff") == 0, "and fit 7 bytes alone");
+		textbuf_init(&tb, hex, sizeof(hex));
+		ok(!textbuf_put_hex(&tb, all, SIZE_MAX / 2 + 1) && tb.len == 0,
+		    "a count whose digits overflow size_t is refused");
+	}
 	return tap_done();
 }
