@@ -391,6 +391,14 @@ codec_parse_body(const char *body, size_t len, struct json_object **out,
 	obj = json_tokener_parse_ex(tok, body, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* A number or literal at the very end ("5", "null") is whole
+		 * only once json-c sees what follows it: the whitespace the
+		 * client left out.  A container still open stays incomplete. */
+		obj = json_tokener_parse_ex(tok, " ", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
 	json_tokener_free(tok);
 	if (jerr == json_tokener_continue) {
 		json_object_put(obj);

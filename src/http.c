@@ -336,15 +336,16 @@ http_req_read_body(struct http_req *req, size_t max_body, bool required,
 		req->error_message = "the request body exceeds the size limit";
 		return EGW_E_TOOLARGE;
 	}
-	if (req->content_length == 0) {
-		if (required)
-			return http_bad(req, "the request body is empty", NULL);
+	if (req->content_length == 0 && !required)
 		return 0;
-	}
+	/* Before the emptiness: an empty text/plain body is a 415 as any
+	 * text/plain body is. */
 	if (!http_content_type_is_json(req->content_type)) {
 		req->error_message = "the body must be sent as Content-Type: application/json";
 		return EGW_E_MEDIATYPE;
 	}
+	if (req->content_length == 0)
+		return http_bad(req, "the request body is empty; send a JSON object", "");
 	req->body = malloc(req->content_length + 1);
 	if (req->body == NULL)
 		return EGW_E_NOMEM;

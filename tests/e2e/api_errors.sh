@@ -50,6 +50,11 @@ check_error "form-encoded body" 415 unsupported_media_type POST /v1/policies "" 
 check_error "POST without a body or Content-Length" 411 length_required POST /v1/policies
 check_error "empty body" 400 bad_request POST /v1/policies "" \
 	-H 'Content-Type: application/json' -H 'Content-Length: 0'
+ok "empty body: the error is about the body as a whole (field \"\")" jqe '.error.field == ""'
+check_error "empty body sent as text/plain" 415 unsupported_media_type POST /v1/policies "" \
+	-H 'Content-Type: text/plain' -H 'Content-Length: 0'
+check_error "a number instead of an object" 400 bad_request POST /v1/policies '5'
+ok "a number instead of an object: said so" jqe '.error.details[0].reason | test("must be a JSON object, not an integer")'
 big=$(jq -cn --arg pad "$(head -c 5000 /dev/zero | tr '\0' a)" '{scenario_id:"big",network_id:$pad}')
 check_error "body over EGW_MAX_BODY (worker's limit)" 413 payload_too_large POST /v1/policies "$big"
 head -c 100000 /dev/zero | tr '\0' ' ' > "$T/huge.json"

@@ -317,6 +317,14 @@ test_body(void)
 	http_req_free(&req);
 	is_int(body_case("application/json", "0", "", 0, true, 1024, &req),
 	    EGW_E_BADREQUEST, "empty required body: 400");
+	is_str(req.error_field ? req.error_field : "(null)", "",
+	    "... about the body as a whole (field \"\")");
+	http_req_free(&req);
+	is_int(body_case("text/plain", "0", "", 0, true, 1024, &req),
+	    EGW_E_MEDIATYPE, "empty required body sent as text/plain: 415");
+	http_req_free(&req);
+	is_int(body_case("text/plain", "0", "", 0, false, 1024, &req), 0,
+	    "empty body where none is needed: any content type");
 	http_req_free(&req);
 }
 
