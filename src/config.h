@@ -25,6 +25,8 @@
 #define CONFIG_ERR_MAX 256
 /* The writer's socket, EGW_RUN_DIR/CONFIG_WRITER_SOCKET (writer.h). */
 #define CONFIG_WRITER_SOCKET "egw-api-writer.sock"
+/* Present from a failed flush of the WAL until a checkpoint (writer.h). */
+#define CONFIG_WRITER_UNSYNCED "egw-api-writer.unsynced"
 /*
  * Unix socket paths fit sun_path (108 bytes) with their NUL: a longer
  * EGW_FCGI_SOCKET or EGW_APPLIER_SOCKET, or an EGW_RUN_DIR too long for

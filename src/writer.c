@@ -203,6 +203,71 @@ writer_socket_path(const struct config *cfg, char *out, size_t size)
 	return 0;
 }
 
+/*
+ * EGW_RUN_DIR/CONFIG_WRITER_UNSYNCED marks a failed flush of the WAL until
+ * a TRUNCATE checkpoint has put every commit into the synced database
+ * file.  The writer's own flag would die with it: Linux reports a
+ * write-back error once, to the descriptors open when it happened, so a
+ * writer started after one (SIGHUP, a crash, a restart of egw-api) would
+ * flush its WAL descriptor without error over the lost pages and confirm
+ * writes again.  In the run directory, because what it guards (pages in
+ * the page cache whose write-back failed) does not outlive a reboot.
+ */
+static int
+writer_unsynced_path(const struct config *cfg, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/" CONFIG_WRITER_UNSYNCED, cfg->run_dir);
+
+	return n < 0 || (size_t)n >= size ? EGW_E_CONFIG : 0;
+}
+
+static void
+writer_unsynced_mark(const struct config *cfg)
+{
+	char path[CONFIG_PATH_MAX + sizeof(CONFIG_WRITER_UNSYNCED) + 1];
+	int fd = -1;
+
+	if (writer_unsynced_path(cfg, path, sizeof(path)) == 0)
+		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		log_warn("writer: cannot mark the failed flush in %s; a writer"
+		    " started after this one will not know of it", path);
+		return;
+	}
+	close(fd);
+}
+
+static bool
+writer_unsynced_marked(const struct config *cfg)
+{
+	char path[CONFIG_PATH_MAX + sizeof(CONFIG_WRITER_UNSYNCED) + 1];
+
+	/* A path that cannot be built cannot have been marked either. */
+	return writer_unsynced_path(cfg, path, sizeof(path)) == 0 &&
+	    access(path, F_OK) == 0;
+}
+
+/*
+ * The checkpoint that ends a failed flush's refusal, on @st's connection:
+ * true once every commit is in the synced database file and the mark is
+ * gone.
+ */
+static bool
+writer_unsynced_checkpoint(const struct config *cfg, struct store *st)
+{
+	char path[CONFIG_PATH_MAX + sizeof(CONFIG_WRITER_UNSYNCED) + 1];
+
+	if (sqlite3_wal_checkpoint_v2(store_db(st), NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+		return false;
+	if (writer_unsynced_path(cfg, path, sizeof(path)) == 0 &&
+	    unlink(path) != 0 && errno != ENOENT) {
+		log_warn("writer: cannot remove %s", path);
+		return false;
+	}
+	return true;
+}
+
 static int
 writer_address(const struct config *cfg, struct sockaddr_un *sun)
 {
@@ -586,8 +651,7 @@ writer_durable(struct writer *w)
 	pthread_mutex_unlock(&w->lock);
 	if (!failed)
 		return true;
-	if (sqlite3_wal_checkpoint_v2(store_db(w->st), NULL,
-	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+	if (!writer_unsynced_checkpoint(w->cfg, w->st))
 		return false;
 	pthread_mutex_lock(&w->lock);
 	w->sync_failed = false;
@@ -669,6 +733,7 @@ writer_sync_main(void *arg)
 				log_warn("writer: fdatasync of the WAL; refusing writes"
 				    " until a checkpoint succeeds");
 				w->sync_failed = true;
+				writer_unsynced_mark(w->cfg);
 			}
 			flushed = !w->sync_failed;
 			pthread_mutex_unlock(&w->lock);
@@ -863,6 +928,11 @@ writer_run(const struct config *cfg, struct metrics *metrics)
 		goto out;
 	}
 	w->wal_fd = writer_open_wal(w->st);
+	if (writer_unsynced_marked(cfg)) {
+		log_warnx("writer: a flush of the WAL failed before this writer"
+		    " started; refusing writes until a checkpoint succeeds");
+		w->sync_failed = true;
+	}
 	{
 		size_t filled = 0;
 
@@ -1200,6 +1270,25 @@ writer_exchange(const struct config *cfg, uint32_t op,
 	return rc;
 }
 
+/*
+ * Before a change written without the writer: after a failed flush, the
+ * same checkpoint the writer would run first, on the worker's connection;
+ * EGW_E_IO (500, nothing run) while it cannot.
+ */
+static int
+writer_direct_durable(const struct config *cfg, struct store *st)
+{
+	if (!writer_unsynced_marked(cfg))
+		return 0;
+	if (!writer_unsynced_checkpoint(cfg, st)) {
+		log_warnx("a flush of the WAL failed and no checkpoint has"
+		    " succeeded since: write refused");
+		return EGW_E_IO;
+	}
+	log_info("checkpoint done after a failed flush; writes resume");
+	return 0;
+}
+
 /* A change written without the writer: count it; its worker tells the
  * applier. */
 static void
@@ -1218,6 +1307,8 @@ writer_put(const struct config *cfg, struct store *st, struct policy *p,
 	int rc = writer_exchange(cfg, WRITER_OP_PUT, actor, p->scenario_id, p, &r);
 
 	if (rc == 1) {	/* no writer: queue with every other writer */
+		if ((rc = writer_direct_durable(cfg, st)) != 0)
+			return rc;
 		rc = store_policy_put(st, p, actor, created, errs);
 		if (rc == 0)
 			writer_direct_done(cfg, p->generation);
@@ -1247,6 +1338,8 @@ writer_delete(const struct config *cfg, struct store *st,
 	if (rc == 1) {	/* no writer: queue with every other writer */
 		int64_t gen = 0;
 
+		if ((rc = writer_direct_durable(cfg, st)) != 0)
+			return rc;
 		rc = store_policy_delete(st, scenario_id, actor, &gen);
 		if (rc == 0)
 			writer_direct_done(cfg, gen);
@@ -1277,6 +1370,11 @@ writer_set_enabled(const struct config *cfg, struct store *st,
 
 		if (p == NULL)
 			return EGW_E_NOMEM;
+		if ((rc = writer_direct_durable(cfg, st)) != 0) {
+			if (p != out)
+				policy_free(p);
+			return rc;
+		}
 		rc = store_policy_set_enabled(st, scenario_id, enabled, actor, p);
 		if (rc == 0)
 			writer_direct_done(cfg, p->generation);

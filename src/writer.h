@@ -27,7 +27,10 @@
  * repeating the request is safe (an identical upsert writes nothing).
  * Each side checks that the other runs as its own user (SO_PEERCRED).
  * Every request carries a deadline: one the worker may already have
- * given up on is answered "unavailable" and never run.
+ * given up on is answered "unavailable" and never run.  A failed flush of
+ * the WAL refuses writes until a TRUNCATE checkpoint succeeds, also in a
+ * writer started later and in a worker writing directly (a mark in
+ * EGW_RUN_DIR: the kernel reports the error once).
  */
 #ifndef EGW_WRITER_H
 #define EGW_WRITER_H

@@ -55,6 +55,59 @@ api POST /v1/policies "$(body f-1 1112)"
 ok "updates work again" status_is 200
 ok "integrity_check ok" test "$(sqlite3 "$db" 'PRAGMA integrity_check')" = ok
 
+# The failed flush outlives the writer that saw it: Linux reports a
+# write-back error once, to the descriptors open at the time, so a writer
+# started afterwards (SIGHUP here; a crash or a restart alike) would flush
+# without error over the lost pages.  The mark in the run directory makes
+# it checkpoint first; so does a worker writing directly.
+unsynced="$EGW_RUN_DIR/egw-api-writer.unsynced"
+ok "no failed flush is marked after the checkpoint" test ! -e "$unsynced"
+touch "$EGW_TEST_FSYNC_FAULT"
+api POST /v1/policies "$(body f-6 1006)"
+ok "another failed flush: 500" error_is 500 internal
+ok "... marked in the run directory" test -e "$unsynced"
+rm -f "$EGW_TEST_FSYNC_FAULT"
+old_writer=$(cat "$EGW_RUN_DIR/egw-api.writer")
+from=$(($(wc -l < "$T/api.log") + 1))
+kill -HUP "$API_PID"
+new_writer() {
+	w=$(cat "$EGW_RUN_DIR/egw-api.writer" 2>/dev/null)
+	[ -n "$w" ] && [ "$w" != "$old_writer" ] && test -S "$EGW_RUN_DIR/egw-api-writer.sock"
+}
+wait_for 20 new_writer
+ok "SIGHUP replaced the writer ($old_writer -> $(cat "$EGW_RUN_DIR/egw-api.writer"))" new_writer
+wait_for 10 grep -q "a flush of the WAL failed before this writer started" "$T/api.log"
+ok "the new writer found the mark" \
+	sh -c "tail -n +$from '$T/api.log' | grep -q 'a flush of the WAL failed before this writer started'"
+api POST /v1/policies "$(body f-7 1007)"
+ok "its first write succeeds (201)" status_is 201
+ok "after its own checkpoint" \
+	sh -c "tail -n +$from '$T/api.log' | grep -q 'writer: checkpoint done; writes resume'"
+ok "which removed the mark" test ! -e "$unsynced"
+
+# Without a writer (a directory where its socket belongs, as in
+# api_pool.sh): a worker's direct write runs the checkpoint itself.
+touch "$EGW_TEST_FSYNC_FAULT"
+api POST /v1/policies "$(body f-8 1008)"
+ok "a failed flush once more: 500, marked" sh -c "[ \$(cat '$T/status') = 500 ] && test -e '$unsynced'"
+rm -f "$EGW_TEST_FSYNC_FAULT"
+writer=$(cat "$EGW_RUN_DIR/egw-api.writer")
+rm -f "$EGW_RUN_DIR/egw-api-writer.sock"
+mkdir "$EGW_RUN_DIR/egw-api-writer.sock"
+kill -KILL "$writer"
+wait_for 10 grep -q "cannot remove stale socket $EGW_RUN_DIR/egw-api-writer.sock" "$T/api.log"
+ok "no writer can start" grep -q "cannot remove stale socket $EGW_RUN_DIR/egw-api-writer.sock" "$T/api.log"
+from=$(($(wc -l < "$T/api.log") + 1))
+api POST /v1/policies "$(body f-9 1009)"
+ok "a direct write succeeds (201)" status_is 201
+ok "after the worker's checkpoint" \
+	sh -c "tail -n +$from '$T/api.log' | grep -q 'checkpoint done after a failed flush; writes resume'"
+ok "which removed the mark" test ! -e "$unsynced"
+rmdir "$EGW_RUN_DIR/egw-api-writer.sock"
+wait_for 20 test -S "$EGW_RUN_DIR/egw-api-writer.sock"
+ok "with the path free again, a writer starts" test -S "$EGW_RUN_DIR/egw-api-writer.sock"
+ok "integrity_check ok after the restarts" test "$(sqlite3 "$db" 'PRAGMA integrity_check')" = ok
+
 # A full file system (pwrite fails with ENOSPC): /readyz says the database
 # is not writable (its probe takes the write lock, which a full disk still
 # grants, and commits a row, which it does not), writes are refused with
