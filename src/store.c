@@ -158,21 +158,18 @@ store_queue_enter(struct store *st)
 			return false;
 		st->queue_forks = store_forks;
 	}
-	if ((until = store_deadline(st)) != 0) {
-		/* Bounded like store_begin(): past the deadline, go on without
-		 * the queue (BEGIN IMMEDIATE still serialises, and gives up). */
-		while (flock(st->queue_fd, LOCK_EX | LOCK_NB) != 0) {
-			if (errno != EWOULDBLOCK && errno != EINTR)
-				return false;
-			if (timefmt_monotonic_ms() + STORE_DEADLINE_SLACK_MS >= until)
-				return false;
-			usleep(2000);
-		}
-		return true;
-	}
-	while (flock(st->queue_fd, LOCK_EX) != 0) {
-		if (errno != EINTR)
+	/* Bounded like store_begin(): past the deadline, go on without the
+	 * queue (BEGIN IMMEDIATE still serialises, and gives up).  Polled,
+	 * with the deadline read again each time, also when there is none
+	 * yet: a stop signal sets one during the wait, and the handlers'
+	 * SA_RESTART would restart a blocking flock() past it. */
+	while (flock(st->queue_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
 			return false;
+		if ((until = store_deadline(st)) != 0 &&
+		    timefmt_monotonic_ms() + STORE_DEADLINE_SLACK_MS >= until)
+			return false;
+		usleep(2000);
 	}
 	return true;
 }

@@ -209,8 +209,13 @@ int store_sibling_path(struct store *st, const char *suffix, char *out,
  * (store_in_batch()).  A forked child gets its own descriptor on its first
  * enter, never the parent's.
  *
+ * The wait polls (every 2 ms) and ends STORE_DEADLINE_SLACK_MS before
+ * the deadline (store_set_deadline(), store_stop_deadline()), read again
+ * each time: one a stop signal sets during the wait counts too.
+ *
  * Returns: true when the turn is held, false when the queue cannot be used
- * (the caller goes on without it: BEGIN IMMEDIATE still serialises).
+ * or the deadline is near (the caller goes on without it: BEGIN
+ * IMMEDIATE still serialises, and gives up by the same deadline).
  */
 bool store_queue_enter(struct store *st);
 void store_queue_leave(struct store *st, bool held);

@@ -1271,16 +1271,22 @@ writer_exchange(const struct config *cfg, uint32_t op,
 }
 
 /*
- * Before a change written without the writer: after a failed flush, the
- * same checkpoint the writer would run first, on the worker's connection;
- * EGW_E_IO (500, nothing run) while it cannot.
+ * Before a change written without the writer.  It is given up as the
+ * writer would give it up (nginx answers 504 past fastcgi_read_timeout,
+ * and a change must not commit after its client was told its outcome is
+ * unknown).  After a failed flush, the writer's checkpoint runs first, on
+ * the worker's connection; EGW_E_IO (500, nothing run) while it cannot.
+ * writer_direct_end() follows a 0.
  */
 static int
-writer_direct_durable(const struct config *cfg, struct store *st)
+writer_direct_begin(const struct config *cfg, struct store *st)
 {
+	store_set_deadline(st, timefmt_monotonic_ms() +
+	    WRITER_REPLY_TIMEOUT_S * 1000);
 	if (!writer_unsynced_marked(cfg))
 		return 0;
 	if (!writer_unsynced_checkpoint(cfg, st)) {
+		store_set_deadline(st, 0);
 		log_warnx("a flush of the WAL failed and no checkpoint has"
 		    " succeeded since: write refused");
 		return EGW_E_IO;
@@ -1289,11 +1295,15 @@ writer_direct_durable(const struct config *cfg, struct store *st)
 	return 0;
 }
 
-/* A change written without the writer: count it; its worker tells the
+/* After it: a change written (@rc 0) is counted, and its worker tells the
  * applier. */
 static void
-writer_direct_done(const struct config *cfg, int64_t generation)
+writer_direct_end(const struct config *cfg, struct store *st, int rc,
+    int64_t generation)
 {
+	store_set_deadline(st, 0);
+	if (rc != 0)
+		return;
 	metrics_write_direct(writer_client_metrics);
 	if (applier_client_nudge_generation(cfg->applier_socket, generation) != 0)
 		log_debug("applier nudge not delivered");
@@ -1307,11 +1317,10 @@ writer_put(const struct config *cfg, struct store *st, struct policy *p,
 	int rc = writer_exchange(cfg, WRITER_OP_PUT, actor, p->scenario_id, p, &r);
 
 	if (rc == 1) {	/* no writer: queue with every other writer */
-		if ((rc = writer_direct_durable(cfg, st)) != 0)
+		if ((rc = writer_direct_begin(cfg, st)) != 0)
 			return rc;
 		rc = store_policy_put(st, p, actor, created, errs);
-		if (rc == 0)
-			writer_direct_done(cfg, p->generation);
+		writer_direct_end(cfg, st, rc, p->generation);
 		return rc;
 	}
 	if (rc != 0)
@@ -1338,11 +1347,10 @@ writer_delete(const struct config *cfg, struct store *st,
 	if (rc == 1) {	/* no writer: queue with every other writer */
 		int64_t gen = 0;
 
-		if ((rc = writer_direct_durable(cfg, st)) != 0)
+		if ((rc = writer_direct_begin(cfg, st)) != 0)
 			return rc;
 		rc = store_policy_delete(st, scenario_id, actor, &gen);
-		if (rc == 0)
-			writer_direct_done(cfg, gen);
+		writer_direct_end(cfg, st, rc, gen);
 		if (generation != NULL)
 			*generation = gen;
 		return rc;
@@ -1370,14 +1378,13 @@ writer_set_enabled(const struct config *cfg, struct store *st,
 
 		if (p == NULL)
 			return EGW_E_NOMEM;
-		if ((rc = writer_direct_durable(cfg, st)) != 0) {
+		if ((rc = writer_direct_begin(cfg, st)) != 0) {
 			if (p != out)
 				policy_free(p);
 			return rc;
 		}
 		rc = store_policy_set_enabled(st, scenario_id, enabled, actor, p);
-		if (rc == 0)
-			writer_direct_done(cfg, p->generation);
+		writer_direct_end(cfg, st, rc, p->generation);
 		if (p != out)
 			policy_free(p);
 		return rc;

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_component.h"
+#include "timefmt.h"
 #include "migrations.h"
 
 #include <json-c/json.h>
@@ -19,7 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/select.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -358,6 +361,14 @@ test_check_lists_restated(const char *path)
 	sqlite3_close(raw);
 }
 
+/* SIGALRM in the queue test: the stop deadline a worker's handler sets. */
+static void
+stop_soon(int sig)
+{
+	(void)sig;
+	store_stop_deadline(timefmt_monotonic_ms() + 1500);
+}
+
 int
 main(void)
 {
@@ -529,6 +540,55 @@ main(void)
 		held = store_queue_enter(st);
 		ok(held, "the parent re-enters after the child left");
 		store_queue_leave(st, held);
+	}
+	{
+		/* A stop that comes while a process waits for the queue with no
+		 * deadline of its own ends the wait (the handlers restart
+		 * flock(2) under SA_RESTART: the wait must look for itself). */
+		int to_parent[2];
+		char answer[2] = { 0, 0 };
+		pid_t child;
+		int status = -1;
+		bool held = store_queue_enter(st);
+
+		ok(held && pipe(to_parent) == 0, "queue held, pipe");
+		child = fork();
+		if (child == 0) {
+			struct sigaction sa;
+			struct itimerval it = { { 0, 0 }, { 0, 200000 } };
+			int64_t t0;
+			bool h;
+
+			memset(&sa, 0, sizeof(sa));
+			sa.sa_handler = stop_soon;
+			sa.sa_flags = SA_RESTART;
+			sigaction(SIGALRM, &sa, NULL);
+			setitimer(ITIMER_REAL, &it, NULL);
+			t0 = timefmt_monotonic_ms();
+			h = store_queue_enter(st);
+			answer[0] = h ? 'y' : 'n';
+			answer[1] = timefmt_monotonic_ms() - t0 < 3000 ? 's' : 'l';
+			if (write(to_parent[1], answer, 2) != 2)
+				_exit(2);
+			store_queue_leave(st, h);
+			_exit(0);
+		}
+		{
+			struct timeval tv = { 5, 0 };
+			fd_set rd;
+
+			FD_ZERO(&rd);
+			FD_SET(to_parent[0], &rd);
+			ok(select(to_parent[0] + 1, &rd, NULL, NULL, &tv) == 1 &&
+			    read(to_parent[0], answer, 2) == 2,
+			    "a stop signal during the wait ends it while the queue is held");
+		}
+		is_str(answer, "ns", "... without the queue, within 3 s");
+		store_queue_leave(st, held);
+		waitpid(child, &status, 0);
+		ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exited cleanly");
+		close(to_parent[0]);
+		close(to_parent[1]);
 	}
 	is_int(store_exec(st, "INSERT INTO policies (scenario_id, profile, generation, created_at, updated_at)"
 	    " VALUES ('s1', 'no-such-profile', 1, 'x', 'x')"), EGW_E_CONFLICT,
