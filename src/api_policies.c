@@ -157,7 +157,7 @@ api_wait_policy(struct api_ctx *ctx, struct policy *p, int64_t generation,
 			done = true;
 			break;
 		}
-		if (api_now_ms() >= deadline || worker_stopping())
+		if (api_now_ms() >= deadline || worker_pool_stopping())
 			break;
 		api_sleep_ms(API_WAIT_POLL_MS);
 	}
@@ -176,7 +176,7 @@ api_wait_generation(struct api_ctx *ctx, int64_t generation, unsigned wait_s)
 			return false;
 		if (applied >= generation)
 			return true;
-		if (api_now_ms() >= deadline || worker_stopping())
+		if (api_now_ms() >= deadline || worker_pool_stopping())
 			return false;
 		api_sleep_ms(API_WAIT_POLL_MS);
 	}

@@ -126,6 +126,54 @@ http_generate_request_id(char out[HTTP_REQUEST_ID_MAX + 1])
 	textbuf_put_hex(&tb, raw, sizeof(raw));
 }
 
+static const char *
+http_skip_space(const char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	return s;
+}
+
+/*
+ * A charset parameter must say UTF-8 (JSON text is UTF-8, RFC 8259 8.1):
+ * a body declared in another charset is refused for its type (415), not
+ * later for its bytes.  Other parameters are left alone.
+ */
+static bool
+http_charset_is_utf8(const char *params)
+{
+	static const char charset[] = "charset";
+	static const char utf8[] = "utf-8";
+
+	while (*params == ';') {
+		const char *name = http_skip_space(params + 1), *value;
+		size_t vlen;
+		bool quoted;
+
+		params = strchr(name, ';');
+		if (params == NULL)
+			params = name + strlen(name);
+		if (strncasecmp(name, charset, sizeof(charset) - 1) != 0)
+			continue;
+		value = http_skip_space(name + sizeof(charset) - 1);
+		if (*value != '=')
+			continue;
+		value = http_skip_space(value + 1);
+		quoted = *value == '"';
+		value += quoted;
+		vlen = sizeof(utf8) - 1;
+		if (strncasecmp(value, utf8, vlen) != 0)
+			return false;
+		value += vlen;
+		if (quoted && *value++ != '"')
+			return false;
+		value = http_skip_space(value);
+		if (*value != ';' && *value != '\0')
+			return false;
+	}
+	return true;
+}
+
 bool
 http_content_type_is_json(const char *ct)
 {
@@ -134,14 +182,11 @@ http_content_type_is_json(const char *ct)
 
 	if (ct == NULL)
 		return false;
-	while (*ct == ' ' || *ct == '\t')
-		ct++;
+	ct = http_skip_space(ct);
 	if (strncasecmp(ct, want, n) != 0)
 		return false;
-	ct += n;
-	while (*ct == ' ' || *ct == '\t')
-		ct++;
-	return *ct == '\0' || *ct == ';';
+	ct = http_skip_space(ct + n);
+	return *ct == '\0' || (*ct == ';' && http_charset_is_utf8(ct));
 }
 
 int
@@ -341,7 +386,7 @@ http_req_read_body(struct http_req *req, size_t max_body, bool required,
 	/* Before the emptiness: an empty text/plain body is a 415 as any
 	 * text/plain body is. */
 	if (!http_content_type_is_json(req->content_type)) {
-		req->error_message = "the body must be sent as Content-Type: application/json";
+		req->error_message = "the body must be sent as Content-Type: application/json, in UTF-8";
 		return EGW_E_MEDIATYPE;
 	}
 	if (req->content_length == 0)

@@ -80,6 +80,12 @@ worker_stopping(void)
 	return worker_stop != 0;
 }
 
+bool
+worker_pool_stopping(void)
+{
+	return atomic_load(&worker_stop_ns) != 0;
+}
+
 static void
 worker_on_signal(int sig)
 {

@@ -41,4 +41,11 @@ int worker_run(const struct config *cfg, int listen_fd, unsigned slot,
  */
 bool worker_stopping(void);
 
+/**
+ * worker_pool_stopping() - whether the pool itself is stopping (SIGTERM,
+ * SIGINT): a ?wait= gives up at once then, and runs to its end when the
+ * worker is only being replaced (SIGHUP), which no kill follows
+ */
+bool worker_pool_stopping(void);
+
 #endif

@@ -47,6 +47,8 @@ check_error "text/plain body" 415 unsupported_media_type POST /v1/policies "" \
 	-H 'Content-Type: text/plain' --data-binary '{"scenario_id":"x"}'
 check_error "form-encoded body" 415 unsupported_media_type POST /v1/policies "" \
 	--data 'scenario_id=x'
+check_error "JSON declared in another charset" 415 unsupported_media_type POST /v1/policies "" \
+	-H 'Content-Type: application/json; charset=iso-8859-1' --data-binary '{"scenario_id":"x"}'
 check_error "POST without a body or Content-Length" 411 length_required POST /v1/policies
 check_error "empty body" 400 bad_request POST /v1/policies "" \
 	-H 'Content-Type: application/json' -H 'Content-Length: 0'

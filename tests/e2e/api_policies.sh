@@ -150,6 +150,20 @@ ok "... with this request's own policy, pending" jqe '.network_id == "waiting-wr
 ok "... at once, not after 20 s ($elapsed ms)" test "$elapsed" -lt 8000
 api GET /v1/policies/scn-wait
 ok "... the other change is the stored one" jqe '.network_id == "other-writer"'
+# A SIGHUP (every worker replaced) lets a ?wait run on: only a stop of the
+# pool cuts it short (202 at once).
+(sleep 2; sql "UPDATE policies SET apply_status='applied', applied_generation=generation WHERE scenario_id='scn-hup'") &
+applier_pid=$!
+curl -sS -o "$T/hup.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+	--data-binary '{"scenario_id":"scn-hup","profile":"none"}' "$API/v1/policies?wait=10" > "$T/hup.status" &
+hup_pid=$!
+sleep 1
+kill -HUP "$API_PID"
+wait "$hup_pid"
+wait "$applier_pid"
+ok "a SIGHUP during a ?wait: the wait goes on to the apply ($(cat "$T/hup.status"))" \
+	test "$(cat "$T/hup.status")" = 201
+ok "... and answers the applied policy" jq -e '.status.apply == "applied"' "$T/hup.body"
 
 # List and pagination.
 for i in $(seq -w 1 25); do

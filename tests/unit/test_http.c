@@ -124,6 +124,22 @@ test_misc(void)
 
 	ok(http_content_type_is_json("application/json"), "json type");
 	ok(http_content_type_is_json("Application/JSON; charset=utf-8"), "json type, params");
+	ok(http_content_type_is_json("application/json;charset=\"UTF-8\""),
+	    "charset UTF-8, quoted");
+	ok(http_content_type_is_json("application/json; foo=bar; charset = utf-8 ;x=1"),
+	    "charset UTF-8 among other parameters");
+	ok(http_content_type_is_json("application/json; foo=bar"),
+	    "another parameter alone");
+	ok(!http_content_type_is_json("application/json; charset=iso-8859-1"),
+	    "another charset refused");
+	ok(!http_content_type_is_json("application/json; charset=utf-16"),
+	    "utf-16 refused");
+	ok(!http_content_type_is_json("application/json; charset=utf-8x"),
+	    "a charset that only starts with utf-8 refused");
+	ok(!http_content_type_is_json("application/json; charset=\"utf-8"),
+	    "an unclosed quote refused");
+	ok(!http_content_type_is_json("application/json; foo=1; CHARSET=latin1"),
+	    "a charset after another parameter, any case, is looked at");
 	ok(!http_content_type_is_json("application/jsonx"), "jsonx refused");
 	ok(!http_content_type_is_json("text/plain"), "text refused");
 	ok(!http_content_type_is_json(NULL), "missing type refused");
