@@ -874,6 +874,37 @@ writer_install_signals(void)
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/*
+ * The directory entry of a WAL the connection may just have created:
+ * SQLite syncs it at the WAL's first sync, which under NORMAL is the first
+ * checkpoint's, after writes were confirmed.
+ */
+static bool
+writer_sync_dir_of(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+		    (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		log_warn("writer: cannot open %s to sync it; every commit"
+		    " flushes itself", dir);
+		return false;
+	}
+	while ((rc = fsync(fd)) != 0 && errno == EINTR)
+		;
+	if (rc != 0)
+		log_warn("writer: fsync of %s; every commit flushes itself", dir);
+	close(fd);
+	return rc == 0;
+}
+
 /* The WAL, opened for fdatasync(), and the connection switched to NORMAL;
  * -1 (and FULL kept) when that cannot be done safely. */
 static int
@@ -889,7 +920,8 @@ writer_open_wal(struct store *st)
 		log_warn("writer: cannot open %s; every commit flushes itself", path);
 		return -1;
 	}
-	if (store_exec(st, "PRAGMA synchronous = NORMAL") != 0) {
+	if (!writer_sync_dir_of(path) ||
+	    store_exec(st, "PRAGMA synchronous = NORMAL") != 0) {
 		close(fd);
 		return -1;
 	}

@@ -108,6 +108,20 @@ wait_for 20 test -S "$EGW_RUN_DIR/egw-api-writer.sock"
 ok "with the path free again, a writer starts" test -S "$EGW_RUN_DIR/egw-api-writer.sock"
 ok "integrity_check ok after the restarts" test "$(sqlite3 "$db" 'PRAGMA integrity_check')" = ok
 
+# A writer syncs the WAL's directory entry when it starts (under NORMAL,
+# SQLite's own first sync of a new WAL, which includes it, comes only with
+# the first checkpoint); when it cannot, it lets every commit flush itself.
+touch "$EGW_TEST_FSYNC_FAULT"
+old_writer=$(cat "$EGW_RUN_DIR/egw-api.writer")
+kill -HUP "$API_PID"
+wait_for 20 new_writer
+wait_for 10 grep -q "writer: fsync of $EGW_STATE_DIR; every commit flushes itself" "$T/api.log"
+ok "a new writer syncs the directory of the WAL first" \
+	grep -q "writer: fsync of $EGW_STATE_DIR; every commit flushes itself" "$T/api.log"
+rm -f "$EGW_TEST_FSYNC_FAULT"
+api POST /v1/policies "$(body f-10 1010)"
+ok "that writer's commits flush themselves (201)" status_is 201
+
 # A full file system (pwrite fails with ENOSPC): /readyz says the database
 # is not writable (its probe takes the write lock, which a full disk still
 # grants, and commits a row, which it does not), writes are refused with
