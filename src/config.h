@@ -25,7 +25,7 @@
 #define CONFIG_ERR_MAX 256
 /* The writer's socket, EGW_RUN_DIR/CONFIG_WRITER_SOCKET (writer.h). */
 #define CONFIG_WRITER_SOCKET "egw-api-writer.sock"
-/* Present from a failed flush of the WAL until a checkpoint (writer.h). */
+/* Present from a failed flush of the WAL until a checkpoint (flushmark.h). */
 #define CONFIG_WRITER_UNSYNCED "egw-api-writer.unsynced"
 /*
  * Unix socket paths fit sun_path (108 bytes) with their NUL: a longer

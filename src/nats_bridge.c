@@ -36,6 +36,7 @@
 #include "codec.h"
 #include "digest.h"
 #include "err.h"
+#include "flushmark.h"
 #include "log.h"
 #include "policy.h"
 #include "store_component.h"
@@ -290,10 +291,15 @@ bridge_claim_forget(const struct store_event_pos *pos)
 /* One transaction for an event's changes and its record (a batch: each
  * change on its own savepoint). */
 static int
-bridge_batch_begin(struct store *st, bool *queued)
+bridge_batch_begin(struct store *st, const struct config *cfg, bool *queued)
 {
 	int rc;
 
+	/* After the API writer saw a flush of the WAL fail, nothing is
+	 * written before its checkpoint (this connection's own flush would
+	 * not report the error again): the event comes back (NAK). */
+	if ((rc = flushmark_settle(cfg, st)) != 0)
+		return rc;
 	/* A batch's begin waits for the lock once; retry it as a put's own
 	 * transaction would (store_policy.h), rather than NAK at once. */
 	for (int attempt = 0; ; attempt++) {
@@ -309,15 +315,15 @@ bridge_batch_begin(struct store *st, bool *queued)
  * redelivery after a crash between the two cannot happen unrecorded.
  */
 static int
-bridge_put_recorded(struct store *st, struct policy *p,
-    const struct store_actor *actor, const char *digest,
+bridge_put_recorded(struct store *st, const struct config *cfg,
+    struct policy *p, const struct store_actor *actor, const char *digest,
     const struct store_event_pos *pos, bool *created,
     struct policy_errors *errs)
 {
 	bool queued;
 	int rc, rc_end;
 
-	if ((rc = bridge_batch_begin(st, &queued)) != 0)
+	if ((rc = bridge_batch_begin(st, cfg, &queued)) != 0)
 		return rc;
 	rc = store_policy_put(st, p, actor, created, errs);
 	if (rc == 0)
@@ -432,7 +438,7 @@ bridge_created(struct store *st, const struct config *cfg,
 	} else if (rc != EGW_E_NOTFOUND) {
 		goto out;
 	}
-	rc = bridge_put_recorded(st, p, actor, digest, pos, &created, errs);
+	rc = bridge_put_recorded(st, cfg, p, actor, digest, pos, &created, errs);
 	if (rc == EGW_E_CONFLICT)
 		rc = EGW_E_INVALID;	/* not retryable; recorded as rejected */
 	/* Counted in this consumer's deliveries, not by the message's age:
@@ -475,7 +481,8 @@ out:
  * row.  The tombstone, the completion and the record are one transaction.
  */
 static int
-bridge_completed(struct store *st, struct json_object *obj,
+bridge_completed(struct store *st, const struct config *cfg,
+    struct json_object *obj,
     const char *digest, const struct store_event_pos *pos,
     const struct store_actor *actor, struct policy_errors *errs,
     enum bridge_outcome *outcome)
@@ -528,7 +535,7 @@ bridge_completed(struct store *st, struct json_object *obj,
 
 	if ((p = policy_new()) == NULL)
 		return EGW_E_NOMEM;
-	if ((rc = bridge_batch_begin(st, &queued)) != 0)
+	if ((rc = bridge_batch_begin(st, cfg, &queued)) != 0)
 		goto out;
 	rc = store_policy_get(st, sid, p);
 	if (rc == EGW_E_BADROW)
@@ -631,8 +638,8 @@ bridge_handle_event(struct store *st, const struct config *cfg,
 				    delivered, &actor, errs, outcome);
 		} else if (strcmp(subject, BRIDGE_SUBJECT_COMPLETED) == 0) {
 			if ((rc = bridge_completion_digest(data, len, digest)) == 0)
-				rc = bridge_completed(st, obj, digest, pos, &actor,
-				    errs, outcome);
+				rc = bridge_completed(st, cfg, obj, digest, pos,
+				    &actor, errs, outcome);
 		}
 		else
 			rc = EGW_E_INTERNAL;

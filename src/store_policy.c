@@ -511,21 +511,24 @@ exec_stmt(sqlite3_stmt *stmt)
 /*
  * A table of a policy's child rows, which write_children() rewrites in
  * place: rows 0..n-1 by INSERT OR REPLACE, then the rows left at any other
- * position deleted one by one by their whole key.  "DELETE ... WHERE
+ * position deleted one by one by their whole key (all at once when one
+ * has no integer position, or there are many).  "DELETE ... WHERE
  * policy_id = ?" matches several rows of a WITHOUT ROWID table that has a
  * foreign key, and SQLite collects their keys in a temporary B-tree before
  * it deletes them (EXPLAIN: OpenEphemeral), which cost a put more than all
  * its child rows' writes together.
  */
 struct child_table {
-	const char *stray;	/* positions outside 0..?2-1 */
+	const char *stray;	/* positions outside 0..?2-1, and whether
+				 * each is an integer */
 	const char *delete_one;	/* one row by its key */
 	const char *delete_all;	/* every row: too many strays */
 };
 
 #define CHILD_TABLE(t) { \
-	"SELECT position FROM " t " WHERE policy_id = ?1" \
-	" AND (position < 0 OR position >= ?2)", \
+	"SELECT position, typeof(position) = 'integer' FROM " t \
+	" WHERE policy_id = ?1 AND NOT (typeof(position) = 'integer'" \
+	" AND position >= 0 AND position < ?2)", \
 	"DELETE FROM " t " WHERE policy_id = ?1 AND position = ?2", \
 	"DELETE FROM " t " WHERE policy_id = ?1" }
 
@@ -556,7 +559,11 @@ trim_children(struct store *st, const struct child_table *t, int64_t id,
 	sqlite3_bind_int64(stmt, 1, id);
 	sqlite3_bind_int64(stmt, 2, (int64_t)n);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n_stray == CHILD_STRAYS_MAX) {
+		/* A position edited in as text or a fraction (the column's
+		 * INTEGER affinity keeps "x" and 1.5 as they are) has no
+		 * integer key to delete it by. */
+		if (n_stray == CHILD_STRAYS_MAX ||
+		    sqlite3_column_int(stmt, 1) == 0) {
 			all = true;
 			break;
 		}

@@ -16,6 +16,7 @@
 #include "auth.h"
 #include "config.h"
 #include "err.h"
+#include "flushmark.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -201,71 +202,6 @@ writer_socket_path(const struct config *cfg, char *out, size_t size)
 	if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof(sun.sun_path))
 		return EGW_E_CONFIG;
 	return 0;
-}
-
-/*
- * EGW_RUN_DIR/CONFIG_WRITER_UNSYNCED marks a failed flush of the WAL until
- * a TRUNCATE checkpoint has put every commit into the synced database
- * file.  The writer's own flag would die with it: Linux reports a
- * write-back error once, to the descriptors open when it happened, so a
- * writer started after one (SIGHUP, a crash, a restart of egw-api) would
- * flush its WAL descriptor without error over the lost pages and confirm
- * writes again.  In the run directory, because what it guards (pages in
- * the page cache whose write-back failed) does not outlive a reboot.
- */
-static int
-writer_unsynced_path(const struct config *cfg, char *out, size_t size)
-{
-	int n = snprintf(out, size, "%s/" CONFIG_WRITER_UNSYNCED, cfg->run_dir);
-
-	return n < 0 || (size_t)n >= size ? EGW_E_CONFIG : 0;
-}
-
-static void
-writer_unsynced_mark(const struct config *cfg)
-{
-	char path[CONFIG_PATH_MAX + sizeof(CONFIG_WRITER_UNSYNCED) + 1];
-	int fd = -1;
-
-	if (writer_unsynced_path(cfg, path, sizeof(path)) == 0)
-		fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		log_warn("writer: cannot mark the failed flush in %s; a writer"
-		    " started after this one will not know of it", path);
-		return;
-	}
-	close(fd);
-}
-
-static bool
-writer_unsynced_marked(const struct config *cfg)
-{
-	char path[CONFIG_PATH_MAX + sizeof(CONFIG_WRITER_UNSYNCED) + 1];
-
-	/* A path that cannot be built cannot have been marked either. */
-	return writer_unsynced_path(cfg, path, sizeof(path)) == 0 &&
-	    access(path, F_OK) == 0;
-}
-
-/*
- * The checkpoint that ends a failed flush's refusal, on @st's connection:
- * true once every commit is in the synced database file and the mark is
- * gone.
- */
-static bool
-writer_unsynced_checkpoint(const struct config *cfg, struct store *st)
-{
-	char path[CONFIG_PATH_MAX + sizeof(CONFIG_WRITER_UNSYNCED) + 1];
-
-	if (sqlite3_wal_checkpoint_v2(store_db(st), NULL,
-	    SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
-		return false;
-	if (writer_unsynced_path(cfg, path, sizeof(path)) == 0 &&
-	    unlink(path) != 0 && errno != ENOENT) {
-		log_warn("writer: cannot remove %s", path);
-		return false;
-	}
-	return true;
 }
 
 static int
@@ -651,7 +587,7 @@ writer_durable(struct writer *w)
 	pthread_mutex_unlock(&w->lock);
 	if (!failed)
 		return true;
-	if (!writer_unsynced_checkpoint(w->cfg, w->st))
+	if (!flushmark_checkpoint(w->cfg, w->st))
 		return false;
 	pthread_mutex_lock(&w->lock);
 	w->sync_failed = false;
@@ -733,7 +669,7 @@ writer_sync_main(void *arg)
 				log_warn("writer: fdatasync of the WAL; refusing writes"
 				    " until a checkpoint succeeds");
 				w->sync_failed = true;
-				writer_unsynced_mark(w->cfg);
+				flushmark_set(w->cfg);
 			}
 			flushed = !w->sync_failed;
 			pthread_mutex_unlock(&w->lock);
@@ -960,7 +896,7 @@ writer_run(const struct config *cfg, struct metrics *metrics)
 		goto out;
 	}
 	w->wal_fd = writer_open_wal(w->st);
-	if (writer_unsynced_marked(cfg)) {
+	if (flushmark_present(cfg)) {
 		log_warnx("writer: a flush of the WAL failed before this writer"
 		    " started; refusing writes until a checkpoint succeeds");
 		w->sync_failed = true;
@@ -1247,10 +1183,17 @@ writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
  * or the policy's lists are over their limits (the caller writes
  * directly), or an error.
  */
+/* When a change's worker stops waiting for it, through the writer or not. */
+static int64_t
+writer_request_deadline(void)
+{
+	return timefmt_monotonic_ms() + WRITER_REPLY_TIMEOUT_S * 1000;
+}
+
 static int
 writer_exchange(const struct config *cfg, uint32_t op,
     const struct store_actor *actor, const char *sid, const struct policy *p,
-    struct writer_rep **out)
+    int64_t deadline_ms, struct writer_rep **out)
 {
 	struct writer_req *q;
 	struct writer_rep *r;
@@ -1273,7 +1216,7 @@ writer_exchange(const struct config *cfg, uint32_t op,
 	memset(q, 0, WRITER_REQ_HEAD);
 	q->magic = WRITER_MAGIC;
 	q->op = op;
-	q->deadline_ms = timefmt_monotonic_ms() + WRITER_REPLY_TIMEOUT_S * 1000;
+	q->deadline_ms = deadline_ms;
 	if (actor != NULL && actor->authorize != NULL) {
 		/* The one check a request can carry across: the token's. */
 		if (actor->authorize != auth_authorize_write ||
@@ -1303,28 +1246,24 @@ writer_exchange(const struct config *cfg, uint32_t op,
 }
 
 /*
- * Before a change written without the writer.  It is given up as the
- * writer would give it up (nginx answers 504 past fastcgi_read_timeout,
- * and a change must not commit after its client was told its outcome is
- * unknown).  After a failed flush, the writer's checkpoint runs first, on
- * the worker's connection; EGW_E_IO (500, nothing run) while it cannot.
+ * Before a change written without the writer.  It is given up by the
+ * deadline its request to the writer had (nginx answers 504 past
+ * fastcgi_read_timeout, and a change must not commit after its client
+ * was told its outcome is unknown; time spent on the writer counts).
+ * After a failed flush, the writer's checkpoint runs first, on the
+ * worker's connection; EGW_E_IO (500, nothing run) while it cannot.
  * writer_direct_end() follows a 0.
  */
 static int
-writer_direct_begin(const struct config *cfg, struct store *st)
+writer_direct_begin(const struct config *cfg, struct store *st,
+    int64_t deadline_ms)
 {
-	store_set_deadline(st, timefmt_monotonic_ms() +
-	    WRITER_REPLY_TIMEOUT_S * 1000);
-	if (!writer_unsynced_marked(cfg))
-		return 0;
-	if (!writer_unsynced_checkpoint(cfg, st)) {
+	int rc;
+
+	store_set_deadline(st, deadline_ms);
+	if ((rc = flushmark_settle(cfg, st)) != 0)
 		store_set_deadline(st, 0);
-		log_warnx("a flush of the WAL failed and no checkpoint has"
-		    " succeeded since: write refused");
-		return EGW_E_IO;
-	}
-	log_info("checkpoint done after a failed flush; writes resume");
-	return 0;
+	return rc;
 }
 
 /* After it: a change written (@rc 0) is counted, and its worker tells the
@@ -1345,11 +1284,13 @@ int
 writer_put(const struct config *cfg, struct store *st, struct policy *p,
     const struct store_actor *actor, bool *created, struct policy_errors *errs)
 {
+	int64_t deadline = writer_request_deadline();
 	struct writer_rep *r;
-	int rc = writer_exchange(cfg, WRITER_OP_PUT, actor, p->scenario_id, p, &r);
+	int rc = writer_exchange(cfg, WRITER_OP_PUT, actor, p->scenario_id, p,
+	    deadline, &r);
 
 	if (rc == 1) {	/* no writer: queue with every other writer */
-		if ((rc = writer_direct_begin(cfg, st)) != 0)
+		if ((rc = writer_direct_begin(cfg, st, deadline)) != 0)
 			return rc;
 		rc = store_policy_put(st, p, actor, created, errs);
 		writer_direct_end(cfg, st, rc, p->generation);
@@ -1373,13 +1314,15 @@ writer_delete(const struct config *cfg, struct store *st,
     const char *scenario_id, const struct store_actor *actor,
     int64_t *generation)
 {
+	int64_t deadline = writer_request_deadline();
 	struct writer_rep *r;
-	int rc = writer_exchange(cfg, WRITER_OP_DELETE, actor, scenario_id, NULL, &r);
+	int rc = writer_exchange(cfg, WRITER_OP_DELETE, actor, scenario_id, NULL,
+	    deadline, &r);
 
 	if (rc == 1) {	/* no writer: queue with every other writer */
 		int64_t gen = 0;
 
-		if ((rc = writer_direct_begin(cfg, st)) != 0)
+		if ((rc = writer_direct_begin(cfg, st, deadline)) != 0)
 			return rc;
 		rc = store_policy_delete(st, scenario_id, actor, &gen);
 		writer_direct_end(cfg, st, rc, gen);
@@ -1401,16 +1344,17 @@ writer_set_enabled(const struct config *cfg, struct store *st,
     const char *scenario_id, bool enabled, const struct store_actor *actor,
     struct policy *out)
 {
+	int64_t deadline = writer_request_deadline();
 	struct writer_rep *r;
 	int rc = writer_exchange(cfg, enabled ? WRITER_OP_ENABLE : WRITER_OP_DISABLE,
-	    actor, scenario_id, NULL, &r);
+	    actor, scenario_id, NULL, deadline, &r);
 
 	if (rc == 1) {	/* no writer: queue with every other writer */
 		struct policy *p = out != NULL ? out : policy_new();
 
 		if (p == NULL)
 			return EGW_E_NOMEM;
-		if ((rc = writer_direct_begin(cfg, st)) != 0) {
+		if ((rc = writer_direct_begin(cfg, st, deadline)) != 0) {
 			if (p != out)
 				policy_free(p);
 			return rc;

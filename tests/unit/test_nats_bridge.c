@@ -630,6 +630,39 @@ main(void)
 	    " scenario_id = 'ord' AND stream_seq = 6 AND stream = 'SCN'"), 0,
 	    "order: a superseded message is not recorded");
 
+	/* After the API writer marked a failed flush of the WAL
+	 * (flushmark.h), nothing is written before the checkpoint: while a
+	 * reader keeps it from finishing the event comes back; then it runs,
+	 * the mark goes and the event is applied. */
+	{
+		char mark[256];
+		sqlite3 *reader = NULL;
+		FILE *f;
+
+		snprintf(cfg.run_dir, sizeof(cfg.run_dir), "%s", dir);
+		snprintf(mark, sizeof(mark), "%s/" CONFIG_WRITER_UNSYNCED, dir);
+		f = fopen(mark, "w");
+		ok(f != NULL && fclose(f) == 0, "flush: a failed flush marked");
+		ok(sqlite3_open_v2(path, &reader, SQLITE_OPEN_READONLY, NULL) ==
+		    SQLITE_OK && sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM"
+		    " policies", NULL, NULL, NULL) == SQLITE_OK,
+		    "flush: a reader holds a snapshot");
+		is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+		    "{\"scenario_id\":\"fl1\"}"), BRIDGE_RETRY,
+		    "flush: no checkpoint possible: the event comes back");
+		is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE"
+		    " scenario_id = 'fl1'"), 0, "... with nothing written");
+		ok(access(mark, F_OK) == 0, "... and the mark kept");
+		sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
+		sqlite3_close(reader);
+		is_int(handle_str(st, BRIDGE_SUBJECT_CREATED,
+		    "{\"scenario_id\":\"fl1\"}"), BRIDGE_CHANGED,
+		    "flush: with the checkpoint done, the event is applied");
+		ok(access(mark, F_OK) != 0, "... and the mark removed");
+		is_int(testdb_int(st, "SELECT count(*) FROM policies WHERE"
+		    " scenario_id = 'fl1'"), 1, "... fl1 stored");
+	}
+
 	policy_free(p);
 	store_close(st);
 	{

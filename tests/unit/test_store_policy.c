@@ -1705,16 +1705,37 @@ test_children_rewritten_in_place(struct store *st)
 	is_int(bad, 0, "children: none of them builds a temporary B-tree");
 	store_close(own);
 
+	/* Positions edited in as a fraction and as text: INTEGER affinity
+	 * keeps both as they are, inside and outside 0..n-1. */
+	{
+		static const char odd[] = "INSERT INTO policy_destinations"
+		    " (policy_id, position, origin, proto, dest) SELECT id, %s,"
+		    " 'host', 'any', '192.0.2.%d' FROM policies WHERE scenario_id"
+		    " = 'trim-1'";
+		static const char *const at[] = { "0.5", "'x'" };
+
+		for (size_t i = 0; i < sizeof(at) / sizeof(*at); i++) {
+			snprintf(sql, sizeof(sql), odd, at[i], 200 + (int)i);
+			if (sqlite3_exec(store_db(st), sql, NULL, NULL, NULL) != SQLITE_OK)
+				tap_diag("odd: %s", sqlite3_errmsg(store_db(st)));
+		}
+		is_int(testdb_int(st, "SELECT count(*) FROM policy_destinations"
+		    " WHERE typeof(position) <> 'integer'"), 2,
+		    "children: a fraction and a text position edited in");
+		put_ok(st, big, "grow over positions 0.5 and 'x'");
+		children_are(st, "trim-1", 3, 2, 7, "odd positions deleted");
+	}
+
 	/* More strays than one put deletes one by one. */
 	for (int pos = 100; pos < 200; pos++) {
 		snprintf(sql, sizeof(sql), stray, pos, pos - 100);
 		if (sqlite3_exec(store_db(st), sql, NULL, NULL, NULL) != SQLITE_OK)
 			tap_diag("stray: %s", sqlite3_errmsg(store_db(st)));
 	}
-	is_int(child_rows(st, "policy_destinations", "trim-1", &(bool){ 0 }), 101,
+	is_int(child_rows(st, "policy_destinations", "trim-1", &(bool){ 0 }), 107,
 	    "children: 100 stray rows edited in by hand");
-	put_ok(st, big, "grow over 100 stray rows");
-	children_are(st, "trim-1", 3, 2, 7, "100 stray rows deleted at once");
+	put_ok(st, small, "shrink over 100 stray rows");
+	children_are(st, "trim-1", 1, 1, 1, "100 stray rows deleted at once");
 }
 
 int
