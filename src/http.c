@@ -143,7 +143,7 @@ static bool
 http_charset_is_utf8(const char *params)
 {
 	static const char charset[] = "charset";
-	static const char utf8[] = "utf-8";
+	static const char utf[] = "utf";
 
 	while (*params == ';') {
 		const char *name = http_skip_space(params + 1), *value;
@@ -161,10 +161,14 @@ http_charset_is_utf8(const char *params)
 		value = http_skip_space(value + 1);
 		quoted = *value == '"';
 		value += quoted;
-		vlen = sizeof(utf8) - 1;
-		if (strncasecmp(value, utf8, vlen) != 0)
+		/* "utf-8", or the common "utf8" */
+		vlen = sizeof(utf) - 1;
+		if (strncasecmp(value, utf, vlen) != 0)
 			return false;
 		value += vlen;
+		value += *value == '-';
+		if (*value++ != '8')
+			return false;
 		if (quoted && *value++ != '"')
 			return false;
 		value = http_skip_space(value);

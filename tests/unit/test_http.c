@@ -136,6 +136,12 @@ test_misc(void)
 	    "utf-16 refused");
 	ok(!http_content_type_is_json("application/json; charset=utf-8x"),
 	    "a charset that only starts with utf-8 refused");
+	ok(http_content_type_is_json("application/json; charset=UTF8"),
+	    "utf8 without the hyphen (a common spelling) accepted");
+	ok(!http_content_type_is_json("application/json; charset=utf-7"),
+	    "utf-7 refused");
+	ok(!http_content_type_is_json("application/json; charset=utf--8"),
+	    "utf--8 refused");
 	ok(!http_content_type_is_json("application/json; charset=\"utf-8"),
 	    "an unclosed quote refused");
 	ok(!http_content_type_is_json("application/json; foo=1; CHARSET=latin1"),
