@@ -546,7 +546,7 @@ main(void)
 		 * deadline of its own ends the wait (the handlers restart
 		 * flock(2) under SA_RESTART: the wait must look for itself). */
 		int to_parent[2];
-		char answer[2] = { 0, 0 };
+		char answer[3] = { 0, 0, 0 };
 		pid_t child;
 		int status = -1;
 		bool held = store_queue_enter(st);
