@@ -7,9 +7,9 @@
  * underneath it: that is what makes concurrent puts from many processes
  * lose no update.  Child rows (sources, resolvers, destinations) are
  * rewritten whole at every put, position by position; they are small and
- * rewriting them keeps one spelling per value.  Values come back through the netaddr parsers, so a row edited
- * by hand into something unparsable is reported as a database error rather
- * than rendered.
+ * rewriting them keeps one spelling per value.  Values come back through
+ * the netaddr parsers, so a row edited by hand into something unparsable
+ * is reported as a database error rather than rendered.
  */
 #include "store_policy.h"
 #include "audit.h"

@@ -1177,12 +1177,6 @@ writer_call(const struct config *cfg, const struct writer_req *q, size_t qlen,
 	return 0;
 }
 
-/*
- * Build the request and exchange it with the writer.  Returns 0 with
- * *out the reply (the caller frees it), 1 when no writer could be reached
- * or the policy's lists are over their limits (the caller writes
- * directly), or an error.
- */
 /* When a change's worker stops waiting for it, through the writer or not. */
 static int64_t
 writer_request_deadline(void)
@@ -1190,6 +1184,12 @@ writer_request_deadline(void)
 	return timefmt_monotonic_ms() + WRITER_REPLY_TIMEOUT_S * 1000;
 }
 
+/*
+ * Build the request, due by @deadline_ms, and exchange it with the
+ * writer.  Returns 0 with *out the reply (the caller frees it), 1 when no
+ * writer could be reached or the policy's lists are over their limits
+ * (the caller writes directly, by the same deadline), or an error.
+ */
 static int
 writer_exchange(const struct config *cfg, uint32_t op,
     const struct store_actor *actor, const char *sid, const struct policy *p,
